@@ -1,0 +1,36 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "todo-cluster",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "Processes", targets: ["Processes"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // libzmq's header is in /usr/include (Debian libzmq3-dev, installed by the Makefile);
+        // no pkgConfig here, since Debian's libzmq.pc adds -isystem flags SwiftPM refuses.
+        .systemLibrary(name: "CZeroMQ"),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(
+            name: "Processes",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .executableTarget(
+            name: "todo-bench",
+            dependencies: [
+                "ZeroMQ", "Processes",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks"
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// The one header the Swift wrapper sees: libzmq's stable API (Debian's build has no draft API).
+#include <zmq.h>

@@ -1,0 +1,100 @@
+/// How a server is named when started (Erlang's `{:local, n}` / `{:via, module, n}`).
+public enum ServerName: Sendable {
+    case local(String)
+    case via(any NameRegistry, String)
+}
+
+/// A name table a server can be registered in (the cluster's global names are one).
+public protocol NameRegistry: Sendable {
+    /// Registers `name` for `pid`; returns the current owner instead when the name is taken.
+    func register(_ name: String, _ pid: Pid) async -> Pid?
+    func whereis(_ name: String) async -> Pid?
+    func unregister(_ name: String, _ pid: Pid) async
+}
+
+/// Why a server did not start.
+public enum StartError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The name is taken: here is the process that has it (the book's cache relies on this).
+    case alreadyStarted(Pid)
+    /// Its init failed, or it died before answering.
+    case initFailed(ExitReason)
+
+    public var description: String {
+        switch self {
+        case .alreadyStarted(let pid): "already started as \(pid)"
+        case .initFailed(let reason): "init failed: \(reason)"
+        }
+    }
+}
+
+/// The acknowledgement a starting server sends its starter.
+struct StartAck: Sendable {
+    let tag: Ref
+    let result: Result<Pid, StartError>
+}
+
+extension ProcessContext {
+    /// Starts a server and waits until its `initialize` has run (Erlang's `GenServer.start`).
+    /// With `link`, it is linked to this process before it runs (`start_link`). A taken name
+    /// gives `StartError.alreadyStarted(owner)`.
+    public func startServer<Server: GenServer>(
+        name: ServerName? = nil,
+        link: Bool = false,
+        trapExit: Bool = false,
+        _ initialize: @escaping @Sendable (ProcessContext) async throws -> Server
+    ) async throws(StartError) -> ServerRef<Server> {
+        let tag = runtime.makeRef()
+        let starter = pid
+        var options: [ProcessRuntime.SpawnOption] = link ? [.link(starter)] : []
+        if trapExit { options.append(.trapExit) }
+        let server = runtime.spawn(options) { context in
+            if let name {
+                if let owner = await context.claim(name) {
+                    context.send(StartAck(tag: tag, result: .failure(.alreadyStarted(owner))), to: starter)
+                    return
+                }
+            }
+            let state: Server
+            do {
+                state = try await initialize(context)
+            } catch {
+                let reason = ExitReason(error)
+                context.send(StartAck(tag: tag, result: .failure(.initFailed(reason))), to: starter)
+                if case .via(let registry, let name) = name { await registry.unregister(name, context.pid) }
+                throw reason
+            }
+            context.send(StartAck(tag: tag, result: .success(context.pid)), to: starter)
+            var loop = ServerLoop(state: state, parent: link ? starter : nil, name: name)
+            try await loop.run(context)
+        }
+        let watch = monitor(server)
+        let outcome: Result<Pid, StartError>
+        do {
+            outcome = try await receive { message -> Result<Pid, StartError>? in
+                if let ack = message as? StartAck, ack.tag == tag { return ack.result }
+                if let down = message as? Down, down.ref == watch { return .failure(.initFailed(down.reason)) }
+                return nil
+            }
+        } catch {
+            outcome = .failure(.initFailed(ExitReason(error)))
+        }
+        demonitor(watch, target: server)
+        return try outcome.map { ServerRef<Server>($0) }.get()
+    }
+
+    /// Takes `name` for this process; returns the owner when it is taken.
+    func claim(_ name: ServerName) async -> Pid? {
+        switch name {
+        case .local(let local):
+            do {
+                try register(local)
+                return nil
+            } catch {
+                if case .taken(let owner) = error { return owner }
+                return pid
+            }
+        case .via(let registry, let name):
+            return await registry.register(name, pid)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import DequeModule
+import Dispatch
+import Synchronization
+
+/// One process: its mailbox, links, monitors and life state. Senders and signals touch only the
+/// `state` under its lock; the mailbox's scanned part (`saved`) belongs to the process's own task.
+final class ProcessCell: @unchecked Sendable {
+    enum Wake: Sendable { case mail, timeout }
+
+    struct State {
+        var alive = true
+        var reason = ExitReason.normal
+        /// Messages delivered since the process last looked, in arrival order.
+        var incoming: [any Sendable] = []
+        var waiter: UnsafeContinuation<Wake, Never>?
+        var waitGeneration: UInt64 = 0
+        var trapExit = false
+        var links: Set<Pid> = []
+        /// Monitors others hold on this process: tag to watcher.
+        var monitors: [Ref: Pid] = [:]
+        var name: String?
+        var task: Task<Void, Never>?
+    }
+
+    let runtime: ProcessRuntime
+    let serial: UInt64
+    let state = Mutex(State())
+    /// Messages the process has already looked at and not taken (selective receive keeps them
+    /// in order). Only the process's own task touches it.
+    private var saved = Deque<any Sendable>()
+    private var spare: [any Sendable] = []
+
+    init(runtime: ProcessRuntime, serial: UInt64) {
+        self.runtime = runtime
+        self.serial = serial
+    }
+
+    var pid: Pid { Pid(node: runtime.node, incarnation: runtime.incarnation, serial: serial, cell: self) }
+
+    var isAlive: Bool { state.withLock { $0.alive } }
+
+    // MARK: Delivery (any thread)
+
+    /// Queues a message; dropped when the process is dead. Never blocks on the receiver.
+    func deliver(_ message: any Sendable) {
+        let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
+            guard state.alive else { return nil }
+            state.incoming.append(message)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: .mail)
+    }
+
+    /// An exit signal from `from` (Erlang's rules): `kill` sent directly cannot be trapped; a
+    /// trapping process gets an `Exit` message; `normal` is ignored; anything else ends it.
+    func exitSignal(from: Pid, reason: ExitReason, viaLink: Bool) {
+        enum Outcome { case ignore, die(ExitReason), wake(UnsafeContinuation<Wake, Never>?) }
+        let outcome = state.withLock { state -> Outcome in
+            guard state.alive else { return .ignore }
+            if viaLink { state.links.remove(from) }
+            if reason == .kill && !viaLink { return .die(.killed) }
+            if state.trapExit {
+                state.incoming.append(Exit(from: from, reason: reason))
+                defer { state.waiter = nil }
+                return .wake(state.waiter)
+            }
+            if reason == .normal { return from.serial == serial && from.cell === self ? .die(.normal) : .ignore }
+            return .die(reason)
+        }
+        switch outcome {
+        case .ignore: break
+        case .die(let reason): terminate(reason)
+        case .wake(let waiter): waiter?.resume(returning: .mail)
+        }
+    }
+
+    // MARK: Links and monitors (any thread)
+
+    /// Records a link; false when the process is already dead.
+    func addLink(_ other: Pid) -> Bool {
+        state.withLock { state in
+            guard state.alive else { return false }
+            state.links.insert(other)
+            return true
+        }
+    }
+
+    func removeLink(_ other: Pid) {
+        state.withLock { _ = $0.links.remove(other) }
+    }
+
+    /// Records a monitor held by `watcher`; false when the process is already dead.
+    func addMonitor(_ ref: Ref, watcher: Pid) -> Bool {
+        state.withLock { state in
+            guard state.alive else { return false }
+            state.monitors[ref] = watcher
+            return true
+        }
+    }
+
+    func removeMonitor(_ ref: Ref) {
+        state.withLock { _ = $0.monitors.removeValue(forKey: ref) }
+    }
+
+    func setTrapExit(_ on: Bool) -> Bool {
+        state.withLock { state in
+            defer { state.trapExit = on }
+            return state.trapExit
+        }
+    }
+
+    func attach(_ task: Task<Void, Never>) {
+        let alive = state.withLock { state in
+            if state.alive { state.task = task }
+            return state.alive
+        }
+        if !alive { task.cancel() }
+    }
+
+    // MARK: Ending
+
+    /// Ends the process with `reason` (once): wakes and cancels its task, drops its mailbox and
+    /// name, then signals its links and monitors.
+    func terminate(_ reason: ExitReason) {
+        struct Ending {
+            var links: Set<Pid>
+            var monitors: [Ref: Pid]
+            var waiter: UnsafeContinuation<Wake, Never>?
+            var name: String?
+            var task: Task<Void, Never>?
+        }
+        let ending = state.withLock { state -> Ending? in
+            guard state.alive else { return nil }
+            state.alive = false
+            state.reason = reason
+            defer {
+                state.links = []
+                state.monitors = [:]
+                state.waiter = nil
+                state.incoming = []
+                state.name = nil
+                state.task = nil
+            }
+            return Ending(links: state.links, monitors: state.monitors, waiter: state.waiter, name: state.name, task: state.task)
+        }
+        guard let ending else { return }
+        ending.waiter?.resume(returning: .mail)
+        ending.task?.cancel()
+        runtime.processEnded(serial: serial, name: ending.name)
+        let me = pid
+        for linked in ending.links {
+            runtime.exitSignal(to: linked, from: me, reason: reason, viaLink: true)
+        }
+        for (ref, watcher) in ending.monitors {
+            runtime.send(Down(ref: ref, pid: me, reason: reason), to: watcher)
+        }
+    }
+
+    // MARK: Receiving (the process's own task only)
+
+    /// Selective receive: the first message, oldest first, that `match` accepts is removed and
+    /// its result returned; the others stay in order. Returns nil when `deadline` passes first.
+    /// Throws the process's exit reason once it has been killed.
+    func receive<T>(deadline: ContinuousClock.Instant?, _ match: (any Sendable) throws -> T?) async throws -> T? {
+        var scanned = 0
+        var timedOut = false
+        while true {
+            while scanned < saved.count {
+                if let result = try match(saved[scanned]) {
+                    saved.remove(at: scanned)
+                    return result
+                }
+                scanned += 1
+            }
+            var fresh = spare
+            spare = []
+            let dead = state.withLock { state -> ExitReason? in
+                guard state.alive else { return state.reason }
+                swap(&state.incoming, &fresh)
+                return nil
+            }
+            if let dead { throw dead }
+            if !fresh.isEmpty {
+                saved.append(contentsOf: fresh)
+                fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
+                spare = fresh
+                continue
+            }
+            spare = fresh
+            if timedOut { return nil }
+            if let deadline, deadline <= .now { return nil }
+            timedOut = await wait(until: deadline) == .timeout
+        }
+    }
+
+    /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).
+    func discard(where match: (any Sendable) -> Bool) {
+        saved.removeAll(where: match)
+        state.withLock { $0.incoming.removeAll(where: match) }
+    }
+
+    private func wait(until deadline: ContinuousClock.Instant?) async -> Wake {
+        await withUnsafeContinuation { continuation in
+            let generation = state.withLock { state -> UInt64? in
+                guard state.alive, state.incoming.isEmpty else { return nil }
+                state.waitGeneration &+= 1
+                state.waiter = continuation
+                return state.waitGeneration
+            }
+            guard let generation else {
+                continuation.resume(returning: .mail)
+                return
+            }
+            if let deadline {
+                let wait = ContinuousClock.now.duration(to: deadline)
+                let nanoseconds = max(0, wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
+                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
+                    self.timeOut(generation)
+                }
+            }
+        }
+    }
+
+    private func timeOut(_ generation: UInt64) {
+        let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
+            guard state.waitGeneration == generation else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: .timeout)
+    }
+}

@@ -1,0 +1,216 @@
+import Synchronization
+
+/// The processes of one node: spawning, the pid table, local names, and signal routing.
+/// A program makes one per node (no global state); tests make as many as they like.
+public final class ProcessRuntime: Sendable {
+    public let node: String
+    public let incarnation: UInt64
+    private let serials = Atomic<UInt64>(1)
+    private let table = Mutex<[UInt64: ProcessCell]>([:])
+    let names = Mutex<[String: ProcessCell]>([:])
+    private let remote = Mutex<(any RemoteRouting)?>(nil)
+
+    /// `incarnation` should differ at every start of the same node name; the default is random.
+    public init(node: String = "nonode@nohost", incarnation: UInt64 = UInt64.random(in: 1...UInt64.max)) {
+        self.node = node
+        self.incarnation = incarnation
+    }
+
+    /// Installs the distribution layer's routing for remote pids.
+    public func setRemoteRouting(_ routing: (any RemoteRouting)?) {
+        remote.withLock { $0 = routing }
+    }
+
+    /// How many processes are alive.
+    public var processCount: Int { table.withLock { $0.count } }
+
+    // MARK: Spawning
+
+    public enum SpawnOption: Sendable {
+        case link(Pid)
+        case trapExit
+    }
+
+    /// Starts `body` as a new process and returns its pid at once. A body ends its process by
+    /// returning (`normal`) or throwing (an `ExitReason`, or any error as `.other`).
+    @discardableResult
+    public func spawn(
+        _ options: [SpawnOption] = [],
+        _ body: @escaping @Sendable (ProcessContext) async throws -> Void
+    ) -> Pid {
+        let cell = makeCell()
+        for option in options {
+            switch option {
+            case .link(let parent): link(cell, parent)
+            case .trapExit: _ = cell.setTrapExit(true)
+            }
+        }
+        let task = Task {
+            let reason: ExitReason
+            do {
+                try await body(ProcessContext(cell: cell))
+                reason = .normal
+            } catch {
+                reason = ExitReason(error)
+            }
+            cell.terminate(reason)
+        }
+        cell.attach(task)
+        return cell.pid
+    }
+
+    /// Runs `work` as a short-lived process of its own, so code outside any process (an HTTP
+    /// handler, a test) can receive, call servers and be monitored. It ends normally after.
+    public func withProcess<T>(_ work: (ProcessContext) async throws -> T) async throws -> T {
+        let cell = makeCell()
+        defer { cell.terminate(.normal) }
+        return try await work(ProcessContext(cell: cell))
+    }
+
+    private func makeCell() -> ProcessCell {
+        let serial = serials.wrappingAdd(1, ordering: .relaxed).oldValue
+        let cell = ProcessCell(runtime: self, serial: serial)
+        table.withLock { $0[serial] = cell }
+        return cell
+    }
+
+    func processEnded(serial: UInt64, name: String?) {
+        table.withLock { _ = $0.removeValue(forKey: serial) }
+        if let name {
+            names.withLock { names in
+                if names[name]?.serial == serial { names.removeValue(forKey: name) }
+            }
+        }
+    }
+
+    // MARK: Resolving pids
+
+    /// True when `pid` names a process of this runtime (this node, this incarnation).
+    public func isLocal(_ pid: Pid) -> Bool {
+        pid.incarnation == incarnation && pid.node == node
+    }
+
+    func cell(for pid: Pid) -> ProcessCell? {
+        if let cell = pid.cell, cell.runtime === self { return cell }
+        guard isLocal(pid) else { return nil }
+        return table.withLock { $0[pid.serial] }
+    }
+
+    /// The local pid with this serial, if that process is alive (for decoding wire pids).
+    public func localPid(serial: UInt64) -> Pid? {
+        table.withLock { $0[serial] }?.pid
+    }
+
+    /// Whether `pid` is a live process of this runtime.
+    public func isAlive(_ pid: Pid) -> Bool {
+        cell(for: pid)?.isAlive ?? false
+    }
+
+    var remoteRoutingForNames: (any RemoteRouting)? { remoteRouting }
+    private var remoteRouting: (any RemoteRouting)? { remote.withLock { $0 } }
+
+    private func isRemote(_ pid: Pid) -> Bool { pid.node != node }
+
+    // MARK: Signals
+
+    /// Sends `message` to `pid`: never blocks, never fails; dropped if the process is dead.
+    public func send(_ message: any Sendable, to pid: Pid) {
+        if let cell = cell(for: pid) {
+            cell.deliver(message)
+        } else if isRemote(pid) {
+            remoteRouting?.send(message, to: pid)
+        }
+    }
+
+    /// Sends an exit signal to `pid` as from `from` (Erlang's `exit/2`).
+    public func exit(_ pid: Pid, reason: ExitReason, from: Pid) {
+        exitSignal(to: pid, from: from, reason: reason, viaLink: false)
+    }
+
+    func exitSignal(to pid: Pid, from: Pid, reason: ExitReason, viaLink: Bool) {
+        if let cell = cell(for: pid) {
+            cell.exitSignal(from: from, reason: reason, viaLink: viaLink)
+        } else if isRemote(pid) {
+            remoteRouting?.exitSignal(to: pid, from: from, reason: reason, viaLink: viaLink)
+        }
+    }
+
+    /// Links `cell` with `other`. A link to a process that is gone gives `cell` an exit signal
+    /// `noproc`, as in Erlang.
+    func link(_ cell: ProcessCell, _ other: Pid) {
+        let me = cell.pid
+        guard other != me, cell.addLink(other) else { return }
+        if let target = self.cell(for: other) {
+            if !target.addLink(me) {
+                cell.exitSignal(from: other, reason: .noproc, viaLink: true)
+            }
+        } else if isRemote(other), let remote = remoteRouting {
+            remote.link(me, to: other)
+        } else {
+            cell.exitSignal(from: other, reason: .noproc, viaLink: true)
+        }
+    }
+
+    func unlink(_ cell: ProcessCell, _ other: Pid) {
+        cell.removeLink(other)
+        if let target = self.cell(for: other) {
+            target.removeLink(cell.pid)
+        } else if isRemote(other) {
+            remoteRouting?.unlink(cell.pid, from: other)
+        }
+    }
+
+    /// Monitors `target` for `watcher`; a target already gone answers `Down(noproc)` at once.
+    func monitor(_ target: Pid, watcher: Pid) -> Ref {
+        let ref = makeRef()
+        if let cell = cell(for: target) {
+            if !cell.addMonitor(ref, watcher: watcher) {
+                send(Down(ref: ref, pid: target, reason: .noproc), to: watcher)
+            }
+        } else if isRemote(target), let remote = remoteRouting {
+            remote.monitor(ref, watcher: watcher, target: target)
+        } else {
+            send(Down(ref: ref, pid: target, reason: .noproc), to: watcher)
+        }
+        return ref
+    }
+
+    func demonitor(_ ref: Ref, target: Pid) {
+        if let cell = cell(for: target) {
+            cell.removeMonitor(ref)
+        } else if isRemote(target) {
+            remoteRouting?.demonitor(ref, target: target)
+        }
+    }
+
+    // MARK: Remote side of links and monitors (called by the distribution layer)
+
+    /// A remote process linked to local `pid`; false when `pid` is not alive here.
+    public func acceptRemoteLink(from remote: Pid, to pid: Pid) -> Bool {
+        cell(for: pid)?.addLink(remote) ?? false
+    }
+
+    public func dropRemoteLink(from remote: Pid, to pid: Pid) {
+        cell(for: pid)?.removeLink(remote)
+    }
+
+    /// A remote process monitors local `pid`; false when `pid` is not alive here.
+    public func acceptRemoteMonitor(_ ref: Ref, watcher: Pid, target pid: Pid) -> Bool {
+        cell(for: pid)?.addMonitor(ref, watcher: watcher) ?? false
+    }
+
+    public func dropRemoteMonitor(_ ref: Ref, target pid: Pid) {
+        cell(for: pid)?.removeMonitor(ref)
+    }
+
+    /// Delivers an exit signal that arrived from another node.
+    public func deliverExitSignal(to pid: Pid, from: Pid, reason: ExitReason, viaLink: Bool) {
+        cell(for: pid)?.exitSignal(from: from, reason: reason, viaLink: viaLink)
+    }
+
+    private let refSerials = Atomic<UInt64>(1)
+
+    public func makeRef() -> Ref {
+        Ref(node: node, incarnation: incarnation, serial: refSerials.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+}

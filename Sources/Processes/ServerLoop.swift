@@ -1,0 +1,56 @@
+/// The receive loop of a started server: dispatches calls, casts, infos and idle timeouts to
+/// its `GenServer` until one of them stops it.
+struct ServerLoop<Server: GenServer> {
+    var state: Server
+    let parent: Pid?
+    let name: ServerName?
+
+    mutating func run(_ context: ProcessContext) async throws {
+        var reason = ExitReason.normal
+        do {
+            reason = try await loop(context)
+        } catch let error as ExitReason where !context.cell.isAlive {
+            throw error  // killed: no terminate, as in Erlang
+        } catch {
+            reason = ExitReason(error)
+        }
+        await state.terminate(reason: reason, context: context)
+        if case .via(let registry, let name) = name { await registry.unregister(name, context.pid) }
+        if reason != .normal { throw reason }
+    }
+
+    private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
+        while true {
+            let message: (any Sendable)?
+            if let idle = state.idleTimeout {
+                message = try await context.receiveAny(timeout: idle)
+            } else {
+                message = try await context.receiveAny()
+            }
+            let action: ServerAction
+            switch message {
+            case nil:
+                action = try await state.handleTimeout(context: context)
+            case let call as CallMessage<Server.Request>:
+                switch try await state.handleCall(call.request, from: call.from, context: context) {
+                case .reply(let value):
+                    call.from.reply(value, via: context.runtime)
+                    action = .continue
+                case .noReply:
+                    action = .continue
+                case .replyAndStop(let value, let reason):
+                    call.from.reply(value, via: context.runtime)
+                    action = .stop(reason)
+                }
+            case let cast as CastMessage<Server.Cast>:
+                action = try await state.handleCast(cast.message, context: context)
+            case let exit as Exit where exit.from == parent:
+                // The parent's exit signal, trapped: stop with its reason (gen_server's rule).
+                action = .stop(exit.reason)
+            case let other?:
+                action = try await state.handleInfo(other, context: context)
+            }
+            if case .stop(let reason) = action { return reason }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+/// A one-for-one supervisor (Erlang's `supervisor`, Elixir's `Supervisor` and
+/// `DynamicSupervisor`): restarts each child that ends according to its restart type, and
+/// gives up (stopping every child, then itself with `shutdown`) when restarts exceed the
+/// intensity. Children may be given at start or added with `startChild`.
+public struct Supervisor: GenServer {
+    public enum Request: Sendable {
+        case startChild(ChildSpec)
+        case terminateChild(String)
+        case whichChildren
+    }
+
+    public enum Reply: Sendable {
+        case started(StartChildResult)
+        case terminated(Bool)
+        case children([ChildInfo])
+    }
+
+    struct Child {
+        let spec: ChildSpec
+        var pid: Pid?
+    }
+
+    let intensity: RestartIntensity
+    /// Dynamic supervisors forget children that end for good and allow repeated ids.
+    let dynamic: Bool
+    var children: [Child] = []
+    var restarts: [ContinuousClock.Instant] = []
+
+    init(intensity: RestartIntensity, dynamic: Bool) {
+        self.intensity = intensity
+        self.dynamic = dynamic
+    }
+
+    public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
+        switch request {
+        case .startChild(let spec):
+            return .reply(.started(await add(spec, context: context)))
+        case .terminateChild(let id):
+            guard let index = children.firstIndex(where: { $0.spec.id == id }) else { return .reply(.terminated(false)) }
+            await stop(children[index], context: context)
+            children.remove(at: index)
+            return .reply(.terminated(true))
+        case .whichChildren:
+            return .reply(.children(children.map { ChildInfo(id: $0.spec.id, pid: $0.pid) }))
+        }
+    }
+
+    public mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
+        guard let exit = message as? Exit,
+              let index = children.firstIndex(where: { $0.pid == exit.from })
+        else { return .continue }
+        let child = children[index]
+        let restart: Bool
+        switch child.spec.restart {
+        case .permanent: restart = true
+        case .temporary: restart = false
+        case .transient: restart = exit.reason.isAbnormal
+        }
+        guard restart else {
+            if dynamic || child.spec.restart == .temporary {
+                children.remove(at: index)
+            } else {
+                children[index].pid = nil
+            }
+            return .continue
+        }
+        children[index].pid = nil
+        while true {
+            guard recordRestart() else { return .stop(.shutdown) }
+            if let pid = try? await child.spec.start(context) {
+                children[index].pid = pid
+                return .continue
+            }
+        }
+    }
+
+    public mutating func terminate(reason: ExitReason, context: ProcessContext) async {
+        for child in children.reversed() { await stop(child, context: context) }
+        children.removeAll()
+    }
+
+    /// Starts the children given at start, in order; on a failure stops those started.
+    mutating func startInitial(_ specs: [ChildSpec], context: ProcessContext) async throws {
+        for spec in specs {
+            if case .failed(let reason) = await add(spec, context: context) {
+                await terminate(reason: .shutdown, context: context)
+                throw ExitReason.other("child \(spec.id) failed to start: \(reason)")
+            }
+        }
+    }
+
+    private mutating func add(_ spec: ChildSpec, context: ProcessContext) async -> StartChildResult {
+        if !dynamic, children.contains(where: { $0.spec.id == spec.id }) {
+            return .failed(.other("a child with id \(spec.id) is already present"))
+        }
+        do {
+            let pid = try await spec.start(context)
+            children.append(Child(spec: spec, pid: pid))
+            return .started(pid)
+        } catch StartError.alreadyStarted(let owner) {
+            return .alreadyStarted(owner)
+        } catch {
+            return .failed(ExitReason(error))
+        }
+    }
+
+    /// Stops a child as its shutdown policy says and waits for its exit.
+    private func stop(_ child: Child, context: ProcessContext) async {
+        guard let pid = child.pid else { return }
+        let exited: (any Sendable) -> Exit? = { ($0 as? Exit).flatMap { $0.from == pid ? $0 : nil } }
+        switch child.spec.shutdown {
+        case .brutalKill:
+            context.exit(pid, reason: .kill)
+            _ = try? await context.receive(exited)
+        case .timeout(let grace):
+            context.exit(pid, reason: .shutdown)
+            if (try? await context.receive(timeout: grace, exited)) ?? nil == nil {
+                context.exit(pid, reason: .kill)
+                _ = try? await context.receive(exited)
+            }
+        }
+    }
+
+    /// Notes a restart; false when that makes more than the intensity allows.
+    private mutating func recordRestart() -> Bool {
+        let now = ContinuousClock.now
+        restarts.append(now)
+        restarts.removeAll { now - $0 > intensity.period }
+        return restarts.count <= intensity.maxRestarts
+    }
+}
+
+extension ProcessContext {
+    /// Starts a supervisor linked to this process, with `children` started in order before it
+    /// answers (Erlang's `Supervisor.start_link`).
+    public func startSupervisor(
+        name: ServerName? = nil,
+        intensity: RestartIntensity = RestartIntensity(),
+        children: [ChildSpec]
+    ) async throws(StartError) -> ServerRef<Supervisor> {
+        try await startServer(name: name, link: true, trapExit: true) { context in
+            var supervisor = Supervisor(intensity: intensity, dynamic: false)
+            try await supervisor.startInitial(children, context: context)
+            return supervisor
+        }
+    }
+
+    /// Starts a dynamic supervisor linked to this process: no children until `startChild`.
+    public func startDynamicSupervisor(
+        name: ServerName? = nil,
+        intensity: RestartIntensity = RestartIntensity()
+    ) async throws(StartError) -> ServerRef<Supervisor> {
+        try await startServer(name: name, link: true, trapExit: true) { _ in
+            Supervisor(intensity: intensity, dynamic: true)
+        }
+    }
+
+    /// Starts a child under `supervisor`; `.alreadyStarted(owner)` when its name is taken.
+    public func startChild(_ supervisor: ServerRef<Supervisor>, _ spec: ChildSpec) async throws -> StartChildResult {
+        guard case .started(let result) = try await call(supervisor, .startChild(spec), timeout: .seconds(30)) else {
+            return .failed(.other("unexpected supervisor reply"))
+        }
+        return result
+    }
+
+    /// Stops the child with `id`; false when there is none.
+    public func terminateChild(_ supervisor: ServerRef<Supervisor>, id: String) async throws -> Bool {
+        guard case .terminated(let done) = try await call(supervisor, .terminateChild(id), timeout: .seconds(30)) else { return false }
+        return done
+    }
+
+    public func whichChildren(_ supervisor: ServerRef<Supervisor>) async throws -> [ChildInfo] {
+        guard case .children(let list) = try await call(supervisor, .whichChildren) else { return [] }
+        return list
+    }
+}

@@ -1,0 +1,223 @@
+import Testing
+import ZeroMQ
+
+/// Receives with a deadline, so a broken socket fails the test instead of hanging it.
+func receiveMessage(_ socket: Socket, within milliseconds: Int32 = 5_000) throws -> [[UInt8]]? {
+    try socket.setReceiveTimeout(milliseconds: milliseconds)
+    return try socket.receiveMessage()
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+@Suite(.timeLimit(.minutes(1)))
+struct SocketTests {
+    let context: Context
+
+    init() throws { context = try Context() }
+
+    @Test func routerAndDealerCarryMultipartMessagesBothWays() throws {
+        let router = try context.socket(.router)
+        try router.bind("tcp://127.0.0.1:*")
+        let endpoint = try router.lastEndpoint()
+        #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
+
+        let dealer = try context.socket(.dealer)
+        try dealer.setRoutingID(bytes("peer-1"))
+        try dealer.connect(endpoint)
+        try dealer.send([bytes("hello"), [], [0, 1, 2, 255]])
+
+        let received = try #require(try receiveMessage(router))
+        #expect(received == [bytes("peer-1"), bytes("hello"), [], [0, 1, 2, 255]])
+
+        try router.send([bytes("peer-1"), bytes("back")])
+        #expect(try receiveMessage(dealer) == [bytes("back")])
+    }
+
+    @Test func routerMandatoryRefusesUnknownPeers() throws {
+        let router = try context.socket(.router)
+        try router.setRouterMandatory(true)
+        try router.bind("tcp://127.0.0.1:*")
+        #expect(throws: ZMQError.self) {
+            try router.send([bytes("nobody"), bytes("lost")])
+        }
+    }
+
+    @Test func pubSubDeliversOnlySubscribedPrefixes() throws {
+        let publisher = try context.socket(.pub)
+        try publisher.bind("tcp://127.0.0.1:*")
+        let subscriber = try context.socket(.sub)
+        try subscriber.subscribe(bytes("node."))
+        try subscriber.connect(try publisher.lastEndpoint())
+        try subscriber.setReceiveTimeout(milliseconds: 20)
+
+        // A subscription takes a moment to reach the publisher (the slow joiner): publish until
+        // the subscriber hears, within a deadline.
+        let deadline = ContinuousClock.now + .seconds(5)
+        var heard: [[UInt8]]?
+        while heard == nil, ContinuousClock.now < deadline {
+            try publisher.send([bytes("other.x"), bytes("ignored")])
+            try publisher.send([bytes("node.up"), bytes("a@h")])
+            heard = try subscriber.receiveMessage()
+        }
+        #expect(heard == [bytes("node.up"), bytes("a@h")])
+        // Anything else queued is subscribed traffic too, never the other prefix.
+        while let more = try subscriber.receiveMessage(dontWait: true) {
+            #expect(more.first == bytes("node.up"))
+        }
+    }
+
+    @Test func pollTimesOutWhenNothingArrivesAndReportsReadySockets() throws {
+        let pull = try context.socket(.pull)
+        try pull.bind("inproc://poll-test")
+        let push = try context.socket(.push)
+        try push.connect("inproc://poll-test")
+
+        let poller = Poller()
+        let index = try poller.add(pull)
+        #expect(try poller.poll(timeoutMilliseconds: 10) == 0)
+        #expect(!poller.ready(index).contains(.readable))
+
+        try push.send(bytes("work"))
+        #expect(try poller.poll(timeoutMilliseconds: 5_000) == 1)
+        #expect(poller.ready(index).contains(.readable))
+        #expect(try pull.receive(dontWait: true) == bytes("work"))
+    }
+
+    @Test func nonBlockingReceiveOnAnEmptySocketGivesNil() throws {
+        let pair = try context.socket(.pair)
+        try pair.bind("inproc://empty")
+        #expect(try pair.receive(dontWait: true) == nil)
+    }
+
+    @Test func monitorReportsConnectAndDisconnect() throws {
+        let router = try context.socket(.router)
+        try router.bind("tcp://127.0.0.1:*")
+        let endpoint = try router.lastEndpoint()
+        try router.monitor(on: "inproc://router-monitor")
+        let events = try context.socket(.pair)
+        try events.connect("inproc://router-monitor")
+
+        let dealer = try context.socket(.dealer)
+        try dealer.connect(endpoint)
+        #expect(try waitFor(.accepted, on: events))
+        #expect(try waitFor(.handshakeSucceeded, on: events))
+
+        dealer.close()
+        #expect(try waitFor(.disconnected, on: events))
+    }
+
+    private func waitFor(_ kind: MonitorEvent.Kind, on events: Socket) throws -> Bool {
+        while let frames = try receiveMessage(events) {
+            if MonitorEvent(frames: frames)?.kind == kind { return true }
+        }
+        return false
+    }
+
+    @Test func monitorEventFramesDecode() {
+        // ZMQ_EVENT_CONNECTED (1), value 7, little endian, then the endpoint.
+        let event = MonitorEvent(frames: [[1, 0, 7, 0, 0, 0], bytes("tcp://1.2.3.4:5")])
+        #expect(event?.kind == .connected)
+        #expect(event?.value == 7)
+        #expect(event?.endpoint == "tcp://1.2.3.4:5")
+        #expect(MonitorEvent(frames: [[1, 2, 3]]) == nil)
+    }
+
+    @Test func curvePairWorksWithTheRightServerKey() throws {
+        let server = try CurveKeyPair.generate()
+        let client = try CurveKeyPair.generate()
+        #expect(server.publicKey.count == 40 && server.secretKey.count == 40)
+        #expect(server != client)
+
+        let router = try context.socket(.router)
+        try router.makeCurveServer(secretKey: server.secretKey)
+        try router.bind("tcp://127.0.0.1:*")
+        let dealer = try context.socket(.dealer)
+        try dealer.makeCurveClient(serverKey: server.publicKey, keyPair: client)
+        try dealer.connect(try router.lastEndpoint())
+        try dealer.send([bytes("secret")])
+
+        let received = try #require(try receiveMessage(router))
+        #expect(received.last == bytes("secret"))
+    }
+
+    @Test func curveClientWithAWrongServerKeyIsNotHeard() throws {
+        let server = try CurveKeyPair.generate()
+        let impostor = try CurveKeyPair.generate()
+        let client = try CurveKeyPair.generate()
+
+        let router = try context.socket(.router)
+        try router.makeCurveServer(secretKey: server.secretKey)
+        try router.bind("tcp://127.0.0.1:*")
+        try router.monitor(on: "inproc://curve-monitor")
+        let events = try context.socket(.pair)
+        try events.connect("inproc://curve-monitor")
+
+        let dealer = try context.socket(.dealer)
+        try dealer.makeCurveClient(serverKey: impostor.publicKey, keyPair: client)
+        try dealer.connect(try router.lastEndpoint())
+        try dealer.send([bytes("secret")])
+
+        // The server sees the handshake fail, and the message never arrives.
+        var failed = false
+        while !failed, let frames = try receiveMessage(events) {
+            switch MonitorEvent(frames: frames)?.kind {
+            case .handshakeFailedProtocol?, .handshakeFailedNoDetail?, .handshakeFailedAuth?: failed = true
+            default: continue
+            }
+        }
+        #expect(failed)
+        #expect(try receiveMessage(router, within: 200) == nil)
+    }
+
+    @Test func badEndpointsGiveTypedErrors() throws {
+        let socket = try context.socket(.dealer)
+        let error = #expect(throws: ZMQError.self) { try socket.connect("nonsense://where") }
+        #expect(error?.operation == "connect nonsense://where")
+        #expect(error?.message.isEmpty == false)
+        #expect(throws: ZMQError.self) { try socket.bind("tcp://127.0.0.1:notaport") }
+    }
+
+    @Test func aClosedSocketRefusesUse() throws {
+        let socket = try context.socket(.pair)
+        socket.close()
+        socket.close()
+        #expect(socket.isClosed)
+        #expect(throws: ZMQError.self) { try socket.send(bytes("x")) }
+        #expect(throws: ZMQError.self) { try socket.receive(dontWait: true) }
+    }
+
+    @Test func closingWithUnsentMessagesDoesNotHang() throws {
+        // Nothing listens on this port: everything stays queued. Linger 0 drops it on close, so
+        // closing the socket and terminating the context return at once.
+        let ownContext = try Context()
+        let dealer = try ownContext.socket(.dealer)
+        try dealer.connect("tcp://127.0.0.1:1")
+        for _ in 0..<100 { _ = try dealer.send([bytes("queued")], dontWait: true) }
+        dealer.close()
+        ownContext.shutdown()
+    }
+
+    @Test func highWaterMarkMakesNonBlockingSendsReportFullQueues() throws {
+        let dealer = try context.socket(.dealer)
+        try dealer.setSendHighWaterMark(2)
+        try dealer.setImmediate(false)
+        try dealer.connect("tcp://127.0.0.1:1")
+        var accepted = 0
+        for _ in 0..<100 where try dealer.send([bytes("x")], dontWait: true) { accepted += 1 }
+        #expect(accepted > 0 && accepted < 100)
+    }
+
+    @Test func optionsAreAcceptedByLibzmq() throws {
+        let socket = try context.socket(.router)
+        try socket.setRouterHandover(true)
+        try socket.setReceiveHighWaterMark(1_000)
+        try socket.setSendTimeout(milliseconds: 100)
+        try socket.setReconnectInterval(milliseconds: 50)
+        try socket.setReconnectIntervalMax(milliseconds: 1_000)
+        try socket.setHandshakeInterval(milliseconds: 2_000)
+        try socket.setHeartbeat(intervalMilliseconds: 100, timeoutMilliseconds: 300, ttlMilliseconds: 500)
+        try socket.setMaxMessageSize(1 << 20)
+        #expect(!(try socket.events().contains(.readable)))
+        #expect(libzmqVersion().major == 4)
+    }
+}

@@ -1,0 +1,37 @@
+import Processes
+import Testing
+
+/// Every wait in these tests has a deadline: a broken feature fails, it never hangs.
+let patience = Duration.seconds(5)
+
+struct Boom: Error, CustomStringConvertible {
+    var description: String { "boom" }
+}
+
+extension ProcessContext {
+    /// The next message of type `M`, or a test failure after `patience`.
+    func expectMessage<M: Sendable>(_ type: M.Type, sourceLocation: SourceLocation = #_sourceLocation) async throws -> M {
+        try #require(try await receive(type, timeout: patience), sourceLocation: sourceLocation)
+    }
+
+    /// The `Down` for `ref`, or a test failure after `patience`.
+    func expectDown(_ ref: Ref, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Down {
+        let down = try await receive(timeout: patience) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+        return try #require(down, sourceLocation: sourceLocation)
+    }
+
+    /// Monitors `pid` and waits for its end; returns its exit reason.
+    func awaitExit(of pid: Pid, sourceLocation: SourceLocation = #_sourceLocation) async throws -> ExitReason {
+        try await expectDown(monitor(pid), sourceLocation: sourceLocation).reason
+    }
+
+    /// True when no message of type `M` arrives within `window` (for "nothing happens" checks).
+    func nothing<M: Sendable>(_ type: M.Type, within window: Duration = .milliseconds(100)) async throws -> Bool {
+        try await receive(type, timeout: window) == nil
+    }
+}
+
+/// A process that waits forever (until killed).
+let idle: @Sendable (ProcessContext) async throws -> Void = { context in
+    _ = try await context.receive { _ -> Bool? in nil }
+}

@@ -1,0 +1,112 @@
+import Processes
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct MailboxTests {
+    let runtime = ProcessRuntime(node: "test@localhost")
+
+    @Test func messagesFromOneSenderArriveInOrder() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let collector = context.spawn { inner in
+                var seen: [Int] = []
+                for _ in 0..<10_000 { seen.append(try await inner.receive(Int.self)) }
+                inner.send(seen, to: me)
+            }
+            for value in 0..<10_000 { context.send(value, to: collector) }
+            #expect(try await context.expectMessage([Int].self) == Array(0..<10_000))
+        }
+    }
+
+    @Test func selectiveReceiveTakesTheFirstMatchAndKeepsTheRestInOrder() async throws {
+        try await runtime.withProcess { context async throws in
+            for message: any Sendable in ["a", 1, "b", 2, "c"] { context.send(message, to: context.pid) }
+            #expect(try await context.receive(Int.self) == 1)
+            #expect(try await context.receive(Int.self) == 2)
+            #expect(try await context.receiveAny() as? String == "a")
+            #expect(try await context.receiveAny() as? String == "b")
+            #expect(try await context.receive { $0 as? String == "c" ? true : nil })
+        }
+    }
+
+    @Test func selectiveReceiveWaitsForAMatchWhileOthersQueue() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            context.spawn { inner in
+                inner.send("noise", to: me)
+                inner.send(42, to: me)
+            }
+            #expect(try await context.expectMessage(Int.self) == 42)
+            #expect(try await context.expectMessage(String.self) == "noise")
+        }
+    }
+
+    @Test func receiveTimesOutThenStillGetsLaterMail() async throws {
+        try await runtime.withProcess { context async throws in
+            let start = ContinuousClock.now
+            #expect(try await context.receive(Int.self, timeout: .milliseconds(30)) == nil)
+            #expect(ContinuousClock.now - start >= .milliseconds(30))
+            #expect(try await context.receive(Int.self, timeout: .zero) == nil)
+            context.send(7, to: context.pid)
+            #expect(try await context.receive(Int.self, timeout: .zero) == 7)
+        }
+    }
+
+    @Test func sendingToADeadProcessIsDroppedSilently() async throws {
+        try await runtime.withProcess { context async throws in
+            let short = context.spawn { _ in }
+            #expect(try await context.awaitExit(of: short) == .normal)
+            #expect(!runtime.isAlive(short))
+            context.send("hello?", to: short)
+        }
+    }
+
+    @Test func processesLeaveTheTableWhenTheyEnd() async throws {
+        try await runtime.withProcess { context async throws in
+            let before = runtime.processCount
+            var refs: [Ref] = []
+            for _ in 0..<100 { refs.append(context.spawnMonitor { _ in }.1) }
+            for ref in refs { _ = try await context.expectDown(ref) }
+            #expect(runtime.processCount == before)
+        }
+    }
+
+    @Test func localNamesRegisterResolveAndVanishWithTheProcess() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let named = context.spawn { inner in
+                let text = try await inner.receive(String.self)
+                inner.send("echo \(text)", to: me)
+            }
+            try runtime.register("echo", named)
+            #expect(runtime.whereis("echo") == named)
+            #expect(throws: RegistrationError.taken(by: named)) { try runtime.register("echo", me) }
+            #expect(throws: RegistrationError.alreadyNamed("echo")) { try runtime.register("other", named) }
+
+            context.send("hi", toName: "echo")
+            #expect(try await context.expectMessage(String.self) == "echo hi")
+            _ = try await context.awaitExit(of: named)
+            #expect(runtime.whereis("echo") == nil)
+            try context.register("echo")
+            #expect(runtime.whereis("echo") == me)
+        }
+    }
+
+    @Test func pidsOfAnEarlierIncarnationAreDead() async throws {
+        try await runtime.withProcess { context async throws in
+            let live = context.spawn(idle)
+            let stale = Pid(node: live.node, incarnation: live.incarnation &+ 1, serial: live.serial)
+            #expect(stale != live)
+            #expect(!runtime.isAlive(stale))
+            #expect(runtime.isAlive(Pid(node: live.node, incarnation: live.incarnation, serial: live.serial)))
+            #expect(try await context.awaitExit(of: stale) == .noproc)
+            context.exit(live, reason: .kill)
+        }
+    }
+
+    @Test func pidsPrintLikeErlangAndCodeWithoutTheirProcess() throws {
+        let pid = Pid(node: "a@h", incarnation: 3, serial: 12)
+        #expect(pid.description == "<a@h.12.3>")
+        #expect(pid.hashValue == Pid(node: "a@h", incarnation: 3, serial: 12).hashValue)
+    }
+}

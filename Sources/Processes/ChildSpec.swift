@@ -79,4 +79,9 @@ public enum StartChildResult: Sendable, Equatable {
 public struct ChildInfo: Sendable, Equatable {
     public let id: String
     public let pid: Pid?
+
+    public init(id: String, pid: Pid?) {
+        self.id = id
+        self.pid = pid
+    }
 }

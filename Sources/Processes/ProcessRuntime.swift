@@ -61,6 +61,7 @@ public final class ProcessRuntime: Sendable {
 
     /// Runs `work` as a short-lived process of its own, so code outside any process (an HTTP
     /// handler, a test) can receive, call servers and be monitored. It ends normally after.
+    @discardableResult
     public func withProcess<T>(_ work: (ProcessContext) async throws -> T) async throws -> T {
         let cell = makeCell()
         defer { cell.terminate(.normal) }

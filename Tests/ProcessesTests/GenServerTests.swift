@@ -1,0 +1,131 @@
+import Processes
+import Testing
+
+/// A counter server: the smallest useful GenServer.
+struct Counter: GenServer {
+    enum Request: Sendable { case get, add(Int), crash, stall, stop }
+    enum Cast: Sendable { case add(Int) }
+
+    var value = 0
+    var idleTimeout: Duration?
+    var terminated: Pid?
+
+    mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        switch request {
+        case .get: return .reply(value)
+        case .add(let amount):
+            value += amount
+            return .reply(value)
+        case .crash: throw ExitReason.other("counter crashed")
+        case .stall: return .noReply
+        case .stop: return .replyAndStop(value, .normal)
+        }
+    }
+
+    mutating func handleCast(_ message: Cast, context: ProcessContext) async throws -> ServerAction {
+        if case .add(let amount) = message { value += amount }
+        return .continue
+    }
+
+    mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
+        if let reportTo = message as? Pid { terminated = reportTo }
+        return .continue
+    }
+
+    mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
+        .stop(.normal)
+    }
+
+    mutating func terminate(reason: ExitReason, context: ProcessContext) async {
+        if let terminated { context.send("terminated \(reason)", to: terminated) }
+    }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct GenServerTests {
+    let runtime = ProcessRuntime(node: "test@localhost")
+
+    @Test func callsAndCastsChangeAndReadState() async throws {
+        try await runtime.withProcess { context async throws in
+            let counter = try await context.startServer { _ in Counter(value: 10) }
+            #expect(try await context.call(counter, .add(5)) == 15)
+            context.cast(counter, .add(1))
+            #expect(try await context.call(counter, .get) == 16)
+            #expect(try await runtime.call(counter, .get) == 16)
+        }
+    }
+
+    @Test func aCallWithoutAnAnswerTimesOutAndLeavesNoStrayReply() async throws {
+        try await runtime.withProcess { context async throws in
+            let counter = try await context.startServer { _ in Counter() }
+            await #expect(throws: CallError.timeout) {
+                try await context.call(counter, .stall, timeout: .milliseconds(50))
+            }
+            #expect(try await context.call(counter, .get) == 0)
+        }
+    }
+
+    @Test func callingADeadServerFailsWithNoproc() async throws {
+        try await runtime.withProcess { context async throws in
+            let counter = try await context.startServer { _ in Counter() }
+            #expect(try await context.call(counter, .stop) == 0)
+            _ = try await context.awaitExit(of: counter.pid)
+            await #expect(throws: CallError.noproc) { try await context.call(counter, .get) }
+        }
+    }
+
+    @Test func aServerThatDiesDuringACallFailsTheCallWithItsReason() async throws {
+        try await runtime.withProcess { context async throws in
+            let counter = try await context.startServer { _ in Counter() }
+            await #expect(throws: CallError.exited(.other("counter crashed"))) {
+                try await context.call(counter, .crash)
+            }
+        }
+    }
+
+    @Test func idleTimeoutStopsTheServerAndRunsTerminate() async throws {
+        try await runtime.withProcess { context async throws in
+            let counter = try await context.startServer { _ in Counter(idleTimeout: .milliseconds(50)) }
+            let watch = context.monitor(counter.pid)
+            context.send(context.pid, to: counter.pid)
+            #expect(try await context.expectDown(watch).reason == .normal)
+            #expect(try await context.expectMessage(String.self) == "terminated normal")
+        }
+    }
+
+    @Test func aTakenNameAnswersAlreadyStartedWithTheOwner() async throws {
+        try await runtime.withProcess { context async throws in
+            let first = try await context.startServer(name: .local("counter")) { _ in Counter() }
+            #expect(runtime.whereis("counter") == first.pid)
+            await #expect(throws: StartError.alreadyStarted(first.pid)) {
+                _ = try await context.startServer(name: .local("counter")) { _ in Counter() }
+            }
+        }
+    }
+
+    @Test func aFailingInitIsReportedToTheStarter() async throws {
+        try await runtime.withProcess { context async throws in
+            await #expect(throws: StartError.initFailed(.other("no config"))) {
+                _ = try await context.startServer { _ -> Counter in throw ExitReason.other("no config") }
+            }
+        }
+    }
+
+    @Test func aLinkedServerStopsWithItsTrappedParentsExitAndTerminates() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let parent = context.spawn { parent in
+                let counter = try await parent.startServer(link: true, trapExit: true) { _ in Counter() }
+                parent.send(counter, to: me)
+                try await idle(parent)
+            }
+            let counter = try await context.expectMessage(ServerRef<Counter>.self)
+            context.send(me, to: counter.pid)
+            _ = try await context.call(counter, .get)
+            let watch = context.monitor(counter.pid)
+            context.exit(parent, reason: .other("parent gone"))
+            #expect(try await context.expectDown(watch).reason == .other("parent gone"))
+            #expect(try await context.expectMessage(String.self) == "terminated parent gone")
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Processes
+import Testing
+
+/// A child that tells `observer` its pid when it starts, then waits to be told to end.
+func worker(id: String, restart: RestartType = .permanent, observer: Pid) -> ChildSpec {
+    ChildSpec(id: id, restart: restart) { supervisor in
+        supervisor.spawnLink { child in
+            child.send(Started(id: id, pid: child.pid), to: observer)
+            let reason = try await child.receive(ExitReason.self)
+            throw reason
+        }
+    }
+}
+
+struct Started: Sendable, Equatable {
+    let id: String
+    let pid: Pid
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct SupervisorTests {
+    let runtime = ProcessRuntime(node: "test@localhost")
+
+    @Test func oneForOneRestartsOnlyTheChildThatDied() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let supervisor = try await context.startSupervisor(children: [
+                worker(id: "a", observer: me), worker(id: "b", observer: me),
+            ])
+            let a = try await context.expectMessage(Started.self)
+            let b = try await context.expectMessage(Started.self)
+            #expect([a.id, b.id] == ["a", "b"])
+
+            context.send(ExitReason.other("crash"), to: a.pid)
+            let again = try await context.expectMessage(Started.self)
+            #expect(again.id == "a" && again.pid != a.pid)
+            #expect(runtime.isAlive(b.pid))
+            let children = try await context.whichChildren(supervisor)
+            #expect(children == [ChildInfo(id: "a", pid: again.pid), ChildInfo(id: "b", pid: b.pid)])
+        }
+    }
+
+    @Test func restartTypesDecideWhoComesBack() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let supervisor = try await context.startSupervisor(children: [
+                worker(id: "temporary", restart: .temporary, observer: me),
+                worker(id: "transient", restart: .transient, observer: me),
+            ])
+            let temporary = try await context.expectMessage(Started.self)
+            let transient = try await context.expectMessage(Started.self)
+
+            context.send(ExitReason.other("crash"), to: temporary.pid)
+            context.send(ExitReason.other("crash"), to: transient.pid)
+            let back = try await context.expectMessage(Started.self)
+            #expect(back.id == "transient")
+            #expect(try await context.nothing(Started.self))
+
+            context.send(ExitReason.normal, to: back.pid)
+            #expect(try await context.nothing(Started.self))
+            let children = try await context.whichChildren(supervisor)
+            #expect(children == [ChildInfo(id: "transient", pid: nil)])
+        }
+    }
+
+    @Test func tooManyRestartsStopTheSupervisorAndItsChildren() async throws {
+        try await runtime.withProcess { context async throws in
+            context.trapExit()  // the supervisor is linked to us: its exit becomes a message
+            let me = context.pid
+            let supervisor = try await context.startSupervisor(
+                intensity: RestartIntensity(maxRestarts: 3, period: .seconds(5)),
+                children: [worker(id: "flaky", observer: me), worker(id: "steady", observer: me)])
+            var flaky = try await context.expectMessage(Started.self)
+            let steady = try await context.expectMessage(Started.self)
+            let watchSteady = context.monitor(steady.pid)
+
+            for _ in 0..<3 {  // three restarts are within the intensity
+                context.send(ExitReason.other("crash"), to: flaky.pid)
+                flaky = try await context.expectMessage(Started.self)
+            }
+            context.send(ExitReason.other("crash"), to: flaky.pid)  // the fourth is one too many
+            let exit = try await context.expectMessage(Exit.self)
+            #expect(exit == Exit(from: supervisor.pid, reason: .shutdown))
+            #expect(try await context.expectDown(watchSteady).reason == .shutdown)
+        }
+    }
+
+    @Test func dynamicChildrenStartAtRunTimeAndANameTakenAnswersAlreadyStarted() async throws {
+        try await runtime.withProcess { context async throws in
+            let cache = try await context.startDynamicSupervisor()
+            let spec = ChildSpec.server(id: "bob", name: .local("list:bob"), restart: .temporary) { _ in Counter() }
+            let first = try await context.startChild(cache, spec)
+            guard case .started(let pid) = first else {
+                Issue.record("expected a started child, got \(first)")
+                return
+            }
+            #expect(try await context.startChild(cache, spec) == .alreadyStarted(pid))
+            #expect(try await context.whichChildren(cache).map(\.pid) == [pid])
+
+            // A temporary child that ends is forgotten, and the name can be started again.
+            #expect(try await context.call(ServerRef<Counter>(pid), .stop) == 0)
+            _ = try await context.awaitExit(of: pid)
+            let again = try await context.startChild(cache, spec)
+            #expect(again.pid != nil && again.pid != pid)
+        }
+    }
+
+    @Test func terminateChildStopsItWithShutdown() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let supervisor = try await context.startSupervisor(children: [worker(id: "a", observer: me)])
+            let a = try await context.expectMessage(Started.self)
+            let watch = context.monitor(a.pid)
+            #expect(try await context.terminateChild(supervisor, id: "a"))
+            #expect(try await context.expectDown(watch).reason == .shutdown)
+            #expect(try await context.terminateChild(supervisor, id: "a") == false)
+        }
+    }
+
+    @Test func aChildThatFailsToStartFailsTheSupervisorStart() async throws {
+        try await runtime.withProcess { context async throws in
+            context.trapExit()
+            let broken = ChildSpec(id: "broken") { _ in throw ExitReason.other("cannot start") }
+            await #expect(throws: StartError.self) {
+                _ = try await context.startSupervisor(children: [broken])
+            }
+        }
+    }
+}

@@ -1,1 +1,47 @@
-print("bench")
+import Foundation
+import Processes
+import ZeroMQ
+
+// `make bench`: every figure is a median of several runs, printed and written to
+// bench-results.json. Raw ZeroMQ figures come from the same run as ours.
+// `todo-bench GROUP...` runs only the named groups (zmq, local).
+let groups = Set(CommandLine.arguments.dropFirst())
+
+// One spawn measurement in a fresh process, so memory freed by an earlier run is not reused.
+if groups == ["spawn-profile"] {
+    let runtime = ProcessRuntime(node: "bench@localhost")
+    let start = ContinuousClock.now
+    for _ in 0..<1_000_000 { runtime.spawn { context in _ = try await context.receive(Int.self) } }
+    print(1_000_000 / seconds(ContinuousClock.now - start))
+    exit(0)
+}
+if groups == ["spawn-once"] {
+    let (rate, bytes) = try await LocalProcessBench.spawnIdle()
+    print(rate, bytes)
+    exit(0)
+}
+func wanted(_ group: String) -> Bool { groups.isEmpty || groups.contains(group) }
+
+let report = Report()
+let version = libzmqVersion()
+print("todo-cluster benchmarks (libzmq \(version.major).\(version.minor).\(version.patch), \(ProcessInfo.processInfo.activeProcessorCount) cores), medians")
+
+if wanted("zmq") {
+    let zmqRoundTrips = try (0..<5).map { _ in try ZeroMQBench.roundTrip() }
+    report.add("zmq_roundtrip_p50", zmqRoundTrips.map(\.p50).sorted()[2], "us")
+    report.add("zmq_roundtrip_p99", zmqRoundTrips.map(\.p99).sorted()[2], "us")
+    report.add("zmq_throughput", try await median(runs: 3) { try ZeroMQBench.throughput() }, "msg/s")
+}
+
+if wanted("local") {
+    report.add("local_send_throughput", try await median { try await LocalProcessBench.sendThroughput() }, "msg/s")
+    var spawns: [(rate: Double, bytesPerProcess: Double)] = []
+    for _ in 0..<5 { spawns.append(try LocalProcessBench.spawnInFreshProcess()) }
+    report.add("spawn_rate", spawns.map(\.rate).sorted()[1], "proc/s")
+    report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[1], "bytes")
+}
+
+if groups.isEmpty {
+    try report.write(to: "bench-results.json")
+    print("written: bench-results.json")
+}

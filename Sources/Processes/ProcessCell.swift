@@ -4,6 +4,7 @@ import Synchronization
 
 /// One process: its mailbox, links, monitors and life state. Senders and signals touch only the
 /// `state` under its lock; the mailbox's scanned part (`saved`) belongs to the process's own task.
+@usableFromInline
 final class ProcessCell: @unchecked Sendable {
     enum Wake: Sendable { case mail, timeout }
 
@@ -19,7 +20,6 @@ final class ProcessCell: @unchecked Sendable {
         /// Monitors others hold on this process: tag to watcher.
         var monitors: [Ref: Pid] = [:]
         var name: String?
-        var task: Task<Void, Never>?
     }
 
     let runtime: ProcessRuntime
@@ -110,17 +110,10 @@ final class ProcessCell: @unchecked Sendable {
         }
     }
 
-    func attach(_ task: Task<Void, Never>) {
-        let alive = state.withLock { state in
-            if state.alive { state.task = task }
-            return state.alive
-        }
-        if !alive { task.cancel() }
-    }
-
     // MARK: Ending
 
-    /// Ends the process with `reason` (once): wakes and cancels its task, drops its mailbox and
+    /// Ends the process with `reason` (once): wakes it if it waits in receive (where it then
+    /// throws; a process busy elsewhere stops at its next receive), drops its mailbox and
     /// name, then signals its links and monitors.
     func terminate(_ reason: ExitReason) {
         struct Ending {
@@ -128,7 +121,6 @@ final class ProcessCell: @unchecked Sendable {
             var monitors: [Ref: Pid]
             var waiter: UnsafeContinuation<Wake, Never>?
             var name: String?
-            var task: Task<Void, Never>?
         }
         let ending = state.withLock { state -> Ending? in
             guard state.alive else { return nil }
@@ -140,13 +132,11 @@ final class ProcessCell: @unchecked Sendable {
                 state.waiter = nil
                 state.incoming = []
                 state.name = nil
-                state.task = nil
             }
-            return Ending(links: state.links, monitors: state.monitors, waiter: state.waiter, name: state.name, task: state.task)
+            return Ending(links: state.links, monitors: state.monitors, waiter: state.waiter, name: state.name)
         }
         guard let ending else { return }
         ending.waiter?.resume(returning: .mail)
-        ending.task?.cancel()
         runtime.processEnded(serial: serial, name: ending.name)
         let me = pid
         for linked in ending.links {
@@ -159,12 +149,37 @@ final class ProcessCell: @unchecked Sendable {
 
     // MARK: Receiving (the process's own task only)
 
+    /// The fast path of receive, without suspending: the first message `match` accepts among
+    /// those already here, or nil. Callers inline it, so a busy mailbox costs no async frame.
+    @usableFromInline
+    func takeIfPresent<T>(_ match: (any Sendable) throws -> T?) throws -> T? {
+        if saved.isEmpty { _ = try takeIncoming() }
+        if let first = saved.first, let result = try match(first) {
+            saved.removeFirst()
+            return result
+        }
+        return nil  // the slow path scans the rest in order
+    }
+
     /// Selective receive: the first message, oldest first, that `match` accepts is removed and
     /// its result returned; the others stay in order. Returns nil when `deadline` passes first.
-    /// Throws the process's exit reason once it has been killed.
+    /// Throws the process's exit reason once it has been killed. The loop suspends only in
+    /// `wait`, and keeps little across it: a waiting process's memory is mostly its frames.
+    @usableFromInline
     func receive<T>(deadline: ContinuousClock.Instant?, _ match: (any Sendable) throws -> T?) async throws -> T? {
         var scanned = 0
         var timedOut = false
+        while true {
+            if let result = try scan(from: &scanned, match) { return result }
+            if timedOut { return nil }
+            if let deadline, deadline <= .now { return nil }
+            timedOut = await wait(until: deadline) == .timeout
+        }
+    }
+
+    /// Scans what has not been looked at yet, taking in new mail until a message matches or
+    /// there is no more.
+    private func scan<T>(from scanned: inout Int, _ match: (any Sendable) throws -> T?) throws -> T? {
         while true {
             while scanned < saved.count {
                 if let result = try match(saved[scanned]) {
@@ -173,25 +188,25 @@ final class ProcessCell: @unchecked Sendable {
                 }
                 scanned += 1
             }
-            var fresh = spare
-            spare = []
-            let dead = state.withLock { state -> ExitReason? in
-                guard state.alive else { return state.reason }
-                swap(&state.incoming, &fresh)
-                return nil
-            }
-            if let dead { throw dead }
-            if !fresh.isEmpty {
-                saved.append(contentsOf: fresh)
-                fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
-                spare = fresh
-                continue
-            }
-            spare = fresh
-            if timedOut { return nil }
-            if let deadline, deadline <= .now { return nil }
-            timedOut = await wait(until: deadline) == .timeout
+            guard try takeIncoming() else { return nil }
         }
+    }
+
+    /// Moves newly delivered messages behind the saved ones; false when there were none.
+    private func takeIncoming() throws -> Bool {
+        var fresh = spare
+        spare = []
+        let dead = state.withLock { state -> ExitReason? in
+            guard state.alive else { return state.reason }
+            swap(&state.incoming, &fresh)
+            return nil
+        }
+        if let dead { throw dead }
+        let any = !fresh.isEmpty
+        saved.append(contentsOf: fresh)
+        fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
+        spare = fresh
+        return any
     }
 
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).

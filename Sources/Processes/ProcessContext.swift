@@ -1,7 +1,7 @@
 /// What a process body works with: its own pid, its mailbox and its signals. Receive only from
 /// the process's own task (the body it was given to); the rest may be used from anywhere.
 public struct ProcessContext: Sendable {
-    let cell: ProcessCell
+    @usableFromInline let cell: ProcessCell
 
     init(cell: ProcessCell) { self.cell = cell }
 
@@ -19,33 +19,41 @@ public struct ProcessContext: Sendable {
     }
 
     /// Waits for the first message `match` accepts (others stay in the mailbox, in order).
+    @inlinable
     public func receive<T>(_ match: (any Sendable) throws -> T?) async throws -> T {
+        if let result = try cell.takeIfPresent(match) { return result }
         while true {
             if let result = try await cell.receive(deadline: nil, match) { return result }
         }
     }
 
     /// As `receive(_:)`, but gives nil when nothing matched within `timeout` (Erlang's `after`).
+    @inlinable
     public func receive<T>(timeout: Duration, _ match: (any Sendable) throws -> T?) async throws -> T? {
-        try await cell.receive(deadline: .now + timeout, match)
+        if let result = try cell.takeIfPresent(match) { return result }
+        return try await cell.receive(deadline: .now + timeout, match)
     }
 
     /// The next message of type `M`.
+    @inlinable
     public func receive<M: Sendable>(_ type: M.Type) async throws -> M {
         try await receive { $0 as? M }
     }
 
     /// The next message of type `M`, or nil after `timeout`.
+    @inlinable
     public func receive<M: Sendable>(_ type: M.Type, timeout: Duration) async throws -> M? {
         try await receive(timeout: timeout) { $0 as? M }
     }
 
     /// The next message, whatever it is.
+    @inlinable
     public func receiveAny() async throws -> any Sendable {
         try await receive { $0 }
     }
 
     /// The next message, or nil after `timeout`.
+    @inlinable
     public func receiveAny(timeout: Duration) async throws -> (any Sendable)? {
         try await receive(timeout: timeout) { $0 }
     }

@@ -45,7 +45,7 @@ public final class ProcessRuntime: Sendable {
             case .trapExit: _ = cell.setTrapExit(true)
             }
         }
-        let task = Task {
+        Task {
             let reason: ExitReason
             do {
                 try await body(ProcessContext(cell: cell))
@@ -55,7 +55,6 @@ public final class ProcessRuntime: Sendable {
             }
             cell.terminate(reason)
         }
-        cell.attach(task)
         return cell.pid
     }
 

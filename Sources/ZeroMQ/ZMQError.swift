@@ -5,6 +5,11 @@ public struct ZMQError: Error, Equatable, CustomStringConvertible, Sendable {
     public let code: Int32
     public let operation: String
 
+    public init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
     public var message: String { String(cString: zmq_strerror(code)) }
     public var description: String { "\(operation): \(message) (errno \(code))" }
 

@@ -1,0 +1,68 @@
+import Foundation
+import Processes
+
+/// Local process figures: send throughput, spawn rate, memory per idle process.
+enum LocalProcessBench {
+    /// Messages/s from one process to another (one-way, Int payloads).
+    static func sendThroughput(messages: Int = 2_000_000) async throws -> Double {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        return try await runtime.withProcess { context in
+            let me = context.pid
+            let receiver = context.spawn { inner in
+                var count = 0
+                while count < messages {
+                    _ = try await inner.receive(Int.self)
+                    count += 1
+                }
+                inner.send("done", to: me)
+            }
+            let start = ContinuousClock.now
+            let sender = context.spawn { inner in
+                for value in 0..<messages { inner.send(value, to: receiver) }
+            }
+            _ = sender
+            _ = try await context.receive(String.self)
+            return Double(messages) / seconds(ContinuousClock.now - start)
+        }
+    }
+
+    /// `spawnIdle` in a new OS process of this benchmark binary.
+    static func spawnInFreshProcess() throws -> (rate: Double, bytesPerProcess: Double) {
+        let child = Foundation.Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["spawn-once"]
+        let output = Pipe()
+        child.standardOutput = output
+        try child.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        child.waitUntilExit()
+        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        guard fields.count == 2 else { throw BenchError.badOutput(String(decoding: data, as: UTF8.self)) }
+        return (fields[0], fields[1])
+    }
+
+    enum BenchError: Error { case badOutput(String) }
+
+    /// Spawns `count` processes that wait in receive; gives spawns/s and resident bytes per process.
+    static func spawnIdle(count: Int = 100_000) async throws -> (rate: Double, bytesPerProcess: Double) {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        var pids: [Pid] = []
+        pids.reserveCapacity(count)
+        let before = residentBytes()
+        let start = ContinuousClock.now
+        for _ in 0..<count {
+            pids.append(runtime.spawn { context in _ = try await context.receive(Int.self) })
+        }
+        let spawned = ContinuousClock.now - start
+        // Let every process reach its receive before measuring memory.
+        try await Task.sleep(for: .milliseconds(500))
+        let after = residentBytes()
+        try await runtime.withProcess { context in
+            var refs: [Ref] = []
+            for pid in pids { refs.append(context.monitor(pid)) }
+            for pid in pids { context.send(0, to: pid) }
+            for _ in refs { _ = try await context.receive(Down.self) }
+        }
+        return (Double(count) / seconds(spawned), Double(after - before) / Double(count))
+    }
+}

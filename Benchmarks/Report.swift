@@ -1,0 +1,69 @@
+import Foundation
+
+/// One figure of `make bench`, as written to bench-results.json.
+struct Figure: Codable {
+    let name: String
+    let value: Double
+    let unit: String
+    var reference: String?
+    var referenceValue: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case name, value, unit, reference
+        case referenceValue = "reference_value"
+    }
+}
+
+/// Collects figures, prints them as a table and writes bench-results.json.
+final class Report {
+    private(set) var figures: [Figure] = []
+
+    func add(_ name: String, _ value: Double, _ unit: String, reference: String? = nil) {
+        var figure = Figure(name: name, value: value, unit: unit)
+        if let reference, let other = figures.first(where: { $0.name == reference }) {
+            figure.reference = reference
+            figure.referenceValue = other.value
+        }
+        figures.append(figure)
+        print(line(figure))
+    }
+
+    private func line(_ figure: Figure) -> String {
+        let value = format(figure.value).padding(toLength: 14, withPad: " ", startingAt: 0)
+        var text = "\(figure.name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(value) \(figure.unit)"
+        if let reference = figure.reference, let other = figure.referenceValue {
+            text += "   (\(reference): \(format(other)))"
+        }
+        return text
+    }
+
+    private func format(_ value: Double) -> String {
+        value >= 1000 ? String(format: "%.0f", value) : String(format: "%.2f", value)
+    }
+
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(figures).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// The median of `runs` measurements.
+func median(runs: Int = 5, _ measure: () async throws -> Double) async rethrows -> Double {
+    var values: [Double] = []
+    for _ in 0..<runs { values.append(try await measure()) }
+    values.sort()
+    return values[values.count / 2]
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// Resident memory of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}

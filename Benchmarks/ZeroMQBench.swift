@@ -1,0 +1,84 @@
+import Foundation
+import Histogram
+import Synchronization
+import ZeroMQ
+
+/// Raw ZeroMQ reference figures: DEALER to ROUTER over tcp on 127.0.0.1, two threads.
+enum ZeroMQBench {
+    static let payload = [UInt8](repeating: 7, count: 64)
+
+    /// Runs `serve` on its own thread with a ROUTER bound to a free loopback port (a socket
+    /// stays on the thread that made it); returns the endpoint once it is bound.
+    static func router(
+        _ context: Context, done: DispatchSemaphore, _ serve: @escaping @Sendable (Socket) -> Void
+    ) throws -> String {
+        let bound = DispatchSemaphore(value: 0)
+        let endpoint = Mutex<Result<String, ZMQError>?>(nil)
+        Thread {
+            do {
+                let router = try context.socket(.router)
+                try router.setReceiveHighWaterMark(0)
+                try router.bind("tcp://127.0.0.1:*")
+                let address = try router.lastEndpoint()
+                endpoint.withLock { $0 = .success(address) }
+                bound.signal()
+                serve(router)
+            } catch let error as ZMQError {
+                endpoint.withLock { $0 = .failure(error) }
+                bound.signal()
+            } catch {}
+            done.signal()
+        }.start()
+        bound.wait()
+        guard let result = endpoint.withLock({ $0 }) else { throw ZMQError(code: 0, operation: "router thread") }
+        return try result.get()
+    }
+
+    /// Round trips of a 64-byte message; returns (p50, p99) in microseconds.
+    static func roundTrip(count: Int = 20_000) throws -> (p50: Double, p99: Double) {
+        let context = try Context()
+        let done = DispatchSemaphore(value: 0)
+        let endpoint = try router(context, done: done) { router in
+            for _ in 0..<count {  // echo each message to its sender
+                guard let message = try? router.receiveMessage() else { return }
+                _ = try? router.send(message)
+            }
+        }
+        let dealer = try context.socket(.dealer)
+        try dealer.connect(endpoint)
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            try dealer.send([payload])
+            _ = try dealer.receiveMessage()
+            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
+        }
+        done.wait()
+        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+    }
+
+    /// One-way two-frame 64-byte messages per second, sender and receiver on two threads.
+    static func throughput(count: Int = 1_000_000) throws -> Double {
+        let context = try Context()
+        let done = DispatchSemaphore(value: 0)
+        let window = Mutex<(start: ContinuousClock.Instant, end: ContinuousClock.Instant)>((.now, .now))
+        let endpoint = try router(context, done: done) { router in
+            for index in 0..<count {
+                guard (try? router.receiveMessage()) != nil else { return }
+                if index == 0 { window.withLock { $0.start = .now } }
+            }
+            window.withLock { $0.end = .now }
+        }
+        let dealer = try context.socket(.dealer)
+        try dealer.setSendHighWaterMark(0)
+        try dealer.connect(endpoint)
+        let header: [UInt8] = [1]
+        for _ in 0..<count {
+            try dealer.send(header, more: true)
+            try dealer.send(payload)
+        }
+        done.wait()
+        let (start, end) = window.withLock { $0 }
+        return Double(count - 1) / seconds(end - start)
+    }
+}

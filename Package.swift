@@ -7,10 +7,13 @@ let package = Package(
     products: [
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "Processes", targets: ["Processes"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libzmq's header is in /usr/include (Debian libzmq3-dev, installed by the Makefile);
@@ -20,6 +23,18 @@ let package = Package(
         .target(
             name: "Processes",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "ZeroMQ", "Processes",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ClusterTestKit",
+            dependencies: ["Cluster", "Processes", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-bench",
@@ -31,6 +46,7 @@ let package = Package(
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterTestKit", "Processes"]),
     ],
     swiftLanguageModes: [.v6]
 )

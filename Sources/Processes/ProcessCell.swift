@@ -86,6 +86,10 @@ final class ProcessCell: @unchecked Sendable {
         }
     }
 
+    func hasLink(_ other: Pid) -> Bool {
+        state.withLock { $0.links.contains(other) }
+    }
+
     func removeLink(_ other: Pid) {
         state.withLock { _ = $0.links.remove(other) }
     }

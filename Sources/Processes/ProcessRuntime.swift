@@ -203,6 +203,13 @@ public final class ProcessRuntime: Sendable {
         cell(for: pid)?.removeMonitor(ref)
     }
 
+    /// The link between local `pid` and `remote` broke (its node was lost): `pid` gets an exit
+    /// signal with `reason`, but only if the link still stands.
+    public func linkBroken(local pid: Pid, remote: Pid, reason: ExitReason) {
+        guard let cell = cell(for: pid), cell.hasLink(remote) else { return }
+        cell.exitSignal(from: remote, reason: reason, viaLink: true)
+    }
+
     /// Delivers an exit signal that arrived from another node.
     public func deliverExitSignal(to pid: Pid, from: Pid, reason: ExitReason, viaLink: Bool) {
         cell(for: pid)?.exitSignal(from: from, reason: reason, viaLink: viaLink)

@@ -13,7 +13,7 @@ public struct PollEvents: OptionSet, Sendable {
 /// zmq_poll over a fixed set of sockets, reusable so that a loop polls without allocating.
 /// Like its sockets, a poller belongs to one thread.
 public final class Poller {
-    private var sockets: [Socket] = []
+    private var sockets: [Socket] = []  // kept alive while polled
     private var items: [zmq_pollitem_t] = []
 
     public init() {}
@@ -24,6 +24,13 @@ public final class Poller {
         let handle = try socket.open("poll")
         sockets.append(socket)
         items.append(zmq_pollitem_t(socket: handle, fd: 0, events: events.rawValue, revents: 0))
+        return items.count - 1
+    }
+
+    /// Adds a plain file descriptor (an eventfd, a pipe) to watch; returns its index.
+    @discardableResult
+    public func add(fileDescriptor: Int32, for events: PollEvents = .readable) -> Int {
+        items.append(zmq_pollitem_t(socket: nil, fd: fileDescriptor, events: events.rawValue, revents: 0))
         return items.count - 1
     }
 

@@ -1,0 +1,119 @@
+import Processes
+
+/// A value with a hand-written wire form: the fast path for messages that cross nodes often.
+/// Other `Codable` messages go through `BinaryEncoder`.
+public protocol WireCodable: Sendable {
+    func encode(to writer: inout WireWriter)
+    init(from reader: inout WireReader) throws(WireError)
+}
+
+extension Int: WireCodable {
+    public func encode(to writer: inout WireWriter) { writer.writeSigned(Int64(self)) }
+    public init(from reader: inout WireReader) throws(WireError) {
+        let value = try reader.readSigned()
+        guard let fitted = Int(exactly: value) else { throw .malformed("integer out of range") }
+        self = fitted
+    }
+}
+
+extension UInt64: WireCodable {
+    public func encode(to writer: inout WireWriter) { writer.writeVarint(self) }
+    public init(from reader: inout WireReader) throws(WireError) { self = try reader.readVarint() }
+}
+
+extension String: WireCodable {
+    public func encode(to writer: inout WireWriter) { writer.writeString(self) }
+    public init(from reader: inout WireReader) throws(WireError) { self = try reader.readString() }
+}
+
+extension Bool: WireCodable {
+    public func encode(to writer: inout WireWriter) { writer.write(self ? 1 : 0) }
+    public init(from reader: inout WireReader) throws(WireError) {
+        switch try reader.read() {
+        case 0: self = false
+        case 1: self = true
+        default: throw .malformed("bad boolean")
+        }
+    }
+}
+
+extension Array: WireCodable where Element == UInt8 {
+    public func encode(to writer: inout WireWriter) { writer.writeBytes(self) }
+    public init(from reader: inout WireReader) throws(WireError) { self = try reader.readBytes() }
+}
+
+extension Pid: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        writer.writeString(node)
+        writer.writeVarint(incarnation)
+        writer.writeVarint(serial)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        self.init(node: try reader.readString(), incarnation: try reader.readVarint(), serial: try reader.readVarint())
+    }
+}
+
+extension Ref: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        writer.writeString(node)
+        writer.writeVarint(incarnation)
+        writer.writeVarint(serial)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        self.init(node: try reader.readString(), incarnation: try reader.readVarint(), serial: try reader.readVarint())
+    }
+}
+
+extension ExitReason: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        switch self {
+        case .normal: writer.write(0)
+        case .shutdown: writer.write(1)
+        case .kill: writer.write(2)
+        case .killed: writer.write(3)
+        case .noproc: writer.write(4)
+        case .noconnection: writer.write(5)
+        case .other(let words):
+            writer.write(6)
+            writer.writeString(words)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        switch try reader.read() {
+        case 0: self = .normal
+        case 1: self = .shutdown
+        case 2: self = .kill
+        case 3: self = .killed
+        case 4: self = .noproc
+        case 5: self = .noconnection
+        case 6: self = .other(try reader.readString())
+        default: throw .malformed("bad exit reason")
+        }
+    }
+}
+
+extension Down: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        ref.encode(to: &writer)
+        pid.encode(to: &writer)
+        reason.encode(to: &writer)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        self.init(ref: try Ref(from: &reader), pid: try Pid(from: &reader), reason: try ExitReason(from: &reader))
+    }
+}
+
+extension Exit: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        from.encode(to: &writer)
+        reason.encode(to: &writer)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        self.init(from: try Pid(from: &reader), reason: try ExitReason(from: &reader))
+    }
+}

@@ -1,0 +1,79 @@
+import Processes
+import Synchronization
+
+/// The message types that may cross nodes, each under a stable name that both sides know.
+/// A message of an unregistered type cannot be sent remotely; a frame naming an unknown type
+/// is dropped by the receiver.
+public final class WireRegistry: Sendable {
+    struct Entry: Sendable {
+        let name: String
+        let encode: @Sendable (any Sendable, inout WireWriter) throws -> Void
+        let decode: @Sendable (inout WireReader) throws -> any Sendable
+    }
+
+    private let byType = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let byName = Mutex<[String: Entry]>([:])
+
+    /// A registry that knows the runtime's own messages (pids, exits, DOWNs, primitives).
+    public init() {
+        register(Int.self, as: "int")
+        register(UInt64.self, as: "u64")
+        register(String.self, as: "string")
+        register(Bool.self, as: "bool")
+        register([UInt8].self, as: "bytes")
+        register(Pid.self, as: "pid")
+        register(Ref.self, as: "ref")
+        register(ExitReason.self, as: "exit_reason")
+        register(Down.self, as: "DOWN")
+        register(Exit.self, as: "EXIT")
+    }
+
+    /// Registers a type with a hand-written wire form.
+    public func register<T: WireCodable>(_ type: T.Type, as name: String) {
+        add(Entry(
+            name: name,
+            encode: { value, writer in
+                guard let value = value as? T else { throw WireError.malformed("not a \(T.self)") }
+                value.encode(to: &writer)
+            },
+            decode: { reader in try T(from: &reader) }
+        ), for: type)
+    }
+
+    /// Registers a `Codable` type, sent in the compact binary form.
+    public func register<T: Codable & Sendable>(_ type: T.Type, as name: String) {
+        add(Entry(
+            name: name,
+            encode: { value, writer in
+                guard let value = value as? T else { throw WireError.malformed("not a \(T.self)") }
+                try BinaryEncoder().encode(value, to: &writer)
+            },
+            decode: { reader in try BinaryDecoder().decode(T.self, from: &reader) }
+        ), for: type)
+    }
+
+    private func add(_ entry: Entry, for type: Any.Type) {
+        byType.withLock { $0[ObjectIdentifier(type)] = entry }
+        byName.withLock { $0[entry.name] = entry }
+    }
+
+    public func isRegistered(_ type: Any.Type) -> Bool {
+        byType.withLock { $0[ObjectIdentifier(type)] } != nil
+    }
+
+    /// Writes the message's type name, then the message.
+    public func encode(_ message: any Sendable, to writer: inout WireWriter) throws {
+        guard let entry = byType.withLock({ $0[ObjectIdentifier(type(of: message))] }) else {
+            throw WireError.unknownType(String(describing: type(of: message)))
+        }
+        writer.writeString(entry.name)
+        try entry.encode(message, &writer)
+    }
+
+    /// Reads a message written by `encode`.
+    public func decode(from reader: inout WireReader) throws -> any Sendable {
+        let name = try reader.readString()
+        guard let entry = byName.withLock({ $0[name] }) else { throw WireError.unknownType(name) }
+        return try entry.decode(&reader)
+    }
+}

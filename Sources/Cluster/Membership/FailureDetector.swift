@@ -1,0 +1,39 @@
+/// Decides which peers have gone silent. Pure: it is told what was heard and what time it is
+/// (a monotonic instant as a `Duration` since any origin), and never reads a clock itself.
+///
+/// A peer is declared down once nothing has been heard from it for `tickTime`. Peers send a
+/// heartbeat every `tickTime / 4` and the owner checks every `tickTime / 8`, so a peer that
+/// freezes is declared down between 0.75 and 1.125 tick times after its last sign of life.
+public struct FailureDetector: Sendable {
+    public let tickTime: Duration
+    private var lastHeard: [NodeName: Duration] = [:]
+
+    public init(tickTime: Duration) {
+        self.tickTime = tickTime
+    }
+
+    public var heartbeatInterval: Duration { tickTime / 4 }
+    public var checkInterval: Duration { tickTime / 8 }
+    public var watched: Set<NodeName> { Set(lastHeard.keys) }
+
+    /// Starts watching `peer`, as if just heard.
+    public mutating func watch(_ peer: NodeName, now: Duration) {
+        lastHeard[peer] = now
+    }
+
+    /// Anything from `peer` (a heartbeat or any message) counts as a sign of life.
+    public mutating func heard(_ peer: NodeName, now: Duration) {
+        if lastHeard[peer] != nil { lastHeard[peer] = now }
+    }
+
+    public mutating func forget(_ peer: NodeName) {
+        lastHeard.removeValue(forKey: peer)
+    }
+
+    /// The peers silent for the tick time; they are no longer watched.
+    public mutating func expired(now: Duration) -> [NodeName] {
+        let silent = lastHeard.filter { now - $0.value >= tickTime }.map(\.key).sorted()
+        for peer in silent { lastHeard.removeValue(forKey: peer) }
+        return silent
+    }
+}

@@ -1,0 +1,14 @@
+import Processes
+
+/// What the transport thread knows about peers that the rest of the program reads: who is
+/// connected, who wants node events, and the links and monitors that cross to each peer.
+struct SharedMembership: Sendable {
+    var visible: Set<NodeName> = []
+    var hidden: Set<NodeName> = []
+    /// Subscribers of `monitorNodes`, and whether they also want hidden nodes.
+    var subscribers: [Pid: Bool] = [:]
+    var nodeMonitors: [NodeName: Set<Pid>] = [:]
+    var book = RemoteBook()
+
+    func isConnected(_ node: NodeName) -> Bool { visible.contains(node) || hidden.contains(node) }
+}

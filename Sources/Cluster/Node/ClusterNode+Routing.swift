@@ -1,0 +1,80 @@
+import Processes
+
+/// The runtime hands signals for other nodes' pids here; they become packets for the
+/// transport thread. Encoding happens on the sender's thread, so senders share the work.
+extension ClusterNode: RemoteRouting {
+    /// The node a pid lives on (no validation: a bad name just finds no peer).
+    func peer(of pid: Pid) -> NodeName {
+        let parts = pid.node.split(separator: "@", maxSplits: 1)
+        return NodeName(name: parts.first.map(String.init) ?? "", host: parts.count > 1 ? String(parts[1]) : "")
+    }
+
+    public func send(_ message: any Sendable, to pid: Pid) {
+        let peer = peer(of: pid)
+        if let down = message as? Down {
+            shared.withLock { $0.book.removeMonitorByRemote(down.ref, peer: peer) }
+        }
+        do {
+            outbox.post(.send(peer, try Packet.message(message, to: pid, registry: registry)))
+        } catch {
+            logger.warning("cannot send a \(type(of: message)) to \(pid): \(error) (register the type in the wire registry)")
+        }
+    }
+
+    public func send(_ message: any Sendable, toName name: String, on node: String) {
+        let parts = node.split(separator: "@", maxSplits: 1)
+        let peer = NodeName(name: parts.first.map(String.init) ?? "", host: parts.count > 1 ? String(parts[1]) : "")
+        do {
+            outbox.post(.send(peer, try Packet.namedMessage(message, to: name, registry: registry)))
+        } catch {
+            logger.warning("cannot send a \(type(of: message)) to \(name) on \(node): \(error)")
+        }
+    }
+
+    public func link(_ local: Pid, to remote: Pid) {
+        let peer = peer(of: remote)
+        let connected = shared.withLock { shared in
+            guard shared.isConnected(peer) else { return false }
+            shared.book.addLink(.init(local: local, remote: remote), peer: peer)
+            return true
+        }
+        if connected {
+            outbox.post(.send(peer, Batch.encode(.link(from: local, to: remote))))
+        } else {
+            runtime.linkBroken(local: local, remote: remote, reason: .noconnection)
+        }
+    }
+
+    public func unlink(_ local: Pid, from remote: Pid) {
+        let peer = peer(of: remote)
+        shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: peer) }
+        outbox.post(.send(peer, Batch.encode(.unlink(from: local, to: remote))))
+    }
+
+    public func monitor(_ ref: Ref, watcher: Pid, target: Pid) {
+        let peer = peer(of: target)
+        let connected = shared.withLock { shared in
+            guard shared.isConnected(peer) else { return false }
+            shared.book.addMonitorOfRemote(ref, .init(watcher: watcher, target: target), peer: peer)
+            return true
+        }
+        if connected {
+            outbox.post(.send(peer, Batch.encode(.monitor(ref: ref, watcher: watcher, target: target))))
+        } else {
+            runtime.send(Down(ref: ref, pid: target, reason: .noconnection), to: watcher)
+        }
+    }
+
+    public func demonitor(_ ref: Ref, target: Pid) {
+        let peer = peer(of: target)
+        shared.withLock { $0.book.removeMonitorOfRemote(ref, peer: peer) }
+        outbox.post(.send(peer, Batch.encode(.demonitor(ref: ref, target: target))))
+    }
+
+    public func exitSignal(to remote: Pid, from local: Pid, reason: ExitReason, viaLink: Bool) {
+        let peer = peer(of: remote)
+        if viaLink { shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: peer) } }
+        guard isConnected(peer) else { return }
+        outbox.post(.send(peer, Batch.encode(.exit(from: local, to: remote, reason: reason, viaLink: viaLink))))
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import Processes
+import Synchronization
+import ZeroMQ
+
+/// One node of the cluster: Erlang's `net_kernel` for this process. It owns a transport
+/// thread (every ZeroMQ socket of the node lives there), a process runtime whose remote pids
+/// it routes, and the wire registry of message types that may cross nodes.
+public final class ClusterNode: Sendable {
+    public let name: NodeName
+    public let settings: ClusterSettings
+    public let runtime: ProcessRuntime
+    public let registry: WireRegistry
+    public let logger: Logger
+    /// The port of the node's inbox (the one the port mapper gives out).
+    public let clusterPort: Int
+
+    let outbox: Outbox
+    let shared: Mutex<SharedMembership>
+    private let loopFinished = DispatchSemaphore(value: 0)
+    private let keeper: MapperKeeper?
+    private let stopped = Atomic<Bool>(false)
+
+    /// Starts a node: binds its ports, registers its name with the host's port mapper (starting
+    /// one if allowed and none answers) and starts its transport thread.
+    public static func start(
+        _ settings: ClusterSettings, registry: WireRegistry = WireRegistry(), logger: Logger? = nil
+    ) async throws -> ClusterNode {
+        var logger = logger ?? Logger(label: "todo.cluster")
+        logger[metadataKey: "node"] = "\(settings.node)"
+        let incarnation = UInt64.random(in: 1...UInt64.max)
+        let address: String
+        do { address = try resolveHost(settings.node.host) } catch { throw NodeStartError.badAddress(error.description) }
+        let context = try Context()
+        let router = try context.socket(.router)
+        try router.setRouterMandatory(true)
+        try router.setRouterHandover(true)
+        try router.setReceiveHighWaterMark(100_000)
+        try router.setSendHighWaterMark(100_000)
+        let publisher = try context.socket(.pub)
+        try publisher.setSendHighWaterMark(1_000)
+        let port = try bind(router, address: address, ports: settings.listenPorts)
+        _ = try bind(publisher, address: address, ports: settings.listenPorts)
+        let publishEndpoint = try publisher.lastEndpoint()
+
+        let keeper = MapperKeeper(
+            client: PortMapperClient(host: "127.0.0.1", port: settings.mapperPort),
+            name: settings.node.name, port: port, incarnation: incarnation,
+            launcher: settings.mapperLauncher, logger: logger)
+        try await keeper.registerFirst()
+
+        let node = try ClusterNode(
+            settings: settings, incarnation: incarnation, registry: registry, logger: logger,
+            clusterPort: port, keeper: keeper)
+        let identity = LocalIdentity(node: settings.node, incarnation: incarnation, hidden: settings.hidden,
+                                     cookie: settings.cookie, publishEndpoint: publishEndpoint)
+        let loop = try TransportLoop(
+            node: node, identity: identity, context: context, router: router, publisher: publisher)
+        let finished = node.loopFinished
+        Thread {
+            loop.run()
+            finished.signal()
+        }.start()
+        keeper.start()
+        node.runtime.setRemoteRouting(node)
+        NetKernel.start(on: node)
+        logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
+        return node
+    }
+
+    private init(
+        settings: ClusterSettings, incarnation: UInt64, registry: WireRegistry, logger: Logger,
+        clusterPort: Int, keeper: MapperKeeper?
+    ) throws {
+        self.name = settings.node
+        self.settings = settings
+        self.runtime = ProcessRuntime(node: settings.node.description, incarnation: incarnation)
+        self.registry = registry
+        self.logger = logger
+        self.clusterPort = clusterPort
+        self.keeper = keeper
+        self.outbox = try Outbox()
+        self.shared = Mutex(SharedMembership())
+        ClusterMessages.register(in: registry)
+    }
+
+    private static func bind(_ socket: Socket, address: String, ports: ClosedRange<Int>?) throws -> Int {
+        guard let ports else {
+            try socket.bind("tcp://\(address):0")
+            return Int(try socket.lastEndpoint().split(separator: ":").last ?? "") ?? 0
+        }
+        for port in ports {
+            if (try? socket.bind("tcp://\(address):\(port)")) != nil { return port }
+        }
+        throw NodeStartError.badAddress("no free port in \(ports.lowerBound)-\(ports.upperBound) on \(address)")
+    }
+
+    // MARK: Membership
+
+    /// Connects to `node` (and, through it, to every visible member): true when connected,
+    /// false when it cannot be reached or refuses us (Erlang's `Node.connect`).
+    public func connect(_ node: NodeName) async -> Bool {
+        if node == name { return true }
+        if stopped.load(ordering: .relaxed) { return false }
+        return await withCheckedContinuation { continuation in
+            outbox.post(.connect(node) { continuation.resume(returning: $0) })
+        }
+    }
+
+    /// `Node.ping`: pong (true) when the node answers.
+    public func ping(_ node: NodeName) async -> Bool { await connect(node) }
+
+    /// Drops the connection to `node` (Erlang's `Node.disconnect`); false when not connected.
+    public func disconnect(_ node: NodeName) async -> Bool {
+        await withCheckedContinuation { continuation in
+            outbox.post(.disconnect(node) { continuation.resume(returning: $0) })
+        }
+    }
+
+    /// The visible peers (Erlang's `Node.list()`), sorted.
+    public func nodes() -> [NodeName] { shared.withLock { $0.visible.sorted() } }
+
+    /// The hidden peers (Erlang's `Node.list(:hidden)`), sorted.
+    public func hiddenNodes() -> [NodeName] { shared.withLock { $0.hidden.sorted() } }
+
+    public func isConnected(_ node: NodeName) -> Bool { shared.withLock { $0.isConnected(node) } }
+
+    /// Sends `NodeEvent`s to `pid` for every visible node that comes or goes (and for hidden
+    /// ones too with `includeHidden`), until `demonitorNodes`.
+    public func monitorNodes(_ pid: Pid, includeHidden: Bool = false) {
+        shared.withLock { $0.subscribers[pid] = includeHidden }
+    }
+
+    public func demonitorNodes(_ pid: Pid) {
+        shared.withLock { _ = $0.subscribers.removeValue(forKey: pid) }
+    }
+
+    /// Sends `NodeDown(node)` to `pid` once `node` goes down (at once if it is not connected).
+    public func monitorNode(_ node: NodeName, for pid: Pid) {
+        let connected = shared.withLock { shared in
+            guard shared.isConnected(node) else { return false }
+            shared.nodeMonitors[node, default: []].insert(pid)
+            return true
+        }
+        if !connected { runtime.send(NodeDown(node: node), to: pid) }
+    }
+
+    // MARK: Fault shim (tests)
+
+    /// Silently drops all traffic with `node` until `restore`, as a network cut would.
+    public func cut(_ node: NodeName) { outbox.post(.cut(node)) }
+    public func restore(_ node: NodeName) { outbox.post(.restore(node)) }
+
+    // MARK: Stopping
+
+    /// Leaves the cluster gracefully: peers are told (they see `nodedown` at once), the name is
+    /// unregistered and the transport thread ends.
+    public func shutdown() async {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        keeper?.stop()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            outbox.post(.shutdown { continuation.resume() })
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = loopFinished
+            Thread {
+                finished.wait()
+                continuation.resume()
+            }.start()
+        }
+        runtime.setRemoteRouting(nil)
+        logger.info("node \(name) stopped")
+    }
+}

@@ -1,0 +1,27 @@
+/// Everything a node needs to know to start, built from flags and environment in one place.
+public struct ClusterSettings: Sendable {
+    /// The mapper's default port: fixed and documented, and not epmd's 4369.
+    public static let defaultMapperPort = 4370
+
+    public var node: NodeName
+    public var cookie: String
+    public var hidden = false
+    public var tickTime: Duration = .seconds(15)
+    /// Where the node's cluster ports come from; nil lets the system pick.
+    public var listenPorts: ClosedRange<Int>?
+    public var mapperPort = ClusterSettings.defaultMapperPort
+    /// How to start a port mapper when none answers: the program and its arguments (our own
+    /// binary with `--mapper-daemon`). Nil: never start one (tests run their own).
+    public var mapperLauncher: [String]?
+    /// How long a connection attempt (lookup and handshake) may take.
+    public var connectTimeout: Duration = .seconds(5)
+    /// Outgoing bytes held for one peer that is not reading; past it new sends are dropped.
+    public var maxPendingBytesPerPeer = 64 << 20
+    /// Back-off between attempts to reach a peer lost without a goodbye.
+    public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)
+
+    public init(node: NodeName, cookie: String) {
+        self.node = node
+        self.cookie = cookie
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// A node's name, `name@host` (Erlang's `node()`). Ordered by its text, as `:global` orders
+/// nodes when it picks a winner.
+public struct NodeName: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    public let name: String
+    public let host: String
+
+    public init(name: String, host: String) {
+        self.name = name
+        self.host = host
+    }
+
+    /// Parses `name@host`; a name without `@host` gets `defaultHost` (the machine's short name).
+    public init(parsing text: String, defaultHost: String = NodeName.shortHostName()) throws(NodeNameError) {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts[0]
+        let host = parts.count == 2 ? parts[1] : defaultHost
+        guard !name.isEmpty, name.utf8.count <= 255,
+              name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." })
+        else { throw .badName(text) }
+        guard !host.isEmpty, host.utf8.count <= 255, !host.contains("@"),
+              host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == ":" || $0 == "_" })
+        else { throw .badHost(text) }
+        self.init(name: name, host: host)
+    }
+
+    public var description: String { "\(name)@\(host)" }
+
+    public static func < (lhs: NodeName, rhs: NodeName) -> Bool { lhs.description < rhs.description }
+
+    /// The machine's host name up to its first dot (Erlang's `--sname` host part).
+    public static func shortHostName() -> String {
+        let full = ProcessInfo.processInfo.hostName
+        return full.split(separator: ".").first.map(String.init) ?? "localhost"
+    }
+}
+
+public enum NodeNameError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badName(String)
+    case badHost(String)
+    case unresolvable(String)
+
+    public var description: String {
+        switch self {
+        case .badName(let text): "bad node name '\(text)': use name@host, the name made of letters, digits, '_', '-' or '.'"
+        case .badHost(let text): "bad host in node name '\(text)'"
+        case .unresolvable(let host): "the host '\(host)' does not resolve to an address"
+        }
+    }
+}
+
+/// Resolves a host to the IPv4 address the node listens on (`localhost` gives 127.0.0.1).
+public func resolveHost(_ host: String) throws(NodeNameError) -> String {
+    var hints = addrinfo()
+    hints.ai_family = AF_INET
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var result: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { throw .unresolvable(host) }
+    defer { freeaddrinfo(result) }
+    guard let address = first.pointee.ai_addr else { throw .unresolvable(host) }
+    var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+    guard getnameinfo(address, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else {
+        throw .unresolvable(host)
+    }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Keeps a node's name registered with the host's port mapper: registers at start (starting
+/// a mapper when none answers and a launcher is given), then refreshes the lease every two
+/// seconds on a thread of its own, so a restarted mapper learns the name again.
+final class MapperKeeper: Sendable {
+    let client: PortMapperClient
+    let name: String
+    let port: Int
+    let incarnation: UInt64
+    let launcher: [String]?
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+
+    init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) {
+        self.client = client
+        self.name = name
+        self.port = port
+        self.incarnation = incarnation
+        self.launcher = launcher
+        self.logger = logger
+    }
+
+    /// The first registration, off the Swift concurrency threads (it blocks on the network).
+    func registerFirst() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread { [self] in
+                do {
+                    try self.registerStartingMapper()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+    }
+
+    private func registerStartingMapper() throws {
+        var launched = false
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                guard try client.register(name: name, port: port, incarnation: incarnation) else {
+                    throw NodeStartError.nameInUse(name)
+                }
+                return
+            } catch let error as PortMapperClient.Failure {
+                guard let launcher, ContinuousClock.now < deadline else {
+                    throw NodeStartError.noPortMapper(error.description)
+                }
+                if !launched {
+                    launched = true
+                    logger.info("no port mapper answers on port \(client.port); starting one")
+                    try Self.launch(launcher)
+                }
+            }
+        }
+    }
+
+    /// Starts the mapper as a detached process of its own session: it outlives this node.
+    private static func launch(_ command: [String]) throws {
+        guard let program = command.first else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = Array(command.dropFirst())
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func start() {
+        Thread { [self] in
+            while self.wake.wait(timeout: .now() + 2) == .timedOut {
+                if self.stopping.load(ordering: .relaxed) { break }
+                do {
+                    if try !self.client.register(name: self.name, port: self.port, incarnation: self.incarnation) {
+                        self.logger.error("the port mapper gave our name \(self.name) to another node")
+                    }
+                } catch {
+                    self.logger.warning("port mapper refresh failed: \(error)")
+                }
+            }
+        }.start()
+    }
+
+    func stop() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        wake.signal()
+        try? client.unregister(name: name, incarnation: incarnation)
+    }
+}

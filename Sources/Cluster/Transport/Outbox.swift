@@ -1,0 +1,79 @@
+import Foundation
+import Synchronization
+
+/// Work handed to a node's transport thread.
+enum Command: Sendable {
+    case connect(NodeName, @Sendable (Bool) -> Void)
+    /// The mapper answered a lookup made for a connection attempt (nil: no such node).
+    case lookedUp(NodeName, port: Int?)
+    /// One encoded packet for a peer (connecting to it first if needed, like Erlang's send).
+    case send(NodeName, [UInt8])
+    case disconnect(NodeName, @Sendable (Bool) -> Void)
+    /// The fault shim: silently drop all traffic with this peer, or stop doing so.
+    case cut(NodeName)
+    case restore(NodeName)
+    case shutdown(@Sendable () -> Void)
+}
+
+/// The queue into the transport thread, with a pipe that wakes its poll. Posting never
+/// blocks; the pipe is written only when the queue goes from empty to not, so a burst of
+/// sends costs one system call.
+final class Outbox: Sendable {
+    private let commands = Mutex<[Command]>([])
+    let wakeDescriptor: Int32
+    private let writeDescriptor: Int32
+
+    init() throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw NodeStartError.system("pipe failed: errno \(errno)") }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
+        wakeDescriptor = ends[0]
+        writeDescriptor = ends[1]
+    }
+
+    deinit {
+        close(wakeDescriptor)
+        close(writeDescriptor)
+    }
+
+    func post(_ command: Command) {
+        let wasEmpty = commands.withLock { commands in
+            defer { commands.append(command) }
+            return commands.isEmpty
+        }
+        if wasEmpty {
+            var one: UInt8 = 1
+            _ = write(writeDescriptor, &one, 1)
+        }
+    }
+
+    /// Everything posted so far (the transport thread only).
+    func take() -> [Command] {
+        var drain = [UInt8](repeating: 0, count: 64)
+        while read(wakeDescriptor, &drain, drain.count) > 0 {}
+        return commands.withLock { commands in
+            defer { commands = [] }
+            return commands
+        }
+    }
+}
+
+/// Why a node did not start.
+public enum NodeStartError: Error, Equatable, CustomStringConvertible {
+    case nameInUse(String)
+    case noPortMapper(String)
+    case badAddress(String)
+    case system(String)
+
+    public var description: String {
+        switch self {
+        case .nameInUse(let name): "the node name \(name) is already in use on this host"
+        case .noPortMapper(let detail): "no port mapper: \(detail)"
+        case .badAddress(let detail): "cannot listen: \(detail)"
+        case .system(let detail): detail
+        }
+    }
+}

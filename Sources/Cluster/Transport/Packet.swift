@@ -1,0 +1,198 @@
+import Processes
+
+/// Everything nodes say to each other on their data connections. Several packets travel in one
+/// ZeroMQ frame under load (see `Batch`); each is a kind byte and its fields.
+enum Packet: Sendable, Equatable {
+    /// Handshake 1, initiator → acceptor: who I am, and a challenge for you.
+    case hello(Hello)
+    /// Handshake 2, acceptor → initiator: who I am, my proof for your challenge, my challenge.
+    case challenge(Challenge)
+    /// Handshake 3, initiator → acceptor: my proof for your challenge.
+    case proof([UInt8])
+    /// Handshake 4: accepted, with the acceptor's visible peers (for the full mesh).
+    case welcome(peers: [String])
+    /// The handshake was refused, with the reason in words.
+    case refused(String)
+    /// Visible peers of the sender, so that joining one member joins them all.
+    case peers([String])
+    /// A message for a pid of the receiving node (the payload is registry-encoded).
+    case message(to: Pid, payload: [UInt8])
+    /// A message for a name registered on the receiving node.
+    case namedMessage(name: String, payload: [UInt8])
+    case link(from: Pid, to: Pid)
+    case unlink(from: Pid, to: Pid)
+    case exit(from: Pid, to: Pid, reason: ExitReason, viaLink: Bool)
+    case monitor(ref: Ref, watcher: Pid, target: Pid)
+    case demonitor(ref: Ref, target: Pid)
+    /// The sender leaves (shutdown) or drops this connection (disconnect).
+    case goodbye(NodeDownReason)
+
+    struct Hello: Sendable, Equatable {
+        let node: String
+        let incarnation: UInt64
+        let version: UInt64
+        let hidden: Bool
+        let nonce: [UInt8]
+        let publishEndpoint: String
+    }
+
+    struct Challenge: Sendable, Equatable {
+        let node: String
+        let incarnation: UInt64
+        let hidden: Bool
+        let proof: [UInt8]
+        let nonce: [UInt8]
+        let publishEndpoint: String
+    }
+
+    static let messageKind = Kind.message.rawValue
+    static let namedMessageKind = Kind.namedMessage.rawValue
+
+    fileprivate enum Kind: UInt8 {
+        case hello = 1, challenge, proof, welcome, refused, peers, message, namedMessage
+        case link, unlink, exit, monitor, demonitor, goodbye
+    }
+
+    func encode(to writer: inout WireWriter) {
+        switch self {
+        case .hello(let hello):
+            writer.write(Kind.hello.rawValue)
+            writer.writeString(hello.node)
+            writer.writeVarint(hello.incarnation)
+            writer.writeVarint(hello.version)
+            hello.hidden.encode(to: &writer)
+            writer.writeBytes(hello.nonce)
+            writer.writeString(hello.publishEndpoint)
+        case .challenge(let challenge):
+            writer.write(Kind.challenge.rawValue)
+            writer.writeString(challenge.node)
+            writer.writeVarint(challenge.incarnation)
+            challenge.hidden.encode(to: &writer)
+            writer.writeBytes(challenge.proof)
+            writer.writeBytes(challenge.nonce)
+            writer.writeString(challenge.publishEndpoint)
+        case .proof(let proof):
+            writer.write(Kind.proof.rawValue)
+            writer.writeBytes(proof)
+        case .welcome(let peers):
+            writer.write(Kind.welcome.rawValue)
+            Self.writeNames(peers, to: &writer)
+        case .refused(let reason):
+            writer.write(Kind.refused.rawValue)
+            writer.writeString(reason)
+        case .peers(let peers):
+            writer.write(Kind.peers.rawValue)
+            Self.writeNames(peers, to: &writer)
+        case .message(let pid, let payload):
+            writer.write(Kind.message.rawValue)
+            pid.encode(to: &writer)
+            writer.writeRaw(payload)
+        case .namedMessage(let name, let payload):
+            writer.write(Kind.namedMessage.rawValue)
+            writer.writeString(name)
+            writer.writeRaw(payload)
+        case .link(let from, let to):
+            writer.write(Kind.link.rawValue)
+            from.encode(to: &writer)
+            to.encode(to: &writer)
+        case .unlink(let from, let to):
+            writer.write(Kind.unlink.rawValue)
+            from.encode(to: &writer)
+            to.encode(to: &writer)
+        case .exit(let from, let to, let reason, let viaLink):
+            writer.write(Kind.exit.rawValue)
+            from.encode(to: &writer)
+            to.encode(to: &writer)
+            reason.encode(to: &writer)
+            viaLink.encode(to: &writer)
+        case .monitor(let ref, let watcher, let target):
+            writer.write(Kind.monitor.rawValue)
+            ref.encode(to: &writer)
+            watcher.encode(to: &writer)
+            target.encode(to: &writer)
+        case .demonitor(let ref, let target):
+            writer.write(Kind.demonitor.rawValue)
+            ref.encode(to: &writer)
+            target.encode(to: &writer)
+        case .goodbye(let reason):
+            writer.write(Kind.goodbye.rawValue)
+            writer.writeString(reason.rawValue)
+        }
+    }
+
+    /// Reads one packet spanning all of `reader`.
+    init(from reader: inout WireReader) throws(WireError) {
+        guard let kind = Kind(rawValue: try reader.read()) else { throw .malformed("unknown packet kind") }
+        switch kind {
+        case .hello:
+            self = .hello(Hello(
+                node: try reader.readString(), incarnation: try reader.readVarint(), version: try reader.readVarint(),
+                hidden: try Bool(from: &reader), nonce: try reader.readBytes(), publishEndpoint: try reader.readString()))
+        case .challenge:
+            self = .challenge(Challenge(
+                node: try reader.readString(), incarnation: try reader.readVarint(), hidden: try Bool(from: &reader),
+                proof: try reader.readBytes(), nonce: try reader.readBytes(), publishEndpoint: try reader.readString()))
+        case .proof: self = .proof(try reader.readBytes())
+        case .welcome: self = .welcome(peers: try Self.readNames(&reader))
+        case .refused: self = .refused(try reader.readString())
+        case .peers: self = .peers(try Self.readNames(&reader))
+        case .message: self = .message(to: try Pid(from: &reader), payload: reader.readRest())
+        case .namedMessage: self = .namedMessage(name: try reader.readString(), payload: reader.readRest())
+        case .link: self = .link(from: try Pid(from: &reader), to: try Pid(from: &reader))
+        case .unlink: self = .unlink(from: try Pid(from: &reader), to: try Pid(from: &reader))
+        case .exit:
+            self = .exit(from: try Pid(from: &reader), to: try Pid(from: &reader),
+                         reason: try ExitReason(from: &reader), viaLink: try Bool(from: &reader))
+        case .monitor: self = .monitor(ref: try Ref(from: &reader), watcher: try Pid(from: &reader), target: try Pid(from: &reader))
+        case .demonitor: self = .demonitor(ref: try Ref(from: &reader), target: try Pid(from: &reader))
+        case .goodbye:
+            guard let reason = NodeDownReason(rawValue: try reader.readString()) else { throw .malformed("bad goodbye reason") }
+            self = .goodbye(reason)
+        }
+        guard reader.isAtEnd else { throw .malformed("trailing bytes after a packet") }
+    }
+
+    private static func writeNames(_ names: [String], to writer: inout WireWriter) {
+        writer.writeVarint(UInt64(names.count))
+        for name in names { writer.writeString(name) }
+    }
+
+    private static func readNames(_ reader: inout WireReader) throws(WireError) -> [String] {
+        let count = try reader.readVarint()
+        guard count <= UInt64(reader.remaining) else { throw .truncated }
+        var names: [String] = []
+        for _ in 0..<count { names.append(try reader.readString()) }
+        return names
+    }
+}
+
+/// Several packets in one frame: each preceded by its length.
+enum Batch {
+    static func append(_ packet: [UInt8], to frame: inout [UInt8]) {
+        var writer = WireWriter(capacity: 5)
+        writer.writeVarint(UInt64(packet.count))
+        frame.append(contentsOf: writer.bytes)
+        frame.append(contentsOf: packet)
+    }
+
+    /// The packets of a frame; a malformed one ends the frame (what came before it stands).
+    static func packets(in frame: [UInt8]) -> (packets: [Packet], error: WireError?) {
+        var reader = WireReader(frame)
+        var packets: [Packet] = []
+        while !reader.isAtEnd {
+            do {
+                var body = try reader.readLengthPrefixed()
+                packets.append(try Packet(from: &body))
+            } catch {
+                return (packets, error)
+            }
+        }
+        return (packets, nil)
+    }
+
+    static func encode(_ packet: Packet) -> [UInt8] {
+        var writer = WireWriter()
+        packet.encode(to: &writer)
+        return writer.bytes
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Processes
+
+/// Dialling peers and accepting them: the handshake's I/O around its pure state machines.
+extension TransportLoop {
+    /// Starts a connection attempt (or joins one under way): a mapper lookup on a helper
+    /// thread (it blocks), then a DEALER and the hello.
+    func startDialling(_ name: NodeName, waiter: (@Sendable (Bool) -> Void)?) {
+        if peers[name] != nil {
+            waiter?(true)
+            return
+        }
+        if dialling[name] != nil {
+            if let waiter { dialling[name]?.waiters.append(waiter) }
+            return
+        }
+        dialling[name] = Dialling(
+            handshake: InitiatorHandshake(local: identity, connectingTo: name),
+            waiters: waiter.map { [$0] } ?? [], deadline: now + settings.connectTimeout)
+        let client = PortMapperClient(host: name.host, port: settings.mapperPort)
+        let outbox = node.outbox
+        Thread {
+            let port = (try? client.lookup(name.name)) ?? nil
+            outbox.post(.lookedUp(name, port: port))
+        }.start()
+    }
+
+    func lookedUp(_ name: NodeName, port: Int?) {
+        guard let attempt = dialling[name], attempt.dealer == nil, !attempt.parked else { return }
+        guard let port else { return failDialling(name, reason: "no node \(name.name) is registered on \(name.host)") }
+        if cut.contains(name) { return }  // cut: the attempt times out, as over a dead network
+        do {
+            let (dealer, monitor) = try makeDealer(to: "tcp://\(name.host):\(port)")
+            dialling[name]?.dealer = dealer
+            dialling[name]?.monitor = monitor
+            _ = try dealer.send(frame(attempt.handshake.hello), dontWait: true)
+            pollerDirty = true
+        } catch {
+            failDialling(name, reason: "\(error)")
+        }
+    }
+
+    /// A frame from a node this node is dialling: the handshake, then perhaps data after it.
+    func receiveWhileDialling(_ name: NodeName, frame bytes: [UInt8]) {
+        if cut.contains(name) { return }
+        let (packets, error) = Batch.packets(in: bytes)
+        if let error { logger.warning("bad handshake frame from \(name): \(error)") }
+        for (index, packet) in packets.enumerated() {
+            guard let step = dialling[name]?.handshake.receive(packet) else {
+                // Established by an earlier packet of this frame: the rest is data.
+                for later in packets[index...] where peers[name] != nil { deliver(later, from: name) }
+                return
+            }
+            switch step {
+            case .send(let reply):
+                _ = try? dialling[name]?.dealer?.send(frame(reply), dontWait: true)
+            case .established(let info, let memberList):
+                guard let attempt = dialling.removeValue(forKey: name), let dealer = attempt.dealer, let monitor = attempt.monitor else { return }
+                peerUp(info, link: .dealer(dealer, monitor: monitor), waiters: attempt.waiters, queued: attempt.queued)
+                joinMembers(memberList, via: name)
+            case .failed(let reason):
+                logger.warning("connection to \(name) failed: \(reason)")
+                failDialling(name, reason: reason)
+            case .yield:
+                dialling[name]?.dealer?.close()
+                dialling[name]?.monitor?.close()
+                dialling[name]?.dealer = nil
+                dialling[name]?.monitor = nil
+                dialling[name]?.parked = true
+                pollerDirty = true
+            }
+        }
+    }
+
+    func failDialling(_ name: NodeName, reason: String) {
+        guard let attempt = dialling.removeValue(forKey: name) else { return }
+        attempt.dealer?.close()
+        attempt.monitor?.close()
+        pollerDirty = true
+        if !attempt.queued.isEmpty { logger.info("dropped \(attempt.queued.count) messages for \(name): \(reason)") }
+        for waiter in attempt.waiters { waiter(false) }
+    }
+
+    /// A packet on the ROUTER from a connection that is not a peer yet.
+    func receiveHandshake(id: [UInt8], packet: Packet) {
+        switch packet {
+        case .hello(let hello):
+            guard accepting.count < 1_000 else { return logger.warning("too many handshakes under way; dropped a hello") }
+            let name = try? NodeName(parsing: hello.node, defaultHost: "-")
+            if let name, cut.contains(name) { return }
+            if name == identity.node {
+                return reply(id, .refused("that node name is this node's own"))
+            }
+            if let name, let attempt = dialling[name], attempt.dealer != nil || attempt.parked, identity.node < name {
+                return reply(id, .refused(InitiatorHandshake.simultaneous))
+            }
+            let (acceptor, step) = AcceptorHandshake.start(hello, local: identity)
+            switch step {
+            case .send(let challenge):
+                if let acceptor { accepting[id] = Accepting(handshake: acceptor, deadline: now + settings.connectTimeout) }
+                reply(id, challenge)
+            case .refused(let refusal, let log):
+                logger.warning("\(log)")
+                reply(id, refusal)
+            case .established: break
+            }
+        case .proof:
+            guard let attempt = accepting.removeValue(forKey: id) else { return }
+            let members = identity.hidden ? [] : visibleNames()
+            switch attempt.handshake.receive(packet, peers: members) {
+            case .established(let info, let welcome):
+                var waiters: [@Sendable (Bool) -> Void] = []
+                var queued: [[UInt8]] = []
+                if let ours = dialling.removeValue(forKey: info.node) {  // the peer's connection won
+                    ours.dealer?.close()
+                    ours.monitor?.close()
+                    waiters = ours.waiters
+                    queued = ours.queued
+                }
+                reply(id, welcome)
+                peerUp(info, link: .router(id: id), waiters: waiters, queued: queued)
+            case .refused(let refusal, let log):
+                logger.warning("\(log)")
+                reply(id, refusal)
+            case .send: break
+            }
+        default:
+            logger.warning("dropped a packet from a connection that has not shaken hands")
+        }
+    }
+
+    private func reply(_ id: [UInt8], _ packet: Packet) {
+        _ = try? router.send([id, frame(packet)], dontWait: true)
+    }
+
+    func frame(_ packet: Packet) -> [UInt8] {
+        var frame: [UInt8] = []
+        Batch.append(Batch.encode(packet), to: &frame)
+        return frame
+    }
+
+    func visibleNames() -> [String] {
+        peers.values.filter { !$0.hidden }.map { $0.info.node.description }.sorted()
+    }
+
+    /// The full mesh: dial every visible member a peer knows that this node does not.
+    func joinMembers(_ names: [String], via peer: NodeName) {
+        guard !identity.hidden, peers[peer]?.hidden == false else { return }
+        for text in names {
+            guard let name = try? NodeName(parsing: text, defaultHost: "-"), name != identity.node,
+                  peers[name] == nil, dialling[name] == nil
+            else { continue }
+            startDialling(name, waiter: nil)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Processes
+import ZeroMQ
+
+/// Peers coming and going, and what their packets mean.
+extension TransportLoop {
+    func peerUp(_ info: PeerInfo, link: Peer.Link, waiters: [@Sendable (Bool) -> Void], queued: [[UInt8]]) {
+        if peers[info.node] != nil {
+            logger.info("node \(info.node) connected again (incarnation \(info.incarnation)); dropping the old connection")
+            peerDown(info.node, reason: .connectionClosed, reconnect: false)
+        }
+        let hidden = info.hidden || identity.hidden
+        peers[info.node] = Peer(info: info, link: link, hidden: hidden)
+        if case .router(let id) = link { routerIDs[id] = info.node }
+        do { try subscriber.connect(info.publishEndpoint) } catch { logger.warning("cannot hear \(info.node)'s heartbeats: \(error)") }
+        detector.watch(info.node, now: now)
+        lost.removeValue(forKey: info.node)
+        pollerDirty = true
+        let subscribers = node.shared.withLock { shared -> [Pid] in
+            if hidden { shared.hidden.insert(info.node) } else { shared.visible.insert(info.node) }
+            return shared.subscribers.filter { !hidden || $0.value }.map(\.key)
+        }
+        logger.info("node \(info.node) up\(hidden ? " (hidden)" : "")")
+        for subscriber in subscribers { runtime.send(NodeEvent.up(info.node, hidden: hidden), to: subscriber) }
+        if !hidden {
+            let members = Batch.encode(.peers(visibleNames().filter { $0 != info.node.description }))
+            peers[info.node]?.enqueue(members)
+        }
+        for packet in queued { peers[info.node]?.enqueue(packet) }
+        flush(info.node)
+        for waiter in waiters { waiter(true) }
+    }
+
+    /// Forgets a peer: closes its sockets, tells subscribers and node monitors, and fires the
+    /// links and monitors that crossed to it with `noconnection`.
+    func peerDown(_ name: NodeName, reason: NodeDownReason, reconnect: Bool) {
+        guard let peer = peers.removeValue(forKey: name) else { return }
+        switch peer.link {
+        case .dealer(let dealer, let monitor):
+            if reason == .shutdown || reason == .disconnect { try? dealer.setLinger(milliseconds: 200) }
+            dealer.close()
+            monitor.close()
+        case .router(let id):
+            routerIDs.removeValue(forKey: id)
+        }
+        try? subscriber.disconnect(peer.info.publishEndpoint)
+        detector.forget(name)
+        pollerDirty = true
+        let (subscribers, watchers, broken) = node.shared.withLock { shared in
+            shared.visible.remove(name)
+            shared.hidden.remove(name)
+            return (shared.subscribers.filter { !peer.hidden || $0.value }.map(\.key),
+                    shared.nodeMonitors.removeValue(forKey: name) ?? [],
+                    shared.book.lose(name))
+        }
+        logger.info("node \(name) down: \(reason)")
+        for subscriber in subscribers {
+            runtime.send(NodeEvent.down(name, reason: reason, hidden: peer.hidden), to: subscriber)
+        }
+        for watcher in watchers { runtime.send(NodeDown(node: name), to: watcher) }
+        for pair in broken.links { runtime.linkBroken(local: pair.local, remote: pair.remote, reason: .noconnection) }
+        for (ref, watched) in broken.monitorsOfRemote {
+            runtime.send(Down(ref: ref, pid: watched.target, reason: .noconnection), to: watched.watcher)
+        }
+        for (ref, target) in broken.monitorsByRemote { runtime.dropRemoteMonitor(ref, target: target) }
+        if reconnect && !peer.hidden {
+            let first = settings.reconnectBackoff.lowerBound
+            lost[name] = Lost(backoff: first, nextAttempt: now + first)
+        }
+    }
+
+    /// One packet from an established peer.
+    func deliver(_ packet: Packet, from name: NodeName) {
+        switch packet {
+        case .message(let pid, let payload):
+            guard runtime.isLocal(pid) else { return }  // an earlier incarnation's pid: dead
+            guard let message = decode(payload, from: name) else { return }
+            if let down = message as? Down {
+                node.shared.withLock { $0.book.removeMonitorOfRemote(down.ref, peer: name) }
+            }
+            runtime.send(message, to: pid)
+        case .namedMessage(let registered, let payload):
+            guard let message = decode(payload, from: name) else { return }
+            runtime.send(message, toName: registered)
+        case .link(let remote, let local):
+            if runtime.acceptRemoteLink(from: remote, to: local) {
+                node.shared.withLock { $0.book.addLink(.init(local: local, remote: remote), peer: name) }
+            } else {
+                send(.exit(from: local, to: remote, reason: .noproc, viaLink: true), to: name)
+            }
+        case .unlink(let remote, let local):
+            runtime.dropRemoteLink(from: remote, to: local)
+            node.shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: name) }
+        case .exit(let remote, let local, let reason, let viaLink):
+            if viaLink { node.shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: name) } }
+            runtime.deliverExitSignal(to: local, from: remote, reason: reason, viaLink: viaLink)
+        case .monitor(let ref, let watcher, let target):
+            if runtime.acceptRemoteMonitor(ref, watcher: watcher, target: target) {
+                node.shared.withLock { $0.book.addMonitorByRemote(ref, target: target, peer: name) }
+            } else if let bytes = try? Packet.message(Down(ref: ref, pid: target, reason: .noproc), to: watcher, registry: node.registry) {
+                peers[name]?.enqueue(bytes)
+            }
+        case .demonitor(let ref, let target):
+            runtime.dropRemoteMonitor(ref, target: target)
+            node.shared.withLock { $0.book.removeMonitorByRemote(ref, peer: name) }
+        case .peers(let names):
+            joinMembers(names, via: name)
+        case .goodbye(let reason):
+            logger.info("node \(name) said goodbye (\(reason))")
+            peerDown(name, reason: .connectionClosed, reconnect: false)
+        case .hello, .challenge, .proof, .welcome, .refused:
+            logger.warning("dropped a handshake packet from \(name), which is already connected")
+        }
+    }
+
+    private func send(_ packet: Packet, to name: NodeName) {
+        peers[name]?.enqueue(Batch.encode(packet))
+    }
+
+    private func decode(_ payload: [UInt8], from name: NodeName) -> (any Sendable)? {
+        var reader = WireReader(payload)
+        do {
+            return try node.registry.decode(from: &reader)
+        } catch {
+            logger.warning("dropped a message from \(name): \(error)")
+            return nil
+        }
+    }
+}
+
+extension Packet {
+    /// The bytes of a `.message` packet, encoding the message straight into them.
+    static func message(_ message: any Sendable, to pid: Pid, registry: WireRegistry) throws -> [UInt8] {
+        var writer = WireWriter(capacity: 96)
+        writer.write(Packet.messageKind)
+        pid.encode(to: &writer)
+        try registry.encode(message, to: &writer)
+        return writer.bytes
+    }
+
+    static func namedMessage(_ message: any Sendable, to name: String, registry: WireRegistry) throws -> [UInt8] {
+        var writer = WireWriter(capacity: 96)
+        writer.write(Packet.namedMessageKind)
+        writer.writeString(name)
+        try registry.encode(message, to: &writer)
+        return writer.bytes
+    }
+}

@@ -1,0 +1,413 @@
+import DequeModule
+import Foundation
+import Logging
+import Processes
+import Synchronization
+import ZeroMQ
+
+/// The one thread that owns a node's sockets: the ROUTER inbox, a DEALER per peer this node
+/// dialled, the PUB for heartbeats, the SUB that hears every peer's heartbeats (and, through
+/// its monitor, sees a peer's process die at once), and the monitors of the DEALERs. Work
+/// arrives through the `Outbox`; inbound messages leave through the process runtime.
+final class TransportLoop: @unchecked Sendable {
+    /// A peer whose handshake succeeded.
+    struct Peer {
+        enum Link {
+            case dealer(Socket, monitor: Socket)
+            case router(id: [UInt8])
+        }
+
+        let info: PeerInfo
+        let link: Link
+        var hidden: Bool
+        /// The frame being filled this round, and frames ZeroMQ would not take yet.
+        var batch: [UInt8] = []
+        var backlog = Deque<[UInt8]>()
+        var backlogBytes = 0
+
+        mutating func enqueue(_ packet: [UInt8]) { Batch.append(packet, to: &batch) }
+
+        /// Moves this round's frame to the backlog (false when that would pass `limit` bytes,
+        /// and the frame is dropped), then hands ZeroMQ what it takes without blocking.
+        mutating func flush(router: Socket, limit: Int) -> Bool {
+            var kept = true
+            if !batch.isEmpty {
+                if backlogBytes + batch.count <= limit {
+                    backlogBytes += batch.count
+                    backlog.append(batch)
+                } else {
+                    kept = false
+                }
+                batch = []
+            }
+            while let frame = backlog.first {
+                let sent: Bool
+                switch link {
+                case .dealer(let dealer, _): sent = (try? dealer.send(frame, dontWait: true)) ?? true
+                case .router(let id): sent = (try? router.send([id, frame], dontWait: true)) ?? true
+                }
+                guard sent else { break }
+                backlog.removeFirst()
+                backlogBytes -= frame.count
+            }
+            return kept
+        }
+    }
+
+    /// A connection this node is dialling.
+    struct Dialling {
+        var handshake: InitiatorHandshake
+        var dealer: Socket?
+        var monitor: Socket?
+        var waiters: [@Sendable (Bool) -> Void] = []
+        var queued: [[UInt8]] = []
+        var queuedBytes = 0
+        let deadline: Duration
+        /// Lost a simultaneous connect: waiting for the peer's own connection to arrive.
+        var parked = false
+
+        /// Holds a packet until the connection is up; false when past `limit` bytes.
+        mutating func hold(_ packet: [UInt8], limit: Int) -> Bool {
+            guard queuedBytes + packet.count <= limit else { return false }
+            queued.append(packet)
+            queuedBytes += packet.count
+            return true
+        }
+    }
+
+    /// A connection being accepted, keyed by its ROUTER routing id.
+    struct Accepting {
+        let handshake: AcceptorHandshake
+        let deadline: Duration
+    }
+
+    /// A visible peer lost without a goodbye: keep trying it, with back-off.
+    struct Lost {
+        var backoff: Duration
+        var nextAttempt: Duration
+    }
+
+    let node: ClusterNode
+    let identity: LocalIdentity
+    let settings: ClusterSettings
+    let runtime: ProcessRuntime
+    let logger: Logger
+    let context: Context
+    let router: Socket
+    let publisher: Socket
+    let subscriber: Socket
+    let subscriberMonitor: Socket
+
+    var peers: [NodeName: Peer] = [:]
+    var routerIDs: [[UInt8]: NodeName] = [:]
+    var dialling: [NodeName: Dialling] = [:]
+    var accepting: [[UInt8]: Accepting] = [:]
+    var lost: [NodeName: Lost] = [:]
+    var cut: Set<NodeName> = []
+    var detector: FailureDetector
+    var running = true
+    var pollerDirty = true
+    let poller = Poller()
+    var monitorSerial = 0
+    let clock = ContinuousClock()
+    let origin: ContinuousClock.Instant
+    var nextHeartbeat: Duration = .zero
+    var nextCheck: Duration = .zero
+    var dropped = 0
+
+    init(node: ClusterNode, identity: LocalIdentity, context: Context, router: Socket, publisher: Socket) throws {
+        self.node = node
+        self.identity = identity
+        self.settings = node.settings
+        self.runtime = node.runtime
+        self.logger = node.logger
+        self.context = context
+        self.router = router
+        self.publisher = publisher
+        subscriber = try context.socket(.sub)
+        try subscriber.subscribe()
+        try subscriber.setReceiveHighWaterMark(10_000)
+        try subscriber.monitor(on: "inproc://subscriber-monitor-\(identity.incarnation)")
+        subscriberMonitor = try context.socket(.pair)
+        try subscriberMonitor.connect("inproc://subscriber-monitor-\(identity.incarnation)")
+        detector = FailureDetector(tickTime: node.settings.tickTime)
+        origin = clock.now
+    }
+
+    var now: Duration { origin.duration(to: clock.now) }
+
+    // MARK: The loop
+
+    func run() {
+        while running {
+            do {
+                try rebuildPollerIfNeeded()
+                let wait = max(Duration.zero, min(nextHeartbeat, nextCheck) - now)
+                let milliseconds = Int(wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000) + 1
+                try poller.poll(timeoutMilliseconds: min(milliseconds, 100))
+                for command in node.outbox.take() { handle(command) }
+                drainInbound()
+                flushBatches()
+                timers()
+            } catch {
+                logger.error("transport loop: \(error)")
+            }
+        }
+        closeEverything()
+    }
+
+    private func rebuildPollerIfNeeded() throws {
+        guard pollerDirty else { return }
+        pollerDirty = false
+        poller.removeAll()
+        poller.add(fileDescriptor: node.outbox.wakeDescriptor)
+        try poller.add(router)
+        try poller.add(subscriber)
+        try poller.add(subscriberMonitor)
+        for attempt in dialling.values {
+            if let dealer = attempt.dealer { try poller.add(dealer) }
+            if let monitor = attempt.monitor { try poller.add(monitor) }
+        }
+        for peer in peers.values {
+            if case .dealer(let dealer, let monitor) = peer.link {
+                try poller.add(dealer, for: peer.backlog.isEmpty ? .readable : [.readable, .writable])
+                try poller.add(monitor)
+            }
+        }
+    }
+
+    /// Reads everything waiting on every socket, without blocking.
+    private func drainInbound() {
+        for _ in 0..<10_000 {
+            guard let frames = try? router.receiveMessage(dontWait: true) else { break }
+            guard frames.count == 2 else {
+                logger.warning("dropped a ROUTER message of \(frames.count) frames")
+                continue
+            }
+            receiveFromRouter(id: frames[0], frame: frames[1])
+        }
+        for (name, attempt) in dialling {
+            guard let dealer = attempt.dealer else { continue }
+            while let frames = try? dealer.receiveMessage(dontWait: true) {
+                for frame in frames { receiveWhileDialling(name, frame: frame) }
+                if dialling[name] == nil { break }
+            }
+        }
+        for (name, peer) in peers {
+            guard case .dealer(let dealer, _) = peer.link else { continue }
+            for _ in 0..<10_000 {
+                guard let frames = try? dealer.receiveMessage(dontWait: true) else { break }
+                for frame in frames { receiveData(from: name, frame: frame) }
+                if peers[name] == nil { break }
+            }
+        }
+        while let frames = try? subscriber.receiveMessage(dontWait: true) {
+            for frame in frames { receiveHeartbeat(frame) }
+        }
+        drainMonitors()
+    }
+
+    private func timers() {
+        let now = self.now
+        if now >= nextHeartbeat {
+            nextHeartbeat = now + detector.heartbeatInterval
+            var writer = WireWriter()
+            writer.write(UInt8(ascii: "H"))
+            writer.writeVarint(identity.incarnation)
+            writer.writeString(identity.node.description)
+            _ = try? publisher.send(writer.bytes, dontWait: true)
+        }
+        if now >= nextCheck {
+            nextCheck = now + detector.checkInterval
+            for silent in detector.expired(now: now) where peers[silent] != nil {
+                logger.warning("node \(silent) not responding: no sign of life for \(settings.tickTime); removing the connection")
+                peerDown(silent, reason: .netTickTimeout, reconnect: true)
+            }
+            for (name, attempt) in dialling where attempt.deadline <= now {
+                failDialling(name, reason: "timed out")
+            }
+            accepting = accepting.filter { $0.value.deadline > now }
+            for (name, state) in lost where state.nextAttempt <= now {
+                if peers[name] != nil || dialling[name] != nil { continue }
+                lost[name]?.nextAttempt = now + state.backoff
+                lost[name]?.backoff = min(state.backoff * 2, settings.reconnectBackoff.upperBound)
+                startDialling(name, waiter: nil)
+            }
+        }
+    }
+
+    // MARK: Commands
+
+    private func handle(_ command: Command) {
+        switch command {
+        case .connect(let name, let waiter):
+            if peers[name] != nil || name == identity.node {
+                waiter(true)
+            } else {
+                startDialling(name, waiter: waiter)
+            }
+        case .lookedUp(let name, let port):
+            lookedUp(name, port: port)
+        case .send(let name, let packet):
+            send(packet, to: name)
+        case .disconnect(let name, let waiter):
+            guard peers[name] != nil else { return waiter(false) }
+            sendNow(Batch.encode(.goodbye(.disconnect)), to: name)
+            peerDown(name, reason: .disconnect, reconnect: false)
+            lost.removeValue(forKey: name)
+            waiter(true)
+        case .cut(let name):
+            cut.insert(name)
+        case .restore(let name):
+            cut.remove(name)
+        case .shutdown(let done):
+            for name in peers.keys { sendNow(Batch.encode(.goodbye(.shutdown)), to: name) }
+            for name in Array(peers.keys) { peerDown(name, reason: .shutdown, reconnect: false) }
+            for name in Array(dialling.keys) { failDialling(name, reason: "node shutting down") }
+            running = false
+            done()
+        }
+    }
+
+    /// Queues an encoded packet for `name`: into this round's frame when connected, held while
+    /// dialling, or dialling first (Erlang connects on first send).
+    private func send(_ packet: [UInt8], to name: NodeName) {
+        if cut.contains(name) { return }
+        if peers[name] != nil {
+            peers[name]?.enqueue(packet)
+            if let size = peers[name]?.batch.count, size >= 64 << 10 { flush(name) }
+            return
+        }
+        if dialling[name] == nil { startDialling(name, waiter: nil) }
+        if dialling[name]?.hold(packet, limit: settings.maxPendingBytesPerPeer) == false { droppedOne(name) }
+    }
+
+    func droppedOne(_ name: NodeName) {
+        dropped += 1
+        if dropped == 1 || dropped % 10_000 == 0 {
+            logger.warning("\(name) is not reading: outgoing queue full, \(dropped) messages dropped so far")
+        }
+    }
+
+    /// Sends one packet on its own frame now (handshake and goodbye packets).
+    func sendNow(_ packet: [UInt8], to name: NodeName) {
+        guard peers[name] != nil, !cut.contains(name) else { return }
+        peers[name]?.enqueue(packet)
+        flush(name)
+    }
+
+    private func flushBatches() {
+        for name in peers.keys where !(peers[name]?.batch.isEmpty ?? true) || !(peers[name]?.backlog.isEmpty ?? true) {
+            flush(name)
+        }
+    }
+
+    /// Hands the peer's frames to ZeroMQ without blocking; what it will not take waits in the
+    /// peer's bounded backlog (past the bound, new frames are dropped and counted).
+    func flush(_ name: NodeName) {
+        let hadBacklog = !(peers[name]?.backlog.isEmpty ?? true)
+        guard let kept = peers[name]?.flush(router: router, limit: settings.maxPendingBytesPerPeer) else { return }
+        if !kept { droppedOne(name) }
+        let hasBacklog = !(peers[name]?.backlog.isEmpty ?? true)
+        if hadBacklog != hasBacklog { pollerDirty = true }
+    }
+
+    // MARK: Inbound
+
+    private func receiveFromRouter(id: [UInt8], frame: [UInt8]) {
+        if let name = routerIDs[id] {
+            receiveData(from: name, frame: frame)
+            return
+        }
+        let (packets, error) = Batch.packets(in: frame)
+        if let error { logger.warning("dropped a bad frame from an unknown connection: \(error)") }
+        for packet in packets { receiveHandshake(id: id, packet: packet) }
+    }
+
+    /// Data from an established peer: every packet of the frame, in order.
+    func receiveData(from name: NodeName, frame: [UInt8]) {
+        if cut.contains(name) { return }
+        detector.heard(name, now: now)
+        let (packets, error) = Batch.packets(in: frame)
+        for packet in packets {
+            deliver(packet, from: name)
+            if peers[name] == nil { return }
+        }
+        if let error { logger.warning("dropped the rest of a bad frame from \(name): \(error)") }
+    }
+
+    private func receiveHeartbeat(_ frame: [UInt8]) {
+        var reader = WireReader(frame)
+        guard (try? reader.read()) == UInt8(ascii: "H"),
+              let incarnation = try? reader.readVarint(),
+              let text = try? reader.readString(),
+              let name = try? NodeName(parsing: text, defaultHost: "-"),
+              let peer = peers[name], peer.info.incarnation == incarnation, !cut.contains(name)
+        else { return }
+        detector.heard(name, now: now)
+    }
+
+    private func drainMonitors() {
+        while let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
+            guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
+            if let (name, _) = peers.first(where: { $0.value.info.publishEndpoint == event.endpoint }), !cut.contains(name) {
+                logger.info("node \(name) closed its connection")
+                peerDown(name, reason: .connectionClosed, reconnect: true)
+            }
+        }
+        for (name, peer) in peers {
+            guard case .dealer(_, let monitor) = peer.link else { continue }
+            while let frames = try? monitor.receiveMessage(dontWait: true) {
+                guard let event = MonitorEvent(frames: frames), event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
+                logger.info("node \(name) closed its connection")
+                peerDown(name, reason: .connectionClosed, reconnect: true)
+            }
+        }
+        for (name, attempt) in dialling {
+            guard let monitor = attempt.monitor else { continue }
+            while let frames = try? monitor.receiveMessage(dontWait: true) {
+                guard let event = MonitorEvent(frames: frames) else { continue }
+                if event.kind == .connectRetried || event.kind == .disconnected, dialling[name] != nil {
+                    failDialling(name, reason: "connection refused")
+                }
+            }
+        }
+    }
+
+    // MARK: Sockets
+
+    /// A DEALER to `endpoint` with a monitor; its routing id names this node and connection.
+    func makeDealer(to endpoint: String) throws -> (Socket, Socket) {
+        monitorSerial += 1
+        let dealer = try context.socket(.dealer)
+        try dealer.setRoutingID(Array("\(identity.node)#\(identity.incarnation)#\(monitorSerial)".utf8.prefix(255)))
+        try dealer.setSendHighWaterMark(100_000)
+        try dealer.setReceiveHighWaterMark(100_000)
+        try dealer.setReconnectInterval(milliseconds: 100)
+        let monitorEndpoint = "inproc://dealer-monitor-\(identity.incarnation)-\(monitorSerial)"
+        try dealer.monitor(on: monitorEndpoint)
+        let monitor = try context.socket(.pair)
+        try monitor.connect(monitorEndpoint)
+        try dealer.connect(endpoint)
+        return (dealer, monitor)
+    }
+
+    private func closeEverything() {
+        for attempt in dialling.values {
+            attempt.dealer?.close()
+            attempt.monitor?.close()
+        }
+        for peer in peers.values {
+            if case .dealer(let dealer, let monitor) = peer.link {
+                dealer.close()
+                monitor.close()
+            }
+        }
+        // Goodbyes were queued just before: give them a moment to leave.
+        try? router.setLinger(milliseconds: 200)
+        router.close()
+        publisher.close()
+        subscriber.close()
+        subscriberMonitor.close()
+    }
+}

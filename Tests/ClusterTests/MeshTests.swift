@@ -1,0 +1,46 @@
+import Cluster
+import ClusterTestKit
+import Processes
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct MeshTests {
+    @Test func twoNodesConnectAndSeeEachOther() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await b.connect(a.name))
+            try await eventually("a sees b") { a.nodes() == [b.name] }
+            #expect(b.nodes() == [a.name])
+            #expect(await a.connect(b.name))  // already connected: true
+        }
+    }
+
+    @Test func joiningOneMemberJoinsThemAll() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(4)
+            #expect(nodes[3].nodes() == [nodes[0].name, nodes[1].name, nodes[2].name])
+        }
+    }
+
+    @Test func remoteSendsArriveInOrder() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let count = 10_000
+            let done = try await b.runtime.withProcess { context async throws -> [Int] in
+                let me = context.pid
+                a.runtime.spawn { sender in
+                    for value in 0..<count { sender.send(value, to: me) }
+                }
+                var seen: [Int] = []
+                for _ in 0..<count {
+                    seen.append(try #require(try await context.receive(Int.self, timeout: .seconds(10))))
+                }
+                return seen
+            }
+            #expect(done == Array(0..<count))
+        }
+    }
+}

@@ -47,7 +47,7 @@ extension ProcessContext {
         let starter = pid
         var options: [ProcessRuntime.SpawnOption] = link ? [.link(starter)] : []
         if trapExit { options.append(.trapExit) }
-        let server = runtime.spawn(options) { context in
+        let server = runtime.spawn(options: options) { context in
             if let name {
                 if let owner = await context.claim(name) {
                     context.send(StartAck(tag: tag, result: .failure(.alreadyStarted(owner))), to: starter)

@@ -91,18 +91,18 @@ public struct ProcessContext: Sendable {
 
     @discardableResult
     public func spawn(_ body: @escaping @Sendable (ProcessContext) async throws -> Void) -> Pid {
-        runtime.spawn([], body)
+        runtime.spawn(body)
     }
 
     /// Spawns a process linked to this one before it runs.
     @discardableResult
     public func spawnLink(_ body: @escaping @Sendable (ProcessContext) async throws -> Void) -> Pid {
-        runtime.spawn([.link(pid)], body)
+        runtime.spawn(options: [.link(pid)], body)
     }
 
     /// Spawns a process monitored by this one before it runs.
     public func spawnMonitor(_ body: @escaping @Sendable (ProcessContext) async throws -> Void) -> (Pid, Ref) {
-        let child = runtime.spawn([], body)
+        let child = runtime.spawn(body)
         return (child, monitor(child))
     }
 }

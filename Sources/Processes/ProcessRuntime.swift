@@ -34,8 +34,14 @@ public final class ProcessRuntime: Sendable {
     /// Starts `body` as a new process and returns its pid at once. A body ends its process by
     /// returning (`normal`) or throwing (an `ExitReason`, or any error as `.other`).
     @discardableResult
+    public func spawn(_ body: @escaping @Sendable (ProcessContext) async throws -> Void) -> Pid {
+        spawn(options: [], body)
+    }
+
+    /// `spawn` with options: linked to a pid before the body runs, or trapping exits from the start.
+    @discardableResult
     public func spawn(
-        _ options: [SpawnOption] = [],
+        options: [SpawnOption],
         _ body: @escaping @Sendable (ProcessContext) async throws -> Void
     ) -> Pid {
         let cell = makeCell()

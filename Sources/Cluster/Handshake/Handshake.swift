@@ -56,6 +56,9 @@ struct InitiatorHandshake: Sendable {
         case send(Packet)
         case established(PeerInfo, peers: [String])
         case failed(String)
+        /// Send this (so the acceptor sees the mismatch and logs it, as Erlang's target does),
+        /// then fail.
+        case sendThenFail(Packet, String)
         /// Both nodes dialled each other at once; the peer's own connection wins (it is the
         /// lower name), so wait for it instead of failing.
         case yield
@@ -88,13 +91,14 @@ struct InitiatorHandshake: Sendable {
             guard challenge.node == expected.description else {
                 return .failed("\(expected) answered as \(challenge.node)")
             }
+            let proof = Packet.proof(Handshake.proof(cookie: local.cookie, nonce: challenge.nonce,
+                                                     prover: local.node.description, verifier: challenge.node))
             guard Handshake.verify(challenge.proof, cookie: local.cookie, nonce: nonce,
                                    prover: challenge.node, verifier: local.node.description)
-            else { return .failed("\(expected) does not know our cookie (invalid challenge reply)") }
+            else { return .sendThenFail(proof, "\(expected) does not share our cookie (invalid challenge reply)") }
             peer = PeerInfo(node: expected, incarnation: challenge.incarnation, hidden: challenge.hidden,
                             publishEndpoint: challenge.publishEndpoint)
-            return .send(.proof(Handshake.proof(cookie: local.cookie, nonce: challenge.nonce,
-                                                prover: local.node.description, verifier: challenge.node)))
+            return .send(proof)
         case .welcome(let peers):
             guard let peer else { return .failed("welcome before challenge from \(expected)") }
             return .established(peer, peers: peers)

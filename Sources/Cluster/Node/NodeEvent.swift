@@ -27,4 +27,6 @@ public enum NodeEvent: Sendable, Equatable {
 /// What `monitorNode(node)` delivers once (Erlang's `{:nodedown, node}`).
 public struct NodeDown: Sendable, Equatable {
     public let node: NodeName
+
+    public init(node: NodeName) { self.node = node }
 }

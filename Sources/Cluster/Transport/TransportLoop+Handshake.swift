@@ -61,6 +61,13 @@ extension TransportLoop {
             case .failed(let reason):
                 logger.warning("connection to \(name) failed: \(reason)")
                 failDialling(name, reason: reason)
+            case .sendThenFail(let last, let reason):
+                if let dealer = dialling[name]?.dealer {
+                    _ = try? dealer.send(frame(last), dontWait: true)
+                    try? dealer.setLinger(milliseconds: 200)
+                }
+                logger.warning("connection to \(name) failed: \(reason)")
+                failDialling(name, reason: reason)
             case .yield:
                 dialling[name]?.dealer?.close()
                 dialling[name]?.monitor?.close()

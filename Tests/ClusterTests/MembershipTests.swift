@@ -1,0 +1,150 @@
+import Cluster
+import ClusterTestKit
+import Processes
+import Testing
+
+/// Collects `NodeEvent`s for one node in a process of its own, and hands them out on request.
+func nodeEvents(of node: ClusterNode, includeHidden: Bool = false) async throws -> (Pid, @Sendable () async throws -> NodeEvent?) {
+    let inbox = node.runtime.spawn { context in
+        while true {
+            let event = try await context.receive(NodeEvent.self)
+            let asker = try await context.receive(Pid.self)
+            context.send(event, to: asker)
+        }
+    }
+    node.monitorNodes(inbox, includeHidden: includeHidden)
+    let next: @Sendable () async throws -> NodeEvent? = {
+        try await node.runtime.withProcess { context in
+            context.send(context.pid, to: inbox)
+            return try await context.receive(NodeEvent.self, timeout: .seconds(10))
+        }
+    }
+    return (inbox, next)
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct MembershipTests {
+    @Test func hiddenNodesAreNeitherListedNorTransitive() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            let client = try await cluster.startNode("client", hidden: true)
+            try #require(await client.connect(nodes[0].name))
+            try await eventually("the hidden connection on both sides") {
+                nodes[0].hiddenNodes() == [client.name] && client.hiddenNodes() == [nodes[0].name]
+            }
+            #expect(nodes[0].nodes() == [nodes[1].name])
+            #expect(client.nodes().isEmpty)
+            // Not transitive: n2 never hears of the client.
+            #expect(nodes[1].hiddenNodes().isEmpty && nodes[1].nodes() == [nodes[0].name])
+        }
+    }
+
+    @Test func aWrongCookieIsRefusedAndLoggedByTheTarget() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let intruder = try await cluster.startNode("intruder", cookie: "wrong")
+            #expect(await intruder.connect(a.name) == false)
+            #expect(a.nodes().isEmpty && intruder.nodes().isEmpty)
+            try await eventually("the refusal in a's log") {
+                cluster.logs.contains("Connection attempt from node intruder@localhost rejected. Invalid challenge reply.")
+            }
+        }
+    }
+
+    @Test func connectingToANodeThatDoesNotExistFails() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            #expect(await a.ping(NodeName(name: "ghost", host: "localhost")) == false)
+        }
+    }
+
+    @Test func nodeEventsCarryTheirReasons() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let (_, next) = try await nodeEvents(of: a)
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            #expect(try await next() == .up(b.name, hidden: false))
+
+            #expect(await a.disconnect(b.name))
+            #expect(try await next() == .down(b.name, reason: .disconnect, hidden: false))
+            #expect(await a.disconnect(b.name) == false)
+
+            try #require(await a.connect(b.name))
+            #expect(try await next() == .up(b.name, hidden: false))
+            await b.shutdown()
+            #expect(try await next() == .down(b.name, reason: .connectionClosed, hidden: false))
+        }
+    }
+
+    @Test func theOtherSideOfADisconnectSeesTheConnectionClosed() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            let (_, next) = try await nodeEvents(of: b)
+            try #require(await a.connect(b.name))
+            #expect(try await next() == .up(a.name, hidden: false))
+            _ = await a.disconnect(b.name)
+            #expect(try await next() == .down(a.name, reason: .connectionClosed, hidden: false))
+        }
+    }
+
+    @Test func hiddenNodeEventsOnlyForThoseWhoAsk() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let (_, visibleOnly) = try await nodeEvents(of: a)
+            let (_, all) = try await nodeEvents(of: a, includeHidden: true)
+            let client = try await cluster.startNode("client", hidden: true)
+            try #require(await client.connect(a.name))
+            #expect(try await all() == .up(client.name, hidden: true))
+            let b = try await cluster.startNode("b")
+            try #require(await b.connect(a.name))
+            #expect(try await visibleOnly() == .up(b.name, hidden: false))
+        }
+    }
+
+    @Test func aSilentPeerIsDeclaredDownAfterTheTickTimeAndRejoinsWhenTheCutHeals() async throws {
+        try await withTestCluster(tickTime: .milliseconds(800)) { cluster in
+            let nodes = try await cluster.startMesh(2)
+            let (a, b) = (nodes[0], nodes[1])
+            let (_, next) = try await nodeEvents(of: a)
+            let cutAt = ContinuousClock.now
+            cluster.cut(a, b)
+            #expect(try await next() == .down(b.name, reason: .netTickTimeout, hidden: false))
+            let detection = ContinuousClock.now - cutAt
+            #expect(detection >= .milliseconds(600))  // 0.75 × tick: not before the tick time
+            cluster.restore(a, b)
+            // Nobody calls connect: the lost peer is retried with back-off.
+            #expect(try await next() == .up(b.name, hidden: false))
+            try await cluster.waitForMesh(nodes)
+        }
+    }
+
+    @Test func monitorNodeFiresOnceWhenTheNodeGoes() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await a.runtime.withProcess { context async throws in
+                a.monitorNode(b.name, for: context.pid)
+                await b.shutdown()
+                #expect(try await context.receive(NodeDown.self, timeout: .seconds(10)) == NodeDown(node: b.name))
+                // An unconnected node answers at once.
+                a.monitorNode(NodeName(name: "ghost", host: "localhost"), for: context.pid)
+                #expect(try await context.receive(NodeDown.self, timeout: .seconds(10))?.node.name == "ghost")
+            }
+        }
+    }
+
+    @Test func twoNodesDiallingEachOtherAtOnceEndWithOneConnection() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            async let fromA = a.connect(b.name)
+            async let fromB = b.connect(a.name)
+            let (first, second) = await (fromA, fromB)
+            #expect(first && second)
+            try await eventually("one connection each way") { a.nodes() == [b.name] && b.nodes() == [a.name] }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Cluster
+import ClusterTestKit
+import Processes
+import Testing
+import ZeroMQ
+
+/// A server that answers an Int call with the Int doubled, or never for a negative one.
+struct Doubler: GenServer {
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        if request < 0 { return .noReply }
+        if request == 0 { throw ExitReason.other("zero is not allowed") }
+        return .reply(request * 2)
+    }
+}
+
+func callRegistry() -> WireRegistry {
+    let registry = WireRegistry()
+    registry.register(CallMessage<Int>.self, as: "test.call.int")
+    registry.register(CallReply<Int>.self, as: "test.reply.int")
+    return registry
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct RemoteProcessTests {
+    @Test func sendToARegisteredNameOnAnotherNode() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await a.runtime.withProcess { context async throws in
+                let me = context.pid
+                let shell = b.runtime.spawn { inner in
+                    let text = try await inner.receive(String.self)
+                    inner.send("b got \(text)", to: me)
+                }
+                try b.runtime.register("shell", shell)
+                a.runtime.send("hello", toName: "shell", on: b.name.description)
+                #expect(try await context.receive(String.self, timeout: .seconds(10)) == "b got hello")
+            }
+        }
+    }
+
+    @Test func remoteMonitorsAndLinksCarryTheRealReason() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await a.runtime.withProcess { context async throws in
+                let remote = b.runtime.spawn { inner in
+                    _ = try await inner.receive(String.self)
+                    throw ExitReason.other("remote failure")
+                }
+                let ref = context.monitor(remote)
+                context.trapExit()
+                context.link(remote)
+                context.send("die", to: remote)
+                let down = try await context.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                #expect(down?.reason == .other("remote failure"))
+                #expect(try await context.receive(Exit.self, timeout: .seconds(10)) == Exit(from: remote, reason: .other("remote failure")))
+            }
+        }
+    }
+
+    @Test func aLocalCrashKillsALinkedRemoteProcess() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await b.runtime.withProcess { watcher async throws in
+                let remote = b.runtime.spawn(idle)
+                let ref = watcher.monitor(remote)
+                a.runtime.spawn { local in
+                    local.link(remote)
+                    throw ExitReason.other("local crash")
+                }
+                let down = try await watcher.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                #expect(down?.reason == .other("local crash"))
+            }
+        }
+    }
+
+    @Test func losingTheNodeFiresMonitorsAndLinksWithNoconnection() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await a.runtime.withProcess { context async throws in
+                let remote = b.runtime.spawn(idle)
+                let ref = context.monitor(remote)
+                context.trapExit()
+                context.link(remote)
+                // The link must reach b before b goes: a round trip through b proves it.
+                try #require(await remotePing(from: context, to: b))
+                await b.shutdown()
+                let down = try await context.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                #expect(down?.reason == .noconnection)
+                #expect(try await context.receive(Exit.self, timeout: .seconds(10)) == Exit(from: remote, reason: .noconnection))
+                // Monitoring a process of a node that is not connected answers at once.
+                let late = context.monitor(remote)
+                let again = try await context.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == late ? $0 : nil } }
+                #expect(again?.reason == .noconnection)
+            }
+        }
+    }
+
+    @Test func callsToRemoteServersAnswerTimeOutOrFail() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a", registry: callRegistry())
+            let b = try await cluster.startNode("b", registry: callRegistry())
+            try #require(await a.connect(b.name))
+            let server = try await b.runtime.withProcess { context async throws in
+                try await context.startServer { _ in Doubler() }
+            }
+            try await a.runtime.withProcess { context async throws in
+                #expect(try await context.call(server, 21) == 42)
+                await #expect(throws: CallError.timeout) { try await context.call(server, -1, timeout: .milliseconds(200)) }
+                await #expect(throws: CallError.exited(.other("zero is not allowed"))) { try await context.call(server, 0) }
+                await #expect(throws: CallError.noproc) { try await context.call(server, 1) }
+            }
+        }
+    }
+
+    @Test func aCallToANodeThatGoesDownFailsWithNodedown() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a", registry: callRegistry())
+            let b = try await cluster.startNode("b", registry: callRegistry())
+            try #require(await a.connect(b.name))
+            let server = try await b.runtime.withProcess { context async throws in
+                try await context.startServer { _ in Doubler() }
+            }
+            try await a.runtime.withProcess { context async throws in
+                let me = context.pid
+                a.runtime.spawn { caller in
+                    do {
+                        _ = try await caller.call(server, -1, timeout: .seconds(30))
+                    } catch let error as CallError {
+                        caller.send(error, to: me)
+                    }
+                }
+                await b.shutdown()
+                #expect(try await context.receive(CallError.self, timeout: .seconds(10)) == .nodedown(b.name.description))
+            }
+        }
+    }
+
+    @Test func pidsOfAnEarlierIncarnationAreDeadOnTheNewOne() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            var b = try await cluster.startNode("b")
+            let old = b.runtime.spawn(idle)
+            await b.shutdown()
+            b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await a.runtime.withProcess { context async throws in
+                let ref = context.monitor(old)
+                let down = try await context.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                #expect(down?.reason == .noproc)
+            }
+        }
+    }
+
+    @Test func garbageOnEveryPortIsSurvived() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let context = try Context()
+            let raw = try context.socket(.dealer)
+            try raw.connect("tcp://127.0.0.1:\(a.clusterPort)")
+            var generator = SystemRandomNumberGenerator()
+            for size in [0, 1, 2, 5, 17, 100, 1_000, 70_000] {
+                let junk = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                try raw.send([junk])
+                try raw.send([junk, junk, junk])
+            }
+            // A well-formed but lying hello, then junk where the proof should be.
+            try raw.send([[0x20, 0x01] + Array("x@localhost".utf8)])
+            let mapper = try context.socket(.dealer)
+            try mapper.connect("tcp://127.0.0.1:\(cluster.mapper.port)")
+            try mapper.send([[1, 2, 3]])
+            try mapper.send([Array("id".utf8), Array("REGISTER".utf8), Array("x".utf8)])
+            raw.close()
+            mapper.close()
+
+            let b = try await cluster.startNode("b")
+            #expect(await b.connect(a.name))
+            try await eventually("a still works") { a.nodes() == [b.name] }
+        }
+    }
+
+    @Test func messagesOfUnregisteredTypesAreDroppedAndLogged() async throws {
+        struct Secret: Sendable {}
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let remote = b.runtime.spawn(idle)
+            a.runtime.send(Secret(), to: remote)
+            try await eventually("the warning") { cluster.logs.contains("register the type") }
+        }
+    }
+}
+
+let idle: @Sendable (ProcessContext) async throws -> Void = { context in
+    _ = try await context.receive { _ -> Bool? in nil }
+}
+
+/// A round trip through a process on `node`: proves everything sent before it has arrived.
+func remotePing(from context: ProcessContext, to node: ClusterNode) async throws -> Bool {
+    let me = context.pid
+    let echo = node.runtime.spawn { inner in
+        let from = try await inner.receive(Pid.self)
+        inner.send("pong", to: from)
+    }
+    context.send(me, to: echo)
+    return try await context.receive(timeout: .seconds(10)) { $0 as? String == "pong" ? true : nil } ?? false
+}

@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // libzmq's header is in /usr/include (Debian libzmq3-dev, installed by the Makefile);
@@ -37,9 +39,26 @@ let package = Package(
             dependencies: ["Cluster", "Processes", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
+            name: "todo-node",
+            dependencies: [
+                "Cluster", "Processes",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "todo",
+            dependencies: [
+                "Cluster", "Processes",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
             name: "todo-bench",
             dependencies: [
-                "ZeroMQ", "Processes",
+                "ZeroMQ", "Processes", "Cluster",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks"

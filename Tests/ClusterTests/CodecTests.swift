@@ -1,0 +1,130 @@
+@testable import Cluster
+import Foundation
+import Processes
+import Testing
+
+struct Address: Codable, Equatable, Sendable {
+    var street: String
+    var number: Int?
+}
+
+struct Person: Codable, Equatable, Sendable {
+    enum Role: String, Codable { case admin, user }
+    var name: String
+    var age: UInt8
+    var height: Double
+    var tags: [String]
+    var scores: [String: Int]
+    var address: Address?
+    var role: Role
+    var pid: Pid
+    var nested: [[Int]]
+    var flag: Bool
+}
+
+@Suite struct CodecTests {
+    let sample = Person(
+        name: "Ada ⚙︎", age: 36, height: 1.65, tags: ["a", "", "c"], scores: ["x": -3, "y": Int.max],
+        address: Address(street: "Main", number: nil), role: .admin,
+        pid: Pid(node: "n@h", incarnation: 7, serial: 99), nested: [[1], [], [2, 3]], flag: true)
+
+    @Test func codableValuesRoundTrip() throws {
+        let bytes = try BinaryEncoder().encode(sample)
+        #expect(try BinaryDecoder().decode(Person.self, from: bytes) == sample)
+        var noAddress = sample
+        noAddress.address = nil
+        #expect(try BinaryDecoder().decode(Person.self, from: BinaryEncoder().encode(noAddress)) == noAddress)
+    }
+
+    @Test func theBinaryFormIsSmallerThanJSON() throws {
+        let bytes = try BinaryEncoder().encode(sample)
+        let json = try JSONEncoder().encode(sample)
+        #expect(bytes.count < json.count)
+    }
+
+    @Test func mistypedInputThrowsInsteadOfTrapping() throws {
+        let bytes = try BinaryEncoder().encode(Address(street: "Main", number: 300))
+        #expect(throws: (any Error).self) { try BinaryDecoder().decode(Person.self, from: bytes) }
+        struct Small: Codable { var number: UInt8 }
+        #expect(throws: (any Error).self) { try BinaryDecoder().decode(Small.self, from: bytes) }
+    }
+
+    @Test func everyTruncationOfAValidMessageThrows() throws {
+        let bytes = try BinaryEncoder().encode(sample)
+        for length in 0..<bytes.count {
+            #expect(throws: (any Error).self) { try BinaryDecoder().decode(Person.self, from: Array(bytes.prefix(length))) }
+        }
+    }
+
+    @Test func randomBytesNeverCrashTheDecoders() {
+        var generator = SystemRandomNumberGenerator()
+        let registry = WireRegistry()
+        for _ in 0..<5_000 {
+            let bytes = (0..<Int.random(in: 0...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            _ = try? BinaryDecoder().decode(Person.self, from: bytes)
+            _ = Batch.packets(in: bytes)
+            var reader = WireReader(bytes)
+            _ = try? registry.decode(from: &reader)
+        }
+    }
+
+    @Test func varintsAndZigzagCoverTheEdges() throws {
+        var writer = WireWriter()
+        let signed: [Int64] = [0, 1, -1, 63, -64, Int64.max, Int64.min]
+        let unsigned: [UInt64] = [0, 127, 128, 300, UInt64.max]
+        for value in signed { writer.writeSigned(value) }
+        for value in unsigned { writer.writeVarint(value) }
+        var reader = WireReader(writer.bytes)
+        for value in signed { #expect(try reader.readSigned() == value) }
+        for value in unsigned { #expect(try reader.readVarint() == value) }
+        #expect(reader.isAtEnd)
+        var overlong = WireReader([UInt8](repeating: 0xFF, count: 11))
+        #expect(throws: WireError.self) { try overlong.readVarint() }
+        var lying = WireReader([0x7F, 1, 2])  // says 127 bytes follow; 2 do
+        #expect(throws: WireError.truncated) { try lying.readBytes() }
+    }
+
+    @Test func registeredMessagesRoundTripByName() throws {
+        let registry = WireRegistry()
+        registry.register(Person.self, as: "person")
+        let messages: [any Sendable] = [42, "text", true, [UInt8]([1, 2]), sample,
+                                        Down(ref: Ref(node: "n@h", incarnation: 1, serial: 2), pid: sample.pid, reason: .other("why")),
+                                        Exit(from: sample.pid, reason: .killed)]
+        for message in messages {
+            var writer = WireWriter()
+            try registry.encode(message, to: &writer)
+            var reader = WireReader(writer.bytes)
+            let back = try registry.decode(from: &reader)
+            #expect(String(describing: back) == String(describing: message))
+        }
+        struct Unknown: Sendable {}
+        var writer = WireWriter()
+        #expect(throws: WireError.self) { try registry.encode(Unknown(), to: &writer) }
+        var reader = WireReader(Array("\u{5}nope!".utf8))
+        #expect(throws: WireError.unknownType("nope!")) { try registry.decode(from: &reader) }
+    }
+
+    @Test func packetsRoundTripAndBatch() throws {
+        let pid = Pid(node: "a@h", incarnation: 1, serial: 2)
+        let packets: [Packet] = [
+            .hello(.init(node: "a@h", incarnation: 9, version: 1, hidden: true, nonce: [1, 2], publishEndpoint: "tcp://x:1")),
+            .challenge(.init(node: "b@h", incarnation: 3, hidden: false, proof: [9], nonce: [8], publishEndpoint: "tcp://y:2")),
+            .proof([1, 2, 3]), .welcome(peers: ["c@h"]), .refused("no"), .peers([]),
+            .message(to: pid, payload: [5, 6]), .namedMessage(name: "shell", payload: []),
+            .link(from: pid, to: pid), .unlink(from: pid, to: pid),
+            .exit(from: pid, to: pid, reason: .noconnection, viaLink: true),
+            .monitor(ref: Ref(node: "a@h", incarnation: 1, serial: 5), watcher: pid, target: pid),
+            .demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 5), target: pid),
+            .goodbye(.shutdown),
+        ]
+        var frame: [UInt8] = []
+        for packet in packets { Batch.append(Batch.encode(packet), to: &frame) }
+        let (decoded, error) = Batch.packets(in: frame)
+        #expect(error == nil)
+        #expect(decoded == packets)
+        // A frame cut short keeps the whole packets before the cut.
+        let (partial, partialError) = Batch.packets(in: Array(frame.dropLast(3)))
+        #expect(partial == Array(packets.dropLast()))
+        #expect(partialError != nil)
+    }
+}

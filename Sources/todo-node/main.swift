@@ -1,1 +1,93 @@
-print("x")
+import ArgumentParser
+import Cluster
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+// todo-node: flags to settings, then start. Bad flags or an unusable port: exit 2 with one
+// clear line on stderr.
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    FileHandle.standardError.write(Data("todo-node: \(message)\n".utf8))
+    exit(code)
+}
+
+let command: NodeCommand
+do {
+    command = try NodeCommand.parseAsRoot() as? NodeCommand ?? NodeCommand()
+} catch {
+    if NodeCommand.exitCode(for: error) == .success {
+        print(NodeCommand.fullMessage(for: error))
+        exit(0)
+    }
+    fail(NodeCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage")
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .info
+    return handler
+}
+
+if command.mapperDaemon {
+    let port = command.mapperPort ?? ClusterSettings.defaultMapperPort
+    do {
+        _ = try PortMapperServer(port: port, logger: Logger(label: "todo.mapper"))
+    } catch {
+        fail("cannot start the port mapper on port \(port): \(error)")
+    }
+    while true { sleep(3_600) }
+}
+
+let settings: NodeCommand.Settings
+do { settings = try command.settings() } catch { fail("\(error)") }
+
+var logger = Logger(label: "todo.node")
+logger.logLevel = settings.logLevel
+if settings.httpPort != 0, let problem = portProblem(host: settings.httpHost, port: settings.httpPort) {
+    fail("cannot listen for HTTP on \(settings.httpHost):\(settings.httpPort): \(problem)")
+}
+
+let node: ClusterNode
+do {
+    node = try await ClusterNode.start(settings.cluster, logger: logger)
+} catch let error as NodeStartError {
+    switch error {
+    case .nameInUse: fail("\(error)", code: 1)
+    default: fail("\(error)")
+    }
+} catch {
+    fail("\(error)")
+}
+
+let nodeService = NodeService(node: node, joining: settings.connect)
+var services: [any Service] = [nodeService]
+if settings.httpPort != 0 {
+    let router = HealthRoutes.router(node: node, started: .now)
+    router.middlewares.add(HealthRoutes.NotFound())
+    services.append(Application(
+        router: router,
+        configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), reuseAddress: false),
+        logger: logger))
+}
+do {
+    try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+} catch {
+    fail("\(error)", code: 1)
+}
+
+/// Whether the HTTP port can be bound: a bind test up front gives a clear exit 2.
+func portProblem(host: String, port: Int) -> String? {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return "cannot make a socket" }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return "\(host) is not an IPv4 address" }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return bound == 0 ? nil : String(cString: strerror(errno))
+}

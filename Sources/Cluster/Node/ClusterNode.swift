@@ -44,11 +44,11 @@ public final class ClusterNode: Sendable {
         _ = try bind(publisher, address: address, ports: settings.listenPorts)
         let publishEndpoint = try publisher.lastEndpoint()
 
-        let keeper = MapperKeeper(
+        let keeper = settings.registerWithMapper ? MapperKeeper(
             client: PortMapperClient(host: "127.0.0.1", port: settings.mapperPort),
             name: settings.node.name, port: port, incarnation: incarnation,
-            launcher: settings.mapperLauncher, logger: logger)
-        try await keeper.registerFirst()
+            launcher: settings.mapperLauncher, logger: logger) : nil
+        try await keeper?.registerFirst()
 
         let node = try ClusterNode(
             settings: settings, incarnation: incarnation, registry: registry, logger: logger,
@@ -62,7 +62,7 @@ public final class ClusterNode: Sendable {
             loop.run()
             finished.signal()
         }.start()
-        keeper.start()
+        keeper?.start()
         node.runtime.setRemoteRouting(node)
         NetKernel.start(on: node)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")

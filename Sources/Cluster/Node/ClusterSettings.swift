@@ -13,6 +13,9 @@ public struct ClusterSettings: Sendable {
     /// How to start a port mapper when none answers: the program and its arguments (our own
     /// binary with `--mapper-daemon`). Nil: never start one (tests run their own).
     public var mapperLauncher: [String]?
+    /// Whether to register the name with the port mapper (a command-line client need not: no
+    /// one dials it).
+    public var registerWithMapper = true
     /// How long a connection attempt (lookup and handshake) may take.
     public var connectTimeout: Duration = .seconds(5)
     /// Outgoing bytes held for one peer that is not reading; past it new sends are dropped.

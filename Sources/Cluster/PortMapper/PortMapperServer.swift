@@ -84,9 +84,14 @@ public final class PortMapperServer: Sendable {
     }
 }
 
-/// Whether an OS process exists (kill with signal 0; EPERM means it exists but is not ours).
+/// Whether an OS process exists and is not a zombie waiting to be reaped (kill with signal 0,
+/// where EPERM means it exists but is not ours; then its state in /proc).
 func processIsAlive(_ pid: Int32) -> Bool {
-    kill(pid, 0) == 0 || errno == EPERM
+    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return true }
+    let state = stat[stat.index(after: close)...].split(separator: " ").first
+    return state != "Z" && state != "X"
 }
 
 /// Hands a socket to the one thread that will use it from then on.

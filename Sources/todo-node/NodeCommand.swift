@@ -1,0 +1,111 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Logging
+
+/// The flags of `todo-node` (see CONTRACT.md), and how they become settings.
+struct NodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "todo-node",
+        abstract: "One node of the to-do cluster.")
+
+    @Option(help: "The node's name, NAME@HOST (HOST defaults to this machine's short name).")
+    var name: String?
+
+    @Option(help: "The shared secret (else TODO_COOKIE, else ~/.todo.cookie).")
+    var cookie: String?
+
+    @Option(help: "HTTP port; 0 for none (env TODO_HTTP_PORT, default 5454).")
+    var httpPort: Int?
+
+    @Option(help: "Listen for HTTP on this address only (default: all).")
+    var httpHost: String?
+
+    @Option(help: "Data directory (env TODO_DATA_DIR, default ./persist/NAME).")
+    var dataDir: String?
+
+    @Option(help: "Join the cluster through this node (repeatable).")
+    var connect: [String] = []
+
+    @Flag(help: "Connect without becoming a member.")
+    var hidden = false
+
+    @Option(help: "Lowest port for the node's cluster sockets.")
+    var listenPortMin: Int?
+
+    @Option(help: "Highest port for the node's cluster sockets.")
+    var listenPortMax: Int?
+
+    @Option(help: "The port mapper's port (env TODO_MAPPER_PORT, default \(ClusterSettings.defaultMapperPort)).")
+    var mapperPort: Int?
+
+    @Option(help: "Seconds of silence before a peer is declared down (env TODO_TICK_TIME, default 15).")
+    var tickTime: Double?
+
+    @Option(help: "Seconds before an idle list server stops (env TODO_SERVER_EXPIRY, default 60).")
+    var serverIdleTimeout: Double?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    @Flag(help: .hidden)
+    var mapperDaemon = false
+
+    /// Everything the node needs, from the flags and the environment.
+    struct Settings {
+        var cluster: ClusterSettings
+        var connect: [NodeName]
+        var httpPort: Int
+        var httpHost: String
+        var dataDirectory: String
+        var serverIdleTimeout: Duration
+        var logLevel: Logger.Level
+    }
+
+    func validate() throws {
+        if mapperDaemon { return }
+        guard name != nil else { throw ValidationError("--name is required (NAME@HOST)") }
+        if let httpPort, !(0...65535).contains(httpPort) { throw ValidationError("--http-port must be 0 to 65535") }
+        if let mapperPort, !(1...65535).contains(mapperPort) { throw ValidationError("--mapper-port must be 1 to 65535") }
+        if (listenPortMin == nil) != (listenPortMax == nil) { throw ValidationError("--listen-port-min and --listen-port-max go together") }
+        if let low = listenPortMin, let high = listenPortMax, !(1 <= low && low <= high && high <= 65535) {
+            throw ValidationError("--listen-port-min must be at most --listen-port-max, both 1 to 65535")
+        }
+        if let tickTime, !(tickTime > 0 && tickTime <= 3_600) { throw ValidationError("--tick-time must be a positive number of seconds") }
+        if let serverIdleTimeout, !(serverIdleTimeout > 0) { throw ValidationError("--server-idle-timeout must be positive") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
+        let node = try NodeName(parsing: name ?? "")
+        var cluster = ClusterSettings(node: node, cookie: try Cookie.resolve(flag: cookie, environment: environment))
+        cluster.hidden = hidden
+        cluster.mapperPort = try mapperPort ?? environment.int("TODO_MAPPER_PORT", in: 1...65535) ?? ClusterSettings.defaultMapperPort
+        if let tick = try tickTime ?? environment.double("TODO_TICK_TIME") { cluster.tickTime = .milliseconds(Int(tick * 1_000)) }
+        if let low = listenPortMin, let high = listenPortMax { cluster.listenPorts = low...high }
+        cluster.mapperLauncher = [CommandLine.arguments[0], "--mapper-daemon", "--mapper-port", String(cluster.mapperPort)]
+        let expiry = try serverIdleTimeout ?? environment.double("TODO_SERVER_EXPIRY") ?? 60
+        return Settings(
+            cluster: cluster,
+            connect: try connect.map { try NodeName(parsing: $0) },
+            httpPort: try httpPort ?? environment.int("TODO_HTTP_PORT", in: 0...65535) ?? 5454,
+            httpHost: httpHost ?? "0.0.0.0",
+            dataDirectory: dataDir ?? environment["TODO_DATA_DIR"] ?? "./persist/\(node.name)",
+            serverIdleTimeout: .milliseconds(Int(expiry * 1_000)),
+            logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)) ?? .info)
+    }
+}
+
+extension [String: String] {
+    func int(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = self[key] else { return nil }
+        guard let value = Int(text), range.contains(value) else { throw ValidationError("\(key)=\(text) is not a number in \(range)") }
+        return value
+    }
+
+    func double(_ key: String) throws -> Double? {
+        guard let text = self[key] else { return nil }
+        guard let value = Double(text), value > 0 else { throw ValidationError("\(key)=\(text) is not a positive number") }
+        return value
+    }
+}

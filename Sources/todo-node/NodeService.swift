@@ -1,0 +1,33 @@
+import Cluster
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The cluster node as a service of the program's service group: it runs until a graceful
+/// shutdown (SIGTERM, SIGINT), then leaves the cluster so peers see it go at once.
+struct NodeService: Service {
+    let node: ClusterNode
+    let joining: [NodeName]
+
+    func run() async throws {
+        let join = Task { await joinCluster() }
+        try? await gracefulShutdown()
+        join.cancel()
+        await node.shutdown()
+    }
+
+    /// `--connect`: keep trying with back-off until one of the nodes answers.
+    private func joinCluster() async {
+        guard !joining.isEmpty else { return }
+        var backoff = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            for target in joining where await node.connect(target) {
+                node.logger.info("joined the cluster through \(target)")
+                return
+            }
+            node.logger.info("no node of \(joining.map(\.description).joined(separator: ", ")) answers yet; retrying in \(backoff)")
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+}

@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterTestKit", "Processes"]),
+        // Starts the real binaries: `make test` builds them first.
+        .testTarget(name: "EndToEndTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,9 +9,31 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+/// The contract puts the shared options before the command (`todo --node n1 --json nodes`);
+/// each command declares them, so move them behind the command's name.
+func optionsAfterCommand(_ arguments: [String]) -> [String] {
+    let withValue: Set = ["--node", "--cookie", "--mapper-port"]
+    var shared: [String] = []
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        if withValue.contains(argument), index + 1 < arguments.count {
+            shared += [argument, arguments[index + 1]]
+            index += 2
+        } else if argument == "--json" || withValue.contains(where: { argument.hasPrefix($0 + "=") }) {
+            shared.append(argument)
+            index += 1
+        } else {
+            break
+        }
+    }
+    guard index < arguments.count else { return arguments }
+    return [arguments[index]] + shared + arguments[(index + 1)...]
+}
+
 var command: any ParsableCommand
 do {
-    command = try TodoClient.parseAsRoot()
+    command = try TodoClient.parseAsRoot(optionsAfterCommand(Array(CommandLine.arguments.dropFirst())))
 } catch {
     if TodoClient.exitCode(for: error) == .success {
         print(TodoClient.fullMessage(for: error))

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct NodeEndToEndTests {
+    @Test func nodesJoinByNameThroughTheMapperTheFirstNodeStarted() async throws {
+        try await withEndToEnd { e2e in
+            let (httpA, httpB) = (try freePort(), try freePort())
+            _ = try e2e.startNode("a", httpPort: httpA)
+            try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
+            _ = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost"])
+            try await e2e.waitForPeers(httpPort: httpA) { $0 == ["b@localhost"] }
+            try await e2e.waitForPeers(httpPort: httpB) { $0 == ["a@localhost"] }
+            #expect(!processes(matching: "--mapper-daemon --mapper-port \(e2e.mapperPort)").isEmpty)
+
+            let names = try await e2e.client(["names"])
+            #expect(names.code == 0)
+            #expect(names.output.contains("name a at port") && names.output.contains("name b at port"))
+            let nodes = try await e2e.client(["--node", "b@localhost", "--json", "nodes"])
+            #expect(nodes.code == 0)
+            #expect(nodes.output.contains(#""node":"b@localhost""#) && nodes.output.contains(#""nodes":["a@localhost"]"#))
+            #expect(try await e2e.client(["ping", "a@localhost"]) == (0, "pong\n"))
+            #expect(try await e2e.client(["ping", "nobody@localhost"]).code == 1)
+            #expect(try await e2e.client(["frobnicate"]).code == 2)
+
+            // Health and the 404 of the contract.
+            let health = try #require(httpGet(port: httpA, "/health"))
+            #expect(health.status == 200 && health.body.contains(#""uptime_s""#))
+            let missing = try #require(httpGet(port: httpA, "/nope"))
+            #expect(missing.status == 404 && missing.body == "not found")
+        }
+    }
+
+    @Test func aSecondNodeWithATakenNameOrBadFlagsExitsWithAClearMessage() async throws {
+        try await withEndToEnd { e2e in
+            let httpA = try freePort()
+            _ = try e2e.startNode("a", httpPort: httpA)
+            try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
+            let twin = try e2e.startNode("a", httpPort: 0)
+            #expect(try await twin.exitCode(within: .seconds(20)) == 1)
+            #expect(twin.output.contains("already in use"))
+            let busyPort = try e2e.startNode("c", httpPort: httpA)
+            #expect(try await busyPort.exitCode(within: .seconds(20)) == 2)
+            #expect(busyPort.output.split(separator: "\n").count == 1)
+            let badFlag = try e2e.start(Binaries.node, ["--name", "d@localhost", "--mapper-port", "99999"], log: "bad.log")
+            #expect(try await badFlag.exitCode(within: .seconds(20)) == 2)
+        }
+    }
+
+    @Test func aKilledPeerIsSeenDownAtOnceAndAFrozenOneAfterTheTickTime() async throws {
+        try await withEndToEnd { e2e in
+            let (httpA, httpB) = (try freePort(), try freePort())
+            // A long tick: only the closed connection can explain a quick nodedown.
+            _ = try e2e.startNode("a", httpPort: httpA, ["--tick-time", "30"])
+            try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
+            let b = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost", "--tick-time", "30"])
+            try await e2e.waitForPeers(httpPort: httpA) { $0 == ["b@localhost"] }
+            b.signal(SIGKILL)
+            try await e2e.waitForPeers(httpPort: httpA, within: .seconds(5)) { $0.isEmpty }
+
+            // Frozen with kill -STOP: only the tick can find it (2 s here).
+            let (httpC, httpD) = (try freePort(), try freePort())
+            _ = try e2e.startNode("c", httpPort: httpC, ["--tick-time", "2"])
+            try await e2e.waitForPeers(httpPort: httpC) { $0.isEmpty }
+            let d = try e2e.startNode("d", httpPort: httpD, ["--connect", "c@localhost", "--tick-time", "2"])
+            try await e2e.waitForPeers(httpPort: httpC) { $0 == ["d@localhost"] }
+            d.signal(SIGSTOP)
+            try await e2e.waitForPeers(httpPort: httpC, within: .seconds(10)) { $0.isEmpty }
+            #expect(e2e.programs[2].output.contains("net_tick_timeout"))
+            d.signal(SIGCONT)
+            // Lost without a goodbye: c keeps trying, and d comes back by itself.
+            try await e2e.waitForPeers(httpPort: httpC, within: .seconds(20)) { $0 == ["d@localhost"] }
+        }
+    }
+
+    @Test func randomBytesOnEveryPortDoNotKillANode() async throws {
+        try await withEndToEnd { e2e in
+            let httpA = try freePort()
+            let a = try e2e.startNode("a", httpPort: httpA)
+            try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
+            let ports = listeningPorts(of: a.pid) + [e2e.mapperPort]
+            #expect(ports.count >= 4)  // HTTP, cluster inbox, heartbeats, and the mapper
+            var generator = SystemRandomNumberGenerator()
+            for port in ports {
+                for size in [1, 10, 64, 1_000, 100_000] {
+                    let junk = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    _ = exchange(port: port, junk, timeout: .milliseconds(200))
+                }
+                // A ZMTP greeting that promises a huge frame, then stops.
+                _ = exchange(port: port, [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0] + [UInt8](repeating: 0x41, count: 60), timeout: .milliseconds(200))
+            }
+            let httpB = try freePort()
+            _ = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost"])
+            try await e2e.waitForPeers(httpPort: httpA) { $0 == ["b@localhost"] }
+            #expect(a.process.isRunning)
+        }
+    }
+}

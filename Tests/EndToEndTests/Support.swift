@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+/// The package's built binaries (`make test` builds them before the tests run).
+enum Binaries {
+    static let directory: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug")
+    static var node: URL { directory.appendingPathComponent("todo-node") }
+    static var client: URL { directory.appendingPathComponent("todo") }
+}
+
+/// A port nobody listens on right now (the kernel's choice).
+func freePort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+            guard bind(descriptor, pointer, length) == 0 else { return -1 }
+            return getsockname(descriptor, pointer, &length)
+        }
+    }
+    guard bound == 0 else { throw E2EError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Opens a TCP connection to 127.0.0.1:port, writes `bytes`, and reads until the peer closes
+/// or `timeout` passes.
+func exchange(port: Int, _ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [UInt8]? {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return nil }
+    let microseconds = Int(timeout.components.seconds) * 1_000_000 + Int(timeout.components.attoseconds / 1_000_000_000_000)
+    var wait = timeval(tv_sec: microseconds / 1_000_000, tv_usec: max(1_000, microseconds % 1_000_000))
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+    _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        if count <= 0 { break }
+        answer.append(contentsOf: buffer[0..<count])
+    }
+    return answer
+}
+
+/// A plain HTTP/1.1 GET; returns (status, body).
+func httpGet(port: Int, _ path: String) -> (status: Int, body: String)? {
+    let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    guard let bytes = exchange(port: port, Array(request.utf8)) else { return nil }
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard let head = text.range(of: "\r\n\r\n") else { return nil }
+    let statusLine = text[..<head.lowerBound].split(separator: "\r\n").first ?? ""
+    let parts = statusLine.split(separator: " ")
+    guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
+    return (status, String(text[head.upperBound...]))
+}
+
+/// The TCP ports an OS process listens on, from /proc (no tools needed).
+func listeningPorts(of pid: Int32) -> [Int] {
+    let fdDirectory = "/proc/\(pid)/fd"
+    let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap { fd -> String? in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
+              target.hasPrefix("socket:[") else { return nil }
+        return String(target.dropFirst(8).dropLast())
+    })
+    var ports: [Int] = []
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])),
+                  let portHex = fields[1].split(separator: ":").last, let port = Int(portHex, radix: 16) else { continue }
+            ports.append(port)
+        }
+    }
+    return ports.sorted()
+}
+
+/// The OS processes whose command line contains `text`.
+func processes(matching text: String) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+        guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+        let command = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+        return command.contains(text) ? pid : nil
+    }
+}
+
+/// A started binary, its output going to a log file.
+final class RunningProgram: @unchecked Sendable {
+    let process = Process()
+    let log: URL
+
+    init(_ executable: URL, _ arguments: [String], environment: [String: String], directory: URL, log: URL) throws {
+        self.log = log
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw E2EError("cannot create \(log.path)") }
+        let output = try FileHandle(forWritingTo: log)
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = directory
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(pid, signal) }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(pid, SIGCONT)
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Waits for the program to end by itself; nil if it has not within `limit`.
+    func exitCode(within limit: Duration) async throws -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard !process.isRunning else { return nil }
+        return process.terminationStatus
+    }
+}
+
+/// Real processes for one test, on ports and a port mapper of the test's own, in a scratch
+/// folder; everything is stopped and removed afterwards, also when the test fails (and then
+/// the programs' logs are printed).
+final class EndToEnd: @unchecked Sendable {
+    let mapperPort: Int
+    let directory: URL
+    let cookie = "e2e-cookie"
+    private(set) var programs: [RunningProgram] = []
+
+    init() throws {
+        mapperPort = try freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("todo-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["TODO_COOKIE"] = cookie
+        environment["TODO_MAPPER_PORT"] = String(mapperPort)
+        environment["HOME"] = directory.path
+        return environment
+    }
+
+    /// Starts `todo-node --name NAME@localhost` with the given extra flags.
+    func startNode(_ name: String, httpPort: Int, _ flags: [String] = []) throws -> RunningProgram {
+        try start(Binaries.node, ["--name", "\(name)@localhost", "--http-port", String(httpPort)] + flags, log: "\(name)-\(programs.count).log")
+    }
+
+    func start(_ binary: URL, _ arguments: [String], log: String) throws -> RunningProgram {
+        let program = try RunningProgram(binary, arguments, environment: environment, directory: directory,
+                                         log: directory.appendingPathComponent(log))
+        programs.append(program)
+        return program
+    }
+
+    /// Runs the `todo` client to the end; returns its exit code and output.
+    func client(_ arguments: [String]) async throws -> (code: Int32, output: String) {
+        let program = try start(Binaries.client, arguments, log: "client-\(programs.count).log")
+        guard let code = try await program.exitCode(within: .seconds(30)) else {
+            program.stop()
+            throw E2EError("todo \(arguments.joined(separator: " ")) did not finish")
+        }
+        return (code, program.output)
+    }
+
+    /// Polls a node's /health until `condition` holds for its visible peers.
+    func waitForPeers(httpPort: Int, within limit: Duration = .seconds(20), _ condition: ([String]) -> Bool) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let peers = peers(httpPort: httpPort), condition(peers) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw E2EError("peers on port \(httpPort) never matched: \(peers(httpPort: httpPort) ?? [])")
+    }
+
+    func peers(httpPort: Int) -> [String]? {
+        guard let (status, body) = httpGet(port: httpPort, "/health"), status == 200,
+              let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { return nil }
+        return json["nodes"] as? [String]
+    }
+
+    func cleanUp(printingLogs: Bool) {
+        for program in programs { program.stop() }
+        for pid in processes(matching: "--mapper-port \(mapperPort)") { kill(pid, SIGKILL) }
+        if printingLogs {
+            for program in programs { print("---- \(program.log.lastPathComponent) ----\n\(program.output)") }
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Runs `body` with an `EndToEnd`; always cleans up; prints the logs when `body` throws.
+func withEndToEnd(_ body: (EndToEnd) async throws -> Void) async throws {
+    let environment = try EndToEnd()
+    do {
+        try await body(environment)
+        environment.cleanUp(printingLogs: false)
+    } catch {
+        environment.cleanUp(printingLogs: true)
+        throw error
+    }
+}

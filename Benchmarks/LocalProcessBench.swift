@@ -66,3 +66,26 @@ enum LocalProcessBench {
         return (Double(count) / seconds(spawned), Double(after - before) / Double(count))
     }
 }
+
+extension LocalProcessBench {
+    /// Round trip between two local processes (ping-pong), in microseconds: the cost of waking
+    /// a waiting process, twice.
+    static func localRoundTrip(count: Int = 20_000) async throws -> Double {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        return try await runtime.withProcess { context in
+            let echo = context.spawn { inner in
+                while true {
+                    let from = try await inner.receive(Pid.self)
+                    inner.send(from, to: from)
+                }
+            }
+            let start = ContinuousClock.now
+            for _ in 0..<count {
+                context.send(context.pid, to: echo)
+                _ = try await context.receive(Pid.self)
+            }
+            context.exit(echo, reason: .kill)
+            return seconds(ContinuousClock.now - start) / Double(count) * 1e6
+        }
+    }
+}

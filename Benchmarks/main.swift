@@ -15,6 +15,9 @@ if groups == ["spawn-profile"] {
     print(1_000_000 / seconds(ContinuousClock.now - start))
     exit(0)
 }
+if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[2]) {
+    try await RemoteBench.runPeer(mapperPort: port)
+}
 if groups == ["spawn-once"] {
     let (rate, bytes) = try await LocalProcessBench.spawnIdle()
     print(rate, bytes)
@@ -35,10 +38,28 @@ if wanted("zmq") {
 
 if wanted("local") {
     report.add("local_send_throughput", try await median { try await LocalProcessBench.sendThroughput() }, "msg/s")
+    report.add("local_roundtrip", try await median { try await LocalProcessBench.localRoundTrip() }, "us")
     var spawns: [(rate: Double, bytesPerProcess: Double)] = []
     for _ in 0..<5 { spawns.append(try LocalProcessBench.spawnInFreshProcess()) }
     report.add("spawn_rate", spawns.map(\.rate).sorted()[1], "proc/s")
     report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[1], "bytes")
+}
+
+if wanted("remote") {
+    let remote = try await RemoteBench.measure()
+    report.add("remote_roundtrip_p50", remote.p50, "us", reference: "zmq_roundtrip_p50")
+    report.add("remote_roundtrip_p99", remote.p99, "us", reference: "zmq_roundtrip_p99")
+    report.add("remote_throughput", remote.throughput, "msg/s", reference: "zmq_throughput")
+}
+
+if wanted("codec") {
+    var runs: [(binary: Double, json: Double, binaryBytes: Int, jsonBytes: Int)] = []
+    for _ in 0..<3 { runs.append(try CodecBench.measure()) }
+    let middle = runs.sorted { $0.binary < $1.binary }[1]
+    report.add("codec_json_roundtrip", runs.map(\.json).sorted()[1], "ns/msg")
+    report.add("codec_binary_roundtrip", middle.binary, "ns/msg", reference: "codec_json_roundtrip")
+    report.add("codec_json_size", Double(middle.jsonBytes), "bytes")
+    report.add("codec_binary_size", Double(middle.binaryBytes), "bytes", reference: "codec_json_size")
 }
 
 if groups.isEmpty {

@@ -86,7 +86,7 @@ struct Person: Codable, Equatable, Sendable {
 
     @Test func registeredMessagesRoundTripByName() throws {
         let registry = WireRegistry()
-        registry.register(Person.self, as: "person")
+        registry.registerCodable(Person.self, as: "person")
         let messages: [any Sendable] = [42, "text", true, [UInt8]([1, 2]), sample,
                                         Down(ref: Ref(node: "n@h", incarnation: 1, serial: 2), pid: sample.pid, reason: .other("why")),
                                         Exit(from: sample.pid, reason: .killed)]

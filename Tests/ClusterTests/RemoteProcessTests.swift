@@ -15,8 +15,8 @@ struct Doubler: GenServer {
 
 func callRegistry() -> WireRegistry {
     let registry = WireRegistry()
-    registry.register(CallMessage<Int>.self, as: "test.call.int")
-    registry.register(CallReply<Int>.self, as: "test.reply.int")
+    registry.registerCodable(CallMessage<Int>.self, as: "test.call.int")
+    registry.registerCodable(CallReply<Int>.self, as: "test.reply.int")
     return registry
 }
 

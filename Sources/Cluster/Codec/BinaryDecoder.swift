@@ -132,7 +132,8 @@ struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func contains(_ key: Key) -> Bool { entries.contains { $0.0 == key.stringValue } }
 
     private func value(_ key: Key) throws -> WireReader {
-        guard let entry = entries.first(where: { $0.0 == key.stringValue }) else {
+        let name = key.stringValue
+        guard let entry = entries.first(where: { $0.0 == name }) else {
             throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no value for \(key.stringValue)"))
         }
         return entry.1
@@ -145,6 +146,32 @@ struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         try decodeValue(type, at: try value(key), codingPath: codingPath + [key])
+    }
+
+    // The primitives that synthesized Codable asks for directly.
+    func decode(_ type: String.Type, forKey key: Key) throws -> String {
+        var reader = try value(key)
+        guard try reader.read() == BinaryTag.string.rawValue else { throw mismatch(type, key) }
+        return try reader.readString()
+    }
+
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int {
+        var reader = try value(key)
+        guard try reader.read() == BinaryTag.signed.rawValue, let value = Int(exactly: try reader.readSigned()) else { throw mismatch(type, key) }
+        return value
+    }
+
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool {
+        var reader = try value(key)
+        switch BinaryTag(rawValue: try reader.read()) {
+        case .true?: return true
+        case .false?: return false
+        default: throw mismatch(type, key)
+        }
+    }
+
+    private func mismatch(_ type: Any.Type, _ key: Key) -> DecodingError {
+        .typeMismatch(type, .init(codingPath: codingPath + [key], debugDescription: "expected \(type)"))
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {

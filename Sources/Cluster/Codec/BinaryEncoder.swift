@@ -70,23 +70,24 @@ final class EncodedValue {
 final class KeyedStorage { var entries: [(String, EncodedValue)] = [] }
 final class UnkeyedStorage { var items: [EncodedValue] = [] }
 
-/// The content of a primitive, or nil for a type that encodes itself.
-func primitiveContent(_ value: Any) -> EncodedValue.Content? {
-    switch value {
-    case let value as Bool: .bool(value)
-    case let value as String: .string(value)
-    case let value as Double: .double(value)
-    case let value as Float: .double(Double(value))
-    case let value as Int: .signed(Int64(value))
-    case let value as Int8: .signed(Int64(value))
-    case let value as Int16: .signed(Int64(value))
-    case let value as Int32: .signed(Int64(value))
-    case let value as Int64: .signed(value)
-    case let value as UInt: .unsigned(UInt64(value))
-    case let value as UInt8: .unsigned(UInt64(value))
-    case let value as UInt16: .unsigned(UInt64(value))
-    case let value as UInt32: .unsigned(UInt64(value))
-    case let value as UInt64: .unsigned(value)
+/// The content of a primitive, or nil for a type that encodes itself. Metatype comparisons
+/// first: a dynamic cast is paid only for the type that matches.
+func primitiveContent<T>(_ value: T) -> EncodedValue.Content? {
+    switch T.self {
+    case is Bool.Type: (value as? Bool).map { .bool($0) }
+    case is String.Type: (value as? String).map { .string($0) }
+    case is Double.Type: (value as? Double).map { .double($0) }
+    case is Float.Type: (value as? Float).map { .double(Double($0)) }
+    case is Int.Type: (value as? Int).map { .signed(Int64($0)) }
+    case is Int8.Type: (value as? Int8).map { .signed(Int64($0)) }
+    case is Int16.Type: (value as? Int16).map { .signed(Int64($0)) }
+    case is Int32.Type: (value as? Int32).map { .signed(Int64($0)) }
+    case is Int64.Type: (value as? Int64).map { .signed($0) }
+    case is UInt.Type: (value as? UInt).map { .unsigned(UInt64($0)) }
+    case is UInt8.Type: (value as? UInt8).map { .unsigned(UInt64($0)) }
+    case is UInt16.Type: (value as? UInt16).map { .unsigned(UInt64($0)) }
+    case is UInt32.Type: (value as? UInt32).map { .unsigned(UInt64($0)) }
+    case is UInt64.Type: (value as? UInt64).map { .unsigned($0) }
     default: nil
     }
 }
@@ -142,6 +143,14 @@ struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
         storage.entries.append((key.stringValue, try encodedValue(value, codingPath: codingPath + [key])))
     }
 
+    // The primitives that synthesized Codable calls directly: no casts, no coding path.
+    mutating func encode(_ value: Bool, forKey key: Key) throws { storage.entries.append((key.stringValue, EncodedValue(.bool(value)))) }
+    mutating func encode(_ value: String, forKey key: Key) throws { storage.entries.append((key.stringValue, EncodedValue(.string(value)))) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { storage.entries.append((key.stringValue, EncodedValue(.double(value)))) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { storage.entries.append((key.stringValue, EncodedValue(.signed(Int64(value))))) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { storage.entries.append((key.stringValue, EncodedValue(.signed(value)))) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { storage.entries.append((key.stringValue, EncodedValue(.unsigned(value)))) }
+
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let box = EncodedValue()
         storage.entries.append((key.stringValue, box))
@@ -177,6 +186,10 @@ struct UnkeyedWriter: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ value: T) throws {
         storage.items.append(try encodedValue(value, codingPath: codingPath))
     }
+
+    mutating func encode(_ value: String) throws { storage.items.append(EncodedValue(.string(value))) }
+    mutating func encode(_ value: Int) throws { storage.items.append(EncodedValue(.signed(Int64(value)))) }
+    mutating func encode(_ value: UInt8) throws { storage.items.append(EncodedValue(.unsigned(UInt64(value)))) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let box = EncodedValue()

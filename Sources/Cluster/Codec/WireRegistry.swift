@@ -40,8 +40,9 @@ public final class WireRegistry: Sendable {
         ), for: type)
     }
 
-    /// Registers a `Codable` type, sent in the compact binary form.
-    public func register<T: Codable & Sendable>(_ type: T.Type, as name: String) {
+    /// Registers a `Codable` type, sent in the compact binary form. (A distinct name from
+    /// `register`, so a type that is both `WireCodable` and `Codable` always takes the fast path.)
+    public func registerCodable<T: Codable & Sendable>(_ type: T.Type, as name: String) {
         add(Entry(
             name: name,
             encode: { value, writer in

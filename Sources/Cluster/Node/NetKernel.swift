@@ -22,8 +22,8 @@ public struct NodesQuery: Codable, Sendable {
 /// The messages of the cluster layer itself that cross nodes.
 enum ClusterMessages {
     static func register(in registry: WireRegistry) {
-        registry.register(NodesQuery.self, as: "net_kernel.nodes?")
-        registry.register(NodesReply.self, as: "net_kernel.nodes")
+        registry.registerCodable(NodesQuery.self, as: "net_kernel.nodes?")
+        registry.registerCodable(NodesReply.self, as: "net_kernel.nodes")
     }
 }
 

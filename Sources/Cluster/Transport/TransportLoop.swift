@@ -114,6 +114,7 @@ final class TransportLoop: @unchecked Sendable {
     var nextHeartbeat: Duration = .zero
     var nextCheck: Duration = .zero
     var dropped = 0
+    var lastActivity: ContinuousClock.Instant?
 
     init(node: ClusterNode, identity: LocalIdentity, context: Context, router: Socket, publisher: Socket) throws {
         self.node = node
@@ -142,11 +143,14 @@ final class TransportLoop: @unchecked Sendable {
         while running {
             do {
                 try rebuildPollerIfNeeded()
-                let wait = max(Duration.zero, min(nextHeartbeat, nextCheck) - now)
-                let milliseconds = Int(wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000) + 1
-                try poller.poll(timeoutMilliseconds: min(milliseconds, 100))
-                for command in node.outbox.take() { handle(command) }
-                drainInbound()
+                if try !pollBriefly() {
+                    let wait = max(Duration.zero, min(nextHeartbeat, nextCheck) - now)
+                    let milliseconds = Int(wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000) + 1
+                    try poller.poll(timeoutMilliseconds: min(milliseconds, 100))
+                }
+                let commands = node.outbox.take()
+                for command in commands { handle(command) }
+                if drainInbound() || !commands.isEmpty { lastActivity = clock.now }
                 flushBatches()
                 timers()
             } catch {
@@ -154,6 +158,17 @@ final class TransportLoop: @unchecked Sendable {
             }
         }
         closeEverything()
+    }
+
+    /// Right after activity, an answer often follows within microseconds (a reply to what was
+    /// just delivered): look again without sleeping for a short while before blocking in poll,
+    /// which saves a thread wake-up per message at low load.
+    private func pollBriefly() throws -> Bool {
+        guard let last = lastActivity, clock.now - last < .microseconds(50) else { return false }
+        while clock.now - last < .microseconds(50) {
+            if try poller.poll(timeoutMilliseconds: 0) > 0 { return true }
+        }
+        return false
     }
 
     private func rebuildPollerIfNeeded() throws {
@@ -176,10 +191,13 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// Reads everything waiting on every socket, without blocking.
-    private func drainInbound() {
+    /// Reads everything waiting on every socket, without blocking; true if anything came.
+    @discardableResult
+    private func drainInbound() -> Bool {
+        var any = false
         for _ in 0..<10_000 {
             guard let frames = try? router.receiveMessage(dontWait: true) else { break }
+            any = true
             guard frames.count == 2 else {
                 logger.warning("dropped a ROUTER message of \(frames.count) frames")
                 continue
@@ -197,6 +215,7 @@ final class TransportLoop: @unchecked Sendable {
             guard case .dealer(let dealer, _) = peer.link else { continue }
             for _ in 0..<10_000 {
                 guard let frames = try? dealer.receiveMessage(dontWait: true) else { break }
+                any = true
                 for frame in frames { receiveData(from: name, frame: frame) }
                 if peers[name] == nil { break }
             }
@@ -205,6 +224,7 @@ final class TransportLoop: @unchecked Sendable {
             for frame in frames { receiveHeartbeat(frame) }
         }
         drainMonitors()
+        return any
     }
 
     private func timers() {

@@ -44,3 +44,34 @@ struct MeshTests {
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct PortMapperTests {
+    @Test func nodesRegisterAgainWhenTheMapperRestarts() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
+            #expect(try client.names().map(\.name) == ["a"])
+            cluster.mapper.stop()
+            let reborn = try PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1")
+            defer { reborn.stop() }
+            #expect(try client.names().isEmpty)
+            try await eventually("a registered again", within: .seconds(10)) {
+                (try? client.names().map(\.name)) == ["a"]
+            }
+            #expect(try client.lookup("a") == a.clusterPort)
+        }
+    }
+
+    @Test func clusterPortsComeFromTheGivenRange() async throws {
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
+        defer { mapper.stop() }
+        let low = 20_000 + Int.random(in: 0..<20_000)
+        var settings = ClusterSettings(node: NodeName(name: "ranged", host: "localhost"), cookie: "c")
+        settings.mapperPort = mapper.port
+        settings.listenPorts = low...(low + 50)
+        let node = try await ClusterNode.start(settings)
+        #expect((low...(low + 50)).contains(node.clusterPort))
+        await node.shutdown()
+    }
+}

@@ -18,6 +18,10 @@ public final class ClusterNode: Sendable {
 
     let outbox: Outbox
     let shared: Mutex<SharedMembership>
+    let rpcFunctions = Mutex<[String: RPC.Function]>([:])
+
+    /// Remote procedure calls to and from this node.
+    public var rpc: RPC { RPC(node: self) }
     private let loopFinished = DispatchSemaphore(value: 0)
     private let keeper: MapperKeeper?
     private let stopped = Atomic<Bool>(false)
@@ -65,6 +69,7 @@ public final class ClusterNode: Sendable {
         keeper?.start()
         node.runtime.setRemoteRouting(node)
         NetKernel.start(on: node)
+        RPC.startServer(on: node)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
         return node
     }
@@ -83,6 +88,7 @@ public final class ClusterNode: Sendable {
         self.outbox = try Outbox()
         self.shared = Mutex(SharedMembership())
         ClusterMessages.register(in: registry)
+        RPC.registerMessages(in: registry)
     }
 
     private static func bind(_ socket: Socket, address: String, ports: ClosedRange<Int>?) throws -> Int {
@@ -144,6 +150,11 @@ public final class ClusterNode: Sendable {
             return true
         }
         if !connected { runtime.send(NodeDown(node: node), to: pid) }
+    }
+
+    /// Stops one `monitorNode` of `pid`.
+    public func demonitorNode(_ node: NodeName, for pid: Pid) {
+        shared.withLock { _ = $0.nodeMonitors[node]?.remove(pid) }
     }
 
     // MARK: Fault shim (tests)

@@ -1,0 +1,170 @@
+import Processes
+import Synchronization
+
+/// Why a remote call failed (Erlang's `{:badrpc, reason}`).
+public enum RPCError: Error, Equatable, Sendable, CustomStringConvertible {
+    case nodedown(String)
+    case timeout
+    /// The function threw; its words.
+    case remote(String)
+    /// No function of that name on the target node.
+    case undefined(String)
+    case badArguments(String)
+
+    public var description: String {
+        switch self {
+        case .nodedown(let node): "node \(node) is down"
+        case .timeout: "the call timed out"
+        case .remote(let words): "the function failed: \(words)"
+        case .undefined(let name): "no function \(name) on that node"
+        case .badArguments(let words): "bad arguments: \(words)"
+        }
+    }
+}
+
+struct RPCRequest: Codable, Sendable {
+    let tag: Ref
+    let from: Pid
+    let function: String
+    let arguments: [UInt8]
+}
+
+struct RPCReply: Codable, Sendable {
+    enum Outcome: Codable, Sendable {
+        case value([UInt8])
+        case failed(String)
+        case undefined
+        case badArguments(String)
+    }
+
+    let tag: Ref
+    let outcome: Outcome
+}
+
+/// Remote procedure calls (Erlang's `:rpc`): functions registered by name on each node, run
+/// on request in a process of their own by the node's `rex` server.
+public struct RPC: Sendable {
+    typealias Function = @Sendable ([UInt8]) async throws -> [UInt8]
+
+    static let serverName = "rex"
+    let node: ClusterNode
+
+    static func registerMessages(in registry: WireRegistry) {
+        registry.registerCodable(RPCRequest.self, as: "rpc.request")
+        registry.registerCodable(RPCReply.self, as: "rpc.reply")
+    }
+
+    /// Registers `function` under `name` on this node, callable from any node.
+    public func register<Arguments: Codable & Sendable, Result: Codable & Sendable>(
+        _ name: String, _ function: @escaping @Sendable (Arguments) async throws -> Result
+    ) {
+        node.rpcFunctions.withLock {
+            $0[name] = { bytes in
+                let arguments = try BinaryDecoder().decode(Arguments.self, from: bytes)
+                return try BinaryEncoder().encode(try await function(arguments))
+            }
+        }
+    }
+
+    /// Calls `name` on `target` and waits at most `timeout` (Erlang's `:rpc.call`).
+    public func call<Arguments: Codable & Sendable, Result: Codable & Sendable>(
+        _ target: NodeName, _ name: String, _ arguments: Arguments, returning: Result.Type = Result.self,
+        timeout: Duration = .seconds(5)
+    ) async throws(RPCError) -> Result {
+        let encoded: [UInt8]
+        do { encoded = try BinaryEncoder().encode(arguments) } catch { throw .badArguments("\(error)") }
+        let outcome: Swift.Result<[UInt8], RPCError>
+        do {
+            outcome = try await node.runtime.withProcess { context in
+                try await self.request(target, name, encoded, timeout: timeout, context: context)
+            }
+        } catch {
+            throw .timeout
+        }
+        let bytes = try outcome.get()
+        do { return try BinaryDecoder().decode(Result.self, from: bytes) } catch { throw .badArguments("cannot read the answer: \(error)") }
+    }
+
+    /// Calls `name` on every node of `nodes` (default: this node and every visible peer) at
+    /// once; answers by node, and the nodes that failed or did not answer in time, as
+    /// `:rpc.multicall` gives `{results, bad_nodes}`.
+    public func multicall<Arguments: Codable & Sendable, Result: Codable & Sendable>(
+        on nodes: [NodeName]? = nil, _ name: String, _ arguments: Arguments, returning: Result.Type = Result.self,
+        timeout: Duration = .seconds(5)
+    ) async -> (results: [NodeName: Swift.Result<Result, RPCError>], badNodes: [NodeName]) {
+        let targets = nodes ?? ([node.name] + node.nodes())
+        var results: [NodeName: Swift.Result<Result, RPCError>] = [:]
+        await withTaskGroup(of: (NodeName, Swift.Result<Result, RPCError>).self) { group in
+            for target in targets {
+                group.addTask {
+                    do throws(RPCError) {
+                        return (target, .success(try await self.call(target, name, arguments, returning: Result.self, timeout: timeout)))
+                    } catch {
+                        return (target, .failure(error))
+                    }
+                }
+            }
+            for await (target, result) in group { results[target] = result }
+        }
+        let bad = results.compactMap { target, result -> NodeName? in
+            switch result {
+            case .failure(.nodedown), .failure(.timeout): target
+            default: nil
+            }
+        }.sorted()
+        return (results, bad)
+    }
+
+    private func request(
+        _ target: NodeName, _ name: String, _ arguments: [UInt8], timeout: Duration, context: ProcessContext
+    ) async throws -> Swift.Result<[UInt8], RPCError> {
+        let remote = target != node.name
+        if remote, !(await node.connect(target)) { return .failure(.nodedown(target.description)) }
+        let tag = context.runtime.makeRef()
+        // Watch the node, so losing it ends the wait at once.
+        if remote { node.monitorNode(target, for: context.pid) }
+        defer { if remote { node.demonitorNode(target, for: context.pid) } }
+        context.runtime.send(RPCRequest(tag: tag, from: context.pid, function: name, arguments: arguments),
+                             toName: Self.serverName, on: target.description)
+        let answer = try await context.receive(timeout: timeout) { message -> Swift.Result<[UInt8], RPCError>? in
+            if let reply = message as? RPCReply, reply.tag == tag {
+                switch reply.outcome {
+                case .value(let bytes): return .success(bytes)
+                case .failed(let words): return .failure(.remote(words))
+                case .undefined: return .failure(.undefined(name))
+                case .badArguments(let words): return .failure(.badArguments(words))
+                }
+            }
+            if let down = message as? NodeDown, down.node == target { return .failure(.nodedown(target.description)) }
+            return nil
+        }
+        return answer ?? .failure(.timeout)
+    }
+
+    /// The `rex` server: each request runs in a process of its own, so a slow function does
+    /// not hold up the others.
+    static func startServer(on node: ClusterNode) {
+        let pid = node.runtime.spawn { context in
+            while true {
+                let request = try await context.receive(RPCRequest.self)
+                let function = node.rpcFunctions.withLock { $0[request.function] }
+                context.spawn { worker in
+                    let outcome: RPCReply.Outcome
+                    if let function {
+                        do {
+                            outcome = .value(try await function(request.arguments))
+                        } catch let error as DecodingError {
+                            outcome = .badArguments("\(error)")
+                        } catch {
+                            outcome = .failed("\(error)")
+                        }
+                    } else {
+                        outcome = .undefined
+                    }
+                    worker.send(RPCReply(tag: request.tag, outcome: outcome), to: request.from)
+                }
+            }
+        }
+        try? node.runtime.register(Self.serverName, pid)
+    }
+}

@@ -1,0 +1,78 @@
+import Cluster
+import ClusterTestKit
+import Processes
+import Testing
+
+struct Slow: Error, CustomStringConvertible {
+    var description: String { "refused" }
+}
+
+/// Every node answers "whoami" with its own name; "fail" throws; "sleep" takes its time.
+func installFunctions(on nodes: [ClusterNode]) {
+    for node in nodes {
+        node.rpc.register("whoami") { (_: Int) in node.name.description }
+        node.rpc.register("fail") { (_: Int) -> String in throw Slow() }
+        node.rpc.register("sleep") { (milliseconds: Int) -> String in
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return "awake"
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct RPCTests {
+    @Test func callsRunOnTheTargetAndFailWithWords() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            installFunctions(on: nodes)
+            let (a, b) = (nodes[0], nodes[1])
+            #expect(try await a.rpc.call(b.name, "whoami", 0, returning: String.self) == b.name.description)
+            #expect(try await a.rpc.call(a.name, "whoami", 0, returning: String.self) == a.name.description)
+            await #expect(throws: RPCError.remote("refused")) { try await a.rpc.call(b.name, "fail", 0, returning: String.self) }
+            await #expect(throws: RPCError.undefined("nope")) { try await a.rpc.call(b.name, "nope", 0, returning: String.self) }
+            await #expect(throws: RPCError.timeout) {
+                try await a.rpc.call(b.name, "sleep", 1_000, returning: String.self, timeout: .milliseconds(100))
+            }
+            await #expect(throws: RPCError.nodedown("ghost@localhost")) {
+                try await a.rpc.call(NodeName(name: "ghost", host: "localhost"), "whoami", 0, returning: String.self)
+            }
+        }
+    }
+
+    @Test func multicallIncludesThisNodeAndReportsACutNodeWithinTheTimeout() async throws {
+        try await withTestCluster(tickTime: .seconds(30)) { cluster in
+            let nodes = try await cluster.startMesh(3)
+            installFunctions(on: nodes)
+            let all = await nodes[0].rpc.multicall("whoami", 0, returning: String.self)
+            #expect(all.badNodes.isEmpty)
+            #expect(Set(all.results.values.compactMap { try? $0.get() }) == Set(nodes.map(\.name.description)))
+
+            cluster.cut(nodes[0], nodes[2])  // silent: the tick (30 s) will not notice in time
+            let start = ContinuousClock.now
+            let partial = await nodes[0].rpc.multicall("whoami", 0, returning: String.self, timeout: .milliseconds(500))
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(partial.badNodes == [nodes[2].name])
+            #expect(try partial.results[nodes[1].name]?.get() == nodes[1].name.description)
+        }
+    }
+
+    @Test func aCallToANodeThatLeavesFailsWithNodedown() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            installFunctions(on: nodes)
+            async let answer = Result { () async throws(RPCError) -> String in
+                try await nodes[0].rpc.call(nodes[1].name, "sleep", 10_000, returning: String.self, timeout: .seconds(30))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            await nodes[1].shutdown()
+            let result = await answer
+            #expect(throws: RPCError.nodedown(nodes[1].name.description)) { try result.get() }
+        }
+    }
+}
+
+extension Result where Failure == RPCError {
+    init(_ body: () async throws(RPCError) -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

@@ -7,7 +7,7 @@ public enum ServerName: Sendable {
 /// A name table a server can be registered in (the cluster's global names are one).
 public protocol NameRegistry: Sendable {
     /// Registers `name` for `pid`; returns the current owner instead when the name is taken.
-    func register(_ name: String, _ pid: Pid) async -> Pid?
+    func register(_ name: String, _ pid: Pid) async throws -> Pid?
     func whereis(_ name: String) async -> Pid?
     func unregister(_ name: String, _ pid: Pid) async
 }
@@ -49,8 +49,13 @@ extension ProcessContext {
         if trapExit { options.append(.trapExit) }
         let server = runtime.spawn(options: options) { context in
             if let name {
-                if let owner = await context.claim(name) {
+                switch await context.claim(name) {
+                case .claimed: break
+                case .taken(let owner):
                     context.send(StartAck(tag: tag, result: .failure(.alreadyStarted(owner))), to: starter)
+                    return
+                case .failed(let reason):
+                    context.send(StartAck(tag: tag, result: .failure(.initFailed(reason))), to: starter)
                     return
                 }
             }
@@ -82,19 +87,25 @@ extension ProcessContext {
         return try outcome.map { ServerRef<Server>($0) }.get()
     }
 
-    /// Takes `name` for this process; returns the owner when it is taken.
-    func claim(_ name: ServerName) async -> Pid? {
+    enum Claim { case claimed, taken(Pid), failed(ExitReason) }
+
+    /// Takes `name` for this process.
+    func claim(_ name: ServerName) async -> Claim {
         switch name {
         case .local(let local):
             do {
                 try register(local)
-                return nil
+                return .claimed
             } catch {
-                if case .taken(let owner) = error { return owner }
-                return pid
+                if case .taken(let owner) = error { return .taken(owner) }
+                return .failed(.other("\(error)"))
             }
         case .via(let registry, let name):
-            return await registry.register(name, pid)
+            do {
+                return try await registry.register(name, pid).map { .taken($0) } ?? .claimed
+            } catch {
+                return .failed(.other("cannot register \(name): \(error)"))
+            }
         }
     }
 }

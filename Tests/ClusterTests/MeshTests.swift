@@ -53,8 +53,13 @@ struct PortMapperTests {
             let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
             #expect(try client.names().map(\.name) == ["a"])
             cluster.mapper.stop()
-            let reborn = try PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1")
-            defer { reborn.stop() }
+            // libzmq closes the old listener in the background: bind again until it is free.
+            var reborn: PortMapperServer?
+            try await eventually("the mapper port free again") {
+                reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1")
+                return reborn != nil
+            }
+            defer { reborn?.stop() }
             #expect(try client.names().isEmpty)
             try await eventually("a registered again", within: .seconds(10)) {
                 (try? client.names().map(\.name)) == ["a"]

@@ -1,4 +1,5 @@
 @testable import Cluster
+import Processes
 import Testing
 
 @Suite struct HandshakeTests {
@@ -177,5 +178,49 @@ import Testing
         }
         #expect(try resolveHost("localhost") == "127.0.0.1")
         #expect(throws: NodeNameError.self) { try resolveHost("no-such-host.invalid") }
+    }
+}
+
+@Suite struct GlobalTableTests {
+    let onA = Pid(node: "a@h", incarnation: 1, serial: 1)
+    let onB = Pid(node: "b@h", incarnation: 1, serial: 1)
+    let onC = Pid(node: "c@h", incarnation: 1, serial: 1)
+
+    @Test func theLeaderRefusesATakenName() {
+        var table = GlobalTable()
+        #expect(table.register("x", onB) == nil)
+        #expect(table.register("x", onA) == onB)
+        #expect(table.register("x", onB) == nil)  // the owner again: fine
+    }
+
+    @Test func mergesInAnyOrderEndAlike() {
+        // Three sides each registered "x"; every order of merging ends with a's pid.
+        let tables: [[String: Pid]] = [["x": onC, "only-c": onC], ["x": onA], ["x": onB, "only-b": onB]]
+        var results: [[String: Pid]] = []
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]] {
+            var table = GlobalTable()
+            for index in order { _ = table.merge(tables[index]) }
+            results.append(table.names)
+        }
+        #expect(results.allSatisfy { $0 == results[0] })
+        #expect(results[0]["x"] == onA)
+        #expect(results[0]["only-b"] == onB && results[0]["only-c"] == onC)
+    }
+
+    @Test func aClashNamesTheLoserForItsNodeToKill() {
+        var table = GlobalTable()
+        _ = table.learn("x", onB)
+        #expect(table.learn("x", onA) == GlobalTable.Clash(name: "x", kept: onA, lost: onB))
+        #expect(table.learn("x", onC) == GlobalTable.Clash(name: "x", kept: onA, lost: onC))
+        #expect(table.learn("x", onA) == nil)
+    }
+
+    @Test func aDownNodeTakesItsNamesAlong() {
+        var table = GlobalTable()
+        _ = table.merge(["x": onA, "y": onB, "z": onB])
+        #expect(table.forgetNode("b@h") == ["y", "z"])
+        #expect(table.names == ["x": onA])
+        table.forget("x", onB)  // not its owner: nothing happens
+        #expect(table.whereis("x") == onA)
     }
 }

@@ -19,6 +19,10 @@ public final class ClusterNode: Sendable {
     let outbox: Outbox
     let shared: Mutex<SharedMembership>
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
+    let globalNames = Mutex<[String: Pid]>([:])
+
+    /// Cluster-wide names (Erlang's `:global`).
+    public var global: GlobalNames { GlobalNames(node: self) }
 
     /// Remote procedure calls to and from this node.
     public var rpc: RPC { RPC(node: self) }
@@ -70,6 +74,7 @@ public final class ClusterNode: Sendable {
         node.runtime.setRemoteRouting(node)
         NetKernel.start(on: node)
         RPC.startServer(on: node)
+        GlobalNameServer.start(on: node)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
         return node
     }
@@ -89,6 +94,7 @@ public final class ClusterNode: Sendable {
         self.shared = Mutex(SharedMembership())
         ClusterMessages.register(in: registry)
         RPC.registerMessages(in: registry)
+        GlobalMessages.register(in: registry)
     }
 
     private static func bind(_ socket: Socket, address: String, ports: ClosedRange<Int>?) throws -> Int {

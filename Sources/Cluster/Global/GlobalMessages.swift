@@ -1,0 +1,48 @@
+import Processes
+
+/// Asks the leader (the lowest visible node name) to take or drop a name.
+struct GlobalRequest: Codable, Sendable {
+    let name: String
+    let pid: Pid
+    let register: Bool
+    let tag: Ref
+    let replyTo: Pid
+}
+
+/// The leader's answer: nil owner when the request went through, else who has the name.
+struct GlobalReply: Codable, Sendable {
+    let tag: Ref
+    let owner: Pid?
+}
+
+/// The leader tells every node of a change; an owner's node tells everyone its owner died.
+struct GlobalUpdate: Codable, Sendable {
+    let name: String
+    let pid: Pid
+    let registered: Bool
+}
+
+/// A node's whole table, sent to each peer that comes up (`:global`'s sync).
+struct GlobalSync: Codable, Sendable {
+    let from: String
+    let names: [String: Pid]
+}
+
+/// Local only: answered once this node has every current peer's table.
+struct GlobalSyncQuery: Sendable {
+    let tag: Ref
+    let replyTo: Pid
+}
+
+struct GlobalSynced: Sendable {
+    let tag: Ref
+}
+
+enum GlobalMessages {
+    static func register(in registry: WireRegistry) {
+        registry.registerCodable(GlobalRequest.self, as: "global.request")
+        registry.registerCodable(GlobalReply.self, as: "global.reply")
+        registry.registerCodable(GlobalUpdate.self, as: "global.update")
+        registry.registerCodable(GlobalSync.self, as: "global.sync")
+    }
+}

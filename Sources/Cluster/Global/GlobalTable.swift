@@ -1,0 +1,62 @@
+import Processes
+
+/// The global name table of one node, and the rule that settles clashes. Pure: the name
+/// server feeds it what it hears and carries out what it returns.
+///
+/// A clash (two pids under one name, after a partition heals or a race across a leader
+/// change) keeps the pid on the lower node name, as Erlang's default resolver does, so every
+/// node that sees the same two pids picks the same winner.
+public struct GlobalTable: Sendable, Equatable {
+    public struct Clash: Sendable, Equatable {
+        public let name: String
+        public let kept: Pid
+        public let lost: Pid
+    }
+
+    public private(set) var names: [String: Pid] = [:]
+
+    public init() {}
+
+    public func whereis(_ name: String) -> Pid? { names[name] }
+
+    /// The leader's check-and-set: the current owner when taken, nil once registered.
+    public mutating func register(_ name: String, _ pid: Pid) -> Pid? {
+        if let owner = names[name], owner != pid { return owner }
+        names[name] = pid
+        return nil
+    }
+
+    /// Another node's word that `name` is `pid`'s; a clash is settled by `winner`.
+    public mutating func learn(_ name: String, _ pid: Pid) -> Clash? {
+        guard let current = names[name], current != pid else {
+            names[name] = pid
+            return nil
+        }
+        let kept = Self.winner(current, pid)
+        names[name] = kept
+        return Clash(name: name, kept: kept, lost: kept == current ? pid : current)
+    }
+
+    /// Forgets `name` if `pid` still has it.
+    public mutating func forget(_ name: String, _ pid: Pid) {
+        if names[name] == pid { names.removeValue(forKey: name) }
+    }
+
+    /// Forgets every name whose process lived on `node` (it went down).
+    public mutating func forgetNode(_ node: String) -> [String] {
+        let gone = names.filter { $0.value.node == node }.map(\.key).sorted()
+        for name in gone { names.removeValue(forKey: name) }
+        return gone
+    }
+
+    /// Merges a peer's table into this one; returns the clashes, settled.
+    public mutating func merge(_ other: [String: Pid]) -> [Clash] {
+        other.sorted { $0.key < $1.key }.compactMap { learn($0.key, $0.value) }
+    }
+
+    /// The default resolver: the pid on the lower node name (then the lower serial) stays.
+    public static func winner(_ a: Pid, _ b: Pid) -> Pid {
+        if a.node != b.node { return a.node < b.node ? a : b }
+        return (a.incarnation, a.serial) <= (b.incarnation, b.serial) ? a : b
+    }
+}

@@ -1,0 +1,109 @@
+import Cluster
+import ClusterTestKit
+import Processes
+import Testing
+
+@Suite(.timeLimit(.minutes(2)))
+struct GlobalNameTests {
+    @Test func namesRegisterResolveEverywhereAndUnregister() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let owner = nodes[2].runtime.spawn(idle)
+            #expect(try await nodes[2].global.register("bob", owner) == nil)
+            try await eventually("every node knows bob") { nodes.allSatisfy { $0.global.whereis("bob") == owner } }
+            let other = nodes[1].runtime.spawn(idle)
+            #expect(try await nodes[1].global.register("bob", other) == owner)
+            await nodes[0].global.unregister("bob", owner)
+            try await eventually("bob is gone everywhere") { nodes.allSatisfy { $0.global.whereis("bob") == nil } }
+        }
+    }
+
+    @Test func threeNodesRacingForOneNameGetOneWinnerEverywhere() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let contenders = nodes.map { $0.runtime.spawn(idle) }
+            let results = await withTaskGroup(of: Pid?.self) { group in
+                for (node, pid) in zip(nodes, contenders) {
+                    group.addTask { try? await node.global.register("race", pid) }
+                }
+                return await group.reduce(into: [Pid?]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 == nil }.count == 1)
+            let winner = try #require(nodes[0].global.whereis("race"))
+            #expect(contenders.contains(winner))
+            try await eventually("one winner on every node") { nodes.allSatisfy { $0.global.whereis("race") == winner } }
+        }
+    }
+
+    @Test func aNameLeavesWithItsProcessAndWithItsNode() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let mortal = nodes[1].runtime.spawn { context in _ = try await context.receive(String.self) }
+            #expect(try await nodes[0].global.register("mortal", mortal) == nil)
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("mortal") == mortal } }
+            nodes[1].runtime.send("die", to: mortal)
+            try await eventually("gone with its process") { nodes.allSatisfy { $0.global.whereis("mortal") == nil } }
+
+            let resident = nodes[2].runtime.spawn(idle)
+            #expect(try await nodes[2].global.register("resident", resident) == nil)
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("resident") == resident } }
+            await nodes[2].shutdown()
+            try await eventually("gone with its node") { nodes.prefix(2).allSatisfy { $0.global.whereis("resident") == nil } }
+        }
+    }
+
+    @Test func aHealedCutKeepsOneOwnerChosenAlikeEverywhereAndKillsTheOther() async throws {
+        try await withTestCluster(tickTime: .milliseconds(600)) { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
+            cluster.cut(n1, n3)
+            cluster.cut(n2, n3)
+            try await eventually("two sides") { n1.nodes() == [n2.name] && n3.nodes().isEmpty }
+            let left = n2.runtime.spawn(idle)
+            let right = n3.runtime.spawn(idle)
+            #expect(try await n2.global.register("carol", left) == nil)
+            #expect(try await n3.global.register("carol", right) == nil)
+            cluster.restore(n1, n3)
+            cluster.restore(n2, n3)
+            try await cluster.waitForMesh(nodes)
+            // The lower node name (n2) keeps carol; n3's process is killed.
+            try await eventually("one carol on every node") { nodes.allSatisfy { $0.global.whereis("carol") == left } }
+            try await eventually("the loser is dead") { !n3.runtime.isAlive(right) }
+            #expect(cluster.logs.contains("Name conflict terminating {carol"))
+        }
+    }
+
+    @Test func aNodeThatJoinsSyncsTheTableBeforeLookups() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            let pid = nodes[1].runtime.spawn(idle)
+            #expect(try await nodes[0].global.register("early", pid) == nil)
+            let late = try await cluster.startNode("late")
+            try #require(await late.connect(nodes[0].name))
+            try await cluster.waitForMesh(nodes + [late])
+            try await late.global.sync()
+            #expect(late.global.whereis("early") == pid)
+        }
+    }
+
+    @Test func serversStartedUnderAGlobalNameAnswerAlreadyStartedFromAnyNode() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            let first = try await nodes[0].runtime.withProcess { context async throws in
+                try await context.startServer(name: .via(nodes[0].global, "todo:bob")) { _ in Echo() }
+            }
+            try await eventually("known on n2") { nodes[1].global.whereis("todo:bob") == first.pid }
+            try await nodes[1].runtime.withProcess { context async throws in
+                await #expect(throws: StartError.alreadyStarted(first.pid)) {
+                    _ = try await context.startServer(name: .via(nodes[1].global, "todo:bob")) { _ in Echo() }
+                }
+            }
+        }
+    }
+}
+
+struct Echo: GenServer {
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        .reply(request)
+    }
+}

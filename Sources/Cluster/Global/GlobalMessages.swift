@@ -46,3 +46,24 @@ enum GlobalMessages {
         registry.registerCodable(GlobalSync.self, as: "global.sync")
     }
 }
+
+/// Asks the leader for a lock on `resource` for `requester`, or to release it.
+struct GlobalLockRequest: Codable, Sendable {
+    let resource: String
+    let requester: Pid
+    let lock: Bool
+    let tag: Ref
+    let replyTo: Pid
+}
+
+/// The leader's grant (or release confirmation) for a lock request.
+struct GlobalLockGranted: Codable, Sendable {
+    let tag: Ref
+}
+
+extension GlobalMessages {
+    static func registerLocks(in registry: WireRegistry) {
+        registry.registerCodable(GlobalLockRequest.self, as: "global.lock")
+        registry.registerCodable(GlobalLockGranted.self, as: "global.locked")
+    }
+}

@@ -13,6 +13,9 @@ struct GlobalNameServer {
     var watched: [Ref: (name: String, pid: Pid)] = [:]
     var synced: Set<NodeName> = []
     var waiting: [GlobalSyncQuery] = []
+    var locks = GlobalLocks()
+    /// Monitors of lock holders and waiters, so their death releases what they hold.
+    var lockWatch: [Pid: Ref] = [:]
 
     static func start(on node: ClusterNode) {
         let pid = node.runtime.spawn { context in
@@ -50,6 +53,19 @@ struct GlobalNameServer {
             for clash in table.merge(sync.names) { settle(clash, context: context) }
             for (name, pid) in sync.names where table.whereis(name) == pid { watchIfLocal(name, pid, context: context) }
             if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { synced.insert(from) }
+        case let request as GlobalLockRequest:
+            if request.lock {
+                watchLocker(request.requester, context: context)
+                if locks.lock(request) { context.send(GlobalLockGranted(tag: request.tag), to: request.replyTo) }
+            } else {
+                if let next = locks.unlock(request.resource, by: request.requester) {
+                    context.send(GlobalLockGranted(tag: next.tag), to: next.replyTo)
+                }
+                context.send(GlobalLockGranted(tag: request.tag), to: request.replyTo)
+            }
+        case let down as Down where lockWatch[down.pid] == down.ref:
+            lockWatch.removeValue(forKey: down.pid)
+            for next in locks.release(down.pid) { context.send(GlobalLockGranted(tag: next.tag), to: next.replyTo) }
         case let down as Down:
             guard let owner = watched.removeValue(forKey: down.ref) else { return }
             if table.whereis(owner.name) == owner.pid {
@@ -73,6 +89,10 @@ struct GlobalNameServer {
         }
         node.globalNames.withLock { $0 = table.names }
         answerSyncWaiters(context: context)
+    }
+
+    private mutating func watchLocker(_ pid: Pid, context: ProcessContext) {
+        if lockWatch[pid] == nil { lockWatch[pid] = context.monitor(pid) }
     }
 
     private func broadcast(_ update: GlobalUpdate, context: ProcessContext) {

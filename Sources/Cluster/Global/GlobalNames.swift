@@ -52,6 +52,67 @@ public struct GlobalNames: NameRegistry {
         }
     }
 
+    // MARK: Locks
+
+    /// Takes the lock on `resource` for `requester`, waiting while another holds it (Erlang's
+    /// `:global.set_lock`); false when `timeout` passes first. Locks are kept by the leader:
+    /// they are released when the holder dies or its node goes down, and also lost when the
+    /// leader itself goes down.
+    public func setLock(_ resource: String, for requester: Pid, timeout: Duration = .seconds(3_600)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let leader = ([node.name] + node.nodes()).min() ?? node.name
+            let request = GlobalLockRequest(resource: resource, requester: requester, lock: true, tag: node.runtime.makeRef(), replyTo: requester)
+            switch try await askLock(leader, request, until: deadline) {
+            case .granted: return true
+            case .leaderLost: continue
+            case .timedOut:
+                await delLock(resource, for: requester)  // in case the grant crossed the timeout
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Releases one lock of `requester` on `resource` (Erlang's `:global.del_lock`).
+    public func delLock(_ resource: String, for requester: Pid) async {
+        let leader = ([node.name] + node.nodes()).min() ?? node.name
+        let request = GlobalLockRequest(resource: resource, requester: requester, lock: false, tag: node.runtime.makeRef(), replyTo: requester)
+        _ = try? await askLock(leader, request, until: .now + .seconds(5))
+    }
+
+    /// Runs `body` holding the lock on `resource` (Erlang's `:global.trans`).
+    public func trans<T>(_ resource: String, for requester: Pid, _ body: () async throws -> T) async throws -> T {
+        guard try await setLock(resource, for: requester) else { throw GlobalNameError.noLeader }
+        do {
+            let result = try await body()
+            await delLock(resource, for: requester)
+            return result
+        } catch {
+            await delLock(resource, for: requester)
+            throw error
+        }
+    }
+
+    enum LockAnswer { case granted, leaderLost, timedOut }
+
+    private func askLock(_ leader: NodeName, _ request: GlobalLockRequest, until deadline: ContinuousClock.Instant) async throws -> LockAnswer {
+        try await node.runtime.withProcess { context in
+            let request = GlobalLockRequest(resource: request.resource, requester: request.requester, lock: request.lock,
+                                            tag: request.tag, replyTo: context.pid)
+            let remote = leader != node.name
+            if remote { node.monitorNode(leader, for: context.pid) }
+            defer { if remote { node.demonitorNode(leader, for: context.pid) } }
+            context.runtime.send(request, toName: GlobalNameServer.name, on: leader.description)
+            let answer = try await context.receive(timeout: ContinuousClock.now.duration(to: deadline)) { message -> LockAnswer? in
+                if let granted = message as? GlobalLockGranted, granted.tag == request.tag { return .granted }
+                if let down = message as? NodeDown, down.node == leader { return .leaderLost }
+                return nil
+            }
+            return answer ?? .timedOut
+        }
+    }
+
     /// One request to the leader's server; nil when the leader went away first.
     private func ask(_ leader: NodeName, _ request: GlobalRequest) async throws -> GlobalReply? {
         try await node.runtime.withProcess { context in

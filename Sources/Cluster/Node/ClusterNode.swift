@@ -95,6 +95,7 @@ public final class ClusterNode: Sendable {
         ClusterMessages.register(in: registry)
         RPC.registerMessages(in: registry)
         GlobalMessages.register(in: registry)
+        GlobalMessages.registerLocks(in: registry)
     }
 
     private static func bind(_ socket: Socket, address: String, ports: ClosedRange<Int>?) throws -> Int {

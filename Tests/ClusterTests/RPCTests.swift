@@ -63,7 +63,6 @@ struct RPCTests {
             async let answer = Result { () async throws(RPCError) -> String in
                 try await nodes[0].rpc.call(nodes[1].name, "sleep", 10_000, returning: String.self, timeout: .seconds(30))
             }
-            try await Task.sleep(for: .milliseconds(200))
             await nodes[1].shutdown()
             let result = await answer
             #expect(throws: RPCError.nodedown(nodes[1].name.description)) { try result.get() }

@@ -20,6 +20,10 @@ public final class ClusterNode: Sendable {
     let shared: Mutex<SharedMembership>
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
     let globalNames = Mutex<[String: Pid]>([:])
+    let groupMembers = Mutex<(all: [String: [Pid]], local: [String: [Pid]])>(([:], [:]))
+
+    /// Process groups (Erlang's `:pg`).
+    public var groups: ProcessGroups { ProcessGroups(node: self) }
 
     /// Cluster-wide names (Erlang's `:global`).
     public var global: GlobalNames { GlobalNames(node: self) }
@@ -75,6 +79,7 @@ public final class ClusterNode: Sendable {
         NetKernel.start(on: node)
         RPC.startServer(on: node)
         GlobalNameServer.start(on: node)
+        GroupServer.start(on: node)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
         return node
     }
@@ -96,6 +101,7 @@ public final class ClusterNode: Sendable {
         RPC.registerMessages(in: registry)
         GlobalMessages.register(in: registry)
         GlobalMessages.registerLocks(in: registry)
+        GroupMessages.register(in: registry)
     }
 
     private static func bind(_ socket: Socket, address: String, ports: ClosedRange<Int>?) throws -> Int {

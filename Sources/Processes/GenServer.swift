@@ -47,6 +47,11 @@ public struct CallFrom: Sendable, Hashable {
     public let caller: Pid
     public let tag: Ref
 
+    public init(caller: Pid, tag: Ref) {
+        self.caller = caller
+        self.tag = tag
+    }
+
     public func reply<Reply: Sendable>(_ value: Reply, via runtime: ProcessRuntime) {
         runtime.send(CallReply(tag: tag, value: value), to: caller)
     }
@@ -63,6 +68,11 @@ public struct ServerRef<Server: GenServer>: Sendable, Hashable, CustomStringConv
 public struct CallMessage<Request: Sendable>: Sendable {
     public let from: CallFrom
     public let request: Request
+
+    public init(from: CallFrom, request: Request) {
+        self.from = from
+        self.request = request
+    }
 }
 
 public struct CallReply<Value: Sendable>: Sendable {
@@ -72,6 +82,8 @@ public struct CallReply<Value: Sendable>: Sendable {
 
 public struct CastMessage<Message: Sendable>: Sendable {
     public let message: Message
+
+    public init(message: Message) { self.message = message }
 }
 
 extension CallMessage: Codable where Request: Codable {}

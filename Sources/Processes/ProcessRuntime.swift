@@ -29,6 +29,8 @@ public final class ProcessRuntime: Sendable {
     public enum SpawnOption: Sendable {
         case link(Pid)
         case trapExit
+        /// Monitored by `watcher` under `ref` before the body runs (for remote spawn_monitor).
+        case monitoredBy(Ref, Pid)
     }
 
     /// Starts `body` as a new process and returns its pid at once. A body ends its process by
@@ -49,6 +51,7 @@ public final class ProcessRuntime: Sendable {
             switch option {
             case .link(let parent): link(cell, parent)
             case .trapExit: _ = cell.setTrapExit(true)
+            case .monitoredBy(let ref, let watcher): _ = cell.addMonitor(ref, watcher: watcher)
             }
         }
         Task {

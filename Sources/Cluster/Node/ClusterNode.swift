@@ -22,6 +22,11 @@ public final class ClusterNode: Sendable {
     let globalNames = Mutex<[String: Pid]>([:])
     let groupMembers = Mutex<(all: [String: [Pid]], local: [String: [Pid]])>(([:], [:]))
 
+    let spawnKinds = Mutex<[String: RemoteSpawn.Body]>([:])
+
+    /// Starting registered kinds of process on other nodes.
+    public var spawner: RemoteSpawn { RemoteSpawn(node: self) }
+
     /// Process groups (Erlang's `:pg`).
     public var groups: ProcessGroups { ProcessGroups(node: self) }
 
@@ -80,6 +85,7 @@ public final class ClusterNode: Sendable {
         RPC.startServer(on: node)
         GlobalNameServer.start(on: node)
         GroupServer.start(on: node)
+        RemoteSpawn.startServer(on: node)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
         return node
     }
@@ -102,6 +108,7 @@ public final class ClusterNode: Sendable {
         GlobalMessages.register(in: registry)
         GlobalMessages.registerLocks(in: registry)
         GroupMessages.register(in: registry)
+        RemoteSpawn.registerMessages(in: registry)
     }
 
     private static func bind(_ socket: Socket, address: String, ports: ClosedRange<Int>?) throws -> Int {

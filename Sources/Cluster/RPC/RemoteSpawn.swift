@@ -1,0 +1,121 @@
+import Processes
+
+struct SpawnRequest: Codable, Sendable {
+    let kind: String
+    let arguments: [UInt8]
+    let tag: Ref
+    let replyTo: Pid
+    let linkTo: Pid?
+    let monitor: Ref?
+}
+
+struct SpawnReply: Codable, Sendable {
+    let tag: Ref
+    let pid: Pid?
+    let error: String?
+}
+
+/// Why a remote spawn failed.
+public enum SpawnError: Error, Equatable, Sendable {
+    case nodedown(String)
+    case unknownKind(String)
+    case badArguments(String)
+    case timeout
+}
+
+/// Remote spawn (Erlang's `Node.spawn` with a module and function): closures cannot travel, so
+/// each node registers the kinds of process it can start, and other nodes start them by name.
+public struct RemoteSpawn: Sendable {
+    typealias Body = @Sendable (ProcessContext, [UInt8]) async throws -> Void
+    static let serverName = "spawner"
+    let node: ClusterNode
+
+    static func registerMessages(in registry: WireRegistry) {
+        registry.registerCodable(SpawnRequest.self, as: "spawn.request")
+        registry.registerCodable(SpawnReply.self, as: "spawn.reply")
+    }
+
+    /// Lets other nodes start processes of `kind` here, running `body` with their arguments.
+    public func register<Arguments: Codable & Sendable>(
+        _ kind: String, _ body: @escaping @Sendable (ProcessContext, Arguments) async throws -> Void
+    ) {
+        node.spawnKinds.withLock {
+            $0[kind] = { context, bytes in try await body(context, try BinaryDecoder().decode(Arguments.self, from: bytes)) }
+        }
+    }
+
+    /// Starts a process of `kind` on `target` and returns its pid.
+    public func spawn<Arguments: Codable & Sendable>(on target: NodeName, _ kind: String, _ arguments: Arguments) async throws -> Pid {
+        try await node.runtime.withProcess { try await request(target, kind, arguments, link: false, monitor: nil, context: $0) }
+    }
+
+    /// Starts it linked to `context`'s process before it runs (Erlang's `spawn_link`).
+    public func spawnLink<Arguments: Codable & Sendable>(
+        on target: NodeName, _ kind: String, _ arguments: Arguments, from context: ProcessContext
+    ) async throws -> Pid {
+        try await request(target, kind, arguments, link: true, monitor: nil, context: context)
+    }
+
+    /// Starts it monitored by `context`'s process before it runs (Erlang's `spawn_monitor`).
+    public func spawnMonitor<Arguments: Codable & Sendable>(
+        on target: NodeName, _ kind: String, _ arguments: Arguments, from context: ProcessContext
+    ) async throws -> (Pid, Ref) {
+        let ref = node.runtime.makeRef()
+        let pid = try await request(target, kind, arguments, link: false, monitor: ref, context: context)
+        if target != node.name {
+            node.shared.withLock { $0.book.addMonitorOfRemote(ref, .init(watcher: context.pid, target: pid), peer: target) }
+        }
+        return (pid, ref)
+    }
+
+    private func request<Arguments: Codable & Sendable>(
+        _ target: NodeName, _ kind: String, _ arguments: Arguments, link: Bool, monitor: Ref?, context: ProcessContext
+    ) async throws -> Pid {
+        let bytes: [UInt8]
+        do { bytes = try BinaryEncoder().encode(arguments) } catch { throw SpawnError.badArguments("\(error)") }
+        let remote = target != node.name
+        if remote, !(await node.connect(target)) { throw SpawnError.nodedown(target.description) }
+        let tag = node.runtime.makeRef()
+        if remote { node.monitorNode(target, for: context.pid) }
+        defer { if remote { node.demonitorNode(target, for: context.pid) } }
+        context.runtime.send(SpawnRequest(kind: kind, arguments: bytes, tag: tag, replyTo: context.pid,
+                                          linkTo: link ? context.pid : nil, monitor: monitor),
+                             toName: Self.serverName, on: target.description)
+        let reply = try await context.receive(timeout: .seconds(5)) { message -> SpawnReply? in
+            if let reply = message as? SpawnReply, reply.tag == tag { return reply }
+            if let down = message as? NodeDown, down.node == target {
+                return SpawnReply(tag: tag, pid: nil, error: "nodedown")
+            }
+            return nil
+        }
+        guard let reply else { throw SpawnError.timeout }
+        if let pid = reply.pid { return pid }
+        if reply.error == "nodedown" { throw SpawnError.nodedown(target.description) }
+        throw SpawnError.unknownKind(kind)
+    }
+
+    /// The `spawner` server: starts the requested kind with the requested link or monitor in
+    /// place before the body runs.
+    static func startServer(on node: ClusterNode) {
+        let pid = node.runtime.spawn { context in
+            while true {
+                let request = try await context.receive(SpawnRequest.self)
+                guard let body = node.spawnKinds.withLock({ $0[request.kind] }) else {
+                    context.send(SpawnReply(tag: request.tag, pid: nil, error: "unknown kind"), to: request.replyTo)
+                    continue
+                }
+                var options: [ProcessRuntime.SpawnOption] = []
+                if let linkTo = request.linkTo { options.append(.link(linkTo)) }
+                if let ref = request.monitor { options.append(.monitoredBy(ref, request.replyTo)) }
+                let arguments = request.arguments
+                let child = node.runtime.spawn(options: options) { try await body($0, arguments) }
+                if let ref = request.monitor, !node.runtime.isLocal(request.replyTo) {
+                    let peer = node.peer(of: request.replyTo)
+                    node.shared.withLock { $0.book.addMonitorByRemote(ref, target: child, peer: peer) }
+                }
+                context.send(SpawnReply(tag: request.tag, pid: child, error: nil), to: request.replyTo)
+            }
+        }
+        try? node.runtime.register(serverName, pid)
+    }
+}

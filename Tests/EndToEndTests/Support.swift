@@ -10,8 +10,30 @@ enum Binaries {
     static var client: URL { directory.appendingPathComponent("todo") }
 }
 
-/// A port nobody listens on right now (the kernel's choice).
+/// A port nobody listens on right now, below the kernel's ephemeral range (32768 and up), so
+/// that the ports other tests' sockets get from the kernel cannot take it meanwhile.
 func freePort() throws -> Int {
+    for _ in 0..<100 {
+        let port = Int.random(in: 20_000..<32_000)
+        if portIsFree(port) { return port }
+    }
+    throw E2EError("no free port")
+}
+
+private func portIsFree(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("0.0.0.0")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+/// A port the kernel just gave out (kept for reference; the tests use `freePort`).
+func ephemeralPort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_in()

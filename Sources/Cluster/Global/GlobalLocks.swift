@@ -23,7 +23,11 @@ struct GlobalLocks: Sendable {
 
     /// Releases one lock of `requester`; returns the request granted next, if any.
     mutating func unlock(_ resource: String, by requester: Pid) -> GlobalLockRequest? {
-        guard var holder = holders[resource], holder.pid == requester else { return nil }
+        guard var holder = holders[resource], holder.pid == requester else {
+            // A waiter giving up: its queued request goes.
+            queues[resource]?.removeAll { $0.requester == requester }
+            return nil
+        }
         holder.count -= 1
         if holder.count > 0 {
             holders[resource] = holder

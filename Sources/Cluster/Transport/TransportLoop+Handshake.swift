@@ -59,7 +59,7 @@ extension TransportLoop {
                 peerUp(info, link: .dealer(dealer, monitor: monitor), waiters: attempt.waiters, queued: attempt.queued)
                 joinMembers(memberList, via: name)
             case .failed(let reason):
-                logger.warning("connection to \(name) failed: \(reason)")
+                logger.warning("connection to \(name) refused: \(reason)")
                 failDialling(name, reason: reason)
             case .sendThenFail(let last, let reason):
                 if let dealer = dialling[name]?.dealer {
@@ -81,6 +81,7 @@ extension TransportLoop {
 
     func failDialling(_ name: NodeName, reason: String) {
         guard let attempt = dialling.removeValue(forKey: name) else { return }
+        logger.info("connection attempt to \(name) failed: \(reason)")
         attempt.dealer?.close()
         attempt.monitor?.close()
         pollerDirty = true

@@ -388,7 +388,7 @@ final class TransportLoop: @unchecked Sendable {
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames) else { continue }
                 if event.kind == .connectRetried || event.kind == .disconnected, dialling[name] != nil {
-                    failDialling(name, reason: "connection refused")
+                    failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : "closed")")
                 }
             }
         }

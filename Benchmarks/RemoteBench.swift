@@ -22,8 +22,9 @@ enum RemoteBench {
     }
 
     /// The child's side: an `echo` process and a `sink` that counts, until killed.
-    static func runPeer(mapperPort: Int) async throws -> Never {
-        let node = try await ClusterNode.start(settings("peer", mapperPort: mapperPort), logger: quietLogger)
+    static func runPeer(name: String, mapperPort: Int) async throws -> Never {
+        let node = try await ClusterNode.start(settings(name, mapperPort: mapperPort), logger: quietLogger)
+        node.rpc.register("echo") { (value: Int) in value }
         let echo = node.runtime.spawn { context in
             var client: Pid?
             while true {
@@ -57,26 +58,77 @@ enum RemoteBench {
         var throughput: Double
     }
 
-    /// Starts the peer process and measures against it.
-    static func measure(runs: Int = 3) async throws -> Figures {
-        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
-        defer { mapper.stop() }
+    struct ServiceFigures {
+        var register: Double
+        var lookup: Double
+        var multicall: Double
+    }
+
+    /// Starts a peer node in a process of its own; it is stopped when the returned process is.
+    static func startPeer(_ name: String, mapperPort: Int) throws -> Process {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["remote-peer", String(mapper.port)]
+        child.arguments = ["remote-peer", name, String(mapperPort)]
         let output = Pipe()
         child.standardOutput = output
         try child.run()
-        defer {
-            child.terminate()
-            child.waitUntilExit()
-        }
         _ = output.fileHandleForReading.availableData  // "ready"
-        let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port), logger: quietLogger)
-        let peer = NodeName(name: "peer", host: "localhost")
-        guard await node.connect(peer) else { throw BenchFailure("cannot reach the peer node") }
-        defer { Task { await node.shutdown() } }
+        return child
+    }
 
+    /// Runs `body` with this process's node connected to peer nodes in their own processes.
+    static func withPeers<T>(_ names: [String], _ body: (ClusterNode, [NodeName]) async throws -> T) async throws -> T {
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
+        defer { mapper.stop() }
+        let children = try names.map { try startPeer($0, mapperPort: mapper.port) }
+        defer {
+            for child in children {
+                child.terminate()
+                child.waitUntilExit()
+            }
+        }
+        let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port), logger: quietLogger)
+        node.rpc.register("echo") { (value: Int) in value }
+        let peers = names.map { NodeName(name: $0, host: "localhost") }
+        for peer in peers {
+            guard await node.connect(peer) else { throw BenchFailure("cannot reach \(peer)") }
+        }
+        let result = try await body(node, peers)
+        await node.shutdown()
+        return result
+    }
+
+    /// Global register and lookup on two nodes, and multicall to this node and two peers.
+    static func measureServices(runs: Int = 3) async throws -> ServiceFigures {
+        try await withPeers(["peer", "peer2"]) { node, peers in
+            try await node.global.sync()
+            var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
+            for run in 0..<runs {
+                let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
+                let count = 2_000
+                var start = ContinuousClock.now
+                for index in 0..<count { _ = try await node.global.register("bench-\(run)-\(index)", pid) }
+                registers.append(seconds(ContinuousClock.now - start) / Double(count) * 1e6)
+                start = ContinuousClock.now
+                var found = 0
+                for index in 0..<1_000_000 where node.global.whereis("bench-\(run)-\(index % count)") != nil { found += 1 }
+                lookups.append(seconds(ContinuousClock.now - start) / 1e6 * 1e6)
+                start = ContinuousClock.now
+                for _ in 0..<2_000 { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }
+                multicalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
+                node.runtime.send(0, to: pid)
+            }
+            return ServiceFigures(register: registers.sorted()[runs / 2], lookup: lookups.sorted()[runs / 2],
+                                  multicall: multicalls.sorted()[runs / 2])
+        }
+    }
+
+    /// Starts the peer process and measures against it.
+    static func measure(runs: Int = 3) async throws -> Figures {
+        try await withPeers(["peer"]) { node, peers in try await measure(node: node, peer: peers[0], runs: runs) }
+    }
+
+    static func measure(node: ClusterNode, peer: NodeName, runs: Int) async throws -> Figures {
         var p50s: [Double] = [], p99s: [Double] = [], rates: [Double] = []
         for _ in 0..<runs {
             let (p50, p99) = try await roundTrips(node: node, peer: peer)

@@ -15,8 +15,8 @@ if groups == ["spawn-profile"] {
     print(1_000_000 / seconds(ContinuousClock.now - start))
     exit(0)
 }
-if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[2]) {
-    try await RemoteBench.runPeer(mapperPort: port)
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {
+    try await RemoteBench.runPeer(name: CommandLine.arguments[2], mapperPort: port)
 }
 if groups == ["spawn-once"] {
     let (rate, bytes) = try await LocalProcessBench.spawnIdle()
@@ -50,6 +50,13 @@ if wanted("remote") {
     report.add("remote_roundtrip_p50", remote.p50, "us", reference: "zmq_roundtrip_p50")
     report.add("remote_roundtrip_p99", remote.p99, "us", reference: "zmq_roundtrip_p99")
     report.add("remote_throughput", remote.throughput, "msg/s", reference: "zmq_throughput")
+}
+
+if wanted("services") {
+    let services = try await RemoteBench.measureServices()
+    report.add("global_register", services.register, "us")
+    report.add("global_lookup", services.lookup, "us")
+    report.add("rpc_multicall_3_nodes", services.multicall, "us", reference: "remote_roundtrip_p50")
 }
 
 if wanted("codec") {

@@ -32,24 +32,6 @@ private func portIsFree(_ port: Int) -> Bool {
     }
 }
 
-/// A port the kernel just gave out (kept for reference; the tests use `freePort`).
-func ephemeralPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            guard bind(descriptor, pointer, length) == 0 else { return -1 }
-            return getsockname(descriptor, pointer, &length)
-        }
-    }
-    guard bound == 0 else { throw E2EError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 struct E2EError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

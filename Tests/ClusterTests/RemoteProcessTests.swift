@@ -105,12 +105,7 @@ struct RemoteProcessTests {
 
     @Test func callsToRemoteServersAnswerTimeOutOrFail() async throws {
         try await withTestCluster { cluster in
-            let a = try await cluster.startNode("a", registry: callRegistry())
-            let b = try await cluster.startNode("b", registry: callRegistry())
-            try #require(await a.connect(b.name))
-            let server = try await b.runtime.withProcess { context async throws in
-                try await context.startServer { _ in Doubler() }
-            }
+            let (a, b, server) = try await doublerOnSecondNode(cluster)
             try await a.runtime.withProcess { context async throws in
                 #expect(try await context.call(server, 21) == 42)
                 await #expect(throws: CallError.timeout) { try await context.call(server, -1, timeout: .milliseconds(200)) }
@@ -122,12 +117,7 @@ struct RemoteProcessTests {
 
     @Test func aCallToANodeThatGoesDownFailsWithNodedown() async throws {
         try await withTestCluster { cluster in
-            let a = try await cluster.startNode("a", registry: callRegistry())
-            let b = try await cluster.startNode("b", registry: callRegistry())
-            try #require(await a.connect(b.name))
-            let server = try await b.runtime.withProcess { context async throws in
-                try await context.startServer { _ in Doubler() }
-            }
+            let (a, b, server) = try await doublerOnSecondNode(cluster)
             try await a.runtime.withProcess { context async throws in
                 let me = context.pid
                 a.runtime.spawn { caller in
@@ -197,6 +187,17 @@ struct RemoteProcessTests {
             try await eventually("the warning") { cluster.logs.contains("register the type") }
         }
     }
+}
+
+/// Two connected nodes a and b, with a `Doubler` server running on b.
+func doublerOnSecondNode(_ cluster: TestCluster) async throws -> (ClusterNode, ClusterNode, ServerRef<Doubler>) {
+    let a = try await cluster.startNode("a", registry: callRegistry())
+    let b = try await cluster.startNode("b", registry: callRegistry())
+    try #require(await a.connect(b.name))
+    let server = try await b.runtime.withProcess { context async throws in
+        try await context.startServer { _ in Doubler() }
+    }
+    return (a, b, server)
 }
 
 let idle: @Sendable (ProcessContext) async throws -> Void = { context in

@@ -42,27 +42,40 @@ extension Array: WireCodable where Element == UInt8 {
     public init(from reader: inout WireReader) throws(WireError) { self = try reader.readBytes() }
 }
 
+/// Pids and refs travel alike: node, incarnation, serial.
+extension WireWriter {
+    mutating func writeIdentity(node: String, incarnation: UInt64, serial: UInt64) {
+        writeString(node)
+        writeVarint(incarnation)
+        writeVarint(serial)
+    }
+}
+
+extension WireReader {
+    mutating func readIdentity() throws(WireError) -> (node: String, incarnation: UInt64, serial: UInt64) {
+        (try readString(), try readVarint(), try readVarint())
+    }
+}
+
 extension Pid: WireCodable {
     public func encode(to writer: inout WireWriter) {
-        writer.writeString(node)
-        writer.writeVarint(incarnation)
-        writer.writeVarint(serial)
+        writer.writeIdentity(node: node, incarnation: incarnation, serial: serial)
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
-        self.init(node: try reader.readString(), incarnation: try reader.readVarint(), serial: try reader.readVarint())
+        let identity = try reader.readIdentity()
+        self.init(node: identity.node, incarnation: identity.incarnation, serial: identity.serial)
     }
 }
 
 extension Ref: WireCodable {
     public func encode(to writer: inout WireWriter) {
-        writer.writeString(node)
-        writer.writeVarint(incarnation)
-        writer.writeVarint(serial)
+        writer.writeIdentity(node: node, incarnation: incarnation, serial: serial)
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
-        self.init(node: try reader.readString(), incarnation: try reader.readVarint(), serial: try reader.readVarint())
+        let identity = try reader.readIdentity()
+        self.init(node: identity.node, incarnation: identity.incarnation, serial: identity.serial)
     }
 }
 

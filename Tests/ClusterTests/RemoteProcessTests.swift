@@ -105,7 +105,7 @@ struct RemoteProcessTests {
 
     @Test func callsToRemoteServersAnswerTimeOutOrFail() async throws {
         try await withTestCluster { cluster in
-            let (a, b, server) = try await doublerOnSecondNode(cluster)
+            let (a, _, server) = try await doublerOnSecondNode(cluster)
             try await a.runtime.withProcess { context async throws in
                 #expect(try await context.call(server, 21) == 42)
                 await #expect(throws: CallError.timeout) { try await context.call(server, -1, timeout: .milliseconds(200)) }

@@ -127,7 +127,7 @@ public final class ClusterNode: Sendable {
     /// Connects to `node` (and, through it, to every visible member): true when connected,
     /// false when it cannot be reached or refuses us (Erlang's `Node.connect`).
     public func connect(_ node: NodeName) async -> Bool {
-        if node == name { return true }
+        if node == name || isConnected(node) { return true }
         if stopped.load(ordering: .relaxed) { return false }
         return await withCheckedContinuation { continuation in
             outbox.post(.connect(node) { continuation.resume(returning: $0) })

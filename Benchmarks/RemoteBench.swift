@@ -98,6 +98,31 @@ enum RemoteBench {
         return result
     }
 
+    /// Milliseconds from `kill -9` of a peer's process to this node's `nodedown`.
+    static func nodedownAfterKill(runs: Int = 5) async throws -> Double {
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
+        defer { mapper.stop() }
+        let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port), logger: quietLogger)
+        var times: [Double] = []
+        for run in 0..<runs {
+            let name = "victim\(run)"
+            let child = try startPeer(name, mapperPort: mapper.port)
+            let peer = NodeName(name: name, host: "localhost")
+            guard await node.connect(peer) else { throw BenchFailure("cannot reach \(peer)") }
+            let elapsed = try await node.runtime.withProcess { context -> Double in
+                node.monitorNode(peer, for: context.pid)
+                let start = ContinuousClock.now
+                kill(child.processIdentifier, SIGKILL)
+                guard try await context.receive(NodeDown.self, timeout: .seconds(30)) != nil else { throw BenchFailure("no nodedown") }
+                return seconds(ContinuousClock.now - start) * 1_000
+            }
+            child.waitUntilExit()
+            times.append(elapsed)
+        }
+        await node.shutdown()
+        return times.sorted()[runs / 2]
+    }
+
     /// Global register and lookup on two nodes, and multicall to this node and two peers.
     static func measureServices(runs: Int = 3) async throws -> ServiceFigures {
         try await withPeers(["peer", "peer2"]) { node, peers in

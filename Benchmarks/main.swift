@@ -50,6 +50,7 @@ if wanted("remote") {
     report.add("remote_roundtrip_p50", remote.p50, "us", reference: "zmq_roundtrip_p50")
     report.add("remote_roundtrip_p99", remote.p99, "us", reference: "zmq_roundtrip_p99")
     report.add("remote_throughput", remote.throughput, "msg/s", reference: "zmq_throughput")
+    report.add("nodedown_after_kill9", try await RemoteBench.nodedownAfterKill(), "ms")
 }
 
 if wanted("services") {

@@ -50,6 +50,9 @@ final class Outbox: Sendable {
         }
     }
 
+    /// Whether anything waits to be taken (a cheap look, no system call).
+    var hasWork: Bool { commands.withLock { !$0.isEmpty } }
+
     /// Everything posted so far (the transport thread only).
     func take() -> [Command] {
         var drain = [UInt8](repeating: 0, count: 64)

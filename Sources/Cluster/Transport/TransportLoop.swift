@@ -160,15 +160,15 @@ final class TransportLoop: @unchecked Sendable {
         closeEverything()
     }
 
-    /// Right after activity, an answer often follows within microseconds (a reply to what was
-    /// just delivered): look again without sleeping for a short while before blocking in poll,
-    /// which saves a thread wake-up per message at low load.
+    /// Right after activity, a local process often answers within microseconds (a reply to
+    /// what was just delivered): watch the outbox, without system calls, for a short while
+    /// before blocking in poll, which saves a thread wake-up per message at low load.
     private func pollBriefly() throws -> Bool {
         guard let last = lastActivity, clock.now - last < .microseconds(50) else { return false }
         while clock.now - last < .microseconds(50) {
-            if try poller.poll(timeoutMilliseconds: 0) > 0 { return true }
+            if node.outbox.hasWork { return try poller.poll(timeoutMilliseconds: 0) >= 0 }
         }
-        return false
+        return try poller.poll(timeoutMilliseconds: 0) > 0
     }
 
     private func rebuildPollerIfNeeded() throws {

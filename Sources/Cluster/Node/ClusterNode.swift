@@ -53,8 +53,10 @@ public final class ClusterNode: Sendable {
         let router = try context.socket(.router)
         try router.setRouterMandatory(true)
         try router.setRouterHandover(true)
-        try router.setReceiveHighWaterMark(100_000)
-        try router.setSendHighWaterMark(100_000)
+        // High-water marks count frames, and a frame carries a batch of up to 64 KiB: 1,000
+        // frames bound what ZeroMQ holds per peer and direction to about 64 MiB.
+        try router.setReceiveHighWaterMark(TransportLoop.frameHighWaterMark)
+        try router.setSendHighWaterMark(TransportLoop.frameHighWaterMark)
         let publisher = try context.socket(.pub)
         try publisher.setSendHighWaterMark(1_000)
         let port = try bind(router, address: address, ports: settings.listenPorts)

@@ -87,6 +87,9 @@ final class TransportLoop: @unchecked Sendable {
         var nextAttempt: Duration
     }
 
+    /// Frames ZeroMQ may hold per peer and direction (see `ClusterNode.start`).
+    static let frameHighWaterMark: Int32 = 1_000
+
     let node: ClusterNode
     let identity: LocalIdentity
     let settings: ClusterSettings
@@ -401,8 +404,8 @@ final class TransportLoop: @unchecked Sendable {
         monitorSerial += 1
         let dealer = try context.socket(.dealer)
         try dealer.setRoutingID(Array("\(identity.node)#\(identity.incarnation)#\(monitorSerial)".utf8.prefix(255)))
-        try dealer.setSendHighWaterMark(100_000)
-        try dealer.setReceiveHighWaterMark(100_000)
+        try dealer.setSendHighWaterMark(Self.frameHighWaterMark)
+        try dealer.setReceiveHighWaterMark(Self.frameHighWaterMark)
         try dealer.setReconnectInterval(milliseconds: 100)
         let monitorEndpoint = "inproc://dealer-monitor-\(identity.incarnation)-\(monitorSerial)"
         try dealer.monitor(on: monitorEndpoint)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 
 // todo: exit 0 on success, 1 when the operation failed, 2 for bad usage; errors are one
@@ -54,6 +55,8 @@ do {
     Foundation.exit(exit.rawValue)
 } catch let error as ValidationError {
     fail(error.message, code: 2)
+} catch let error as NodeNameError {
+    fail("\(error)", code: 2)  // a malformed node name on the command line is bad usage
 } catch {
     if TodoClient.exitCode(for: error) == .validationFailure {
         fail(TodoClient.message(for: error), code: 2)

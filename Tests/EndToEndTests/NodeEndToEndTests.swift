@@ -22,6 +22,7 @@ struct NodeEndToEndTests {
             #expect(try await e2e.client(["ping", "a@localhost"]) == (0, "pong\n"))
             #expect(try await e2e.client(["ping", "nobody@localhost"]).code == 1)
             #expect(try await e2e.client(["frobnicate"]).code == 2)
+            #expect(try await e2e.client(["ping", "not a node@"]).code == 2)
 
             // Health and the 404 of the contract.
             let health = try #require(httpGet(port: httpA, "/health"))

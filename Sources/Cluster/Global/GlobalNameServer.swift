@@ -26,8 +26,6 @@ struct GlobalNameServer {
         try? node.runtime.register(name, pid)
     }
 
-    var leader: NodeName { ([node.name] + node.nodes()).min() ?? node.name }
-
     mutating func handle(_ message: any Sendable, context: ProcessContext) {
         switch message {
         case let request as GlobalRequest:

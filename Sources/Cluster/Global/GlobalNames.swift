@@ -15,7 +15,7 @@ public struct GlobalNames: NameRegistry {
     /// Registers `name` for `pid`: nil when registered, else the current owner.
     public func register(_ name: String, _ pid: Pid) async throws -> Pid? {
         for _ in 0..<5 {
-            let leader = ([node.name] + node.nodes()).min() ?? node.name
+            let leader = node.globalLeader
             if let answer = try await ask(leader, GlobalRequest(name: name, pid: pid, register: true, tag: node.runtime.makeRef(), replyTo: pid)) {
                 return answer.owner
             }
@@ -29,7 +29,7 @@ public struct GlobalNames: NameRegistry {
     }
 
     public func unregister(_ name: String, _ pid: Pid) async {
-        let leader = ([node.name] + node.nodes()).min() ?? node.name
+        let leader = node.globalLeader
         _ = try? await ask(leader, GlobalRequest(name: name, pid: pid, register: false, tag: node.runtime.makeRef(), replyTo: pid))
     }
 
@@ -61,7 +61,7 @@ public struct GlobalNames: NameRegistry {
     public func setLock(_ resource: String, for requester: Pid, timeout: Duration = .seconds(3_600)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let leader = ([node.name] + node.nodes()).min() ?? node.name
+            let leader = node.globalLeader
             let request = GlobalLockRequest(resource: resource, requester: requester, lock: true, tag: node.runtime.makeRef(), replyTo: requester)
             switch try await askLock(leader, request, until: deadline) {
             case .granted: return true
@@ -76,7 +76,7 @@ public struct GlobalNames: NameRegistry {
 
     /// Releases one lock of `requester` on `resource` (Erlang's `:global.del_lock`).
     public func delLock(_ resource: String, for requester: Pid) async {
-        let leader = ([node.name] + node.nodes()).min() ?? node.name
+        let leader = node.globalLeader
         let request = GlobalLockRequest(resource: resource, requester: requester, lock: false, tag: node.runtime.makeRef(), replyTo: requester)
         _ = try? await askLock(leader, request, until: .now + .seconds(5))
     }
@@ -100,16 +100,15 @@ public struct GlobalNames: NameRegistry {
         try await node.runtime.withProcess { context in
             let request = GlobalLockRequest(resource: request.resource, requester: request.requester, lock: request.lock,
                                             tag: request.tag, replyTo: context.pid)
-            let remote = leader != node.name
-            if remote { node.monitorNode(leader, for: context.pid) }
-            defer { if remote { node.demonitorNode(leader, for: context.pid) } }
-            context.runtime.send(request, toName: GlobalNameServer.name, on: leader.description)
-            let answer = try await context.receive(timeout: ContinuousClock.now.duration(to: deadline)) { message -> LockAnswer? in
-                if let granted = message as? GlobalLockGranted, granted.tag == request.tag { return .granted }
-                if let down = message as? NodeDown, down.node == leader { return .leaderLost }
-                return nil
+            let answer = try await node.ask(leader, server: GlobalNameServer.name, request, from: context,
+                                            timeout: ContinuousClock.now.duration(to: deadline)) {
+                ($0 as? GlobalLockGranted)?.tag == request.tag ? true : nil
             }
-            return answer ?? .timedOut
+            switch answer {
+            case .reply: return .granted
+            case .nodedown: return .leaderLost
+            case .timeout: return .timedOut
+            }
         }
     }
 
@@ -117,15 +116,11 @@ public struct GlobalNames: NameRegistry {
     private func ask(_ leader: NodeName, _ request: GlobalRequest) async throws -> GlobalReply? {
         try await node.runtime.withProcess { context in
             let request = GlobalRequest(name: request.name, pid: request.pid, register: request.register, tag: request.tag, replyTo: context.pid)
-            let remote = leader != node.name
-            if remote { node.monitorNode(leader, for: context.pid) }
-            defer { if remote { node.demonitorNode(leader, for: context.pid) } }
-            context.runtime.send(request, toName: GlobalNameServer.name, on: leader.description)
-            return try await context.receive(timeout: .seconds(5)) { message -> GlobalReply?? in
-                if let reply = message as? GlobalReply, reply.tag == request.tag { return .some(reply) }
-                if let down = message as? NodeDown, down.node == leader { return .some(nil) }
-                return nil
-            } ?? nil
+            let answer = try await node.ask(leader, server: GlobalNameServer.name, request, from: context, timeout: .seconds(5)) {
+                ($0 as? GlobalReply).flatMap { $0.tag == request.tag ? $0 : nil }
+            }
+            if case .reply(let reply) = answer { return reply }
+            return nil
         }
     }
 }

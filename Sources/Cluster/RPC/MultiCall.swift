@@ -30,22 +30,18 @@ extension ClusterNode {
     private func callNamed<Request: Sendable, Reply: Sendable>(
         _ target: NodeName, _ name: String, _ request: Request, replyType: Reply.Type, timeout: Duration
     ) async throws -> Reply? {
-        let remote = target != self.name
-        if remote, !(await connect(target)) { return nil }
-        return try await runtime.withProcess { context in
-            if !remote {
+        try await runtime.withProcess { context in
+            if target == self.name {
                 guard let pid = runtime.whereis(name) else { return nil }
                 return try await context.call(pid, request, replyType: Reply.self, timeout: timeout)
             }
             let tag = runtime.makeRef()
-            monitorNode(target, for: context.pid)
-            defer { demonitorNode(target, for: context.pid) }
-            runtime.send(CallMessage(from: CallFrom(caller: context.pid, tag: tag), request: request), toName: name, on: target.description)
-            return try await context.receive(timeout: timeout) { message -> Reply?? in
-                if let reply = message as? CallReply<Reply>, reply.tag == tag { return .some(reply.value) }
-                if let down = message as? NodeDown, down.node == target { return .some(nil) }
-                return nil
-            } ?? nil
+            let message = CallMessage(from: CallFrom(caller: context.pid, tag: tag), request: request)
+            let answer = try await ask(target, server: name, message, from: context, timeout: timeout) {
+                ($0 as? CallReply<Reply>).flatMap { $0.tag == tag ? $0.value : nil }
+            }
+            if case .reply(let value) = answer { return value }
+            return nil
         }
     }
 }

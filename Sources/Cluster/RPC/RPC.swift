@@ -118,27 +118,19 @@ public struct RPC: Sendable {
     private func request(
         _ target: NodeName, _ name: String, _ arguments: [UInt8], timeout: Duration, context: ProcessContext
     ) async throws -> Swift.Result<[UInt8], RPCError> {
-        let remote = target != node.name
-        if remote, !(await node.connect(target)) { return .failure(.nodedown(target.description)) }
         let tag = context.runtime.makeRef()
-        // Watch the node, so losing it ends the wait at once.
-        if remote { node.monitorNode(target, for: context.pid) }
-        defer { if remote { node.demonitorNode(target, for: context.pid) } }
-        context.runtime.send(RPCRequest(tag: tag, from: context.pid, function: name, arguments: arguments),
-                             toName: Self.serverName, on: target.description)
-        let answer = try await context.receive(timeout: timeout) { message -> Swift.Result<[UInt8], RPCError>? in
-            if let reply = message as? RPCReply, reply.tag == tag {
-                switch reply.outcome {
-                case .value(let bytes): return .success(bytes)
-                case .failed(let words): return .failure(.remote(words))
-                case .undefined: return .failure(.undefined(name))
-                case .badArguments(let words): return .failure(.badArguments(words))
-                }
-            }
-            if let down = message as? NodeDown, down.node == target { return .failure(.nodedown(target.description)) }
-            return nil
+        let request = RPCRequest(tag: tag, from: context.pid, function: name, arguments: arguments)
+        let answer = try await node.ask(target, server: Self.serverName, request, from: context, timeout: timeout) {
+            ($0 as? RPCReply).flatMap { $0.tag == tag ? $0.outcome : nil }
         }
-        return answer ?? .failure(.timeout)
+        switch answer {
+        case .reply(.value(let bytes)): return .success(bytes)
+        case .reply(.failed(let words)): return .failure(.remote(words))
+        case .reply(.undefined): return .failure(.undefined(name))
+        case .reply(.badArguments(let words)): return .failure(.badArguments(words))
+        case .nodedown: return .failure(.nodedown(target.description))
+        case .timeout: return .failure(.timeout)
+        }
     }
 
     /// The `rex` server: each request runs in a process of its own, so a slow function does

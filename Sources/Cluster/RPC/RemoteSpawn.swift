@@ -73,25 +73,19 @@ public struct RemoteSpawn: Sendable {
     ) async throws -> Pid {
         let bytes: [UInt8]
         do { bytes = try BinaryEncoder().encode(arguments) } catch { throw SpawnError.badArguments("\(error)") }
-        let remote = target != node.name
-        if remote, !(await node.connect(target)) { throw SpawnError.nodedown(target.description) }
         let tag = node.runtime.makeRef()
-        if remote { node.monitorNode(target, for: context.pid) }
-        defer { if remote { node.demonitorNode(target, for: context.pid) } }
-        context.runtime.send(SpawnRequest(kind: kind, arguments: bytes, tag: tag, replyTo: context.pid,
-                                          linkTo: link ? context.pid : nil, monitor: monitor),
-                             toName: Self.serverName, on: target.description)
-        let reply = try await context.receive(timeout: .seconds(5)) { message -> SpawnReply? in
-            if let reply = message as? SpawnReply, reply.tag == tag { return reply }
-            if let down = message as? NodeDown, down.node == target {
-                return SpawnReply(tag: tag, pid: nil, error: "nodedown")
-            }
-            return nil
+        let request = SpawnRequest(kind: kind, arguments: bytes, tag: tag, replyTo: context.pid,
+                                   linkTo: link ? context.pid : nil, monitor: monitor)
+        let answer = try await node.ask(target, server: Self.serverName, request, from: context, timeout: .seconds(5)) {
+            ($0 as? SpawnReply).flatMap { $0.tag == tag ? $0 : nil }
         }
-        guard let reply else { throw SpawnError.timeout }
-        if let pid = reply.pid { return pid }
-        if reply.error == "nodedown" { throw SpawnError.nodedown(target.description) }
-        throw SpawnError.unknownKind(kind)
+        switch answer {
+        case .reply(let reply):
+            guard let pid = reply.pid else { throw SpawnError.unknownKind(kind) }
+            return pid
+        case .nodedown: throw SpawnError.nodedown(target.description)
+        case .timeout: throw SpawnError.timeout
+        }
     }
 
     /// The `spawner` server: starts the requested kind with the requested link or monitor in

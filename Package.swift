@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "Processes", targets: ["Processes"]),
         .library(name: "Cluster", targets: ["Cluster"]),
+        .library(name: "Todo", targets: ["Todo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libzmq's header is in /usr/include (Debian libzmq3-dev, installed by the Makefile);
@@ -39,10 +42,20 @@ let package = Package(
             name: "ClusterTestKit",
             dependencies: ["Cluster", "Processes", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "Todo",
+            dependencies: [
+                "Cluster", "Processes",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "todo-node",
             dependencies: [
-                "Cluster", "Processes",
+                "Cluster", "Processes", "Todo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -52,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "todo",
             dependencies: [
-                "Cluster", "Processes",
+                "Cluster", "Processes", "Todo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,6 +81,13 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterTestKit", "Processes"]),
+        .testTarget(
+            name: "TodoTests",
+            dependencies: [
+                "Todo", "Cluster", "ClusterTestKit", "Processes",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         // Starts the real binaries: `make test` builds them first.
         .testTarget(name: "EndToEndTests"),
     ],

@@ -2,6 +2,7 @@ import Cluster
 import Foundation
 import Logging
 import ServiceLifecycle
+import Todo
 
 /// The cluster node as a service of the program's service group: it runs until a graceful
 /// shutdown (SIGTERM, SIGINT), then leaves the cluster so peers see it go at once.
@@ -29,5 +30,16 @@ struct NodeService: Service {
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))
         }
+    }
+}
+
+/// The to-do system as a service: on graceful shutdown its list servers finish the request in
+/// hand and stop, then the database writer writes what it holds.
+struct TodoService: Service {
+    let system: TodoSystem
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await system.shutdown()
     }
 }

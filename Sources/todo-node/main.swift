@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Todo
 
 // todo-node: flags to settings, then start. Bad flags or an unusable port: exit 2 with one
 // clear line on stderr.
@@ -61,13 +62,22 @@ do {
     fail("\(error)")
 }
 
-let nodeService = NodeService(node: node, joining: settings.connect)
-var services: [any Service] = [nodeService]
+var todoSettings = TodoSettings(dataDirectory: settings.dataDirectory)
+todoSettings.serverIdleTimeout = settings.serverIdleTimeout
+let system: TodoSystem
+do {
+    system = try await TodoSystem.start(node: node, settings: todoSettings)
+} catch {
+    await node.shutdown()
+    fail("cannot open the database in \(settings.dataDirectory): \(error)")
+}
+
+// A graceful shutdown stops them in reverse order: HTTP first, then the list servers (each
+// finishing the write in hand), then the node, which tells its peers it is leaving.
+var services: [any Service] = [NodeService(node: node, joining: settings.connect), TodoService(system: system)]
 if settings.httpPort != 0 {
-    let router = HealthRoutes.router(node: node, started: .now)
-    router.middlewares.add(HealthRoutes.NotFound())
     services.append(Application(
-        router: router,
+        router: TodoRoutes.router(system: system),
         configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), reuseAddress: false),
         logger: logger))
 }

@@ -1,0 +1,67 @@
+import Logging
+import Processes
+
+/// The one writer of this node's replica. SQLite commits one transaction at a time, so rather
+/// than a pool of writers queueing on its lock, stores that arrive together share one
+/// transaction and one disk sync (group commit): a store of one list never waits behind
+/// another list's sync, it rides along with it.
+struct DatabaseWriter: GenServer {
+    struct Save: Sendable {
+        let name: String
+        let list: TodoList
+    }
+
+    /// nil when saved; else why not.
+    typealias Request = Save
+    typealias Reply = String?
+
+    static let localName = "todo_database"
+    static let maxBatch = 512
+
+    let store: TodoStore
+    let logger: Logger
+    var pending: [(save: Save, from: CallFrom)] = []
+
+    init(store: TodoStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Zero while stores wait: the loop drains the mailbox, and the timeout fires (and the
+    /// batch is written) as soon as it is empty.
+    var idleTimeout: Duration? { pending.isEmpty ? nil : .zero }
+
+    mutating func handleCall(_ request: Save, from: CallFrom, context: ProcessContext) async throws -> CallResult<String?> {
+        pending.append((request, from))
+        if pending.count >= Self.maxBatch { await flush(context) }
+        return .noReply
+    }
+
+    mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
+        await flush(context)
+        return .continue
+    }
+
+    mutating func terminate(reason: ExitReason, context: ProcessContext) async {
+        await flush(context)
+    }
+
+    private mutating func flush(_ context: ProcessContext) async {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        // Within a batch the later store of a list is the newer one: its list's server
+        // stores one change at a time.
+        var latest: [String: Int] = [:]
+        for (index, item) in batch.enumerated() { latest[item.save.name] = index }
+        let lists = latest.values.sorted().map { (name: batch[$0].save.name, list: batch[$0].save.list) }
+        var failure: String?
+        do {
+            try await store.save(lists)
+        } catch {
+            failure = "cannot write the database: \(error)"
+            logger.error("\(failure ?? "")")
+        }
+        for item in batch { item.from.reply(failure, via: context.runtime) }
+    }
+}

@@ -1,0 +1,34 @@
+import Cluster
+import Logging
+import Processes
+
+/// Finds or starts a list's server (the book's `Todo.Cache`): one per list in the connected
+/// cluster, found through its global name; a new one starts under this node's dynamic
+/// supervisor, and when another node won the race to register it, its pid is used instead.
+struct TodoCache: Sendable {
+    static let localName = "todo_cache"
+
+    let node: ClusterNode
+    let database: TodoDatabase
+    let expiry: Duration
+
+    func serverProcess(_ list: String, context: ProcessContext) async throws(TodoFailure) -> Pid {
+        let name = TodoServer.globalName(list)
+        if let pid = node.global.whereis(name) { return pid }
+        guard let cache = node.runtime.whereis(Self.localName) else { throw .unavailable("the to-do cache is not running") }
+        let spec = ChildSpec.server(id: name, name: .via(node.global, name), restart: .temporary) {
+            [database, expiry, logger = node.logger] _ in
+            await TodoServer.start(list, database: database, expiry: expiry, logger: logger)
+        }
+        let result: StartChildResult
+        do {
+            result = try await context.startChild(ServerRef<Supervisor>(cache), spec)
+        } catch {
+            throw .unavailable("cannot start the list's server: \(error)")
+        }
+        switch result {
+        case .started(let pid), .alreadyStarted(let pid): return pid
+        case .failed(let reason): throw .unavailable("cannot start the list's server: \(reason)")
+        }
+    }
+}

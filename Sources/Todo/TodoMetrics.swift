@@ -1,0 +1,55 @@
+import Cluster
+import Prometheus
+
+/// The node's figures for `GET /metrics`, in Prometheus text format.
+public final class TodoMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let node: ClusterNode
+    private let requestDuration: [String: DurationHistogram]
+    private let unavailableCount: Counter
+    private let processes: Gauge
+    private let visibleNodes: Gauge
+    private let globalNames: Gauge
+
+    init(node: ClusterNode) {
+        self.node = node
+        let buckets: [Duration] = [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+                                   .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                                   .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(10)]
+        var durations: [String: DurationHistogram] = [:]
+        for operation in ["entries", "add", "update", "delete"] {
+            durations[operation] = registry.makeDurationHistogram(
+                descriptor: Self.describe("todo_request_duration", unit: "seconds", "Time to serve a to-do request, list server included"),
+                labels: [("operation", operation)], buckets: buckets)
+        }
+        requestDuration = durations
+        unavailableCount = registry.makeCounter(descriptor: Self.describe("todo_unavailable_total", "Requests answered as unavailable (HTTP 503)"))
+        processes = registry.makeGauge(descriptor: Self.describe("todo_processes", "Processes alive on this node"))
+        visibleNodes = registry.makeGauge(descriptor: Self.describe("todo_visible_nodes", "Visible peers connected to this node"))
+        globalNames = registry.makeGauge(descriptor: Self.describe("todo_global_names", "Names in this node's replica of the global registry"))
+    }
+
+    private static func describe(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: unit, helpText: help)
+    }
+
+    func requestServed(_ request: TodoServer.Request, seconds: Double) {
+        let operation = switch request {
+        case .entries: "entries"
+        case .add: "add"
+        case .update: "update"
+        case .delete: "delete"
+        }
+        requestDuration[operation]?.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func unavailable() { unavailableCount.increment() }
+
+    /// The text of `GET /metrics`.
+    public func render() -> String {
+        processes.set(to: Double(node.runtime.processCount))
+        visibleNodes.set(to: Double(node.nodes().count))
+        globalNames.set(to: Double(node.global.registered().count))
+        return registry.emitToString()
+    }
+}

@@ -1,0 +1,74 @@
+import Cluster
+import Logging
+import Processes
+
+/// One process per list in the whole cluster (the book's `Todo.Server`): the list lives in its
+/// memory, loaded from this node's replica at start; a change is stored on every connected
+/// node before it is answered. It stops after `idleTimeout` without requests, and is started
+/// again, from the database, by the next one.
+public struct TodoServer: GenServer {
+    public enum Request: Codable, Sendable, Equatable {
+        case entries(TodoDate?)
+        case add(date: TodoDate, title: String)
+        case update(id: Int, date: TodoDate?, title: String?)
+        case delete(id: Int)
+    }
+
+    public enum Reply: Codable, Sendable, Equatable {
+        case entries([TodoEntry])
+        case entry(TodoEntry)
+        case deleted
+        case notFound
+        case failed(String)
+    }
+
+    let name: String
+    var list: TodoList
+    let database: TodoDatabase
+    let expiry: Duration
+    let logger: Logger
+
+    public var idleTimeout: Duration? { expiry }
+
+    /// The list's name in the global registry, as the book's `{Todo.Server, name}`.
+    public static func globalName(_ list: String) -> String { "{Todo.Server, \"\(list)\"}" }
+
+    static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger) async -> TodoServer {
+        logger.info("Starting to-do server for \(name).")
+        let list = await database.get(name) ?? TodoList()
+        return TodoServer(name: name, list: list, database: database, expiry: expiry, logger: logger)
+    }
+
+    public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
+        switch request {
+        case .entries(let date):
+            return .reply(.entries(list.entries(on: date)))
+        case .add(let date, let title):
+            var changed = list
+            let entry = changed.add(date: date, title: title)
+            return .reply(await commit(changed) ?? .entry(entry))
+        case .update(let id, let date, let title):
+            var changed = list
+            guard let entry = changed.update(id: id, date: date, title: title) else { return .reply(.notFound) }
+            return .reply(await commit(changed) ?? .entry(entry))
+        case .delete(let id):
+            var changed = list
+            guard changed.delete(id: id) else { return .reply(.notFound) }
+            return .reply(await commit(changed) ?? .deleted)
+        }
+    }
+
+    public mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
+        logger.info("Stopping to-do server for \(name)")
+        return .stop(.normal)
+    }
+
+    /// Stores `changed` everywhere and keeps it; nil on success. When this node's own copy
+    /// could not be written the change is dropped and the caller told: an answer means durable.
+    private mutating func commit(_ changed: TodoList) async -> Reply? {
+        let outcome = await database.store(name, changed)
+        guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
+        list = changed
+        return nil
+    }
+}

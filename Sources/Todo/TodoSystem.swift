@@ -1,0 +1,167 @@
+import Cluster
+import Foundation
+import Logging
+import Processes
+
+/// What the to-do system of one node needs besides its cluster node.
+public struct TodoSettings: Sendable {
+    /// Where this node's replica lives (`./persist/<name>` by default).
+    public var dataDirectory: String
+    /// A list server with no request for this long stops (`TODO_SERVER_EXPIRY`).
+    public var serverIdleTimeout: Duration = .seconds(60)
+    /// How long a request may wait for its list's server before the answer is "unavailable";
+    /// longer than a store's 5 s, shorter than the contract's 10 s bound on a hang.
+    public var requestDeadline: Duration = .milliseconds(9_500)
+
+    public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+}
+
+/// One node's to-do system (the book's `Todo.System`): a supervisor over the database writer
+/// and the cache of list servers, plus the requests HTTP and the `todo` client make.
+public final class TodoSystem: Sendable {
+    public let node: ClusterNode
+    public let database: TodoDatabase
+    public let metrics: TodoMetrics
+    let settings: TodoSettings
+    let cache: TodoCache
+    private let keeper: Pid
+
+    static let callFunction = "todo.call"
+    static let whereisFunction = "todo.whereis"
+
+    /// Opens this node's replica and starts the supervision tree.
+    public static func start(node: ClusterNode, settings: TodoSettings) async throws -> TodoSystem {
+        let store = try TodoStore(directory: settings.dataDirectory)
+        registerMessages(in: node.registry)
+        let database = TodoDatabase(local: store, node: node)
+        let keeper = try await startTree(node: node, store: store)
+        let system = TodoSystem(node: node, database: database, settings: settings, keeper: keeper)
+        database.registerStoreFunction()
+        system.registerClientFunctions()
+        return system
+    }
+
+    private init(node: ClusterNode, database: TodoDatabase, settings: TodoSettings, keeper: Pid) {
+        self.node = node
+        self.database = database
+        self.settings = settings
+        self.keeper = keeper
+        self.metrics = TodoMetrics(node: node)
+        self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout)
+    }
+
+    /// The messages that cross nodes between a list's callers and its server.
+    public static func registerMessages(in registry: WireRegistry) {
+        registry.registerCodable(CallMessage<TodoServer.Request>.self, as: "todo.server.call")
+        registry.registerCodable(CallReply<TodoServer.Reply>.self, as: "todo.server.reply")
+    }
+
+    /// Serves `request` on `list`'s server, wherever it runs, starting it when there is none.
+    public func perform(_ list: String, _ request: TodoServer.Request) async throws(TodoFailure) -> TodoServer.Reply {
+        let started = ContinuousClock.now
+        let deadline = started + settings.requestDeadline
+        defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
+        var pause = Duration.milliseconds(5)
+        while true {
+            let outcome: Result<TodoServer.Reply, any Error>
+            do {
+                outcome = .success(try await node.runtime.withProcess { context in
+                    let server = try await cache.serverProcess(list, context: context)
+                    return try await context.call(server, request, replyType: TodoServer.Reply.self,
+                                                  timeout: deadline - ContinuousClock.now)
+                })
+            } catch {
+                outcome = .failure(error)
+            }
+            switch outcome {
+            case .success(let reply):
+                if case .failed(let words) = reply { throw .failed(words) }
+                return reply
+            case .failure(let error as CallError) where Self.neverReached(error) && ContinuousClock.now + pause < deadline:
+                // The server ended before it read the request (idle stop, shutdown): the next
+                // lookup finds or starts a fresh one.
+                _ = error
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(200))
+            case .failure(let error as TodoFailure):
+                metrics.unavailable()
+                throw error
+            case .failure(CallError.timeout):
+                metrics.unavailable()
+                throw .unavailable("the list's server did not answer in time")
+            case .failure(CallError.nodedown(let where_)):
+                metrics.unavailable()
+                throw .unavailable("the node of the list's server, \(where_), went down")
+            case .failure(let error):
+                metrics.unavailable()
+                throw .unavailable("\(error)")
+            }
+        }
+    }
+
+    /// Errors that prove the server never handled the request, so it is safe to try again.
+    private static func neverReached(_ error: CallError) -> Bool {
+        switch error {
+        case .noproc, .exited(.normal), .exited(.shutdown): true
+        default: false
+        }
+    }
+
+    /// The node running `list`'s server, if one runs.
+    public func whereis(_ list: String) -> NodeName? {
+        node.global.whereis(TodoServer.globalName(list)).flatMap { try? NodeName(parsing: $0.node) }
+    }
+
+    /// Stops the list servers (each finishing the request in hand) and the database writer.
+    public func shutdown() async {
+        _ = try? await node.runtime.withProcess { context in
+            let watch = context.monitor(keeper)
+            context.exit(keeper, reason: .shutdown)
+            _ = try await context.receive(timeout: .seconds(30)) { ($0 as? Down).flatMap { $0.ref == watch ? $0 : nil } }
+        }
+    }
+
+    /// The keeper owns the supervision tree: it ends it on `shutdown`.
+    private static func startTree(node: ClusterNode, store: TodoStore) async throws -> Pid {
+        let logger = node.logger
+        return try await node.runtime.withProcess { starter in
+            let starterPid = starter.pid
+            let keeper = node.runtime.spawn { context in
+                _ = context.trapExit()
+                let tree = try await context.startSupervisor(name: .local("todo_system"), children: [
+                    .server(id: "database", name: .local(DatabaseWriter.localName)) { _ in
+                        logger.info("Starting database worker.")
+                        return DatabaseWriter(store: store, logger: logger)
+                    },
+                    ChildSpec(id: "cache") { context in
+                        logger.info("Starting to-do cache.")
+                        return try await context.startDynamicSupervisor(name: .local(TodoCache.localName)).pid
+                    },
+                ])
+                context.send(tree.pid, to: starterPid)
+                let exit = try await context.receive(Exit.self)
+                if exit.from != tree.pid {
+                    context.exit(tree.pid, reason: .shutdown)
+                    _ = try await context.receive { ($0 as? Exit).flatMap { $0.from == tree.pid ? $0 : nil } }
+                }
+                throw exit.reason
+            }
+            let watch = starter.monitor(keeper)
+            let started = try await starter.receive(timeout: .seconds(30)) { message -> Bool? in
+                if message is Pid { return true }
+                if let down = message as? Down, down.ref == watch { return false }
+                return nil
+            }
+            starter.demonitor(watch, target: keeper)
+            guard started == true else { throw TodoFailure.failed("the to-do system did not start") }
+            return keeper
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,45 @@
+/// A form-urlencoded query string (`a=1&b=x+y`), decoded the way browsers and `curl` encode:
+/// `+` and `%20` are spaces. The first of repeated keys wins.
+struct FormQuery {
+    private var values: [String: String] = [:]
+    /// Keys whose value had a broken `%` escape or was not UTF-8.
+    private(set) var malformed: [String] = []
+
+    init(_ query: String) {
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = Self.decode(parts[0]) else { continue }
+            let raw = parts.count > 1 ? parts[1] : ""
+            guard values[key] == nil else { continue }
+            if let value = Self.decode(raw) { values[key] = value } else { malformed.append(key) }
+        }
+    }
+
+    subscript(key: String) -> String? { values[key] }
+
+    /// Percent-decoding with `+` as space; nil for a broken escape or bytes that are not UTF-8.
+    static func decode(_ text: Substring, plusIsSpace: Bool = true) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+") where plusIsSpace: bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

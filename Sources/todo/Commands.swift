@@ -16,7 +16,7 @@ struct TodoClient: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "todo",
         abstract: "The to-do cluster's command-line client; it joins the cluster as a hidden node.",
-        subcommands: [Nodes.self, Names.self, Ping.self])
+        subcommands: [Add.self, Entries.self, Update.self, Delete.self, Nodes.self, Whereis.self, Names.self, Ping.self])
 }
 
 /// `todo nodes`: the target node and its visible and hidden peers.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Todo
 
 // todo: exit 0 on success, 1 when the operation failed, 2 for bad usage; errors are one
 // line on stderr.
@@ -55,6 +56,8 @@ do {
     Foundation.exit(exit.rawValue)
 } catch let error as ValidationError {
     fail(error.message, code: 2)
+} catch let error as TodoInputError {
+    fail(error.description, code: 2)  // bad input on the command line is bad usage
 } catch let error as NodeNameError {
     fail("\(error)", code: 2)  // a malformed node name on the command line is bad usage
 } catch {

@@ -56,10 +56,11 @@ public final class TodoSystem: Sendable {
         registry.registerCodable(CallReply<TodoServer.Reply>.self, as: "todo.server.reply")
     }
 
-    /// Serves `request` on `list`'s server, wherever it runs, starting it when there is none.
-    public func perform(_ list: String, _ request: TodoServer.Request) async throws(TodoFailure) -> TodoServer.Reply {
+    /// Serves `request` on `list`'s server, wherever it runs, starting it when there is none;
+    /// gives up as unavailable after `deadline` (default: the settings' request deadline).
+    public func perform(_ list: String, _ request: TodoServer.Request, deadline limit: Duration? = nil) async throws(TodoFailure) -> TodoServer.Reply {
         let started = ContinuousClock.now
-        let deadline = started + settings.requestDeadline
+        let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
         var pause = Duration.milliseconds(5)
         while true {

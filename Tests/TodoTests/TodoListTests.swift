@@ -1,0 +1,112 @@
+import Testing
+@testable import Todo
+
+struct TodoDateTests {
+    @Test func parsesRealDaysOnly() {
+        #expect(TodoDate("2018-12-19")?.description == "2018-12-19")
+        #expect(TodoDate("2024-02-29") != nil)
+        #expect(TodoDate("2000-02-29") != nil)
+        for bad in ["2023-02-29", "1900-02-29", "2018-13-01", "2018-00-10", "2018-04-31", "2018-12-1",
+                    "18-12-19", "2018/12/19", "2018-12-19x", "", "２０１８-12-19", "+018-12-19", "2018-1a-01"] {
+            #expect(TodoDate(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func ordersByCalendar() throws {
+        let a = try #require(TodoDate("2018-12-19")), b = try #require(TodoDate("2019-01-02"))
+        #expect(a < b)
+        #expect(TodoDate("0999-01-02")?.description == "0999-01-02")
+    }
+}
+
+struct TodoListTests {
+    let day = TodoDate("2018-12-19")!
+    let other = TodoDate("2018-12-20")!
+
+    @Test func addGivesIncreasingIdsAndKeepsCreationOrder() {
+        var list = TodoList()
+        let ids = [list.add(date: day, title: "Dentist").id, list.add(date: other, title: "Gym").id,
+                   list.add(date: day, title: "Movies").id]
+        #expect(ids == [1, 2, 3])
+        #expect(list.entries(on: day).map(\.title) == ["Dentist", "Movies"])
+        #expect(list.entries(on: nil).map(\.id) == [1, 2, 3])
+        #expect(list.entries(on: TodoDate("2018-01-01")).isEmpty)
+    }
+
+    @Test func idsAreNeverReusedAfterADelete() {
+        var list = TodoList()
+        list.add(date: day, title: "a")
+        list.add(date: day, title: "b")
+        let deleted = list.delete(id: 2)
+        let deletedAgain = list.delete(id: 2)
+        #expect(deleted)
+        #expect(!deletedAgain)
+        let next = list.add(date: day, title: "c").id
+        #expect(next == 3)
+        #expect(list.entries(on: day).map(\.title) == ["a", "c"])
+    }
+
+    @Test func updateChangesOnlyWhatIsGiven() {
+        var list = TodoList()
+        list.add(date: day, title: "Dentist")
+        let retitled = list.update(id: 1, title: "Doctor")
+        let moved = list.update(id: 1, date: other)
+        let missing = list.update(id: 9, title: "x")
+        #expect(retitled == TodoEntry(id: 1, date: day, title: "Doctor"))
+        #expect(moved == TodoEntry(id: 1, date: other, title: "Doctor"))
+        #expect(missing == nil)
+        #expect(list.entries(on: day).isEmpty)
+        #expect(list.entry(id: 1)?.date == other)
+    }
+
+    @Test func aStoredListKeepsItsCounterAboveEveryId() {
+        let restored = TodoList(nextId: 1, entries: [TodoEntry(id: 7, date: day, title: "x"), TodoEntry(id: 3, date: day, title: "y")])
+        #expect(restored.entries.map(\.id) == [3, 7])
+        #expect(restored.nextId == 8)
+        #expect(TodoList(nextId: 20, entries: []).nextId == 20)
+    }
+}
+
+struct TodoInputTests {
+    @Test func refusesBadInputWithASentence() {
+        #expect(throws: TodoInputError("missing parameter: list")) { try TodoInput.listName(nil) }
+        #expect(throws: TodoInputError("the list name is empty")) { try TodoInput.listName("") }
+        #expect(throws: TodoInputError("the list name is longer than 200 bytes")) { try TodoInput.listName(String(repeating: "é", count: 101)) }
+        #expect(throws: TodoInputError("the list name contains control characters")) { try TodoInput.listName("bob\n") }
+        #expect(throws: TodoInputError("missing parameter: date")) { try TodoInput.date(nil) }
+        #expect(throws: TodoInputError("bad date \"2018-02-30\": expected YYYY-MM-DD")) { try TodoInput.date("2018-02-30") }
+        #expect(throws: TodoInputError("the title is longer than 1000 bytes")) { try TodoInput.title(String(repeating: "x", count: 1_001)) }
+        #expect(throws: TodoInputError("the title contains control characters (line breaks included)")) { try TodoInput.title("a\nb") }
+        #expect(throws: TodoInputError("bad entry id \"0\": expected a positive number")) { try TodoInput.entryId("0") }
+    }
+
+    @Test func acceptsTheLimits() throws {
+        #expect(try TodoInput.listName(String(repeating: "b", count: 200)).count == 200)
+        #expect(try TodoInput.title(String(repeating: "x", count: 1_000)).count == 1_000)
+        #expect(try TodoInput.listName("Bob's list / ü") == "Bob's list / ü")
+        #expect(try TodoInput.title("") == "")
+    }
+
+    @Test func echoesAtMostAShortPieceOfBadInput() {
+        let long = String(repeating: "9", count: 5_000)
+        #expect(throws: TodoInputError("bad date \"\(String(repeating: "9", count: 40))…\": expected YYYY-MM-DD")) { try TodoInput.date(long) }
+    }
+}
+
+struct FormQueryTests {
+    @Test func decodesLikeAFormPlusAndPercentTwentyAreSpaces() {
+        let query = FormQuery("list=bob&title=Buy+oat%20milk&date=2018-12-19&list=alice&empty=&flag")
+        #expect(query["list"] == "bob")
+        #expect(query["title"] == "Buy oat milk")
+        #expect(query["empty"] == "")
+        #expect(query["flag"] == "")
+        #expect(query["missing"] == nil)
+        #expect(FormQuery("t=%C3%BC%2B%26")["t"] == "ü+&")
+    }
+
+    @Test func reportsBrokenEscapes() {
+        let query = FormQuery("a=%ZZ&b=%C3&c=%4")
+        #expect(query.malformed == ["a", "b", "c"])
+        #expect(FormQuery.decode("a+b", plusIsSpace: false) == "a+b")
+    }
+}

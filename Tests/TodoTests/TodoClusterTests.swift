@@ -1,0 +1,144 @@
+import Cluster
+import ClusterTestKit
+import Processes
+import Testing
+@testable import Todo
+
+@Suite(.timeLimit(.minutes(2)))
+struct TodoClusterTests {
+    /// The book's 12.2.4: write through one node, read through the other, stop the first,
+    /// read again from the second's own copy.
+    @Test func writeOnOneNodeReadOnAnotherThenLoseTheFirst() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            #expect(try await one.add("bob", "2018-12-19", "Dentist").id == 1)
+            #expect(try await two.entries("bob", "2018-12-19") == ["2018-12-19 Dentist"])
+            #expect(one.whereis("bob") == one.node.name)
+            #expect(two.whereis("bob") == one.node.name)
+            #expect(try await one.storedTitles("bob") == ["Dentist"])
+            #expect(try await two.storedTitles("bob") == ["Dentist"])
+            #expect(todo.cluster.logs.all.filter { $0.contains("Starting to-do server for bob.") }.count == 1)
+
+            await one.shutdown()
+            await one.node.shutdown()
+            try await eventually("n1 gone from n2") { two.node.nodes().isEmpty }
+            #expect(try await two.entries("bob", "2018-12-19") == ["2018-12-19 Dentist"])
+            #expect(two.whereis("bob") == two.node.name)
+            #expect(try await two.add("bob", "2018-12-20", "Gym").id == 2)
+            #expect(!todo.cluster.logs.contains("Store failed"))
+        }
+    }
+
+    @Test func threeNodesAskingForOneNewListAtOnceGetOneServer() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            for round in 0..<5 {
+                let list = "race-\(round)"
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for system in systems {
+                        group.addTask { _ = try await system.entries(list) }
+                    }
+                    try await group.waitForAll()
+                }
+                let owners = Set(systems.map { $0.whereis(list) })
+                #expect(owners.count == 1)
+                #expect(owners.first != nil)
+                #expect(todo.cluster.logs.all.filter { $0.contains("Starting to-do server for \(list).") }.count == 1)
+            }
+            var children = 0
+            for system in systems {
+                let cache = try #require(system.node.runtime.whereis(TodoCache.localName))
+                children += try await system.node.runtime.withProcess { try await $0.whichChildren(ServerRef<Supervisor>(cache)) }.count
+            }
+            #expect(children == 5)
+        }
+    }
+
+    @Test func writesFromEveryNodeToOneListAreAllKeptWithDistinctIds() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let ids = try await withThrowingTaskGroup(of: Int.self) { group in
+                for (index, system) in systems.enumerated() {
+                    for write in 0..<10 {
+                        group.addTask { try await system.add("shared", "2018-12-19", "n\(index)-\(write)").id }
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(Set(ids) == Set(1...30))
+            for system in systems {
+                #expect(try await system.storedTitles("shared").count == 30)
+                #expect(try await system.entries("shared").count == 30)
+            }
+        }
+    }
+
+    @Test func aStoreReachesEveryConnectedNodeAndACutNodeIsABadNode() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let (one, three) = (systems[0], systems[2])
+            _ = try await one.add("carol", "2018-12-19", "Dentist")
+            for system in systems { #expect(try await system.storedTitles("carol") == ["Dentist"]) }
+
+            todo.cluster.cut(one.node, three.node)
+            var list = try #require(try await one.database.local.load("carol"))
+            list.add(date: try #require(TodoDate("2018-12-20")), title: "Gym")
+            let started = ContinuousClock.now
+            let outcome = await one.database.store("carol", list)
+            #expect(outcome.badNodes == [three.node.name])
+            #expect(outcome.storedLocally)
+            #expect(ContinuousClock.now - started < .seconds(6))
+            #expect(todo.cluster.logs.contains("Store failed on node n3@localhost"))
+            #expect(try await systems[1].storedTitles("carol") == ["Dentist", "Gym"])
+            #expect(try await three.storedTitles("carol") == ["Dentist"])
+        }
+    }
+
+    @Test func anIdleServerStopsAndTheNextRequestRestoresItsData() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2, idle: .milliseconds(300))
+            _ = try await systems[1].add("dave", "2018-12-19", "Dentist")
+            let first = try #require(systems[0].node.global.whereis(TodoServer.globalName("dave")))
+            try await eventually("the idle server stops") {
+                systems.allSatisfy { $0.whereis("dave") == nil } && todo.cluster.logs.contains("Stopping to-do server for dave")
+            }
+            #expect(!systems[1].node.runtime.isAlive(first))
+            #expect(try await systems[0].entries("dave", "2018-12-19") == ["2018-12-19 Dentist"])
+            #expect(try await systems[0].add("dave", "2018-12-19", "Gym").id == 2)
+        }
+    }
+
+    @Test func theListServerMovesToASurvivorWithItsDataWhenItsNodeIsLost() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let (one, two, three) = (systems[0], systems[1], systems[2])
+            _ = try await one.add("erin", "2018-12-19", "Dentist")
+            _ = try await two.add("erin", "2018-12-19", "Gym")
+            #expect(one.whereis("erin") == one.node.name)
+            // n1 vanishes without a goodbye: the others detect it by the tick.
+            todo.cluster.cut(one.node, two.node)
+            todo.cluster.cut(one.node, three.node)
+            try await eventually("n1 declared down") { two.node.nodes() == [three.node.name] && three.node.nodes() == [two.node.name] }
+            try await eventually("the name left with its node") { two.whereis("erin") == nil }
+            #expect(try await three.entries("erin", "2018-12-19") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
+            let owner = try #require(three.whereis("erin"))
+            #expect(owner != one.node.name)
+            #expect(try await two.add("erin", "2018-12-20", "Movies").id == 3)
+        }
+    }
+
+    @Test func aCallToAServerThatCannotAnswerEndsAsUnavailable() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(1)
+            let node = systems[0].node
+            // A process under the list's global name that never answers.
+            let silent = node.runtime.spawn { context in _ = try await context.receive { _ -> Int? in nil } }
+            #expect(try await node.global.register(TodoServer.globalName("stuck"), silent) == nil)
+            await #expect(throws: TodoFailure.unavailable("the list's server did not answer in time")) {
+                try await systems[0].perform("stuck", .entries(nil), deadline: .milliseconds(200))
+            }
+            node.runtime.exit(silent, reason: .kill, from: silent)
+        }
+    }
+}

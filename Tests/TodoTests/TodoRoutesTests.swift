@@ -1,0 +1,150 @@
+import ClusterTestKit
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Todo
+
+/// The HTTP front through Hummingbird's test client, on one real node with its own database.
+@Suite(.timeLimit(.minutes(2)))
+struct TodoRoutesTests {
+    func withApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await withTodoCluster { todo in
+            let system = try await todo.startSystems(1)[0]
+            let app = Application(router: TodoRoutes.router(system: system))
+            try await app.test(.router, body)
+        }
+    }
+
+    @Test func theBookRoutesAnswerExactlyAsTheBookDoes() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/add_entry?list=bob&date=2018-12-19&title=Dentist", method: .post) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
+                #expect(String(buffer: response.body) == "OK")
+            }
+            try await client.execute(uri: "/add_entry?list=bob&date=2018-12-19&title=Buy+oat%20milk", method: .post, body: ByteBuffer(string: "ignored")) { response in
+                #expect(String(buffer: response.body) == "OK")
+            }
+            try await client.execute(uri: "/entries?list=bob&date=2018-12-19", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
+                #expect(String(buffer: response.body) == "2018-12-19 Dentist\n2018-12-19 Buy oat milk")
+            }
+            try await client.execute(uri: "/entries?list=bob&date=2018-12-20", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "")
+            }
+            for (uri, method) in [("/add_entry?list=bob&date=2018-12-19&title=x", HTTPRequest.Method.get),
+                                  ("/entries?list=bob&date=2018-12-19", .post), ("/nothing", .get), ("/", .get)] {
+                try await client.execute(uri: uri, method: method) { response in
+                    #expect(response.status == .notFound, "\(method) \(uri)")
+                    #expect(String(buffer: response.body) == "not found")
+                }
+            }
+        }
+    }
+
+    @Test func badInputIsA400WithOneLineNeverA500() async throws {
+        let cases: [(String, HTTPRequest.Method, String)] = [
+            ("/add_entry?date=2018-12-19&title=x", .post, "missing parameter: list"),
+            ("/add_entry?list=bob&title=x", .post, "missing parameter: date"),
+            ("/add_entry?list=bob&date=2018-12-19", .post, "missing parameter: title"),
+            ("/add_entry?list=bob&date=2018-02-30&title=x", .post, "bad date \"2018-02-30\": expected YYYY-MM-DD"),
+            ("/add_entry?list=bob&date=2018-12-19&title=" + String(repeating: "x", count: 1_001), .post, "the title is longer than 1000 bytes"),
+            ("/add_entry?list=" + String(repeating: "b", count: 201) + "&date=2018-12-19&title=x", .post, "the list name is longer than 200 bytes"),
+            ("/add_entry?list=bob%0A&date=2018-12-19&title=x", .post, "the list name contains control characters"),
+            ("/add_entry?list=bob&date=2018-12-19&title=%ZZ", .post, "bad encoding in parameter title"),
+            ("/entries?list=bob", .get, "missing parameter: date"),
+            ("/entries?list=bob&date=yesterday", .get, "bad date \"yesterday\": expected YYYY-MM-DD"),
+            ("/lists/bob/entries?date=2018-1-1", .get, "bad date \"2018-1-1\": expected YYYY-MM-DD"),
+            ("/lists/bob/entries/abc", .delete, "bad entry id \"abc\": expected a positive number"),
+        ]
+        try await withApp { client in
+            for (uri, method, words) in cases {
+                try await client.execute(uri: uri, method: method) { response in
+                    #expect(response.status == .badRequest, "\(uri)")
+                    #expect(String(buffer: response.body) == words)
+                }
+            }
+            for body in ["not json", "{\"date\":\"2018-12-19\"}", "{\"date\":5,\"title\":\"x\"}", String(repeating: "x", count: 70_000)] {
+                try await client.execute(uri: "/lists/bob/entries", method: .post, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .badRequest, "\(body.prefix(20))")
+                    #expect(!String(buffer: response.body).contains("\n"))
+                }
+            }
+        }
+    }
+
+    @Test func theJSONRoutesCreateReadChangeAndDelete() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/lists/my%20list/entries", method: .post,
+                                     body: ByteBuffer(string: #"{"date":"2018-12-19","title":"Dentist"}"#)) { response in
+                #expect(response.status == .created)
+                #expect(response.headers[.contentType] == "application/json")
+                #expect(String(buffer: response.body) == #"{"date":"2018-12-19","id":1,"title":"Dentist"}"#)
+            }
+            try await client.execute(uri: "/lists/my%20list/entries", method: .post,
+                                     body: ByteBuffer(string: #"{"date":"2018-12-20","title":"Gym"}"#)) { _ in }
+            try await client.execute(uri: "/lists/my%20list/entries/2", method: .put, body: ByteBuffer(string: #"{"title":"Swim"}"#)) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"date":"2018-12-20","id":2,"title":"Swim"}"#)
+            }
+            try await client.execute(uri: "/lists/my%20list/entries?date=2018-12-20", method: .get) { response in
+                #expect(String(buffer: response.body) == #"[{"date":"2018-12-20","id":2,"title":"Swim"}]"#)
+            }
+            try await client.execute(uri: "/lists/my%20list/entries/1", method: .delete) { response in
+                #expect(response.status == .noContent)
+            }
+            for method in [HTTPRequest.Method.delete, .put] {
+                try await client.execute(uri: "/lists/my%20list/entries/1", method: method, body: ByteBuffer(string: #"{"title":"x"}"#)) { response in
+                    #expect(response.status == .notFound)
+                }
+            }
+            try await client.execute(uri: "/entries?list=my+list&date=2018-12-20", method: .get) { response in
+                #expect(String(buffer: response.body) == "2018-12-20 Swim")
+            }
+            try await client.execute(uri: "/lists/nobody/entries", method: .get) { response in
+                #expect(String(buffer: response.body) == "[]")
+            }
+        }
+    }
+
+    @Test func anUnreachableListServerIsA503WithRetryAfterNotAHang() async throws {
+        try await withTodoCluster { todo in
+            let node = try await todo.cluster.startNode("n1")
+            let system = try await todo.startSystem(on: node, deadline: .milliseconds(300))
+            let silent = node.runtime.spawn { context in _ = try await context.receive { _ -> Int? in nil } }
+            #expect(try await node.global.register(TodoServer.globalName("stuck"), silent) == nil)
+            let app = Application(router: TodoRoutes.router(system: system))
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/add_entry?list=stuck&date=2018-12-19&title=x", method: .post) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(String(buffer: response.body) == "the list's server did not answer in time")
+                }
+            }
+            node.runtime.exit(silent, reason: .kill, from: silent)
+        }
+    }
+
+    @Test func healthAndMetricsDescribeTheNode() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""node":"n1@localhost""#))
+                #expect(body.contains(#""nodes":[]"#))
+                #expect(body.contains(#""hidden":[]"#))
+                #expect(body.contains(#""uptime_s":"#))
+            }
+            try await client.execute(uri: "/entries?list=m&date=2018-12-19", method: .get) { _ in }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains("# TYPE todo_request_duration_seconds histogram"))
+                #expect(body.contains(#"todo_request_duration_seconds_count{operation="entries"} 1"#))
+                #expect(body.contains("todo_visible_nodes 0"))
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Cluster
+import ClusterTestKit
+import Foundation
+import Processes
+import Testing
+@testable import Todo
+
+/// A test cluster whose nodes each run a to-do system with a data directory of their own,
+/// removed afterwards, even when the test fails.
+final class TodoTestCluster: Sendable {
+    let cluster: TestCluster
+    let root: String
+
+    init(_ cluster: TestCluster) {
+        self.cluster = cluster
+        root = NSTemporaryDirectory() + "todo-tests-\(UUID().uuidString)"
+    }
+
+    func dataDirectory(of node: ClusterNode) -> String { root + "/" + node.name.name }
+
+    func startSystem(on node: ClusterNode, idle: Duration = .seconds(60), deadline: Duration? = nil) async throws -> TodoSystem {
+        var settings = TodoSettings(dataDirectory: dataDirectory(of: node))
+        settings.serverIdleTimeout = idle
+        if let deadline { settings.requestDeadline = deadline }
+        return try await TodoSystem.start(node: node, settings: settings)
+    }
+
+    /// `count` meshed nodes n1... with a system each, global names synced.
+    func startSystems(_ count: Int, idle: Duration = .seconds(60)) async throws -> [TodoSystem] {
+        let nodes = try await cluster.startMesh(count)
+        var systems: [TodoSystem] = []
+        for node in nodes { systems.append(try await startSystem(on: node, idle: idle)) }
+        for node in nodes { try await node.global.sync() }
+        return systems
+    }
+}
+
+func withTodoCluster<T>(tickTime: Duration = .seconds(1), _ body: (TodoTestCluster) async throws -> T) async throws -> T {
+    var todo: TodoTestCluster?
+    defer { if let root = todo?.root { try? FileManager.default.removeItem(atPath: root) } }
+    return try await withTestCluster(tickTime: tickTime) { cluster in
+        let made = TodoTestCluster(cluster)
+        todo = made
+        return try await body(made)
+    }
+}
+
+extension TodoSystem {
+    func add(_ list: String, _ date: String, _ title: String) async throws -> TodoEntry {
+        guard case .entry(let entry) = try await perform(list, .add(date: try #require(TodoDate(date)), title: title)) else {
+            throw TodoFailure.failed("no entry in the answer")
+        }
+        return entry
+    }
+
+    func entries(_ list: String, _ date: String? = nil) async throws -> [String] {
+        let day = try date.map { try #require(TodoDate($0)) }
+        guard case .entries(let entries) = try await perform(list, .entries(day)) else {
+            throw TodoFailure.failed("no entries in the answer")
+        }
+        return entries.map { "\($0.date) \($0.title)" }
+    }
+
+    /// The titles this node's own replica holds for `list`.
+    func storedTitles(_ list: String) async throws -> [String] {
+        try await database.local.load(list)?.entries.map(\.title) ?? []
+    }
+}

@@ -78,7 +78,7 @@ var services: [any Service] = [NodeService(node: node, joining: settings.connect
 if settings.httpPort != 0 {
     services.append(Application(
         router: TodoRoutes.router(system: system),
-        configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), reuseAddress: false),
+        configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), reuseAddress: true),
         logger: logger))
 }
 do {
@@ -92,6 +92,9 @@ func portProblem(host: String, port: Int) -> String? {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return "cannot make a socket" }
     defer { close(descriptor) }
+    // As the server itself will: a restarted node may take its port back from TIME_WAIT.
+    var on: Int32 = 1
+    setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -229,3 +229,39 @@ func withEndToEnd(_ body: (EndToEnd) async throws -> Void) async throws {
         throw error
     }
 }
+
+extension EndToEnd {
+    /// Runs `curl -s` (as the book's walk-through does); returns its output, or throws on
+    /// a non-zero exit.
+    func curl(_ arguments: [String]) async throws -> String {
+        let program = try start(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "--max-time", "15"] + arguments, log: "curl-\(programs.count).log")
+        guard let code = try await program.exitCode(within: .seconds(20)) else {
+            program.stop()
+            throw E2EError("curl \(arguments.joined(separator: " ")) did not finish")
+        }
+        guard code == 0 else { throw E2EError("curl \(arguments.joined(separator: " ")) exited \(code)") }
+        return program.output
+    }
+
+    /// Runs `todo` and expects success; returns its standard output.
+    func todo(_ arguments: [String]) async throws -> String {
+        let (code, output) = try await client(arguments)
+        guard code == 0 else { throw E2EError("todo \(arguments.joined(separator: " ")) exited \(code): \(output)") }
+        return output
+    }
+
+    /// Polls `todo whereis LIST` through `node` until it prints `expected`.
+    func waitForWhereis(_ list: String, via node: String, toBe expected: String, within limit: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + limit
+        var last = ""
+        while ContinuousClock.now < deadline {
+            last = try await todo(["--node", node, "whereis", list])
+            if last == expected + "\n" { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw E2EError("whereis \(list) stayed \(last)")
+    }
+
+    /// The folder a node keeps its replica in (the default `./persist/NAME`).
+    func dataDirectory(_ name: String) -> URL { directory.appendingPathComponent("persist/\(name)") }
+}

@@ -7,15 +7,29 @@ NAME ?= todo1
 HTTP_PORT ?= 5454
 CONNECT ?=
 
-.PHONY: deps build test bench cluster node stop
+.PHONY: deps bench-deps build test bench cluster node stop
 
-# System packages: libzmq3-dev (the transport), curl and python3 for the cluster scripts.
+# System packages: libzmq3-dev (the transport), libsqlite3-dev (each node's database),
+# curl for the cluster scripts and the tests; wrk for the benchmarks.
 deps:
-	@if [ ! -f /usr/include/zmq.h ] || ! command -v curl >/dev/null; then \
-		echo "installing libzmq3-dev and curl"; \
+	@missing=""; \
+	[ -f /usr/include/zmq.h ] || missing="$$missing libzmq3-dev"; \
+	[ -f /usr/include/sqlite3.h ] || missing="$$missing libsqlite3-dev"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	$(call install,$$missing)
+
+bench-deps: deps
+	@missing=""; command -v wrk >/dev/null || missing="wrk"; $(call install,$$missing)
+
+# Installs the packages named in $(1), if any, through apt-get.
+define install
+	if [ -n "$(1)" ]; then \
+		echo "installing: $(1)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libzmq3-dev curl >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1) >/dev/null; \
 	fi
+endef
 
 build: deps
 	$(SWIFT) build -c release --product todo-node
@@ -26,7 +40,8 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-bench: deps
+bench: bench-deps
+	$(SWIFT) build -c release --product todo-node
 	$(SWIFT) build -c release --product todo-bench
 	.build/release/todo-bench
 

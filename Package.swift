@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "Processes", "Cluster",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks"
         ),

@@ -4,7 +4,7 @@ import ZeroMQ
 
 // `make bench`: every figure is a median of several runs, printed and written to
 // bench-results.json. Raw ZeroMQ figures come from the same run as ours.
-// `todo-bench GROUP...` runs only the named groups (zmq, local).
+// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, web).
 let groups = Set(CommandLine.arguments.dropFirst())
 
 // One spawn measurement in a fresh process, so memory freed by an earlier run is not reused.
@@ -17,6 +17,9 @@ if groups == ["spawn-profile"] {
 }
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {
     try await RemoteBench.runPeer(name: CommandLine.arguments[2], mapperPort: port)
+}
+if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http", let port = Int(CommandLine.arguments[2]) {
+    try await WebBench.serveTrivial(port: port)
 }
 if groups == ["spawn-once"] {
     let (rate, bytes) = try await LocalProcessBench.spawnIdle()
@@ -68,6 +71,18 @@ if wanted("codec") {
     report.add("codec_binary_roundtrip", middle.binary, "ns/msg", reference: "codec_json_roundtrip")
     report.add("codec_json_size", Double(middle.jsonBytes), "bytes")
     report.add("codec_binary_size", Double(middle.binaryBytes), "bytes", reference: "codec_json_size")
+}
+
+if wanted("web") {
+    let web = try await WebBench.measure()
+    report.add("http_trivial_route", web.trivial.requestsPerSecond, "req/s")
+    report.add("http_trivial_route_p99", web.trivial.p99Milliseconds, "ms")
+    report.add("http_mix_1_node", web.oneNode.requestsPerSecond, "req/s", reference: "http_trivial_route")
+    report.add("http_mix_1_node_p99", web.oneNode.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
+    report.add("http_mix_3_nodes", web.cluster.requestsPerSecond, "req/s", reference: "http_trivial_route")
+    report.add("http_mix_3_nodes_p99", web.cluster.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
+    report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.cluster.errors), "responses")
+    report.add("memory_per_idle_list_server", web.bytesPerIdleServer, "bytes")
 }
 
 if groups.isEmpty {

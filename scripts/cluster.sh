@@ -44,10 +44,12 @@ start() {
   wait_for 5454 $((count - 1))
   echo
   echo "The cluster is up: todo1..todo$count@localhost, HTTP on ports 5454..$((5453 + count))."
-  echo "Try:"
-  echo "  curl -s localhost:5454/health"
+  echo "Try the book's walk-through: write through one node, read through another:"
+  echo "  curl -d '' 'http://localhost:5454/add_entry?list=bob&date=2018-12-19&title=Dentist'"
+  echo "  curl 'http://localhost:5455/entries?list=bob&date=2018-12-19'"
+  echo "  .build/release/todo --node todo2@localhost entries bob 2018-12-19"
+  echo "  .build/release/todo whereis bob"
   echo "  .build/release/todo nodes"
-  echo "  .build/release/todo names"
   echo "Logs and pid files are in $RUN/; 'make stop' stops the nodes."
 }
 

@@ -1,0 +1,247 @@
+import Foundation
+import Hummingbird
+
+/// `wrk` against the HTTP front: the book's load (80 % `GET /entries`, 20 % `POST /add_entry`,
+/// lists list_1..list_1000, December 2018 dates) on one node and through one node of three,
+/// beside a trivial Hummingbird route in the same run (the HTTP stack's own ceiling).
+enum WebBench {
+    struct Load {
+        var requestsPerSecond: Double
+        var p99Milliseconds: Double
+        var errors: Int
+    }
+
+    struct Figures {
+        var trivial: Load
+        var oneNode: Load
+        var cluster: Load
+        var bytesPerIdleServer: Double
+    }
+
+    static let duration = 5
+    static let runs = 3
+
+    /// The child's side of the trivial route: `GET /hello` → `OK`.
+    static func serveTrivial(port: Int) async throws -> Never {
+        let router = Router()
+        router.get("/hello") { _, _ in "OK" }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        try await app.runService()
+        exit(0)
+    }
+
+    static func measure() async throws -> Figures {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("todo-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let script = scratch.appendingPathComponent("mix.lua")
+        try mixScript.write(to: script, atomically: true, encoding: .utf8)
+
+        let trivialPort = try freeBenchPort()
+        let trivial = try launch(CommandLine.arguments[0], ["trivial-http", String(trivialPort)], in: scratch)
+        defer { stop(trivial) }
+        try await waitForHTTP(port: trivialPort, path: "/hello")
+        let trivialLoad = try median(of: (0..<runs).map { _ in try wrk(port: trivialPort, path: "/hello", script: nil) })
+        stop(trivial)
+
+        let cluster = try Cluster(size: 3, scratch: scratch)
+        defer { cluster.stop() }
+        // One node alone first, then the same node with two peers joined.
+        try await cluster.start(count: 1)
+        _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script)  // starts the list servers
+        let oneNode = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script) })
+        try await cluster.start(count: 3)
+        _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script)
+        let threeNodes = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script) })
+        cluster.stop()
+
+        let bytes = try await idleServerMemory(scratch: scratch)
+        return Figures(trivial: trivialLoad, oneNode: oneNode, cluster: threeNodes, bytesPerIdleServer: bytes)
+    }
+
+    /// Resident memory a fresh node gains by loading 10,000 list servers, per server.
+    static func idleServerMemory(lists: Int = 10_000, scratch: URL) async throws -> Double {
+        let cluster = try Cluster(size: 1, scratch: scratch.appendingPathComponent("memory"))
+        defer { cluster.stop() }
+        try await cluster.start(count: 1)
+        let port = cluster.httpPorts[0]
+        let urls = scratch.appendingPathComponent("urls.txt")
+        let warm = (1...100).map { "url = \"http://127.0.0.1:\(port)/entries?list=warm_\($0)&date=2018-12-19\"\noutput = /dev/null\n" }
+        try warm.joined().write(to: urls, atomically: true, encoding: .utf8)
+        try run("/usr/bin/curl", ["-s", "-K", urls.path])
+        let before = residentBytes(of: cluster.pids[0])
+        let lines = (1...lists).map { "url = \"http://127.0.0.1:\(port)/entries?list=idle_\($0)&date=2018-12-19\"\noutput = /dev/null\n" }
+        try lines.joined().write(to: urls, atomically: true, encoding: .utf8)
+        try run("/usr/bin/curl", ["-s", "-K", urls.path])
+        let after = residentBytes(of: cluster.pids[0])
+        return Double(after - before) / Double(lists)
+    }
+
+    /// The book's mix, spread over 1,000 lists and December 2018.
+    static let mixScript = """
+        math.randomseed(os.time())
+        request = function()
+          local list = "list_" .. math.random(1, 1000)
+          local date = string.format("2018-12-%02d", math.random(1, 31))
+          if math.random() < 0.8 then
+            return wrk.format("GET", "/entries?list=" .. list .. "&date=" .. date)
+          else
+            return wrk.format("POST", "/add_entry?list=" .. list .. "&date=" .. date .. "&title=Task", nil, "")
+          end
+        end
+        """
+
+    /// One `wrk` run: one thread, 32 connections.
+    static func wrk(port: Int, path: String, script: URL?) throws -> Load {
+        var arguments = ["-t1", "-c32", "-d\(duration)s", "--latency"]
+        if let script { arguments += ["-s", script.path] }
+        arguments.append("http://127.0.0.1:\(port)\(path)")
+        let output = try run("/usr/bin/wrk", arguments)
+        guard let rate = number(after: "Requests/sec:", in: output),
+              let p99Line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("99%") })
+        else { throw BenchFailure("cannot read wrk's output: \(output)") }
+        let errors = Int(number(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
+        return Load(requestsPerSecond: rate, p99Milliseconds: milliseconds(String(p99Line.split(separator: " ").last ?? "")), errors: errors)
+    }
+
+    static func median(of loads: [Load]) -> Load {
+        let sorted = loads.sorted { $0.requestsPerSecond < $1.requestsPerSecond }
+        var middle = sorted[sorted.count / 2]
+        middle.p99Milliseconds = loads.map(\.p99Milliseconds).sorted()[loads.count / 2]
+        middle.errors = loads.map(\.errors).reduce(0, +)
+        return middle
+    }
+
+    private static func number(after label: String, in text: String) -> Double? {
+        guard let range = text.range(of: label) else { return nil }
+        return Double(text[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first ?? "")
+    }
+
+    /// wrk writes latencies as `812.00us`, `12.34ms` or `1.20s`.
+    private static func milliseconds(_ text: String) -> Double {
+        if text.hasSuffix("us") { return (Double(text.dropLast(2)) ?? 0) / 1_000 }
+        if text.hasSuffix("ms") { return Double(text.dropLast(2)) ?? 0 }
+        if text.hasSuffix("s") { return (Double(text.dropLast()) ?? 0) * 1_000 }
+        return Double(text) ?? 0
+    }
+
+    /// Up to three release `todo-node`s with a port mapper and data of their own.
+    final class Cluster {
+        let scratch: URL
+        let mapperPort: Int
+        let httpPorts: [Int]
+        var processes: [Process] = []
+        var pids: [Int32] { processes.map(\.processIdentifier) }
+
+        init(size: Int, scratch: URL) throws {
+            self.scratch = scratch
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            mapperPort = try freeBenchPort()
+            httpPorts = try (0..<size).map { _ in try freeBenchPort() }
+        }
+
+        func start(count: Int) async throws {
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("todo-node").path
+            while processes.count < count {
+                let index = processes.count
+                var arguments = ["--name", "bench\(index + 1)@localhost", "--http-port", String(httpPorts[index]),
+                                 "--mapper-port", String(mapperPort), "--cookie", "bench", "--log-level", "warning",
+                                 "--server-idle-timeout", "3600"]
+                if index > 0 { arguments += ["--connect", "bench1@localhost"] }
+                processes.append(try launch(binary, arguments, in: scratch))
+                try await waitForHTTP(port: httpPorts[index], path: "/health")
+            }
+            try await waitForPeers(count - 1)
+        }
+
+        private func waitForPeers(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                if let body = try? run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(httpPorts[0])/health"]),
+                   let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                   (json["nodes"] as? [String])?.count == count { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw BenchFailure("the bench cluster did not join")
+        }
+
+        func stop() {
+            for process in processes { WebBench.stop(process) }
+            processes.removeAll()
+            for pid in benchProcesses(matching: "--mapper-port \(mapperPort)") { kill(pid, SIGKILL) }
+        }
+    }
+
+    static func launch(_ path: String, _ arguments: [String], in directory: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func waitForHTTP(port: Int, path: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let answer = try? run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)\(path)"]),
+               answer == "200" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchFailure("nothing answers HTTP on port \(port)")
+    }
+
+    static func residentBytes(of pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// A TCP port nobody listens on, below the kernel's ephemeral range.
+func freeBenchPort() throws -> Int {
+    for _ in 0..<100 {
+        let port = Int.random(in: 20_000..<32_000)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
+    }
+    throw BenchFailure("no free port")
+}
+
+/// OS processes whose command line contains `text`.
+func benchProcesses(matching text: String) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+        guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text) ? pid : nil
+    }
+}

@@ -231,17 +231,11 @@ final class ProcessCell: @unchecked Sendable {
                 continuation.resume(returning: .mail)
                 return
             }
-            if let deadline {
-                let wait = ContinuousClock.now.duration(to: deadline)
-                let nanoseconds = max(0, wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
-                    self.timeOut(generation)
-                }
-            }
+            if let deadline { runtime.timers.schedule(self, generation: generation, at: deadline) }
         }
     }
 
-    private func timeOut(_ generation: UInt64) {
+    func timeOut(_ generation: UInt64) {
         let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
             guard state.waitGeneration == generation else { return nil }
             defer { state.waiter = nil }

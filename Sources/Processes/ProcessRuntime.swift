@@ -7,6 +7,8 @@ public final class ProcessRuntime: Sendable {
     public let incarnation: UInt64
     private let serials = Atomic<UInt64>(1)
     private let table = Mutex<[UInt64: ProcessCell]>([:])
+    /// The timeouts of receives with `after`.
+    let timers = TimerThread()
     let names = Mutex<[String: ProcessCell]>([:])
     private let remote = Mutex<(any RemoteRouting)?>(nil)
 
@@ -17,6 +19,8 @@ public final class ProcessRuntime: Sendable {
     }
 
     /// Installs the distribution layer's routing for remote pids.
+    deinit { timers.stop() }
+
     public func setRemoteRouting(_ routing: (any RemoteRouting)?) {
         remote.withLock { $0 = routing }
     }

@@ -3,7 +3,8 @@ import Logging
 import Processes
 
 /// The replicated database (the book's `Todo.Database`): every node keeps a full copy in its
-/// own `TodoStore`; `store` writes on this node and on every connected visible node at once,
+/// own `TodoStore`; `store` writes on this node and on every connected visible node at once
+/// (the book's `rpc.multicall` of `store_local`),
 /// `get` reads this node's copy only.
 public struct TodoDatabase: Sendable {
     static let storeFunction = "todo.store_local"
@@ -40,15 +41,26 @@ public struct TodoDatabase: Sendable {
     }
 
     /// Writes `list` on this node and on every connected visible node (`rpc.multicall`, 5 s),
-    /// logging each node that failed.
+    /// logging each node that failed. This node's copy is written directly, not encoded.
     public func store(_ name: String, _ list: TodoList) async -> StoreOutcome {
-        let (results, badNodes) = await node.rpc.multicall(
-            Self.storeFunction, StoreArguments(name: name, list: list), returning: Bool.self, timeout: Self.storeTimeout)
-        var failed = Set(badNodes)
+        let peers = node.nodes()
+        async let remote = peers.isEmpty
+            ? (results: [:], badNodes: [])
+            : node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, list: list),
+                                 returning: Bool.self, timeout: Self.storeTimeout)
+        var failed: Set<NodeName> = []
+        do {
+            try await storeLocal(name, list)
+        } catch {
+            failed.insert(node.name)
+            node.logger.error("store on this node failed: \(error)")
+        }
+        let (results, badNodes) = await remote
+        failed.formUnion(badNodes)
         for (target, result) in results {
-            if case .failure(let error) = result {
+            if case .failure(let error) = result, !badNodes.contains(target) {
                 failed.insert(target)
-                if !badNodes.contains(target) { node.logger.error("store of list on \(target) failed: \(error)") }
+                node.logger.error("store on \(target) failed: \(error)")
             }
         }
         for bad in failed.sorted() { node.logger.warning("Store failed on node \(bad)") }

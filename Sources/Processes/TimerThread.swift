@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The receive timeouts of one runtime, on one thread of their own: a min-heap of deadlines
+/// and a condition variable. A Dispatch timer per timed receive cost a timer-heap insert and
+/// a wake of Dispatch's manager thread each, and kept the process alive until it fired; here
+/// an entry is 40 bytes holding its process weakly, and a stale one (the message came first)
+/// is dropped unnoticed when its time comes.
+final class TimerThread: @unchecked Sendable {
+    private struct Entry {
+        let deadline: ContinuousClock.Instant
+        let generation: UInt64
+        weak var cell: ProcessCell?
+    }
+
+    private var heap: [Entry] = []  // guarded by mutex
+    private var stopped = false
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var thread: pthread_t?
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Calls `cell.timeOut(generation)` at `deadline`, if the cell still exists.
+    func schedule(_ cell: ProcessCell, generation: UInt64, at deadline: ContinuousClock.Instant) {
+        pthread_mutex_lock(&mutex)
+        if thread == nil { start() }
+        heap.append(Entry(deadline: deadline, generation: generation, cell: cell))
+        siftUp(heap.count - 1)
+        let earliest = heap[0].deadline == deadline
+        pthread_mutex_unlock(&mutex)
+        if earliest { pthread_cond_signal(&condition) }
+    }
+
+    func stop() {
+        pthread_mutex_lock(&mutex)
+        stopped = true
+        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(&condition)
+    }
+
+    /// Started on first use: a runtime that never waits with a timeout has no thread.
+    private func start() {
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let created = pthread_create(&handle, nil, { argument in
+            guard let argument else { return nil }
+            let timers = Unmanaged<TimerThread>.fromOpaque(argument).takeRetainedValue()
+            timers.run()
+            return nil
+        }, box.toOpaque())
+        if created == 0 {
+            pthread_detach(handle)
+            thread = handle
+        } else {
+            box.release()
+        }
+    }
+
+    private func run() {
+        var due: [Entry] = []
+        pthread_mutex_lock(&mutex)
+        while !stopped {
+            let now = ContinuousClock.now
+            while let first = heap.first, first.deadline <= now { due.append(popFirst()) }
+            if !due.isEmpty {
+                pthread_mutex_unlock(&mutex)
+                for entry in due { entry.cell?.timeOut(entry.generation) }
+                due.removeAll(keepingCapacity: true)
+                pthread_mutex_lock(&mutex)
+                continue
+            }
+            if let first = heap.first {
+                var wake = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &wake)
+                let wait = now.duration(to: first.deadline).components
+                let nanoseconds = Int(wait.seconds) * 1_000_000_000 + Int(wait.attoseconds / 1_000_000_000) + wake.tv_nsec
+                wake.tv_sec += nanoseconds / 1_000_000_000
+                wake.tv_nsec = nanoseconds % 1_000_000_000
+                pthread_cond_timedwait(&condition, &mutex, &wake)
+            } else {
+                pthread_cond_wait(&condition, &mutex)
+            }
+        }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func popFirst() -> Entry {
+        let first = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            siftDown(0)
+        }
+        return first
+    }
+
+    private func siftUp(_ index: Int) {
+        var child = index
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].deadline < heap[parent].deadline else { return }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private func siftDown(_ index: Int) {
+        var parent = index
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < heap.count, heap[left].deadline < heap[smallest].deadline { smallest = left }
+            if right < heap.count, heap[right].deadline < heap[smallest].deadline { smallest = right }
+            guard smallest != parent else { return }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+}

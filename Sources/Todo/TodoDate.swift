@@ -17,6 +17,16 @@ public struct TodoDate: Hashable, Comparable, Sendable, CustomStringConvertible 
         self.day = day
     }
 
+    /// A day from its numbers; nil when it does not exist.
+    public init?(year: Int, month: Int, day: Int) {
+        guard (0...9999).contains(year), (1...12).contains(month), (1...Self.days(inMonth: month, year: year)).contains(day) else {
+            return nil
+        }
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
     public var description: String {
         let yyyy = String(year), mm = String(month), dd = String(day)
         return String(repeating: "0", count: 4 - yyyy.count) + yyyy + "-"

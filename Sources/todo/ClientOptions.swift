@@ -52,7 +52,8 @@ struct ClientOptions: ParsableArguments {
         settings.mapperPort = try resolvedMapperPort()
         settings.connectTimeout = .seconds(3)
         var logger = Logger(label: "todo")
-        logger.logLevel = .error
+        // TODO_LOG_LEVEL=info shows why a connection failed (stderr).
+        logger.logLevel = environment["TODO_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
         let node = try await ClusterNode.start(settings, logger: logger)
         do {
             let result = try await work(node)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Logging
 import Todo
 
 // todo: exit 0 on success, 1 when the operation failed, 2 for bad usage; errors are one
@@ -32,6 +33,9 @@ func optionsAfterCommand(_ arguments: [String]) -> [String] {
     guard index < arguments.count else { return arguments }
     return [arguments[index]] + shared + arguments[(index + 1)...]
 }
+
+// Logs, when asked for with TODO_LOG_LEVEL, go to stderr: stdout is the command's answer.
+LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
 
 var command: any ParsableCommand
 do {

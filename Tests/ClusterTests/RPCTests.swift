@@ -1,4 +1,4 @@
-import Cluster
+@testable import Cluster
 import ClusterTestKit
 import Processes
 import Testing
@@ -73,5 +73,16 @@ struct RPCTests {
 extension Result where Failure == RPCError {
     init(_ body: () async throws(RPCError) -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+struct RPCCodingTests {
+    @Test func optionalsAndWireTypesTakeTheSameFormBothWays() throws {
+        let some: String? = "x", none: String? = nil
+        #expect(try RPC.decode(String?.self, from: RPC.encode(some)) == "x")
+        #expect(try RPC.decode(String?.self, from: RPC.encode(none)) == nil)
+        #expect(try RPC.decode(String.self, from: RPC.encode("y")) == "y")
+        #expect(try RPC.decode(Int.self, from: RPC.encode(42)) == 42)
+        #expect(throws: WireError.self) { try RPC.decode(Int.self, from: RPC.encode(42) + [0]) }
     }
 }

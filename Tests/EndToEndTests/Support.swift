@@ -112,22 +112,32 @@ final class RunningProgram: @unchecked Sendable {
     let process = Process()
     let log: URL
 
-    init(_ executable: URL, _ arguments: [String], environment: [String: String], directory: URL, log: URL) throws {
+    /// With `separateErrors`, stderr goes to `LOG.err` (a client's logs), and `output` is
+    /// stdout alone.
+    init(_ executable: URL, _ arguments: [String], environment: [String: String], directory: URL, log: URL,
+         separateErrors: Bool = false) throws {
         self.log = log
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw E2EError("cannot create \(log.path)") }
         let output = try FileHandle(forWritingTo: log)
+        var errors = output
+        if separateErrors {
+            let errorLog = log.appendingPathExtension("err")
+            guard FileManager.default.createFile(atPath: errorLog.path, contents: nil) else { throw E2EError("cannot create \(errorLog.path)") }
+            errors = try FileHandle(forWritingTo: errorLog)
+        }
         process.executableURL = executable
         process.arguments = arguments
         process.environment = environment
         process.currentDirectoryURL = directory
         process.standardOutput = output
-        process.standardError = output
+        process.standardError = errors
         process.standardInput = FileHandle.nullDevice
         try process.run()
     }
 
     var pid: Int32 { process.processIdentifier }
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOf: log.appendingPathExtension("err"), encoding: .utf8)) ?? "" }
 
     func signal(_ signal: Int32) { kill(pid, signal) }
 
@@ -167,6 +177,7 @@ final class EndToEnd: @unchecked Sendable {
         environment["TODO_COOKIE"] = cookie
         environment["TODO_MAPPER_PORT"] = String(mapperPort)
         environment["HOME"] = directory.path
+        environment["TODO_LOG_LEVEL"] = "info"  // the client's reasons, printed when a test fails
         return environment
     }
 
@@ -175,16 +186,16 @@ final class EndToEnd: @unchecked Sendable {
         try start(Binaries.node, ["--name", "\(name)@localhost", "--http-port", String(httpPort)] + flags, log: "\(name)-\(programs.count).log")
     }
 
-    func start(_ binary: URL, _ arguments: [String], log: String) throws -> RunningProgram {
+    func start(_ binary: URL, _ arguments: [String], log: String, separateErrors: Bool = false) throws -> RunningProgram {
         let program = try RunningProgram(binary, arguments, environment: environment, directory: directory,
-                                         log: directory.appendingPathComponent(log))
+                                         log: directory.appendingPathComponent(log), separateErrors: separateErrors)
         programs.append(program)
         return program
     }
 
     /// Runs the `todo` client to the end; returns its exit code and output.
     func client(_ arguments: [String]) async throws -> (code: Int32, output: String) {
-        let program = try start(Binaries.client, arguments, log: "client-\(programs.count).log")
+        let program = try start(Binaries.client, arguments, log: "client-\(programs.count).log", separateErrors: true)
         guard let code = try await program.exitCode(within: .seconds(30)) else {
             program.stop()
             throw E2EError("todo \(arguments.joined(separator: " ")) did not finish")
@@ -212,7 +223,7 @@ final class EndToEnd: @unchecked Sendable {
         for program in programs { program.stop() }
         for pid in processes(matching: "--mapper-port \(mapperPort)") { kill(pid, SIGKILL) }
         if printingLogs {
-            for program in programs { print("---- \(program.log.lastPathComponent) ----\n\(program.output)") }
+            for program in programs { print("---- \(program.log.lastPathComponent) ----\n\(program.output)\(program.errors)") }
         }
         try? FileManager.default.removeItem(at: directory)
     }
@@ -246,7 +257,7 @@ extension EndToEnd {
     /// Runs `todo` and expects success; returns its standard output.
     func todo(_ arguments: [String]) async throws -> String {
         let (code, output) = try await client(arguments)
-        guard code == 0 else { throw E2EError("todo \(arguments.joined(separator: " ")) exited \(code): \(output)") }
+        guard code == 0 else { throw E2EError("todo \(arguments.joined(separator: " ")) exited \(code)") }
         return output
     }
 

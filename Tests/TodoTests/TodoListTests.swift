@@ -1,3 +1,4 @@
+import Cluster
 import Testing
 @testable import Todo
 
@@ -108,5 +109,33 @@ struct FormQueryTests {
         let query = FormQuery("a=%ZZ&b=%C3&c=%4")
         #expect(query.malformed == ["a", "b", "c"])
         #expect(FormQuery.decode("a+b", plusIsSpace: false) == "a+b")
+    }
+}
+
+struct TodoWireTests {
+    @Test func aListCrossesTheWireUnchanged() throws {
+        var list = TodoList()
+        list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist")
+        list.add(date: try #require(TodoDate("0001-01-01")), title: "ü ✓ with spaces")
+        _ = list.delete(id: 1)
+        var writer = WireWriter()
+        list.encode(to: &writer)
+        var reader = WireReader(writer.bytes)
+        #expect(try TodoList(from: &reader) == list)
+        #expect(reader.isAtEnd)
+    }
+
+    @Test func hostileBytesAreRefusedNotTrusted() {
+        var writer = WireWriter()
+        writer.writeSigned(1)
+        writer.writeVarint(UInt64.max)  // a count no message could hold
+        var reader = WireReader(writer.bytes)
+        #expect(throws: WireError.self) { try TodoList(from: &reader) }
+        var badDate = WireWriter()
+        badDate.writeVarint(2018)
+        badDate.write(2)
+        badDate.write(30)
+        var dateReader = WireReader(badDate.bytes)
+        #expect(throws: WireError.self) { try TodoDate(from: &dateReader) }
     }
 }

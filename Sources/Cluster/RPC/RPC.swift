@@ -29,6 +29,22 @@ struct RPCRequest: Codable, Sendable {
     let arguments: [UInt8]
 }
 
+extension RPCRequest: WireCodable {
+    func encode(to writer: inout WireWriter) {
+        tag.encode(to: &writer)
+        from.encode(to: &writer)
+        writer.writeString(function)
+        writer.writeBytes(arguments)
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        tag = try Ref(from: &reader)
+        from = try Pid(from: &reader)
+        function = try reader.readString()
+        arguments = try reader.readBytes()
+    }
+}
+
 struct RPCReply: Codable, Sendable {
     enum Outcome: Codable, Sendable {
         case value([UInt8])
@@ -41,6 +57,29 @@ struct RPCReply: Codable, Sendable {
     let outcome: Outcome
 }
 
+extension RPCReply: WireCodable {
+    func encode(to writer: inout WireWriter) {
+        tag.encode(to: &writer)
+        switch outcome {
+        case .value(let bytes): writer.write(0); writer.writeBytes(bytes)
+        case .failed(let words): writer.write(1); writer.writeString(words)
+        case .undefined: writer.write(2)
+        case .badArguments(let words): writer.write(3); writer.writeString(words)
+        }
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        tag = try Ref(from: &reader)
+        switch try reader.read() {
+        case 0: outcome = .value(try reader.readBytes())
+        case 1: outcome = .failed(try reader.readString())
+        case 2: outcome = .undefined
+        case 3: outcome = .badArguments(try reader.readString())
+        default: throw .malformed("bad rpc reply")
+        }
+    }
+}
+
 /// Remote procedure calls (Erlang's `:rpc`): functions registered by name on each node, run
 /// on request in a process of their own by the node's `rex` server.
 public struct RPC: Sendable {
@@ -50,8 +89,8 @@ public struct RPC: Sendable {
     let node: ClusterNode
 
     static func registerMessages(in registry: WireRegistry) {
-        registry.registerCodable(RPCRequest.self, as: "rpc.request")
-        registry.registerCodable(RPCReply.self, as: "rpc.reply")
+        registry.register(RPCRequest.self, as: "rpc.request")
+        registry.register(RPCReply.self, as: "rpc.reply")
     }
 
     /// Registers `function` under `name` on this node, callable from any node.
@@ -60,8 +99,8 @@ public struct RPC: Sendable {
     ) {
         node.rpcFunctions.withLock {
             $0[name] = { bytes in
-                let arguments = try BinaryDecoder().decode(Arguments.self, from: bytes)
-                return try BinaryEncoder().encode(try await function(arguments))
+                let arguments = try Self.decode(Arguments.self, from: bytes)
+                return try Self.encode(try await function(arguments))
             }
         }
     }
@@ -72,7 +111,7 @@ public struct RPC: Sendable {
         timeout: Duration = .seconds(5)
     ) async throws(RPCError) -> Result {
         let encoded: [UInt8]
-        do { encoded = try BinaryEncoder().encode(arguments) } catch { throw .badArguments("\(error)") }
+        do { encoded = try Self.encode(arguments) } catch { throw .badArguments("\(error)") }
         let outcome: Swift.Result<[UInt8], RPCError>
         do {
             outcome = try await node.runtime.withProcess { context in
@@ -82,7 +121,30 @@ public struct RPC: Sendable {
             throw .timeout
         }
         let bytes = try outcome.get()
-        do { return try BinaryDecoder().decode(Result.self, from: bytes) } catch { throw .badArguments("cannot read the answer: \(error)") }
+        do { return try Self.decode(Result.self, from: bytes) } catch { throw .badArguments("cannot read the answer: \(error)") }
+    }
+
+    /// Arguments and results in their hand-written wire form when they have one (both ends
+    /// name the same types, so they agree), else in the tagged binary form.
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        // By the static type, as `decode` does: a cast alone would unwrap an Optional.
+        if T.self is any WireCodable.Type, let wire = value as? any WireCodable {
+            var writer = WireWriter()
+            wire.encode(to: &writer)
+            return writer.bytes
+        }
+        return try BinaryEncoder().encode(value)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        if let wire = T.self as? any WireCodable.Type {
+            var reader = WireReader(bytes)
+            guard let value = try wire.init(from: &reader) as? T, reader.isAtEnd else {
+                throw WireError.malformed("trailing or mistyped bytes")
+            }
+            return value
+        }
+        return try BinaryDecoder().decode(T.self, from: bytes)
     }
 
     /// Calls `name` on every node of `nodes` (default: this node and every visible peer) at
@@ -146,6 +208,8 @@ public struct RPC: Sendable {
                         do {
                             outcome = .value(try await function(request.arguments))
                         } catch let error as DecodingError {
+                            outcome = .badArguments("\(error)")
+                        } catch let error as WireError {
                             outcome = .badArguments("\(error)")
                         } catch {
                             outcome = .failed("\(error)")

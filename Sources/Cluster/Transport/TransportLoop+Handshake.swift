@@ -69,8 +69,7 @@ extension TransportLoop {
                 logger.warning("connection to \(name) failed: \(reason)")
                 failDialling(name, reason: reason)
             case .yield:
-                dialling[name]?.dealer?.close()
-                dialling[name]?.monitor?.close()
+                closeDealer(dialling[name]?.dealer, monitor: dialling[name]?.monitor)
                 dialling[name]?.dealer = nil
                 dialling[name]?.monitor = nil
                 dialling[name]?.parked = true
@@ -82,8 +81,7 @@ extension TransportLoop {
     func failDialling(_ name: NodeName, reason: String) {
         guard let attempt = dialling.removeValue(forKey: name) else { return }
         logger.info("connection attempt to \(name) failed: \(reason)")
-        attempt.dealer?.close()
-        attempt.monitor?.close()
+        closeDealer(attempt.dealer, monitor: attempt.monitor)
         pollerDirty = true
         if !attempt.queued.isEmpty { logger.info("dropped \(attempt.queued.count) messages for \(name): \(reason)") }
         for waiter in attempt.waiters { waiter(false) }
@@ -120,8 +118,7 @@ extension TransportLoop {
                 var waiters: [@Sendable (Bool) -> Void] = []
                 var queued: [[UInt8]] = []
                 if let ours = dialling.removeValue(forKey: info.node) {  // the peer's connection won
-                    ours.dealer?.close()
-                    ours.monitor?.close()
+                    closeDealer(ours.dealer, monitor: ours.monitor)
                     waiters = ours.waiters
                     queued = ours.queued
                 }

@@ -37,8 +37,7 @@ extension TransportLoop {
         switch peer.link {
         case .dealer(let dealer, let monitor):
             if reason == .shutdown || reason == .disconnect { try? dealer.setLinger(milliseconds: 200) }
-            dealer.close()
-            monitor.close()
+            closeDealer(dealer, monitor: monitor)
         case .router(let id):
             routerIDs.removeValue(forKey: id)
         }

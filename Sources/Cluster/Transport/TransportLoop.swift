@@ -415,21 +415,30 @@ final class TransportLoop: @unchecked Sendable {
         return (dealer, monitor)
     }
 
+    /// Stops the monitor before closing: libzmq's I/O thread sends monitor events with a
+    /// blocking send, so a monitored socket that outlives its event reader (its close is
+    /// asynchronous, and a dead peer's reconnects keep making events) can hang that thread,
+    /// and with it every socket of the node.
+    func closeDealer(_ dealer: Socket?, monitor: Socket?) {
+        try? dealer?.stopMonitor()
+        dealer?.close()
+        monitor?.close()
+    }
+
     private func closeEverything() {
         for attempt in dialling.values {
-            attempt.dealer?.close()
-            attempt.monitor?.close()
+            closeDealer(attempt.dealer, monitor: attempt.monitor)
         }
         for peer in peers.values {
             if case .dealer(let dealer, let monitor) = peer.link {
-                dealer.close()
-                monitor.close()
+                closeDealer(dealer, monitor: monitor)
             }
         }
         // Goodbyes were queued just before: give them a moment to leave.
         try? router.setLinger(milliseconds: 200)
         router.close()
         publisher.close()
+        try? subscriber.stopMonitor()
         subscriber.close()
         subscriberMonitor.close()
     }

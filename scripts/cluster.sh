@@ -33,8 +33,9 @@ start() {
       echo "$name@localhost is already running (pid $(cat "$RUN/$name.pid"))"
       continue
     fi
+    # Each node joins through all the others, so one restarted later finds the rest.
     local connect=()
-    [ "$i" -gt 1 ] && connect=(--connect todo1@localhost)
+    for j in $(seq "$count"); do [ "$j" -ne "$i" ] && connect+=(--connect "todo$j@localhost"); done
     nohup "$BIN" --name "$name@localhost" --http-port "$port" --data-dir "persist/$name" "${connect[@]}" \
       >>"$RUN/$name.log" 2>&1 </dev/null &
     echo $! >"$RUN/$name.pid"

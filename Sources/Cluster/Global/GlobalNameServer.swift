@@ -1,7 +1,7 @@
 import Logging
 import Processes
 
-/// The process behind global names on each node (Erlang's `global_name_server`). It keeps
+/// The process behind global names on each node (Erlang's `global_name_server`). It changes
 /// this node's `GlobalTable`, answers as leader when it is the lowest visible node, applies
 /// the leader's updates, exchanges whole tables with every peer that comes up, watches the
 /// local owners, and settles clashes (killing a local loser).
@@ -9,8 +9,14 @@ struct GlobalNameServer {
     static let name = "global_name_server"
 
     let node: ClusterNode
-    var table = GlobalTable()
-    var watched: [Ref: (name: String, pid: Pid)] = [:]
+    var watched: [Ref: Owner] = [:]
+    /// The same owners, to tell in O(1) whether one is watched already.
+    var watching: Set<Owner> = []
+
+    struct Owner: Hashable {
+        let name: String
+        let pid: Pid
+    }
     var synced: Set<NodeName> = []
     var waiting: [GlobalSyncQuery] = []
     var locks = GlobalLocks()
@@ -31,9 +37,9 @@ struct GlobalNameServer {
         case let request as GlobalRequest:
             var owner: Pid?
             if request.register {
-                owner = table.register(request.name, request.pid)
+                owner = changeTable { $0.register(request.name, request.pid) }
             } else {
-                table.forget(request.name, request.pid)
+                changeTable { $0.forget(request.name, request.pid) }
             }
             if owner == nil {
                 broadcast(GlobalUpdate(name: request.name, pid: request.pid, registered: request.register), context: context)
@@ -42,14 +48,15 @@ struct GlobalNameServer {
             context.send(GlobalReply(tag: request.tag, owner: owner), to: request.replyTo)
         case let update as GlobalUpdate:
             if update.registered {
-                if let clash = table.learn(update.name, update.pid) { settle(clash, context: context) }
+                if let clash = changeTable({ $0.learn(update.name, update.pid) }) { settle(clash, context: context) }
                 watchIfLocal(update.name, update.pid, context: context)
             } else {
-                table.forget(update.name, update.pid)
+                changeTable { $0.forget(update.name, update.pid) }
             }
         case let sync as GlobalSync:
-            for clash in table.merge(sync.names) { settle(clash, context: context) }
-            for (name, pid) in sync.names where table.whereis(name) == pid { watchIfLocal(name, pid, context: context) }
+            for clash in changeTable({ $0.merge(sync.names) }) { settle(clash, context: context) }
+            let kept = changeTable { table in sync.names.filter { table.whereis($0.key) == $0.value } }
+            for (name, pid) in kept { watchIfLocal(name, pid, context: context) }
             if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { synced.insert(from) }
         case let request as GlobalLockRequest:
             if request.lock {
@@ -66,17 +73,23 @@ struct GlobalNameServer {
             for next in locks.release(down.pid) { context.send(GlobalLockGranted(tag: next.tag), to: next.replyTo) }
         case let down as Down:
             guard let owner = watched.removeValue(forKey: down.ref) else { return }
-            if table.whereis(owner.name) == owner.pid {
+            watching.remove(owner)
+            let owned = changeTable { table in
+                guard table.whereis(owner.name) == owner.pid else { return false }
                 table.forget(owner.name, owner.pid)
+                return true
+            }
+            if owned {
                 broadcast(GlobalUpdate(name: owner.name, pid: owner.pid, registered: false), context: context)
             }
         case let event as NodeEvent:
             switch event {
             case .up(let peer, hidden: false):
-                context.runtime.send(GlobalSync(from: node.name.description, names: table.names), toName: Self.name, on: peer.description)
+                let names = changeTable { $0.names }
+                context.runtime.send(GlobalSync(from: node.name.description, names: names), toName: Self.name, on: peer.description)
             case .down(let peer, _, hidden: false):
                 synced.remove(peer)
-                let gone = table.forgetNode(peer.description)
+                let gone = changeTable { $0.forgetNode(peer.description) }
                 if !gone.isEmpty { node.logger.info("global: names of \(peer) dropped: \(gone.joined(separator: ", "))") }
             default: break
             }
@@ -85,8 +98,14 @@ struct GlobalNameServer {
         default:
             break
         }
-        node.globalNames.withLock { $0 = table.names }
         answerSyncWaiters(context: context)
+    }
+
+    /// The table lives in the node, under its lock, where lookups read it: one copy, changed
+    /// in place (a replica copied after each change cost O(names) per registration).
+    @discardableResult
+    private func changeTable<T>(_ change: (inout GlobalTable) -> T) -> T {
+        node.globalTable.withLock { change(&$0) }
     }
 
     private mutating func watchLocker(_ pid: Pid, context: ProcessContext) {
@@ -98,8 +117,9 @@ struct GlobalNameServer {
     }
 
     private mutating func watchIfLocal(_ name: String, _ pid: Pid, context: ProcessContext) {
-        guard context.runtime.isLocal(pid), !watched.values.contains(where: { $0.name == name && $0.pid == pid }) else { return }
-        watched[context.monitor(pid)] = (name, pid)
+        let owner = Owner(name: name, pid: pid)
+        guard context.runtime.isLocal(pid), watching.insert(owner).inserted else { return }
+        watched[context.monitor(pid)] = owner
     }
 
     /// The loser of a clash is killed by its own node; everyone logs the resolution.

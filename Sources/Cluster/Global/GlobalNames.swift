@@ -25,7 +25,7 @@ public struct GlobalNames: NameRegistry {
 
     /// The pid registered as `name`, from this node's replica.
     public func whereis(_ name: String) -> Pid? {
-        node.globalNames.withLock { $0[name] }
+        node.globalTable.withLock { $0.whereis(name) }
     }
 
     public func unregister(_ name: String, _ pid: Pid) async {
@@ -35,7 +35,7 @@ public struct GlobalNames: NameRegistry {
 
     /// Every registered name, from this node's replica.
     public func registered() -> [String: Pid] {
-        node.globalNames.withLock { $0 }
+        node.globalTable.withLock { $0.names }
     }
 
     /// Sends to the process registered as `name`; dropped when there is none.

@@ -19,7 +19,7 @@ public final class ClusterNode: Sendable {
     let outbox: Outbox
     let shared: Mutex<SharedMembership>
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
-    let globalNames = Mutex<[String: Pid]>([:])
+    let globalTable = Mutex(GlobalTable())
     let groupMembers = Mutex<(all: [String: [Pid]], local: [String: [Pid]])>(([:], [:]))
 
     let spawnKinds = Mutex<[String: RemoteSpawn.Body]>([:])

@@ -4,7 +4,8 @@ import Processes
 
 /// One process per list in the whole cluster (the book's `Todo.Server`): the list lives in its
 /// memory, loaded from this node's replica at start; a change is stored on every connected
-/// node before it is answered. It stops after `idleTimeout` without requests, and is started
+/// node before it is answered. Replicas receive the change, not the whole list as the book
+/// sends it. It stops after `idleTimeout` without requests, and is started
 /// again, from the database, by the next one.
 public struct TodoServer: GenServer {
     public enum Request: Codable, Sendable, Equatable {
@@ -46,15 +47,15 @@ public struct TodoServer: GenServer {
         case .add(let date, let title):
             var changed = list
             let entry = changed.add(date: date, title: title)
-            return .reply(await commit(changed) ?? .entry(entry))
+            return .reply(await commit(changed, .put(entry, nextId: changed.nextId)) ?? .entry(entry))
         case .update(let id, let date, let title):
             var changed = list
             guard let entry = changed.update(id: id, date: date, title: title) else { return .reply(.notFound) }
-            return .reply(await commit(changed) ?? .entry(entry))
+            return .reply(await commit(changed, .put(entry, nextId: changed.nextId)) ?? .entry(entry))
         case .delete(let id):
             var changed = list
             guard changed.delete(id: id) else { return .reply(.notFound) }
-            return .reply(await commit(changed) ?? .deleted)
+            return .reply(await commit(changed, .delete(id: id, nextId: changed.nextId)) ?? .deleted)
         }
     }
 
@@ -63,10 +64,11 @@ public struct TodoServer: GenServer {
         return .stop(.normal)
     }
 
-    /// Stores `changed` everywhere and keeps it; nil on success. When this node's own copy
-    /// could not be written the change is dropped and the caller told: an answer means durable.
-    private mutating func commit(_ changed: TodoList) async -> Reply? {
-        let outcome = await database.store(name, changed)
+    /// Stores `change` everywhere and keeps `changed`; nil on success. When this node's own
+    /// copy could not be written the change is dropped and the caller told: an answer means
+    /// durable.
+    private mutating func commit(_ changed: TodoList, _ change: ListChange) async -> Reply? {
+        let outcome = await database.store(name, change)
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         list = changed
         return nil

@@ -125,6 +125,18 @@ struct TodoWireTests {
         #expect(reader.isAtEnd)
     }
 
+    @Test func aChangeCrossesTheWireUnchanged() throws {
+        let entry = TodoEntry(id: 7, date: try #require(TodoDate("2018-12-19")), title: "Dentist")
+        for change in [ListChange.put(entry, nextId: 8), .delete(id: 3, nextId: 8)] {
+            var writer = WireWriter()
+            change.encode(to: &writer)
+            var reader = WireReader(writer.bytes)
+            #expect(try ListChange(from: &reader) == change)
+            let coded = try BinaryDecoder().decode(ListChange.self, from: BinaryEncoder().encode(change))
+            #expect(coded == change)
+        }
+    }
+
     @Test func hostileBytesAreRefusedNotTrusted() {
         var writer = WireWriter()
         writer.writeSigned(1)

@@ -3,22 +3,32 @@ import Testing
 @testable import Todo
 
 struct TodoStoreTests {
-    @Test func keepsListsAcrossReopening() async throws {
+    @Test func changesAppliedInOrderGiveTheServersListAndSurviveReopening() async throws {
         let directory = NSTemporaryDirectory() + "todo-store-\(UUID().uuidString)/nested"
         defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
         let day = try #require(TodoDate("2018-12-19"))
-        var bob = TodoList()
-        bob.add(date: day, title: "Dentist")
-        bob.add(date: day, title: "Buy milk")
+        // The server's list and the changes it sends, as TodoServer makes them.
+        var bob = TodoList(), alice = TodoList()
+        var changes: [(name: String, change: ListChange)] = []
+        func add(_ title: String, to list: inout TodoList, _ name: String) {
+            let entry = list.add(date: day, title: title)
+            changes.append((name, .put(entry, nextId: list.nextId)))
+        }
+        add("Dentist", to: &bob, "bob")
+        add("Buy milk", to: &bob, "bob")
+        add("Gym", to: &alice, "alice")
+        let update = bob.update(id: 2, title: "Buy oat milk")
+        let renamed = try #require(update)
+        changes.append(("bob", .put(renamed, nextId: bob.nextId)))
         _ = bob.delete(id: 1)
-        var alice = TodoList()
-        alice.add(date: day, title: "Gym")
+        changes.append(("bob", .delete(id: 1, nextId: bob.nextId)))
         do {
             let store = try TodoStore(directory: directory)
             #expect(try await store.load("bob") == nil)
-            try await store.save([("bob", bob), ("alice", alice)])
-            bob.add(date: day, title: "Movies")
-            try await store.save([("bob", bob)])
+            try await store.apply(Array(changes.prefix(3)))
+            try await store.apply(Array(changes.dropFirst(3)))
+            add("Movies", to: &bob, "bob")
+            try await store.apply([changes[changes.count - 1]])
         }
         let reopened = try TodoStore(directory: directory)
         let loaded = try #require(try await reopened.load("bob"))
@@ -26,6 +36,9 @@ struct TodoStoreTests {
         #expect(loaded.nextId == 4)
         #expect(try await reopened.load("alice") == alice)
         #expect(try await reopened.listNames() == ["alice", "bob"])
+        var replayed = TodoList()
+        for (name, change) in changes where name == "bob" { replayed.apply(change) }
+        #expect(replayed == bob)
     }
 
     @Test func refusesADirectoryItCannotMake() throws {

@@ -8,7 +8,7 @@ import Processes
 struct DatabaseWriter: GenServer {
     struct Save: Sendable {
         let name: String
-        let list: TodoList
+        let change: ListChange
     }
 
     /// nil when saved; else why not.
@@ -50,14 +50,9 @@ struct DatabaseWriter: GenServer {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending.removeAll(keepingCapacity: true)
-        // Within a batch the later store of a list is the newer one: its list's server
-        // stores one change at a time.
-        var latest: [String: Int] = [:]
-        for (index, item) in batch.enumerated() { latest[item.save.name] = index }
-        let lists = latest.values.sorted().map { (name: batch[$0].save.name, list: batch[$0].save.list) }
         var failure: String?
         do {
-            try await store.save(lists)
+            try await store.apply(batch.map { (name: $0.save.name, change: $0.save.change) })
         } catch {
             failure = "cannot write the database: \(error)"
             logger.error("\(failure ?? "")")

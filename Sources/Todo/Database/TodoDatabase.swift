@@ -12,7 +12,7 @@ public struct TodoDatabase: Sendable {
 
     struct StoreArguments: Codable, Sendable {
         let name: String
-        let list: TodoList
+        let change: ListChange
     }
 
     /// What a replicated store reached.
@@ -35,22 +35,22 @@ public struct TodoDatabase: Sendable {
     func registerStoreFunction() {
         let database = self
         node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Bool in
-            try await database.storeLocal(arguments.name, arguments.list)
+            try await database.storeLocal(arguments.name, arguments.change)
             return true
         }
     }
 
-    /// Writes `list` on this node and on every connected visible node (`rpc.multicall`, 5 s),
-    /// logging each node that failed. This node's copy is written directly, not encoded.
-    public func store(_ name: String, _ list: TodoList) async -> StoreOutcome {
+    /// Applies `change` on this node and on every connected visible node (`rpc.multicall`,
+    /// 5 s), logging each node that failed. This node's copy is written directly, not encoded.
+    public func store(_ name: String, _ change: ListChange) async -> StoreOutcome {
         let peers = node.nodes()
         async let remote = peers.isEmpty
             ? (results: [:], badNodes: [])
-            : node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, list: list),
+            : node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, change: change),
                                  returning: Bool.self, timeout: Self.storeTimeout)
         var failed: Set<NodeName> = []
         do {
-            try await storeLocal(name, list)
+            try await storeLocal(name, change)
         } catch {
             failed.insert(node.name)
             node.logger.error("store on this node failed: \(error)")
@@ -68,10 +68,10 @@ public struct TodoDatabase: Sendable {
     }
 
     /// Writes this node's copy, through the node's one writer (group commit).
-    func storeLocal(_ name: String, _ list: TodoList) async throws {
+    func storeLocal(_ name: String, _ change: ListChange) async throws {
         let failure = try await node.runtime.withProcess { context -> String? in
             guard let writer = context.runtime.whereis(DatabaseWriter.localName) else { return "the database writer is not running" }
-            return try await context.call(writer, DatabaseWriter.Save(name: name, list: list),
+            return try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
                                           replyType: String?.self, timeout: Self.storeTimeout)
         }
         if let failure { throw TodoFailure.failed(failure) }

@@ -45,17 +45,22 @@ public final class TodoStore: Sendable {
         }
     }
 
-    /// Replaces the stored copies of these lists in one transaction (one disk sync for all).
-    public func save(_ lists: [(name: String, list: TodoList)]) async throws {
+    /// Applies these changes, in order, in one transaction (one disk sync for all).
+    public func apply(_ changes: [(name: String, change: ListChange)]) async throws {
         try await pool.write { db in
-            for (name, list) in lists {
-                try db.execute(
-                    sql: "INSERT INTO lists (name, next_id) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id",
-                    arguments: [name, list.nextId])
-                try db.execute(sql: "DELETE FROM entries WHERE list = ?", arguments: [name])
-                let insert = try db.cachedStatement(sql: "INSERT INTO entries (list, id, date, title) VALUES (?, ?, ?, ?)")
-                for entry in list.entries {
-                    try insert.execute(arguments: [name, entry.id, entry.date.description, entry.title])
+            let counter = try db.cachedStatement(sql: """
+                INSERT INTO lists (name, next_id) VALUES (?, ?)
+                ON CONFLICT(name) DO UPDATE SET next_id = max(next_id, excluded.next_id)
+                """)
+            let put = try db.cachedStatement(sql: "INSERT OR REPLACE INTO entries (list, id, date, title) VALUES (?, ?, ?, ?)")
+            let delete = try db.cachedStatement(sql: "DELETE FROM entries WHERE list = ? AND id = ?")
+            for (name, change) in changes {
+                try counter.execute(arguments: [name, change.nextId])
+                switch change {
+                case .put(let entry, _):
+                    try put.execute(arguments: [name, entry.id, entry.date.description, entry.title])
+                case .delete(let id, _):
+                    try delete.execute(arguments: [name, id])
                 }
             }
         }

@@ -18,7 +18,7 @@ struct TodoCache: Sendable {
         guard let cache = node.runtime.whereis(Self.localName) else { throw .unavailable("the to-do cache is not running") }
         let spec = ChildSpec.server(id: name, name: .via(node.global, name), restart: .temporary) {
             [database, expiry, logger = node.logger] _ in
-            await TodoServer.start(list, database: database, expiry: expiry, logger: logger)
+            TodoServer.start(list, database: database, expiry: expiry, logger: logger)
         }
         let result: StartChildResult
         do {

@@ -36,65 +36,46 @@ extension TodoEntry: WireCodable {
 extension TodoList: WireCodable {
     public func encode(to writer: inout WireWriter) {
         writer.writeSigned(Int64(nextId))
+        writer.writeSigned(Int64(version))
         writer.writeVarint(UInt64(entries.count))
         for entry in entries { entry.encode(to: &writer) }
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
         let nextId = try Int(from: &reader)
+        let version = try Int(from: &reader)
         let count = try reader.readVarint()
         // Each entry takes at least 4 bytes: a count beyond that is a lie, not an allocation.
         guard count <= UInt64(reader.remaining / 4) else { throw .malformed("entry count larger than the message") }
         var entries: [TodoEntry] = []
         entries.reserveCapacity(Int(count))
         for _ in 0..<count { entries.append(try TodoEntry(from: &reader)) }
-        self.init(nextId: nextId, entries: entries)
+        self.init(nextId: nextId, entries: entries, version: version)
     }
 }
 
 extension ListChange: WireCodable {
     public func encode(to writer: inout WireWriter) {
-        switch self {
-        case .put(let entry, let nextId):
+        switch kind {
+        case .put(let entry):
             writer.write(0)
             entry.encode(to: &writer)
-            writer.writeSigned(Int64(nextId))
-        case .delete(let id, let nextId):
+        case .delete(let id):
             writer.write(1)
             writer.writeSigned(Int64(id))
-            writer.writeSigned(Int64(nextId))
         }
+        writer.writeSigned(Int64(nextId))
+        writer.writeSigned(Int64(version))
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
+        let kind: Kind
         switch try reader.read() {
-        case 0: self = .put(try TodoEntry(from: &reader), nextId: try Int(from: &reader))
-        case 1: self = .delete(id: try Int(from: &reader), nextId: try Int(from: &reader))
+        case 0: kind = .put(try TodoEntry(from: &reader))
+        case 1: kind = .delete(id: try Int(from: &reader))
         default: throw .malformed("not a list change")
         }
-    }
-}
-
-extension ListChange: Codable {
-    private enum CodingKeys: String, CodingKey { case put, delete, id, nextId }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let nextId = try container.decode(Int.self, forKey: .nextId)
-        if let entry = try container.decodeIfPresent(TodoEntry.self, forKey: .put) {
-            self = .put(entry, nextId: nextId)
-        } else {
-            self = .delete(id: try container.decode(Int.self, forKey: .id), nextId: nextId)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(nextId, forKey: .nextId)
-        switch self {
-        case .put(let entry, _): try container.encode(entry, forKey: .put)
-        case .delete(let id, _): try container.encode(id, forKey: .id)
-        }
+        self.init(kind, nextId: try Int(from: &reader), version: try Int(from: &reader))
     }
 }
 
@@ -107,5 +88,73 @@ extension TodoDatabase.StoreArguments: WireCodable {
     init(from reader: inout WireReader) throws(WireError) {
         name = try reader.readString()
         change = try ListChange(from: &reader)
+    }
+}
+
+/// List names, for `todo.fetch`.
+struct ListNames: Codable, Sendable, WireCodable {
+    var names: [String]
+
+    init(names: [String]) { self.names = names }
+
+    func encode(to writer: inout WireWriter) {
+        writer.writeVarint(UInt64(names.count))
+        for name in names { writer.writeString(name) }
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        let count = try reader.readVarint()
+        guard count <= UInt64(reader.remaining) else { throw .malformed("name count larger than the message") }
+        names = []
+        for _ in 0..<count { names.append(try reader.readString()) }
+    }
+}
+
+struct NamedList: Codable, Sendable {
+    let name: String
+    let list: TodoList
+}
+
+/// Whole lists, the answer of `todo.fetch`.
+struct ListCopies: Codable, Sendable, WireCodable {
+    var lists: [NamedList]
+
+    init(lists: [NamedList]) { self.lists = lists }
+
+    func encode(to writer: inout WireWriter) {
+        writer.writeVarint(UInt64(lists.count))
+        for copy in lists {
+            writer.writeString(copy.name)
+            copy.list.encode(to: &writer)
+        }
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        let count = try reader.readVarint()
+        guard count <= UInt64(reader.remaining) else { throw .malformed("list count larger than the message") }
+        lists = []
+        for _ in 0..<count { lists.append(NamedList(name: try reader.readString(), list: try TodoList(from: &reader))) }
+    }
+}
+
+/// Every list of a replica with its version, the answer of `todo.versions`.
+struct ListVersions: Codable, Sendable, WireCodable {
+    var versions: [String: Int]
+
+    init(versions: [String: Int]) { self.versions = versions }
+
+    func encode(to writer: inout WireWriter) {
+        writer.writeVarint(UInt64(versions.count))
+        for (name, version) in versions {
+            writer.writeString(name)
+            writer.writeSigned(Int64(version))
+        }
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        let count = try reader.readVarint()
+        guard count <= UInt64(reader.remaining) else { throw .malformed("version count larger than the message") }
+        versions = [:]
+        for _ in 0..<count { versions[try reader.readString()] = try Int(from: &reader) }
     }
 }

@@ -12,27 +12,32 @@ public struct TodoEntry: Codable, Hashable, Sendable {
 }
 
 /// A to-do list as a value (the book's `Todo.List`): entries kept in creation order, ids
-/// counted from 1 and never reused, even after a delete.
+/// counted from 1 and never reused, even after a delete. `version` counts the changes made
+/// to it, so of two copies the one with the higher version is the newer.
 public struct TodoList: Codable, Hashable, Sendable {
     public private(set) var nextId: Int
     /// Ascending by id, which is creation order.
     public private(set) var entries: [TodoEntry]
+    public private(set) var version: Int
 
     public init() {
         nextId = 1
         entries = []
+        version = 0
     }
 
     /// A list read back from storage; `nextId` is kept above every id present.
-    public init(nextId: Int, entries: [TodoEntry]) {
+    public init(nextId: Int, entries: [TodoEntry], version: Int = 0) {
         self.entries = entries.sorted { $0.id < $1.id }
         self.nextId = max(nextId, (self.entries.last?.id ?? 0) + 1)
+        self.version = version
     }
 
     @discardableResult
     public mutating func add(date: TodoDate, title: String) -> TodoEntry {
         let entry = TodoEntry(id: nextId, date: date, title: title)
         nextId += 1
+        version += 1
         entries.append(entry)
         return entry
     }
@@ -42,6 +47,7 @@ public struct TodoList: Codable, Hashable, Sendable {
         guard let index = index(of: id) else { return nil }
         if let date { entries[index].date = date }
         if let title { entries[index].title = title }
+        version += 1
         return entries[index]
     }
 
@@ -49,6 +55,7 @@ public struct TodoList: Codable, Hashable, Sendable {
     public mutating func delete(id: Int) -> Bool {
         guard let index = index(of: id) else { return false }
         entries.remove(at: index)
+        version += 1
         return true
     }
 

@@ -3,7 +3,7 @@ import Logging
 import Processes
 
 /// One process per list in the whole cluster (the book's `Todo.Server`): the list lives in its
-/// memory, loaded from this node's replica at start; a change is stored on every connected
+/// memory, loaded at start from the newest copy among this node and its peers; a change is stored on every connected
 /// node before it is answered. Replicas receive the change, not the whole list as the book
 /// sends it. It stops after `idleTimeout` without requests, and is started
 /// again, from the database, by the next one.
@@ -24,7 +24,10 @@ public struct TodoServer: GenServer {
     }
 
     let name: String
-    var list: TodoList
+    var list = TodoList()
+    /// Loaded at the first request, in the server's own process (the book's
+    /// `handle_continue`): starting never holds up the cache's supervisor.
+    var loaded = false
     let database: TodoDatabase
     let expiry: Duration
     let logger: Logger
@@ -34,28 +37,33 @@ public struct TodoServer: GenServer {
     /// The list's name in the global registry, as the book's `{Todo.Server, name}`.
     public static func globalName(_ list: String) -> String { "{Todo.Server, \"\(list)\"}" }
 
-    static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger) async -> TodoServer {
+    static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger) -> TodoServer {
         logger.info("Starting to-do server for \(name).")
-        let list = await database.get(name) ?? TodoList()
-        return TodoServer(name: name, list: list, database: database, expiry: expiry, logger: logger)
+        return TodoServer(name: name, database: database, expiry: expiry, logger: logger)
     }
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
+        if !loaded {
+            // The newest copy among this node and its peers, not only this node's (which may
+            // have missed writes while the node was away).
+            list = await database.freshest(name) ?? TodoList()
+            loaded = true
+        }
         switch request {
         case .entries(let date):
             return .reply(.entries(list.entries(on: date)))
         case .add(let date, let title):
             var changed = list
             let entry = changed.add(date: date, title: title)
-            return .reply(await commit(changed, .put(entry, nextId: changed.nextId)) ?? .entry(entry))
+            return .reply(await commit(changed, ListChange(.put(entry), after: changed)) ?? .entry(entry))
         case .update(let id, let date, let title):
             var changed = list
             guard let entry = changed.update(id: id, date: date, title: title) else { return .reply(.notFound) }
-            return .reply(await commit(changed, .put(entry, nextId: changed.nextId)) ?? .entry(entry))
+            return .reply(await commit(changed, ListChange(.put(entry), after: changed)) ?? .entry(entry))
         case .delete(let id):
             var changed = list
             guard changed.delete(id: id) else { return .reply(.notFound) }
-            return .reply(await commit(changed, .delete(id: id, nextId: changed.nextId)) ?? .deleted)
+            return .reply(await commit(changed, ListChange(.delete(id: id), after: changed)) ?? .deleted)
         }
     }
 

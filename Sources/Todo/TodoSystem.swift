@@ -16,8 +16,8 @@ public struct TodoSettings: Sendable {
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
 
-/// One node's to-do system (the book's `Todo.System`): a supervisor over the database writer
-/// and the cache of list servers, plus the requests HTTP and the `todo` client make.
+/// One node's to-do system (the book's `Todo.System`): a supervisor over the database writer,
+/// the cache of list servers and catch-up, plus the requests HTTP and the `todo` client make.
 public final class TodoSystem: Sendable {
     public let node: ClusterNode
     public let database: TodoDatabase
@@ -34,9 +34,9 @@ public final class TodoSystem: Sendable {
         let store = try TodoStore(directory: settings.dataDirectory)
         registerMessages(in: node.registry)
         let database = TodoDatabase(local: store, node: node)
-        let keeper = try await startTree(node: node, store: store)
+        let keeper = try await startTree(node: node, store: store, database: database)
         let system = TodoSystem(node: node, database: database, settings: settings, keeper: keeper)
-        database.registerStoreFunction()
+        database.registerFunctions()
         system.registerClientFunctions()
         return system
     }
@@ -123,7 +123,7 @@ public final class TodoSystem: Sendable {
     }
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.
-    private static func startTree(node: ClusterNode, store: TodoStore) async throws -> Pid {
+    private static func startTree(node: ClusterNode, store: TodoStore, database: TodoDatabase) async throws -> Pid {
         let logger = node.logger
         return try await node.runtime.withProcess { starter in
             let starterPid = starter.pid
@@ -137,6 +137,9 @@ public final class TodoSystem: Sendable {
                     ChildSpec(id: "cache") { context in
                         logger.info("Starting to-do cache.")
                         return try await context.startDynamicSupervisor(name: .local(TodoCache.localName)).pid
+                    },
+                    ChildSpec(id: "catch_up") { context in
+                        context.spawnLink { catchUp in try await catchUpLoop(node: node, database: database, context: catchUp) }
                     },
                 ])
                 context.send(tree.pid, to: starterPid)
@@ -156,6 +159,18 @@ public final class TodoSystem: Sendable {
             starter.demonitor(watch, target: keeper)
             guard started == true else { throw TodoFailure.failed("the to-do system did not start") }
             return keeper
+        }
+    }
+}
+
+/// Catch-up on every visible peer that comes up (start, rejoin, a healed cut), and on those
+/// already connected when it starts, each in a process of its own.
+private func catchUpLoop(node: ClusterNode, database: TodoDatabase, context: ProcessContext) async throws {
+    node.monitorNodes(context.pid)
+    for peer in node.nodes() { context.spawn { _ in await database.catchUp(from: peer) } }
+    while true {
+        if case .up(let peer, hidden: false) = try await context.receive(NodeEvent.self) {
+            context.spawn { _ in await database.catchUp(from: peer) }
         }
     }
 }

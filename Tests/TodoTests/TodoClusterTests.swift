@@ -85,13 +85,60 @@ struct TodoClusterTests {
             var list = try #require(try await one.database.local.load("carol"))
             let gym = list.add(date: try #require(TodoDate("2018-12-20")), title: "Gym")
             let started = ContinuousClock.now
-            let outcome = await one.database.store("carol", .put(gym, nextId: list.nextId))
+            let outcome = await one.database.store("carol", ListChange(.put(gym), after: list))
             #expect(outcome.badNodes == [three.node.name])
             #expect(outcome.storedLocally)
             #expect(ContinuousClock.now - started < .seconds(6))
             #expect(todo.cluster.logs.contains("Store failed on node n3@localhost"))
             #expect(try await systems[1].storedTitles("carol") == ["Dentist", "Gym"])
             #expect(try await three.storedTitles("carol") == ["Dentist"])
+        }
+    }
+
+    /// A node that was away catches up when it comes back, so it can serve everything alone.
+    @Test func aNodeThatComesBackCatchesUpAndServesEverythingAlone() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            _ = try await systems[0].add("frank", "2018-12-19", "Dentist")
+            await systems[2].shutdown()
+            await systems[2].node.shutdown()
+            try await eventually("n3 gone") { systems[0].node.nodes().count == 1 }
+            _ = try await systems[0].add("frank", "2018-12-19", "Gym")
+            _ = try await systems[1].add("grace", "2018-12-19", "Movies")
+            _ = try await systems[1].perform("frank", .delete(id: 1))
+
+            let back = try await todo.startSystem(on: try await todo.cluster.startNode("n3"))
+            #expect(await back.node.connect(systems[0].node.name))
+            try await eventually("n3 caught up") {
+                let frank = try await back.storedTitles("frank"), grace = try await back.storedTitles("grace")
+                return frank == ["Gym"] && grace == ["Movies"]
+            }
+            for system in systems.prefix(2) {
+                await system.shutdown()
+                await system.node.shutdown()
+            }
+            try await eventually("n3 alone") { back.node.nodes().isEmpty }
+            #expect(try await back.entries("frank") == ["2018-12-19 Gym"])
+            #expect(try await back.entries("grace") == ["2018-12-19 Movies"])
+            #expect(try await back.add("frank", "2018-12-20", "Swim").id == 3)
+        }
+    }
+
+    /// A server that starts on a node whose copy is old serves the newest copy of its peers.
+    @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2, idle: .milliseconds(200))
+            _ = try await systems[0].add("hank", "2018-12-19", "Dentist")
+            try await eventually("the idle server stops") { systems.allSatisfy { $0.whereis("hank") == nil } }
+            // n1's copy moves ahead (as if n2 had missed two writes), without catch-up to tell n2.
+            var newer = try #require(try await systems[0].database.local.load("hank"))
+            newer.add(date: try #require(TodoDate("2018-12-19")), title: "Gym")
+            newer.add(date: try #require(TodoDate("2018-12-19")), title: "Swim")
+            #expect(try await systems[0].database.local.replace("hank", with: newer))
+            #expect(try await systems[1].storedTitles("hank") == ["Dentist"])
+            #expect(try await systems[1].entries("hank") == ["2018-12-19 Dentist", "2018-12-19 Gym", "2018-12-19 Swim"])
+            #expect(systems[1].whereis("hank") == systems[1].node.name)
+            #expect(try await systems[1].storedTitles("hank") == ["Dentist", "Gym", "Swim"])
         }
     }
 

@@ -112,6 +112,27 @@ struct FormQueryTests {
     }
 }
 
+struct ListChangeTests {
+    @Test func aReplicaApplyingTheServersChangesInOrderEndsEqual() throws {
+        let day = try #require(TodoDate("2018-12-19"))
+        var server = TodoList(), replica = TodoList()
+        let first = server.add(date: day, title: "a")
+        replica.apply(ListChange(.put(first), after: server))
+        let second = server.add(date: day, title: "b")
+        replica.apply(ListChange(.put(second), after: server))
+        let update = server.update(id: 1, title: "A")
+        let changed = try #require(update)
+        replica.apply(ListChange(.put(changed), after: server))
+        _ = server.delete(id: 2)
+        replica.apply(ListChange(.delete(id: 2), after: server))
+        #expect(replica == server)
+        #expect(server.version == 4)
+        // Applying one again changes nothing.
+        replica.apply(ListChange(.put(first), nextId: 2, version: 1))
+        #expect(replica == server)
+    }
+}
+
 struct TodoWireTests {
     @Test func aListCrossesTheWireUnchanged() throws {
         var list = TodoList()
@@ -127,7 +148,7 @@ struct TodoWireTests {
 
     @Test func aChangeCrossesTheWireUnchanged() throws {
         let entry = TodoEntry(id: 7, date: try #require(TodoDate("2018-12-19")), title: "Dentist")
-        for change in [ListChange.put(entry, nextId: 8), .delete(id: 3, nextId: 8)] {
+        for change in [ListChange(.put(entry), nextId: 8, version: 4), ListChange(.delete(id: 3), nextId: 8, version: 5)] {
             var writer = WireWriter()
             change.encode(to: &writer)
             var reader = WireReader(writer.bytes)

@@ -12,16 +12,16 @@ struct TodoStoreTests {
         var changes: [(name: String, change: ListChange)] = []
         func add(_ title: String, to list: inout TodoList, _ name: String) {
             let entry = list.add(date: day, title: title)
-            changes.append((name, .put(entry, nextId: list.nextId)))
+            changes.append((name, ListChange(.put(entry), after: list)))
         }
         add("Dentist", to: &bob, "bob")
         add("Buy milk", to: &bob, "bob")
         add("Gym", to: &alice, "alice")
         let update = bob.update(id: 2, title: "Buy oat milk")
         let renamed = try #require(update)
-        changes.append(("bob", .put(renamed, nextId: bob.nextId)))
+        changes.append(("bob", ListChange(.put(renamed), after: bob)))
         _ = bob.delete(id: 1)
-        changes.append(("bob", .delete(id: 1, nextId: bob.nextId)))
+        changes.append(("bob", ListChange(.delete(id: 1), after: bob)))
         do {
             let store = try TodoStore(directory: directory)
             #expect(try await store.load("bob") == nil)
@@ -34,11 +34,34 @@ struct TodoStoreTests {
         let loaded = try #require(try await reopened.load("bob"))
         #expect(loaded == bob)
         #expect(loaded.nextId == 4)
+        #expect(loaded.version == 5)
         #expect(try await reopened.load("alice") == alice)
         #expect(try await reopened.listNames() == ["alice", "bob"])
         var replayed = TodoList()
         for (name, change) in changes where name == "bob" { replayed.apply(change) }
         #expect(replayed == bob)
+    }
+
+    @Test func aReplicaIgnoresOldChangesAndStaysBehindAfterAGap() async throws {
+        let directory = NSTemporaryDirectory() + "todo-store-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try TodoStore(directory: directory)
+        let day = try #require(TodoDate("2018-12-19"))
+        var list = TodoList()
+        var changes: [ListChange] = []
+        for title in ["a", "b", "c", "d"] {
+            let entry = list.add(date: day, title: title)
+            changes.append(ListChange(.put(entry), after: list))
+        }
+        try await store.apply([("x", changes[0]), ("x", changes[2])])  // missed version 2
+        #expect(try await store.load("x")?.version == 1)
+        #expect(try await store.load("x")?.entries.map(\.title) == ["a", "c"])
+        // Catch-up brings the whole newer copy; a late old change changes nothing.
+        #expect(try await store.replace("x", with: list))
+        try await store.apply([("x", changes[1])])
+        #expect(try await store.load("x") == list)
+        #expect(try await !store.replace("x", with: TodoList()))
+        #expect(try await store.versions() == ["x": 4])
     }
 
     @Test func refusesADirectoryItCannotMake() throws {

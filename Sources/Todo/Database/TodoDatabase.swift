@@ -8,6 +8,12 @@ import Processes
 /// `get` reads this node's copy only.
 public struct TodoDatabase: Sendable {
     static let storeFunction = "todo.store_local"
+    static let fetchFunction = "todo.fetch"
+    static let versionsFunction = "todo.versions"
+    /// How long a starting list server waits for its peers' copies.
+    static let fetchTimeout = Duration.seconds(2)
+    /// Lists per catch-up request, so a node far behind never holds them all in memory.
+    static let catchUpBatch = 200
     public static let storeTimeout = Duration.seconds(5)
 
     struct StoreArguments: Codable, Sendable {
@@ -31,12 +37,65 @@ public struct TodoDatabase: Sendable {
         self.node = node
     }
 
-    /// Lets peers write into this node's copy (through `rpc`).
-    func registerStoreFunction() {
+    /// Lets peers write into this node's copy, read lists from it, and compare versions
+    /// (through `rpc`).
+    func registerFunctions() {
         let database = self
         node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Bool in
             try await database.storeLocal(arguments.name, arguments.change)
             return true
+        }
+        node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
+            var copies = ListCopies(lists: [])
+            for name in request.names.prefix(Self.catchUpBatch) {
+                if let list = try await database.local.load(name) { copies.lists.append(NamedList(name: name, list: list)) }
+            }
+            return copies
+        }
+        node.rpc.register(Self.versionsFunction) { (_: Int) async throws -> ListVersions in
+            ListVersions(versions: try await database.local.versions())
+        }
+    }
+
+    /// The newest copy of `name` among this node and its visible peers, for a list server
+    /// that starts: a node that missed writes while it was away serves them all the same.
+    /// This node's copy is replaced when a peer's is newer.
+    public func freshest(_ name: String) async -> TodoList? {
+        let mine = await get(name)
+        let peers = node.nodes()
+        guard !peers.isEmpty else { return mine }
+        let (results, _) = await node.rpc.multicall(
+            on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
+        var best = mine
+        for case .success(let copies) in results.values {
+            for copy in copies.lists where copy.name == name && copy.list.version > (best?.version ?? -1) { best = copy.list }
+        }
+        if let best, best.version > (mine?.version ?? -1) {
+            do { try await local.replace(name, with: best) } catch { node.logger.error("cannot keep a newer copy of a list: \(error)") }
+        }
+        return best
+    }
+
+    /// Catch-up (anti-entropy) from `peer`: compares versions, then copies, in batches, every
+    /// list `peer` holds in a newer version. Its cost is one version per list, plus the lists
+    /// that differ. Answers how many lists were copied.
+    @discardableResult
+    public func catchUp(from peer: NodeName) async -> Int {
+        do {
+            let theirs = try await node.rpc.call(peer, Self.versionsFunction, 0, returning: ListVersions.self, timeout: .seconds(30))
+            let mine = try await local.versions()
+            let wanted = theirs.versions.filter { $0.value > (mine[$0.key] ?? -1) }.map(\.key).sorted()
+            var copied = 0
+            for start in stride(from: 0, to: wanted.count, by: Self.catchUpBatch) {
+                let batch = Array(wanted[start..<min(start + Self.catchUpBatch, wanted.count)])
+                let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: batch), returning: ListCopies.self, timeout: .seconds(30))
+                for copy in copies.lists where try await local.replace(copy.name, with: copy.list) { copied += 1 }
+            }
+            if copied > 0 { node.logger.info("caught up \(copied) lists from \(peer)") }
+            return copied
+        } catch {
+            node.logger.warning("catch-up from \(peer) stopped: \(error)")
+            return 0
         }
     }
 

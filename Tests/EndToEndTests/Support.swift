@@ -273,6 +273,15 @@ extension EndToEnd {
         throw E2EError("whereis \(list) stayed \(last)")
     }
 
+    /// Polls `condition` until it holds (never a fixed sleep).
+    func waitFor(_ what: String, within limit: Duration, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + limit
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw E2EError("timed out waiting for \(what)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// The folder a node keeps its replica in (the default `./persist/NAME`).
     func dataDirectory(_ name: String) -> URL { directory.appendingPathComponent("persist/\(name)") }
 }

@@ -102,3 +102,42 @@ struct TodoEndToEndTests {
         }
     }
 }
+
+/// Beyond the book: a node that was away catches up when it comes back.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct CatchUpEndToEndTests {
+    /// Stop a node, write, restart it, stop the others, and read everything from it alone.
+    @Test func aRestartedNodeCatchesUpAndServesEverythingAlone() async throws {
+        try await withEndToEnd { e2e in
+            let ports = [try freePort(), try freePort(), try freePort()]
+            let peers = { (index: Int) in (1...3).filter { $0 != index }.flatMap { ["--connect", "n\($0)@localhost"] } }
+            var nodes = [try e2e.startNode("n1", httpPort: ports[0], peers(1))]
+            try await e2e.waitForPeers(httpPort: ports[0]) { $0.isEmpty }
+            for index in 2...3 { nodes.append(try e2e.startNode("n\(index)", httpPort: ports[index - 1], peers(index))) }
+            try await e2e.waitForPeers(httpPort: ports[0]) { $0.count == 2 }
+            try await e2e.waitForPeers(httpPort: ports[2]) { $0.count == 2 }
+            #expect(try await e2e.curl(["-d", "", "http://localhost:\(ports[0])/add_entry?list=ivy&date=2018-12-19&title=Dentist"]) == "OK")
+
+            nodes[2].signal(SIGKILL)
+            try await e2e.waitForPeers(httpPort: ports[0]) { $0 == ["n2@localhost"] }
+            for (index, title) in ["Gym", "Movies", "Swim"].enumerated() {
+                #expect(try await e2e.curl(["-d", "", "http://localhost:\(ports[index % 2])/add_entry?list=ivy&date=2018-12-19&title=\(title)"]) == "OK")
+                #expect(try await e2e.todo(["--node", "n2@localhost", "add", "other-\(index)", "2018-12-20", title]).hasPrefix("1 "))
+            }
+
+            let back = try e2e.startNode("n3", httpPort: ports[2], peers(3))
+            try await e2e.waitForPeers(httpPort: ports[2]) { $0.count == 2 }
+            try await e2e.waitFor("n3 to catch up", within: .seconds(20)) { back.output.contains("caught up") }
+            for node in nodes.prefix(2) {
+                node.signal(SIGTERM)
+                _ = try await node.exitCode(within: .seconds(15))
+            }
+            try await e2e.waitForPeers(httpPort: ports[2]) { $0.isEmpty }
+            #expect(try await e2e.curl(["http://localhost:\(ports[2])/entries?list=ivy&date=2018-12-19"])
+                    == "2018-12-19 Dentist\n2018-12-19 Gym\n2018-12-19 Movies\n2018-12-19 Swim")
+            for (index, title) in ["Gym", "Movies", "Swim"].enumerated() {
+                #expect(try await e2e.todo(["--node", "n3@localhost", "entries", "other-\(index)", "2018-12-20"]) == "2018-12-20 \(title)\n")
+            }
+        }
+    }
+}

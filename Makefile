@@ -7,7 +7,7 @@ NAME ?= todo1
 HTTP_PORT ?= 5454
 CONNECT ?=
 
-.PHONY: deps bench-deps build test bench cluster node stop
+.PHONY: deps lb-deps bench-deps build test bench cluster node lb stop
 
 # System packages: libzmq3-dev (the transport), libsqlite3-dev (each node's database),
 # curl for the cluster scripts and the tests; wrk for the benchmarks.
@@ -18,6 +18,9 @@ deps:
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	$(call install,$$missing)
+
+lb-deps: deps
+	@missing=""; command -v haproxy >/dev/null || missing="haproxy"; $(call install,$$missing)
 
 bench-deps: deps
 	@missing=""; command -v wrk >/dev/null || missing="wrk"; $(call install,$$missing)
@@ -51,5 +54,10 @@ cluster: build
 node: build
 	.build/release/todo-node --name $(NAME)@localhost --http-port $(HTTP_PORT) $(if $(CONNECT),--connect $(CONNECT))
 
+# haproxy on port 8080 in front of the nodes `make cluster` started (health checks on /health).
+lb: lb-deps
+	@scripts/lb.sh start $(NODES)
+
 stop:
+	@scripts/lb.sh stop
 	@scripts/cluster.sh stop

@@ -285,3 +285,12 @@ extension EndToEnd {
     /// The folder a node keeps its replica in (the default `./persist/NAME`).
     func dataDirectory(_ name: String) -> URL { directory.appendingPathComponent("persist/\(name)") }
 }
+
+/// A plain HTTP/1.1 POST with an empty body; the status, or nil when nothing answered.
+func httpPost(port: Int, _ path: String, timeout: Duration = .seconds(15)) -> Int? {
+    let request = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    guard let bytes = exchange(port: port, Array(request.utf8), timeout: timeout) else { return nil }
+    let text = String(decoding: bytes, as: UTF8.self)
+    let parts = text.split(separator: "\r\n").first?.split(separator: " ") ?? []
+    return parts.count >= 2 ? Int(parts[1]) : nil
+}

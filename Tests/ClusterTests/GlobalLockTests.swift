@@ -32,6 +32,21 @@ struct GlobalLockTests {
         }
     }
 
+    @Test func locksOutliveTheLeaderThatGrantedThem() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)  // n1 leads
+            let holder = nodes[2].runtime.spawn(idle)
+            #expect(try await nodes[2].global.setLock("db", for: holder))
+            await nodes[0].shutdown()
+            try await eventually("n1 gone") { nodes[1].nodes() == [nodes[2].name] && nodes[2].nodes() == [nodes[1].name] }
+            let waiter = nodes[1].runtime.spawn(idle)
+            #expect(try await nodes[1].global.setLock("db", for: waiter, timeout: .milliseconds(300)) == false)
+            async let granted = nodes[1].global.setLock("db", for: waiter, timeout: .seconds(10))
+            await nodes[2].global.delLock("db", for: holder)
+            #expect(try await granted)
+        }
+    }
+
     @Test func transRunsTheBodyUnderTheLockAndReleasesIt() async throws {
         try await withTestCluster { cluster in
             let nodes = try await cluster.startMesh(2)

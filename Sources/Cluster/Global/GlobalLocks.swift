@@ -3,13 +3,19 @@ import Processes
 /// The lock table the leader keeps (Erlang's `:global` locks): one holder per resource, the
 /// same holder may lock again, others queue in order. Pure; the name server carries it out.
 struct GlobalLocks: Sendable {
-    struct Holder: Sendable, Equatable {
+    struct Holder: Codable, Sendable, Equatable {
         let pid: Pid
         var count: Int
     }
 
     private(set) var holders: [String: Holder] = [:]
     private(set) var queues: [String: [GlobalLockRequest]] = [:]
+
+    /// A non-leader takes the leader's holders as its own (its queue stays empty: waiters
+    /// queue at the leader, and ask the next one if it goes).
+    mutating func adopt(_ holders: [String: Holder]) {
+        self.holders = holders
+    }
 
     /// True when granted now; otherwise the request waits its turn.
     mutating func lock(_ request: GlobalLockRequest) -> Bool {

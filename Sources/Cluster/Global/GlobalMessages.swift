@@ -63,7 +63,14 @@ struct GlobalLockGranted: Codable, Sendable {
 
 extension GlobalMessages {
     static func registerLocks(in registry: WireRegistry) {
+        registry.registerCodable(GlobalLockHolders.self, as: "global.lock.holders")
         registry.registerCodable(GlobalLockRequest.self, as: "global.lock")
         registry.registerCodable(GlobalLockGranted.self, as: "global.locked")
     }
+}
+
+/// The leader's lock holders after a change, sent to every node: the next leader knows them
+/// when this one goes down.
+struct GlobalLockHolders: Codable, Sendable {
+    let holders: [String: GlobalLocks.Holder]
 }

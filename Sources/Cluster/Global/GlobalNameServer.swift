@@ -59,6 +59,7 @@ struct GlobalNameServer {
             for (name, pid) in kept { watchIfLocal(name, pid, context: context) }
             if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { synced.insert(from) }
         case let request as GlobalLockRequest:
+            let before = locks.holders
             if request.lock {
                 watchLocker(request.requester, context: context)
                 if locks.lock(request) { context.send(GlobalLockGranted(tag: request.tag), to: request.replyTo) }
@@ -68,9 +69,15 @@ struct GlobalNameServer {
                 }
                 context.send(GlobalLockGranted(tag: request.tag), to: request.replyTo)
             }
+            if locks.holders != before { broadcastLocks(context: context) }
+        case let state as GlobalLockHolders:
+            locks.adopt(state.holders)
+            for holder in state.holders.values { watchLocker(holder.pid, context: context) }
         case let down as Down where lockWatch[down.pid] == down.ref:
             lockWatch.removeValue(forKey: down.pid)
+            let before = locks.holders
             for next in locks.release(down.pid) { context.send(GlobalLockGranted(tag: next.tag), to: next.replyTo) }
+            if locks.holders != before, node.globalLeader == node.name { broadcastLocks(context: context) }
         case let down as Down:
             guard let owner = watched.removeValue(forKey: down.ref) else { return }
             watching.remove(owner)
@@ -87,6 +94,10 @@ struct GlobalNameServer {
             case .up(let peer, hidden: false):
                 let names = changeTable { $0.names }
                 context.runtime.send(GlobalSync(from: node.name.description, names: names), toName: Self.name, on: peer.description)
+                // The leader until now hands the lock holders on (the newcomer may lead next).
+                if ([node.name] + node.nodes().filter { $0 != peer }).min() == node.name, !locks.holders.isEmpty {
+                    context.runtime.send(GlobalLockHolders(holders: locks.holders), toName: Self.name, on: peer.description)
+                }
             case .down(let peer, _, hidden: false):
                 synced.remove(peer)
                 let gone = changeTable { $0.forgetNode(peer.description) }
@@ -106,6 +117,12 @@ struct GlobalNameServer {
     @discardableResult
     private func changeTable<T>(_ change: (inout GlobalTable) -> T) -> T {
         node.globalTable.withLock { change(&$0) }
+    }
+
+    /// Every node keeps the leader's holders, so locks outlive the leader.
+    private func broadcastLocks(context: ProcessContext) {
+        let state = GlobalLockHolders(holders: locks.holders)
+        for peer in node.nodes() { context.runtime.send(state, toName: Self.name, on: peer.description) }
     }
 
     private mutating func watchLocker(_ pid: Pid, context: ProcessContext) {

@@ -55,9 +55,9 @@ public struct GlobalNames: NameRegistry {
     // MARK: Locks
 
     /// Takes the lock on `resource` for `requester`, waiting while another holds it (Erlang's
-    /// `:global.set_lock`); false when `timeout` passes first. Locks are kept by the leader:
-    /// they are released when the holder dies or its node goes down, and also lost when the
-    /// leader itself goes down.
+    /// `:global.set_lock`); false when `timeout` passes first. Locks are granted by the leader,
+    /// which tells every node who holds what, so they outlive it; they are released when the
+    /// holder dies or its node goes down. Waiters queued at a leader that goes ask the next.
     public func setLock(_ resource: String, for requester: Pid, timeout: Duration = .seconds(3_600)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

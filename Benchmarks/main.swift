@@ -21,6 +21,10 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "remote-peer", 
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http", let port = Int(CommandLine.arguments[2]) {
     try await WebBench.serveTrivial(port: port)
 }
+if groups == ["genserver-once"] {
+    print(try await ServerMemoryBench.bytesPerIdleServer())
+    exit(0)
+}
 if groups == ["spawn-once"] {
     let (rate, bytes) = try await LocalProcessBench.spawnIdle()
     print(rate, bytes)
@@ -46,6 +50,8 @@ if wanted("local") {
     for _ in 0..<5 { spawns.append(try LocalProcessBench.spawnInFreshProcess()) }
     report.add("spawn_rate", spawns.map(\.rate).sorted()[1], "proc/s")
     report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[1], "bytes")
+    report.add("memory_per_idle_genserver", try await median(runs: 3) { try ServerMemoryBench.inFreshProcess() }, "bytes",
+               reference: "memory_per_idle_process")
 }
 
 if wanted("remote") {

@@ -48,28 +48,10 @@ extension ProcessContext {
         var options: [ProcessRuntime.SpawnOption] = link ? [.link(starter)] : []
         if trapExit { options.append(.trapExit) }
         let server = runtime.spawn(options: options) { context in
-            if let name {
-                switch await context.claim(name) {
-                case .claimed: break
-                case .taken(let owner):
-                    context.send(StartAck(tag: tag, result: .failure(.alreadyStarted(owner))), to: starter)
-                    return
-                case .failed(let reason):
-                    context.send(StartAck(tag: tag, result: .failure(.initFailed(reason))), to: starter)
-                    return
-                }
+            // Two steps, so that the frame a server waits in does not keep start-up's temporaries.
+            guard var loop = try await Self.startUp(name: name, link: link, starter: starter, tag: tag, context: context, initialize) else {
+                return
             }
-            let state: Server
-            do {
-                state = try await initialize(context)
-            } catch {
-                let reason = ExitReason(error)
-                context.send(StartAck(tag: tag, result: .failure(.initFailed(reason))), to: starter)
-                if case .via(let registry, let name) = name { await registry.unregister(name, context.pid) }
-                throw reason
-            }
-            context.send(StartAck(tag: tag, result: .success(context.pid)), to: starter)
-            var loop = ServerLoop(state: state, parent: link ? starter : nil, name: name)
             try await loop.run(context)
         }
         let watch = monitor(server)
@@ -85,6 +67,35 @@ extension ProcessContext {
         }
         demonitor(watch, target: server)
         return try outcome.map { ServerRef<Server>($0) }.get()
+    }
+
+    /// Claims the name, runs `initialize` and tells the starter; the loop to run, nil when the
+    /// name is taken, and the init's error (the process's exit reason) when it failed.
+    private static func startUp<Server: GenServer>(
+        name: ServerName?, link: Bool, starter: Pid, tag: Ref, context: ProcessContext,
+        _ initialize: @Sendable (ProcessContext) async throws -> Server
+    ) async throws -> ServerLoop<Server>? {
+        if let name {
+            switch await context.claim(name) {
+            case .claimed: break
+            case .taken(let owner):
+                context.send(StartAck(tag: tag, result: .failure(.alreadyStarted(owner))), to: starter)
+                return nil
+            case .failed(let reason):
+                context.send(StartAck(tag: tag, result: .failure(.initFailed(reason))), to: starter)
+                return nil
+            }
+        }
+        do {
+            let state = try await initialize(context)
+            context.send(StartAck(tag: tag, result: .success(context.pid)), to: starter)
+            return ServerLoop(state: state, parent: link ? starter : nil, name: name)
+        } catch {
+            let reason = ExitReason(error)
+            context.send(StartAck(tag: tag, result: .failure(.initFailed(reason))), to: starter)
+            if case .via(let registry, let name) = name { await registry.unregister(name, context.pid) }
+            throw reason
+        }
     }
 
     enum Claim { case claimed, taken(Pid), failed(ExitReason) }

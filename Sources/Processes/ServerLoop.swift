@@ -6,19 +6,29 @@ struct ServerLoop<Server: GenServer> {
     let name: ServerName?
 
     mutating func run(_ context: ProcessContext) async throws {
-        var reason = ExitReason.normal
+        let reason = try await loopUntilStopped(context)
+        try await finish(reason, context)
+    }
+
+    private mutating func loopUntilStopped(_ context: ProcessContext) async throws -> ExitReason {
         do {
-            reason = try await loop(context)
+            return try await loop(context)
         } catch let error as ExitReason where !context.cell.isAlive {
             throw error  // killed: no terminate, as in Erlang
         } catch {
-            reason = ExitReason(error)
+            return ExitReason(error)
         }
+    }
+
+    private mutating func finish(_ reason: ExitReason, _ context: ProcessContext) async throws {
         await state.terminate(reason: reason, context: context)
         if case .via(let registry, let name) = name { await registry.unregister(name, context.pid) }
         if reason != .normal { throw reason }
     }
 
+    /// Waits for the next message, then hands it to `dispatch`: a server waits in this small
+    /// frame, while `dispatch`'s larger one (every callback's temporaries) exists only while
+    /// it runs. That keeps an idle server near the size of an idle process.
     private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
         while true {
             let message: (any Sendable)?
@@ -27,30 +37,37 @@ struct ServerLoop<Server: GenServer> {
             } else {
                 message = try await context.receiveAny()
             }
-            let action: ServerAction
-            switch message {
-            case nil:
-                action = try await state.handleTimeout(context: context)
-            case let call as CallMessage<Server.Request>:
-                switch try await state.handleCall(call.request, from: call.from, context: context) {
-                case .reply(let value):
-                    call.from.reply(value, via: context.runtime)
-                    action = .continue
-                case .noReply:
-                    action = .continue
-                case .replyAndStop(let value, let reason):
-                    call.from.reply(value, via: context.runtime)
-                    action = .stop(reason)
-                }
-            case let cast as CastMessage<Server.Cast>:
-                action = try await state.handleCast(cast.message, context: context)
-            case let exit as Exit where exit.from == parent:
-                // The parent's exit signal, trapped: stop with its reason (gen_server's rule).
-                action = .stop(exit.reason)
-            case let other?:
-                action = try await state.handleInfo(other, context: context)
-            }
-            if case .stop(let reason) = action { return reason }
+            if let reason = try await dispatch(message, context) { return reason }
         }
+    }
+
+    /// Runs the callback for one message (nil: the idle timeout); the exit reason when the
+    /// server stops.
+    private mutating func dispatch(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
+        let action: ServerAction
+        switch message {
+        case nil:
+            action = try await state.handleTimeout(context: context)
+        case let call as CallMessage<Server.Request>:
+            switch try await state.handleCall(call.request, from: call.from, context: context) {
+            case .reply(let value):
+                call.from.reply(value, via: context.runtime)
+                action = .continue
+            case .noReply:
+                action = .continue
+            case .replyAndStop(let value, let reason):
+                call.from.reply(value, via: context.runtime)
+                action = .stop(reason)
+            }
+        case let cast as CastMessage<Server.Cast>:
+            action = try await state.handleCast(cast.message, context: context)
+        case let exit as Exit where exit.from == parent:
+            // The parent's exit signal, trapped: stop with its reason (gen_server's rule).
+            action = .stop(exit.reason)
+        case let other?:
+            action = try await state.handleInfo(other, context: context)
+        }
+        if case .stop(let reason) = action { return reason }
+        return nil
     }
 }

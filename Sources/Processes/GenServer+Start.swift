@@ -113,7 +113,10 @@ extension ProcessContext {
             }
         case .via(let registry, let name):
             do {
-                return try await registry.register(name, pid).map { .taken($0) } ?? .claimed
+                // In a task of its own: registering may go deep (a leader on another node), and
+                // a task keeps the frame memory of its deepest call for as long as it lives.
+                let owner = try await Task { [pid] in try await registry.register(name, pid) }.value
+                return owner.map { .taken($0) } ?? .claimed
             } catch {
                 return .failed(.other("cannot register \(name): \(error)"))
             }

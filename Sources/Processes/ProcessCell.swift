@@ -178,6 +178,7 @@ final class ProcessCell: @unchecked Sendable {
             if timedOut { return nil }
             if let deadline, deadline <= .now { return nil }
             timedOut = await wait(until: deadline) == .timeout
+            if deadline != nil, !timedOut { runtime.timers.noteStale() }
         }
     }
 
@@ -233,6 +234,11 @@ final class ProcessCell: @unchecked Sendable {
             }
             if let deadline { runtime.timers.schedule(self, generation: generation, at: deadline) }
         }
+    }
+
+    /// Whether the timed wait `generation` is still under way (its timer still matters).
+    func isWaiting(generation: UInt64) -> Bool {
+        state.withLock { $0.waitGeneration == generation && $0.waiter != nil }
     }
 
     func timeOut(_ generation: UInt64) {

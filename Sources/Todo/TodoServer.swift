@@ -46,7 +46,9 @@ public struct TodoServer: GenServer {
         if !loaded {
             // The newest copy among this node and its peers, not only this node's (which may
             // have missed writes while the node was away).
-            list = await database.freshest(name) ?? TodoList()
+            // In a task of its own: a task keeps the frame memory of its deepest call, and a
+            // server lives long and idle.
+            list = await Task { [database, name] in await database.freshest(name) }.value ?? TodoList()
             loaded = true
         }
         switch request {
@@ -76,7 +78,7 @@ public struct TodoServer: GenServer {
     /// copy could not be written the change is dropped and the caller told: an answer means
     /// durable.
     private mutating func commit(_ changed: TodoList, _ change: ListChange) async -> Reply? {
-        let outcome = await database.store(name, change)
+        let outcome = await Task { [database, name] in await database.store(name, change) }.value
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         list = changed
         return nil

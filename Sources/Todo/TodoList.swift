@@ -59,6 +59,12 @@ public struct TodoList: Codable, Hashable, Sendable {
         return true
     }
 
+    /// Makes this copy newer than `version`: a server whose copies went ahead of it (after a
+    /// healed split) writes its own over them, as the book's next write does.
+    public mutating func supersede(_ version: Int) {
+        self.version = max(self.version, version) + 1
+    }
+
     public func entry(id: Int) -> TodoEntry? { index(of: id).map { entries[$0] } }
 
     /// The entries for `date` (all of them when nil), in creation order.

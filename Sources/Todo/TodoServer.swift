@@ -81,6 +81,14 @@ public struct TodoServer: GenServer {
         let outcome = await Task { [database, name] in await database.store(name, change) }.value
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         list = changed
+        if let ahead = outcome.aheadAt {
+            // Copies went ahead of this server (two servers ran during a split): its list
+            // overwrites them, so every node holds what it answers from (the book's rule).
+            logger.warning("list \(name): copies at version \(ahead) are ahead of its server; overwriting them")
+            list.supersede(ahead)
+            let overwritten = await Task { [database, name, list] in await database.overwrite(name, list) }.value
+            guard overwritten.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
+        }
         return nil
     }
 }

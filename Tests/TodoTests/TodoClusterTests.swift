@@ -142,6 +142,31 @@ struct TodoClusterTests {
         }
     }
 
+    /// After a healed cut the copies converge on the surviving server's list (the book's
+    /// outcome: the other side's writes of the split are lost), never staying apart.
+    @Test func afterAHealedCutEveryCopyEndsAsTheSurvivingServersList() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await one.add("ivan", "2018-12-19", "Dentist")
+            todo.cluster.cut(one.node, two.node)
+            try await eventually("both sides alone") { one.node.nodes().isEmpty && two.node.nodes().isEmpty }
+            _ = try await one.add("ivan", "2018-12-19", "one-side")
+            for title in ["two-a", "two-b", "two-c"] { _ = try await two.add("ivan", "2018-12-19", title) }  // further ahead
+            todo.cluster.restore(one.node, two.node)
+            try await eventually("healed, one server left", within: .seconds(15)) {
+                one.node.nodes() == [two.node.name] && one.whereis("ivan") == one.node.name && two.whereis("ivan") == one.node.name
+            }
+            _ = try await two.add("ivan", "2018-12-20", "after")
+            let served = try await one.entries("ivan")
+            #expect(served == ["2018-12-19 Dentist", "2018-12-19 one-side", "2018-12-20 after"])
+            for system in systems {
+                let stored = try #require(try await system.database.local.load("ivan"))
+                #expect(stored.entries.map { "\($0.date) \($0.title)" } == served)
+            }
+        }
+    }
+
     @Test func anIdleServerStopsAndTheNextRequestRestoresItsData() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2, idle: .milliseconds(300))

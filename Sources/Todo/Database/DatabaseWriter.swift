@@ -11,9 +11,16 @@ struct DatabaseWriter: GenServer {
         let change: ListChange
     }
 
-    /// nil when saved; else why not.
+    /// Whether a change was saved.
+    enum Outcome: Sendable, Equatable {
+        case applied
+        /// This copy is at `version` already, not older than the change: it was ignored.
+        case ignored(version: Int)
+        case failed(String)
+    }
+
     typealias Request = Save
-    typealias Reply = String?
+    typealias Reply = Outcome
 
     static let localName = "todo_database"
     static let maxBatch = 512
@@ -31,7 +38,7 @@ struct DatabaseWriter: GenServer {
     /// batch is written) as soon as it is empty.
     var idleTimeout: Duration? { pending.isEmpty ? nil : .zero }
 
-    mutating func handleCall(_ request: Save, from: CallFrom, context: ProcessContext) async throws -> CallResult<String?> {
+    mutating func handleCall(_ request: Save, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
         pending.append((request, from))
         if pending.count >= Self.maxBatch { await flush(context) }
         return .noReply
@@ -50,13 +57,15 @@ struct DatabaseWriter: GenServer {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending.removeAll(keepingCapacity: true)
-        var failure: String?
         do {
-            try await store.apply(batch.map { (name: $0.save.name, change: $0.save.change) })
+            let outcomes = try await store.apply(batch.map { (name: $0.save.name, change: $0.save.change) })
+            for (item, ignoredAt) in zip(batch, outcomes) {
+                item.from.reply(ignoredAt.map { Outcome.ignored(version: $0) } ?? .applied, via: context.runtime)
+            }
         } catch {
-            failure = "cannot write the database: \(error)"
-            logger.error("\(failure ?? "")")
+            let failure = "cannot write the database: \(error)"
+            logger.error("\(failure)")
+            for item in batch { item.from.reply(Outcome.failed(failure), via: context.runtime) }
         }
-        for item in batch { item.from.reply(failure, via: context.runtime) }
     }
 }

@@ -10,6 +10,7 @@ public struct TodoDatabase: Sendable {
     static let storeFunction = "todo.store_local"
     static let fetchFunction = "todo.fetch"
     static let versionsFunction = "todo.versions"
+    static let overwriteFunction = "todo.overwrite"
     /// How long a starting list server waits for its peers' copies.
     static let fetchTimeout = Duration.seconds(2)
     /// Lists per catch-up request, so a node far behind never holds them all in memory.
@@ -27,6 +28,9 @@ public struct TodoDatabase: Sendable {
         public var badNodes: [NodeName]
         /// Whether this node's own copy was written.
         public var storedLocally: Bool
+        /// The highest version among copies that were not older than the change and ignored
+        /// it: they went ahead of this server (a healed split). nil when all took it.
+        public var aheadAt: Int? = nil
     }
 
     public let local: TodoStore
@@ -41,9 +45,14 @@ public struct TodoDatabase: Sendable {
     /// (through `rpc`).
     func registerFunctions() {
         let database = self
-        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Bool in
-            try await database.storeLocal(arguments.name, arguments.change)
-            return true
+        // The answer: -1 when applied, else the version of the copy that ignored the change.
+        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Int in
+            try await database.storeLocal(arguments.name, arguments.change) ?? -1
+        }
+        node.rpc.register(Self.overwriteFunction) { (copies: ListCopies) async throws -> Int in
+            var written = 0
+            for copy in copies.lists where try await database.local.replace(copy.name, with: copy.list) { written += 1 }
+            return written
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
             var copies = ListCopies(lists: [])
@@ -106,10 +115,11 @@ public struct TodoDatabase: Sendable {
         async let remote = peers.isEmpty
             ? (results: [:], badNodes: [])
             : node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, change: change),
-                                 returning: Bool.self, timeout: Self.storeTimeout)
+                                 returning: Int.self, timeout: Self.storeTimeout)
         var failed: Set<NodeName> = []
+        var ahead: Int?
         do {
-            try await storeLocal(name, change)
+            ahead = try await storeLocal(name, change)
         } catch {
             failed.insert(node.name)
             node.logger.error("store on this node failed: \(error)")
@@ -117,23 +127,49 @@ public struct TodoDatabase: Sendable {
         let (results, badNodes) = await remote
         failed.formUnion(badNodes)
         for (target, result) in results {
-            if case .failure(let error) = result, !badNodes.contains(target) {
+            switch result {
+            case .success(let version) where version >= 0: ahead = max(ahead ?? version, version)
+            case .failure(let error) where !badNodes.contains(target):
                 failed.insert(target)
                 node.logger.error("store on \(target) failed: \(error)")
+            default: break
             }
         }
         for bad in failed.sorted() { node.logger.warning("Store failed on node \(bad)") }
-        return StoreOutcome(badNodes: failed.sorted(), storedLocally: !failed.contains(node.name))
+        return StoreOutcome(badNodes: failed.sorted(), storedLocally: !failed.contains(node.name), aheadAt: ahead)
     }
 
-    /// Writes this node's copy, through the node's one writer (group commit).
-    func storeLocal(_ name: String, _ change: ListChange) async throws {
-        let failure = try await node.runtime.withProcess { context -> String? in
-            guard let writer = context.runtime.whereis(DatabaseWriter.localName) else { return "the database writer is not running" }
-            return try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
-                                          replyType: String?.self, timeout: Self.storeTimeout)
+    /// Writes `list` as the newest copy on this node and every connected visible node: what a
+    /// server does when copies went ahead of it, as the book's next write overwrites them all.
+    public func overwrite(_ name: String, _ list: TodoList) async -> StoreOutcome {
+        let peers = node.nodes()
+        async let remote = peers.isEmpty
+            ? (results: [:], badNodes: [])
+            : node.rpc.multicall(on: peers, Self.overwriteFunction, ListCopies(lists: [NamedList(name: name, list: list)]),
+                                 returning: Int.self, timeout: Self.storeTimeout)
+        var stored = true
+        do { try await local.replace(name, with: list) } catch {
+            stored = false
+            node.logger.error("overwrite on this node failed: \(error)")
         }
-        if let failure { throw TodoFailure.failed(failure) }
+        let (_, badNodes) = await remote
+        for bad in badNodes { node.logger.warning("Store failed on node \(bad)") }
+        return StoreOutcome(badNodes: badNodes, storedLocally: stored)
+    }
+
+    /// Writes this node's copy, through the node's one writer (group commit); nil when
+    /// applied, else the version of this copy, which was not older than the change.
+    func storeLocal(_ name: String, _ change: ListChange) async throws -> Int? {
+        let outcome = try await node.runtime.withProcess { context -> DatabaseWriter.Outcome in
+            guard let writer = context.runtime.whereis(DatabaseWriter.localName) else { return .failed("the database writer is not running") }
+            return try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
+                                          replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout)
+        }
+        switch outcome {
+        case .applied: return nil
+        case .ignored(let version): return version
+        case .failed(let words): throw TodoFailure.failed(words)
+        }
     }
 
     /// This node's copy of `name`; nil when it has none or cannot read it (logged).

@@ -50,8 +50,11 @@ public final class TodoStore: Sendable {
 
     /// Applies these changes, in order, in one transaction (one disk sync for all), each as
     /// `TodoList.apply` does: an old version is ignored, a gap leaves the copy's version behind.
-    public func apply(_ changes: [(name: String, change: ListChange)]) async throws {
+    /// Answers, per change, nil when applied, or this copy's version when it was ignored.
+    @discardableResult
+    public func apply(_ changes: [(name: String, change: ListChange)]) async throws -> [Int?] {
         try await pool.write { db in
+            var outcomes: [Int?] = []
             let current = try db.cachedStatement(sql: "SELECT version FROM lists WHERE name = ?")
             let counter = try db.cachedStatement(sql: """
                 INSERT INTO lists (name, next_id, version) VALUES (?, ?, ?)
@@ -61,7 +64,11 @@ public final class TodoStore: Sendable {
             let delete = try db.cachedStatement(sql: "DELETE FROM entries WHERE list = ? AND id = ?")
             for (name, change) in changes {
                 let version = try Int.fetchOne(current, arguments: [name]) ?? 0
-                guard change.version > version else { continue }
+                guard change.version > version else {
+                    outcomes.append(version)
+                    continue
+                }
+                outcomes.append(nil)
                 try counter.execute(arguments: [name, change.nextId, change.version == version + 1 ? change.version : version])
                 switch change.kind {
                 case .put(let entry):
@@ -70,6 +77,7 @@ public final class TodoStore: Sendable {
                     try delete.execute(arguments: [name, id])
                 }
             }
+            return outcomes
         }
     }
 
@@ -79,15 +87,19 @@ public final class TodoStore: Sendable {
         try await pool.write { db in
             let version = try Int.fetchOne(db, sql: "SELECT version FROM lists WHERE name = ?", arguments: [name])
             guard version.map({ list.version > $0 }) ?? true else { return false }
-            try db.execute(sql: """
-                INSERT INTO lists (name, next_id, version) VALUES (?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, version = excluded.version
-                """, arguments: [name, list.nextId, list.version])
-            try db.execute(sql: "DELETE FROM entries WHERE list = ?", arguments: [name])
-            let insert = try db.cachedStatement(sql: "INSERT INTO entries (list, id, date, title) VALUES (?, ?, ?, ?)")
-            for entry in list.entries { try insert.execute(arguments: [name, entry.id, entry.date.description, entry.title]) }
+            try Self.write(name, list, db)
             return true
         }
+    }
+
+    private static func write(_ name: String, _ list: TodoList, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO lists (name, next_id, version) VALUES (?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, version = excluded.version
+            """, arguments: [name, list.nextId, list.version])
+        try db.execute(sql: "DELETE FROM entries WHERE list = ?", arguments: [name])
+        let insert = try db.cachedStatement(sql: "INSERT INTO entries (list, id, date, title) VALUES (?, ?, ?, ?)")
+        for entry in list.entries { try insert.execute(arguments: [name, entry.id, entry.date.description, entry.title]) }
     }
 
     /// Every list this replica holds, with its version: what catch-up compares.

@@ -28,16 +28,9 @@ enum LocalProcessBench {
 
     /// `spawnIdle` in a new OS process of this benchmark binary.
     static func spawnInFreshProcess() throws -> (rate: Double, bytesPerProcess: Double) {
-        let child = Foundation.Process()
-        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["spawn-once"]
-        let output = Pipe()
-        child.standardOutput = output
-        try child.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        child.waitUntilExit()
-        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-        guard fields.count == 2 else { throw BenchError.badOutput(String(decoding: data, as: UTF8.self)) }
+        let text = try runBenchChild(["spawn-once"])
+        let fields = text.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        guard fields.count == 2 else { throw BenchError.badOutput(text) }
         return (fields[0], fields[1])
     }
 

@@ -67,3 +67,17 @@ func residentBytes() -> Int {
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+/// Runs this benchmark binary again with `arguments` (a measurement that wants a fresh OS
+/// process, so memory freed by an earlier run is not reused); its standard output.
+func runBenchChild(_ arguments: [String]) throws -> String {
+    let child = Foundation.Process()
+    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    child.arguments = arguments
+    let output = Pipe()
+    child.standardOutput = output
+    try child.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    child.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}

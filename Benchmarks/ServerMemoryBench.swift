@@ -14,15 +14,7 @@ enum ServerMemoryBench {
     /// `bytesPerIdleServer` in a new OS process of this benchmark binary, so memory freed by
     /// an earlier run is not reused.
     static func inFreshProcess() throws -> Double {
-        let child = Foundation.Process()
-        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["genserver-once"]
-        let output = Pipe()
-        child.standardOutput = output
-        try child.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        child.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = try runBenchChild(["genserver-once"]).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let bytes = Double(text) else { throw BenchFailure("unexpected output: \(text)") }
         return bytes
     }

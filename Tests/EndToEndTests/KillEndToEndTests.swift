@@ -8,12 +8,7 @@ import Testing
 struct KillEndToEndTests {
     @Test func killingANodeUnderLoadLosesNoAcknowledgedWrite() async throws {
         try await withEndToEnd { e2e in
-            let ports = [try freePort(), try freePort(), try freePort()]
-            let peers = { (index: Int) in (1...3).filter { $0 != index }.flatMap { ["--connect", "n\($0)@localhost"] } }
-            var nodes = [try e2e.startNode("n1", httpPort: ports[0], peers(1))]
-            try await e2e.waitForPeers(httpPort: ports[0]) { $0.isEmpty }
-            for index in 2...3 { nodes.append(try e2e.startNode("n\(index)", httpPort: ports[index - 1], peers(index))) }
-            for port in ports { try await e2e.waitForPeers(httpPort: port) { $0.count == 2 } }
+            let (nodes, ports) = try await e2e.startMesh(3)
 
             // Three writers, one per node, on 12 shared lists; each keeps what was acknowledged.
             let acknowledged = Mutex<[String: [String]]>([:])

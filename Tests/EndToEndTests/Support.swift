@@ -273,6 +273,22 @@ extension EndToEnd {
         throw E2EError("whereis \(list) stayed \(last)")
     }
 
+    /// Starts n1..n`count` on free HTTP ports, each joining through all the others (so one
+    /// restarted later finds the rest), and waits until every node sees every other.
+    func startMesh(_ count: Int) async throws -> (nodes: [RunningProgram], ports: [Int]) {
+        let ports = try (0..<count).map { _ in try freePort() }
+        var nodes = [try startNode("n1", httpPort: ports[0], meshFlags(for: 1, of: count))]
+        try await waitForPeers(httpPort: ports[0]) { $0.isEmpty }  // n1 starts the port mapper
+        for index in 2...count { nodes.append(try startNode("n\(index)", httpPort: ports[index - 1], meshFlags(for: index, of: count))) }
+        for port in ports { try await waitForPeers(httpPort: port) { $0.count == count - 1 } }
+        return (nodes, ports)
+    }
+
+    /// `--connect` to every other node of n1..n`count`.
+    func meshFlags(for index: Int, of count: Int) -> [String] {
+        (1...count).filter { $0 != index }.flatMap { ["--connect", "n\($0)@localhost"] }
+    }
+
     /// Polls `condition` until it holds (never a fixed sleep).
     func waitFor(_ what: String, within limit: Duration, _ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + limit

@@ -109,13 +109,7 @@ struct CatchUpEndToEndTests {
     /// Stop a node, write, restart it, stop the others, and read everything from it alone.
     @Test func aRestartedNodeCatchesUpAndServesEverythingAlone() async throws {
         try await withEndToEnd { e2e in
-            let ports = [try freePort(), try freePort(), try freePort()]
-            let peers = { (index: Int) in (1...3).filter { $0 != index }.flatMap { ["--connect", "n\($0)@localhost"] } }
-            var nodes = [try e2e.startNode("n1", httpPort: ports[0], peers(1))]
-            try await e2e.waitForPeers(httpPort: ports[0]) { $0.isEmpty }
-            for index in 2...3 { nodes.append(try e2e.startNode("n\(index)", httpPort: ports[index - 1], peers(index))) }
-            try await e2e.waitForPeers(httpPort: ports[0]) { $0.count == 2 }
-            try await e2e.waitForPeers(httpPort: ports[2]) { $0.count == 2 }
+            let (nodes, ports) = try await e2e.startMesh(3)
             #expect(try await e2e.curl(["-d", "", "http://localhost:\(ports[0])/add_entry?list=ivy&date=2018-12-19&title=Dentist"]) == "OK")
 
             nodes[2].signal(SIGKILL)
@@ -125,7 +119,7 @@ struct CatchUpEndToEndTests {
                 #expect(try await e2e.todo(["--node", "n2@localhost", "add", "other-\(index)", "2018-12-20", title]).hasPrefix("1 "))
             }
 
-            let back = try e2e.startNode("n3", httpPort: ports[2], peers(3))
+            let back = try e2e.startNode("n3", httpPort: ports[2], e2e.meshFlags(for: 3, of: 3))
             try await e2e.waitForPeers(httpPort: ports[2]) { $0.count == 2 }
             try await e2e.waitFor("n3 to catch up", within: .seconds(20)) { back.output.contains("caught up") }
             for node in nodes.prefix(2) {

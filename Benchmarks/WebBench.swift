@@ -165,6 +165,12 @@ enum WebBench {
             throw BenchFailure("the bench cluster did not join")
         }
 
+        /// Stops the node started last (gracefully); `start` starts it again.
+        func stopLast() {
+            guard let last = processes.popLast() else { return }
+            WebBench.stop(last)
+        }
+
         func stop() {
             for process in processes { WebBench.stop(process) }
             processes.removeAll()

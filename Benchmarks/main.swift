@@ -4,7 +4,7 @@ import ZeroMQ
 
 // `make bench`: every figure is a median of several runs, printed and written to
 // bench-results.json. Raw ZeroMQ figures come from the same run as ours.
-// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, web).
+// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, web, catchup).
 let groups = Set(CommandLine.arguments.dropFirst())
 
 // One spawn measurement in a fresh process, so memory freed by an earlier run is not reused.
@@ -89,6 +89,10 @@ if wanted("web") {
     report.add("http_mix_3_nodes_p99", web.cluster.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
     report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.cluster.errors), "responses")
     report.add("memory_per_idle_list_server", web.bytesPerIdleServer, "bytes")
+}
+
+if wanted("catchup") {
+    report.add("catch_up_10000_writes_1000_lists", try await median(runs: 3) { try await CatchUpBench.measure() }, "ms")
 }
 
 if groups.isEmpty {

@@ -10,6 +10,8 @@ public final class TodoMetrics: Sendable {
     private let processes: Gauge
     private let visibleNodes: Gauge
     private let globalNames: Gauge
+    private let caughtUpLists: Counter
+    private let lastCatchUpSeconds: Gauge
 
     init(node: ClusterNode) {
         self.node = node
@@ -27,6 +29,9 @@ public final class TodoMetrics: Sendable {
         processes = registry.makeGauge(descriptor: Self.describe("todo_processes", "Processes alive on this node"))
         visibleNodes = registry.makeGauge(descriptor: Self.describe("todo_visible_nodes", "Visible peers connected to this node"))
         globalNames = registry.makeGauge(descriptor: Self.describe("todo_global_names", "Names in this node's replica of the global registry"))
+        caughtUpLists = registry.makeCounter(descriptor: Self.describe("todo_catch_up_lists_total", "Lists copied from peers by catch-up"))
+        lastCatchUpSeconds = registry.makeGauge(descriptor: Self.describe(
+            "todo_catch_up_last", unit: "seconds", "Duration of the last catch-up that copied lists"))
     }
 
     private static func describe(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
@@ -44,6 +49,12 @@ public final class TodoMetrics: Sendable {
     }
 
     func unavailable() { unavailableCount.increment() }
+
+    func caughtUp(lists: Int, seconds: Double) {
+        guard lists > 0 else { return }
+        caughtUpLists.increment(by: Int64(lists))
+        lastCatchUpSeconds.set(to: seconds)
+    }
 
     /// The text of `GET /metrics`.
     public func render() -> String {

@@ -34,19 +34,20 @@ public final class TodoSystem: Sendable {
         let store = try TodoStore(directory: settings.dataDirectory)
         registerMessages(in: node.registry)
         let database = TodoDatabase(local: store, node: node)
-        let keeper = try await startTree(node: node, store: store, database: database)
-        let system = TodoSystem(node: node, database: database, settings: settings, keeper: keeper)
+        let metrics = TodoMetrics(node: node)
+        let keeper = try await startTree(node: node, store: store, database: database, metrics: metrics)
+        let system = TodoSystem(node: node, database: database, settings: settings, keeper: keeper, metrics: metrics)
         database.registerFunctions()
         system.registerClientFunctions()
         return system
     }
 
-    private init(node: ClusterNode, database: TodoDatabase, settings: TodoSettings, keeper: Pid) {
+    private init(node: ClusterNode, database: TodoDatabase, settings: TodoSettings, keeper: Pid, metrics: TodoMetrics) {
         self.node = node
         self.database = database
         self.settings = settings
         self.keeper = keeper
-        self.metrics = TodoMetrics(node: node)
+        self.metrics = metrics
         self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout)
     }
 
@@ -123,7 +124,9 @@ public final class TodoSystem: Sendable {
     }
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.
-    private static func startTree(node: ClusterNode, store: TodoStore, database: TodoDatabase) async throws -> Pid {
+    private static func startTree(
+        node: ClusterNode, store: TodoStore, database: TodoDatabase, metrics: TodoMetrics
+    ) async throws -> Pid {
         let logger = node.logger
         return try await node.runtime.withProcess { starter in
             let starterPid = starter.pid
@@ -139,7 +142,7 @@ public final class TodoSystem: Sendable {
                         return try await context.startDynamicSupervisor(name: .local(TodoCache.localName)).pid
                     },
                     ChildSpec(id: "catch_up") { context in
-                        context.spawnLink { catchUp in try await catchUpLoop(node: node, database: database, context: catchUp) }
+                        context.spawnLink { catchUp in try await catchUpLoop(node: node, database: database, metrics: metrics, context: catchUp) }
                     },
                 ])
                 context.send(tree.pid, to: starterPid)
@@ -165,13 +168,18 @@ public final class TodoSystem: Sendable {
 
 /// Catch-up on every visible peer that comes up (start, rejoin, a healed cut), and on those
 /// already connected when it starts, each in a process of its own.
-private func catchUpLoop(node: ClusterNode, database: TodoDatabase, context: ProcessContext) async throws {
-    node.monitorNodes(context.pid)
-    for peer in node.nodes() { context.spawn { _ in await database.catchUp(from: peer) } }
-    while true {
-        if case .up(let peer, hidden: false) = try await context.receive(NodeEvent.self) {
-            context.spawn { _ in await database.catchUp(from: peer) }
+private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, context: ProcessContext) async throws {
+    let catchUp = { @Sendable (peer: NodeName) in
+        context.spawn { _ in
+            let started = ContinuousClock.now
+            let lists = await database.catchUp(from: peer)
+            metrics.caughtUp(lists: lists, seconds: (ContinuousClock.now - started).seconds)
         }
+    }
+    node.monitorNodes(context.pid)
+    for peer in node.nodes() { _ = catchUp(peer) }
+    while true {
+        if case .up(let peer, hidden: false) = try await context.receive(NodeEvent.self) { _ = catchUp(peer) }
     }
 }
 

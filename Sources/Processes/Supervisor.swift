@@ -156,8 +156,11 @@ extension ProcessContext {
     }
 
     /// Starts a child under `supervisor`; `.alreadyStarted(owner)` when its name is taken.
-    public func startChild(_ supervisor: ServerRef<Supervisor>, _ spec: ChildSpec) async throws -> StartChildResult {
-        guard case .started(let result) = try await call(supervisor, .startChild(spec), timeout: .seconds(30)) else {
+    /// Fails with `CallError.timeout` when the start takes longer than `timeout`.
+    public func startChild(
+        _ supervisor: ServerRef<Supervisor>, _ spec: ChildSpec, timeout: Duration = .seconds(30)
+    ) async throws -> StartChildResult {
+        guard case .started(let result) = try await call(supervisor, .startChild(spec), timeout: timeout) else {
             return .failed(.other("unexpected supervisor reply"))
         }
         return result

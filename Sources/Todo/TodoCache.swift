@@ -12,7 +12,9 @@ struct TodoCache: Sendable {
     let database: TodoDatabase
     let expiry: Duration
 
-    func serverProcess(_ list: String, context: ProcessContext) async throws(TodoFailure) -> Pid {
+    /// The pid of `list`'s server; a start that is not done by `deadline` (a leader that does
+    /// not answer while a failure is being detected) is given up as unavailable.
+    func serverProcess(_ list: String, context: ProcessContext, until deadline: ContinuousClock.Instant) async throws(TodoFailure) -> Pid {
         let name = TodoServer.globalName(list)
         if let pid = node.global.whereis(name) { return pid }
         guard let cache = node.runtime.whereis(Self.localName) else { throw .unavailable("the to-do cache is not running") }
@@ -22,7 +24,7 @@ struct TodoCache: Sendable {
         }
         let result: StartChildResult
         do {
-            result = try await context.startChild(ServerRef<Supervisor>(cache), spec)
+            result = try await context.startChild(ServerRef<Supervisor>(cache), spec, timeout: deadline - ContinuousClock.now)
         } catch {
             throw .unavailable("cannot start the list's server: \(error)")
         }

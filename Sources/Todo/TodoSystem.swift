@@ -58,46 +58,43 @@ public final class TodoSystem: Sendable {
     }
 
     /// Serves `request` on `list`'s server, wherever it runs, starting it when there is none;
-    /// gives up as unavailable after `deadline` (default: the settings' request deadline).
+    /// gives up as unavailable after `deadline` (default: the settings' request deadline), so
+    /// a caller never waits longer, however the cluster fails.
     public func perform(_ list: String, _ request: TodoServer.Request, deadline limit: Duration? = nil) async throws(TodoFailure) -> TodoServer.Reply {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
         var pause = Duration.milliseconds(5)
         while true {
-            let outcome: Result<TodoServer.Reply, any Error>
+            let reply: TodoServer.Reply
             do {
-                outcome = .success(try await node.runtime.withProcess { context in
-                    let server = try await cache.serverProcess(list, context: context)
+                reply = try await node.runtime.withProcess { context in
+                    let server = try await cache.serverProcess(list, context: context, until: deadline)
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
-                })
-            } catch {
-                outcome = .failure(error)
-            }
-            switch outcome {
-            case .success(let reply):
-                if case .failed(let words) = reply { throw .failed(words) }
-                return reply
-            case .failure(let error as CallError) where Self.neverReached(error) && ContinuousClock.now + pause < deadline:
+                }
+            } catch let error as CallError where Self.neverReached(error) && ContinuousClock.now + pause < deadline {
                 // The server ended before it read the request (idle stop, shutdown): the next
                 // lookup finds or starts a fresh one.
-                _ = error
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(200))
-            case .failure(let error as TodoFailure):
+                continue
+            } catch {
                 metrics.unavailable()
-                throw error
-            case .failure(CallError.timeout):
-                metrics.unavailable()
-                throw .unavailable("the list's server did not answer in time")
-            case .failure(CallError.nodedown(let where_)):
-                metrics.unavailable()
-                throw .unavailable("the node of the list's server, \(where_), went down")
-            case .failure(let error):
-                metrics.unavailable()
-                throw .unavailable("\(error)")
+                throw Self.unavailable(error)
             }
+            if case .failed(let words) = reply { throw .failed(words) }
+            return reply
+        }
+    }
+
+    /// What a failure to reach the list's server tells the caller.
+    private static func unavailable(_ error: any Error) -> TodoFailure {
+        switch error {
+        case let failure as TodoFailure: failure
+        case CallError.timeout: .unavailable("the list's server did not answer in time")
+        case CallError.nodedown(let node): .unavailable("the node of the list's server, \(node), went down")
+        default: .unavailable("\(error)")
         }
     }
 

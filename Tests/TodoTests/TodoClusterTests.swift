@@ -201,6 +201,22 @@ struct TodoClusterTests {
         }
     }
 
+    /// A new list's server cannot start while the global leader is cut off and not yet
+    /// detected (a long tick): the request ends as unavailable at its deadline, not after the
+    /// registration's own retries.
+    @Test func aStartThatCannotRegisterEndsAsUnavailableAtTheDeadline() async throws {
+        try await withTodoCluster(tickTime: .seconds(60)) { todo in
+            let systems = try await todo.startSystems(2)  // n1 leads the global registry
+            todo.cluster.cut(systems[0].node, systems[1].node)
+            let started = ContinuousClock.now
+            await #expect(throws: TodoFailure.self) {
+                try await systems[1].perform("jack", .entries(nil), deadline: .milliseconds(300))
+            }
+            #expect(ContinuousClock.now - started < .seconds(3))
+            todo.cluster.restore(systems[0].node, systems[1].node)
+        }
+    }
+
     @Test func aCallToAServerThatCannotAnswerEndsAsUnavailable() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(1)

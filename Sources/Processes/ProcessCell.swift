@@ -178,7 +178,6 @@ final class ProcessCell: @unchecked Sendable {
             if timedOut { return nil }
             if let deadline, deadline <= .now { return nil }
             timedOut = await wait(until: deadline) == .timeout
-            if deadline != nil, !timedOut { runtime.timers.noteStale() }
         }
     }
 

@@ -8,8 +8,9 @@ import Darwin
 /// and a condition variable. A Dispatch timer per timed receive cost a timer-heap insert and
 /// a wake of Dispatch's manager thread each, and kept the process alive until it fired; here
 /// an entry is 40 bytes holding its process weakly. A stale one (the message came first) is
-/// dropped when its time comes, or sooner: when stale entries are over half the heap, the heap
-/// is rebuilt without them, so long timeouts under load cannot pile up.
+/// dropped when its time comes, or sooner: each time the heap doubles, it is rebuilt without
+/// them (O(1) amortized per timer, nothing on the receive path), so long timeouts under load
+/// cannot pile up.
 final class TimerThread: @unchecked Sendable {
     private struct Entry {
         let deadline: ContinuousClock.Instant
@@ -18,7 +19,7 @@ final class TimerThread: @unchecked Sendable {
     }
 
     private var heap: [Entry] = []  // guarded by mutex
-    private var stale = 0  // guarded by mutex: waits that ended before their timer
+    private var sizeAfterCleaning = 0  // guarded by mutex
     private var stopped = false
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
@@ -42,7 +43,7 @@ final class TimerThread: @unchecked Sendable {
     func schedule(_ cell: ProcessCell, generation: UInt64, at deadline: ContinuousClock.Instant) {
         pthread_mutex_lock(&mutex)
         if thread == nil { start() }
-        if stale > 1_024, stale > heap.count / 2 { dropStale() }
+        if heap.count >= max(1_024, 2 * sizeAfterCleaning) { dropStale() }
         heap.append(Entry(deadline: deadline, generation: generation, cell: cell))
         siftUp(heap.count - 1)
         let earliest = heap[0].deadline == deadline
@@ -57,18 +58,11 @@ final class TimerThread: @unchecked Sendable {
         return heap.count
     }
 
-    /// A timed wait ended by a message: its entry is stale now.
-    func noteStale() {
-        pthread_mutex_lock(&mutex)
-        stale += 1
-        pthread_mutex_unlock(&mutex)
-    }
-
     /// Keeps only the entries whose wait is still under way, and rebuilds the heap (O(n)).
     private func dropStale() {
         heap.removeAll { entry in entry.cell.map { !$0.isWaiting(generation: entry.generation) } ?? true }
         for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
-        stale = 0
+        sizeAfterCleaning = heap.count
     }
 
     func stop() {

@@ -78,6 +78,11 @@ public struct CallMessage<Request: Sendable>: Sendable {
 public struct CallReply<Value: Sendable>: Sendable {
     public let tag: Ref
     public let value: Value
+
+    public init(tag: Ref, value: Value) {
+        self.tag = tag
+        self.value = value
+    }
 }
 
 public struct CastMessage<Message: Sendable>: Sendable {

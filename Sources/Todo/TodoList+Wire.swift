@@ -158,3 +158,92 @@ struct ListVersions: Codable, Sendable, WireCodable {
         for _ in 0..<count { versions[try reader.readString()] = try Int(from: &reader) }
     }
 }
+
+extension TodoServer.Request: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        switch self {
+        case .entries(let date):
+            writer.write(0)
+            writer.encodeOptional(date)
+        case .add(let date, let title):
+            writer.write(1)
+            date.encode(to: &writer)
+            writer.writeString(title)
+        case .update(let id, let date, let title):
+            writer.write(2)
+            writer.writeSigned(Int64(id))
+            writer.encodeOptional(date)
+            writer.encodeOptional(title)
+        case .delete(let id):
+            writer.write(3)
+            writer.writeSigned(Int64(id))
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        switch try reader.read() {
+        case 0: self = .entries(try reader.decodeOptional(TodoDate.self))
+        case 1: self = .add(date: try TodoDate(from: &reader), title: try reader.readString())
+        case 2:
+            self = .update(id: try Int(from: &reader), date: try reader.decodeOptional(TodoDate.self),
+                           title: try reader.decodeOptional(String.self))
+        case 3: self = .delete(id: try Int(from: &reader))
+        default: throw .malformed("not a to-do request")
+        }
+    }
+}
+
+extension TodoServer.Reply: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        switch self {
+        case .entries(let entries):
+            writer.write(0)
+            writer.writeVarint(UInt64(entries.count))
+            for entry in entries { entry.encode(to: &writer) }
+        case .entry(let entry):
+            writer.write(1)
+            entry.encode(to: &writer)
+        case .deleted: writer.write(2)
+        case .notFound: writer.write(3)
+        case .failed(let words):
+            writer.write(4)
+            writer.writeString(words)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        switch try reader.read() {
+        case 0:
+            let count = try reader.readVarint()
+            guard count <= UInt64(reader.remaining / 4) else { throw .malformed("entry count larger than the message") }
+            var entries: [TodoEntry] = []
+            entries.reserveCapacity(Int(count))
+            for _ in 0..<count { entries.append(try TodoEntry(from: &reader)) }
+            self = .entries(entries)
+        case 1: self = .entry(try TodoEntry(from: &reader))
+        case 2: self = .deleted
+        case 3: self = .notFound
+        case 4: self = .failed(try reader.readString())
+        default: throw .malformed("not a to-do reply")
+        }
+    }
+}
+
+extension WireWriter {
+    /// A presence byte, then the value.
+    mutating func encodeOptional(_ value: (some WireCodable)?) {
+        guard let value else { return write(0) }
+        write(1)
+        value.encode(to: &self)
+    }
+}
+
+extension WireReader {
+    mutating func decodeOptional<T: WireCodable>(_ type: T.Type) throws(WireError) -> T? {
+        switch try read() {
+        case 0: return nil
+        case 1: return try T(from: &self)
+        default: throw .malformed("bad presence byte")
+        }
+    }
+}

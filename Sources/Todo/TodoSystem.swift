@@ -53,8 +53,8 @@ public final class TodoSystem: Sendable {
 
     /// The messages that cross nodes between a list's callers and its server.
     public static func registerMessages(in registry: WireRegistry) {
-        registry.registerCodable(CallMessage<TodoServer.Request>.self, as: "todo.server.call")
-        registry.registerCodable(CallReply<TodoServer.Reply>.self, as: "todo.server.reply")
+        registry.register(CallMessage<TodoServer.Request>.self, as: "todo.server.call")
+        registry.register(CallReply<TodoServer.Reply>.self, as: "todo.server.reply")
     }
 
     /// Serves `request` on `list`'s server, wherever it runs, starting it when there is none;

@@ -1,4 +1,5 @@
 import Cluster
+import Processes
 import Testing
 @testable import Todo
 
@@ -155,6 +156,34 @@ struct TodoWireTests {
             #expect(try ListChange(from: &reader) == change)
             let coded = try BinaryDecoder().decode(ListChange.self, from: BinaryEncoder().encode(change))
             #expect(coded == change)
+        }
+    }
+
+    @Test func aServerCallAndItsReplyCrossTheWireUnchanged() throws {
+        let registry = WireRegistry()
+        TodoSystem.registerMessages(in: registry)
+        let day = try #require(TodoDate("2018-12-19"))
+        let runtime = ProcessRuntime(node: "wire@localhost")
+        let from = CallFrom(caller: runtime.spawn { _ in }, tag: runtime.makeRef())
+        let requests: [TodoServer.Request] = [.entries(nil), .entries(day), .add(date: day, title: "Dentist"),
+                                              .update(id: 3, date: nil, title: "x"), .update(id: 3, date: day, title: nil), .delete(id: 9)]
+        let replies: [TodoServer.Reply] = [.entries([TodoEntry(id: 1, date: day, title: "a")]), .entries([]),
+                                           .entry(TodoEntry(id: 2, date: day, title: "b")), .deleted, .notFound, .failed("disk")]
+        for request in requests {
+            var writer = WireWriter()
+            try registry.encode(CallMessage(from: from, request: request), to: &writer)
+            var reader = WireReader(writer.bytes)
+            let decoded = try #require(try registry.decode(from: &reader) as? CallMessage<TodoServer.Request>)
+            #expect(decoded.request == request)
+            #expect(decoded.from == from)
+        }
+        for reply in replies {
+            var writer = WireWriter()
+            try registry.encode(CallReply(tag: from.tag, value: reply), to: &writer)
+            var reader = WireReader(writer.bytes)
+            let decoded = try #require(try registry.decode(from: &reader) as? CallReply<TodoServer.Reply>)
+            #expect(decoded.value == reply)
+            #expect(decoded.tag == from.tag)
         }
     }
 

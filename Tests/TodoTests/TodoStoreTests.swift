@@ -36,7 +36,7 @@ struct TodoStoreTests {
         #expect(loaded.nextId == 4)
         #expect(loaded.version == 5)
         #expect(try await reopened.load("alice") == alice)
-        #expect(try await reopened.listNames() == ["alice", "bob"])
+        #expect(try await reopened.versions() == ["alice": 1, "bob": 5])
         var replayed = TodoList()
         for (name, change) in changes where name == "bob" { replayed.apply(change) }
         #expect(replayed == bob)

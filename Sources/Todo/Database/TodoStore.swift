@@ -110,9 +110,4 @@ public final class TodoStore: Sendable {
             return versions
         }
     }
-
-    /// The names of every list this replica holds.
-    public func listNames() async throws -> [String] {
-        try await pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM lists ORDER BY name") }
-    }
 }

@@ -228,22 +228,3 @@ extension TodoServer.Reply: WireCodable {
         }
     }
 }
-
-extension WireWriter {
-    /// A presence byte, then the value.
-    mutating func encodeOptional(_ value: (some WireCodable)?) {
-        guard let value else { return write(0) }
-        write(1)
-        value.encode(to: &self)
-    }
-}
-
-extension WireReader {
-    mutating func decodeOptional<T: WireCodable>(_ type: T.Type) throws(WireError) -> T? {
-        switch try read() {
-        case 0: return nil
-        case 1: return try T(from: &self)
-        default: throw .malformed("bad presence byte")
-        }
-    }
-}

@@ -130,3 +130,22 @@ extension Exit: WireCodable {
         self.init(from: try Pid(from: &reader), reason: try ExitReason(from: &reader))
     }
 }
+
+extension WireWriter {
+    /// An optional value: a presence byte, then the value.
+    public mutating func encodeOptional(_ value: (some WireCodable)?) {
+        guard let value else { return write(0) }
+        write(1)
+        value.encode(to: &self)
+    }
+}
+
+extension WireReader {
+    public mutating func decodeOptional<T: WireCodable>(_ type: T.Type) throws(WireError) -> T? {
+        switch try read() {
+        case 0: return nil
+        case 1: return try T(from: &self)
+        default: throw .malformed("bad presence byte")
+        }
+    }
+}

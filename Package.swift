@@ -87,6 +87,7 @@ let package = Package(
             dependencies: [
                 "Todo", "Cluster", "ClusterTestKit", "Processes",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // Starts the real binaries: `make test` builds them first.

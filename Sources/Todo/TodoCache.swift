@@ -11,6 +11,7 @@ struct TodoCache: Sendable {
     let node: ClusterNode
     let database: TodoDatabase
     let expiry: Duration
+    let wallMillis: @Sendable () -> Int64
 
     /// The pid of `list`'s server; a start that is not done by `deadline` (a leader that does
     /// not answer while a failure is being detected) is given up as unavailable.
@@ -18,9 +19,11 @@ struct TodoCache: Sendable {
         let name = TodoServer.globalName(list)
         if let pid = node.global.whereis(name) { return pid }
         guard let cache = node.runtime.whereis(Self.localName) else { throw .unavailable("the to-do cache is not running") }
-        let spec = ChildSpec.server(id: name, name: .via(node.global, name), restart: .temporary) {
-            [database, expiry, logger = node.logger] _ in
-            TodoServer.start(list, database: database, expiry: expiry, logger: logger)
+        // A server that loses its name after a split heals hands its list over, not killed.
+        let registry = node.global.resolvingConflicts(.notify)
+        let spec = ChildSpec.server(id: name, name: .via(registry, name), restart: .temporary) {
+            [database, expiry, wallMillis, logger = node.logger] _ in
+            TodoServer.start(list, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis)
         }
         let result: StartChildResult
         do {

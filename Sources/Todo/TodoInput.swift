@@ -38,9 +38,11 @@ public enum TodoInput {
         return value
     }
 
-    public static func entryId(_ value: String?) throws(TodoInputError) -> Int {
+    public static func entryId(_ value: String?) throws(TodoInputError) -> EntryID {
         guard let value else { throw TodoInputError("missing entry id") }
-        guard let id = Int(value), id > 0 else { throw TodoInputError("bad entry id \(quoted(value)): expected a positive number") }
+        guard let id = EntryID(value) else {
+            throw TodoInputError("bad entry id \(quoted(value)): expected an id as printed by add, like 3.todo1")
+        }
         return id
     }
 

@@ -20,62 +20,85 @@ extension TodoDate: WireCodable {
     }
 }
 
+extension Stamp: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        writer.writeSigned(clock)
+        writer.writeString(node)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        self.init(clock: try reader.readSigned(), node: try reader.readString())
+    }
+}
+
+extension EntryID: WireCodable {
+    public func encode(to writer: inout WireWriter) {
+        writer.writeVarint(UInt64(counter))
+        writer.writeString(origin)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        let counter = try reader.readVarint()
+        guard counter > 0, counter <= UInt64(Int.max) else { throw .malformed("not an entry id") }
+        self.init(counter: Int(counter), origin: try reader.readString())
+    }
+}
+
 extension TodoEntry: WireCodable {
     public func encode(to writer: inout WireWriter) {
-        writer.writeSigned(Int64(id))
+        id.encode(to: &writer)
         date.encode(to: &writer)
         writer.writeString(title)
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
-        let id = try Int(from: &reader)
-        self.init(id: id, date: try TodoDate(from: &reader), title: try reader.readString())
+        self.init(id: try EntryID(from: &reader), date: try TodoDate(from: &reader), title: try reader.readString())
     }
 }
 
-extension TodoList: WireCodable {
+extension EntryRecord: WireCodable {
     public func encode(to writer: inout WireWriter) {
-        writer.writeSigned(Int64(nextId))
-        writer.writeSigned(Int64(version))
-        writer.writeVarint(UInt64(entries.count))
-        for entry in entries { entry.encode(to: &writer) }
+        id.encode(to: &writer)
+        date.encode(to: &writer)
+        dateStamp.encode(to: &writer)
+        writer.writeString(title)
+        titleStamp.encode(to: &writer)
+        writer.encodeOptional(deleted)
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
-        let nextId = try Int(from: &reader)
-        let version = try Int(from: &reader)
-        let count = try reader.readVarint()
-        // Each entry takes at least 4 bytes: a count beyond that is a lie, not an allocation.
-        guard count <= UInt64(reader.remaining / 4) else { throw .malformed("entry count larger than the message") }
-        var entries: [TodoEntry] = []
-        entries.reserveCapacity(Int(count))
-        for _ in 0..<count { entries.append(try TodoEntry(from: &reader)) }
-        self.init(nextId: nextId, entries: entries, version: version)
+        self.init(id: try EntryID(from: &reader), date: try TodoDate(from: &reader), dateStamp: try Stamp(from: &reader),
+                  title: try reader.readString(), titleStamp: try Stamp(from: &reader),
+                  deleted: try reader.decodeOptional(Stamp.self))
     }
 }
 
 extension ListChange: WireCodable {
     public func encode(to writer: inout WireWriter) {
-        switch kind {
-        case .put(let entry):
-            writer.write(0)
-            entry.encode(to: &writer)
-        case .delete(let id):
-            writer.write(1)
-            writer.writeSigned(Int64(id))
-        }
-        writer.writeSigned(Int64(nextId))
-        writer.writeSigned(Int64(version))
+        writer.writeVarint(UInt64(nextCounter))
+        writer.writeVarint(UInt64(records.count))
+        for record in records { record.encode(to: &writer) }
     }
 
     public init(from reader: inout WireReader) throws(WireError) {
-        let kind: Kind
-        switch try reader.read() {
-        case 0: kind = .put(try TodoEntry(from: &reader))
-        case 1: kind = .delete(id: try Int(from: &reader))
-        default: throw .malformed("not a list change")
-        }
-        self.init(kind, nextId: try Int(from: &reader), version: try Int(from: &reader))
+        let nextCounter = try reader.readVarint()
+        guard nextCounter <= UInt64(Int.max) else { throw .malformed("id counter out of range") }
+        let count = try reader.readVarint()
+        // Each record takes at least 10 bytes: a count beyond that is a lie, not an allocation.
+        guard count <= UInt64(reader.remaining / 10) else { throw .malformed("record count larger than the message") }
+        var records: [EntryRecord] = []
+        records.reserveCapacity(Int(count))
+        for _ in 0..<count { records.append(try EntryRecord(from: &reader)) }
+        self.init(nextCounter: Int(nextCounter), records: records)
+    }
+}
+
+extension TodoList: WireCodable {
+    public func encode(to writer: inout WireWriter) { asChange.encode(to: &writer) }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        let whole = try ListChange(from: &reader)
+        self.init(nextCounter: whole.nextCounter, records: whole.records)
     }
 }
 
@@ -137,25 +160,25 @@ struct ListCopies: Codable, Sendable, WireCodable {
     }
 }
 
-/// Every list of a replica with its version, the answer of `todo.versions`.
-struct ListVersions: Codable, Sendable, WireCodable {
-    var versions: [String: Int]
+/// Every list of a replica with its digest, the answer of `todo.digests`.
+struct ListDigests: Codable, Sendable, WireCodable {
+    var digests: [String: UInt64]
 
-    init(versions: [String: Int]) { self.versions = versions }
+    init(digests: [String: UInt64]) { self.digests = digests }
 
     func encode(to writer: inout WireWriter) {
-        writer.writeVarint(UInt64(versions.count))
-        for (name, version) in versions {
+        writer.writeVarint(UInt64(digests.count))
+        for (name, digest) in digests {
             writer.writeString(name)
-            writer.writeSigned(Int64(version))
+            writer.writeVarint(digest)
         }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
         let count = try reader.readVarint()
-        guard count <= UInt64(reader.remaining) else { throw .malformed("version count larger than the message") }
-        versions = [:]
-        for _ in 0..<count { versions[try reader.readString()] = try Int(from: &reader) }
+        guard count <= UInt64(reader.remaining) else { throw .malformed("digest count larger than the message") }
+        digests = [:]
+        for _ in 0..<count { digests[try reader.readString()] = try reader.readVarint() }
     }
 }
 
@@ -171,12 +194,15 @@ extension TodoServer.Request: WireCodable {
             writer.writeString(title)
         case .update(let id, let date, let title):
             writer.write(2)
-            writer.writeSigned(Int64(id))
+            id.encode(to: &writer)
             writer.encodeOptional(date)
             writer.encodeOptional(title)
         case .delete(let id):
             writer.write(3)
-            writer.writeSigned(Int64(id))
+            id.encode(to: &writer)
+        case .merge(let change):
+            writer.write(4)
+            change.encode(to: &writer)
         }
     }
 
@@ -185,9 +211,10 @@ extension TodoServer.Request: WireCodable {
         case 0: self = .entries(try reader.decodeOptional(TodoDate.self))
         case 1: self = .add(date: try TodoDate(from: &reader), title: try reader.readString())
         case 2:
-            self = .update(id: try Int(from: &reader), date: try reader.decodeOptional(TodoDate.self),
+            self = .update(id: try EntryID(from: &reader), date: try reader.decodeOptional(TodoDate.self),
                            title: try reader.decodeOptional(String.self))
-        case 3: self = .delete(id: try Int(from: &reader))
+        case 3: self = .delete(id: try EntryID(from: &reader))
+        case 4: self = .merge(try ListChange(from: &reader))
         default: throw .malformed("not a to-do request")
         }
     }
@@ -208,6 +235,7 @@ extension TodoServer.Reply: WireCodable {
         case .failed(let words):
             writer.write(4)
             writer.writeString(words)
+        case .merged: writer.write(5)
         }
     }
 
@@ -224,6 +252,7 @@ extension TodoServer.Reply: WireCodable {
         case 2: self = .deleted
         case 3: self = .notFound
         case 4: self = .failed(try reader.readString())
+        case 5: self = .merged
         default: throw .malformed("not a to-do reply")
         }
     }

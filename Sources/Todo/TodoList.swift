@@ -1,85 +1,141 @@
-/// One to-do entry: the id is given by its list and never reused there.
+/// One to-do entry as users see it.
 public struct TodoEntry: Codable, Hashable, Sendable {
-    public let id: Int
+    public let id: EntryID
     public var date: TodoDate
     public var title: String
 
-    public init(id: Int, date: TodoDate, title: String) {
+    public init(id: EntryID, date: TodoDate, title: String) {
         self.id = id
         self.date = date
         self.title = title
     }
 }
 
-/// A to-do list as a value (the book's `Todo.List`): entries kept in creation order, ids
-/// counted from 1 and never reused, even after a delete. `version` counts the changes made
-/// to it, so of two copies the one with the higher version is the newer.
-public struct TodoList: Codable, Hashable, Sendable {
-    public private(set) var nextId: Int
-    /// Ascending by id, which is creation order.
-    public private(set) var entries: [TodoEntry]
-    public private(set) var version: Int
+/// A to-do list as a value (the book's `Todo.List`), kept so that any two copies merge: every
+/// entry ever made is a record (deleted ones as tombstones), in id order, which is creation
+/// order. Changes take the writing node and the wall time, and return what replicas apply.
+///
+/// Merging (`apply`, `merge`) is commutative, associative and idempotent: copies that have
+/// seen the same changes are equal, whatever the order, so both sides of a split keep their
+/// writes when it heals.
+public struct TodoList: Hashable, Sendable {
+    /// Ascending by id.
+    public private(set) var records: [EntryRecord]
+    /// The counter of the next id made here: above every id the list has seen.
+    public private(set) var nextCounter: Int
+    /// The newest stamp's clock: the next write's stamp is later.
+    public private(set) var clock: Int64
 
     public init() {
-        nextId = 1
-        entries = []
-        version = 0
+        records = []
+        nextCounter = 1
+        clock = 0
     }
 
-    /// A list read back from storage; `nextId` is kept above every id present.
-    public init(nextId: Int, entries: [TodoEntry], version: Int = 0) {
-        self.entries = entries.sorted { $0.id < $1.id }
-        self.nextId = max(nextId, (self.entries.last?.id ?? 0) + 1)
-        self.version = version
+    /// A list read back from storage or the wire: records in any order; two records of one
+    /// id are merged.
+    public init(nextCounter: Int, records: [EntryRecord]) {
+        self.init()
+        apply(ListChange(nextCounter: nextCounter, records: records))
     }
 
-    @discardableResult
-    public mutating func add(date: TodoDate, title: String) -> TodoEntry {
-        let entry = TodoEntry(id: nextId, date: date, title: title)
-        nextId += 1
-        version += 1
-        entries.append(entry)
-        return entry
-    }
+    /// The live entries, in creation order.
+    public var entries: [TodoEntry] { records.compactMap(\.entry) }
 
-    /// Changes the date and/or title of entry `id`; nil when there is no such entry.
-    public mutating func update(id: Int, date: TodoDate? = nil, title: String? = nil) -> TodoEntry? {
-        guard let index = index(of: id) else { return nil }
-        if let date { entries[index].date = date }
-        if let title { entries[index].title = title }
-        version += 1
-        return entries[index]
-    }
-
-    /// Removes entry `id`; false when there is no such entry.
-    public mutating func delete(id: Int) -> Bool {
-        guard let index = index(of: id) else { return false }
-        entries.remove(at: index)
-        version += 1
-        return true
-    }
-
-    /// Makes this copy newer than `version`: a server whose copies went ahead of it (after a
-    /// healed split) writes its own over them, as the book's next write does.
-    public mutating func supersede(_ version: Int) {
-        self.version = max(self.version, version) + 1
-    }
-
-    public func entry(id: Int) -> TodoEntry? { index(of: id).map { entries[$0] } }
-
-    /// The entries for `date` (all of them when nil), in creation order.
+    /// The live entries for `date` (all of them when nil), in creation order.
     public func entries(on date: TodoDate?) -> [TodoEntry] {
         guard let date else { return entries }
-        return entries.filter { $0.date == date }
+        return records.compactMap { $0.date == date ? $0.entry : nil }
     }
 
-    /// Binary search: entries are sorted by id.
-    private func index(of id: Int) -> Int? {
-        var low = 0, high = entries.count
+    public func entry(id: EntryID) -> TodoEntry? { index(of: id).flatMap { records[$0].entry } }
+
+    /// Adds an entry made by `node` at wall time `millis`.
+    public mutating func add(date: TodoDate, title: String, by node: String, atMillis millis: Int64) -> (TodoEntry, ListChange) {
+        let stamp = Stamp.next(after: clock, by: node, atMillis: millis)
+        let record = EntryRecord(id: EntryID(counter: nextCounter, origin: node), date: date, title: title, stamp: stamp)
+        let change = ListChange(nextCounter: nextCounter + 1, records: [record])
+        apply(change)
+        return (TodoEntry(id: record.id, date: date, title: title), change)
+    }
+
+    /// Changes the date and/or title of a live entry; nil when there is none with `id`.
+    public mutating func update(id: EntryID, date: TodoDate?, title: String?, by node: String, atMillis millis: Int64) -> (TodoEntry, ListChange)? {
+        guard let index = index(of: id), records[index].deleted == nil else { return nil }
+        var record = records[index]
+        record.write(date: date, title: title, at: Stamp.next(after: clock, by: node, atMillis: millis))
+        let change = ListChange(nextCounter: nextCounter, records: [record])
+        apply(change)
+        return record.entry.map { ($0, change) }
+    }
+
+    /// Deletes a live entry (it stays as a tombstone); nil when there is none with `id`.
+    public mutating func delete(id: EntryID, by node: String, atMillis millis: Int64) -> ListChange? {
+        guard let index = index(of: id), records[index].deleted == nil else { return nil }
+        var record = records[index]
+        record.delete(at: Stamp.next(after: clock, by: node, atMillis: millis))
+        let change = ListChange(nextCounter: nextCounter, records: [record])
+        apply(change)
+        return change
+    }
+
+    /// Merges `change` in, as every replica does with every change: records it lacks are
+    /// added, records it has are merged field by field. True when this copy changed.
+    @discardableResult
+    public mutating func apply(_ change: ListChange) -> Bool {
+        var changed = false
+        if change.nextCounter > nextCounter {
+            nextCounter = change.nextCounter
+            changed = true
+        }
+        for record in change.records {
+            let index = insertionIndex(of: record.id)
+            if index < records.count, records[index].id == record.id {
+                let merged = records[index].merged(with: record)
+                guard merged != records[index] else { continue }
+                records[index] = merged
+            } else {
+                records.insert(record, at: index)
+            }
+            changed = true
+            nextCounter = max(nextCounter, record.id.counter + 1)
+            clock = max(clock, record.newestClock)
+        }
+        return changed
+    }
+
+    /// Merges a whole copy in; true when this copy changed.
+    @discardableResult
+    public mutating func merge(_ other: TodoList) -> Bool { apply(other.asChange) }
+
+    /// The whole list as a change: what makes any copy hold everything this one holds.
+    public var asChange: ListChange { ListChange(nextCounter: nextCounter, records: records) }
+
+    /// The sum of the records' digests: equal copies have equal digests.
+    public var digest: UInt64 { records.reduce(0) { $0 &+ $1.digest } }
+
+    private func index(of id: EntryID) -> Int? {
+        let index = insertionIndex(of: id)
+        return index < records.count && records[index].id == id ? index : nil
+    }
+
+    /// Binary search: where `id` is, or would go.
+    private func insertionIndex(of id: EntryID) -> Int {
+        var low = 0, high = records.count
         while low < high {
             let middle = (low + high) / 2
-            if entries[middle].id < id { low = middle + 1 } else { high = middle }
+            if records[middle].id < id { low = middle + 1 } else { high = middle }
         }
-        return low < entries.count && entries[low].id == id ? low : nil
+        return low
     }
+}
+
+/// Decoded through the change form, so a decoded list keeps its order and merges duplicates.
+extension TodoList: Codable {
+    public init(from decoder: any Decoder) throws {
+        let whole = try ListChange(from: decoder)
+        self.init(nextCounter: whole.nextCounter, records: whole.records)
+    }
+
+    public func encode(to encoder: any Encoder) throws { try asChange.encode(to: encoder) }
 }

@@ -19,7 +19,7 @@ public final class TodoMetrics: Sendable {
                                    .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                                    .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(10)]
         var durations: [String: DurationHistogram] = [:]
-        for operation in ["entries", "add", "update", "delete"] {
+        for operation in ["entries", "add", "update", "delete", "merge"] {
             durations[operation] = registry.makeDurationHistogram(
                 descriptor: Self.describe("todo_request_duration", unit: "seconds", "Time to serve a to-do request, list server included"),
                 labels: [("operation", operation)], buckets: buckets)
@@ -29,9 +29,9 @@ public final class TodoMetrics: Sendable {
         processes = registry.makeGauge(descriptor: Self.describe("todo_processes", "Processes alive on this node"))
         visibleNodes = registry.makeGauge(descriptor: Self.describe("todo_visible_nodes", "Visible peers connected to this node"))
         globalNames = registry.makeGauge(descriptor: Self.describe("todo_global_names", "Names in this node's replica of the global registry"))
-        caughtUpLists = registry.makeCounter(descriptor: Self.describe("todo_catch_up_lists_total", "Lists copied from peers by catch-up"))
+        caughtUpLists = registry.makeCounter(descriptor: Self.describe("todo_catch_up_lists_total", "Lists that gained writes from peers by catch-up"))
         lastCatchUpSeconds = registry.makeGauge(descriptor: Self.describe(
-            "todo_catch_up_last", unit: "seconds", "Duration of the last catch-up that copied lists"))
+            "todo_catch_up_last", unit: "seconds", "Duration of the last catch-up that gained writes"))
     }
 
     private static func describe(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
@@ -44,6 +44,7 @@ public final class TodoMetrics: Sendable {
         case .add: "add"
         case .update: "update"
         case .delete: "delete"
+        case .merge: "merge"
         }
         requestDuration[operation]?.recordNanoseconds(Int64(seconds * 1e9))
     }

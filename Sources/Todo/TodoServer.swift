@@ -3,16 +3,22 @@ import Logging
 import Processes
 
 /// One process per list in the whole cluster (the book's `Todo.Server`): the list lives in its
-/// memory, loaded at start from the newest copy among this node and its peers; a change is stored on every connected
-/// node before it is answered. Replicas receive the change, not the whole list as the book
-/// sends it. It stops after `idleTimeout` without requests, and is started
-/// again, from the database, by the next one.
+/// memory, loaded at its first request from the merge of this node's copy and its peers';
+/// a change is stored on every connected node before it is answered. Replicas receive the
+/// change, not the whole list as the book sends it. It stops after `idleTimeout` without
+/// requests, and is started again, from the database, by the next one.
+///
+/// After a split heals, the server that loses the clash for the list's global name hands its
+/// list to the one that stays (`GlobalNameConflict`), which merges it, so the survivor holds
+/// both sides' writes.
 public struct TodoServer: GenServer {
     public enum Request: Codable, Sendable, Equatable {
         case entries(TodoDate?)
         case add(date: TodoDate, title: String)
-        case update(id: Int, date: TodoDate?, title: String?)
-        case delete(id: Int)
+        case update(id: EntryID, date: TodoDate?, title: String?)
+        case delete(id: EntryID)
+        /// Merge another copy's records in (a losing server's list, or one caught up).
+        case merge(ListChange)
     }
 
     public enum Reply: Codable, Sendable, Equatable {
@@ -21,6 +27,7 @@ public struct TodoServer: GenServer {
         case deleted
         case notFound
         case failed(String)
+        case merged
     }
 
     let name: String
@@ -31,42 +38,68 @@ public struct TodoServer: GenServer {
     let database: TodoDatabase
     let expiry: Duration
     let logger: Logger
+    /// Wall-clock milliseconds, for the stamps of writes.
+    let wallMillis: @Sendable () -> Int64
 
     public var idleTimeout: Duration? { expiry }
 
     /// The list's name in the global registry, as the book's `{Todo.Server, name}`.
     public static func globalName(_ list: String) -> String { "{Todo.Server, \"\(list)\"}" }
 
-    static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger) -> TodoServer {
+    static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger,
+                      wallMillis: @escaping @Sendable () -> Int64) -> TodoServer {
         logger.info("Starting to-do server for \(name).")
-        return TodoServer(name: name, database: database, expiry: expiry, logger: logger)
+        return TodoServer(name: name, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis)
     }
+
+    /// The writer's name in ids and stamps: this node's name before the `@`.
+    private var writer: String { database.node.name.name }
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
         if !loaded {
-            // The newest copy among this node and its peers, not only this node's (which may
-            // have missed writes while the node was away).
-            // In a task of its own: a task keeps the frame memory of its deepest call, and a
-            // server lives long and idle.
-            list = await Task { [database, name] in await database.freshest(name) }.value ?? TodoList()
+            // The merge of this node's copy and its peers' (this one may have missed writes
+            // while the node was away). In a task of its own: a task keeps the frame memory
+            // of its deepest call, and a server lives long and idle.
+            list = await Task { [database, name] in await database.merged(name) }.value ?? TodoList()
             loaded = true
         }
+        var changed = list
         switch request {
         case .entries(let date):
             return .reply(.entries(list.entries(on: date)))
         case .add(let date, let title):
-            var changed = list
-            let entry = changed.add(date: date, title: title)
-            return .reply(await commit(changed, ListChange(.put(entry), after: changed)) ?? .entry(entry))
+            let (entry, change) = changed.add(date: date, title: title, by: writer, atMillis: wallMillis())
+            return .reply(await commit(changed, change) ?? .entry(entry))
         case .update(let id, let date, let title):
-            var changed = list
-            guard let entry = changed.update(id: id, date: date, title: title) else { return .reply(.notFound) }
-            return .reply(await commit(changed, ListChange(.put(entry), after: changed)) ?? .entry(entry))
+            guard let (entry, change) = changed.update(id: id, date: date, title: title, by: writer, atMillis: wallMillis()) else {
+                return .reply(.notFound)
+            }
+            return .reply(await commit(changed, change) ?? .entry(entry))
         case .delete(let id):
-            var changed = list
-            guard changed.delete(id: id) else { return .reply(.notFound) }
-            return .reply(await commit(changed, ListChange(.delete(id: id), after: changed)) ?? .deleted)
+            guard let change = changed.delete(id: id, by: writer, atMillis: wallMillis()) else { return .reply(.notFound) }
+            return .reply(await commit(changed, change) ?? .deleted)
+        case .merge(let change):
+            guard changed.apply(change) else { return .reply(.merged) }
+            logger.info("list \(name): merged another copy (\(change.records.count) records)")
+            return .reply(await commit(changed, change) ?? .merged)
         }
+    }
+
+    /// This server lost its list's name to `kept` after a split healed: it hands its list
+    /// over and ends. Requests still queued here fail as "never reached", so their callers
+    /// retry at `kept`.
+    public mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
+        guard let conflict = message as? GlobalNameConflict else { return .continue }
+        logger.notice("list \(name): its server on \(conflict.kept.node) stays; handing this copy over")
+        if loaded {
+            do {
+                _ = try await context.call(conflict.kept, Request.merge(list.asChange), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
+            } catch {
+                // Every write of this copy is stored on this side's nodes: catch-up brings it.
+                logger.warning("list \(name): hand-over to \(conflict.kept) failed (\(error)); catch-up will merge it")
+            }
+        }
+        return .stop(.normal)
     }
 
     public mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
@@ -81,14 +114,6 @@ public struct TodoServer: GenServer {
         let outcome = await Task { [database, name] in await database.store(name, change) }.value
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         list = changed
-        if let ahead = outcome.aheadAt {
-            // Copies went ahead of this server (two servers ran during a split): its list
-            // overwrites them, so every node holds what it answers from (the book's rule).
-            logger.warning("list \(name): copies at version \(ahead) are ahead of its server; overwriting them")
-            list.supersede(ahead)
-            let overwritten = await Task { [database, name, list] in await database.overwrite(name, list) }.value
-            guard overwritten.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
-        }
         return nil
     }
 }

@@ -12,6 +12,8 @@ public struct TodoSettings: Sendable {
     /// How long a request may wait for its list's server before the answer is "unavailable";
     /// longer than a store's 5 s, shorter than the contract's 10 s bound on a hang.
     public var requestDeadline: Duration = .milliseconds(9_500)
+    /// Wall-clock milliseconds, read for the stamps of writes (a test may set its own).
+    public var wallMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -48,7 +50,7 @@ public final class TodoSystem: Sendable {
         self.settings = settings
         self.keeper = keeper
         self.metrics = metrics
-        self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout)
+        self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout, wallMillis: settings.wallMillis)
     }
 
     /// The messages that cross nodes between a list's callers and its server.
@@ -167,16 +169,32 @@ public final class TodoSystem: Sendable {
 /// already connected when it starts, each in a process of its own.
 private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, context: ProcessContext) async throws {
     let catchUp = { @Sendable (peer: NodeName) in
-        context.spawn { _ in
+        context.spawn { worker in
             let started = ContinuousClock.now
             let lists = await database.catchUp(from: peer)
-            metrics.caughtUp(lists: lists, seconds: (ContinuousClock.now - started).seconds)
+            metrics.caughtUp(lists: lists.count, seconds: (ContinuousClock.now - started).seconds)
+            await mergeIntoRunningServers(lists, node: node, database: database, context: worker)
         }
     }
     node.monitorNodes(context.pid)
     for peer in node.nodes() { _ = catchUp(peer) }
     while true {
         if case .up(let peer, hidden: false) = try await context.receive(NodeEvent.self) { _ = catchUp(peer) }
+    }
+}
+
+/// A list server already running holds its list in memory: it merges what catch-up brought
+/// (the other side's writes after a healed split), so it serves them too.
+private func mergeIntoRunningServers(_ lists: [String], node: ClusterNode, database: TodoDatabase, context: ProcessContext) async {
+    for name in lists {
+        guard let server = node.global.whereis(TodoServer.globalName(name)), let list = await database.get(name) else { continue }
+        do {
+            _ = try await context.call(server, TodoServer.Request.merge(list.asChange), replyType: TodoServer.Reply.self,
+                                       timeout: TodoDatabase.storeTimeout)
+        } catch {
+            // It stopped or moved: the next server loads the merged copies.
+            node.logger.info("list \(name): its server did not take the caught-up copy: \(error)")
+        }
     }
 }
 

@@ -42,7 +42,7 @@ struct Update: ClientCommand {
     static let configuration = CommandConfiguration(abstract: "Change an entry's date or title; prints it.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "The list's name.") var list: String
-    @Argument(help: "The entry's id.") var id: Int
+    @Argument(help: "The entry's id, as add printed it (like 3.todo1).") var id: String
     @Option(help: "The new date, YYYY-MM-DD.") var date: String?
     @Option(help: "The new title.") var title: String?
 
@@ -52,7 +52,7 @@ struct Update: ClientCommand {
 
     func execute() async throws {
         let request = TodoServer.Request.update(
-            id: id, date: try date.map { try TodoInput.date($0) },
+            id: try TodoInput.entryId(id), date: try date.map { try TodoInput.date($0) },
             title: try title.map { try TodoInput.title($0) })
         try options.printEntry(try await options.perform(try TodoInput.listName(list), request), missing: (list, id))
     }
@@ -63,12 +63,12 @@ struct Delete: ClientCommand {
     static let configuration = CommandConfiguration(abstract: "Delete an entry.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "The list's name.") var list: String
-    @Argument(help: "The entry's id.") var id: Int
+    @Argument(help: "The entry's id, as add printed it (like 3.todo1).") var id: String
 
-    struct Output: Encodable { let deleted: Int }
+    struct Output: Encodable { let deleted: String }
 
     func execute() async throws {
-        switch try await options.perform(try TodoInput.listName(list), .delete(id: id)) {
+        switch try await options.perform(try TodoInput.listName(list), .delete(id: try TodoInput.entryId(id))) {
         case .deleted:
             if options.json { try options.printJSON(Output(deleted: id)) } else { print("deleted \(id)") }
         case .notFound:
@@ -125,12 +125,12 @@ extension ClientOptions {
     }
 
     /// Prints an entry as `ID DATE TITLE` (or JSON); a missing entry is a failure.
-    func printEntry(_ reply: TodoServer.Reply, missing: (list: String, id: Int)? = nil) throws {
+    func printEntry(_ reply: TodoServer.Reply, missing: (list: String, id: String)? = nil) throws {
         switch reply {
         case .entry(let entry):
             if json { try printJSON(entry) } else { print("\(entry.id) \(entry.date) \(entry.title)") }
         case .notFound:
-            throw ClientFailure("no entry \(missing?.id ?? 0) in list \(missing?.list ?? "")")
+            throw ClientFailure("no entry \(missing?.id ?? "?") in list \(missing?.list ?? "")")
         default:
             throw ClientFailure("unexpected answer from the node")
         }

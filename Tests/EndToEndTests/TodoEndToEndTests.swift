@@ -40,19 +40,20 @@ struct TodoEndToEndTests {
             _ = try e2e.startNode("node2", httpPort: http2, ["--connect", "node1@localhost"])
             try await e2e.waitForPeers(httpPort: http1) { $0 == ["node2@localhost"] }
 
-            #expect(try await e2e.todo(["--node", "node1@localhost", "add", "bob", "2018-12-19", "Dentist"]) == "1 2018-12-19 Dentist\n")
+            #expect(try await e2e.todo(["--node", "node1@localhost", "add", "bob", "2018-12-19", "Dentist"]) == "1.node1 2018-12-19 Dentist\n")
             #expect(try await e2e.todo(["--node", "node2@localhost", "entries", "bob", "2018-12-19"]) == "2018-12-19 Dentist\n")
             #expect(try await e2e.todo(["--node", "node2@localhost", "whereis", "bob"]) == "node1@localhost\n")
             #expect(try await e2e.todo(["--node", "node2@localhost", "--json", "entries", "bob", "2018-12-19"])
-                    == #"[{"date":"2018-12-19","id":1,"title":"Dentist"}]"# + "\n")
+                    == #"[{"date":"2018-12-19","id":"1.node1","title":"Dentist"}]"# + "\n")
             #expect(try await e2e.client(["--node", "node2@localhost", "add", "bob", "2018-02-30", "x"]).code == 2)
-            #expect(try await e2e.client(["--node", "node2@localhost", "delete", "bob", "7"]).code == 1)
+            #expect(try await e2e.client(["--node", "node2@localhost", "delete", "bob", "7.node1"]).code == 1)
+            #expect(try await e2e.client(["--node", "node2@localhost", "delete", "bob", "seven"]).code == 2)
 
             node1.signal(SIGTERM)
             #expect(try await node1.exitCode(within: .seconds(15)) == 0)
             try await e2e.waitForPeers(httpPort: http2) { $0.isEmpty }
             #expect(try await e2e.todo(["--node", "node2@localhost", "entries", "bob", "2018-12-19"]) == "2018-12-19 Dentist\n")
-            #expect(try await e2e.todo(["--node", "node2@localhost", "add", "bob", "2018-12-19", "Gym"]) == "2 2018-12-19 Gym\n")
+            #expect(try await e2e.todo(["--node", "node2@localhost", "add", "bob", "2018-12-19", "Gym"]) == "2.node2 2018-12-19 Gym\n")
 
             // node1 comes back alone, from its own copy: the book's naive replication, no catch-up.
             _ = try e2e.startNode("node1", httpPort: http1)
@@ -83,7 +84,7 @@ struct TodoEndToEndTests {
             #expect(try await e2e.curl(["http://localhost:\(ports[1])/entries?list=alice&date=2018-12-19"])
                     == "2018-12-19 Dentist\n2018-12-19 Gym\n2018-12-19 Movies")
             #expect(try await e2e.todo(["--node", "n3@localhost", "whereis", "alice"]) == "n2@localhost\n")
-            #expect(try await e2e.todo(["--node", "n3@localhost", "add", "alice", "2018-12-20", "Swim"]) == "4 2018-12-20 Swim\n")
+            #expect(try await e2e.todo(["--node", "n3@localhost", "add", "alice", "2018-12-20", "Swim"]) == "4.n2 2018-12-20 Swim\n")
         }
     }
 
@@ -116,7 +117,7 @@ struct CatchUpEndToEndTests {
             try await e2e.waitForPeers(httpPort: ports[0]) { $0 == ["n2@localhost"] }
             for (index, title) in ["Gym", "Movies", "Swim"].enumerated() {
                 #expect(try await e2e.curl(["-d", "", "http://localhost:\(ports[index % 2])/add_entry?list=ivy&date=2018-12-19&title=\(title)"]) == "OK")
-                #expect(try await e2e.todo(["--node", "n2@localhost", "add", "other-\(index)", "2018-12-20", title]).hasPrefix("1 "))
+                #expect(try await e2e.todo(["--node", "n2@localhost", "add", "other-\(index)", "2018-12-20", title]).hasPrefix("1.n"))
             }
 
             let back = try e2e.startNode("n3", httpPort: ports[2], e2e.meshFlags(for: 3, of: 3))

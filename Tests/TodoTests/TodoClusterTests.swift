@@ -12,7 +12,7 @@ struct TodoClusterTests {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2)
             let (one, two) = (systems[0], systems[1])
-            #expect(try await one.add("bob", "2018-12-19", "Dentist").id == 1)
+            #expect(try await one.add("bob", "2018-12-19", "Dentist").id.description == "1.n1")
             #expect(try await two.entries("bob", "2018-12-19") == ["2018-12-19 Dentist"])
             #expect(one.whereis("bob") == one.node.name)
             #expect(two.whereis("bob") == one.node.name)
@@ -25,7 +25,7 @@ struct TodoClusterTests {
             try await eventually("n1 gone from n2") { two.node.nodes().isEmpty }
             #expect(try await two.entries("bob", "2018-12-19") == ["2018-12-19 Dentist"])
             #expect(two.whereis("bob") == two.node.name)
-            #expect(try await two.add("bob", "2018-12-20", "Gym").id == 2)
+            #expect(try await two.add("bob", "2018-12-20", "Gym").id.description == "2.n2")
             #expect(!todo.cluster.logs.contains("Store failed"))
         }
     }
@@ -58,15 +58,17 @@ struct TodoClusterTests {
     @Test func writesFromEveryNodeToOneListAreAllKeptWithDistinctIds() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)
-            let ids = try await withThrowingTaskGroup(of: Int.self) { group in
+            let ids = try await withThrowingTaskGroup(of: EntryID.self) { group in
                 for (index, system) in systems.enumerated() {
                     for write in 0..<10 {
                         group.addTask { try await system.add("shared", "2018-12-19", "n\(index)-\(write)").id }
                     }
                 }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
+                return try await group.reduce(into: [EntryID]()) { $0.append($1) }
             }
-            #expect(Set(ids) == Set(1...30))
+            // One server made them all: one counter, one node.
+            #expect(Set(ids.map(\.counter)) == Set(1...30))
+            #expect(Set(ids.map(\.origin)).count == 1)
             for system in systems {
                 #expect(try await system.storedTitles("shared").count == 30)
                 #expect(try await system.entries("shared").count == 30)
@@ -83,9 +85,9 @@ struct TodoClusterTests {
 
             todo.cluster.cut(one.node, three.node)
             var list = try #require(try await one.database.local.load("carol"))
-            let gym = list.add(date: try #require(TodoDate("2018-12-20")), title: "Gym")
+            let gym = list.add(date: try #require(TodoDate("2018-12-20")), title: "Gym", by: "n1", atMillis: 1).1
             let started = ContinuousClock.now
-            let outcome = await one.database.store("carol", ListChange(.put(gym), after: list))
+            let outcome = await one.database.store("carol", gym)
             #expect(outcome.badNodes == [three.node.name])
             #expect(outcome.storedLocally)
             #expect(ContinuousClock.now - started < .seconds(6))
@@ -99,13 +101,13 @@ struct TodoClusterTests {
     @Test func aNodeThatComesBackCatchesUpAndServesEverythingAlone() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)
-            _ = try await systems[0].add("frank", "2018-12-19", "Dentist")
+            let dentist = try await systems[0].add("frank", "2018-12-19", "Dentist")
             await systems[2].shutdown()
             await systems[2].node.shutdown()
             try await eventually("n3 gone") { systems[0].node.nodes().count == 1 }
             _ = try await systems[0].add("frank", "2018-12-19", "Gym")
             _ = try await systems[1].add("grace", "2018-12-19", "Movies")
-            _ = try await systems[1].perform("frank", .delete(id: 1))
+            _ = try await systems[1].perform("frank", .delete(id: dentist.id))
 
             let back = try await todo.startSystem(on: try await todo.cluster.startNode("n3"))
             #expect(await back.node.connect(systems[0].node.name))
@@ -120,11 +122,11 @@ struct TodoClusterTests {
             try await eventually("n3 alone") { back.node.nodes().isEmpty }
             #expect(try await back.entries("frank") == ["2018-12-19 Gym"])
             #expect(try await back.entries("grace") == ["2018-12-19 Movies"])
-            #expect(try await back.add("frank", "2018-12-20", "Swim").id == 3)
+            #expect(try await back.add("frank", "2018-12-20", "Swim").id.counter == 3)
         }
     }
 
-    /// A server that starts on a node whose copy is old serves the newest copy of its peers.
+    /// A server that starts on a node whose copy is old serves what its peers' copies hold.
     @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2, idle: .milliseconds(200))
@@ -132,9 +134,9 @@ struct TodoClusterTests {
             try await eventually("the idle server stops") { systems.allSatisfy { $0.whereis("hank") == nil } }
             // n1's copy moves ahead (as if n2 had missed two writes), without catch-up to tell n2.
             var newer = try #require(try await systems[0].database.local.load("hank"))
-            newer.add(date: try #require(TodoDate("2018-12-19")), title: "Gym")
-            newer.add(date: try #require(TodoDate("2018-12-19")), title: "Swim")
-            #expect(try await systems[0].database.local.replace("hank", with: newer))
+            _ = newer.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: "n1", atMillis: 1)
+            _ = newer.add(date: try #require(TodoDate("2018-12-19")), title: "Swim", by: "n1", atMillis: 1)
+            #expect(try await systems[0].database.local.apply([("hank", newer.asChange)]) == [true])
             #expect(try await systems[1].storedTitles("hank") == ["Dentist"])
             #expect(try await systems[1].entries("hank") == ["2018-12-19 Dentist", "2018-12-19 Gym", "2018-12-19 Swim"])
             #expect(systems[1].whereis("hank") == systems[1].node.name)
@@ -142,9 +144,9 @@ struct TodoClusterTests {
         }
     }
 
-    /// After a healed cut the copies converge on the surviving server's list (the book's
-    /// outcome: the other side's writes of the split are lost), never staying apart.
-    @Test func afterAHealedCutEveryCopyEndsAsTheSurvivingServersList() async throws {
+    /// After a healed cut one server remains, holding both sides' writes (the loser handed
+    /// its list over), and every copy holds them too, each once.
+    @Test func afterAHealedCutTheSurvivingServerAndEveryCopyHoldBothSidesWrites() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2)
             let (one, two) = (systems[0], systems[1])
@@ -157,13 +159,41 @@ struct TodoClusterTests {
             try await eventually("healed, one server left", within: .seconds(15)) {
                 one.node.nodes() == [two.node.name] && one.whereis("ivan") == one.node.name && two.whereis("ivan") == one.node.name
             }
-            _ = try await two.add("ivan", "2018-12-20", "after")
+            #expect(todo.cluster.logs.contains("list ivan: its server on n1@localhost stays; handing this copy over"))
+            let after = try await two.add("ivan", "2018-12-20", "after")
+            #expect(after.id.description == "5.n1")
             let served = try await one.entries("ivan")
-            #expect(served == ["2018-12-19 Dentist", "2018-12-19 one-side", "2018-12-20 after"])
-            for system in systems {
-                let stored = try #require(try await system.database.local.load("ivan"))
-                #expect(stored.entries.map { "\($0.date) \($0.title)" } == served)
+            #expect(served == ["2018-12-19 Dentist", "2018-12-19 one-side", "2018-12-19 two-a", "2018-12-19 two-b",
+                               "2018-12-19 two-c", "2018-12-20 after"])
+            #expect(try await two.entries("ivan") == served)
+            try await eventually("every copy holds both sides") {
+                let first = try await one.storedTitles("ivan"), second = try await two.storedTitles("ivan")
+                return first == served.map { String($0.dropFirst(11)) } && second == first
             }
+        }
+    }
+
+    /// A server that runs through a cut merges what the other side wrote without a server of
+    /// its own there (it had stopped): catch-up brings it when the cut heals.
+    @Test func aRunningServerTakesInWhatCatchUpBringsAfterACut() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await one.add("kim", "2018-12-19", "Dentist")
+            todo.cluster.cut(one.node, two.node)
+            try await eventually("both sides alone") { one.node.nodes().isEmpty && two.node.nodes().isEmpty }
+            _ = try await one.add("kim", "2018-12-19", "one-side")
+            // n2 took a write whose server has stopped since: only its copy holds it.
+            var copy = try #require(try await two.database.local.load("kim"))
+            let (gym, change) = copy.add(date: try #require(TodoDate("2018-12-21")), title: "two-side", by: "n2", atMillis: 1)
+            #expect(await two.database.store("kim", change).storedLocally)
+            todo.cluster.restore(one.node, two.node)
+            try await eventually("the running server took it in", within: .seconds(15)) {
+                let served = try await one.entries("kim")
+                return served == ["2018-12-19 Dentist", "2018-12-19 one-side", "2018-12-21 two-side"]
+            }
+            #expect(try await one.perform("kim", .delete(id: gym.id)) == .deleted)
+            #expect(try await two.entries("kim") == ["2018-12-19 Dentist", "2018-12-19 one-side"])
         }
     }
 
@@ -178,7 +208,7 @@ struct TodoClusterTests {
             // The name goes in the server's last act; the process ends right after.
             try await eventually("the idle server's process ends") { !systems[1].node.runtime.isAlive(first) }
             #expect(try await systems[0].entries("dave", "2018-12-19") == ["2018-12-19 Dentist"])
-            #expect(try await systems[0].add("dave", "2018-12-19", "Gym").id == 2)
+            #expect(try await systems[0].add("dave", "2018-12-19", "Gym").id.counter == 2)
         }
     }
 
@@ -197,7 +227,7 @@ struct TodoClusterTests {
             #expect(try await three.entries("erin", "2018-12-19") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
             let owner = try #require(three.whereis("erin"))
             #expect(owner != one.node.name)
-            #expect(try await two.add("erin", "2018-12-20", "Movies").id == 3)
+            #expect(try await two.add("erin", "2018-12-20", "Movies").id.counter == 3)
         }
     }
 

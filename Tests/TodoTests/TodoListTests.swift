@@ -25,47 +25,73 @@ struct TodoListTests {
     let day = TodoDate("2018-12-19")!
     let other = TodoDate("2018-12-20")!
 
-    @Test func addGivesIncreasingIdsAndKeepsCreationOrder() {
+    @Test func addGivesIncreasingIdsNamingTheNodeAndKeepsCreationOrder() {
         var list = TodoList()
-        let ids = [list.add(date: day, title: "Dentist").id, list.add(date: other, title: "Gym").id,
-                   list.add(date: day, title: "Movies").id]
-        #expect(ids == [1, 2, 3])
+        let ids = [list.add(date: day, title: "Dentist", by: "todo1", atMillis: 5).0.id,
+                   list.add(date: other, title: "Gym", by: "todo1", atMillis: 5).0.id,
+                   list.add(date: day, title: "Movies", by: "todo2", atMillis: 4).0.id]
+        #expect(ids.map(\.description) == ["1.todo1", "2.todo1", "3.todo2"])
         #expect(list.entries(on: day).map(\.title) == ["Dentist", "Movies"])
-        #expect(list.entries(on: nil).map(\.id) == [1, 2, 3])
+        #expect(list.entries(on: nil).map(\.id) == ids)
         #expect(list.entries(on: TodoDate("2018-01-01")).isEmpty)
+    }
+
+    @Test func stampsGrowEvenWhenTheWallClockGoesBack() {
+        var list = TodoList()
+        let (first, _) = list.add(date: day, title: "a", by: "n", atMillis: 1_000)
+        let firstClock = list.clock
+        _ = list.update(id: first.id, date: nil, title: "b", by: "n", atMillis: 10)
+        #expect(list.clock == firstClock + 1)
+        #expect(firstClock == 1_000 << 16)
     }
 
     @Test func idsAreNeverReusedAfterADelete() {
         var list = TodoList()
-        list.add(date: day, title: "a")
-        list.add(date: day, title: "b")
-        let deleted = list.delete(id: 2)
-        let deletedAgain = list.delete(id: 2)
-        #expect(deleted)
-        #expect(!deletedAgain)
-        let next = list.add(date: day, title: "c").id
-        #expect(next == 3)
+        let a = list.add(date: day, title: "a", by: "n", atMillis: 1).0
+        let b = list.add(date: day, title: "b", by: "n", atMillis: 1).0
+        let deleted = list.delete(id: b.id, by: "n", atMillis: 1)
+        let deletedAgain = list.delete(id: b.id, by: "n", atMillis: 1)
+        #expect(deleted != nil)
+        #expect(deletedAgain == nil)
+        #expect(list.update(id: b.id, date: nil, title: "back", by: "n", atMillis: 1) == nil)
+        let next = list.add(date: day, title: "c", by: "n", atMillis: 1).0.id
+        #expect(next == EntryID(counter: 3, origin: "n"))
         #expect(list.entries(on: day).map(\.title) == ["a", "c"])
+        #expect(list.entry(id: a.id)?.title == "a")
+        #expect(list.entry(id: b.id) == nil)
     }
 
     @Test func updateChangesOnlyWhatIsGiven() {
         var list = TodoList()
-        list.add(date: day, title: "Dentist")
-        let retitled = list.update(id: 1, title: "Doctor")
-        let moved = list.update(id: 1, date: other)
-        let missing = list.update(id: 9, title: "x")
-        #expect(retitled == TodoEntry(id: 1, date: day, title: "Doctor"))
-        #expect(moved == TodoEntry(id: 1, date: other, title: "Doctor"))
+        let id = list.add(date: day, title: "Dentist", by: "n", atMillis: 1).0.id
+        let retitled = list.update(id: id, date: nil, title: "Doctor", by: "n", atMillis: 2)?.0
+        let moved = list.update(id: id, date: other, title: nil, by: "n", atMillis: 3)?.0
+        let missing = list.update(id: EntryID(counter: 9, origin: "n"), date: nil, title: "x", by: "n", atMillis: 4)
+        #expect(retitled == TodoEntry(id: id, date: day, title: "Doctor"))
+        #expect(moved == TodoEntry(id: id, date: other, title: "Doctor"))
         #expect(missing == nil)
         #expect(list.entries(on: day).isEmpty)
-        #expect(list.entry(id: 1)?.date == other)
+        #expect(list.entry(id: id)?.date == other)
     }
 
     @Test func aStoredListKeepsItsCounterAboveEveryId() {
-        let restored = TodoList(nextId: 1, entries: [TodoEntry(id: 7, date: day, title: "x"), TodoEntry(id: 3, date: day, title: "y")])
-        #expect(restored.entries.map(\.id) == [3, 7])
-        #expect(restored.nextId == 8)
-        #expect(TodoList(nextId: 20, entries: []).nextId == 20)
+        let stamp = Stamp(clock: 1, node: "n")
+        let restored = TodoList(nextCounter: 1, records: [
+            EntryRecord(id: EntryID(counter: 7, origin: ""), date: day, title: "x", stamp: stamp),
+            EntryRecord(id: EntryID(counter: 3, origin: ""), date: day, title: "y", stamp: stamp),
+        ])
+        #expect(restored.entries.map(\.id.description) == ["3", "7"])
+        #expect(restored.nextCounter == 8)
+        #expect(TodoList(nextCounter: 20, records: []).nextCounter == 20)
+    }
+
+    @Test func entryIdsReadBackAsPrinted() {
+        #expect(EntryID("3.todo2") == EntryID(counter: 3, origin: "todo2"))
+        #expect(EntryID("12") == EntryID(counter: 12, origin: ""))
+        #expect(EntryID("4.a.b")?.origin == "a.b")
+        for bad in ["", "0", "-1", "x", "3.", ".todo1", "03.todo1", "3 .x", "3.to do", "3.\u{7}", "99999999999999999999"] {
+            #expect(EntryID(bad) == nil, "\(bad)")
+        }
     }
 }
 
@@ -79,7 +105,7 @@ struct TodoInputTests {
         #expect(throws: TodoInputError("bad date \"2018-02-30\": expected YYYY-MM-DD")) { try TodoInput.date("2018-02-30") }
         #expect(throws: TodoInputError("the title is longer than 1000 bytes")) { try TodoInput.title(String(repeating: "x", count: 1_001)) }
         #expect(throws: TodoInputError("the title contains control characters (line breaks included)")) { try TodoInput.title("a\nb") }
-        #expect(throws: TodoInputError("bad entry id \"0\": expected a positive number")) { try TodoInput.entryId("0") }
+        #expect(throws: TodoInputError("bad entry id \"0\": expected an id as printed by add, like 3.todo1")) { try TodoInput.entryId("0") }
     }
 
     @Test func acceptsTheLimits() throws {
@@ -113,33 +139,12 @@ struct FormQueryTests {
     }
 }
 
-struct ListChangeTests {
-    @Test func aReplicaApplyingTheServersChangesInOrderEndsEqual() throws {
-        let day = try #require(TodoDate("2018-12-19"))
-        var server = TodoList(), replica = TodoList()
-        let first = server.add(date: day, title: "a")
-        replica.apply(ListChange(.put(first), after: server))
-        let second = server.add(date: day, title: "b")
-        replica.apply(ListChange(.put(second), after: server))
-        let update = server.update(id: 1, title: "A")
-        let changed = try #require(update)
-        replica.apply(ListChange(.put(changed), after: server))
-        _ = server.delete(id: 2)
-        replica.apply(ListChange(.delete(id: 2), after: server))
-        #expect(replica == server)
-        #expect(server.version == 4)
-        // Applying one again changes nothing.
-        replica.apply(ListChange(.put(first), nextId: 2, version: 1))
-        #expect(replica == server)
-    }
-}
-
 struct TodoWireTests {
     @Test func aListCrossesTheWireUnchanged() throws {
         var list = TodoList()
-        list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist")
-        list.add(date: try #require(TodoDate("0001-01-01")), title: "ü ✓ with spaces")
-        _ = list.delete(id: 1)
+        let first = list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist", by: "todo1", atMillis: 9).0
+        _ = list.add(date: try #require(TodoDate("0001-01-01")), title: "ü ✓ with spaces", by: "todo2", atMillis: 9)
+        _ = list.delete(id: first.id, by: "todo1", atMillis: 10)
         var writer = WireWriter()
         list.encode(to: &writer)
         var reader = WireReader(writer.bytes)
@@ -148,8 +153,11 @@ struct TodoWireTests {
     }
 
     @Test func aChangeCrossesTheWireUnchanged() throws {
-        let entry = TodoEntry(id: 7, date: try #require(TodoDate("2018-12-19")), title: "Dentist")
-        for change in [ListChange(.put(entry), nextId: 8, version: 4), ListChange(.delete(id: 3), nextId: 8, version: 5)] {
+        var list = TodoList()
+        let (entry, added) = list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist", by: "todo1", atMillis: 1)
+        let delete = list.delete(id: entry.id, by: "todo3", atMillis: 2)
+        let deleted = try #require(delete)
+        for change in [added, deleted, list.asChange, ListChange(nextCounter: 4, records: [])] {
             var writer = WireWriter()
             change.encode(to: &writer)
             var reader = WireReader(writer.bytes)
@@ -165,10 +173,14 @@ struct TodoWireTests {
         let day = try #require(TodoDate("2018-12-19"))
         let runtime = ProcessRuntime(node: "wire@localhost")
         let from = CallFrom(caller: runtime.spawn { _ in }, tag: runtime.makeRef())
+        let three = EntryID(counter: 3, origin: "todo2")
+        var list = TodoList()
+        _ = list.add(date: day, title: "a", by: "todo1", atMillis: 1)
         let requests: [TodoServer.Request] = [.entries(nil), .entries(day), .add(date: day, title: "Dentist"),
-                                              .update(id: 3, date: nil, title: "x"), .update(id: 3, date: day, title: nil), .delete(id: 9)]
-        let replies: [TodoServer.Reply] = [.entries([TodoEntry(id: 1, date: day, title: "a")]), .entries([]),
-                                           .entry(TodoEntry(id: 2, date: day, title: "b")), .deleted, .notFound, .failed("disk")]
+                                              .update(id: three, date: nil, title: "x"), .update(id: three, date: day, title: nil),
+                                              .delete(id: EntryID(counter: 9, origin: "")), .merge(list.asChange)]
+        let replies: [TodoServer.Reply] = [.entries([TodoEntry(id: three, date: day, title: "a")]), .entries([]),
+                                           .entry(TodoEntry(id: three, date: day, title: "b")), .deleted, .notFound, .failed("disk"), .merged]
         for request in requests {
             var writer = WireWriter()
             try registry.encode(CallMessage(from: from, request: request), to: &writer)
@@ -189,7 +201,7 @@ struct TodoWireTests {
 
     @Test func hostileBytesAreRefusedNotTrusted() {
         var writer = WireWriter()
-        writer.writeSigned(1)
+        writer.writeVarint(1)
         writer.writeVarint(UInt64.max)  // a count no message could hold
         var reader = WireReader(writer.bytes)
         #expect(throws: WireError.self) { try TodoList(from: &reader) }
@@ -199,5 +211,10 @@ struct TodoWireTests {
         badDate.write(30)
         var dateReader = WireReader(badDate.bytes)
         #expect(throws: WireError.self) { try TodoDate(from: &dateReader) }
+        var zeroId = WireWriter()
+        zeroId.writeVarint(0)
+        zeroId.writeString("todo1")
+        var idReader = WireReader(zeroId.bytes)
+        #expect(throws: WireError.self) { try EntryID(from: &idReader) }
     }
 }

@@ -57,7 +57,7 @@ struct TodoRoutesTests {
             ("/entries?list=bob", .get, "missing parameter: date"),
             ("/entries?list=bob&date=yesterday", .get, "bad date \"yesterday\": expected YYYY-MM-DD"),
             ("/lists/bob/entries?date=2018-1-1", .get, "bad date \"2018-1-1\": expected YYYY-MM-DD"),
-            ("/lists/bob/entries/abc", .delete, "bad entry id \"abc\": expected a positive number"),
+            ("/lists/bob/entries/abc", .delete, "bad entry id \"abc\": expected an id as printed by add, like 3.todo1"),
         ]
         try await withApp { client in
             for (uri, method, words) in cases {
@@ -81,22 +81,22 @@ struct TodoRoutesTests {
                                      body: ByteBuffer(string: #"{"date":"2018-12-19","title":"Dentist"}"#)) { response in
                 #expect(response.status == .created)
                 #expect(response.headers[.contentType] == "application/json")
-                #expect(String(buffer: response.body) == #"{"date":"2018-12-19","id":1,"title":"Dentist"}"#)
+                #expect(String(buffer: response.body) == #"{"date":"2018-12-19","id":"1.n1","title":"Dentist"}"#)
             }
             try await client.execute(uri: "/lists/my%20list/entries", method: .post,
                                      body: ByteBuffer(string: #"{"date":"2018-12-20","title":"Gym"}"#)) { _ in }
-            try await client.execute(uri: "/lists/my%20list/entries/2", method: .put, body: ByteBuffer(string: #"{"title":"Swim"}"#)) { response in
+            try await client.execute(uri: "/lists/my%20list/entries/2.n1", method: .put, body: ByteBuffer(string: #"{"title":"Swim"}"#)) { response in
                 #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == #"{"date":"2018-12-20","id":2,"title":"Swim"}"#)
+                #expect(String(buffer: response.body) == #"{"date":"2018-12-20","id":"2.n1","title":"Swim"}"#)
             }
             try await client.execute(uri: "/lists/my%20list/entries?date=2018-12-20", method: .get) { response in
-                #expect(String(buffer: response.body) == #"[{"date":"2018-12-20","id":2,"title":"Swim"}]"#)
+                #expect(String(buffer: response.body) == #"[{"date":"2018-12-20","id":"2.n1","title":"Swim"}]"#)
             }
-            try await client.execute(uri: "/lists/my%20list/entries/1", method: .delete) { response in
+            try await client.execute(uri: "/lists/my%20list/entries/1.n1", method: .delete) { response in
                 #expect(response.status == .noContent)
             }
             for method in [HTTPRequest.Method.delete, .put] {
-                try await client.execute(uri: "/lists/my%20list/entries/1", method: method, body: ByteBuffer(string: #"{"title":"x"}"#)) { response in
+                try await client.execute(uri: "/lists/my%20list/entries/1.n1", method: method, body: ByteBuffer(string: #"{"title":"x"}"#)) { response in
                     #expect(response.status == .notFound)
                 }
             }

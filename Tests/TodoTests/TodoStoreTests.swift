@@ -1,67 +1,92 @@
 import Foundation
+import GRDB
 import Testing
 @testable import Todo
 
 struct TodoStoreTests {
-    @Test func changesAppliedInOrderGiveTheServersListAndSurviveReopening() async throws {
-        let directory = NSTemporaryDirectory() + "todo-store-\(UUID().uuidString)/nested"
+    let day = TodoDate("2018-12-19")!
+
+    private func temporaryDirectory() -> String { NSTemporaryDirectory() + "todo-store-\(UUID().uuidString)" }
+
+    @Test func changesGiveTheServersListAndSurviveReopening() async throws {
+        let directory = temporaryDirectory() + "/nested"
         defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
-        let day = try #require(TodoDate("2018-12-19"))
-        // The server's list and the changes it sends, as TodoServer makes them.
+        // The server's lists and the changes it sends, as TodoServer makes them.
         var bob = TodoList(), alice = TodoList()
         var changes: [(name: String, change: ListChange)] = []
-        func add(_ title: String, to list: inout TodoList, _ name: String) {
-            let entry = list.add(date: day, title: title)
-            changes.append((name, ListChange(.put(entry), after: list)))
-        }
-        add("Dentist", to: &bob, "bob")
-        add("Buy milk", to: &bob, "bob")
-        add("Gym", to: &alice, "alice")
-        let update = bob.update(id: 2, title: "Buy oat milk")
-        let renamed = try #require(update)
-        changes.append(("bob", ListChange(.put(renamed), after: bob)))
-        _ = bob.delete(id: 1)
-        changes.append(("bob", ListChange(.delete(id: 1), after: bob)))
+        let dentist = bob.add(date: day, title: "Dentist", by: "todo1", atMillis: 1)
+        let milk = bob.add(date: day, title: "Buy milk", by: "todo1", atMillis: 2)
+        changes += [("bob", dentist.1), ("bob", milk.1), ("alice", alice.add(date: day, title: "Gym", by: "todo2", atMillis: 3).1)]
+        let update = bob.update(id: milk.0.id, date: nil, title: "Buy oat milk", by: "todo1", atMillis: 4)
+        changes.append(("bob", try #require(update).1))
+        let delete = bob.delete(id: dentist.0.id, by: "todo1", atMillis: 5)
+        changes.append(("bob", try #require(delete)))
         do {
             let store = try TodoStore(directory: directory)
             #expect(try await store.load("bob") == nil)
-            try await store.apply(Array(changes.prefix(3)))
-            try await store.apply(Array(changes.dropFirst(3)))
-            add("Movies", to: &bob, "bob")
-            try await store.apply([changes[changes.count - 1]])
+            #expect(try await store.apply(Array(changes.prefix(3))) == [true, true, true])
+            #expect(try await store.apply(Array(changes.dropFirst(3))) == [true, true])
+            // The same change again changes nothing.
+            #expect(try await store.apply([changes[0]]) == [false])
         }
         let reopened = try TodoStore(directory: directory)
         let loaded = try #require(try await reopened.load("bob"))
         #expect(loaded == bob)
-        #expect(loaded.nextId == 4)
-        #expect(loaded.version == 5)
+        #expect(loaded.entries.map(\.title) == ["Buy oat milk"])
         #expect(try await reopened.load("alice") == alice)
-        #expect(try await reopened.versions() == ["alice": 1, "bob": 5])
-        var replayed = TodoList()
-        for (name, change) in changes where name == "bob" { replayed.apply(change) }
-        #expect(replayed == bob)
+        #expect(try await reopened.digests() == ["alice": alice.digest, "bob": bob.digest])
     }
 
-    @Test func aReplicaIgnoresOldChangesAndStaysBehindAfterAGap() async throws {
-        let directory = NSTemporaryDirectory() + "todo-store-\(UUID().uuidString)"
+    @Test func changesInAnyOrderAndWholeCopiesMergeToTheSameCopy() async throws {
+        let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try TodoStore(directory: directory)
-        let day = try #require(TodoDate("2018-12-19"))
-        var list = TodoList()
-        var changes: [ListChange] = []
-        for title in ["a", "b", "c", "d"] {
-            let entry = list.add(date: day, title: title)
-            changes.append(ListChange(.put(entry), after: list))
+        // Two servers of one list during a split, each with its own writes.
+        var left = TodoList(), right = TodoList()
+        var leftChanges: [ListChange] = []
+        for title in ["a", "b", "c"] { leftChanges.append(left.add(date: day, title: title, by: "todo1", atMillis: 1).1) }
+        _ = right.add(date: day, title: "x", by: "todo2", atMillis: 2)
+        try await store.apply([("l", leftChanges[2]), ("l", leftChanges[0])])
+        try await store.apply([("l", right.asChange), ("l", leftChanges[1]), ("l", leftChanges[2])])
+        var both = left
+        both.merge(right)
+        let stored = try #require(try await store.load("l"))
+        #expect(stored == both)
+        #expect(stored.entries.map(\.id.description) == ["1.todo1", "1.todo2", "2.todo1", "3.todo1"])
+        #expect(try await store.digests() == ["l": both.digest])
+    }
+
+    @Test func entriesOfTheFirstSchemaBecomeRecordsWithBareIds() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The database as the previous release left it.
+        let old = try DatabaseQueue(path: directory + "/todo.sqlite")
+        try await old.write { db in
+            try db.execute(sql: """
+                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                INSERT INTO grdb_migrations VALUES ('lists and entries'), ('list versions');
+                CREATE TABLE lists (name TEXT PRIMARY KEY NOT NULL, next_id INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+                CREATE TABLE entries (list TEXT NOT NULL, id INTEGER NOT NULL, date TEXT NOT NULL, title TEXT NOT NULL,
+                                      PRIMARY KEY (list, id)) WITHOUT ROWID;
+                INSERT INTO lists VALUES ('bob', 4, 5);
+                INSERT INTO entries VALUES ('bob', 1, '2018-12-19', 'Dentist'), ('bob', 3, '2018-12-20', 'Movies');
+                """)
         }
-        try await store.apply([("x", changes[0]), ("x", changes[2])])  // missed version 2
-        #expect(try await store.load("x")?.version == 1)
-        #expect(try await store.load("x")?.entries.map(\.title) == ["a", "c"])
-        // Catch-up brings the whole newer copy; a late old change changes nothing.
-        #expect(try await store.replace("x", with: list))
-        try await store.apply([("x", changes[1])])
-        #expect(try await store.load("x") == list)
-        #expect(try await !store.replace("x", with: TodoList()))
-        #expect(try await store.versions() == ["x": 4])
+        try await old.close()
+        let store = try TodoStore(directory: directory)
+        var list = try #require(try await store.load("bob"))
+        #expect(list.entries.map { "\($0.id) \($0.date) \($0.title)" } == ["1 2018-12-19 Dentist", "3 2018-12-20 Movies"])
+        #expect(list.nextCounter == 4)
+        #expect(try await store.digests() == ["bob": list.digest])
+        // A later write wins over the old entry, and new ids name their node.
+        let update = list.update(id: EntryID(counter: 1, origin: ""), date: nil, title: "Doctor", by: "todo1", atMillis: 1)
+        let (entry, change) = try #require(update)
+        let (added, addition) = list.add(date: day, title: "Gym", by: "todo1", atMillis: 1)
+        try await store.apply([("bob", change), ("bob", addition)])
+        #expect(try await store.load("bob") == list)
+        #expect(entry.title == "Doctor")
+        #expect(added.id.description == "4.todo1")
     }
 
     @Test func refusesADirectoryItCannotMake() throws {

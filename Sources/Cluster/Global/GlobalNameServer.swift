@@ -81,6 +81,7 @@ struct GlobalNameServer {
         case let down as Down:
             guard let owner = watched.removeValue(forKey: down.ref) else { return }
             watching.remove(owner)
+            node.globalNotified.withLock { _ = $0.remove(owner.pid) }
             let owned = changeTable { table in
                 guard table.whereis(owner.name) == owner.pid else { return false }
                 table.forget(owner.name, owner.pid)
@@ -142,7 +143,10 @@ struct GlobalNameServer {
     /// The loser of a clash is killed by its own node; everyone logs the resolution.
     private mutating func settle(_ clash: GlobalTable.Clash, context: ProcessContext) {
         node.logger.notice("global: Name conflict terminating {\(clash.name), \(clash.lost)} (keeping \(clash.kept))")
-        if context.runtime.isLocal(clash.lost) {
+        guard context.runtime.isLocal(clash.lost) else { return }
+        if node.globalNotified.withLock({ $0.remove(clash.lost) }) != nil {
+            context.send(GlobalNameConflict(name: clash.name, kept: clash.kept), to: clash.lost)
+        } else {
             context.exit(clash.lost, reason: .kill)
         }
     }

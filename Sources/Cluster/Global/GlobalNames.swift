@@ -1,5 +1,21 @@
 import Processes
 
+/// What happens to the pid that loses a clash of global names after a partition heals.
+public enum GlobalConflictResolution: Sendable {
+    /// Killed by its node (Erlang's default, `random_exit_name`).
+    case kill
+    /// Sent `GlobalNameConflict` by its node and left to end itself, for owners with state
+    /// to hand over to the winner (as a resolve function that messages the loser does).
+    case notify
+}
+
+/// What a process registered with `.notify` gets when it lost a clash for `name` to `kept`;
+/// the name is `kept`'s already.
+public struct GlobalNameConflict: Sendable, Equatable {
+    public let name: String
+    public let kept: Pid
+}
+
 /// Why a global registration could not be decided.
 public enum GlobalNameError: Error, Equatable, Sendable {
     case noLeader
@@ -11,15 +27,29 @@ public enum GlobalNameError: Error, Equatable, Sendable {
 /// node goes down; after a partition heals, clashes keep the pid on the lower node name.
 public struct GlobalNames: NameRegistry {
     let node: ClusterNode
+    var resolution = GlobalConflictResolution.kill
+
+    /// These names, resolving clashes that this registry's owners lose as `resolution` says
+    /// (Erlang's resolve function of `:global.register_name/3`).
+    public func resolvingConflicts(_ resolution: GlobalConflictResolution) -> GlobalNames {
+        var names = self
+        names.resolution = resolution
+        return names
+    }
 
     /// Registers `name` for `pid`: nil when registered, else the current owner.
     public func register(_ name: String, _ pid: Pid) async throws -> Pid? {
+        let notified = resolution == .notify && node.runtime.isLocal(pid)
+        // Marked before the leader hears of it: a clash may be settled as soon as it has.
+        if notified { node.globalNotified.withLock { _ = $0.insert(pid) } }
         for _ in 0..<5 {
             let leader = node.globalLeader
             if let answer = try await ask(leader, GlobalRequest(name: name, pid: pid, register: true, tag: node.runtime.makeRef(), replyTo: pid)) {
+                if answer.owner != nil, notified { node.globalNotified.withLock { _ = $0.remove(pid) } }
                 return answer.owner
             }
         }
+        if notified { node.globalNotified.withLock { _ = $0.remove(pid) } }
         throw GlobalNameError.noLeader
     }
 

@@ -20,6 +20,8 @@ public final class ClusterNode: Sendable {
     let shared: Mutex<SharedMembership>
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
     let globalTable = Mutex(GlobalTable())
+    /// Local owners of global names that are told of a clash they lost instead of killed.
+    let globalNotified = Mutex(Set<Pid>())
     let groupMembers = Mutex<(all: [String: [Pid]], local: [String: [Pid]])>(([:], [:]))
 
     let spawnKinds = Mutex<[String: RemoteSpawn.Body]>([:])

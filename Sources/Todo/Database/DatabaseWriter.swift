@@ -11,11 +11,9 @@ struct DatabaseWriter: GenServer {
         let change: ListChange
     }
 
-    /// Whether a change was saved.
+    /// Whether a change was saved (merged into this node's copy).
     enum Outcome: Sendable, Equatable {
         case applied
-        /// This copy is at `version` already, not older than the change: it was ignored.
-        case ignored(version: Int)
         case failed(String)
     }
 
@@ -58,10 +56,8 @@ struct DatabaseWriter: GenServer {
         let batch = pending
         pending.removeAll(keepingCapacity: true)
         do {
-            let outcomes = try await store.apply(batch.map { (name: $0.save.name, change: $0.save.change) })
-            for (item, ignoredAt) in zip(batch, outcomes) {
-                item.from.reply(ignoredAt.map { Outcome.ignored(version: $0) } ?? .applied, via: context.runtime)
-            }
+            try await store.apply(batch.map { (name: $0.save.name, change: $0.save.change) })
+            for item in batch { item.from.reply(Outcome.applied, via: context.runtime) }
         } catch {
             let failure = "cannot write the database: \(error)"
             logger.error("\(failure)")

@@ -4,13 +4,13 @@ import Processes
 
 /// The replicated database (the book's `Todo.Database`): every node keeps a full copy in its
 /// own `TodoStore`; `store` writes on this node and on every connected visible node at once
-/// (the book's `rpc.multicall` of `store_local`),
-/// `get` reads this node's copy only.
+/// (the book's `rpc.multicall` of `store_local`), and every copy merges what it receives, so
+/// copies converge whatever order writes and catch-ups reach them in. `get` reads this
+/// node's copy only.
 public struct TodoDatabase: Sendable {
     static let storeFunction = "todo.store_local"
     static let fetchFunction = "todo.fetch"
-    static let versionsFunction = "todo.versions"
-    static let overwriteFunction = "todo.overwrite"
+    static let digestsFunction = "todo.digests"
     /// How long a starting list server waits for its peers' copies.
     static let fetchTimeout = Duration.seconds(2)
     /// Lists per catch-up request, so a node far behind never holds them all in memory.
@@ -28,9 +28,6 @@ public struct TodoDatabase: Sendable {
         public var badNodes: [NodeName]
         /// Whether this node's own copy was written.
         public var storedLocally: Bool
-        /// The highest version among copies that were not older than the change and ignored
-        /// it: they went ahead of this server (a healed split). nil when all took it.
-        public var aheadAt: Int? = nil
     }
 
     public let local: TodoStore
@@ -41,18 +38,13 @@ public struct TodoDatabase: Sendable {
         self.node = node
     }
 
-    /// Lets peers write into this node's copy, read lists from it, and compare versions
+    /// Lets peers write into this node's copy, read lists from it, and compare digests
     /// (through `rpc`).
     func registerFunctions() {
         let database = self
-        // The answer: -1 when applied, else the version of the copy that ignored the change.
-        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Int in
-            try await database.storeLocal(arguments.name, arguments.change) ?? -1
-        }
-        node.rpc.register(Self.overwriteFunction) { (copies: ListCopies) async throws -> Int in
-            var written = 0
-            for copy in copies.lists where try await database.local.replace(copy.name, with: copy.list) { written += 1 }
-            return written
+        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Bool in
+            try await database.storeLocal(arguments.name, arguments.change)
+            return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
             var copies = ListCopies(lists: [])
@@ -61,115 +53,91 @@ public struct TodoDatabase: Sendable {
             }
             return copies
         }
-        node.rpc.register(Self.versionsFunction) { (_: Int) async throws -> ListVersions in
-            ListVersions(versions: try await database.local.versions())
+        node.rpc.register(Self.digestsFunction) { (_: Int) async throws -> ListDigests in
+            ListDigests(digests: try await database.local.digests())
         }
     }
 
-    /// The newest copy of `name` among this node and its visible peers, for a list server
-    /// that starts: a node that missed writes while it was away serves them all the same.
-    /// This node's copy is replaced when a peer's is newer.
-    public func freshest(_ name: String) async -> TodoList? {
+    /// The merge of this node's copy of `name` and its visible peers' copies, for a list
+    /// server that starts: a node that missed writes while it was away (or held the other
+    /// side of a split) serves them all the same. What this node lacked is stored here too.
+    public func merged(_ name: String) async -> TodoList? {
         let mine = await get(name)
         let peers = node.nodes()
         guard !peers.isEmpty else { return mine }
         let (results, _) = await node.rpc.multicall(
             on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
-        var best = mine
+        var merged = mine
         for case .success(let copies) in results.values {
-            for copy in copies.lists where copy.name == name && copy.list.version > (best?.version ?? -1) { best = copy.list }
+            for copy in copies.lists where copy.name == name {
+                if merged == nil { merged = copy.list } else { merged?.merge(copy.list) }
+            }
         }
-        if let best, best.version > (mine?.version ?? -1) {
-            do { try await local.replace(name, with: best) } catch { node.logger.error("cannot keep a newer copy of a list: \(error)") }
+        if let merged, merged != mine {
+            do { try await local.apply([(name, merged.asChange)]) } catch { node.logger.error("cannot keep a merged copy of a list: \(error)") }
         }
-        return best
+        return merged
     }
 
-    /// Catch-up (anti-entropy) from `peer`: compares versions, then copies, in batches, every
-    /// list `peer` holds in a newer version. Its cost is one version per list, plus the lists
-    /// that differ. Answers how many lists were copied.
+    /// Catch-up (anti-entropy) from `peer`: compares list digests, then fetches, in
+    /// batches, every list whose copy there differs from this node's and merges it in. Its
+    /// cost is one digest per list, plus the lists that differ. Answers the names of the
+    /// lists this node's copy gained something in.
     @discardableResult
-    public func catchUp(from peer: NodeName) async -> Int {
+    public func catchUp(from peer: NodeName) async -> [String] {
         do {
-            let theirs = try await node.rpc.call(peer, Self.versionsFunction, 0, returning: ListVersions.self, timeout: .seconds(30))
-            let mine = try await local.versions()
-            let wanted = theirs.versions.filter { $0.value > (mine[$0.key] ?? -1) }.map(\.key).sorted()
-            var copied = 0
-            for start in stride(from: 0, to: wanted.count, by: Self.catchUpBatch) {
-                let batch = Array(wanted[start..<min(start + Self.catchUpBatch, wanted.count)])
+            let theirs = try await node.rpc.call(peer, Self.digestsFunction, 0, returning: ListDigests.self, timeout: .seconds(30))
+            let mine = try await local.digests()
+            let differing = theirs.digests.filter { $0.value != mine[$0.key] }.map(\.key).sorted()
+            var gained: [String] = []
+            for start in stride(from: 0, to: differing.count, by: Self.catchUpBatch) {
+                let batch = Array(differing[start..<min(start + Self.catchUpBatch, differing.count)])
                 let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: batch), returning: ListCopies.self, timeout: .seconds(30))
-                for copy in copies.lists where try await local.replace(copy.name, with: copy.list) { copied += 1 }
+                let changed = try await local.apply(copies.lists.map { ($0.name, $0.list.asChange) })
+                gained += zip(copies.lists, changed).filter(\.1).map(\.0.name)
             }
-            if copied > 0 { node.logger.info("caught up \(copied) lists from \(peer)") }
-            return copied
+            if !gained.isEmpty { node.logger.info("caught up \(gained.count) lists from \(peer)") }
+            return gained
         } catch {
             node.logger.warning("catch-up from \(peer) stopped: \(error)")
-            return 0
+            return []
         }
     }
 
-    /// Applies `change` on this node and on every connected visible node (`rpc.multicall`,
-    /// 5 s), logging each node that failed. This node's copy is written directly, not encoded.
+    /// Merges `change` into this node's copy and every connected visible node's
+    /// (`rpc.multicall`, 5 s), logging each node that failed. This node's copy is written
+    /// directly, not encoded.
     public func store(_ name: String, _ change: ListChange) async -> StoreOutcome {
         let peers = node.nodes()
         async let remote = peers.isEmpty
             ? (results: [:], badNodes: [])
             : node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, change: change),
-                                 returning: Int.self, timeout: Self.storeTimeout)
+                                 returning: Bool.self, timeout: Self.storeTimeout)
         var failed: Set<NodeName> = []
-        var ahead: Int?
         do {
-            ahead = try await storeLocal(name, change)
+            try await storeLocal(name, change)
         } catch {
             failed.insert(node.name)
             node.logger.error("store on this node failed: \(error)")
         }
         let (results, badNodes) = await remote
         failed.formUnion(badNodes)
-        for (target, result) in results {
-            switch result {
-            case .success(let version) where version >= 0: ahead = max(ahead ?? version, version)
-            case .failure(let error) where !badNodes.contains(target):
-                failed.insert(target)
-                node.logger.error("store on \(target) failed: \(error)")
-            default: break
-            }
+        for case (let target, .failure(let error)) in results where !badNodes.contains(target) {
+            failed.insert(target)
+            node.logger.error("store on \(target) failed: \(error)")
         }
         for bad in failed.sorted() { node.logger.warning("Store failed on node \(bad)") }
-        return StoreOutcome(badNodes: failed.sorted(), storedLocally: !failed.contains(node.name), aheadAt: ahead)
+        return StoreOutcome(badNodes: failed.sorted(), storedLocally: !failed.contains(node.name))
     }
 
-    /// Writes `list` as the newest copy on this node and every connected visible node: what a
-    /// server does when copies went ahead of it, as the book's next write overwrites them all.
-    public func overwrite(_ name: String, _ list: TodoList) async -> StoreOutcome {
-        let peers = node.nodes()
-        async let remote = peers.isEmpty
-            ? (results: [:], badNodes: [])
-            : node.rpc.multicall(on: peers, Self.overwriteFunction, ListCopies(lists: [NamedList(name: name, list: list)]),
-                                 returning: Int.self, timeout: Self.storeTimeout)
-        var stored = true
-        do { try await local.replace(name, with: list) } catch {
-            stored = false
-            node.logger.error("overwrite on this node failed: \(error)")
-        }
-        let (_, badNodes) = await remote
-        for bad in badNodes { node.logger.warning("Store failed on node \(bad)") }
-        return StoreOutcome(badNodes: badNodes, storedLocally: stored)
-    }
-
-    /// Writes this node's copy, through the node's one writer (group commit); nil when
-    /// applied, else the version of this copy, which was not older than the change.
-    func storeLocal(_ name: String, _ change: ListChange) async throws -> Int? {
+    /// Merges `change` into this node's copy, through the node's one writer (group commit).
+    func storeLocal(_ name: String, _ change: ListChange) async throws {
         let outcome = try await node.runtime.withProcess { context -> DatabaseWriter.Outcome in
             guard let writer = context.runtime.whereis(DatabaseWriter.localName) else { return .failed("the database writer is not running") }
             return try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
                                           replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout)
         }
-        switch outcome {
-        case .applied: return nil
-        case .ignored(let version): return version
-        case .failed(let words): throw TodoFailure.failed(words)
-        }
+        if case .failed(let words) = outcome { throw TodoFailure.failed(words) }
     }
 
     /// This node's copy of `name`; nil when it has none or cannot read it (logged).

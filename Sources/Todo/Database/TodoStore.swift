@@ -30,84 +30,105 @@ public final class TodoStore: Sendable {
         migrator.registerMigration("list versions") { db in
             try db.execute(sql: "ALTER TABLE lists ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("mergeable records") { db in
+            // Entries become records with a stamp per field and a tombstone; those written
+            // before carry the zero stamp and keep their bare-number ids.
+            try db.execute(sql: """
+                CREATE TABLE records (
+                    list TEXT NOT NULL, counter INTEGER NOT NULL, origin TEXT NOT NULL,
+                    date TEXT NOT NULL, date_clock INTEGER NOT NULL, date_node TEXT NOT NULL,
+                    title TEXT NOT NULL, title_clock INTEGER NOT NULL, title_node TEXT NOT NULL,
+                    deleted_clock INTEGER, deleted_node TEXT,
+                    PRIMARY KEY (list, counter, origin)) WITHOUT ROWID;
+                INSERT INTO records SELECT list, id, '', date, 0, '', title, 0, '', NULL, NULL FROM entries;
+                DROP TABLE entries;
+                ALTER TABLE lists DROP COLUMN version;
+                ALTER TABLE lists ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+                """)
+            for name in try String.fetchAll(db, sql: "SELECT name FROM lists") {
+                let digest = try Self.records(of: name, db).reduce(0) { $0 &+ $1.digest }
+                try db.execute(sql: "UPDATE lists SET digest = ? WHERE name = ?", arguments: [Int64(bitPattern: digest), name])
+            }
+        }
         try migrator.migrate(pool)
     }
 
     /// The stored copy of `name`, or nil when this replica has never held it.
     public func load(_ name: String) async throws -> TodoList? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT next_id, version FROM lists WHERE name = ?", arguments: [name]) else {
+            guard let nextCounter = try Int.fetchOne(db, sql: "SELECT next_id FROM lists WHERE name = ?", arguments: [name]) else {
                 return nil
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT id, date, title FROM entries WHERE list = ? ORDER BY id", arguments: [name])
-            let entries = rows.compactMap { row -> TodoEntry? in
-                guard let date = TodoDate(row["date"] as String) else { return nil }
-                return TodoEntry(id: row["id"], date: date, title: row["title"])
-            }
-            return TodoList(nextId: row["next_id"], entries: entries, version: row["version"])
+            return TodoList(nextCounter: nextCounter, records: try Self.records(of: name, db))
         }
     }
 
-    /// Applies these changes, in order, in one transaction (one disk sync for all), each as
-    /// `TodoList.apply` does: an old version is ignored, a gap leaves the copy's version behind.
-    /// Answers, per change, nil when applied, or this copy's version when it was ignored.
+    /// Merges these changes into the stored copies, in one transaction (one disk sync for
+    /// all), as `TodoList.apply` does, keeping each list's digest up to date record by
+    /// record. Answers, per change, whether the copy changed.
     @discardableResult
-    public func apply(_ changes: [(name: String, change: ListChange)]) async throws -> [Int?] {
+    public func apply(_ changes: [(name: String, change: ListChange)]) async throws -> [Bool] {
         try await pool.write { db in
-            var outcomes: [Int?] = []
-            let current = try db.cachedStatement(sql: "SELECT version FROM lists WHERE name = ?")
-            let counter = try db.cachedStatement(sql: """
-                INSERT INTO lists (name, next_id, version) VALUES (?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET next_id = max(next_id, excluded.next_id), version = excluded.version
+            let list = try db.cachedStatement(sql: "SELECT next_id, digest FROM lists WHERE name = ?")
+            let saveList = try db.cachedStatement(sql: """
+                INSERT INTO lists (name, next_id, digest) VALUES (?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, digest = excluded.digest
                 """)
-            let put = try db.cachedStatement(sql: "INSERT OR REPLACE INTO entries (list, id, date, title) VALUES (?, ?, ?, ?)")
-            let delete = try db.cachedStatement(sql: "DELETE FROM entries WHERE list = ? AND id = ?")
-            for (name, change) in changes {
-                let version = try Int.fetchOne(current, arguments: [name]) ?? 0
-                guard change.version > version else {
-                    outcomes.append(version)
-                    continue
+            let record = try db.cachedStatement(sql: "SELECT * FROM records WHERE list = ? AND counter = ? AND origin = ?")
+            let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            return try changes.map { name, change in
+                let row = try Row.fetchOne(list, arguments: [name])
+                var nextCounter: Int = row?["next_id"] ?? 1
+                var digest = UInt64(bitPattern: row?["digest"] ?? 0)
+                var changed = row == nil || change.nextCounter > nextCounter
+                nextCounter = max(nextCounter, change.nextCounter)
+                for incoming in change.records {
+                    let old = try Row.fetchOne(record, arguments: [name, incoming.id.counter, incoming.id.origin]).flatMap(Self.record)
+                    let merged = old?.merged(with: incoming) ?? incoming
+                    guard merged != old else { continue }
+                    try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
+                    digest = digest &- (old?.digest ?? 0) &+ merged.digest
+                    nextCounter = max(nextCounter, merged.id.counter + 1)
+                    changed = true
                 }
-                outcomes.append(nil)
-                try counter.execute(arguments: [name, change.nextId, change.version == version + 1 ? change.version : version])
-                switch change.kind {
-                case .put(let entry):
-                    try put.execute(arguments: [name, entry.id, entry.date.description, entry.title])
-                case .delete(let id):
-                    try delete.execute(arguments: [name, id])
-                }
+                if changed { try saveList.execute(arguments: [name, nextCounter, Int64(bitPattern: digest)]) }
+                return changed
             }
-            return outcomes
         }
     }
 
-    /// Replaces the stored copy of `name` with `list` when `list` is newer; true if it was.
-    @discardableResult
-    public func replace(_ name: String, with list: TodoList) async throws -> Bool {
-        try await pool.write { db in
-            let version = try Int.fetchOne(db, sql: "SELECT version FROM lists WHERE name = ?", arguments: [name])
-            guard version.map({ list.version > $0 }) ?? true else { return false }
-            try Self.write(name, list, db)
-            return true
-        }
-    }
-
-    private static func write(_ name: String, _ list: TodoList, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO lists (name, next_id, version) VALUES (?, ?, ?)
-            ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, version = excluded.version
-            """, arguments: [name, list.nextId, list.version])
-        try db.execute(sql: "DELETE FROM entries WHERE list = ?", arguments: [name])
-        let insert = try db.cachedStatement(sql: "INSERT INTO entries (list, id, date, title) VALUES (?, ?, ?, ?)")
-        for entry in list.entries { try insert.execute(arguments: [name, entry.id, entry.date.description, entry.title]) }
-    }
-
-    /// Every list this replica holds, with its version: what catch-up compares.
-    public func versions() async throws -> [String: Int] {
+    /// Every list this replica holds, with its digest: what catch-up compares.
+    public func digests() async throws -> [String: UInt64] {
         try await pool.read { db in
-            var versions: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, version FROM lists") { versions[row["name"]] = row["version"] }
-            return versions
+            var digests: [String: UInt64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, digest FROM lists") {
+                digests[row["name"]] = UInt64(bitPattern: row["digest"])
+            }
+            return digests
         }
+    }
+
+    private static func records(of name: String, _ db: Database) throws -> [EntryRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM records WHERE list = ? ORDER BY counter, origin", arguments: [name])
+            .compactMap(record)
+    }
+
+    /// A stored record; nil when a field does not read back (logged by no one: such a row
+    /// was never written by this code).
+    private static func record(_ row: Row) -> EntryRecord? {
+        guard let date = TodoDate(row["date"] as String) else { return nil }
+        let deleted: Stamp? = (row["deleted_clock"] as Int64?).map { Stamp(clock: $0, node: row["deleted_node"] ?? "") }
+        return EntryRecord(
+            id: EntryID(counter: row["counter"], origin: row["origin"]),
+            date: date, dateStamp: Stamp(clock: row["date_clock"], node: row["date_node"]),
+            title: row["title"], titleStamp: Stamp(clock: row["title_clock"], node: row["title_node"]),
+            deleted: deleted)
+    }
+
+    private static func columns(of record: EntryRecord, in list: String) -> StatementArguments {
+        [list, record.id.counter, record.id.origin,
+         record.date.description, record.dateStamp.clock, record.dateStamp.node,
+         record.title, record.titleStamp.clock, record.titleStamp.node,
+         record.deleted?.clock, record.deleted?.node]
     }
 }

@@ -1,0 +1,48 @@
+/// An entry's id: its list's counter when it was made, and the node that made it, written
+/// `3.todo2`. Two servers of one list on the two sides of a split count from the same
+/// number, but they run on different nodes, so their ids never collide. Entries made before
+/// ids named their node have no origin and are written as the bare number.
+///
+/// Node names (before the `@`) must differ within a cluster for this to hold; `make cluster`'s do.
+public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let counter: Int
+    public let origin: String
+
+    public init(counter: Int, origin: String) {
+        self.counter = counter
+        self.origin = origin
+    }
+
+    /// Parses `3.todo2` or `3`; nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let counter = Int(parts[0]), counter > 0, String(counter) == parts[0] else { return nil }
+        let origin = parts.count > 1 ? String(parts[1]) : ""
+        guard parts.count == 1 || !origin.isEmpty,
+              origin.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.generalCategory != .control && $0 != " " })
+        else { return nil }
+        self.init(counter: counter, origin: origin)
+    }
+
+    public var description: String { origin.isEmpty ? String(counter) : "\(counter).\(origin)" }
+
+    /// Creation order: by counter, then by node for ids made on both sides of a split.
+    public static func < (a: EntryID, b: EntryID) -> Bool {
+        (a.counter, a.origin) < (b.counter, b.origin)
+    }
+}
+
+extension EntryID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let id = EntryID(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an entry id: \(text)"))
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -7,7 +7,7 @@ NAME ?= todo1
 HTTP_PORT ?= 5454
 CONNECT ?=
 
-.PHONY: deps lb-deps bench-deps build test bench cluster node lb stop
+.PHONY: deps test-deps lb-deps bench-deps build test bench cluster node lb stop
 
 # System packages: libzmq3-dev (the transport), libsqlite3-dev (each node's database),
 # curl for the cluster scripts and the tests; wrk for the benchmarks.
@@ -18,6 +18,10 @@ deps:
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	$(call install,$$missing)
+
+# iproute2 for the partition test's network namespaces.
+test-deps: deps
+	@missing=""; command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="iproute2"; $(call install,$$missing)
 
 lb-deps: deps
 	@missing=""; command -v haproxy >/dev/null || missing="haproxy"; $(call install,$$missing)
@@ -39,7 +43,7 @@ build: deps
 	$(SWIFT) build -c release --product todo
 
 # The whole suite; the end-to-end tests run the debug binaries, which `swift build` makes.
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -183,11 +183,13 @@ private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: Tod
     }
 }
 
-/// A list server already running holds its list in memory: it merges what catch-up brought
-/// (the other side's writes after a healed split), so it serves them too.
+/// A list server already running on this node holds its list in memory: it merges what
+/// catch-up brought (the other side's writes after a healed split), so it serves them too.
+/// Servers on other nodes hear it from their own node's catch-up, which runs for the same peer.
 private func mergeIntoRunningServers(_ lists: [String], node: ClusterNode, database: TodoDatabase, context: ProcessContext) async {
     for name in lists {
-        guard let server = node.global.whereis(TodoServer.globalName(name)), let list = await database.get(name) else { continue }
+        guard let server = node.global.whereis(TodoServer.globalName(name)), node.runtime.isLocal(server),
+              let list = await database.get(name) else { continue }
         do {
             _ = try await context.call(server, TodoServer.Request.merge(list.asChange), replyType: TodoServer.Reply.self,
                                        timeout: TodoDatabase.storeTimeout)

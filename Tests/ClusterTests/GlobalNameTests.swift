@@ -1,3 +1,4 @@
+import Synchronization
 import Cluster
 import ClusterTestKit
 import Processes
@@ -70,6 +71,33 @@ struct GlobalNameTests {
             try await eventually("one carol on every node") { nodes.allSatisfy { $0.global.whereis("carol") == left } }
             try await eventually("the loser is dead") { !n3.runtime.isAlive(right) }
             #expect(cluster.logs.contains("Name conflict terminating {carol"))
+        }
+    }
+
+    /// Registered with `.notify`, the loser of a clash is told who won, and lives on to hand
+    /// its state over (what a to-do list server does).
+    @Test func aHealedCutTellsALoserThatAskedToBeToldInsteadOfKillingIt() async throws {
+        try await withTestCluster(tickTime: .milliseconds(600)) { cluster in
+            let nodes = try await cluster.startMesh(2)
+            let (n1, n2) = (nodes[0], nodes[1])
+            cluster.cut(n1, n2)
+            try await eventually("two sides") { n1.nodes().isEmpty && n2.nodes().isEmpty }
+            let told = Mutex<GlobalNameConflict?>(nil)
+            let left = n1.runtime.spawn(idle)
+            let right = n2.runtime.spawn { context in
+                let conflict = try await context.receive(GlobalNameConflict.self)
+                told.withLock { $0 = conflict }
+                _ = try await context.receive { _ -> Int? in nil }
+            }
+            #expect(try await n1.global.resolvingConflicts(.notify).register("dora", left) == nil)
+            #expect(try await n2.global.resolvingConflicts(.notify).register("dora", right) == nil)
+            cluster.restore(n1, n2)
+            try await cluster.waitForMesh(nodes)
+            try await eventually("one dora on every node") { nodes.allSatisfy { $0.global.whereis("dora") == left } }
+            try await eventually("the loser was told") { told.withLock { $0?.name == "dora" && $0?.kept == left } }
+            #expect(n2.runtime.isAlive(right))
+            #expect(n1.runtime.isAlive(left))
+            n2.runtime.exit(right, reason: .kill, from: right)
         }
     }
 

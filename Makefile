@@ -19,9 +19,11 @@ deps:
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	$(call install,$$missing)
 
-# iproute2 for the partition test's network namespaces.
+# iproute2 for the partition test's network namespaces, haproxy for the `make lb` test.
 test-deps: deps
-	@missing=""; command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="iproute2"; $(call install,$$missing)
+	@missing=""; command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="iproute2"; \
+	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	$(call install,$$missing)
 
 lb-deps: deps
 	@missing=""; command -v haproxy >/dev/null || missing="haproxy"; $(call install,$$missing)

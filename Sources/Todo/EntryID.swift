@@ -8,6 +8,9 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let counter: Int
     public let origin: String
 
+    /// The highest counter a peer may send: far beyond any real list, far below overflow.
+    static let maxCounter: UInt64 = 1 << 53
+
     public init(counter: Int, origin: String) {
         self.counter = counter
         self.origin = origin

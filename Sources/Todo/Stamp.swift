@@ -17,7 +17,8 @@ public struct Stamp: Hashable, Comparable, Sendable, Codable {
     /// The stamp of a write by `node` at wall time `millis` in a list whose newest stamp
     /// reads `last`: later than `last` whatever the wall clock says.
     public static func next(after last: Int64, by node: String, atMillis millis: Int64) -> Stamp {
-        Stamp(clock: max(last + 1, millis << 16), node: node)
+        // Saturating: a stamp at the very top (only a hostile peer could send one) must not trap.
+        Stamp(clock: max(last == .max ? last : last + 1, millis << 16), node: node)
     }
 
     public static func < (a: Stamp, b: Stamp) -> Bool {

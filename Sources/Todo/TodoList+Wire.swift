@@ -39,7 +39,7 @@ extension EntryID: WireCodable {
 
     public init(from reader: inout WireReader) throws(WireError) {
         let counter = try reader.readVarint()
-        guard counter > 0, counter <= UInt64(Int.max) else { throw .malformed("not an entry id") }
+        guard counter > 0, counter <= EntryID.maxCounter else { throw .malformed("not an entry id") }
         self.init(counter: Int(counter), origin: try reader.readString())
     }
 }
@@ -82,7 +82,7 @@ extension ListChange: WireCodable {
 
     public init(from reader: inout WireReader) throws(WireError) {
         let nextCounter = try reader.readVarint()
-        guard nextCounter <= UInt64(Int.max) else { throw .malformed("id counter out of range") }
+        guard nextCounter <= EntryID.maxCounter + 1 else { throw .malformed("id counter out of range") }
         let count = try reader.readVarint()
         // Each record takes at least 10 bytes: a count beyond that is a lie, not an allocation.
         guard count <= UInt64(reader.remaining / 10) else { throw .malformed("record count larger than the message") }

@@ -45,6 +45,10 @@ struct TodoListTests {
         #expect(firstClock == 1_000 << 16)
     }
 
+    @Test func aStampAtTheTopDoesNotTrap() {
+        #expect(Stamp.next(after: .max, by: "n", atMillis: 1).clock == .max)
+    }
+
     @Test func idsAreNeverReusedAfterADelete() {
         var list = TodoList()
         let a = list.add(date: day, title: "a", by: "n", atMillis: 1).0
@@ -216,5 +220,10 @@ struct TodoWireTests {
         zeroId.writeString("todo1")
         var idReader = WireReader(zeroId.bytes)
         #expect(throws: WireError.self) { try EntryID(from: &idReader) }
+        var hugeId = WireWriter()
+        hugeId.writeVarint(UInt64(Int.max))
+        hugeId.writeString("todo1")
+        var hugeReader = WireReader(hugeId.bytes)
+        #expect(throws: WireError.self) { try EntryID(from: &hugeReader) }
     }
 }

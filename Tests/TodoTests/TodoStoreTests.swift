@@ -73,7 +73,7 @@ struct TodoStoreTests {
                 INSERT INTO entries VALUES ('bob', 1, '2018-12-19', 'Dentist'), ('bob', 3, '2018-12-20', 'Movies');
                 """)
         }
-        try await old.close()
+        try old.close()
         let store = try TodoStore(directory: directory)
         var list = try #require(try await store.load("bob"))
         #expect(list.entries.map { "\($0.id) \($0.date) \($0.title)" } == ["1 2018-12-19 Dentist", "3 2018-12-20 Movies"])

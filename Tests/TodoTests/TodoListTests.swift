@@ -112,6 +112,13 @@ struct TodoInputTests {
         #expect(throws: TodoInputError("bad entry id \"0\": expected an id as printed by add, like 3.todo1")) { try TodoInput.entryId("0") }
     }
 
+    /// A client is outside input too: it may not push records into a list.
+    @Test func aClientMayNotAskForAMerge() {
+        let call = ClientCall(list: "bob", request: .merge(ListChange(nextCounter: 9, records: [])))
+        #expect(throws: TodoInputError("merging copies is not a client request")) { try TodoSystem.validate(call) }
+        #expect(throws: Never.self) { try TodoSystem.validate(ClientCall(list: "bob", request: .entries(nil))) }
+    }
+
     @Test func acceptsTheLimits() throws {
         #expect(try TodoInput.listName(String(repeating: "b", count: 200)).count == 200)
         #expect(try TodoInput.title(String(repeating: "x", count: 1_000)).count == 1_000)

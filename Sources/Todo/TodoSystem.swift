@@ -12,6 +12,10 @@ public struct TodoSettings: Sendable {
     /// How long a request may wait for its list's server before the answer is "unavailable";
     /// longer than a store's 5 s, shorter than the contract's 10 s bound on a hang.
     public var requestDeadline: Duration = .milliseconds(9_500)
+    /// How often a node also catches up from one of its peers in turn, without a node coming
+    /// up: a store that failed while the peer stayed connected (a timeout, a disk error) is
+    /// made good within a few of these.
+    public var antiEntropyInterval: Duration = .seconds(30)
     /// Wall-clock milliseconds, read for the stamps of writes (a test may set its own).
     public var wallMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }
 
@@ -37,7 +41,8 @@ public final class TodoSystem: Sendable {
         registerMessages(in: node.registry)
         let database = TodoDatabase(local: store, node: node)
         let metrics = TodoMetrics(node: node)
-        let keeper = try await startTree(node: node, store: store, database: database, metrics: metrics)
+        let keeper = try await startTree(node: node, store: store, database: database, metrics: metrics,
+                                         antiEntropy: settings.antiEntropyInterval)
         let system = TodoSystem(node: node, database: database, settings: settings, keeper: keeper, metrics: metrics)
         database.registerFunctions()
         system.registerClientFunctions()
@@ -124,7 +129,7 @@ public final class TodoSystem: Sendable {
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.
     private static func startTree(
-        node: ClusterNode, store: TodoStore, database: TodoDatabase, metrics: TodoMetrics
+        node: ClusterNode, store: TodoStore, database: TodoDatabase, metrics: TodoMetrics, antiEntropy: Duration
     ) async throws -> Pid {
         let logger = node.logger
         return try await node.runtime.withProcess { starter in
@@ -141,7 +146,9 @@ public final class TodoSystem: Sendable {
                         return try await context.startDynamicSupervisor(name: .local(TodoCache.localName)).pid
                     },
                     ChildSpec(id: "catch_up") { context in
-                        context.spawnLink { catchUp in try await catchUpLoop(node: node, database: database, metrics: metrics, context: catchUp) }
+                        context.spawnLink { catchUp in
+                            try await catchUpLoop(node: node, database: database, metrics: metrics, every: antiEntropy, context: catchUp)
+                        }
                     },
                 ])
                 context.send(tree.pid, to: starterPid)
@@ -166,20 +173,31 @@ public final class TodoSystem: Sendable {
 }
 
 /// Catch-up on every visible peer that comes up (start, rejoin, a healed cut), and on those
-/// already connected when it starts, each in a process of its own.
-private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, context: ProcessContext) async throws {
-    let catchUp = { @Sendable (peer: NodeName) in
-        context.spawn { worker in
-            let started = ContinuousClock.now
-            let lists = await database.catchUp(from: peer)
-            metrics.caughtUp(lists: lists.count, seconds: (ContinuousClock.now - started).seconds)
-            await mergeIntoRunningServers(lists, node: node, database: database, context: worker)
-        }
+/// already connected when it starts, each in a process of its own; and every `interval`, from
+/// the next peer in turn (anti-entropy).
+private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, every interval: Duration,
+                         context: ProcessContext) async throws {
+    let catchUp = { @Sendable (peer: NodeName, worker: ProcessContext) in
+        let started = ContinuousClock.now
+        let lists = await database.catchUp(from: peer)
+        metrics.caughtUp(lists: lists.count, seconds: (ContinuousClock.now - started).seconds)
+        await mergeIntoRunningServers(lists, node: node, database: database, context: worker)
     }
     node.monitorNodes(context.pid)
-    for peer in node.nodes() { _ = catchUp(peer) }
+    for peer in node.nodes() { context.spawn { worker in await catchUp(peer, worker) } }
+    var round = 0
+    var next = ContinuousClock.now + interval
     while true {
-        if case .up(let peer, hidden: false) = try await context.receive(NodeEvent.self) { _ = catchUp(peer) }
+        if let event = try await context.receive(NodeEvent.self, timeout: max(.zero, next - ContinuousClock.now)) {
+            if case .up(let peer, hidden: false) = event { context.spawn { worker in await catchUp(peer, worker) } }
+            continue
+        }
+        let peers = node.nodes().sorted()
+        if !peers.isEmpty {
+            round += 1
+            await catchUp(peers[round % peers.count], context)
+        }
+        next = ContinuousClock.now + interval
     }
 }
 

@@ -126,6 +126,18 @@ struct TodoClusterTests {
         }
     }
 
+    /// A write that reached one node's copy and not another's, with no node going down to
+    /// trigger catch-up (a store that timed out, say), reaches it by anti-entropy.
+    @Test func antiEntropyMakesGoodAStoreThatMissedAConnectedNode() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2, antiEntropy: .milliseconds(100))
+            var list = TodoList()
+            let change = list.add(date: try #require(TodoDate("2018-12-19")), title: "only on n1", by: "n1", atMillis: 1).1
+            try await systems[0].database.local.apply([("lena", change)])
+            try await eventually("n2's copy has it") { try await systems[1].storedTitles("lena") == ["only on n1"] }
+        }
+    }
+
     /// A server that starts on a node whose copy is old serves what its peers' copies hold.
     @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
         try await withTodoCluster { todo in

@@ -18,6 +18,12 @@ public protocol GenServer: SendableMetatype {
 
     /// Read after every callback: with no message for this long, `handleTimeout` runs.
     var idleTimeout: Duration? { get }
+
+    /// Erlang's `:hibernate`, always on: each callback runs in a task of its own, so that
+    /// between messages the server keeps only the small frame it waits in. A task keeps the
+    /// memory of its deepest frames until it ends; for a server that lives long and mostly
+    /// idle (one per to-do list) that is most of its size. It costs a task per message.
+    static var hibernates: Bool { get }
 }
 
 extension GenServer {
@@ -26,6 +32,7 @@ extension GenServer {
     public mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction { .continue }
     public mutating func terminate(reason: ExitReason, context: ProcessContext) async {}
     public var idleTimeout: Duration? { nil }
+    public static var hibernates: Bool { false }
 }
 
 /// What a server does after a cast, an info or a timeout.

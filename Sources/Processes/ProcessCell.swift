@@ -104,7 +104,11 @@ final class ProcessCell: @unchecked Sendable {
     }
 
     func removeMonitor(_ ref: Ref) {
-        state.withLock { _ = $0.monitors.removeValue(forKey: ref) }
+        state.withLock { state in
+            state.monitors.removeValue(forKey: ref)
+            // An idle process keeps no empty table: a server called once holds none after.
+            if state.monitors.isEmpty { state.monitors = [:] }
+        }
     }
 
     func setTrapExit(_ on: Bool) -> Bool {
@@ -177,6 +181,7 @@ final class ProcessCell: @unchecked Sendable {
             if let result = try scan(from: &scanned, match) { return result }
             if timedOut { return nil }
             if let deadline, deadline <= .now { return nil }
+            if saved.isEmpty { releaseBuffers() }
             timedOut = await wait(until: deadline) == .timeout
         }
     }
@@ -211,6 +216,14 @@ final class ProcessCell: @unchecked Sendable {
         fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
         spare = fresh
         return any
+    }
+
+    /// Before a wait with nothing saved: the empty mailbox buffers go, so a process that waits
+    /// long (an idle server) holds no storage for messages it no longer has. A busy process
+    /// pays a small allocation per message for it.
+    private func releaseBuffers() {
+        saved = Deque()
+        spare = []
     }
 
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).

@@ -37,8 +37,26 @@ struct ServerLoop<Server: GenServer> {
             } else {
                 message = try await context.receiveAny()
             }
-            if let reason = try await dispatch(message, context) { return reason }
+            if Server.hibernates {
+                if let reason = try await dispatchInOwnTask(message, context) { return reason }
+            } else if let reason = try await dispatch(message, context) {
+                return reason
+            }
         }
+    }
+
+    /// `dispatch` in a task of its own, which ends with the callback: its frames go with it.
+    /// The state crosses to the task and back while this one waits, so one task at a time
+    /// touches it, as the process's own.
+    private mutating func dispatchInOwnTask(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
+        let handoff = Handoff(self)
+        let (loop, reason) = try await Task {
+            var loop = handoff.value
+            let reason = try await loop.dispatch(message, context)
+            return (Handoff(loop), reason)
+        }.value
+        self = loop.value
+        return reason
     }
 
     /// Runs the callback for one message (nil: the idle timeout); the exit reason when the
@@ -70,4 +88,10 @@ struct ServerLoop<Server: GenServer> {
         if case .stop(let reason) = action { return reason }
         return nil
     }
+}
+
+/// A value handed from one task to another that awaits it: never touched by both at once.
+struct Handoff<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

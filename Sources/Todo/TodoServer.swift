@@ -55,33 +55,40 @@ public struct TodoServer: GenServer {
     /// The writer's name in ids and stamps: this node's name before the `@`.
     private var writer: String { database.node.name.name }
 
+    /// Each request runs in a task of its own (`hibernates`): a list server lives long and
+    /// mostly idle, and a task keeps the memory of its deepest frames until it ends.
+    public static var hibernates: Bool { true }
+
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
+        .reply(await serve(request))
+    }
+
+    private mutating func serve(_ request: Request) async -> Reply {
         if !loaded {
             // The merge of this node's copy and its peers' (this one may have missed writes
-            // while the node was away). In a task of its own: a task keeps the frame memory
-            // of its deepest call, and a server lives long and idle.
-            list = await Task { [database, name] in await database.merged(name) }.value ?? TodoList()
+            // while the node was away).
+            list = await database.merged(name) ?? TodoList()
             loaded = true
         }
         var changed = list
         switch request {
         case .entries(let date):
-            return .reply(.entries(list.entries(on: date)))
+            return .entries(list.entries(on: date))
         case .add(let date, let title):
             let (entry, change) = changed.add(date: date, title: title, by: writer, atMillis: wallMillis())
-            return .reply(await commit(changed, change) ?? .entry(entry))
+            return await commit(changed, change) ?? .entry(entry)
         case .update(let id, let date, let title):
             guard let (entry, change) = changed.update(id: id, date: date, title: title, by: writer, atMillis: wallMillis()) else {
-                return .reply(.notFound)
+                return .notFound
             }
-            return .reply(await commit(changed, change) ?? .entry(entry))
+            return await commit(changed, change) ?? .entry(entry)
         case .delete(let id):
-            guard let change = changed.delete(id: id, by: writer, atMillis: wallMillis()) else { return .reply(.notFound) }
-            return .reply(await commit(changed, change) ?? .deleted)
+            guard let change = changed.delete(id: id, by: writer, atMillis: wallMillis()) else { return .notFound }
+            return await commit(changed, change) ?? .deleted
         case .merge(let change):
-            guard changed.apply(change) else { return .reply(.merged) }
+            guard changed.apply(change) else { return .merged }
             logger.info("list \(name): merged another copy (\(change.records.count) records)")
-            return .reply(await commit(changed, change) ?? .merged)
+            return await commit(changed, change) ?? .merged
         }
     }
 
@@ -111,7 +118,7 @@ public struct TodoServer: GenServer {
     /// copy could not be written the change is dropped and the caller told: an answer means
     /// durable.
     private mutating func commit(_ changed: TodoList, _ change: ListChange) async -> Reply? {
-        let outcome = await Task { [database, name] in await database.store(name, change) }.value
+        let outcome = await database.store(name, change)
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         list = changed
         return nil

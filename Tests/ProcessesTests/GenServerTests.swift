@@ -41,6 +41,27 @@ struct Counter: GenServer {
     }
 }
 
+/// A hibernating server: each callback in a task of its own. It asks a helper and waits for
+/// the answer inside a callback (selective receive from the callback's task).
+struct Sleeper: GenServer {
+    static var hibernates: Bool { true }
+    var seen: [Int] = []
+    let helper: Pid
+    var idleTimeout: Duration? { .seconds(60) }
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<[Int]> {
+        context.send(context.pid, to: helper)
+        let answer = try await context.receive(Int.self)
+        seen.append(request + answer)
+        return .reply(seen)
+    }
+
+    mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
+        if message as? String == "stop" { return .stop(.normal) }
+        return .continue
+    }
+}
+
 @Suite(.timeLimit(.minutes(1)))
 struct GenServerTests {
     let runtime = ProcessRuntime(node: "test@localhost")
@@ -52,6 +73,22 @@ struct GenServerTests {
             context.cast(counter, .add(1))
             #expect(try await context.call(counter, .get) == 16)
             #expect(try await runtime.call(counter, .get) == 16)
+        }
+    }
+
+    @Test func aHibernatingServerKeepsItsStateAndReceivesInsideItsCallbacks() async throws {
+        try await runtime.withProcess { context async throws in
+            let helper = context.spawn { helper in
+                while true { helper.send(100, to: try await helper.receive(Pid.self)) }
+            }
+            let sleeper = try await context.startServer { _ in Sleeper(helper: helper) }
+            #expect(try await context.call(sleeper, 1) == [101])
+            #expect(try await context.call(sleeper, 2) == [101, 102])
+            let watch = context.monitor(sleeper.pid)
+            context.send("stop", to: sleeper.pid)
+            let down = try await context.receive(Down.self)
+            #expect(down.ref == watch && down.reason == .normal)
+            context.exit(helper, reason: .kill)
         }
     }
 

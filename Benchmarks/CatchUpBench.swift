@@ -1,6 +1,6 @@
 import Foundation
 
-/// Catch-up after downtime: two release nodes; the second is stopped while 10,000 writes go to
+/// Catch-up after downtime: two release nodes; the second is stopped while at least 10,000 writes go to
 /// 1,000 lists through the first; it is started again, and its own figure for copying what it
 /// missed is read from its `/metrics`. The cost grows with the lists that differ, not with
 /// all the data a node holds.
@@ -19,18 +19,33 @@ enum CatchUpBench {
 
         let script = scratch.appendingPathComponent("writes.lua")
         try """
-            local sent, done = 0, 0
+            local sent = 0
             request = function()
               sent = sent + 1
               local list = "catch_" .. ((sent - 1) % \(lists) + 1)
               return wrk.format("POST", "/add_entry?list=" .. list .. "&date=2018-12-19&title=t" .. sent, nil, "")
             end
-            response = function(status, headers, body)
-              done = done + 1
-              if done >= \(writes) then wrk.thread:stop() end
-            end
             """.write(to: script, atomically: true, encoding: .utf8)
-        try WebBench.run("/usr/bin/wrk", ["-t1", "-c16", "-d300s", "-s", script.path, "http://127.0.0.1:\(cluster.httpPorts[0])/"])
+        // wrk runs for its whole duration whatever its script says, so it is stopped from
+        // here once the node has answered the writes (a few more may be in flight).
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        writer.arguments = ["-t1", "-c16", "-d300s", "-s", script.path, "http://127.0.0.1:\(cluster.httpPorts[0])/"]
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer {
+            if writer.isRunning { writer.terminate() }
+            writer.waitUntilExit()
+        }
+        let writesDeadline = ContinuousClock.now + .seconds(300)
+        while ContinuousClock.now < writesDeadline {
+            let metrics = try WebBench.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(cluster.httpPorts[0])/metrics"])
+            if value(#"todo_request_duration_seconds_count{operation="add"}"#, in: metrics) ?? 0 >= Double(writes) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        writer.terminate()
+        writer.waitUntilExit()
 
         try await cluster.start(count: 2)
         let deadline = ContinuousClock.now + .seconds(120)

@@ -32,6 +32,13 @@ LoggingSystem.bootstrap { label in
 }
 
 if command.mapperDaemon {
+    // A node launches the daemon with its own signal mask and SIGTERM/SIGINT ignored (it
+    // handles them through Dispatch), and both are inherited across exec: the daemon takes
+    // the defaults back before it starts any thread, so `kill` stops it, as it does epmd.
+    var none = sigset_t()
+    sigemptyset(&none)
+    sigprocmask(SIG_SETMASK, &none, nil)
+    for signalNumber in [SIGTERM, SIGINT] { signal(signalNumber, SIG_DFL) }
     let port = command.mapperPort ?? ClusterSettings.defaultMapperPort
     do {
         _ = try PortMapperServer(port: port, logger: Logger(label: "todo.mapper"))

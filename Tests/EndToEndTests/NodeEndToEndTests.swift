@@ -29,6 +29,13 @@ struct NodeEndToEndTests {
             #expect(health.status == 200 && health.body.contains(#""uptime_s""#))
             let missing = try #require(httpGet(port: httpA, "/nope"))
             #expect(missing.status == 404 && missing.body == "not found")
+
+            // The mapper daemon a node launched stops on SIGTERM, as epmd does.
+            let daemons = processes(matching: "--mapper-daemon --mapper-port \(e2e.mapperPort)")
+            for daemon in daemons { kill(daemon, SIGTERM) }
+            try await e2e.waitFor("the mapper daemon to stop", within: .seconds(10)) {
+                daemons.allSatisfy { kill($0, 0) != 0 || isZombie($0) }
+            }
         }
     }
 

@@ -107,6 +107,13 @@ func processes(matching text: String) -> [Int32] {
     }
 }
 
+/// Whether `pid` has ended and waits only to be reaped.
+func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+}
+
 /// A started binary, its output going to a log file.
 final class RunningProgram: @unchecked Sendable {
     let process = Process()

@@ -29,6 +29,8 @@ final class ProcessCell: @unchecked Sendable {
     /// in order). Only the process's own task touches it.
     private var saved = Deque<any Sendable>()
     private var spare: [any Sendable] = []
+    /// Set by `hibernate`, read before each wait.
+    private var hibernates = false
 
     init(runtime: ProcessRuntime, serial: UInt64) {
         self.runtime = runtime
@@ -104,11 +106,7 @@ final class ProcessCell: @unchecked Sendable {
     }
 
     func removeMonitor(_ ref: Ref) {
-        state.withLock { state in
-            state.monitors.removeValue(forKey: ref)
-            // An idle process keeps no empty table: a server called once holds none after.
-            if state.monitors.isEmpty { state.monitors = [:] }
-        }
+        state.withLock { _ = $0.monitors.removeValue(forKey: ref) }
     }
 
     func setTrapExit(_ on: Bool) -> Bool {
@@ -181,7 +179,7 @@ final class ProcessCell: @unchecked Sendable {
             if let result = try scan(from: &scanned, match) { return result }
             if timedOut { return nil }
             if let deadline, deadline <= .now { return nil }
-            if saved.isEmpty { releaseBuffers() }
+            if hibernates, saved.isEmpty { release() }
             timedOut = await wait(until: deadline) == .timeout
         }
     }
@@ -218,10 +216,13 @@ final class ProcessCell: @unchecked Sendable {
         return any
     }
 
-    /// Before a wait with nothing saved: the empty mailbox buffers go, so a process that waits
-    /// long (an idle server) holds no storage for messages it no longer has. A busy process
-    /// pays a small allocation per message for it.
-    private func releaseBuffers() {
+    /// Hibernation's share of the cell: from now on the empty mailbox buffers go before each
+    /// wait, so a waiting server holds no storage for messages it no longer has. Other
+    /// processes keep theirs, which spares them two allocations per message. The process's
+    /// own task only.
+    func hibernate() { hibernates = true }
+
+    private func release() {
         saved = Deque()
         spare = []
     }

@@ -6,6 +6,7 @@ struct ServerLoop<Server: GenServer> {
     let name: ServerName?
 
     mutating func run(_ context: ProcessContext) async throws {
+        if Server.hibernates { context.cell.hibernate() }
         let reason = try await loopUntilStopped(context)
         try await finish(reason, context)
     }

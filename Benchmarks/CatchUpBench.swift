@@ -1,9 +1,9 @@
 import Foundation
 
-/// Catch-up after downtime: two release nodes; the second is stopped while at least 10,000 writes go to
-/// 1,000 lists through the first; it is started again, and its own figure for copying what it
-/// missed is read from its `/metrics`. The cost grows with the lists that differ, not with
-/// all the data a node holds.
+/// Catch-up after downtime: two release nodes; the second is stopped while at least 10,000
+/// writes go to 1,000 lists through the first; it is started again, and its own figure for
+/// copying what it missed is read from its `/metrics`. The cost grows with the lists that
+/// differ, not with all the data a node holds.
 enum CatchUpBench {
     static let writes = 10_000
     static let lists = 1_000
@@ -17,35 +17,7 @@ enum CatchUpBench {
         cluster.stopLast()
         try await waitForPeers(port: cluster.httpPorts[0], count: 0)
 
-        let script = scratch.appendingPathComponent("writes.lua")
-        try """
-            local sent = 0
-            request = function()
-              sent = sent + 1
-              local list = "catch_" .. ((sent - 1) % \(lists) + 1)
-              return wrk.format("POST", "/add_entry?list=" .. list .. "&date=2018-12-19&title=t" .. sent, nil, "")
-            end
-            """.write(to: script, atomically: true, encoding: .utf8)
-        // wrk runs for its whole duration whatever its script says, so it is stopped from
-        // here once the node has answered the writes (a few more may be in flight).
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
-        writer.arguments = ["-t1", "-c16", "-d300s", "-s", script.path, "http://127.0.0.1:\(cluster.httpPorts[0])/"]
-        writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
-        try writer.run()
-        defer {
-            if writer.isRunning { writer.terminate() }
-            writer.waitUntilExit()
-        }
-        let writesDeadline = ContinuousClock.now + .seconds(300)
-        while ContinuousClock.now < writesDeadline {
-            let metrics = try WebBench.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(cluster.httpPorts[0])/metrics"])
-            if value(#"todo_request_duration_seconds_count{operation="add"}"#, in: metrics) ?? 0 >= Double(writes) { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        writer.terminate()
-        writer.waitUntilExit()
+        try await write(through: cluster.httpPorts[0], scratch: scratch)
 
         try await cluster.start(count: 2)
         let deadline = ContinuousClock.now + .seconds(120)
@@ -57,6 +29,40 @@ enum CatchUpBench {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BenchFailure("the restarted node did not catch up")
+    }
+
+    /// `wrk` writing `writes` entries round-robin over `lists` lists through `port`. wrk runs
+    /// for its whole duration whatever its script says, so it is stopped from here once the
+    /// node has answered that many (a few more may be in flight): at least `writes`.
+    private static func write(through port: Int, scratch: URL) async throws {
+        let script = scratch.appendingPathComponent("writes.lua")
+        try """
+            local sent = 0
+            request = function()
+              sent = sent + 1
+              local list = "catch_" .. ((sent - 1) % \(lists) + 1)
+              return wrk.format("POST", "/add_entry?list=" .. list .. "&date=2018-12-19&title=t" .. sent, nil, "")
+            end
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        writer.arguments = ["-t1", "-c16", "-d300s", "-s", script.path, "http://127.0.0.1:\(port)/"]
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer {
+            // SIGKILL: a child spawned from a task inherits its worker thread's mask, in which
+            // SIGTERM is blocked, so `terminate()` would not end it.
+            kill(writer.processIdentifier, SIGKILL)
+            writer.waitUntilExit()
+        }
+        let deadline = ContinuousClock.now + .seconds(300)
+        while ContinuousClock.now < deadline {
+            let metrics = try WebBench.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/metrics"])
+            if value(#"todo_request_duration_seconds_count{operation="add"}"#, in: metrics) ?? 0 >= Double(writes) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchFailure("the writes were not answered in 300 s")
     }
 
     private static func waitForPeers(port: Int, count: Int) async throws {

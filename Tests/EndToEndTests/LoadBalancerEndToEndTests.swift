@@ -56,21 +56,11 @@ struct LoadBalancer {
         environment["LB_HTTP_PORTS"] = httpPorts.map(String.init).joined(separator: " ")
         environment["LB_RUN_DIR"] = runDirectory.path
         self.environment = environment
-        guard try run(["start", String(httpPorts.count)]) == 0 else { throw E2EError("scripts/lb.sh start failed") }
+        let (status, errors) = try runToEnd(Self.script, ["start", String(httpPorts.count)], environment: environment)
+        guard status == 0 else { throw E2EError("scripts/lb.sh start failed: \(errors)") }
     }
 
     func stop() {
-        _ = try? run(["stop"])
-    }
-
-    private func run(_ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = Self.script
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        _ = try? runToEnd(Self.script, ["stop"], environment: environment)
     }
 }

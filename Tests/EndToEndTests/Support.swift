@@ -107,6 +107,22 @@ func processes(matching text: String) -> [Int32] {
     }
 }
 
+/// Runs a short program to its end (it must not leave a daemon holding the pipes); its exit
+/// status and its error output, trimmed.
+func runToEnd(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, errors: String) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let words = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, words.trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
 /// Whether `pid` has ended and waits only to be reaped.
 func isZombie(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -55,18 +55,8 @@ final class TestNetwork: @unchecked Sendable {
 
     /// Runs `ip ARGUMENTS` to its end; throws with its error output when it fails.
     static func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = ip
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let words = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw E2EError("ip \(arguments.joined(separator: " ")): \(words.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        let (status, errors) = try runToEnd(ip, arguments)
+        guard status == 0 else { throw E2EError("ip \(arguments.joined(separator: " ")): \(errors)") }
     }
 }
 

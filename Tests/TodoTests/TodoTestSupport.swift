@@ -19,16 +19,16 @@ final class TodoTestCluster: Sendable {
     func dataDirectory(of node: ClusterNode) -> String { root + "/" + node.name.name }
 
     func startSystem(on node: ClusterNode, idle: Duration = .seconds(60), deadline: Duration? = nil,
-                     antiEntropy: Duration = .seconds(30)) async throws -> TodoSystem {
+                     antiEntropy: Duration? = nil) async throws -> TodoSystem {
         var settings = TodoSettings(dataDirectory: dataDirectory(of: node))
         settings.serverIdleTimeout = idle
-        settings.antiEntropyInterval = antiEntropy
         if let deadline { settings.requestDeadline = deadline }
+        if let antiEntropy { settings.antiEntropyInterval = antiEntropy }
         return try await TodoSystem.start(node: node, settings: settings)
     }
 
     /// `count` meshed nodes n1... with a system each, global names synced.
-    func startSystems(_ count: Int, idle: Duration = .seconds(60), antiEntropy: Duration = .seconds(30)) async throws -> [TodoSystem] {
+    func startSystems(_ count: Int, idle: Duration = .seconds(60), antiEntropy: Duration? = nil) async throws -> [TodoSystem] {
         let nodes = try await cluster.startMesh(count)
         var systems: [TodoSystem] = []
         for node in nodes { systems.append(try await startSystem(on: node, idle: idle, antiEntropy: antiEntropy)) }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// The package's built binaries (`make test` builds them before the tests run).
@@ -11,14 +12,22 @@ enum Binaries {
 }
 
 /// A port nobody listens on right now, below the kernel's ephemeral range (32768 and up), so
-/// that the ports other tests' sockets get from the kernel cannot take it meanwhile.
+/// that the ports other tests' sockets get from the kernel cannot take it meanwhile. Ports
+/// are handed out in turn from a random start, so two tests of this process (which run in
+/// parallel) never get the same one: random picks collided often enough to fail a run.
 func freePort() throws -> Int {
-    for _ in 0..<100 {
-        let port = Int.random(in: 20_000..<32_000)
+    for _ in 0..<1_000 {
+        let port = nextPort.withLock { next in
+            defer { next = next + 1 < portRange.upperBound ? next + 1 : portRange.lowerBound }
+            return next
+        }
         if portIsFree(port) { return port }
     }
     throw E2EError("no free port")
 }
+
+private let portRange = 20_000..<32_000
+private let nextPort = Mutex(Int.random(in: portRange))
 
 private func portIsFree(_ port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -26,6 +26,9 @@ let package = Package(
         // no pkgConfig here, since Debian's libzmq.pc adds -isystem flags SwiftPM refuses.
         .systemLibrary(name: "CZeroMQ"),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // Child OS processes through posix_spawn (Foundation's Process crashes now and then).
+        .target(name: "CSpawn"),
+        .target(name: "OSProcess", dependencies: ["CSpawn"]),
         .target(
             name: "Processes",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")]
@@ -33,7 +36,7 @@ let package = Package(
         .target(
             name: "Cluster",
             dependencies: [
-                "ZeroMQ", "Processes",
+                "ZeroMQ", "Processes", "OSProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,13 +76,14 @@ let package = Package(
         .executableTarget(
             name: "todo-bench",
             dependencies: [
-                "ZeroMQ", "Processes", "Cluster",
+                "ZeroMQ", "Processes", "Cluster", "OSProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks"
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "OSProcessTests", dependencies: ["OSProcess"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterTestKit", "Processes"]),
         .testTarget(
@@ -91,7 +95,7 @@ let package = Package(
             ]
         ),
         // Starts the real binaries: `make test` builds them first.
-        .testTarget(name: "EndToEndTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["OSProcess"]),
     ],
     swiftLanguageModes: [.v6]
 )

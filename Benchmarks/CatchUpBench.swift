@@ -1,4 +1,5 @@
 import Foundation
+import OSProcess
 
 /// Catch-up after downtime: two release nodes; the second is stopped while at least 10,000
 /// writes go to 1,000 lists through the first; it is started again, and its own figure for
@@ -44,18 +45,8 @@ enum CatchUpBench {
               return wrk.format("POST", "/add_entry?list=" .. list .. "&date=2018-12-19&title=t" .. sent, nil, "")
             end
             """.write(to: script, atomically: true, encoding: .utf8)
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
-        writer.arguments = ["-t1", "-c16", "-d300s", "-s", script.path, "http://127.0.0.1:\(port)/"]
-        writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
-        try writer.run()
-        defer {
-            // SIGKILL: a child spawned from a task inherits its worker thread's mask, in which
-            // SIGTERM is blocked, so `terminate()` would not end it.
-            kill(writer.processIdentifier, SIGKILL)
-            writer.waitUntilExit()
-        }
+        let writer = try ChildProcess("/usr/bin/wrk", ["-t1", "-c16", "-d300s", "-s", script.path, "http://127.0.0.1:\(port)/"])
+        defer { writer.kill() }
         let deadline = ContinuousClock.now + .seconds(300)
         while ContinuousClock.now < deadline {
             let metrics = try WebBench.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/metrics"])

@@ -2,6 +2,7 @@ import Cluster
 import Foundation
 import Histogram
 import Logging
+import OSProcess
 import Processes
 
 /// Two nodes in two OS processes over 127.0.0.1: remote round trip and one-way throughput,
@@ -65,14 +66,9 @@ enum RemoteBench {
     }
 
     /// Starts a peer node in a process of its own; it is stopped when the returned process is.
-    static func startPeer(_ name: String, mapperPort: Int) throws -> Process {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["remote-peer", name, String(mapperPort)]
-        let output = Pipe()
-        child.standardOutput = output
-        try child.run()
-        _ = output.fileHandleForReading.availableData  // "ready"
+    static func startPeer(_ name: String, mapperPort: Int) throws -> ChildProcess {
+        let (child, output) = try startReadingOutput(CommandLine.arguments[0], ["remote-peer", name, String(mapperPort)])
+        _ = output.availableData  // "ready"
         return child
     }
 
@@ -83,8 +79,8 @@ enum RemoteBench {
         let children = try names.map { try startPeer($0, mapperPort: mapper.port) }
         defer {
             for child in children {
-                child.terminate()
-                child.waitUntilExit()
+                child.signal(SIGTERM)
+                child.waitForExit()
             }
         }
         let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port), logger: quietLogger)
@@ -112,11 +108,11 @@ enum RemoteBench {
             let elapsed = try await node.runtime.withProcess { context -> Double in
                 node.monitorNode(peer, for: context.pid)
                 let start = ContinuousClock.now
-                kill(child.processIdentifier, SIGKILL)
+                child.signal(SIGKILL)
                 guard try await context.receive(NodeDown.self, timeout: .seconds(30)) != nil else { throw BenchFailure("no nodedown") }
                 return seconds(ContinuousClock.now - start) * 1_000
             }
-            child.waitUntilExit()
+            child.waitForExit()
             times.append(elapsed)
         }
         await node.shutdown()

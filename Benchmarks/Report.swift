@@ -1,4 +1,5 @@
 import Foundation
+import OSProcess
 
 /// One figure of `make bench`, as written to bench-results.json.
 struct Figure: Codable {
@@ -71,13 +72,21 @@ func residentBytes() -> Int {
 /// Runs this benchmark binary again with `arguments` (a measurement that wants a fresh OS
 /// process, so memory freed by an earlier run is not reused); its standard output.
 func runBenchChild(_ arguments: [String]) throws -> String {
-    let child = Foundation.Process()
-    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-    child.arguments = arguments
-    let output = Pipe()
-    child.standardOutput = output
-    try child.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    child.waitUntilExit()
+    try runToEnd(CommandLine.arguments[0], arguments)
+}
+
+/// Runs a program to its end; its standard output.
+func runToEnd(_ path: String, _ arguments: [String]) throws -> String {
+    let (child, output) = try startReadingOutput(path, arguments)
+    let data = output.readDataToEndOfFile()
+    child.waitForExit()
     return String(decoding: data, as: UTF8.self)
+}
+
+/// Starts a program whose standard output this process reads.
+func startReadingOutput(_ path: String, _ arguments: [String]) throws -> (ChildProcess, FileHandle) {
+    let output = Pipe()
+    let child = try ChildProcess(path, arguments, output: .descriptor(output.fileHandleForWriting.fileDescriptor))
+    try output.fileHandleForWriting.close()  // the child has its own copy: its end brings ours
+    return (child, output.fileHandleForReading)
 }

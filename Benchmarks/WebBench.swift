@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import OSProcess
 
 /// `wrk` against the HTTP front: the book's load (80 % `GET /entries`, 20 % `POST /add_entry`,
 /// lists list_1..list_1000, December 2018 dates) on one node and through one node of three,
@@ -130,8 +131,8 @@ enum WebBench {
         let scratch: URL
         let mapperPort: Int
         let httpPorts: [Int]
-        var processes: [Process] = []
-        var pids: [Int32] { processes.map(\.processIdentifier) }
+        var processes: [ChildProcess] = []
+        var pids: [Int32] { processes.map(\.pid) }
 
         init(size: Int, scratch: URL) throws {
             self.scratch = scratch
@@ -178,35 +179,20 @@ enum WebBench {
         }
     }
 
-    static func launch(_ path: String, _ arguments: [String], in directory: URL) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+    static func launch(_ path: String, _ arguments: [String], in directory: URL) throws -> ChildProcess {
+        try ChildProcess(path, arguments, directory: directory.path)
     }
 
-    static func stop(_ process: Process) {
+    /// Stops a node gracefully (SIGTERM), as a user does.
+    static func stop(_ process: ChildProcess) {
         guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        process.signal(SIGTERM)
+        process.waitForExit()
     }
 
     @discardableResult
     static func run(_ path: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try runToEnd(path, arguments)
     }
 
     static func waitForHTTP(port: Int, path: String) async throws {

@@ -100,7 +100,7 @@ struct NodeEndToEndTests {
             let httpB = try freePort()
             _ = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost"])
             try await e2e.waitForPeers(httpPort: httpA) { $0 == ["b@localhost"] }
-            #expect(a.process.isRunning)
+            #expect(a.child.isRunning)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OSProcess
 import Synchronization
 import Testing
 
@@ -116,20 +117,18 @@ func processes(matching text: String) -> [Int32] {
     }
 }
 
-/// Runs a short program to its end (it must not leave a daemon holding the pipes); its exit
-/// status and its error output, trimmed.
+/// Runs a short program to its end; its exit status and its error output, trimmed. The
+/// error output goes through a file, so a daemon the program leaves behind cannot hold it.
 func runToEnd(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, errors: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let words = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, words.trimmingCharacters(in: .whitespacesAndNewlines))
+    let errorLog = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString).err")
+    guard FileManager.default.createFile(atPath: errorLog.path, contents: nil) else { throw E2EError("cannot create \(errorLog.path)") }
+    defer { try? FileManager.default.removeItem(at: errorLog) }
+    let errors = try FileHandle(forWritingTo: errorLog)
+    defer { try? errors.close() }
+    let child = try ChildProcess(executable.path, arguments, environment: environment, errors: .descriptor(errors.fileDescriptor))
+    let status = child.waitForExit()
+    let words = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
+    return (status, words.trimmingCharacters(in: .whitespacesAndNewlines))
 }
 
 /// Whether `pid` has ended and waits only to be reaped.
@@ -140,8 +139,8 @@ func isZombie(_ pid: Int32) -> Bool {
 }
 
 /// A started binary, its output going to a log file.
-final class RunningProgram: @unchecked Sendable {
-    let process = Process()
+final class RunningProgram: Sendable {
+    let child: ChildProcess
     let log: URL
 
     /// With `separateErrors`, stderr goes to `LOG.err` (a client's logs), and `output` is
@@ -151,41 +150,29 @@ final class RunningProgram: @unchecked Sendable {
         self.log = log
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw E2EError("cannot create \(log.path)") }
         let output = try FileHandle(forWritingTo: log)
+        defer { try? output.close() }
         var errors = output
         if separateErrors {
             let errorLog = log.appendingPathExtension("err")
             guard FileManager.default.createFile(atPath: errorLog.path, contents: nil) else { throw E2EError("cannot create \(errorLog.path)") }
             errors = try FileHandle(forWritingTo: errorLog)
         }
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        process.currentDirectoryURL = directory
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        defer { if separateErrors { try? errors.close() } }
+        child = try ChildProcess(executable.path, arguments, environment: environment, directory: directory.path,
+                                 output: .descriptor(output.fileDescriptor), errors: .descriptor(errors.fileDescriptor))
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { child.pid }
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
     var errors: String { (try? String(contentsOf: log.appendingPathExtension("err"), encoding: .utf8)) ?? "" }
 
-    func signal(_ signal: Int32) { kill(pid, signal) }
+    func signal(_ signal: Int32) { child.signal(signal) }
 
-    func stop() {
-        guard process.isRunning else { return }
-        kill(pid, SIGCONT)
-        kill(pid, SIGKILL)
-        process.waitUntilExit()
-    }
+    func stop() { child.kill() }
 
     /// Waits for the program to end by itself; nil if it has not within `limit`.
     func exitCode(within limit: Duration) async throws -> Int32? {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        guard !process.isRunning else { return nil }
-        return process.terminationStatus
+        try await child.waitForExit(within: limit)
     }
 }
 

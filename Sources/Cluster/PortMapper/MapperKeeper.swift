@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OSProcess
 import Synchronization
 
 /// Keeps a node's name registered with the host's port mapper: registers at start (starting
@@ -60,16 +61,12 @@ final class MapperKeeper: Sendable {
         }
     }
 
-    /// Starts the mapper as a detached process of its own session: it outlives this node.
+    /// Starts the mapper as a process of its own session: it outlives this node. A thread
+    /// waits for it, so that if it ends first it leaves no zombie.
     private static func launch(_ command: [String]) throws {
         guard let program = command.first else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = Array(command.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let mapper = try ChildProcess(program, Array(command.dropFirst()), newSession: true)
+        Thread { mapper.waitForExit() }.start()
     }
 
     func start() {

@@ -1,0 +1,59 @@
+import Foundation
+import OSProcess
+import Testing
+
+struct ChildProcessTests {
+    @Test func reportsTheExitCodeOrTheSignalAsShellsDo() async throws {
+        #expect(try ChildProcess("/bin/sh", ["-c", "exit 3"]).waitForExit() == 3)
+        let sleeper = try ChildProcess("/bin/sleep", ["30"])
+        #expect(sleeper.isRunning)
+        #expect(sleeper.kill() == 128 + SIGKILL)
+        #expect(sleeper.status == 128 + SIGKILL)
+    }
+
+    @Test func runsInItsDirectoryWithItsEnvironmentWritingWhereItIsTold() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("out")
+        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close() }
+        let child = try ChildProcess("/bin/sh", ["-c", "pwd; echo $GREETING; echo oops >&2"], environment: ["GREETING": "hello"],
+                                     directory: directory.path, output: .descriptor(handle.fileDescriptor))
+        #expect(child.waitForExit() == 0)
+        let printed = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(printed.count == 2)
+        #expect(printed.last == "hello")
+        #expect(printed.first.map(String.init) == directory.resolvingSymlinksInPath().path)
+    }
+
+    /// A child started from a Swift task gets SIGTERM whatever the task's thread blocks,
+    /// and none of this process's descriptors but its three standard ones.
+    @Test func startsWithNoBlockedSignalAndNoDescriptorOfOurs() async throws {
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)  // inheritable: no O_CLOEXEC
+        let child = Result { try ChildProcess("/bin/sleep", ["30"]) }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        ends.forEach { close($0) }
+        let sleeper = try child.get()
+        defer { sleeper.kill() }
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sleeper.pid)/fd").sorted()
+        #expect(descriptors == ["0", "1", "2"])
+        sleeper.signal(SIGTERM)
+        #expect(try await sleeper.waitForExit(within: .seconds(10)) == 128 + SIGTERM)
+    }
+
+    @Test func aMissingProgramIsAnErrorThatNamesIt() {
+        #expect(throws: ChildProcessError.self) { try ChildProcess("/nonexistent/program") }
+        do {
+            _ = try ChildProcess("/nonexistent/program")
+        } catch {
+            #expect(error.description.contains("/nonexistent/program"))
+        }
+    }
+}

@@ -1,9 +1,12 @@
-/// An entry's id: its list's counter when it was made, and the node that made it, written
-/// `3.todo2`. Two servers of one list on the two sides of a split count from the same
-/// number, but they run on different nodes, so their ids never collide. Entries made before
-/// ids named their node have no origin and are written as the bare number.
+/// An entry's id: its list's counter when it was made, and the full name of the node that
+/// made it. Two servers of one list on the two sides of a split count from the same number,
+/// but they run on different nodes, so their ids never collide, even when two hosts run
+/// nodes of one name. Entries made before ids named their node have no origin.
 ///
-/// Node names (before the `@`) must differ within a cluster for this to hold; `make cluster`'s do.
+/// Users see and type the short form, `3.todo2` (the node name before the `@`), or the bare
+/// counter `3`; a list resolves either to its one entry that fits, and shows the full form
+/// `3.todo2@hostA` only for ids whose short form would fit two (see `TodoList`). So an
+/// `EntryID` is either a record's own id (full origin) or a reference a user gave.
 public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let counter: Int
     public let origin: String
@@ -28,6 +31,16 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { origin.isEmpty ? String(counter) : "\(counter).\(origin)" }
+
+    /// The id without the origin's host: what users are shown and type.
+    var short: EntryID { EntryID(counter: counter, origin: String(origin.prefix { $0 != "@" })) }
+
+    /// Whether `reference`, as a user typed it, names this (full) id: the same id, its short
+    /// form, or its bare counter.
+    func isNamed(by reference: EntryID) -> Bool {
+        guard counter == reference.counter else { return false }
+        return reference.origin.isEmpty || reference.origin == origin || reference.origin == short.origin
+    }
 
     /// Creation order: by counter, then by node for ids made on both sides of a split.
     public static func < (a: EntryID, b: EntryID) -> Bool {

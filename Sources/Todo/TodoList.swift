@@ -39,16 +39,17 @@ public struct TodoList: Hashable, Sendable {
         apply(ListChange(nextCounter: nextCounter, records: records))
     }
 
-    /// The live entries, in creation order.
-    public var entries: [TodoEntry] { records.compactMap(\.entry) }
+    /// The live entries, in creation order, with the ids users see.
+    public var entries: [TodoEntry] { entries(on: nil) }
 
     /// The live entries for `date` (all of them when nil), in creation order.
     public func entries(on date: TodoDate?) -> [TodoEntry] {
-        guard let date else { return entries }
-        return records.compactMap { $0.date == date ? $0.entry : nil }
+        records.indices.compactMap { date == nil || records[$0].date == date ? shownEntry(at: $0) : nil }
     }
 
-    public func entry(id: EntryID) -> TodoEntry? { index(of: id).flatMap { records[$0].entry } }
+    /// The live entry `id` names (a full id, its short form or its bare counter, when only
+    /// one entry fits).
+    public func entry(id: EntryID) -> TodoEntry? { index(of: id).flatMap(shownEntry) }
 
     /// Adds an entry made by `node` at wall time `millis`.
     public mutating func add(date: TodoDate, title: String, by node: String, atMillis millis: Int64) -> (TodoEntry, ListChange) {
@@ -56,7 +57,7 @@ public struct TodoList: Hashable, Sendable {
         let record = EntryRecord(id: EntryID(counter: nextCounter, origin: node), date: date, title: title, stamp: stamp)
         let change = ListChange(nextCounter: nextCounter + 1, records: [record])
         apply(change)
-        return (TodoEntry(id: record.id, date: date, title: title), change)
+        return (TodoEntry(id: shownID(at: insertionIndex(of: record.id)), date: date, title: title), change)
     }
 
     /// Changes the date and/or title of a live entry; nil when there is none with `id`.
@@ -66,7 +67,7 @@ public struct TodoList: Hashable, Sendable {
         record.write(date: date, title: title, at: Stamp.next(after: clock, by: node, atMillis: millis))
         let change = ListChange(nextCounter: nextCounter, records: [record])
         apply(change)
-        return record.entry.map { ($0, change) }
+        return shownEntry(at: index).map { ($0, change) }
     }
 
     /// Deletes a live entry (it stays as a tombstone); nil when there is none with `id`.
@@ -114,9 +115,35 @@ public struct TodoList: Hashable, Sendable {
     /// The sum of the records' digests: equal copies have equal digests.
     public var digest: UInt64 { records.reduce(0) { $0 &+ $1.digest } }
 
+    /// Where the record `id` names is: the record of that very id, else the one record it
+    /// names by short form or bare counter; nil when none or several fit.
     private func index(of id: EntryID) -> Int? {
         let index = insertionIndex(of: id)
-        return index < records.count && records[index].id == id ? index : nil
+        if index < records.count, records[index].id == id { return index }
+        let named = sameCounter(as: id.counter).filter { records[$0].id.isNamed(by: id) }
+        return named.count == 1 ? named.first : nil
+    }
+
+    /// The indices of the records whose counter is `counter` (ids sort by counter first).
+    private func sameCounter(as counter: Int) -> Range<Int> {
+        let start = insertionIndex(of: EntryID(counter: counter, origin: ""))
+        var end = start
+        while end < records.count, records[end].id.counter == counter { end += 1 }
+        return start..<end
+    }
+
+    /// The record's entry, with the id users see; nil once deleted.
+    private func shownEntry(at index: Int) -> TodoEntry? {
+        records[index].entry.map { TodoEntry(id: shownID(at: index), date: $0.date, title: $0.title) }
+    }
+
+    /// The short form of the record's id, unless another record's id has the same short form
+    /// (nodes of one name on two hosts, both writing across a split): then the full form.
+    /// Such ids sort next to each other.
+    private func shownID(at index: Int) -> EntryID {
+        let short = records[index].id.short
+        let clash = [index - 1, index + 1].contains { records.indices.contains($0) && records[$0].id.short == short }
+        return clash ? records[index].id : short
     }
 
     /// Binary search: where `id` is, or would go.

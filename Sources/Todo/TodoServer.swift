@@ -52,8 +52,9 @@ public struct TodoServer: GenServer {
         return TodoServer(name: name, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis)
     }
 
-    /// The writer's name in ids and stamps: this node's name before the `@`.
-    private var writer: String { database.node.name.name }
+    /// The writer's name in ids and stamps: this node's full name, unique in a cluster even
+    /// across hosts (users see ids by the part before the `@`).
+    private var writer: String { database.node.name.description }
 
     /// Each request runs in a task of its own (`hibernates`): a list server lives long and
     /// mostly idle, and a task keeps the memory of its deepest frames until it ends.

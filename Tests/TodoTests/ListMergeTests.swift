@@ -39,16 +39,21 @@ struct ListMergeTests {
         var random = SplitMix64(seed: seed)
         let history = History.diverged(copies: 2, random: &random)
         let healed = history.lists[0].merged(history.lists[1])
-        let ids = healed.entries.map(\.id)
+        let live = healed.records.filter { $0.deleted == nil }
+        let ids = live.map(\.id)
         #expect(Set(ids).count == ids.count, "seed \(seed): an id twice")
         #expect(ids == ids.sorted(), "seed \(seed): not in creation order")
         let deleted = Set(history.deleted)
         let expected = history.added.filter { !deleted.contains($0) }
         #expect(Set(ids) == Set(expected), "seed \(seed)")
         // Every field holds the last write to it, of either side.
-        for entry in healed.entries {
-            #expect(entry.title == history.lastTitle[entry.id], "seed \(seed): \(entry.id)")
+        for record in live {
+            #expect(record.title == history.lastTitle[record.id], "seed \(seed): \(record.id)")
         }
+        // The ids users see name one entry each, though both sides' nodes share a name.
+        let shown = healed.entries.map(\.id)
+        #expect(Set(shown).count == shown.count, "seed \(seed): a shown id twice")
+        #expect(healed.entries.allSatisfy { healed.entry(id: $0.id) == $0 }, "seed \(seed)")
     }
 
     @Test func aDeleteOnOneSideWinsOverAnEditOnTheOther() throws {
@@ -97,14 +102,15 @@ struct History {
         let days = (1...3).compactMap { TodoDate(year: 2018, month: 12, day: $0) }
         for step in 0..<Int(random.next() % 40) {
             let copy = Int(random.next() % UInt64(copies))
-            let node = "todo\(copy + 1)"
+            // Every copy's node has one name, on its own host: ids must not collide even so.
+            let node = "todo@host\(copy + 1)"
             let millis = Int64(random.next() % 50)
             var list = history.lists[copy]
             let live = list.entries
             switch random.next() % 10 {
             case 0...3 where true:
-                let (entry, change) = list.add(date: days[Int(random.next() % 3)], title: "t\(step)", by: node, atMillis: millis)
-                history.added.append(entry.id)
+                let change = list.add(date: days[Int(random.next() % 3)], title: "t\(step)", by: node, atMillis: millis).1
+                history.added.append(contentsOf: change.records.map(\.id))
                 history.record(change)
             case 4...6 where !live.isEmpty:
                 let id = live[Int(random.next() % UInt64(live.count))].id
@@ -113,7 +119,7 @@ struct History {
             case 7 where !live.isEmpty:
                 let id = live[Int(random.next() % UInt64(live.count))].id
                 if let change = list.delete(id: id, by: node, atMillis: millis) {
-                    history.deleted.append(id)
+                    history.deleted.append(contentsOf: change.records.map(\.id))
                     history.record(change)
                 }
             case 8:

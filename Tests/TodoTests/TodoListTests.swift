@@ -27,10 +27,11 @@ struct TodoListTests {
 
     @Test func addGivesIncreasingIdsNamingTheNodeAndKeepsCreationOrder() {
         var list = TodoList()
-        let ids = [list.add(date: day, title: "Dentist", by: "todo1", atMillis: 5).0.id,
-                   list.add(date: other, title: "Gym", by: "todo1", atMillis: 5).0.id,
-                   list.add(date: day, title: "Movies", by: "todo2", atMillis: 4).0.id]
+        let ids = [list.add(date: day, title: "Dentist", by: "todo1@hostA", atMillis: 5).0.id,
+                   list.add(date: other, title: "Gym", by: "todo1@hostA", atMillis: 5).0.id,
+                   list.add(date: day, title: "Movies", by: "todo2@hostB", atMillis: 4).0.id]
         #expect(ids.map(\.description) == ["1.todo1", "2.todo1", "3.todo2"])
+        #expect(list.records.map(\.id.description) == ["1.todo1@hostA", "2.todo1@hostA", "3.todo2@hostB"])
         #expect(list.entries(on: day).map(\.title) == ["Dentist", "Movies"])
         #expect(list.entries(on: nil).map(\.id) == ids)
         #expect(list.entries(on: TodoDate("2018-01-01")).isEmpty)
@@ -87,6 +88,31 @@ struct TodoListTests {
         #expect(restored.entries.map(\.id.description) == ["3", "7"])
         #expect(restored.nextCounter == 8)
         #expect(TodoList(nextCounter: 20, records: []).nextCounter == 20)
+    }
+
+    /// Nodes of one name on two hosts, on the two sides of a split: their ids differ, and
+    /// only those two are shown in full, since their short forms would name both.
+    @Test func idsOfNodesOfOneNameOnTwoHostsNeverCollide() throws {
+        var base = TodoList()
+        _ = base.add(date: day, title: "Dentist", by: "todo@hostA", atMillis: 1)
+        var left = base, right = base
+        _ = left.add(date: day, title: "left", by: "todo@hostA", atMillis: 2)
+        _ = right.add(date: day, title: "right", by: "todo@hostB", atMillis: 2)
+        var healed = left
+        healed.merge(right)
+        #expect(healed.entries.map(\.id.description) == ["1.todo", "2.todo@hostA", "2.todo@hostB"])
+        #expect(healed.entries.map(\.title) == ["Dentist", "left", "right"])
+        // A reference names an entry only when one entry fits it.
+        for reference in ["1", "1.todo", "1.todo@hostA"] {
+            #expect(healed.entry(id: try #require(EntryID(reference)))?.title == "Dentist", "\(reference)")
+        }
+        for ambiguous in ["2", "2.todo"] {
+            #expect(healed.entry(id: try #require(EntryID(ambiguous))) == nil, "\(ambiguous)")
+        }
+        let renamed = healed.update(id: try #require(EntryID("2.todo@hostB")), date: nil, title: "right, renamed", by: "todo@hostA", atMillis: 3)
+        #expect(renamed?.0.id.description == "2.todo@hostB")
+        #expect(healed.entries.map(\.title) == ["Dentist", "left", "right, renamed"])
+        #expect(healed.delete(id: try #require(EntryID("2.todo")), by: "todo@hostA", atMillis: 4) == nil)
     }
 
     @Test func entryIdsReadBackAsPrinted() {

@@ -32,9 +32,9 @@ LoggingSystem.bootstrap { label in
 }
 
 if command.mapperDaemon {
-    // A node launches the daemon with its own signal mask and SIGTERM/SIGINT ignored (it
-    // handles them through Dispatch), and both are inherited across exec: the daemon takes
-    // the defaults back before it starts any thread, so `kill` stops it, as it does epmd.
+    // A node launches the daemon with default signals (ChildProcess), but another launcher
+    // may hand down a blocked or ignored SIGTERM across exec: the daemon takes the defaults
+    // back before it starts any thread, so `kill` stops it, as it does epmd.
     var none = sigset_t()
     sigemptyset(&none)
     sigprocmask(SIG_SETMASK, &none, nil)

@@ -160,7 +160,7 @@ struct ListCopies: Codable, Sendable, WireCodable {
     }
 }
 
-/// Every list of a replica with its digest, the answer of `todo.digests`.
+/// Lists of a replica with their digests: the answer of `todo.digests` for some buckets.
 struct ListDigests: Codable, Sendable, WireCodable {
     var digests: [String: UInt64]
 

@@ -138,6 +138,31 @@ struct TodoClusterTests {
         }
     }
 
+    /// Catch-up between copies that differ in one list of 300 compares one digest bucket of
+    /// 256, then the digests of the lists in it, and fetches that list alone.
+    @Test func catchUpComparesOnlyTheBucketThatDiffers() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let day = try #require(TodoDate("2018-12-19"))
+            let names = (1...300).map { "list\($0)" }
+            let changes = names.map { name in
+                var list = TodoList()
+                return (name, list.add(date: day, title: "same", by: "n1@localhost", atMillis: 1).1)
+            }
+            for system in systems { _ = try await system.database.local.apply(changes) }
+            var lena = try #require(try await systems[0].database.local.load("list7"))
+            _ = lena.add(date: day, title: "only on n1", by: "n1@localhost", atMillis: 2)
+            _ = try await systems[0].database.local.apply([("list7", lena.asChange)])
+
+            #expect(await systems[1].database.catchUp(from: systems[0].node.name) == ["list7"])
+            let sharing = names.filter { DigestBuckets.bucket(of: $0) == DigestBuckets.bucket(of: "list7") }.count
+            #expect(todo.cluster.logs.contains(
+                "caught up 1 lists from n1@localhost (compared 1 of 256 digest buckets, then \(sharing) list digests)"))
+            #expect(try await systems[1].storedTitles("list7") == ["same", "only on n1"])
+            #expect(await systems[1].database.catchUp(from: systems[0].node.name).isEmpty)
+        }
+    }
+
     /// A server that starts on a node whose copy is old serves what its peers' copies hold.
     @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
         try await withTodoCluster { todo in

@@ -10,6 +10,7 @@ import Processes
 public struct TodoDatabase: Sendable {
     static let storeFunction = "todo.store_local"
     static let fetchFunction = "todo.fetch"
+    static let bucketsFunction = "todo.digest_buckets"
     static let digestsFunction = "todo.digests"
     /// How long a starting list server waits for its peers' copies.
     static let fetchTimeout = Duration.seconds(2)
@@ -53,8 +54,11 @@ public struct TodoDatabase: Sendable {
             }
             return copies
         }
-        node.rpc.register(Self.digestsFunction) { (_: Int) async throws -> ListDigests in
-            ListDigests(digests: try await database.local.digests())
+        node.rpc.register(Self.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
+            DigestBuckets(digests: try await database.local.digests())
+        }
+        node.rpc.register(Self.digestsFunction) { (request: BucketNumbers) async throws -> ListDigests in
+            ListDigests(digests: try await database.local.digests().filter { request.buckets.contains(DigestBuckets.bucket(of: $0.key)) })
         }
     }
 
@@ -79,15 +83,21 @@ public struct TodoDatabase: Sendable {
         return merged
     }
 
-    /// Catch-up (anti-entropy) from `peer`: compares list digests, then fetches, in
-    /// batches, every list whose copy there differs from this node's and merges it in. Its
-    /// cost is one digest per list, plus the lists that differ. Answers the names of the
-    /// lists this node's copy gained something in.
+    /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the
+    /// lists in buckets that differ, then fetches, in batches, every list whose copy there
+    /// differs from this node's and merges it in. On the network that is at most 2.5 KB,
+    /// plus a digest for each list that shares a bucket with a differing one, plus the
+    /// differing lists; each side reads its own digests (one row per list) from its store.
+    /// Answers the names of the lists this node's copy gained something in.
     @discardableResult
     public func catchUp(from peer: NodeName) async -> [String] {
         do {
-            let theirs = try await node.rpc.call(peer, Self.digestsFunction, 0, returning: ListDigests.self, timeout: .seconds(30))
+            let theirBuckets = try await node.rpc.call(peer, Self.bucketsFunction, 0, returning: DigestBuckets.self, timeout: .seconds(30))
             let mine = try await local.digests()
+            let buckets = DigestBuckets(digests: mine).differing(from: theirBuckets)
+            guard !buckets.isEmpty else { return [] }
+            let theirs = try await node.rpc.call(peer, Self.digestsFunction, BucketNumbers(buckets: buckets),
+                                                 returning: ListDigests.self, timeout: .seconds(30))
             let differing = theirs.digests.filter { $0.value != mine[$0.key] }.map(\.key).sorted()
             var gained: [String] = []
             for start in stride(from: 0, to: differing.count, by: Self.catchUpBatch) {
@@ -96,7 +106,10 @@ public struct TodoDatabase: Sendable {
                 let changed = try await local.apply(copies.lists.map { ($0.name, $0.list.asChange) })
                 gained += zip(copies.lists, changed).filter(\.1).map(\.0.name)
             }
-            if !gained.isEmpty { node.logger.info("caught up \(gained.count) lists from \(peer)") }
+            if !gained.isEmpty {
+                let compared = "\(buckets.count) of \(DigestBuckets.count) digest buckets, then \(theirs.digests.count) list digests"
+                node.logger.info("caught up \(gained.count) lists from \(peer) (compared \(compared))")
+            }
             return gained
         } catch {
             node.logger.warning("catch-up from \(peer) stopped: \(error)")

@@ -89,6 +89,15 @@ struct TodoRoutesTests {
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body) == #"{"date":"2018-12-20","id":"2.n1","title":"Swim"}"#)
             }
+            // An id may also be given in full (percent-encoded or not), or as its bare counter.
+            for (index, id) in ["2.n1@localhost", "2.n1%40localhost", "2"].enumerated() {
+                try await client.execute(uri: "/lists/my%20list/entries/\(id)", method: .put,
+                                         body: ByteBuffer(string: #"{"title":"Swim\#(index)"}"#)) { response in
+                    #expect(response.status == .ok, "\(id)")
+                    #expect(String(buffer: response.body) == #"{"date":"2018-12-20","id":"2.n1","title":"Swim\#(index)"}"#)
+                }
+            }
+            try await client.execute(uri: "/lists/my%20list/entries/2", method: .put, body: ByteBuffer(string: #"{"title":"Swim"}"#)) { _ in }
             try await client.execute(uri: "/lists/my%20list/entries?date=2018-12-20", method: .get) { response in
                 #expect(String(buffer: response.body) == #"[{"date":"2018-12-20","id":"2.n1","title":"Swim"}]"#)
             }

@@ -68,7 +68,7 @@ public enum TodoRoutes {
         router.put("/lists/:list/entries/:id") { request, context in
             await respond {
                 let list = try pathList(context)
-                let id = try TodoInput.entryId(context.parameters.get("id"))
+                let id = try pathID(context)
                 let body = try await jsonBody(NewEntry.self, request)
                 let date = try body.date.map { try TodoInput.date($0) }
                 let title = try body.title.map { try TodoInput.title($0) }
@@ -83,7 +83,7 @@ public enum TodoRoutes {
         router.delete("/lists/:list/entries/:id") { _, context in
             await respond {
                 let list = try pathList(context)
-                let id = try TodoInput.entryId(context.parameters.get("id"))
+                let id = try pathID(context)
                 switch try await system.perform(list, .delete(id: id)) {
                 case .deleted: return Response(status: .noContent)
                 case .notFound: return .text(.notFound, "no entry \(id) in that list")
@@ -140,6 +140,15 @@ public enum TodoRoutes {
             throw TodoInputError("bad encoding in the list name")
         }
         return try TodoInput.listName(decoded)
+    }
+
+    /// `{id}` of the path, percent-decoded (`2.todo%40hostB` is `2.todo@hostB`).
+    private static func pathID(_ context: BasicRequestContext) throws(TodoInputError) -> EntryID {
+        guard let raw = context.parameters.get("id") else { return try TodoInput.entryId(nil) }
+        guard let decoded = FormQuery.decode(Substring(raw), plusIsSpace: false) else {
+            throw TodoInputError("bad encoding in the entry id")
+        }
+        return try TodoInput.entryId(decoded)
     }
 
     private static func jsonBody<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {

@@ -24,11 +24,13 @@ public final class ChildProcess: Sendable {
     /// The exit status, once the child has ended and been reaped.
     private let ended = Mutex<Int32?>(nil)
 
-    /// Starts `executable` (a path) with `arguments`; `environment` nil inherits ours.
-    /// `newSession` makes the child the leader of a session of its own, as daemons are.
+    /// Starts `executable` (a path; a relative one is taken from this process's directory,
+    /// not `directory`) with `arguments`; `environment` nil inherits ours. `newSession` makes
+    /// the child the leader of a session of its own, as daemons are.
     public init(_ executable: String, _ arguments: [String] = [], environment: [String: String]? = nil,
                 directory: String? = nil, output: Output = .discarded, errors: Output = .discarded,
                 newSession: Bool = false) throws(ChildProcessError) {
+        let executable = Self.absolute(executable)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -122,6 +124,12 @@ public final class ChildProcess: Sendable {
         signal(SIGCONT)  // a stopped child dies of SIGKILL too, but only once it runs
         signal(SIGKILL)
         return waitForExit()
+    }
+
+    private static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
+        defer { free(directory) }
+        return String(cString: directory) + "/" + path
     }
 
     private static func decode(_ raw: Int32) -> Int32 {

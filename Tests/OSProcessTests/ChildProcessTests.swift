@@ -12,14 +12,19 @@ struct ChildProcessTests {
     }
 
     @Test func runsInItsDirectoryWithItsEnvironmentWritingWhereItIsTold() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)")
+        // A relative program path is ours, not the child's: `../../bin/sh` (up to / from our
+        // directory) would name nothing from the child's, which lies deeper.
+        let depth = FileManager.default.currentDirectoryPath.split(separator: "/").count
+        let shell = String(repeating: "../", count: depth) + "bin/sh"
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)")
+        let directory = (0...depth).reduce(scratch) { folder, _ in folder.appendingPathComponent("deeper") }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { try? FileManager.default.removeItem(at: scratch) }
         let log = directory.appendingPathComponent("out")
         #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
-        let child = try ChildProcess("/bin/sh", ["-c", "pwd; echo $GREETING; echo oops >&2"], environment: ["GREETING": "hello"],
+        let child = try ChildProcess(shell, ["-c", "pwd; echo $GREETING; echo oops >&2"], environment: ["GREETING": "hello"],
                                      directory: directory.path, output: .descriptor(handle.fileDescriptor))
         #expect(child.waitForExit() == 0)
         let printed = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")

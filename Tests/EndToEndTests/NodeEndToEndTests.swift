@@ -86,8 +86,16 @@ struct NodeEndToEndTests {
             let httpA = try freePort()
             let a = try e2e.startNode("a", httpPort: httpA)
             try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
-            let ports = listeningPorts(of: a.pid) + [e2e.mapperPort]
-            #expect(ports.count >= 4)  // HTTP, cluster inbox, heartbeats, and the mapper
+            // HTTP, cluster inbox and heartbeats. /proc/net/tcp is read in pieces and may skip
+            // a line while other tests open and close sockets: read it again until all show.
+            var own = listeningPorts(of: a.pid)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while own.count < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                own = listeningPorts(of: a.pid)
+            }
+            let ports = own + [e2e.mapperPort]
+            #expect(ports.count >= 4)
             var generator = SystemRandomNumberGenerator()
             for port in ports {
                 for size in [1, 10, 64, 1_000, 100_000] {

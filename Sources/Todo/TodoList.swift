@@ -53,31 +53,51 @@ public struct TodoList: Hashable, Sendable {
 
     /// Adds an entry made by `node` at wall time `millis`.
     public mutating func add(date: TodoDate, title: String, by node: String, atMillis millis: Int64) -> (TodoEntry, ListChange) {
-        let stamp = Stamp.next(after: clock, by: node, atMillis: millis)
-        let record = EntryRecord(id: EntryID(counter: nextCounter, origin: node), date: date, title: title, stamp: stamp)
-        let change = ListChange(nextCounter: nextCounter + 1, records: [record])
+        let change = proposeAdd(date: date, title: title, by: node, atMillis: millis)
         apply(change)
-        return (TodoEntry(id: shownID(at: insertionIndex(of: record.id)), date: date, title: title), change)
+        return (entry(id: change.records[0].id) ?? TodoEntry(id: change.records[0].id, date: date, title: title), change)
     }
 
     /// Changes the date and/or title of a live entry; nil when there is none with `id`.
     public mutating func update(id: EntryID, date: TodoDate?, title: String?, by node: String, atMillis millis: Int64) -> (TodoEntry, ListChange)? {
-        guard let index = index(of: id), records[index].deleted == nil else { return nil }
-        var record = records[index]
-        record.write(date: date, title: title, at: Stamp.next(after: clock, by: node, atMillis: millis))
-        let change = ListChange(nextCounter: nextCounter, records: [record])
+        guard let change = proposeUpdate(id: id, date: date, title: title, by: node, atMillis: millis) else { return nil }
         apply(change)
-        return shownEntry(at: index).map { ($0, change) }
+        return entry(id: change.records[0].id).map { ($0, change) }
     }
 
     /// Deletes a live entry (it stays as a tombstone); nil when there is none with `id`.
     public mutating func delete(id: EntryID, by node: String, atMillis millis: Int64) -> ListChange? {
+        guard let change = proposeDelete(id: id, by: node, atMillis: millis) else { return nil }
+        apply(change)
+        return change
+    }
+
+    // The changes a write makes, without making it: a server stores the change first and
+    // applies it to its list after, so the list is never copied to be changed (a copy costs
+    // a retain of every record's strings).
+
+    /// The change that adds an entry made by `node` at wall time `millis`.
+    public func proposeAdd(date: TodoDate, title: String, by node: String, atMillis millis: Int64) -> ListChange {
+        let stamp = Stamp.next(after: clock, by: node, atMillis: millis)
+        let record = EntryRecord(id: EntryID(counter: nextCounter, origin: node), date: date, title: title, stamp: stamp)
+        return ListChange(nextCounter: nextCounter + 1, records: [record])
+    }
+
+    /// The change that sets the date and/or title of the live entry `id` names; nil when
+    /// there is none.
+    public func proposeUpdate(id: EntryID, date: TodoDate?, title: String?, by node: String, atMillis millis: Int64) -> ListChange? {
+        guard let index = index(of: id), records[index].deleted == nil else { return nil }
+        var record = records[index]
+        record.write(date: date, title: title, at: Stamp.next(after: clock, by: node, atMillis: millis))
+        return ListChange(nextCounter: nextCounter, records: [record])
+    }
+
+    /// The change that deletes the live entry `id` names; nil when there is none.
+    public func proposeDelete(id: EntryID, by node: String, atMillis millis: Int64) -> ListChange? {
         guard let index = index(of: id), records[index].deleted == nil else { return nil }
         var record = records[index]
         record.delete(at: Stamp.next(after: clock, by: node, atMillis: millis))
-        let change = ListChange(nextCounter: nextCounter, records: [record])
-        apply(change)
-        return change
+        return ListChange(nextCounter: nextCounter, records: [record])
     }
 
     /// Merges `change` in, as every replica does with every change: records it lacks are

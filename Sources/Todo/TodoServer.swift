@@ -71,26 +71,31 @@ public struct TodoServer: GenServer {
             list = await database.merged(name) ?? TodoList()
             loaded = true
         }
-        var changed = list
         switch request {
         case .entries(let date):
             return .entries(list.entries(on: date))
         case .add(let date, let title):
-            let (entry, change) = changed.add(date: date, title: title, by: writer, atMillis: wallMillis())
-            return await commit(changed, change) ?? .entry(entry)
+            let change = list.proposeAdd(date: date, title: title, by: writer, atMillis: wallMillis())
+            return await commit(change) ?? written(change)
         case .update(let id, let date, let title):
-            guard let (entry, change) = changed.update(id: id, date: date, title: title, by: writer, atMillis: wallMillis()) else {
+            guard let change = list.proposeUpdate(id: id, date: date, title: title, by: writer, atMillis: wallMillis()) else {
                 return .notFound
             }
-            return await commit(changed, change) ?? .entry(entry)
+            return await commit(change) ?? written(change)
         case .delete(let id):
-            guard let change = changed.delete(id: id, by: writer, atMillis: wallMillis()) else { return .notFound }
-            return await commit(changed, change) ?? .deleted
+            guard let change = list.proposeDelete(id: id, by: writer, atMillis: wallMillis()) else { return .notFound }
+            return await commit(change) ?? .deleted
         case .merge(let change):
-            guard changed.apply(change) else { return .merged }
+            var merged = list
+            guard merged.apply(change) else { return .merged }
             logger.info("list \(name): merged another copy (\(change.records.count) records)")
-            return await commit(changed, change) ?? .merged
+            return await commit(change) ?? .merged
         }
+    }
+
+    /// The entry a committed add or update wrote, as users see it.
+    private func written(_ change: ListChange) -> Reply {
+        change.records.first.flatMap { list.entry(id: $0.id) }.map(Reply.entry) ?? .notFound
     }
 
     /// This server lost its list's name to `kept` after a split healed: it hands its list
@@ -115,13 +120,13 @@ public struct TodoServer: GenServer {
         return .stop(.normal)
     }
 
-    /// Stores `change` everywhere and keeps `changed`; nil on success. When this node's own
-    /// copy could not be written the change is dropped and the caller told: an answer means
-    /// durable.
-    private mutating func commit(_ changed: TodoList, _ change: ListChange) async -> Reply? {
+    /// Stores `change` everywhere, then applies it to this server's list; nil on success.
+    /// When this node's own copy could not be written the change is dropped and the caller
+    /// told: an answer means durable.
+    private mutating func commit(_ change: ListChange) async -> Reply? {
         let outcome = await database.store(name, change)
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
-        list = changed
+        list.apply(change)
         return nil
     }
 }

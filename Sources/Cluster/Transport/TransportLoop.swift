@@ -216,16 +216,9 @@ final class TransportLoop: @unchecked Sendable {
         }
         for (name, peer) in peers {
             guard case .dealer(let dealer, _) = peer.link else { continue }
-            for _ in 0..<10_000 {
-                guard let frames = try? dealer.receiveMessage(dontWait: true) else { break }
-                any = true
-                for frame in frames { receiveData(from: name, frame: frame) }
-                if peers[name] == nil { break }
-            }
+            if drainDealer(name, dealer) { any = true }
         }
-        while let frames = try? subscriber.receiveMessage(dontWait: true) {
-            for frame in frames { receiveHeartbeat(frame) }
-        }
+        drainSubscriber()
         drainMonitors()
         return any
     }
@@ -234,11 +227,7 @@ final class TransportLoop: @unchecked Sendable {
         let now = self.now
         if now >= nextHeartbeat {
             nextHeartbeat = now + detector.heartbeatInterval
-            var writer = WireWriter()
-            writer.write(UInt8(ascii: "H"))
-            writer.writeVarint(identity.incarnation)
-            writer.writeString(identity.node.description)
-            _ = try? publisher.send(writer.bytes, dontWait: true)
+            publish(Self.heartbeat)
         }
         if now >= nextCheck {
             nextCheck = now + detector.checkInterval
@@ -285,6 +274,9 @@ final class TransportLoop: @unchecked Sendable {
             cut.remove(name)
         case .shutdown(let done):
             for name in peers.keys { sendNow(Batch.encode(.goodbye(.shutdown)), to: name) }
+            // Also on the heartbeat stream, which peers hear closing: on one connection the
+            // farewell arrives first, so no peer takes the close for a crash and keeps dialling.
+            publish(Self.farewell)
             for name in Array(peers.keys) { peerDown(name, reason: .shutdown, reconnect: false) }
             for name in Array(dialling.keys) { failDialling(name, reason: "node shutting down") }
             running = false
@@ -359,29 +351,67 @@ final class TransportLoop: @unchecked Sendable {
         if let error { logger.warning("dropped the rest of a bad frame from \(name): \(error)") }
     }
 
-    private func receiveHeartbeat(_ frame: [UInt8]) {
+    static let heartbeat = UInt8(ascii: "H")
+    static let farewell = UInt8(ascii: "G")
+
+    /// A heartbeat or a farewell on the publisher: the kind, this node's incarnation and name.
+    private func publish(_ kind: UInt8) {
+        var writer = WireWriter()
+        writer.write(kind)
+        writer.writeVarint(identity.incarnation)
+        writer.writeString(identity.node.description)
+        _ = try? publisher.send(writer.bytes, dontWait: true)
+    }
+
+    /// Reads what a connected peer's DEALER holds; true if anything came.
+    private func drainDealer(_ name: NodeName, _ dealer: Socket) -> Bool {
+        var any = false
+        for _ in 0..<10_000 {
+            guard let frames = try? dealer.receiveMessage(dontWait: true) else { break }
+            any = true
+            for frame in frames { receiveData(from: name, frame: frame) }
+            if peers[name] == nil { break }
+        }
+        return any
+    }
+
+    private func drainSubscriber() {
+        while let frames = try? subscriber.receiveMessage(dontWait: true) {
+            for frame in frames { receivePresence(frame) }
+        }
+    }
+
+    private func receivePresence(_ frame: [UInt8]) {
         var reader = WireReader(frame)
-        guard (try? reader.read()) == UInt8(ascii: "H"),
+        guard let kind = try? reader.read(), kind == Self.heartbeat || kind == Self.farewell,
               let incarnation = try? reader.readVarint(),
               let text = try? reader.readString(),
               let name = try? NodeName(parsing: text, defaultHost: "-"),
               let peer = peers[name], peer.info.incarnation == incarnation, !cut.contains(name)
         else { return }
-        detector.heard(name, now: now)
+        if kind == Self.farewell {
+            logger.info("node \(name) said goodbye (on its heartbeat stream)")
+            peerDown(name, reason: .connectionClosed, reconnect: false)
+        } else {
+            detector.heard(name, now: now)
+        }
     }
 
     private func drainMonitors() {
         while let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
+            drainSubscriber()  // a farewell read off the connection before it closed is here by now
             if let (name, _) = peers.first(where: { $0.value.info.publishEndpoint == event.endpoint }), !cut.contains(name) {
                 logger.info("node \(name) closed its connection")
                 peerDown(name, reason: .connectionClosed, reconnect: true)
             }
         }
         for (name, peer) in peers {
-            guard case .dealer(_, let monitor) = peer.link else { continue }
+            guard case .dealer(let dealer, let monitor) = peer.link else { continue }
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames), event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
+                _ = drainDealer(name, dealer)  // a goodbye read off the connection before it closed is here by now
+                guard peers[name] != nil else { break }
                 logger.info("node \(name) closed its connection")
                 peerDown(name, reason: .connectionClosed, reconnect: true)
             }
@@ -434,9 +464,10 @@ final class TransportLoop: @unchecked Sendable {
                 closeDealer(dealer, monitor: monitor)
             }
         }
-        // Goodbyes were queued just before: give them a moment to leave.
+        // Goodbyes and the farewell were queued just before: give them a moment to leave.
         try? router.setLinger(milliseconds: 200)
         router.close()
+        try? publisher.setLinger(milliseconds: 200)
         publisher.close()
         try? subscriber.stopMonitor()
         subscriber.close()

@@ -1,8 +1,10 @@
 import CZeroMQ
+import Synchronization
 
 /// A libzmq context: the owner of I/O threads and sockets. Thread-safe, unlike sockets.
 public final class Context: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let terminated = Mutex(false)
 
     public init(ioThreads: Int32 = 1) throws(ZMQError) {
         guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
@@ -22,10 +24,21 @@ public final class Context: @unchecked Sendable {
         zmq_ctx_shutdown(handle)
     }
 
+    /// Blocks until the messages of every closed socket have left, each within its linger,
+    /// then frees the context. Every socket must be closed first, or this waits for ever. For
+    /// a process about to exit, whose last messages (goodbyes) would otherwise die with it.
+    public func terminate() {
+        guard !terminated.withLock({ $0 }) else { return }
+        while zmq_ctx_term(handle) == -1 && zmq_errno() == EINTR {}
+        terminated.withLock { $0 = true }
+    }
+
     deinit {
         // Sockets hold a strong reference to their context, so every socket is closed by now
         // and zmq_ctx_term cannot block on one.
-        while zmq_ctx_term(handle) == -1 && zmq_errno() == EINTR {}
+        if !terminated.withLock({ $0 }) {
+            while zmq_ctx_term(handle) == -1 && zmq_errno() == EINTR {}
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 import CZeroMQ
 
 /// One libzmq socket. Not thread-safe (libzmq sockets are not): keep each socket on the thread
-/// that uses it. It closes with linger 0, so closing never waits for unsent messages, and any
-/// use after `close()` throws instead of touching freed memory.
+/// that uses it. It starts with linger 0, so closing drops unsent messages unless `setLinger`
+/// gave them time, and any use after `close()` throws instead of touching freed memory.
 public final class Socket {
     public let type: SocketType
     private let context: Context  // keeps the context alive while the socket is open
@@ -22,11 +22,10 @@ public final class Socket {
 
     public var isClosed: Bool { handle == nil }
 
-    /// Closes the socket at once, dropping anything unsent. Safe to call twice.
+    /// Closes the socket, dropping anything unsent unless `setLinger` gave it time to leave
+    /// (which it gets while the context lives: see `Context.terminate`). Safe to call twice.
     public func close() {
         guard let handle else { return }
-        var zero: Int32 = 0
-        zmq_setsockopt(handle, ZMQ_LINGER, &zero, MemoryLayout<Int32>.size)
         zmq_close(handle)
         self.handle = nil
     }

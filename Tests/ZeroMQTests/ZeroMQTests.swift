@@ -221,3 +221,25 @@ struct SocketTests {
         #expect(libzmqVersion().major == 4)
     }
 }
+
+struct ContextTests {
+    /// A context terminated by hand returns once a closed socket's last message has left, and
+    /// may then be released (its deinit must not terminate it again).
+    @Test func terminatingLetsTheLastMessagesLeaveAndHappensOnce() throws {
+        let receiving = try Context()
+        let router = try receiving.socket(.router)
+        try router.bind("tcp://127.0.0.1:*")
+        do {
+            let sending = try Context()
+            let dealer = try sending.socket(.dealer)
+            try dealer.setRoutingID(bytes("leaving"))
+            try dealer.connect(try router.lastEndpoint())
+            try dealer.send([bytes("goodbye")])
+            try dealer.setLinger(milliseconds: 1_000)
+            dealer.close()
+            sending.terminate()
+            sending.terminate()
+        }
+        #expect(try receiveMessage(router) == [bytes("leaving"), bytes("goodbye")])
+    }
+}

@@ -161,6 +161,17 @@ final class TransportLoop: @unchecked Sendable {
             }
         }
         closeEverything()
+        // The process may exit as soon as the node has stopped, and with it ZeroMQ's I/O
+        // thread: let the goodbyes leave first (the sockets' linger), waiting half a second at
+        // most, so that peers do not take a graceful leave for a crash.
+        let flushed = DispatchSemaphore(value: 0)
+        Thread { [context] in
+            context.terminate()
+            flushed.signal()
+        }.start()
+        if flushed.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
+            logger.warning("transport: the last messages may not have left")
+        }
     }
 
     /// Right after activity, a local process often answers within microseconds (a reply to

@@ -44,11 +44,19 @@ struct ChildProcessTests {
         #expect(pipe(&ends) == 0)  // inheritable: no O_CLOEXEC
         let child = Result { try ChildProcess("/bin/sleep", ["30"]) }
         pthread_sigmask(SIG_SETMASK, &previous, nil)
-        ends.forEach { close($0) }
         let sleeper = try child.get()
         defer { sleeper.kill() }
-        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sleeper.pid)/fd").sorted()
-        #expect(descriptors == ["0", "1", "2"])
+        // Compared by what they are, not by number: `sleep` may briefly open files of its own.
+        func targets(_ pid: String, above: Int32) -> Set<String> {
+            let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            return Set(descriptors.filter { (Int32($0) ?? 0) > above }.compactMap {
+                try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+            })
+        }
+        let ours = targets("self", above: -1), theirs = targets(String(sleeper.pid), above: 2)
+        ends.forEach { close($0) }
+        #expect(ours.contains { $0.hasPrefix("pipe:") })
+        #expect(ours.isDisjoint(with: theirs), "the child holds \(theirs.intersection(ours))")
         sleeper.signal(SIGTERM)
         #expect(try await sleeper.waitForExit(within: .seconds(10)) == 128 + SIGTERM)
     }

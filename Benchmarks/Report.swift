@@ -72,15 +72,7 @@ func residentBytes() -> Int {
 /// Runs this benchmark binary again with `arguments` (a measurement that wants a fresh OS
 /// process, so memory freed by an earlier run is not reused); its standard output.
 func runBenchChild(_ arguments: [String]) throws -> String {
-    try runToEnd(CommandLine.arguments[0], arguments)
-}
-
-/// Runs a program to its end; its standard output.
-func runToEnd(_ path: String, _ arguments: [String]) throws -> String {
-    let (child, output) = try startReadingOutput(path, arguments)
-    let data = output.readDataToEndOfFile()
-    child.waitForExit()
-    return String(decoding: data, as: UTF8.self)
+    try ChildProcess.run(CommandLine.arguments[0], arguments).output
 }
 
 /// Starts a program whose standard output this process reads.

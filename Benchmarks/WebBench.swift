@@ -192,7 +192,7 @@ enum WebBench {
 
     @discardableResult
     static func run(_ path: String, _ arguments: [String]) throws -> String {
-        try runToEnd(path, arguments)
+        try ChildProcess.run(path, arguments).output
     }
 
     static func waitForHTTP(port: Int, path: String) async throws {

@@ -117,18 +117,10 @@ func processes(matching text: String) -> [Int32] {
     }
 }
 
-/// Runs a short program to its end; its exit status and its error output, trimmed. The
-/// error output goes through a file, so a daemon the program leaves behind cannot hold it.
+/// Runs a short program to its end; its exit status and its error output, trimmed.
 func runToEnd(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, errors: String) {
-    let errorLog = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString).err")
-    guard FileManager.default.createFile(atPath: errorLog.path, contents: nil) else { throw E2EError("cannot create \(errorLog.path)") }
-    defer { try? FileManager.default.removeItem(at: errorLog) }
-    let errors = try FileHandle(forWritingTo: errorLog)
-    defer { try? errors.close() }
-    let child = try ChildProcess(executable.path, arguments, environment: environment, errors: .descriptor(errors.fileDescriptor))
-    let status = child.waitForExit()
-    let words = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
-    return (status, words.trimmingCharacters(in: .whitespacesAndNewlines))
+    let finished = try ChildProcess.run(executable.path, arguments, environment: environment)
+    return (finished.status, finished.errors.trimmingCharacters(in: .whitespacesAndNewlines))
 }
 
 /// Whether `pid` has ended and waits only to be reaped.

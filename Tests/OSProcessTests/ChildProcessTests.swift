@@ -61,6 +61,21 @@ struct ChildProcessTests {
         #expect(try await sleeper.waitForExit(within: .seconds(10)) == 128 + SIGTERM)
     }
 
+    @Test func runningToTheEndGivesTheStatusAndBothOutputs() throws {
+        let finished = try ChildProcess.run("/bin/sh", ["-c", "echo out; echo err >&2; exit 4"])
+        #expect(finished.status == 4)
+        #expect(finished.output == "out\n")
+        #expect(finished.errors == "err\n")
+    }
+
+    /// A daemon left behind by the program does not hold up the run (it holds no pipe of ours).
+    @Test func aDaemonLeftBehindDoesNotHoldTheRunUp() throws {
+        let started = ContinuousClock.now
+        let finished = try ChildProcess.run("/bin/sh", ["-c", "sleep 30 & echo $!"])
+        #expect(ContinuousClock.now - started < .seconds(20))
+        if let daemon = Int32(finished.output.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(daemon, SIGKILL) }
+    }
+
     @Test func aMissingProgramIsAnErrorThatNamesIt() {
         #expect(throws: ChildProcessError.self) { try ChildProcess("/nonexistent/program") }
         do {

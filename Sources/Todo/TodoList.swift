@@ -159,11 +159,14 @@ public struct TodoList: Hashable, Sendable {
 
     /// The short form of the record's id, unless another record's id has the same short form
     /// (nodes of one name on two hosts, both writing across a split): then the full form.
-    /// Such ids sort next to each other.
+    /// Such ids sort next to each other, with the same counter, which is rare enough that
+    /// the short forms are compared only then (this runs for every entry a read returns).
     private func shownID(at index: Int) -> EntryID {
-        let short = records[index].id.short
-        let clash = [index - 1, index + 1].contains { records.indices.contains($0) && records[$0].id.short == short }
-        return clash ? records[index].id : short
+        let id = records[index].id, short = id.short
+        let clash = [index - 1, index + 1].contains {
+            records.indices.contains($0) && records[$0].id.counter == id.counter && records[$0].id.short == short
+        }
+        return clash ? id : short
     }
 
     /// Binary search: where `id` is, or would go.

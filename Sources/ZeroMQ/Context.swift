@@ -28,9 +28,12 @@ public final class Context: @unchecked Sendable {
     /// then frees the context. Every socket must be closed first, or this waits for ever. For
     /// a process about to exit, whose last messages (goodbyes) would otherwise die with it.
     public func terminate() {
-        guard !terminated.withLock({ $0 }) else { return }
+        let already = terminated.withLock { terminated in
+            defer { terminated = true }
+            return terminated
+        }
+        guard !already else { return }
         while zmq_ctx_term(handle) == -1 && zmq_errno() == EINTR {}
-        terminated.withLock { $0 = true }
     }
 
     deinit {

@@ -18,10 +18,11 @@ public final class TestCluster: Sendable {
 
     public var nodes: [ClusterNode] { started.withLock { $0 } }
 
-    /// Starts a node `name@localhost`.
+    /// Starts a node `name@localhost`; `configure` may change its settings last.
     @discardableResult
     public func startNode(
-        _ name: String, cookie: String = "test-cookie", hidden: Bool = false, registry: WireRegistry = WireRegistry()
+        _ name: String, cookie: String = "test-cookie", hidden: Bool = false, registry: WireRegistry = WireRegistry(),
+        configure: (inout ClusterSettings) -> Void = { _ in }
     ) async throws -> ClusterNode {
         var settings = ClusterSettings(node: NodeName(name: name, host: "localhost"), cookie: cookie)
         settings.hidden = hidden
@@ -29,6 +30,7 @@ public final class TestCluster: Sendable {
         settings.mapperPort = mapper.port
         settings.connectTimeout = .seconds(3)
         settings.reconnectBackoff = .milliseconds(100) ... .milliseconds(500)
+        configure(&settings)
         let node = try await ClusterNode.start(settings, registry: registry, logger: logs.logger(for: "\(name)@localhost"))
         started.withLock { $0.append(node) }
         return node

@@ -8,6 +8,28 @@ public struct MonitorEvent: Sendable, Equatable, CustomStringConvertible {
         case handshakeFailedNoDetail, handshakeSucceeded, handshakeFailedProtocol, handshakeFailedAuth
         case unknown(UInt16)
 
+        /// The event's bit in a monitor's mask (0 for `unknown`).
+        var mask: Int32 {
+            switch self {
+            case .connected: ZMQ_EVENT_CONNECTED
+            case .connectDelayed: ZMQ_EVENT_CONNECT_DELAYED
+            case .connectRetried: ZMQ_EVENT_CONNECT_RETRIED
+            case .listening: ZMQ_EVENT_LISTENING
+            case .bindFailed: ZMQ_EVENT_BIND_FAILED
+            case .accepted: ZMQ_EVENT_ACCEPTED
+            case .acceptFailed: ZMQ_EVENT_ACCEPT_FAILED
+            case .closed: ZMQ_EVENT_CLOSED
+            case .closeFailed: ZMQ_EVENT_CLOSE_FAILED
+            case .disconnected: ZMQ_EVENT_DISCONNECTED
+            case .monitorStopped: ZMQ_EVENT_MONITOR_STOPPED
+            case .handshakeFailedNoDetail: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            case .handshakeSucceeded: ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+            case .handshakeFailedProtocol: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+            case .handshakeFailedAuth: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            case .unknown: 0
+            }
+        }
+
         init(_ raw: UInt16) {
             switch Int32(raw) {
             case ZMQ_EVENT_CONNECTED: self = .connected
@@ -48,10 +70,12 @@ public struct MonitorEvent: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Socket {
-    /// Starts publishing this socket's events on `endpoint` (an `inproc://` address); read them
-    /// with a PAIR socket connected there and `MonitorEvent(frames:)`.
-    public func monitor(on endpoint: String) throws(ZMQError) {
-        try check(zmq_socket_monitor(try open("monitor"), endpoint, ZMQ_EVENT_ALL), "zmq_socket_monitor \(endpoint)")
+    /// Starts publishing this socket's events (all, or only those of `events`) on `endpoint`
+    /// (an `inproc://` address); read them with a PAIR socket connected there and
+    /// `MonitorEvent(frames:)`. Read them promptly: libzmq blocks on a full monitor.
+    public func monitor(on endpoint: String, events: [MonitorEvent.Kind]? = nil) throws(ZMQError) {
+        let mask = events.map { $0.reduce(Int32(0)) { $0 | $1.mask } } ?? ZMQ_EVENT_ALL
+        try check(zmq_socket_monitor(try open("monitor"), endpoint, mask), "zmq_socket_monitor \(endpoint)")
     }
 
     /// Stops the monitor started by `monitor(on:)`.

@@ -86,6 +86,13 @@ extension Socket {
         try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keyPair.secretKey.utf8), "ZMQ_CURVE_SECRETKEY")
     }
 
+    /// ZMQ_ZAP_DOMAIN: the domain a ZAP request names. A CURVE server asks the context's ZAP
+    /// handler (`inproc://zeromq.zap.01`) about every client once one is bound there, so bind
+    /// the handler before the server (Debian's libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN).
+    public func setZAPDomain(_ domain: String) throws(ZMQError) {
+        try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8), "ZMQ_ZAP_DOMAIN")
+    }
+
     // MARK: Read-only
 
     /// The endpoint of the last bind, with the real port when bound to `*` or `0`.

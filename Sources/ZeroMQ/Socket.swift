@@ -103,7 +103,30 @@ public final class Socket {
         return frames
     }
 
-    private func receiveFrame(dontWait: Bool) throws(ZMQError) -> (bytes: [UInt8], more: Bool)? {
+    /// A message and where it came from: the peer's IP address (ZeroMQ's "Peer-Address"
+    /// property, TCP only) and the descriptor of its connection, which monitor events name.
+    public struct Received {
+        public let frames: [[UInt8]]
+        public let peerAddress: String?
+        public let descriptor: Int32
+    }
+
+    /// Receives a whole multipart message with its origin, or nil as `receive` does.
+    public func receiveMessageWithOrigin(dontWait: Bool = false) throws(ZMQError) -> Received? {
+        guard let first = try receiveFrame(dontWait: dontWait, withOrigin: true) else { return nil }
+        var frames = [first.bytes]
+        var more = first.more
+        while more {
+            guard let next = try receiveFrame(dontWait: false) else { break }
+            frames.append(next.bytes)
+            more = next.more
+        }
+        return Received(frames: frames, peerAddress: first.origin?.address, descriptor: first.origin?.descriptor ?? -1)
+    }
+
+    private func receiveFrame(
+        dontWait: Bool, withOrigin: Bool = false
+    ) throws(ZMQError) -> (bytes: [UInt8], more: Bool, origin: (address: String?, descriptor: Int32)?)? {
         let handle = try open("receive")
         var message = zmq_msg_t()
         zmq_msg_init(&message)
@@ -116,6 +139,9 @@ public final class Socket {
             if error.isWouldBlock { return nil }
             throw error
         }
+        let origin = withOrigin
+            ? (zmq_msg_gets(&message, "Peer-Address").map { String(cString: $0) }, zmq_msg_get(&message, ZMQ_SRCFD))
+            : nil
         let size = zmq_msg_size(&message)
         let bytes: [UInt8]
         if size == 0 {
@@ -125,6 +151,6 @@ public final class Socket {
         } else {
             bytes = []
         }
-        return (bytes, zmq_msg_more(&message) == 1)
+        return (bytes, zmq_msg_more(&message) == 1, origin)
     }
 }

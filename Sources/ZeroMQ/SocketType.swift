@@ -2,7 +2,7 @@ import CZeroMQ
 
 /// The socket kinds the cluster uses.
 public enum SocketType: Sendable, CaseIterable {
-    case pair, pub, sub, dealer, router, push, pull
+    case pair, pub, sub, dealer, router, push, pull, rep
 
     var raw: Int32 {
         switch self {
@@ -13,6 +13,7 @@ public enum SocketType: Sendable, CaseIterable {
         case .router: ZMQ_ROUTER
         case .push: ZMQ_PUSH
         case .pull: ZMQ_PULL
+        case .rep: ZMQ_REP
         }
     }
 }

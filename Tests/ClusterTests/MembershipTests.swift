@@ -45,6 +45,21 @@ struct MembershipTests {
             let intruder = try await cluster.startNode("intruder", cookie: "wrong")
             #expect(await intruder.connect(a.name) == false)
             #expect(a.nodes().isEmpty && intruder.nodes().isEmpty)
+            // The intruder cannot even finish ZeroMQ's encrypted handshake, so its name never
+            // reaches a: a logs that someone without the cookie knocked.
+            try await eventually("the refusal in a's log") {
+                cluster.logs.contains("Connection attempt rejected: the peer does not share our cookie")
+            }
+            #expect(!cluster.logs.contains("intruder@localhost rejected"))
+        }
+    }
+
+    @Test func withoutEncryptionTheCookieHandshakeRefusesAWrongCookieByName() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.encrypted = false }
+            let intruder = try await cluster.startNode("intruder", cookie: "wrong") { $0.encrypted = false }
+            #expect(await intruder.connect(a.name) == false)
+            #expect(a.nodes().isEmpty && intruder.nodes().isEmpty)
             try await eventually("the refusal in a's log") {
                 cluster.logs.contains("Connection attempt from node intruder@localhost rejected. Invalid challenge reply.")
             }

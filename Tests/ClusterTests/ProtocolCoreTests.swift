@@ -5,26 +5,29 @@ import Testing
 @Suite struct HandshakeTests {
     let a = NodeName(name: "a", host: "h")
     let b = NodeName(name: "b", host: "h")
+    let x = NodeName(name: "x", host: "h")
+    static let port = 1_000
 
-    func identity(_ node: NodeName, cookie: String, hidden: Bool = false) -> LocalIdentity {
-        LocalIdentity(node: node, incarnation: 1, hidden: hidden, cookie: cookie, publishEndpoint: "tcp://\(node.name):1")
+    func identity(_ node: NodeName, cookie: String, hidden: Bool = false, port: Int = HandshakeTests.port) -> LocalIdentity {
+        LocalIdentity(node: node, incarnation: 1, hidden: hidden, cookie: cookie, publishEndpoint: "tcp://\(node.name):1", clusterPort: port)
+    }
+
+    func helloOf(_ packet: Packet) -> Packet.Hello? {
+        if case .hello(let hello) = packet { return hello }
+        return nil
     }
 
     /// Runs the four steps between an initiator and an acceptor.
     func shake(initiatorCookie: String, acceptorCookie: String) -> (InitiatorHandshake.Step, AcceptorHandshake.Step?) {
         var initiator = InitiatorHandshake(local: identity(a, cookie: initiatorCookie), connectingTo: b)
-        guard case .hello(let hello) = initiator.hello else { return (.failed("no hello"), nil) }
+        guard let hello = helloOf(initiator.hello(dialling: Self.port)) else { return (.failed("no hello"), nil) }
         let (acceptor, first) = AcceptorHandshake.start(hello, local: identity(b, cookie: acceptorCookie))
         guard let acceptor, case .send(let challenge) = first else { return (.failed("no challenge"), nil) }
         let step = initiator.receive(challenge)
-        switch step {
-        case .send(let proof), .sendThenFail(let proof, _):
-            let verdict = acceptor.receive(proof, peers: ["c@h"])
-            if case .established(_, let welcome) = verdict { return (initiator.receive(welcome), verdict) }
-            return (step, verdict)
-        default:
-            return (step, nil)
-        }
+        guard case .send(let proof) = step else { return (step, nil) }
+        let verdict = acceptor.receive(proof, peers: ["c@h"])
+        if case .established(_, let welcome) = verdict { return (initiator.receive(welcome), verdict) }
+        return (step, verdict)
     }
 
     @Test func matchingCookiesEstablishBothSides() {
@@ -37,10 +40,10 @@ import Testing
         #expect(info.node == a)
     }
 
-    @Test func mismatchedCookiesFailOnBothSidesAndTheTargetSaysSo() {
+    @Test func mismatchedCookiesAreRefusedAndTheTargetSaysSo() {
         let (initiator, acceptor) = shake(initiatorCookie: "one", acceptorCookie: "two")
-        guard case .sendThenFail = initiator else {
-            Issue.record("initiator should send its proof then fail, got \(initiator)")
+        guard case .send(.proof) = initiator else {
+            Issue.record("the initiator proves first, got \(initiator)")
             return
         }
         guard case .refused(_, let log)? = acceptor else {
@@ -51,13 +54,14 @@ import Testing
     }
 
     @Test func theCookieNeverCrossesTheWire() {
-        let initiator = InitiatorHandshake(local: identity(a, cookie: "topsecret"), connectingTo: b)
-        let bytes = Batch.encode(initiator.hello)
+        var initiator = InitiatorHandshake(local: identity(a, cookie: "topsecret"), connectingTo: b)
+        let bytes = Batch.encode(initiator.hello(dialling: Self.port))
         #expect(!String(decoding: bytes, as: UTF8.self).contains("topsecret"))
     }
 
     @Test func anotherProtocolVersionIsRefused() {
-        let hello = Packet.Hello(node: "a@h", incarnation: 1, version: 99, hidden: false, nonce: [], publishEndpoint: "")
+        let hello = Packet.Hello(node: "a@h", incarnation: 1, version: 1, hidden: false, nonce: Handshake.nonce(),
+                                 publishEndpoint: "tcp://a:1", dialledPort: UInt64(Self.port))
         let (acceptor, step) = AcceptorHandshake.start(hello, local: identity(b, cookie: "c"))
         #expect(acceptor == nil)
         guard case .refused = step else {
@@ -68,7 +72,7 @@ import Testing
 
     @Test func anImpostorAnsweringForAnotherNameFails() {
         var initiator = InitiatorHandshake(local: identity(a, cookie: "c"), connectingTo: b)
-        let challenge = Packet.challenge(.init(node: "mallory@h", incarnation: 1, hidden: false, proof: [], nonce: [], publishEndpoint: ""))
+        let challenge = Packet.challenge(.init(node: "mallory@h", incarnation: 1, hidden: false, nonce: Handshake.nonce(), publishEndpoint: "tcp://m:1"))
         guard case .failed = initiator.receive(challenge) else {
             Issue.record("expected a failure")
             return
@@ -78,6 +82,111 @@ import Testing
     @Test func theSimultaneousRefusalMakesTheInitiatorWait() {
         var initiator = InitiatorHandshake(local: identity(a, cookie: "c"), connectingTo: b)
         #expect(initiator.receive(.refused(InitiatorHandshake.simultaneous)) == .yield)
+    }
+
+    /// The attack of version 1: tell A "I am X" to learn A's nonce, tell X "I am A" with that
+    /// nonce, and hand X's answer to A as X's proof. Now an acceptor proves nothing until the
+    /// initiator has: X's challenge carries no proof, and nothing it says passes with A.
+    @Test func anAcceptorIsNoOracleForARelay() {
+        let cookie = "cluster"
+        var intruderAsX = InitiatorHandshake(local: identity(x, cookie: "guess"), connectingTo: a)
+        guard let toA = helloOf(intruderAsX.hello(dialling: Self.port)) else { return }
+        let (atA, challengeOfA) = AcceptorHandshake.start(toA, local: identity(a, cookie: cookie))
+        guard let atA, case .send(.challenge(let fromA)) = challengeOfA else {
+            Issue.record("A should challenge")
+            return
+        }
+        let toX = Packet.Hello(node: a.description, incarnation: 1, version: Handshake.version, hidden: false,
+                               nonce: fromA.nonce, publishEndpoint: "tcp://a:1", dialledPort: UInt64(Self.port))
+        let (_, answerOfX) = AcceptorHandshake.start(toX, local: identity(x, cookie: cookie))
+        guard case .send(.challenge(let fromX)) = answerOfX else {
+            Issue.record("X should challenge")
+            return
+        }
+        // Everything X said, tried as the proof A wants: all refused.
+        for candidate in [fromX.nonce, Array(fromX.node.utf8), Batch.encode(.challenge(fromX))] {
+            guard case .refused = atA.receive(.proof(candidate), peers: []) else {
+                Issue.record("A accepted a relayed proof")
+                return
+            }
+        }
+    }
+
+    /// A relay that hands a real node's messages on unchanged: X dials the intruder (thinking
+    /// it is A, at the intruder's port), the intruder passes X's hello and proof to A. A sees
+    /// a port that is not its own; and with the port rewritten, X's proof no longer fits.
+    @Test func aRelayedHandshakeFailsOnTheDialledPort() {
+        let cookie = "cluster"
+        let intruderPort = 2_000
+        var realX = InitiatorHandshake(local: identity(x, cookie: cookie, port: 3_000), connectingTo: a)
+        guard let hello = helloOf(realX.hello(dialling: intruderPort)) else { return }
+        let (refusedAcceptor, refusal) = AcceptorHandshake.start(hello, local: identity(a, cookie: cookie))
+        #expect(refusedAcceptor == nil)
+        guard case .refused(_, let log) = refusal else {
+            Issue.record("A should refuse a hello for another port")
+            return
+        }
+        #expect(log.contains("dialled port 2000"))
+
+        let rewritten = Packet.Hello(node: hello.node, incarnation: hello.incarnation, version: hello.version, hidden: hello.hidden,
+                                     nonce: hello.nonce, publishEndpoint: hello.publishEndpoint, dialledPort: UInt64(Self.port))
+        let (atA, challenge) = AcceptorHandshake.start(rewritten, local: identity(a, cookie: cookie))
+        guard let atA, case .send(let toX) = challenge, case .send(let proofOfX) = realX.receive(toX) else {
+            Issue.record("the relay should get as far as X's proof")
+            return
+        }
+        guard case .refused = atA.receive(proofOfX, peers: []) else {
+            Issue.record("A accepted X's proof for another port")
+            return
+        }
+    }
+
+    /// The initiator's own proof, sent back as the welcome's, is refused: the role is part of
+    /// what a proof covers, so an intruder cannot reflect it.
+    @Test func aReflectedProofDoesNotPassForTheOtherRole() {
+        var initiator = InitiatorHandshake(local: identity(a, cookie: "cluster"), connectingTo: b)
+        _ = initiator.hello(dialling: Self.port)
+        let challenge = Packet.challenge(.init(node: b.description, incarnation: 1, hidden: false, nonce: Handshake.nonce(), publishEndpoint: "tcp://b:1"))
+        guard case .send(.proof(let proof)) = initiator.receive(challenge) else {
+            Issue.record("no proof")
+            return
+        }
+        guard case .failed(let reason) = initiator.receive(.welcome(peers: [], proof: proof)) else {
+            Issue.record("a reflected proof was taken")
+            return
+        }
+        #expect(reason.contains("does not share our cookie"))
+    }
+
+    /// A proof covers both nonces, both names, incarnations, hidden flags, heartbeat
+    /// endpoints and the dialled port: changing any one of them changes it.
+    @Test func aProofCoversEveryFieldOfTheExchange() {
+        let side = Handshake.Transcript.Side(node: "a@h", incarnation: 1, hidden: false, publishEndpoint: "tcp://a:1", nonce: [1, 2])
+        let other = Handshake.Transcript.Side(node: "b@h", incarnation: 2, hidden: false, publishEndpoint: "tcp://b:1", nonce: [3, 4])
+        let base = Handshake.Transcript(initiator: side, acceptor: other, dialledPort: 9)
+        func changed(_ side: Handshake.Transcript.Side, _ change: Int) -> Handshake.Transcript.Side {
+            .init(node: change == 0 ? "z@h" : side.node, incarnation: change == 1 ? 99 : side.incarnation, hidden: change == 2 ? true : side.hidden,
+                  publishEndpoint: change == 3 ? "tcp://z:1" : side.publishEndpoint, nonce: change == 4 ? [9, 9] : side.nonce)
+        }
+        var variants = [Handshake.Transcript(initiator: side, acceptor: other, dialledPort: 10),
+                        Handshake.Transcript(initiator: other, acceptor: side, dialledPort: 9)]
+        for change in 0..<5 {
+            variants.append(.init(initiator: changed(side, change), acceptor: other, dialledPort: 9))
+            variants.append(.init(initiator: side, acceptor: changed(other, change), dialledPort: 9))
+        }
+        let proof = Handshake.proof(cookie: "c", role: .initiator, transcript: base)
+        #expect(!Handshake.verify(proof, cookie: "c", role: .acceptor, transcript: base))
+        for variant in variants {
+            #expect(!Handshake.verify(proof, cookie: "c", role: .initiator, transcript: variant))
+        }
+        #expect(Handshake.verify(proof, cookie: "c", role: .initiator, transcript: base))
+    }
+
+    @Test func aHeartbeatEndpointMustBeTCP() {
+        let hello = Packet.Hello(node: "a@h", incarnation: 1, version: Handshake.version, hidden: false, nonce: Handshake.nonce(),
+                                 publishEndpoint: "inproc://zeromq.zap.01", dialledPort: UInt64(Self.port))
+        let (acceptor, _) = AcceptorHandshake.start(hello, local: identity(b, cookie: "c"))
+        #expect(acceptor == nil)
     }
 }
 

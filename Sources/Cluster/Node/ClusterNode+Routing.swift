@@ -16,6 +16,8 @@ extension ClusterNode: RemoteRouting {
         }
         do {
             outbox.post(.send(peer, try Packet.message(message, to: pid, registry: registry)))
+        } catch let error as MessageTooLarge {
+            logger.error("cannot send a \(type(of: message)) to \(pid): \(error)")
         } catch {
             logger.warning("cannot send a \(type(of: message)) to \(pid): \(error) (register the type in the wire registry)")
         }

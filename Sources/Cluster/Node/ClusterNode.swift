@@ -52,15 +52,24 @@ public final class ClusterNode: Sendable {
         let address: String
         do { address = try resolveHost(settings.node.host) } catch { throw NodeStartError.badAddress(error.description) }
         let context = try Context()
+        let security = try LinkSecurity(settings: settings)
+        // The ZAP handler must be bound before a CURVE server binds, or libzmq admits every
+        // client that knows the server's key without asking.
+        let zap = try context.socket(.rep)
+        try zap.bind(ZAPHandler.endpoint)
         let router = try context.socket(.router)
         try router.setRouterMandatory(true)
-        try router.setRouterHandover(true)
+        // Routing ids are random and never taken over: a connection with an id in use is
+        // refused, so nobody can step into an established peer's connection.
+        try router.setRouterHandover(false)
         // High-water marks count frames, and a frame carries a batch of up to 64 KiB: 1,000
         // frames bound what ZeroMQ holds per peer and direction to about 64 MiB.
         try router.setReceiveHighWaterMark(TransportLoop.frameHighWaterMark)
         try router.setSendHighWaterMark(TransportLoop.frameHighWaterMark)
+        try security.listening(router, maxFrame: Packet.maxFrameBytes)
         let publisher = try context.socket(.pub)
         try publisher.setSendHighWaterMark(1_000)
+        try security.listening(publisher, maxFrame: TransportLoop.maxPresenceFrameBytes)
         let port = try bind(router, address: address, ports: settings.listenPorts)
         _ = try bind(publisher, address: address, ports: settings.listenPorts)
         let publishEndpoint = try publisher.lastEndpoint()
@@ -75,9 +84,10 @@ public final class ClusterNode: Sendable {
             settings: settings, incarnation: incarnation, registry: registry, logger: logger,
             clusterPort: port, keeper: keeper)
         let identity = LocalIdentity(node: settings.node, incarnation: incarnation, hidden: settings.hidden,
-                                     cookie: settings.cookie, publishEndpoint: publishEndpoint)
+                                     cookie: settings.cookie, publishEndpoint: publishEndpoint, clusterPort: port)
         let loop = try TransportLoop(
-            node: node, identity: identity, context: context, router: router, publisher: publisher)
+            node: node, identity: identity, context: context, security: security,
+            sockets: .init(router: router, publisher: publisher, zap: zap))
         let finished = node.loopFinished
         Thread {
             loop.run()

@@ -20,6 +20,15 @@ public struct ClusterSettings: Sendable {
     public var connectTimeout: Duration = .seconds(5)
     /// Outgoing bytes held for one peer that is not reading; past it new sends are dropped.
     public var maxPendingBytesPerPeer = 64 << 20
+    /// Whether every cluster link is encrypted and authenticated with CURVE, keyed by the
+    /// cookie (see `ClusterKeys`). Turn it off for benchmarks only: without it, the cookie
+    /// handshake is all that keeps strangers out, and anyone on the path can read the traffic.
+    public var encrypted = true
+    /// Connections being accepted that have not finished the cookie handshake: at most this
+    /// many in all, and per remote address, each for at most `acceptTimeout`.
+    public var maxHandshakes = 1_000
+    public var maxHandshakesPerAddress = 16
+    public var acceptTimeout: Duration = .seconds(3)
     /// Back-off between attempts to reach a peer lost without a goodbye.
     public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)
 

@@ -5,12 +5,13 @@ import Processes
 enum Packet: Sendable, Equatable {
     /// Handshake 1, initiator → acceptor: who I am, and a challenge for you.
     case hello(Hello)
-    /// Handshake 2, acceptor → initiator: who I am, my proof for your challenge, my challenge.
+    /// Handshake 2, acceptor → initiator: who I am, and my challenge.
     case challenge(Challenge)
-    /// Handshake 3, initiator → acceptor: my proof for your challenge.
+    /// Handshake 3, initiator → acceptor: my proof of the exchange (see `Handshake`).
     case proof([UInt8])
-    /// Handshake 4: accepted, with the acceptor's visible peers (for the full mesh).
-    case welcome(peers: [String])
+    /// Handshake 4: accepted, with the acceptor's visible peers (for the full mesh) and its
+    /// own proof of the exchange.
+    case welcome(peers: [String], proof: [UInt8])
     /// The handshake was refused, with the reason in words.
     case refused(String)
     /// Visible peers of the sender, so that joining one member joins them all.
@@ -34,16 +35,27 @@ enum Packet: Sendable, Equatable {
         let hidden: Bool
         let nonce: [UInt8]
         let publishEndpoint: String
+        /// The acceptor's port as this initiator dialled it.
+        let dialledPort: UInt64
     }
 
     struct Challenge: Sendable, Equatable {
         let node: String
         let incarnation: UInt64
         let hidden: Bool
-        let proof: [UInt8]
         let nonce: [UInt8]
         let publishEndpoint: String
     }
+
+    /// The largest packet the cluster carries (a message with its address): 64 MiB, as much
+    /// as a peer may have queued. A send past it fails with `MessageTooLarge`.
+    public static let maxBytes = 64 << 20
+    /// The largest ZeroMQ frame a node accepts (`ZMQ_MAXMSGSIZE`): a batch flushed at 64 KiB
+    /// plus one packet of the largest size, with room for its length and CURVE's box.
+    static let maxFrameBytes = maxBytes + (64 << 10) + 1_024
+    /// The largest frame worth reading from a connection that has not shaken hands: a hello
+    /// or a proof (names are at most 255 bytes, endpoints a few dozen).
+    static let maxHandshakeFrameBytes = 2_048
 
     static let messageKind = Kind.message.rawValue
     static let namedMessageKind = Kind.namedMessage.rawValue
@@ -63,20 +75,21 @@ enum Packet: Sendable, Equatable {
             hello.hidden.encode(to: &writer)
             writer.writeBytes(hello.nonce)
             writer.writeString(hello.publishEndpoint)
+            writer.writeVarint(hello.dialledPort)
         case .challenge(let challenge):
             writer.write(Kind.challenge.rawValue)
             writer.writeString(challenge.node)
             writer.writeVarint(challenge.incarnation)
             challenge.hidden.encode(to: &writer)
-            writer.writeBytes(challenge.proof)
             writer.writeBytes(challenge.nonce)
             writer.writeString(challenge.publishEndpoint)
         case .proof(let proof):
             writer.write(Kind.proof.rawValue)
             writer.writeBytes(proof)
-        case .welcome(let peers):
+        case .welcome(let peers, let proof):
             writer.write(Kind.welcome.rawValue)
             Self.writeNames(peers, to: &writer)
+            writer.writeBytes(proof)
         case .refused(let reason):
             writer.write(Kind.refused.rawValue)
             writer.writeString(reason)
@@ -127,13 +140,14 @@ enum Packet: Sendable, Equatable {
         case .hello:
             self = .hello(Hello(
                 node: try reader.readString(), incarnation: try reader.readVarint(), version: try reader.readVarint(),
-                hidden: try Bool(from: &reader), nonce: try reader.readBytes(), publishEndpoint: try reader.readString()))
+                hidden: try Bool(from: &reader), nonce: try reader.readBytes(), publishEndpoint: try reader.readString(),
+                dialledPort: try reader.readVarint()))
         case .challenge:
             self = .challenge(Challenge(
                 node: try reader.readString(), incarnation: try reader.readVarint(), hidden: try Bool(from: &reader),
-                proof: try reader.readBytes(), nonce: try reader.readBytes(), publishEndpoint: try reader.readString()))
+                nonce: try reader.readBytes(), publishEndpoint: try reader.readString()))
         case .proof: self = .proof(try reader.readBytes())
-        case .welcome: self = .welcome(peers: try Self.readNames(&reader))
+        case .welcome: self = .welcome(peers: try Self.readNames(&reader), proof: try reader.readBytes())
         case .refused: self = .refused(try reader.readString())
         case .peers: self = .peers(try Self.readNames(&reader))
         case .message: self = .message(to: try Pid(from: &reader), payload: reader.readRest())

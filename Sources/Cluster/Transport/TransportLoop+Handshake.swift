@@ -33,7 +33,8 @@ extension TransportLoop {
             let (dealer, monitor) = try makeDealer(to: "tcp://\(name.host):\(port)")
             dialling[name]?.dealer = dealer
             dialling[name]?.monitor = monitor
-            _ = try dealer.send(frame(attempt.handshake.hello), dontWait: true)
+            guard let hello = dialling[name]?.handshake.hello(dialling: port) else { return }
+            _ = try dealer.send(frame(hello), dontWait: true)
             pollerDirty = true
         } catch {
             failDialling(name, reason: "\(error)")
@@ -61,13 +62,6 @@ extension TransportLoop {
             case .failed(let reason):
                 logger.warning("connection to \(name) refused: \(reason)")
                 failDialling(name, reason: reason)
-            case .sendThenFail(let last, let reason):
-                if let dealer = dialling[name]?.dealer {
-                    _ = try? dealer.send(frame(last), dontWait: true)
-                    try? dealer.setLinger(milliseconds: 200)
-                }
-                logger.warning("connection to \(name) failed: \(reason)")
-                failDialling(name, reason: reason)
             case .yield:
                 closeDealer(dialling[name]?.dealer, monitor: dialling[name]?.monitor)
                 dialling[name]?.dealer = nil
@@ -87,50 +81,102 @@ extension TransportLoop {
         for waiter in attempt.waiters { waiter(false) }
     }
 
-    /// A packet on the ROUTER from a connection that is not a peer yet.
-    func receiveHandshake(id: [UInt8], packet: Packet) {
+    /// A frame on the ROUTER from a connection that has not shaken hands. Only one small
+    /// handshake packet per frame is read; anything else is dropped unparsed, and what it
+    /// costs the log is one line a minute.
+    func receiveUnauthenticated(id: [UInt8], frame bytes: [UInt8], address: String, descriptor: Int32) {
+        guard bytes.count <= Packet.maxHandshakeFrameBytes else {
+            return warnAboutStrangers("dropped an oversized frame from a connection that has not shaken hands")
+        }
+        let (packets, error) = Batch.packets(in: bytes)
+        guard error == nil, packets.count == 1, let packet = packets.first else {
+            return warnAboutStrangers("dropped a malformed frame from a connection that has not shaken hands")
+        }
         switch packet {
         case .hello(let hello):
-            guard accepting.count < 1_000 else { return logger.warning("too many handshakes under way; dropped a hello") }
-            let name = try? NodeName(parsing: hello.node, defaultHost: "-")
-            if let name, cut.contains(name) { return }
-            if name == identity.node {
-                return reply(id, .refused("that node name is this node's own"))
-            }
-            if let name, let attempt = dialling[name], attempt.dealer != nil || attempt.parked, identity.node < name {
-                return reply(id, .refused(InitiatorHandshake.simultaneous))
-            }
-            let (acceptor, step) = AcceptorHandshake.start(hello, local: identity)
-            switch step {
-            case .send(let challenge):
-                if let acceptor { accepting[id] = Accepting(handshake: acceptor, deadline: now + settings.connectTimeout) }
-                reply(id, challenge)
-            case .refused(let refusal, let log):
-                logger.warning("\(log)")
-                reply(id, refusal)
-            case .established: break
-            }
+            receiveHello(hello, id: id, address: address, descriptor: descriptor)
         case .proof:
-            guard let attempt = accepting.removeValue(forKey: id) else { return }
-            let members = identity.hidden ? [] : visibleNames()
-            switch attempt.handshake.receive(packet, peers: members) {
-            case .established(let info, let welcome):
-                var waiters: [@Sendable (Bool) -> Void] = []
-                var queued: [[UInt8]] = []
-                if let ours = dialling.removeValue(forKey: info.node) {  // the peer's connection won
-                    closeDealer(ours.dealer, monitor: ours.monitor)
-                    waiters = ours.waiters
-                    queued = ours.queued
-                }
-                reply(id, welcome)
-                peerUp(info, link: .router(id: id), waiters: waiters, queued: queued)
-            case .refused(let refusal, let log):
-                logger.warning("\(log)")
-                reply(id, refusal)
-            case .send: break
+            guard let attempt = accepting.removeValue(forKey: id) else {
+                return warnAboutStrangers("dropped a proof from a connection with no handshake under way")
             }
+            receiveProof(packet, of: attempt, id: id)
         default:
-            logger.warning("dropped a packet from a connection that has not shaken hands")
+            warnAboutStrangers("dropped a packet from a connection that has not shaken hands")
+        }
+    }
+
+    private func receiveHello(_ hello: Packet.Hello, id: [UInt8], address: String, descriptor: Int32) {
+        let name = try? NodeName(parsing: hello.node, defaultHost: "-")
+        if let name, cut.contains(name) { return }
+        if name == identity.node {
+            return reply(id, .refused("that node name is this node's own"))
+        }
+        if let name, let attempt = dialling[name], attempt.dealer != nil || attempt.parked, identity.node < name {
+            return reply(id, .refused(InitiatorHandshake.simultaneous))
+        }
+        let (acceptor, step) = AcceptorHandshake.start(hello, local: identity)
+        switch step {
+        case .send(let challenge):
+            guard let acceptor else { return }
+            makeRoomForHandshake(from: address)
+            accepting[id] = Accepting(handshake: acceptor, address: address, descriptor: descriptor,
+                                      started: now, deadline: now + settings.acceptTimeout)
+            reply(id, challenge)
+        case .refused(let refusal, let log):
+            warnAboutStrangers(log)
+            reply(id, refusal)
+        case .established: break
+        }
+    }
+
+    /// Keeps the handshakes under way within their bounds, per address and in all, by
+    /// forgetting the oldest: a flood of hellos churns itself, and a real node's handshake,
+    /// which takes a round trip, still gets through.
+    private func makeRoomForHandshake(from address: String) {
+        let fromAddress = accepting.filter { $0.value.address == address }
+        if fromAddress.count >= settings.maxHandshakesPerAddress, let oldest = fromAddress.min(by: { $0.value.started < $1.value.started }) {
+            accepting.removeValue(forKey: oldest.key)
+            warnAboutStrangers("too many handshakes under way from \(address.prefix(64)); forgot the oldest")
+        }
+        if accepting.count >= settings.maxHandshakes, let oldest = accepting.min(by: { $0.value.started < $1.value.started }) {
+            accepting.removeValue(forKey: oldest.key)
+            warnAboutStrangers("too many handshakes under way; forgot the oldest")
+        }
+    }
+
+    private func receiveProof(_ packet: Packet, of attempt: Accepting, id: [UInt8]) {
+        let members = identity.hidden ? [] : visibleNames()
+        switch attempt.handshake.receive(packet, peers: members) {
+        case .established(let info, let welcome):
+            var waiters: [@Sendable (Bool) -> Void] = []
+            var queued: [[UInt8]] = []
+            if let ours = dialling.removeValue(forKey: info.node) {  // the peer's connection won
+                closeDealer(ours.dealer, monitor: ours.monitor)
+                waiters = ours.waiters
+                queued = ours.queued
+            }
+            reply(id, welcome)
+            peerUp(info, link: .router(id: id), waiters: waiters, queued: queued)
+        case .refused(let refusal, let log):
+            warnAboutStrangers(log)
+            reply(id, refusal)
+        case .send: break
+        }
+    }
+
+    /// Logs a warning caused by a connection that has not logged in, at most once a minute
+    /// (the rest are counted, and summed up a minute later).
+    func warnAboutStrangers(_ what: String) {
+        if strangerWarnings.note(what, now: now) { logger.warning("\(what)") }
+    }
+
+    /// Answers libzmq's questions about clients that finished the CURVE handshake: only a
+    /// holder of the cluster's key gets in.
+    func answerZAP() {
+        while let request = try? zap.receiveMessage(dontWait: true) {
+            let (answer, admitted) = ZAPHandler.answer(request, allowedKey: security.allowedKey)
+            if !admitted { warnAboutStrangers("Connection attempt rejected: the peer's key is not this cluster's") }
+            _ = try? zap.send(answer)
         }
     }
 

@@ -127,13 +127,14 @@ extension TransportLoop {
 }
 
 extension Packet {
-    /// The bytes of a `.message` packet, encoding the message straight into them.
+    /// The bytes of a `.message` packet, encoding the message straight into them; throws
+    /// `MessageTooLarge` past `Packet.maxBytes`.
     static func message(_ message: any Sendable, to pid: Pid, registry: WireRegistry) throws -> [UInt8] {
         var writer = WireWriter(capacity: 96)
         writer.write(Packet.messageKind)
         pid.encode(to: &writer)
         try registry.encode(message, to: &writer)
-        return writer.bytes
+        return try checkedSize(writer.bytes)
     }
 
     static func namedMessage(_ message: any Sendable, to name: String, registry: WireRegistry) throws -> [UInt8] {
@@ -141,6 +142,19 @@ extension Packet {
         writer.write(Packet.namedMessageKind)
         writer.writeString(name)
         try registry.encode(message, to: &writer)
-        return writer.bytes
+        return try checkedSize(writer.bytes)
+    }
+
+    private static func checkedSize(_ bytes: [UInt8]) throws(MessageTooLarge) -> [UInt8] {
+        guard bytes.count <= maxBytes else { throw MessageTooLarge(size: bytes.count) }
+        return bytes
+    }
+}
+
+/// A message bigger than the cluster carries (`Packet.maxBytes`): it is not sent.
+public struct MessageTooLarge: Error, CustomStringConvertible {
+    public let size: Int
+    public var description: String {
+        "the message is \(size) bytes, more than the \(Packet.maxBytes >> 20) MiB a cluster message may be; it was not sent"
     }
 }

@@ -75,10 +75,22 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// A connection being accepted, keyed by its ROUTER routing id.
+    /// A connection being accepted, keyed by its ROUTER routing id: where it comes from (for
+    /// the per-address bound, and to forget it when its connection closes) and until when.
     struct Accepting {
         let handshake: AcceptorHandshake
+        let address: String
+        let descriptor: Int32
+        let started: Duration
         let deadline: Duration
+    }
+
+    /// The sockets a node listens with, bound before the loop starts.
+    struct ListeningSockets {
+        let router: Socket
+        let publisher: Socket
+        /// The ZAP handler's socket at `ZAPHandler.endpoint`.
+        let zap: Socket
     }
 
     /// A visible peer lost without a goodbye: keep trying it, with back-off.
@@ -89,6 +101,8 @@ final class TransportLoop: @unchecked Sendable {
 
     /// Frames ZeroMQ may hold per peer and direction (see `ClusterNode.start`).
     static let frameHighWaterMark: Int32 = 1_000
+    /// The largest heartbeat or farewell (a kind, an incarnation and a node name).
+    static let maxPresenceFrameBytes = 4_096
 
     let node: ClusterNode
     let identity: LocalIdentity
@@ -96,8 +110,11 @@ final class TransportLoop: @unchecked Sendable {
     let runtime: ProcessRuntime
     let logger: Logger
     let context: Context
+    let security: LinkSecurity
     let router: Socket
+    let routerMonitor: Socket
     let publisher: Socket
+    let zap: Socket
     let subscriber: Socket
     let subscriberMonitor: Socket
 
@@ -118,19 +135,30 @@ final class TransportLoop: @unchecked Sendable {
     var nextCheck: Duration = .zero
     var dropped = 0
     var lastActivity: ContinuousClock.Instant?
+    /// Warnings about connections that have not logged in, at most one a minute each.
+    var strangerWarnings = RateLimitedWarnings(interval: .seconds(60))
 
-    init(node: ClusterNode, identity: LocalIdentity, context: Context, router: Socket, publisher: Socket) throws {
+    init(node: ClusterNode, identity: LocalIdentity, context: Context, security: LinkSecurity, sockets: ListeningSockets) throws {
         self.node = node
         self.identity = identity
         self.settings = node.settings
         self.runtime = node.runtime
         self.logger = node.logger
         self.context = context
-        self.router = router
-        self.publisher = publisher
+        self.security = security
+        self.router = sockets.router
+        self.publisher = sockets.publisher
+        self.zap = sockets.zap
+        // Closed connections (to forget their half-done handshakes) and failed CURVE
+        // handshakes (to log that someone without the cookie knocked).
+        try router.monitor(on: "inproc://router-monitor-\(identity.incarnation)",
+                           events: [.disconnected, .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail])
+        routerMonitor = try context.socket(.pair)
+        try routerMonitor.connect("inproc://router-monitor-\(identity.incarnation)")
         subscriber = try context.socket(.sub)
         try subscriber.subscribe()
         try subscriber.setReceiveHighWaterMark(10_000)
+        try security.connecting(subscriber, maxFrame: Self.maxPresenceFrameBytes)
         try subscriber.monitor(on: "inproc://subscriber-monitor-\(identity.incarnation)")
         subscriberMonitor = try context.socket(.pair)
         try subscriberMonitor.connect("inproc://subscriber-monitor-\(identity.incarnation)")
@@ -191,6 +219,8 @@ final class TransportLoop: @unchecked Sendable {
         poller.removeAll()
         poller.add(fileDescriptor: node.outbox.wakeDescriptor)
         try poller.add(router)
+        try poller.add(routerMonitor)
+        try poller.add(zap)
         try poller.add(subscriber)
         try poller.add(subscriberMonitor)
         for attempt in dialling.values {
@@ -210,14 +240,11 @@ final class TransportLoop: @unchecked Sendable {
     private func drainInbound() -> Bool {
         var any = false
         for _ in 0..<10_000 {
-            guard let frames = try? router.receiveMessage(dontWait: true) else { break }
+            guard let message = try? router.receiveMessageWithOrigin(dontWait: true) else { break }
             any = true
-            guard frames.count == 2 else {
-                logger.warning("dropped a ROUTER message of \(frames.count) frames")
-                continue
-            }
-            receiveFromRouter(id: frames[0], frame: frames[1])
+            receiveFromRouter(message)
         }
+        answerZAP()
         for (name, attempt) in dialling {
             guard let dealer = attempt.dealer else { continue }
             while let frames = try? dealer.receiveMessage(dontWait: true) {
@@ -250,6 +277,9 @@ final class TransportLoop: @unchecked Sendable {
                 failDialling(name, reason: "timed out")
             }
             accepting = accepting.filter { $0.value.deadline > now }
+            if let (count, what) = strangerWarnings.due(now: now) {
+                logger.warning("\(what): \(count) more since the last warning")
+            }
             for (name, state) in lost where state.nextAttempt <= now {
                 if peers[name] != nil || dialling[name] != nil { continue }
                 lost[name]?.nextAttempt = now + state.backoff
@@ -340,14 +370,16 @@ final class TransportLoop: @unchecked Sendable {
 
     // MARK: Inbound
 
-    private func receiveFromRouter(id: [UInt8], frame: [UInt8]) {
+    private func receiveFromRouter(_ message: Socket.Received) {
+        guard message.frames.count == 2 else {
+            return warnAboutStrangers("dropped a ROUTER message of \(message.frames.count) frames")
+        }
+        let id = message.frames[0]
         if let name = routerIDs[id] {
-            receiveData(from: name, frame: frame)
+            receiveData(from: name, frame: message.frames[1])
             return
         }
-        let (packets, error) = Batch.packets(in: frame)
-        if let error { logger.warning("dropped a bad frame from an unknown connection: \(error)") }
-        for packet in packets { receiveHandshake(id: id, packet: packet) }
+        receiveUnauthenticated(id: id, frame: message.frames[1], address: message.peerAddress ?? "?", descriptor: message.descriptor)
     }
 
     /// Data from an established peer: every packet of the frame, in order.
@@ -409,6 +441,16 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     private func drainMonitors() {
+        while let frames = try? routerMonitor.receiveMessage(dontWait: true) {
+            guard let event = MonitorEvent(frames: frames) else { continue }
+            switch event.kind {
+            case .disconnected:
+                accepting = accepting.filter { $0.value.descriptor != Int32(bitPattern: event.value) }
+            case .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail:
+                warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
+            default: break
+            }
+        }
         while let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
             drainSubscriber()  // a farewell read off the connection before it closed is here by now
@@ -432,7 +474,8 @@ final class TransportLoop: @unchecked Sendable {
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames) else { continue }
                 if event.kind == .connectRetried || event.kind == .disconnected, dialling[name] != nil {
-                    failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : "closed")")
+                    let closed = security.keys == nil ? "closed" : "closed during the encrypted handshake (a different cookie?)"
+                    failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : closed)")
                 }
             }
         }
@@ -444,7 +487,11 @@ final class TransportLoop: @unchecked Sendable {
     func makeDealer(to endpoint: String) throws -> (Socket, Socket) {
         monitorSerial += 1
         let dealer = try context.socket(.dealer)
-        try dealer.setRoutingID(Array("\(identity.node)#\(identity.incarnation)#\(monitorSerial)".utf8.prefix(255)))
+        // Random, so that nobody can predict it (and the ROUTER refuses a second connection
+        // with an id in use: see `setRouterHandover(false)`).
+        var generator = SystemRandomNumberGenerator()
+        try dealer.setRoutingID((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        try security.connecting(dealer, maxFrame: Packet.maxFrameBytes)
         try dealer.setSendHighWaterMark(Self.frameHighWaterMark)
         try dealer.setReceiveHighWaterMark(Self.frameHighWaterMark)
         try dealer.setReconnectInterval(milliseconds: 100)
@@ -476,8 +523,11 @@ final class TransportLoop: @unchecked Sendable {
             }
         }
         // Goodbyes and the farewell were queued just before: give them a moment to leave.
+        try? router.stopMonitor()
         try? router.setLinger(milliseconds: 200)
         router.close()
+        routerMonitor.close()
+        zap.close()
         try? publisher.setLinger(milliseconds: 200)
         publisher.close()
         try? subscriber.stopMonitor()

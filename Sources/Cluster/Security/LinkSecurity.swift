@@ -1,0 +1,36 @@
+import ZeroMQ
+
+/// What every cluster socket on the network gets before it binds or connects: CURVE keyed by
+/// the cookie (unless turned off for a benchmark), a bound on the size of a frame, and on a
+/// listening socket, a short deadline for ZeroMQ's own handshake.
+struct LinkSecurity: Sendable {
+    /// The cluster's key pair; nil when links are not encrypted.
+    let keys: CurveKeyPair?
+    /// The public key the ZAP handler admits, as raw bytes.
+    let allowedKey: [UInt8]
+
+    init(settings: ClusterSettings) throws {
+        keys = settings.encrypted ? try ClusterKeys.derive(cookie: settings.cookie) : nil
+        allowedKey = keys?.publicKeyBytes ?? []
+    }
+
+    /// A connection that has not finished ZeroMQ's handshake by then is dropped.
+    static let handshakeMilliseconds: Int32 = 3_000
+
+    /// A ROUTER or PUB that peers connect to.
+    func listening(_ socket: Socket, maxFrame: Int) throws {
+        try socket.setMaxMessageSize(Int64(maxFrame))
+        try socket.setHandshakeInterval(milliseconds: Self.handshakeMilliseconds)
+        guard let keys else { return }
+        try socket.setZAPDomain(ZAPHandler.domain)
+        try socket.makeCurveServer(secretKey: keys.secretKey)
+    }
+
+    /// A DEALER or SUB that connects to a peer.
+    func connecting(_ socket: Socket, maxFrame: Int) throws {
+        try socket.setMaxMessageSize(Int64(maxFrame))
+        try socket.setHandshakeInterval(milliseconds: Self.handshakeMilliseconds)
+        guard let keys else { return }
+        try socket.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+    }
+}

@@ -1,0 +1,216 @@
+@testable import Cluster
+import ClusterTestKit
+import Foundation
+import Processes
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// Attacks from the network, each as a test: what a peer without the cookie, or one that
+/// lies about who it is, can get out of a node (nothing), and what it can cost it (bounded).
+@Suite(.timeLimit(.minutes(2)))
+struct AttackTests {
+    /// A process on `node`, registered as `canary`, that keeps every String it receives.
+    func canary(on node: ClusterNode) throws -> Seen {
+        let seen = Seen()
+        let pid = node.runtime.spawn { context in
+            while true {
+                let text = try await context.receive(String.self)
+                seen.texts.withLock { $0.append(text) }
+            }
+        }
+        try node.runtime.register("canary", pid)
+        return seen
+    }
+
+    func frame(_ packet: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = []
+        Batch.append(packet, to: &frame)
+        return frame
+    }
+
+    /// Without the cookie, a connection never gets past ZeroMQ's CURVE handshake: nothing it
+    /// sends reaches the node's code, nothing comes back, and fifty tries cost the node's
+    /// log one line.
+    @Test func aStrangerWithoutTheCookieGetsNothingBackAndOneLogLine() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let seen = try canary(on: a)
+            let context = try Context()
+            let hello = frame(Batch.encode(.hello(.init(
+                node: "mallory@localhost", incarnation: 1, version: Handshake.version, hidden: false,
+                nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))))
+            let message = frame(try Packet.namedMessage("from mallory", to: "canary", registry: a.registry))
+            var strangers: [Socket] = []
+            for attempt in 0..<50 {
+                let stranger = try context.socket(.dealer)
+                if attempt % 2 == 0 {  // half with CURVE and a key of their own, half in the clear
+                    let keys = try CurveKeyPair.generate()
+                    try stranger.makeCurveClient(serverKey: try CurveKeyPair.generate().publicKey, keyPair: keys)
+                }
+                try stranger.setReceiveTimeout(milliseconds: 0)
+                try stranger.connect("tcp://127.0.0.1:\(a.clusterPort)")
+                try stranger.send([hello], dontWait: true)
+                try stranger.send([message], dontWait: true)
+                strangers.append(stranger)
+            }
+            try await eventually("a notices the strangers") {
+                cluster.logs.contains("Connection attempt rejected: the peer does not share our cookie")
+            }
+            // A real member still gets in, and by then every stranger has been turned away.
+            let b = try await cluster.startNode("b")
+            #expect(await b.connect(a.name))
+            for stranger in strangers {
+                #expect(try stranger.receive(dontWait: true) == nil)
+                stranger.close()
+            }
+            #expect(seen.texts.withLock { $0 }.isEmpty)
+            let lines = cluster.logs.all.filter { $0.contains("a@localhost") && $0.contains("[warning]") }
+            #expect(lines.count <= 2, "\(lines)")
+        }
+    }
+
+    /// Routing ids used to be `name#incarnation#serial`, and the ROUTER let a new connection
+    /// with a taken id take the old one over: anyone could then speak as a connected peer.
+    /// Now ids are random and never handed over, so the impostor is a stranger whose packets
+    /// are dropped.
+    @Test func aConnectionCannotBeHijackedByItsRoutingID() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.encrypted = false }
+            let b = try await cluster.startNode("b") { $0.encrypted = false }
+            let seen = try canary(on: a)
+            try #require(await b.connect(a.name))
+            let incarnation = b.runtime.spawn { _ in }.incarnation
+            let context = try Context()
+            var impostors: [Socket] = []
+            for serial in 1...3 {  // the ids b's first connections had under the old scheme
+                let impostor = try context.socket(.dealer)
+                try impostor.setRoutingID(Array("\(b.name)#\(incarnation)#\(serial)".utf8))
+                try impostor.connect("tcp://127.0.0.1:\(a.clusterPort)")
+                try impostor.send([frame(try Packet.namedMessage("from the impostor", to: "canary", registry: a.registry))])
+                impostors.append(impostor)
+            }
+            try await eventually("a drops the impostor's packet") {
+                cluster.logs.contains("dropped a packet from a connection that has not shaken hands")
+            }
+            b.runtime.send("from b", toName: "canary", on: a.name.description)
+            try await eventually("b's message arrives") { seen.texts.withLock { $0 } == ["from b"] }
+            #expect(a.nodes() == [b.name])
+            for impostor in impostors { impostor.close() }
+        }
+    }
+
+    /// A flood of hellos from one address used to fill the table of handshakes under way (a
+    /// thousand), locking every other node out for the connect timeout. Now each address
+    /// holds at most a few, the oldest forgotten first, and the flood costs a log line.
+    @Test func aFloodOfHellosDoesNotLockOutARealNode() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.encrypted = false }
+            // One connection per hello, as a flood needs; a context holds at most 1,023 sockets.
+            let contexts = try (0..<3).map { _ in try Context() }
+            var flood: [Socket] = []
+            for serial in 0..<1_100 {
+                let socket = try contexts[serial % contexts.count].socket(.dealer)
+                try socket.connect("tcp://127.0.0.1:\(a.clusterPort)")
+                let hello = Packet.hello(.init(
+                    node: "flood\(serial)@localhost", incarnation: 1, version: Handshake.version, hidden: false,
+                    nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))
+                try socket.send([frame(Batch.encode(hello))])
+                flood.append(socket)
+            }
+            try await eventually("a forgets the oldest hellos") {
+                cluster.logs.contains("too many handshakes under way from")
+            }
+            let b = try await cluster.startNode("b") { $0.encrypted = false }
+            #expect(await b.connect(a.name))
+            let lines = cluster.logs.all.filter { $0.contains("too many handshakes") }
+            #expect(lines.count <= 2, "\(lines.count) lines")
+            for socket in flood { socket.close() }
+        }
+    }
+
+    /// A frame that announces a gigabyte and then trickles: libzmq used to allocate it and
+    /// wait for ever. Past the cluster's largest frame, the connection is dropped at once.
+    @Test func aNeverEndingFrameIsCutOffAtTheSizeBound() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.encrypted = false }
+            let raw = try RawTCP(port: a.clusterPort)
+            defer { raw.close() }
+            raw.write(RawTCP.nullGreeting)
+            // A long command frame (flags 0x06) of 1 GiB, then a few of its bytes.
+            raw.write([0x06] + withUnsafeBytes(of: UInt64(1 << 30).bigEndian, Array.init) + [1, 2, 3])
+            #expect(raw.waitForClose(within: .seconds(10)), "the node kept a 1 GiB frame open")
+            let b = try await cluster.startNode("b") { $0.encrypted = false }
+            #expect(await b.connect(a.name))
+        }
+    }
+
+    /// With encryption, a peer speaking in the clear is dropped at ZeroMQ's greeting.
+    @Test func aPeerWithoutCURVEIsDroppedAtTheGreeting() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let raw = try RawTCP(port: a.clusterPort)
+            defer { raw.close() }
+            raw.write(RawTCP.nullGreeting)
+            #expect(raw.waitForClose(within: .seconds(10)))
+        }
+    }
+
+    /// A message past the largest the cluster carries is not sent, and the sender says why.
+    @Test func aTooLargeMessageIsRefusedWithAClearError() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let huge = String(repeating: "x", count: Packet.maxBytes + 1)
+            a.runtime.send(huge, toName: "nobody", on: b.name.description)
+            let pid = b.runtime.spawn { context in _ = try await context.receive(String.self) }
+            a.runtime.send(huge, to: pid)
+            try await eventually("the sender's error") { cluster.logs.contains("more than the 64 MiB a cluster message may be") }
+        }
+    }
+}
+
+final class Seen: Sendable {
+    let texts = Mutex<[String]>([])
+}
+
+/// A bare TCP connection, for speaking broken ZMTP to a node.
+final class RawTCP {
+    private let descriptor: Int32
+
+    /// ZMTP 3.0's greeting for the NULL mechanism, as a client.
+    static let nullGreeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0]
+        + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    func write(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Whether the other side closes the connection (reads end) within `limit`.
+    func waitForClose(within limit: Duration) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while ContinuousClock.now < deadline {
+            var poll = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&poll, 1, 100) > 0 else { continue }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { return true }
+        }
+        return false
+    }
+
+    func close() { Glibc.close(descriptor) }
+}

@@ -68,6 +68,21 @@ struct PortMapperTests {
         }
     }
 
+    /// A registration lives as long as the connection that made it, as in epmd: no word of
+    /// the caller's (the OS pid 1 that older mappers trusted as proof of life) keeps it.
+    @Test func aRegistrationEndsWithItsConnection() async throws {
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
+        defer { mapper.stop() }
+        let client = PortMapperClient(host: "127.0.0.1", port: mapper.port)
+        var held: PortMapperConnection? = try PortMapperConnection(client)
+        #expect(try held?.register(name: "kept", port: 4_000, incarnation: 1) == true)
+        #expect(try client.request(["REGISTER", "squatter", "4001", "2", "1"]) == ["OK"])  // then its connection closes
+        #expect(try PortMapperConnection(client).register(name: "kept", port: 4_002, incarnation: 3) == false)
+        try await eventually("the squatter's name gone with its connection") { try client.names().map(\.name) == ["kept"] }
+        held = nil
+        try await eventually("the holder's name gone with its connection") { try client.names().isEmpty }
+    }
+
     @Test func clusterPortsComeFromTheGivenRange() async throws {
         let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
         defer { mapper.stop() }

@@ -235,44 +235,70 @@ import Testing
 }
 
 @Suite struct PortMapperTableTests {
-    var alive: Set<Int32> = [100, 200]
-
     @Test func namesRegisterLookUpAndList() {
         var table = PortMapperTable(leaseTime: .seconds(10))
-        let isAlive: (Int32) -> Bool = { [alive] in alive.contains($0) }
-        #expect(table.register(name: "a", port: 4000, incarnation: 1, osPid: 100, now: .zero, isAlive: isAlive) == .registered)
-        #expect(table.register(name: "b", port: 4001, incarnation: 2, osPid: 200, now: .zero, isAlive: isAlive) == .registered)
-        #expect(table.lookup("a", now: .seconds(1), isAlive: isAlive) == 4000)
-        #expect(table.names(now: .seconds(1), isAlive: isAlive).map(\.name) == ["a", "b"])
-        #expect(table.lookup("nobody", now: .seconds(1), isAlive: isAlive) == nil)
+        #expect(table.register(name: "a", port: 4000, incarnation: 1, connection: 7, now: .zero) == .registered)
+        #expect(table.register(name: "b", port: 4001, incarnation: 2, connection: 8, now: .zero) == .registered)
+        #expect(table.lookup("a", now: .seconds(1)) == 4000)
+        #expect(table.names(now: .seconds(1)).map(\.name) == ["a", "b"])
+        #expect(table.lookup("nobody", now: .seconds(1)) == nil)
     }
 
-    @Test func aLiveHolderKeepsItsNameAndADeadOneLosesIt() {
+    @Test func aConnectedHolderKeepsItsNameAndItsClosedConnectionFreesIt() {
         var table = PortMapperTable(leaseTime: .seconds(10))
-        var living: Set<Int32> = [100, 300]
-        #expect(table.register(name: "a", port: 4000, incarnation: 1, osPid: 100, now: .zero, isAlive: { living.contains($0) }) == .registered)
-        #expect(table.register(name: "a", port: 5000, incarnation: 2, osPid: 300, now: .seconds(1), isAlive: { living.contains($0) }) == .taken(port: 4000))
+        #expect(table.register(name: "a", port: 4000, incarnation: 1, connection: 7, now: .zero) == .registered)
+        #expect(table.register(name: "a", port: 5000, incarnation: 2, connection: 9, now: .seconds(1)) == .taken(port: 4000))
         // The same node refreshing its lease is fine.
-        #expect(table.register(name: "a", port: 4000, incarnation: 1, osPid: 100, now: .seconds(2), isAlive: { living.contains($0) }) == .registered)
-        living.remove(100)  // kill -9
-        #expect(table.lookup("a", now: .seconds(3), isAlive: { living.contains($0) }) == nil)
-        #expect(table.register(name: "a", port: 5000, incarnation: 2, osPid: 300, now: .seconds(3), isAlive: { living.contains($0) }) == .registered)
+        #expect(table.register(name: "a", port: 4000, incarnation: 1, connection: 7, now: .seconds(2)) == .registered)
+        table.closed(connection: 7)  // kill -9: its connection closes
+        #expect(table.lookup("a", now: .seconds(3)) == nil)
+        #expect(table.register(name: "a", port: 5000, incarnation: 2, connection: 9, now: .seconds(3)) == .registered)
     }
 
     @Test func leasesLapseWithoutRefresh() {
         var table = PortMapperTable(leaseTime: .seconds(10))
-        #expect(table.register(name: "a", port: 4000, incarnation: 1, osPid: 100, now: .zero, isAlive: { _ in true }) == .registered)
-        #expect(table.lookup("a", now: .seconds(9), isAlive: { _ in true }) == 4000)
-        #expect(table.lookup("a", now: .seconds(10), isAlive: { _ in true }) == nil)
+        #expect(table.register(name: "a", port: 4000, incarnation: 1, connection: 7, now: .zero) == .registered)
+        #expect(table.lookup("a", now: .seconds(9)) == 4000)
+        #expect(table.lookup("a", now: .seconds(10)) == nil)
+        #expect(table.register(name: "a", port: 5000, incarnation: 2, connection: 8, now: .seconds(10)) == .registered)
     }
 
     @Test func unregisterNeedsTheRightIncarnation() {
         var table = PortMapperTable()
-        _ = table.register(name: "a", port: 4000, incarnation: 1, osPid: 100, now: .zero, isAlive: { _ in true })
+        _ = table.register(name: "a", port: 4000, incarnation: 1, connection: 7, now: .zero)
         table.unregister(name: "a", incarnation: 2)
-        #expect(table.lookup("a", now: .zero, isAlive: { _ in true }) == 4000)
+        #expect(table.lookup("a", now: .zero) == 4000)
         table.unregister(name: "a", incarnation: 1)
-        #expect(table.lookup("a", now: .zero, isAlive: { _ in true }) == nil)
+        #expect(table.lookup("a", now: .zero) == nil)
+    }
+
+    @Test func namesAndEntriesAreBounded() {
+        var table = PortMapperTable()
+        for bad in ["", String(repeating: "n", count: 256), "a b", "a@h", "a\u{0}"] {
+            #expect(table.register(name: bad, port: 4000, incarnation: 1, connection: 7, now: .zero) == .badName)
+        }
+        #expect(table.register(name: String(repeating: "n", count: 255), port: 4000, incarnation: 1, connection: 7, now: .zero) == .registered)
+        for index in 1..<PortMapperTable.maxEntries {
+            #expect(table.register(name: "n\(index)", port: 4000, incarnation: 1, connection: 7, now: .zero) == .registered)
+        }
+        #expect(table.register(name: "one-more", port: 4000, incarnation: 1, connection: 7, now: .zero) == .full)
+        #expect(table.register(name: "n1", port: 4001, incarnation: 1, connection: 7, now: .zero) == .registered)  // a refresh
+    }
+
+    /// As epmd: only this host registers; anyone looks up.
+    @Test func onlyALocalRequestRegistersOrUnregisters() {
+        var table = PortMapperTable()
+        func ask(_ words: [String], local: Bool) -> [String] {
+            PortMapperServer.answer(.init(words: words, local: local, connection: 5), table: &table, now: .zero).reply
+        }
+        #expect(ask(["REGISTER", "a", "4000", "1"], local: false).first == "ERR")
+        #expect(ask(["LOOKUP", "a"], local: false) == ["NONE"])
+        #expect(ask(["REGISTER", "a", "4000", "1"], local: true) == ["OK"])
+        #expect(ask(["UNREGISTER", "a", "1"], local: false).first == "ERR")
+        #expect(ask(["LOOKUP", "a"], local: false) == ["PORT", "4000"])
+        #expect(ask(["NAMES"], local: false) == ["NAMES", "a 4000"])
+        #expect(PortMapperServer.isLoopback("127.0.0.1") && PortMapperServer.isLoopback("::1") && PortMapperServer.isLoopback("::ffff:127.0.0.2"))
+        #expect(!PortMapperServer.isLoopback("10.0.0.1") && !PortMapperServer.isLoopback(nil) && !PortMapperServer.isLoopback("1127.0.0.1"))
     }
 }
 

@@ -5,7 +5,9 @@ import Synchronization
 
 /// Keeps a node's name registered with the host's port mapper: registers at start (starting
 /// a mapper when none answers and a launcher is given), then refreshes the lease every two
-/// seconds on a thread of its own, so a restarted mapper learns the name again.
+/// seconds on a thread of its own, so a restarted mapper learns the name again. All of it on
+/// one connection, which the mapper ties the registration to: when this process dies, the
+/// name goes with it.
 final class MapperKeeper: Sendable {
     let client: PortMapperClient
     let name: String
@@ -15,6 +17,14 @@ final class MapperKeeper: Sendable {
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    /// The connection, used by one thread at a time: the first registration's, then the
+    /// refresh loop's.
+    private let connection = Mutex<UncheckedConnection?>(nil)
+
+    private struct UncheckedConnection: @unchecked Sendable {
+        let connection: PortMapperConnection
+    }
 
     init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) {
         self.client = client
@@ -42,11 +52,13 @@ final class MapperKeeper: Sendable {
     private func registerStartingMapper() throws {
         var launched = false
         let deadline = ContinuousClock.now + .seconds(5)
+        let mapper = try PortMapperConnection(client)
         while true {
             do {
-                guard try client.register(name: name, port: port, incarnation: incarnation) else {
+                guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
                     throw NodeStartError.nameInUse(name)
                 }
+                connection.withLock { $0 = UncheckedConnection(connection: mapper) }
                 return
             } catch let error as PortMapperClient.Failure {
                 guard let launcher, ContinuousClock.now < deadline else {
@@ -70,23 +82,32 @@ final class MapperKeeper: Sendable {
     }
 
     func start() {
+        guard let mapper = connection.withLock({ $0.take()?.connection }) else { return }
+        let handed = UncheckedConnection(connection: mapper)
         Thread { [self] in
+            let mapper = handed.connection
             while self.wake.wait(timeout: .now() + 2) == .timedOut {
                 if self.stopping.load(ordering: .relaxed) { break }
                 do {
-                    if try !self.client.register(name: self.name, port: self.port, incarnation: self.incarnation) {
+                    if try !mapper.register(name: self.name, port: self.port, incarnation: self.incarnation) {
                         self.logger.error("the port mapper gave our name \(self.name) to another node")
                     }
                 } catch {
                     self.logger.warning("port mapper refresh failed: \(error)")
                 }
             }
+            try? mapper.unregister(name: self.name, incarnation: self.incarnation)
+            self.finished.signal()
         }.start()
     }
 
+    /// Unregisters the name (on the refresh thread, which owns the connection) and waits a
+    /// moment for it; the connection's close would end the registration anyway.
     func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
-        try? client.unregister(name: name, incarnation: incarnation)
+        if connection.withLock({ $0 == nil }) {  // the refresh loop has it
+            _ = finished.wait(timeout: .now() + .milliseconds(1_500))
+        }
     }
 }

@@ -27,20 +27,9 @@ public struct PortMapperClient: Sendable {
 
     var endpoint: String { "tcp://\(host):\(port)" }
 
-    /// Sends one request and waits for its answer's words.
+    /// Sends one request on a connection of its own and waits for its answer's words.
     public func request(_ words: [String]) throws -> [String] {
-        let context = try Context()
-        let dealer = try context.socket(.dealer)
-        try dealer.setReceiveTimeout(milliseconds: timeoutMilliseconds)
-        try dealer.setSendTimeout(milliseconds: timeoutMilliseconds)
-        try dealer.connect(endpoint)
-        let requestID = Array(UUID().uuidString.utf8)
-        guard try dealer.send([requestID] + words.map { Array($0.utf8) }) else { throw Failure.noAnswer(endpoint) }
-        while let frames = try dealer.receiveMessage() {
-            guard frames.first == requestID else { continue }
-            return frames.dropFirst().map { String(decoding: $0, as: UTF8.self) }
-        }
-        throw Failure.noAnswer(endpoint)
+        try PortMapperConnection(self).request(words)
     }
 
     public func lookup(_ name: String) throws -> Int? {
@@ -61,14 +50,48 @@ public struct PortMapperClient: Sendable {
             return (String(parts[0]), port)
         }
     }
+}
 
-    /// Registers `name`; false when a live node holds it.
+/// One lasting connection to a port mapper, as a node keeps for its registration: the mapper
+/// ends a registration when the connection that made it closes, as epmd does. Not
+/// thread-safe: one thread at a time.
+public final class PortMapperConnection {
+    public let client: PortMapperClient
+    private let context: Context
+    private let dealer: Socket
+
+    public init(_ client: PortMapperClient) throws {
+        self.client = client
+        context = try Context()
+        dealer = try context.socket(.dealer)
+        try dealer.setReceiveTimeout(milliseconds: client.timeoutMilliseconds)
+        try dealer.setSendTimeout(milliseconds: client.timeoutMilliseconds)
+        try dealer.setReconnectInterval(milliseconds: 200)
+        try dealer.connect(client.endpoint)
+    }
+
+    deinit { dealer.close() }
+
+    /// Sends one request and waits for its answer's words (late answers to earlier requests
+    /// are skipped by their request id).
+    public func request(_ words: [String]) throws -> [String] {
+        let requestID = Array(UUID().uuidString.utf8)
+        guard try dealer.send([requestID] + words.map { Array($0.utf8) }) else { throw PortMapperClient.Failure.noAnswer(client.endpoint) }
+        while let frames = try dealer.receiveMessage() {
+            guard frames.first == requestID else { continue }
+            return frames.dropFirst().map { String(decoding: $0, as: UTF8.self) }
+        }
+        throw PortMapperClient.Failure.noAnswer(client.endpoint)
+    }
+
+    /// Registers `name` for as long as this connection lasts (and is refreshed); false when
+    /// another node holds it.
     public func register(name: String, port: Int, incarnation: UInt64) throws -> Bool {
-        let answer = try request(["REGISTER", name, String(port), String(incarnation), String(getpid())])
+        let answer = try request(["REGISTER", name, String(port), String(incarnation)])
         switch answer.first {
         case "OK": return true
         case "TAKEN": return false
-        default: throw Failure.badAnswer(answer.joined(separator: " "))
+        default: throw PortMapperClient.Failure.badAnswer(answer.joined(separator: " "))
         }
     }
 

@@ -8,11 +8,17 @@ import ZeroMQ
 /// node's test process or as the detached `todo-node --mapper-daemon` process.
 ///
 /// Requests are frames `[request id, command, arguments...]`; replies echo the request id.
-/// Anything malformed is answered with ERR (or dropped) and logged; the server goes on.
+/// As with epmd, anyone may look names up, but only a process on this host (a loopback
+/// address) may register or unregister one, and a registration ends with its connection.
+/// Anything malformed is answered with ERR (or dropped), logged at most once a minute, and
+/// the server goes on.
 public final class PortMapperServer: Sendable {
     public let port: Int
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
+
+    /// The largest request frame: a command and a name of at most 255 bytes, and numbers.
+    static let maxFrameBytes = 1_024
 
     /// Binds the port (failing if it is taken) and starts serving.
     public init(port: Int, host: String = "*", leaseTime: Duration = .seconds(10), logger: Logger = Logger(label: "todo.mapper")) throws {
@@ -20,6 +26,13 @@ public final class PortMapperServer: Sendable {
         let router = try context.socket(.router)
         try router.setReceiveTimeout(milliseconds: 100)
         try router.setRouterMandatory(false)
+        try router.setMaxMessageSize(Int64(Self.maxFrameBytes))
+        try router.setHandshakeInterval(milliseconds: 3_000)
+        try router.setReceiveHighWaterMark(1_000)
+        let serial = UInt64.random(in: 1...UInt64.max)
+        try router.monitor(on: "inproc://mapper-monitor-\(serial)", events: [.disconnected])
+        let monitor = try context.socket(.pair)
+        try monitor.connect("inproc://mapper-monitor-\(serial)")
         try router.bind("tcp://\(host):\(port)")
         if port == 0 {
             let endpoint = try router.lastEndpoint()
@@ -27,9 +40,9 @@ public final class PortMapperServer: Sendable {
         } else {
             self.port = port
         }
-        let serving = UncheckedSocket(router)
+        let serving = UncheckedSocket(router), watching = UncheckedSocket(monitor)
         Thread { [self] in
-            self.serve(serving.socket, table: PortMapperTable(leaseTime: leaseTime), logger: logger)
+            self.serve(serving.socket, monitor: watching.socket, table: PortMapperTable(leaseTime: leaseTime), logger: logger)
             _ = context  // the context lives as long as the thread
             self.finished.signal()
         }.start()
@@ -40,58 +53,80 @@ public final class PortMapperServer: Sendable {
         finished.wait()
     }
 
-    private func serve(_ router: Socket, table: PortMapperTable, logger: Logger) {
+    private func serve(_ router: Socket, monitor: Socket, table: PortMapperTable, logger: Logger) {
         var table = table
+        var warnings = RateLimitedWarnings(interval: .seconds(60))
         let clock = ContinuousClock()
         let origin = clock.now
         while !stopping.load(ordering: .relaxed) {
-            guard let frames = try? router.receiveMessage() else { continue }
+            let now = origin.duration(to: clock.now)
+            // Closed connections first: their registrations end.
+            while let frames = try? monitor.receiveMessage(dontWait: true) {
+                if let event = MonitorEvent(frames: frames), event.kind == .disconnected {
+                    table.closed(connection: Int32(bitPattern: event.value))
+                }
+            }
+            if let (count, what) = warnings.due(now: now) { logger.warning("port mapper: \(what): \(count) more since the last warning") }
+            guard let message = try? router.receiveMessageWithOrigin() else { continue }
+            let frames = message.frames
             guard frames.count >= 3 else {
-                logger.warning("port mapper: dropped a malformed request (\(frames.count) frames)")
+                if warnings.note("dropped a malformed request", now: now) { logger.warning("port mapper: dropped a malformed request") }
                 continue
             }
             let client = frames[0], requestID = frames[1]
             let words = frames.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }
-            let now = origin.duration(to: clock.now)
-            let reply = Self.answer(words, table: &table, now: now, logger: logger)
+            let request = Request(words: words, local: Self.isLoopback(message.peerAddress), connection: message.descriptor)
+            let (reply, complaint) = Self.answer(request, table: &table, now: now)
+            if let complaint, warnings.note(complaint, now: now) { logger.warning("port mapper: \(complaint)") }
             _ = try? router.send([client, requestID] + reply.map { Array($0.utf8) }, dontWait: true)
         }
+        try? router.stopMonitor()
         router.close()
+        monitor.close()
     }
 
-    static func answer(_ words: [String], table: inout PortMapperTable, now: Duration, logger: Logger) -> [String] {
+    /// One request: its words, whether it came from this host, and on which connection.
+    struct Request {
+        let words: [String]
+        let local: Bool
+        let connection: Int32
+    }
+
+    /// The reply to a request, and what to warn about, if anything.
+    static func answer(_ request: Request, table: inout PortMapperTable, now: Duration) -> (reply: [String], complaint: String?) {
+        let words = request.words
         switch (words.first, words.count) {
-        case ("REGISTER", 5):
-            guard let port = Int(words[2]), (1...65535).contains(port),
-                  let incarnation = UInt64(words[3]), let osPid = Int32(words[4]) else { return ["ERR", "bad REGISTER"] }
-            switch table.register(name: words[1], port: port, incarnation: incarnation, osPid: osPid, now: now, isAlive: processIsAlive) {
-            case .registered: return ["OK"]
-            case .taken(let port): return ["TAKEN", String(port)]
+        case ("REGISTER", 4), ("REGISTER", 5):  // a fifth word (an OS pid, from older nodes) is ignored
+            guard request.local else { return (["ERR", "only a node on this host may register"], "refused a REGISTER from another host") }
+            guard let port = Int(words[2]), (1...65535).contains(port), let incarnation = UInt64(words[3]) else {
+                return (["ERR", "bad REGISTER"], "dropped a bad REGISTER")
+            }
+            switch table.register(name: words[1], port: port, incarnation: incarnation, connection: request.connection, now: now) {
+            case .registered: return (["OK"], nil)
+            case .taken(let port): return (["TAKEN", String(port)], nil)
+            case .full: return (["ERR", "the table is full"], "refused a REGISTER: \(PortMapperTable.maxEntries) names are registered")
+            case .badName: return (["ERR", "bad node name"], "refused a REGISTER with a bad node name")
             }
         case ("UNREGISTER", 3):
-            guard let incarnation = UInt64(words[2]) else { return ["ERR", "bad UNREGISTER"] }
+            guard request.local else { return (["ERR", "only a node on this host may unregister"], "refused an UNREGISTER from another host") }
+            guard let incarnation = UInt64(words[2]) else { return (["ERR", "bad UNREGISTER"], "dropped a bad UNREGISTER") }
             table.unregister(name: words[1], incarnation: incarnation)
-            return ["OK"]
+            return (["OK"], nil)
         case ("LOOKUP", 2):
-            guard let port = table.lookup(words[1], now: now, isAlive: processIsAlive) else { return ["NONE"] }
-            return ["PORT", String(port)]
+            guard let port = table.lookup(words[1], now: now) else { return (["NONE"], nil) }
+            return (["PORT", String(port)], nil)
         case ("NAMES", 1):
-            return ["NAMES"] + table.names(now: now, isAlive: processIsAlive).map { "\($0.name) \($0.port)" }
+            return (["NAMES"] + table.names(now: now).map { "\($0.name) \($0.port)" }, nil)
         default:
-            logger.warning("port mapper: unknown request \(words.first.map { String($0.prefix(32)) } ?? "")")
-            return ["ERR", "unknown request"]
+            return (["ERR", "unknown request"], "dropped an unknown request")
         }
     }
-}
 
-/// Whether an OS process exists and is not a zombie waiting to be reaped (kill with signal 0,
-/// where EPERM means it exists but is not ours; then its state in /proc).
-func processIsAlive(_ pid: Int32) -> Bool {
-    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return true }
-    let state = stat[stat.index(after: close)...].split(separator: " ").first
-    return state != "Z" && state != "X"
+    /// Whether a peer address (ZeroMQ's "Peer-Address") is this host's loopback.
+    static func isLoopback(_ address: String?) -> Bool {
+        guard let address else { return false }
+        return address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
+    }
 }
 
 /// Hands a socket to the one thread that will use it from then on.

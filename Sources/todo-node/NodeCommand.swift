@@ -71,8 +71,8 @@ struct NodeCommand: ParsableCommand {
         if let low = listenPortMin, let high = listenPortMax, !(1 <= low && low <= high && high <= 65535) {
             throw ValidationError("--listen-port-min must be at most --listen-port-max, both 1 to 65535")
         }
-        if let tickTime, !(tickTime > 0 && tickTime <= 3_600) { throw ValidationError("--tick-time must be a positive number of seconds") }
-        if let serverIdleTimeout, !(serverIdleTimeout > 0) { throw ValidationError("--server-idle-timeout must be positive") }
+        if let tickTime { _ = try Self.seconds(tickTime, "--tick-time", upTo: Self.maxTickTime) }
+        if let serverIdleTimeout { _ = try Self.seconds(serverIdleTimeout, "--server-idle-timeout", upTo: Self.maxServerIdleTimeout) }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -81,18 +81,37 @@ struct NodeCommand: ParsableCommand {
         var cluster = ClusterSettings(node: node, cookie: try Cookie.resolve(flag: cookie, environment: environment))
         cluster.hidden = hidden
         cluster.mapperPort = try mapperPort ?? environment.int("TODO_MAPPER_PORT", in: 1...65535) ?? ClusterSettings.defaultMapperPort
-        if let tick = try tickTime ?? environment.double("TODO_TICK_TIME") { cluster.tickTime = .milliseconds(Int(tick * 1_000)) }
+        if let tickTime {
+            cluster.tickTime = try Self.seconds(tickTime, "--tick-time", upTo: Self.maxTickTime)
+        } else if let tick = try environment.seconds("TODO_TICK_TIME", upTo: Self.maxTickTime) {
+            cluster.tickTime = tick
+        }
         if let low = listenPortMin, let high = listenPortMax { cluster.listenPorts = low...high }
         cluster.mapperLauncher = [CommandLine.arguments[0], "--mapper-daemon", "--mapper-port", String(cluster.mapperPort)]
-        let expiry = try serverIdleTimeout ?? environment.double("TODO_SERVER_EXPIRY") ?? 60
+        let expiry = try serverIdleTimeout.map { try Self.seconds($0, "--server-idle-timeout", upTo: Self.maxServerIdleTimeout) }
+            ?? environment.seconds("TODO_SERVER_EXPIRY", upTo: Self.maxServerIdleTimeout) ?? .seconds(60)
         return Settings(
             cluster: cluster,
             connect: try connect.map { try NodeName(parsing: $0) },
             httpPort: try httpPort ?? environment.int("TODO_HTTP_PORT", in: 0...65535) ?? 5454,
             httpHost: httpHost ?? "0.0.0.0",
             dataDirectory: dataDir ?? environment["TODO_DATA_DIR"] ?? "./persist/\(node.name)",
-            serverIdleTimeout: .milliseconds(Int(expiry * 1_000)),
+            serverIdleTimeout: expiry,
             logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)) ?? .info)
+    }
+}
+
+extension NodeCommand {
+    static let maxTickTime = 3_600.0
+    static let maxServerIdleTimeout = 365 * 86_400.0
+
+    /// A number of seconds as a Duration: finite, positive and at most `limit`, or a clear
+    /// error naming `what` (never a trap on `inf`, `nan` or `1e300`).
+    static func seconds(_ value: Double, _ what: String, upTo limit: Double) throws -> Duration {
+        guard value.isFinite, value > 0, value <= limit else {
+            throw ValidationError("\(what) must be a number of seconds above 0 and at most \(Int(limit)), not \(value)")
+        }
+        return .milliseconds(Int((value * 1_000).rounded(.up)))
     }
 }
 
@@ -103,9 +122,9 @@ extension [String: String] {
         return value
     }
 
-    func double(_ key: String) throws -> Double? {
+    func seconds(_ key: String, upTo limit: Double) throws -> Duration? {
         guard let text = self[key] else { return nil }
-        guard let value = Double(text), value > 0 else { throw ValidationError("\(key)=\(text) is not a positive number") }
-        return value
+        guard let value = Double(text) else { throw ValidationError("\(key)=\(text.prefix(40)) is not a number of seconds") }
+        return try NodeCommand.seconds(value, "\(key)=\(text.prefix(40))", upTo: limit)
     }
 }

@@ -34,7 +34,10 @@ struct ClientOptions: ParsableArguments {
     }
 
     func resolvedMapperPort() throws -> Int {
-        if let mapperPort { return mapperPort }
+        if let mapperPort {
+            guard (1...65535).contains(mapperPort) else { throw ValidationError("--mapper-port must be 1 to 65535") }
+            return mapperPort
+        }
         if let text = environment["TODO_MAPPER_PORT"] {
             guard let port = Int(text), (1...65535).contains(port) else { throw ValidationError("TODO_MAPPER_PORT=\(text) is not a port") }
             return port

@@ -52,6 +52,20 @@ struct NodeEndToEndTests {
             #expect(busyPort.output.split(separator: "\n").count == 1)
             let badFlag = try e2e.start(Binaries.node, ["--name", "d@localhost", "--mapper-port", "99999"], log: "bad.log")
             #expect(try await badFlag.exitCode(within: .seconds(20)) == 2)
+            // Numbers that would trap if taken as they come: a clear line and exit 2 instead.
+            let badNumbers: [([String], [String: String])] = [
+                (["--tick-time", "inf"], [:]), (["--tick-time", "1e300"], [:]), (["--tick-time", "nan"], [:]),
+                (["--server-idle-timeout", "1e300"], [:]), (["--server-idle-timeout", "-1"], [:]),
+                ([], ["TODO_TICK_TIME": "inf"]), ([], ["TODO_TICK_TIME": "1e300"]), ([], ["TODO_SERVER_EXPIRY": "1e300"]),
+                ([], ["TODO_SERVER_EXPIRY": "infinity"]), ([], ["TODO_TICK_TIME": "soon"]),
+            ]
+            for (index, (flags, environment)) in badNumbers.enumerated() {
+                let bad = try e2e.start(Binaries.node, ["--name", "n\(index)@localhost", "--http-port", "0"] + flags,
+                                        log: "bad-number-\(index).log", environment: environment)
+                #expect(try await bad.exitCode(within: .seconds(20)) == 2, "\(flags) \(environment)")
+                let lines = bad.output.split(separator: "\n")
+                #expect(lines.count == 1 && lines.first?.hasPrefix("todo-node: ") == true, "\(bad.output)")
+            }
         }
     }
 

@@ -197,8 +197,10 @@ final class EndToEnd: @unchecked Sendable {
         try start(Binaries.node, ["--name", "\(name)@localhost", "--http-port", String(httpPort)] + flags, log: "\(name)-\(programs.count).log")
     }
 
-    func start(_ binary: URL, _ arguments: [String], log: String, separateErrors: Bool = false) throws -> RunningProgram {
-        let program = try RunningProgram(binary, arguments, environment: environment, directory: directory,
+    func start(
+        _ binary: URL, _ arguments: [String], log: String, separateErrors: Bool = false, environment extra: [String: String] = [:]
+    ) throws -> RunningProgram {
+        let program = try RunningProgram(binary, arguments, environment: environment.merging(extra) { $1 }, directory: directory,
                                          log: directory.appendingPathComponent(log), separateErrors: separateErrors)
         programs.append(program)
         return program

@@ -21,6 +21,9 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Listen for HTTP on this address only (default: all).")
     var httpHost: String?
 
+    @Option(help: "Require 'Authorization: Bearer TOKEN' on every HTTP route but /health (env TODO_HTTP_TOKEN, which other users cannot see).")
+    var httpToken: String?
+
     @Option(help: "Data directory (env TODO_DATA_DIR, default ./persist/NAME).")
     var dataDir: String?
 
@@ -57,6 +60,7 @@ struct NodeCommand: ParsableCommand {
         var connect: [NodeName]
         var httpPort: Int
         var httpHost: String
+        var httpToken: String?
         var dataDirectory: String
         var serverIdleTimeout: Duration
         var logLevel: Logger.Level
@@ -95,6 +99,7 @@ struct NodeCommand: ParsableCommand {
             connect: try connect.map { try NodeName(parsing: $0) },
             httpPort: try httpPort ?? environment.int("TODO_HTTP_PORT", in: 0...65535) ?? 5454,
             httpHost: httpHost ?? "0.0.0.0",
+            httpToken: try Self.token(httpToken ?? environment["TODO_HTTP_TOKEN"]),
             dataDirectory: dataDir ?? environment["TODO_DATA_DIR"] ?? "./persist/\(node.name)",
             serverIdleTimeout: expiry,
             logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)) ?? .info)
@@ -102,6 +107,15 @@ struct NodeCommand: ParsableCommand {
 }
 
 extension NodeCommand {
+    /// The HTTP token, if any: printable ASCII without spaces, as a bearer token is.
+    static func token(_ text: String?) throws -> String? {
+        guard let text else { return nil }
+        guard !text.isEmpty, text.utf8.count <= 1_024, text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw ValidationError("--http-token (or TODO_HTTP_TOKEN) must be 1 to 1024 printable characters without spaces")
+        }
+        return text
+    }
+
     static let maxTickTime = 3_600.0
     static let maxServerIdleTimeout = 365 * 86_400.0
 

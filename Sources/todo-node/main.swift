@@ -84,7 +84,7 @@ do {
 var services: [any Service] = [NodeService(node: node, joining: settings.connect), TodoService(system: system)]
 if settings.httpPort != 0 {
     services.append(Application(
-        router: TodoRoutes.router(system: system),
+        router: TodoRoutes.router(system: system, token: settings.httpToken),
         configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), reuseAddress: true),
         logger: logger))
 }

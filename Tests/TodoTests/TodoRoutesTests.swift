@@ -7,11 +7,73 @@ import Testing
 /// The HTTP front through Hummingbird's test client, on one real node with its own database.
 @Suite(.timeLimit(.minutes(2)))
 struct TodoRoutesTests {
-    func withApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withApp(
+        token: String? = nil, _ testing: TestingSetup = .router, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
         try await withTodoCluster { todo in
             let system = try await todo.startSystems(1)[0]
-            let app = Application(router: TodoRoutes.router(system: system))
-            try await app.test(.router, body)
+            let app = Application(router: TodoRoutes.router(system: system, token: token))
+            try await app.test(testing, body)
+        }
+    }
+
+    /// A web page on another site makes the user's browser write into a local node: the
+    /// browser says so (Origin, Sec-Fetch-Site), and the node refuses with 403. Reads, and
+    /// clients that are not browsers, go on as before.
+    @Test func aCrossSiteBrowserRequestMayNotChangeData() async throws {
+        try await withApp(.live) { client in
+            let add = "/add_entry?list=bob&date=2018-12-19&title=Dentist"
+            let refused: [HTTPFields] = [
+                [.origin: "http://evil.example"], [.origin: "null"], [.origin: "http://localhost:3000"],
+                [RequestChecks.secFetchSite: "cross-site"], [RequestChecks.secFetchSite: "same-site"],
+            ]
+            for headers in refused {
+                try await client.execute(uri: add, method: .post, headers: headers) { response in
+                    #expect(response.status == .forbidden, "\(headers)")
+                    #expect(String(buffer: response.body).hasPrefix("a request from another site may not change data"))
+                }
+                try await client.execute(uri: "/lists/bob/entries", method: .post, headers: headers,
+                                         body: ByteBuffer(string: #"{"date":"2018-12-19","title":"x"}"#)) { response in
+                    #expect(response.status == .forbidden, "\(headers)")
+                }
+            }
+            try await client.execute(uri: "/entries?list=bob&date=2018-12-19", method: .get) { response in
+                #expect(String(buffer: response.body) == "", "a refused write left a trace")
+            }
+            try await client.execute(uri: "/entries?list=bob&date=2018-12-19", method: .get, headers: [.origin: "http://evil.example"]) { response in
+                #expect(response.status == .ok)
+            }
+            for headers: HTTPFields in [[:], [RequestChecks.secFetchSite: "same-origin"], [RequestChecks.secFetchSite: "none"]] {
+                try await client.execute(uri: add, method: .post, headers: headers) { response in
+                    #expect(response.status == .ok, "\(headers)")
+                }
+            }
+        }
+    }
+
+    @Test func theOriginOfThisNodeMayWrite() {
+        #expect(RequestChecks.crossSiteRefusal([.origin: "http://localhost:5454"], authority: "localhost:5454") == nil)
+        #expect(RequestChecks.crossSiteRefusal([.origin: "http://localhost:5454"], authority: "localhost:5455") != nil)
+        #expect(RequestChecks.crossSiteRefusal([.origin: "http://localhost:5454"], authority: nil) != nil)
+    }
+
+    @Test func aTokenIsRequiredOnEveryRouteButHealth() async throws {
+        try await withApp(token: "s3cret") { client in
+            for (uri, method) in [("/entries?list=bob&date=2018-12-19", HTTPRequest.Method.get), ("/metrics", .get),
+                                  ("/add_entry?list=bob&date=2018-12-19&title=x", .post), ("/lists/bob/entries", .get)] {
+                for headers: HTTPFields in [[:], [.authorization: "Bearer wrong!"], [.authorization: "s3cret"], [.authorization: "Bearer s3cre"]] {
+                    try await client.execute(uri: uri, method: method, headers: headers) { response in
+                        #expect(response.status == .unauthorized, "\(method) \(uri) \(headers)")
+                        #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                    }
+                }
+                try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer s3cret"]) { response in
+                    #expect(response.status != .unauthorized, "\(method) \(uri)")
+                }
+            }
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+            }
         }
     }
 

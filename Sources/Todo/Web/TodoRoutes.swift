@@ -17,9 +17,11 @@ public enum TodoRoutes {
         let title: String?
     }
 
-    public static func router(system: TodoSystem, started: ContinuousClock.Instant = .now) -> Router<BasicRequestContext> {
+    /// The routes; `token`, when given, is required as a bearer token on all but `/health`.
+    public static func router(system: TodoSystem, token: String? = nil, started: ContinuousClock.Instant = .now) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(NotFoundMiddleware())
+        router.middlewares.add(RequestGuard(token: token))
         let node = system.node
 
         router.post("/add_entry") { request, _ in

@@ -10,9 +10,10 @@ import Processes
 enum RemoteBench {
     static let payload = [UInt8](repeating: 7, count: 64)
 
-    static func settings(_ name: String, mapperPort: Int) -> ClusterSettings {
+    static func settings(_ name: String, mapperPort: Int, encrypted: Bool = true) -> ClusterSettings {
         var settings = ClusterSettings(node: NodeName(name: name, host: "localhost"), cookie: "bench")
         settings.mapperPort = mapperPort
+        settings.encrypted = encrypted
         return settings
     }
 
@@ -23,8 +24,8 @@ enum RemoteBench {
     }
 
     /// The child's side: an `echo` process and a `sink` that counts, until killed.
-    static func runPeer(name: String, mapperPort: Int) async throws -> Never {
-        let node = try await ClusterNode.start(settings(name, mapperPort: mapperPort), logger: quietLogger)
+    static func runPeer(name: String, mapperPort: Int, encrypted: Bool) async throws -> Never {
+        let node = try await ClusterNode.start(settings(name, mapperPort: mapperPort, encrypted: encrypted), logger: quietLogger)
         node.rpc.register("echo") { (value: Int) in value }
         let echo = node.runtime.spawn { context in
             var client: Pid?
@@ -66,24 +67,27 @@ enum RemoteBench {
     }
 
     /// Starts a peer node in a process of its own; it is stopped when the returned process is.
-    static func startPeer(_ name: String, mapperPort: Int) throws -> ChildProcess {
-        let (child, output) = try startReadingOutput(CommandLine.arguments[0], ["remote-peer", name, String(mapperPort)])
+    static func startPeer(_ name: String, mapperPort: Int, encrypted: Bool = true) throws -> ChildProcess {
+        let (child, output) = try startReadingOutput(
+            CommandLine.arguments[0], ["remote-peer", name, String(mapperPort)] + (encrypted ? [] : ["clear"]))
         _ = output.availableData  // "ready"
         return child
     }
 
     /// Runs `body` with this process's node connected to peer nodes in their own processes.
-    static func withPeers<T>(_ names: [String], _ body: (ClusterNode, [NodeName]) async throws -> T) async throws -> T {
+    static func withPeers<T>(
+        _ names: [String], encrypted: Bool = true, _ body: (ClusterNode, [NodeName]) async throws -> T
+    ) async throws -> T {
         let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
         defer { mapper.stop() }
-        let children = try names.map { try startPeer($0, mapperPort: mapper.port) }
+        let children = try names.map { try startPeer($0, mapperPort: mapper.port, encrypted: encrypted) }
         defer {
             for child in children {
                 child.signal(SIGTERM)
                 child.waitForExit()
             }
         }
-        let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port), logger: quietLogger)
+        let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port, encrypted: encrypted), logger: quietLogger)
         node.rpc.register("echo") { (value: Int) in value }
         let peers = names.map { NodeName(name: $0, host: "localhost") }
         for peer in peers {
@@ -144,9 +148,10 @@ enum RemoteBench {
         }
     }
 
-    /// Starts the peer process and measures against it.
-    static func measure(runs: Int = 3) async throws -> Figures {
-        try await withPeers(["peer"]) { node, peers in try await measure(node: node, peer: peers[0], runs: runs) }
+    /// Starts the peer process and measures against it, over encrypted links or (for the
+    /// cost of encryption) in the clear.
+    static func measure(runs: Int = 3, encrypted: Bool = true) async throws -> Figures {
+        try await withPeers(["peer"], encrypted: encrypted) { node, peers in try await measure(node: node, peer: peers[0], runs: runs) }
     }
 
     static func measure(node: ClusterNode, peer: NodeName, runs: Int) async throws -> Figures {

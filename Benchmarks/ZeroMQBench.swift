@@ -3,14 +3,15 @@ import Histogram
 import Synchronization
 import ZeroMQ
 
-/// Raw ZeroMQ reference figures: DEALER to ROUTER over tcp on 127.0.0.1, two threads.
+/// Raw ZeroMQ reference figures: DEALER to ROUTER over tcp on 127.0.0.1, two threads; in the
+/// clear, or with CURVE (`keys`) as the cluster's links are.
 enum ZeroMQBench {
     static let payload = [UInt8](repeating: 7, count: 64)
 
     /// Runs `serve` on its own thread with a ROUTER bound to a free loopback port (a socket
     /// stays on the thread that made it); returns the endpoint once it is bound.
     static func router(
-        _ context: Context, done: DispatchSemaphore, _ serve: @escaping @Sendable (Socket) -> Void
+        _ context: Context, keys: CurveKeyPair?, done: DispatchSemaphore, _ serve: @escaping @Sendable (Socket) -> Void
     ) throws -> String {
         let bound = DispatchSemaphore(value: 0)
         let endpoint = Mutex<Result<String, ZMQError>?>(nil)
@@ -18,6 +19,7 @@ enum ZeroMQBench {
             do {
                 let router = try context.socket(.router)
                 try router.setReceiveHighWaterMark(0)
+                if let keys { try router.makeCurveServer(secretKey: keys.secretKey) }
                 try router.bind("tcp://127.0.0.1:*")
                 let address = try router.lastEndpoint()
                 endpoint.withLock { $0 = .success(address) }
@@ -35,16 +37,17 @@ enum ZeroMQBench {
     }
 
     /// Round trips of a 64-byte message; returns (p50, p99) in microseconds.
-    static func roundTrip(count: Int = 20_000) throws -> (p50: Double, p99: Double) {
+    static func roundTrip(count: Int = 20_000, keys: CurveKeyPair? = nil) throws -> (p50: Double, p99: Double) {
         let context = try Context()
         let done = DispatchSemaphore(value: 0)
-        let endpoint = try router(context, done: done) { router in
+        let endpoint = try router(context, keys: keys, done: done) { router in
             for _ in 0..<count {  // echo each message to its sender
                 guard let message = try? router.receiveMessage() else { return }
                 _ = try? router.send(message)
             }
         }
         let dealer = try context.socket(.dealer)
+        if let keys { try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys) }
         try dealer.connect(endpoint)
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
         for _ in 0..<count {
@@ -58,11 +61,11 @@ enum ZeroMQBench {
     }
 
     /// One-way two-frame 64-byte messages per second, sender and receiver on two threads.
-    static func throughput(count: Int = 1_000_000) throws -> Double {
+    static func throughput(count: Int = 1_000_000, keys: CurveKeyPair? = nil) throws -> Double {
         let context = try Context()
         let done = DispatchSemaphore(value: 0)
         let window = Mutex<(start: ContinuousClock.Instant, end: ContinuousClock.Instant)>((.now, .now))
-        let endpoint = try router(context, done: done) { router in
+        let endpoint = try router(context, keys: keys, done: done) { router in
             for index in 0..<count {
                 guard (try? router.receiveMessage()) != nil else { return }
                 if index == 0 { window.withLock { $0.start = .now } }
@@ -71,6 +74,7 @@ enum ZeroMQBench {
         }
         let dealer = try context.socket(.dealer)
         try dealer.setSendHighWaterMark(0)
+        if let keys { try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys) }
         try dealer.connect(endpoint)
         let header: [UInt8] = [1]
         for _ in 0..<count {

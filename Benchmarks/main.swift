@@ -15,8 +15,8 @@ if groups == ["spawn-profile"] {
     print(1_000_000 / seconds(ContinuousClock.now - start))
     exit(0)
 }
-if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {
-    try await RemoteBench.runPeer(name: CommandLine.arguments[2], mapperPort: port)
+if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {
+    try await RemoteBench.runPeer(name: CommandLine.arguments[2], mapperPort: port, encrypted: CommandLine.arguments.count == 4)
 }
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http", let port = Int(CommandLine.arguments[2]) {
     try await WebBench.serveTrivial(port: port)
@@ -41,6 +41,10 @@ if wanted("zmq") {
     report.add("zmq_roundtrip_p50", zmqRoundTrips.map(\.p50).sorted()[2], "us")
     report.add("zmq_roundtrip_p99", zmqRoundTrips.map(\.p99).sorted()[2], "us")
     report.add("zmq_throughput", try await median(runs: 3) { try ZeroMQBench.throughput() }, "msg/s")
+    let keys = try CurveKeyPair.generate()
+    let curveRoundTrips = try (0..<5).map { _ in try ZeroMQBench.roundTrip(keys: keys) }
+    report.add("zmq_curve_roundtrip_p50", curveRoundTrips.map(\.p50).sorted()[2], "us", reference: "zmq_roundtrip_p50")
+    report.add("zmq_curve_throughput", try await median(runs: 3) { try ZeroMQBench.throughput(keys: keys) }, "msg/s", reference: "zmq_throughput")
 }
 
 if wanted("local") {
@@ -59,6 +63,10 @@ if wanted("remote") {
     report.add("remote_roundtrip_p50", remote.p50, "us", reference: "zmq_roundtrip_p50")
     report.add("remote_roundtrip_p99", remote.p99, "us", reference: "zmq_roundtrip_p99")
     report.add("remote_throughput", remote.throughput, "msg/s", reference: "zmq_throughput")
+    // The same without encryption (a setting for benchmarks only), for what CURVE costs.
+    let clear = try await RemoteBench.measure(encrypted: false)
+    report.add("remote_roundtrip_p50_unencrypted", clear.p50, "us", reference: "remote_roundtrip_p50")
+    report.add("remote_throughput_unencrypted", clear.throughput, "msg/s", reference: "remote_throughput")
     report.add("nodedown_after_kill9", try await RemoteBench.nodedownAfterKill(), "ms")
 }
 

@@ -87,7 +87,9 @@ public final class PortMapperConnection {
     /// Registers `name` for as long as this connection lasts (and is refreshed); false when
     /// another node holds it.
     public func register(name: String, port: Int, incarnation: UInt64) throws -> Bool {
-        let answer = try request(["REGISTER", name, String(port), String(incarnation)])
+        // The fifth word, our OS pid, is for a mapper daemon of an earlier version still
+        // running on this host (it wants five words); this version's mapper ignores it.
+        let answer = try request(["REGISTER", name, String(port), String(incarnation), String(getpid())])
         switch answer.first {
         case "OK": return true
         case "TAKEN": return false

@@ -92,10 +92,15 @@ public final class Socket {
     /// Receives a whole multipart message, or nil as `receive` does.
     public func receiveMessage(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
         guard let first = try receiveFrame(dontWait: dontWait) else { return nil }
-        var frames = [first.bytes]
-        var more = first.more
+        return try frames(after: first.bytes, more: first.more)
+    }
+
+    /// A multipart message's frames, from its first: the rest are already here (libzmq
+    /// delivers a message whole).
+    private func frames(after first: [UInt8], more: Bool) throws(ZMQError) -> [[UInt8]] {
+        var frames = [first]
+        var more = more
         while more {
-            // The remaining parts of a multipart message are already here: libzmq delivers it whole.
             guard let next = try receiveFrame(dontWait: false) else { break }
             frames.append(next.bytes)
             more = next.more
@@ -114,14 +119,8 @@ public final class Socket {
     /// Receives a whole multipart message with its origin, or nil as `receive` does.
     public func receiveMessageWithOrigin(dontWait: Bool = false) throws(ZMQError) -> Received? {
         guard let first = try receiveFrame(dontWait: dontWait, withOrigin: true) else { return nil }
-        var frames = [first.bytes]
-        var more = first.more
-        while more {
-            guard let next = try receiveFrame(dontWait: false) else { break }
-            frames.append(next.bytes)
-            more = next.more
-        }
-        return Received(frames: frames, peerAddress: first.origin?.address, descriptor: first.origin?.descriptor ?? -1)
+        return Received(frames: try frames(after: first.bytes, more: first.more),
+                        peerAddress: first.origin?.address, descriptor: first.origin?.descriptor ?? -1)
     }
 
     private func receiveFrame(

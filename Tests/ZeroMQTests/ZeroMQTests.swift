@@ -169,6 +169,44 @@ struct SocketTests {
         #expect(try receiveMessage(router, within: 200) == nil)
     }
 
+    /// A message says which address and connection it came from, and the monitor names the
+    /// same connection when it closes (the cluster forgets half-done handshakes so).
+    @Test func aMessageSaysWhereItCameFromAndItsConnectionsEndIsSeen() throws {
+        let router = try context.socket(.router)
+        try router.monitor(on: "inproc://origin-monitor", events: [.disconnected])
+        let events = try context.socket(.pair)
+        try events.connect("inproc://origin-monitor")
+        try router.bind("tcp://127.0.0.1:*")
+        let dealer = try context.socket(.dealer)
+        try dealer.connect(try router.lastEndpoint())
+        try dealer.send([bytes("hi")])
+        try router.setReceiveTimeout(milliseconds: 5_000)
+        let received = try #require(try router.receiveMessageWithOrigin())
+        #expect(received.frames.last == bytes("hi"))
+        #expect(received.peerAddress == "127.0.0.1")
+        #expect(received.descriptor >= 0)
+        dealer.close()
+        let closed = try #require(try receiveMessage(events).flatMap(MonitorEvent.init(frames:)))
+        #expect(closed.kind == .disconnected)  // only the events asked for
+        #expect(Int32(bitPattern: closed.value) == received.descriptor)
+    }
+
+    @Test func aKeyPairFromASecretIsStableAndWorks() throws {
+        let secret = [UInt8](repeating: 42, count: 32)
+        let keys = try CurveKeyPair(secret: secret)
+        #expect(try CurveKeyPair(secret: secret) == keys)
+        #expect(keys.publicKeyBytes.count == 32)
+        #expect(throws: ZMQError.self) { try CurveKeyPair(secret: [1, 2, 3]) }
+        let router = try context.socket(.router)
+        try router.makeCurveServer(secretKey: keys.secretKey)
+        try router.bind("tcp://127.0.0.1:*")
+        let dealer = try context.socket(.dealer)
+        try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+        try dealer.connect(try router.lastEndpoint())
+        try dealer.send([bytes("secret")])
+        #expect(try receiveMessage(router)?.last == bytes("secret"))
+    }
+
     @Test func badEndpointsGiveTypedErrors() throws {
         let socket = try context.socket(.dealer)
         let error = #expect(throws: ZMQError.self) { try socket.connect("nonsense://where") }

@@ -58,16 +58,27 @@ public final class PortMapperServer: Sendable {
         var warnings = RateLimitedWarnings(interval: .seconds(60))
         let clock = ContinuousClock()
         let origin = clock.now
-        while !stopping.load(ordering: .relaxed) {
-            let now = origin.duration(to: clock.now)
-            // Closed connections first: their registrations end.
+        // Closed connections end their registrations. A descriptor is reused as soon as it is
+        // closed, but libzmq reports the close before closing it: so the closes read after
+        // a request arrived include every one before it, and a new connection on an old
+        // descriptor is never taken for the old one.
+        func forgetClosedConnections() {
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 if let event = MonitorEvent(frames: frames), event.kind == .disconnected {
                     table.closed(connection: Int32(bitPattern: event.value))
                 }
             }
-            if let (count, what) = warnings.due(now: now) { logger.warning("port mapper: \(what): \(count) more since the last warning") }
-            guard let message = try? router.receiveMessageWithOrigin() else { continue }
+        }
+        while !stopping.load(ordering: .relaxed) {
+            if let (count, what) = warnings.due(now: origin.duration(to: clock.now)) {
+                logger.warning("port mapper: \(what): \(count) more since the last warning")
+            }
+            guard let message = try? router.receiveMessageWithOrigin() else {
+                forgetClosedConnections()
+                continue
+            }
+            forgetClosedConnections()
+            let now = origin.duration(to: clock.now)
             let frames = message.frames
             guard frames.count >= 3 else {
                 if warnings.note("dropped a malformed request", now: now) { logger.warning("port mapper: dropped a malformed request") }

@@ -94,6 +94,7 @@ extension TransportLoop {
         }
         switch packet {
         case .hello(let hello):
+            drainRouterMonitor()
             receiveHello(hello, id: id, address: address, descriptor: descriptor)
         case .proof:
             guard let attempt = accepting.removeValue(forKey: id) else {

@@ -441,16 +441,7 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     private func drainMonitors() {
-        while let frames = try? routerMonitor.receiveMessage(dontWait: true) {
-            guard let event = MonitorEvent(frames: frames) else { continue }
-            switch event.kind {
-            case .disconnected:
-                accepting = accepting.filter { $0.value.descriptor != Int32(bitPattern: event.value) }
-            case .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail:
-                warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
-            default: break
-            }
-        }
+        drainRouterMonitor()
         while let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
             drainSubscriber()  // a farewell read off the connection before it closed is here by now
@@ -477,6 +468,23 @@ final class TransportLoop: @unchecked Sendable {
                     let closed = security.keys == nil ? "closed" : "closed during the encrypted handshake (a different cookie?)"
                     failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : closed)")
                 }
+            }
+        }
+    }
+
+    /// Closed inbox connections forget their half-done handshakes; failed CURVE handshakes
+    /// are strangers knocking. Read before a hello too: libzmq reports a close before it
+    /// frees the descriptor, so this keeps a new connection on a reused descriptor from
+    /// being forgotten for the old one.
+    func drainRouterMonitor() {
+        while let frames = try? routerMonitor.receiveMessage(dontWait: true) {
+            guard let event = MonitorEvent(frames: frames) else { continue }
+            switch event.kind {
+            case .disconnected:
+                accepting = accepting.filter { $0.value.descriptor != Int32(bitPattern: event.value) }
+            case .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail:
+                warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
+            default: break
             }
         }
     }

@@ -106,6 +106,7 @@ struct AttackTests {
     @Test func aFloodOfHellosDoesNotLockOutARealNode() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a") { $0.encrypted = false }
+            try raiseDescriptorLimit(to: 8_192)  // 1,100 connections, both ends in this process
             // One connection per hello, as a flood needs; a context holds at most 1,023 sockets.
             let contexts = try (0..<3).map { _ in try Context() }
             var flood: [Socket] = []
@@ -169,6 +170,16 @@ struct AttackTests {
             try await eventually("the sender's error") { cluster.logs.contains("more than the 64 MiB a cluster message may be") }
         }
     }
+}
+
+/// Raises this process's limit on open descriptors to at least `wanted`, within the hard limit.
+func raiseDescriptorLimit(to wanted: rlim_t) throws {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    guard limit.rlim_cur < wanted else { return }
+    limit.rlim_cur = min(wanted, limit.rlim_max)
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    try #require(limit.rlim_cur >= 2_400, "the test needs about 2,400 descriptors; the hard limit is \(limit.rlim_max)")
 }
 
 final class Seen: Sendable {

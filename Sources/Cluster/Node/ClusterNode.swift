@@ -101,6 +101,9 @@ public final class ClusterNode: Sendable {
         GroupServer.start(on: node)
         RemoteSpawn.startServer(on: node)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
+        if !settings.encrypted {
+            logger.warning("cluster links are not encrypted: anyone on the network can read them (a setting for benchmarks only)")
+        }
         return node
     }
 

@@ -87,7 +87,7 @@ struct AttackTests {
                 let impostor = try context.socket(.dealer)
                 try impostor.setRoutingID(Array("\(b.name)#\(incarnation)#\(serial)".utf8))
                 try impostor.connect("tcp://127.0.0.1:\(a.clusterPort)")
-                try impostor.send([frame(try Packet.namedMessage("from the impostor", to: "canary", registry: a.registry))])
+                try impostor.send([frame(try Packet.namedMessage("from the impostor", to: "canary", registry: a.registry))], dontWait: true)
                 impostors.append(impostor)
             }
             try await eventually("a drops the impostor's packet") {
@@ -116,7 +116,7 @@ struct AttackTests {
                 let hello = Packet.hello(.init(
                     node: "flood\(serial)@localhost", incarnation: 1, version: Handshake.version, hidden: false,
                     nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))
-                try socket.send([frame(Batch.encode(hello))])
+                try socket.send([frame(Batch.encode(hello))], dontWait: true)
                 flood.append(socket)
             }
             try await eventually("a forgets the oldest hellos") {

@@ -206,7 +206,7 @@ public final class ClusterNode: Sendable {
     /// unregistered and the transport thread ends.
     public func shutdown() async {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
-        keeper?.stop()
+        await keeper?.stop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             outbox.post(.shutdown { continuation.resume() })
         }

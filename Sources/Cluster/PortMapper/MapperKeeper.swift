@@ -102,12 +102,18 @@ final class MapperKeeper: Sendable {
     }
 
     /// Unregisters the name (on the refresh thread, which owns the connection) and waits a
-    /// moment for it; the connection's close would end the registration anyway.
-    func stop() {
+    /// moment for it, off the Swift concurrency threads; the connection's close would end the
+    /// registration anyway.
+    func stop() async {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
-        if connection.withLock({ $0 == nil }) {  // the refresh loop has it
-            _ = finished.wait(timeout: .now() + .milliseconds(1_500))
+        guard connection.withLock({ $0 == nil }) else { return }  // no refresh loop to wait for
+        let finished = self.finished
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                _ = finished.wait(timeout: .now() + .milliseconds(1_500))
+                continuation.resume()
+            }.start()
         }
     }
 }

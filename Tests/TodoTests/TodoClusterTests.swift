@@ -163,6 +163,27 @@ struct TodoClusterTests {
         }
     }
 
+    /// Big lists come a few at a time, each answer far below the largest cluster message,
+    /// and catch-up asks again for the rest until it has them all.
+    @Test func catchUpFetchesBigListsInAnswersOfBoundedSize() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let day = try #require(TodoDate("2018-12-19"))
+            let title = String(repeating: "t", count: 1_000)
+            let names = (1...12).map { "big\($0)" }
+            let lists = names.map { name in
+                var list = TodoList()
+                for index in 0..<1_000 { _ = list.add(date: day, title: title, by: "n1@localhost", atMillis: Int64(index)) }
+                return (name, list.asChange)
+            }
+            _ = try await systems[0].database.local.apply(lists)
+            let first = try await systems[0].database.copies(of: names)
+            #expect((1..<names.count).contains(first.lists.count), "one answer held \(first.lists.count) lists of about 1 MB")
+            #expect(Set(await systems[1].database.catchUp(from: systems[0].node.name)) == Set(names))
+            #expect(try await systems[1].storedTitles("big12").count == 1_000)
+        }
+    }
+
     /// A server that starts on a node whose copy is old serves what its peers' copies hold.
     @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
         try await withTodoCluster { todo in

@@ -14,8 +14,11 @@ public struct TodoDatabase: Sendable {
     static let digestsFunction = "todo.digests"
     /// How long a starting list server waits for its peers' copies.
     static let fetchTimeout = Duration.seconds(2)
-    /// Lists per catch-up request, so a node far behind never holds them all in memory.
+    /// Lists per catch-up request, so a node far behind never holds them all in memory; and
+    /// bytes per answer, far below the largest message the cluster carries (64 MiB), so
+    /// that big lists come a few at a time.
     static let catchUpBatch = 200
+    static let catchUpBatchBytes = 8 << 20
     public static let storeTimeout = Duration.seconds(5)
 
     struct StoreArguments: Codable, Sendable {
@@ -48,11 +51,7 @@ public struct TodoDatabase: Sendable {
             return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
-            var copies = ListCopies(lists: [])
-            for name in request.names.prefix(Self.catchUpBatch) {
-                if let list = try await database.local.load(name) { copies.lists.append(NamedList(name: name, list: list)) }
-            }
-            return copies
+            try await database.copies(of: request.names)
         }
         node.rpc.register(Self.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
             DigestBuckets(digests: try await database.local.digests())
@@ -100,11 +99,15 @@ public struct TodoDatabase: Sendable {
                                                  returning: ListDigests.self, timeout: .seconds(30))
             let differing = theirs.digests.filter { $0.value != mine[$0.key] }.map(\.key).sorted()
             var gained: [String] = []
-            for start in stride(from: 0, to: differing.count, by: Self.catchUpBatch) {
-                let batch = Array(differing[start..<min(start + Self.catchUpBatch, differing.count)])
+            var remaining = differing[...]
+            while !remaining.isEmpty {
+                let batch = Array(remaining.prefix(Self.catchUpBatch))
                 let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: batch), returning: ListCopies.self, timeout: .seconds(30))
                 let changed = try await local.apply(copies.lists.map { ($0.name, $0.list.asChange) })
                 gained += zip(copies.lists, changed).filter(\.1).map(\.0.name)
+                // The answer covers the batch up to its last list (it stops at its byte bound).
+                let covered = copies.lists.last.flatMap { batch.firstIndex(of: $0.name) }.map { $0 + 1 } ?? batch.count
+                remaining = remaining.dropFirst(covered)
             }
             if !gained.isEmpty {
                 let compared = "\(buckets.count) of \(DigestBuckets.count) digest buckets, then \(theirs.digests.count) list digests"
@@ -115,6 +118,24 @@ public struct TodoDatabase: Sendable {
             node.logger.warning("catch-up from \(peer) stopped: \(error)")
             return []
         }
+    }
+
+    /// This node's copies of the first `catchUpBatch` of `names` that it holds, in order, up
+    /// to `catchUpBatchBytes` on the wire (always at least one list): the answer to a peer's
+    /// `todo.fetch`.
+    func copies(of names: [String]) async throws -> ListCopies {
+        var copies = ListCopies(lists: [])
+        var bytes = 0
+        for name in names.prefix(Self.catchUpBatch) {
+            guard let list = try await local.load(name) else { continue }
+            var writer = WireWriter()
+            list.encode(to: &writer)
+            let size = writer.bytes.count + name.utf8.count
+            if !copies.lists.isEmpty && bytes + size > Self.catchUpBatchBytes { break }
+            bytes += size
+            copies.lists.append(NamedList(name: name, list: list))
+        }
+        return copies
     }
 
     /// Merges `change` into this node's copy and every connected visible node's

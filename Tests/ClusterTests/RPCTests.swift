@@ -57,6 +57,34 @@ struct RPCTests {
         }
     }
 
+    /// One process gathers a multicall's replies: a node that leaves mid-call is a bad node
+    /// at once (not after the timeout), an unknown node too, and the others still answer,
+    /// failures and all, each in its own words.
+    @Test func multicallReportsANodeThatLeavesAndOneThatNeverWasAlongsideTheAnswers() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            installFunctions(on: nodes)
+            let reached = Seen()
+            nodes[1].rpc.register("sleepHere") { (milliseconds: Int) async throws -> String in
+                reached.texts.withLock { $0.append("reached") }
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                return "slept"
+            }
+            let ghost = NodeName(name: "ghost", host: "localhost")
+            let start = ContinuousClock.now
+            async let call = nodes[0].rpc.multicall(on: [nodes[0].name, nodes[1].name, nodes[2].name, ghost], "sleepHere", 10_000,
+                                                    returning: String.self, timeout: .seconds(30))
+            try await eventually("the call reached n2") { !reached.texts.withLock { $0 }.isEmpty }
+            await nodes[1].shutdown()
+            let outcome = await call
+            #expect(ContinuousClock.now - start < .seconds(20))
+            #expect(outcome.badNodes == [ghost, nodes[1].name].sorted())
+            #expect(outcome.results[nodes[1].name].map { if case .failure(.nodedown) = $0 { true } else { false } } == true)
+            #expect(outcome.results[nodes[0].name].map { if case .failure(.undefined("sleepHere")) = $0 { true } else { false } } == true)
+            #expect(outcome.results.count == 4)
+        }
+    }
+
     @Test func aCallToANodeThatLeavesFailsWithNodedown() async throws {
         try await withTestCluster { cluster in
             let nodes = try await cluster.startMesh(2)

@@ -149,24 +149,33 @@ public struct RPC: Sendable {
 
     /// Calls `name` on every node of `nodes` (default: this node and every visible peer) at
     /// once; answers by node, and the nodes that failed or did not answer in time, as
-    /// `:rpc.multicall` gives `{results, bad_nodes}`.
+    /// `:rpc.multicall` gives `{results, bad_nodes}`. One process sends every request (the
+    /// arguments encoded once) and gathers the replies by tag, watching the nodes it waits on.
     public func multicall<Arguments: Codable & Sendable, Result: Codable & Sendable>(
         on nodes: [NodeName]? = nil, _ name: String, _ arguments: Arguments, returning: Result.Type = Result.self,
         timeout: Duration = .seconds(5)
     ) async -> (results: [NodeName: Swift.Result<Result, RPCError>], badNodes: [NodeName]) {
-        let targets = nodes ?? ([node.name] + node.nodes())
-        var results: [NodeName: Swift.Result<Result, RPCError>] = [:]
-        await withTaskGroup(of: (NodeName, Swift.Result<Result, RPCError>).self) { group in
-            for target in targets {
-                group.addTask {
-                    do throws(RPCError) {
-                        return (target, .success(try await self.call(target, name, arguments, returning: Result.self, timeout: timeout)))
-                    } catch {
-                        return (target, .failure(error))
-                    }
-                }
+        let targets = Array(Set(nodes ?? ([node.name] + node.nodes())))
+        var outcomes: [NodeName: Swift.Result<[UInt8], RPCError>] = [:]
+        let encoded: [UInt8]
+        do { encoded = try Self.encode(arguments) } catch {
+            return (Dictionary(uniqueKeysWithValues: targets.map { ($0, .failure(.badArguments("\(error)"))) }), [])
+        }
+        let reachable = await connected(targets)
+        for target in targets where !reachable.contains(target) { outcomes[target] = .failure(.nodedown(target.description)) }
+        do {
+            let gathered = try await node.runtime.withProcess { context in
+                try await self.gather(reachable, name, encoded, timeout: timeout, context: context)
             }
-            for await (target, result) in group { results[target] = result }
+            outcomes.merge(gathered) { $1 }
+        } catch {  // as `call`: a wait that could not finish is a timeout
+            for target in reachable { outcomes[target] = .failure(.timeout) }
+        }
+        var results: [NodeName: Swift.Result<Result, RPCError>] = [:]
+        for (target, outcome) in outcomes {
+            results[target] = outcome.flatMap { bytes in
+                do { return .success(try Self.decode(Result.self, from: bytes)) } catch { return .failure(.badArguments("cannot read the answer: \(error)")) }
+            }
         }
         let bad = results.compactMap { target, result -> NodeName? in
             switch result {
@@ -175,6 +184,63 @@ public struct RPC: Sendable {
             }
         }.sorted()
         return (results, bad)
+    }
+
+    /// The targets this node is connected to (itself included), dialling the others at once.
+    private func connected(_ targets: [NodeName]) async -> Set<NodeName> {
+        var reachable = Set(targets.filter { $0 == node.name || node.isConnected($0) })
+        let others = targets.filter { !reachable.contains($0) }
+        guard !others.isEmpty else { return reachable }
+        await withTaskGroup(of: (NodeName, Bool).self) { group in
+            for target in others { group.addTask { (target, await self.node.connect(target)) } }
+            for await (target, up) in group where up { reachable.insert(target) }
+        }
+        return reachable
+    }
+
+    /// Sends the request to `rex` on every target from `context`'s process, then takes the
+    /// replies by tag until all came, a node went down, or `timeout` passed.
+    private func gather(
+        _ targets: Set<NodeName>, _ name: String, _ arguments: [UInt8], timeout: Duration, context: ProcessContext
+    ) async throws -> [NodeName: Swift.Result<[UInt8], RPCError>] {
+        var pending: [Ref: NodeName] = [:]
+        for target in targets {
+            if target != node.name { node.monitorNode(target, for: context.pid) }
+            let tag = context.runtime.makeRef()
+            pending[tag] = target
+            node.runtime.send(RPCRequest(tag: tag, from: context.pid, function: name, arguments: arguments),
+                              toName: Self.serverName, on: target.description)
+        }
+        defer { for target in targets where target != node.name { node.demonitorNode(target, for: context.pid) } }
+        var outcomes: [NodeName: Swift.Result<[UInt8], RPCError>] = [:]
+        let deadline = ContinuousClock.now + timeout
+        while !pending.isEmpty, ContinuousClock.now < deadline {
+            let waiting = pending
+            let event = try await context.receive(timeout: deadline - .now) { message -> (Ref?, NodeName, RPCReply.Outcome?)? in
+                if let reply = message as? RPCReply, let target = waiting[reply.tag] { return (reply.tag, target, reply.outcome) }
+                if let down = message as? NodeDown, waiting.values.contains(down.node) { return (nil, down.node, nil) }
+                return nil
+            }
+            guard let (tag, target, outcome) = event else { break }
+            if let tag, let outcome {
+                pending.removeValue(forKey: tag)
+                outcomes[target] = Self.result(outcome, name)
+            } else {
+                pending = pending.filter { $0.value != target }
+                outcomes[target] = .failure(.nodedown(target.description))
+            }
+        }
+        for target in pending.values { outcomes[target] = .failure(.timeout) }
+        return outcomes
+    }
+
+    static func result(_ outcome: RPCReply.Outcome, _ name: String) -> Swift.Result<[UInt8], RPCError> {
+        switch outcome {
+        case .value(let bytes): .success(bytes)
+        case .failed(let words): .failure(.remote(words))
+        case .undefined: .failure(.undefined(name))
+        case .badArguments(let words): .failure(.badArguments(words))
+        }
     }
 
     private func request(
@@ -186,10 +252,7 @@ public struct RPC: Sendable {
             ($0 as? RPCReply).flatMap { $0.tag == tag ? $0.outcome : nil }
         }
         switch answer {
-        case .reply(.value(let bytes)): return .success(bytes)
-        case .reply(.failed(let words)): return .failure(.remote(words))
-        case .reply(.undefined): return .failure(.undefined(name))
-        case .reply(.badArguments(let words)): return .failure(.badArguments(words))
+        case .reply(let outcome): return Self.result(outcome, name)
         case .nodedown: return .failure(.nodedown(target.description))
         case .timeout: return .failure(.timeout)
         }

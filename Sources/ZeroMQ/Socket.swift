@@ -116,11 +116,17 @@ public final class Socket {
         public let descriptor: Int32
     }
 
-    /// Receives a whole multipart message with its origin, or nil as `receive` does.
+    /// Receives a whole multipart message with its origin, or nil as `receive` does. The
+    /// origin is read off the last frame: a ROUTER's routing-id frame, made by the ROUTER
+    /// itself, does not always carry it.
     public func receiveMessageWithOrigin(dontWait: Bool = false) throws(ZMQError) -> Received? {
-        guard let first = try receiveFrame(dontWait: dontWait, withOrigin: true) else { return nil }
-        return Received(frames: try frames(after: first.bytes, more: first.more),
-                        peerAddress: first.origin?.address, descriptor: first.origin?.descriptor ?? -1)
+        guard var last = try receiveFrame(dontWait: dontWait, withOrigin: true) else { return nil }
+        var frames = [last.bytes]
+        while last.more, let next = try receiveFrame(dontWait: false, withOrigin: true) {
+            frames.append(next.bytes)
+            last = next
+        }
+        return Received(frames: frames, peerAddress: last.origin?.address, descriptor: last.origin?.descriptor ?? -1)
     }
 
     private func receiveFrame(

@@ -130,6 +130,32 @@ struct AttackTests {
         }
     }
 
+    /// A half-done handshake is forgotten when its connection closes, long before its
+    /// deadline; and one address holds only so many.
+    @Test func halfDoneHandshakesEndWithTheirConnectionAndAreBoundedPerAddress() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.encrypted = false
+                $0.acceptTimeout = .seconds(600)  // only the closed connection can explain a quick end
+            }
+            let context = try Context()
+            var sockets: [Socket] = []
+            for serial in 0..<40 {
+                let socket = try context.socket(.dealer)
+                try socket.connect("tcp://127.0.0.1:\(a.clusterPort)")
+                let hello = Packet.hello(.init(
+                    node: "half\(serial)@localhost", incarnation: 1, version: Handshake.version, hidden: false,
+                    nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))
+                try socket.send([frame(Batch.encode(hello))], dontWait: true)
+                sockets.append(socket)
+            }
+            try await eventually("the hellos are in") { cluster.logs.contains("too many handshakes under way from 127.0.0.1") }
+            #expect(await a.handshakesUnderWay() == a.settings.maxHandshakesPerAddress)
+            for socket in sockets { socket.close() }
+            try await eventually("the closed connections' handshakes forgotten") { await a.handshakesUnderWay() == 0 }
+        }
+    }
+
     /// A frame that announces a gigabyte and then trickles: libzmq used to allocate it and
     /// wait for ever. Past the cluster's largest frame, the connection is dropped at once.
     @Test func aNeverEndingFrameIsCutOffAtTheSizeBound() async throws {

@@ -194,6 +194,15 @@ public final class ClusterNode: Sendable {
         shared.withLock { _ = $0.nodeMonitors[node]?.remove(pid) }
     }
 
+    /// Connections accepted that have not finished the cookie handshake (at most
+    /// `maxHandshakesPerAddress` per address and `maxHandshakes` in all).
+    public func handshakesUnderWay() async -> Int {
+        if stopped.load(ordering: .relaxed) { return 0 }
+        return await withCheckedContinuation { continuation in
+            outbox.post(.countHandshakes { continuation.resume(returning: $0) })
+        }
+    }
+
     // MARK: Fault shim (tests)
 
     /// Silently drops all traffic with `node` until `restore`, as a network cut would.

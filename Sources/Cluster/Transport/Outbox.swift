@@ -13,6 +13,9 @@ enum Command: Sendable {
     case cut(NodeName)
     case restore(NodeName)
     case shutdown(@Sendable () -> Void)
+    /// How many connections are half-way through the cookie handshake (accepted, not yet
+    /// proved): for tests and operators.
+    case countHandshakes(@Sendable (Int) -> Void)
 }
 
 /// The queue into the transport thread, with a pipe that wakes its poll. Posting never

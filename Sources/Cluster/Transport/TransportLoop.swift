@@ -309,6 +309,8 @@ final class TransportLoop: @unchecked Sendable {
             peerDown(name, reason: .disconnect, reconnect: false)
             lost.removeValue(forKey: name)
             waiter(true)
+        case .countHandshakes(let answer):
+            answer(accepting.count)
         case .cut(let name):
             cut.insert(name)
         case .restore(let name):

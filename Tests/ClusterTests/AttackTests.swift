@@ -29,6 +29,13 @@ struct AttackTests {
         return frame
     }
 
+    /// A well-formed hello from `name` for `node`, in its frame.
+    func hello(from name: String, to node: ClusterNode) -> [UInt8] {
+        frame(Batch.encode(.hello(.init(
+            node: name, incarnation: 1, version: Handshake.version, hidden: false,
+            nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(node.clusterPort)))))
+    }
+
     /// Without the cookie, a connection never gets past ZeroMQ's CURVE handshake: nothing it
     /// sends reaches the node's code, nothing comes back, and fifty tries cost the node's
     /// log one line.
@@ -37,9 +44,7 @@ struct AttackTests {
             let a = try await cluster.startNode("a")
             let seen = try canary(on: a)
             let context = try Context()
-            let hello = frame(Batch.encode(.hello(.init(
-                node: "mallory@localhost", incarnation: 1, version: Handshake.version, hidden: false,
-                nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))))
+            let knock = hello(from: "mallory@localhost", to: a)
             let message = frame(try Packet.namedMessage("from mallory", to: "canary", registry: a.registry))
             var strangers: [Socket] = []
             for attempt in 0..<50 {
@@ -50,7 +55,7 @@ struct AttackTests {
                 }
                 try stranger.setReceiveTimeout(milliseconds: 0)
                 try stranger.connect("tcp://127.0.0.1:\(a.clusterPort)")
-                try stranger.send([hello], dontWait: true)
+                try stranger.send([knock], dontWait: true)
                 try stranger.send([message], dontWait: true)
                 strangers.append(stranger)
             }
@@ -113,10 +118,7 @@ struct AttackTests {
             for serial in 0..<1_100 {
                 let socket = try contexts[serial % contexts.count].socket(.dealer)
                 try socket.connect("tcp://127.0.0.1:\(a.clusterPort)")
-                let hello = Packet.hello(.init(
-                    node: "flood\(serial)@localhost", incarnation: 1, version: Handshake.version, hidden: false,
-                    nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))
-                try socket.send([frame(Batch.encode(hello))], dontWait: true)
+                try socket.send([hello(from: "flood\(serial)@localhost", to: a)], dontWait: true)
                 flood.append(socket)
             }
             try await eventually("a forgets the oldest hellos") {
@@ -143,10 +145,7 @@ struct AttackTests {
             for serial in 0..<40 {
                 let socket = try context.socket(.dealer)
                 try socket.connect("tcp://127.0.0.1:\(a.clusterPort)")
-                let hello = Packet.hello(.init(
-                    node: "half\(serial)@localhost", incarnation: 1, version: Handshake.version, hidden: false,
-                    nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(a.clusterPort)))
-                try socket.send([frame(Batch.encode(hello))], dontWait: true)
+                try socket.send([hello(from: "half\(serial)@localhost", to: a)], dontWait: true)
                 sockets.append(socket)
             }
             try await eventually("the hellos are in") { cluster.logs.contains("too many handshakes under way from 127.0.0.1") }

@@ -91,21 +91,7 @@ public final class Socket {
 
     /// Receives a whole multipart message, or nil as `receive` does.
     public func receiveMessage(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
-        guard let first = try receiveFrame(dontWait: dontWait) else { return nil }
-        return try frames(after: first.bytes, more: first.more)
-    }
-
-    /// A multipart message's frames, from its first: the rest are already here (libzmq
-    /// delivers a message whole).
-    private func frames(after first: [UInt8], more: Bool) throws(ZMQError) -> [[UInt8]] {
-        var frames = [first]
-        var more = more
-        while more {
-            guard let next = try receiveFrame(dontWait: false) else { break }
-            frames.append(next.bytes)
-            more = next.more
-        }
-        return frames
+        try receiveMessageWithOrigin(dontWait: dontWait, when: { _ in false })?.frames
     }
 
     /// A message and where it came from: the peer's IP address (ZeroMQ's "Peer-Address"
@@ -116,17 +102,26 @@ public final class Socket {
         public let descriptor: Int32
     }
 
-    /// Receives a whole multipart message with its origin, or nil as `receive` does. The
-    /// origin is read off the last frame: a ROUTER's routing-id frame, made by the ROUTER
-    /// itself, does not always carry it.
-    public func receiveMessageWithOrigin(dontWait: Bool = false) throws(ZMQError) -> Received? {
-        guard var last = try receiveFrame(dontWait: dontWait, withOrigin: true) else { return nil }
-        var frames = [last.bytes]
-        while last.more, let next = try receiveFrame(dontWait: false, withOrigin: true) {
+    /// Receives a whole multipart message, or nil as `receive` does, with its origin when
+    /// `wanted` says so of its first frame: reading the origin costs a lookup and a string,
+    /// so a ROUTER asks only about connections it does not know yet. The origin is read off
+    /// the frames after the first: a ROUTER's routing-id frame, made by the ROUTER itself,
+    /// does not always carry it (a single-frame message has none).
+    public func receiveMessageWithOrigin(
+        dontWait: Bool = false, when wanted: ([UInt8]) -> Bool = { _ in true }
+    ) throws(ZMQError) -> Received? {
+        guard let first = try receiveFrame(dontWait: dontWait) else { return nil }
+        let withOrigin = first.more && wanted(first.bytes)
+        var frames = [first.bytes]
+        var more = first.more
+        var origin: (address: String?, descriptor: Int32)?
+        // The remaining parts of a multipart message are already here: libzmq delivers it whole.
+        while more, let next = try receiveFrame(dontWait: false, withOrigin: withOrigin) {
             frames.append(next.bytes)
-            last = next
+            more = next.more
+            origin = next.origin ?? origin
         }
-        return Received(frames: frames, peerAddress: last.origin?.address, descriptor: last.origin?.descriptor ?? -1)
+        return Received(frames: frames, peerAddress: origin?.address, descriptor: origin?.descriptor ?? -1)
     }
 
     private func receiveFrame(

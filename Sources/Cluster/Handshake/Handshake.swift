@@ -91,6 +91,13 @@ struct PeerInfo: Sendable, Equatable {
     let publishEndpoint: String
 }
 
+extension PeerInfo {
+    /// The peer as its side of the exchange describes it.
+    init(_ node: NodeName, _ side: Handshake.Transcript.Side) {
+        self.init(node: node, incarnation: side.incarnation, hidden: side.hidden, publishEndpoint: side.publishEndpoint)
+    }
+}
+
 /// This node's side of the handshake: the identity and secret it proves.
 struct LocalIdentity: Sendable {
     let node: NodeName
@@ -156,14 +163,12 @@ struct InitiatorHandshake: Sendable {
             guard challenge.nonce.count == Handshake.nonceBytes, Handshake.isHeartbeatEndpoint(challenge.publishEndpoint) else {
                 return .failed("\(expected) sent a bad challenge")
             }
-            let transcript = Handshake.Transcript(
-                initiator: local.side(nonce: nonce),
-                acceptor: .init(node: challenge.node, incarnation: challenge.incarnation, hidden: challenge.hidden,
-                                publishEndpoint: challenge.publishEndpoint, nonce: challenge.nonce),
-                dialledPort: UInt64(dialledPort))
+            let acceptor = Handshake.Transcript.Side(
+                node: challenge.node, incarnation: challenge.incarnation, hidden: challenge.hidden,
+                publishEndpoint: challenge.publishEndpoint, nonce: challenge.nonce)
+            let transcript = Handshake.Transcript(initiator: local.side(nonce: nonce), acceptor: acceptor, dialledPort: UInt64(dialledPort))
             self.transcript = transcript
-            peer = PeerInfo(node: expected, incarnation: challenge.incarnation, hidden: challenge.hidden,
-                            publishEndpoint: challenge.publishEndpoint)
+            peer = PeerInfo(expected, acceptor)
             return .send(.proof(Handshake.proof(cookie: local.cookie, role: .initiator, transcript: transcript)))
         case .welcome(let peers, let proof):
             guard let peer, let transcript else { return .failed("welcome before challenge from \(expected)") }
@@ -214,14 +219,11 @@ struct AcceptorHandshake: Sendable {
             return (nil, .refused(.refused("this node does not listen on port \(hello.dialledPort)"),
                                   log: "Connection attempt from node \(node) rejected: it dialled port \(hello.dialledPort), not ours (a relayed connection?)"))
         }
-        let transcript = Handshake.Transcript(
-            initiator: .init(node: hello.node, incarnation: hello.incarnation, hidden: hello.hidden,
-                             publishEndpoint: hello.publishEndpoint, nonce: hello.nonce),
-            acceptor: local.side(nonce: nonce),
-            dialledPort: hello.dialledPort)
-        let acceptor = AcceptorHandshake(
-            local: local, transcript: transcript,
-            peer: PeerInfo(node: node, incarnation: hello.incarnation, hidden: hello.hidden, publishEndpoint: hello.publishEndpoint))
+        let initiator = Handshake.Transcript.Side(
+            node: hello.node, incarnation: hello.incarnation, hidden: hello.hidden,
+            publishEndpoint: hello.publishEndpoint, nonce: hello.nonce)
+        let transcript = Handshake.Transcript(initiator: initiator, acceptor: local.side(nonce: nonce), dialledPort: hello.dialledPort)
+        let acceptor = AcceptorHandshake(local: local, transcript: transcript, peer: PeerInfo(node, initiator))
         let challenge = Packet.challenge(.init(
             node: local.node.description, incarnation: local.incarnation, hidden: local.hidden,
             nonce: nonce, publishEndpoint: local.publishEndpoint))

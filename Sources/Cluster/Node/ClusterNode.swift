@@ -74,7 +74,7 @@ public final class ClusterNode: Sendable {
         _ = try bind(publisher, address: address, ports: settings.listenPorts)
         let publishEndpoint = try publisher.lastEndpoint()
 
-        let keeper = settings.registerWithMapper ? MapperKeeper(
+        let keeper = settings.registerWithMapper ? try MapperKeeper(
             client: PortMapperClient(host: "127.0.0.1", port: settings.mapperPort),
             name: settings.node.name, port: port, incarnation: incarnation,
             launcher: settings.mapperLauncher, logger: logger) : nil

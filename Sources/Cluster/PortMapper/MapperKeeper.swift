@@ -18,15 +18,12 @@ final class MapperKeeper: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    /// The connection, used by one thread at a time: the first registration's, then the
-    /// refresh loop's.
-    private let connection = Mutex<UncheckedConnection?>(nil)
+    private let started = Atomic<Bool>(false)
+    /// Used by one thread at a time: the first registration's, then the refresh loop's.
+    private nonisolated(unsafe) let mapper: PortMapperConnection
 
-    private struct UncheckedConnection: @unchecked Sendable {
-        let connection: PortMapperConnection
-    }
-
-    init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) {
+    init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) throws {
+        mapper = try PortMapperConnection(client)
         self.client = client
         self.name = name
         self.port = port
@@ -52,13 +49,11 @@ final class MapperKeeper: Sendable {
     private func registerStartingMapper() throws {
         var launched = false
         let deadline = ContinuousClock.now + .seconds(5)
-        let mapper = try PortMapperConnection(client)
         while true {
             do {
                 guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
                     throw NodeStartError.nameInUse(name)
                 }
-                connection.withLock { $0 = UncheckedConnection(connection: mapper) }
                 return
             } catch let error as PortMapperClient.Failure {
                 guard let launcher, ContinuousClock.now < deadline else {
@@ -82,10 +77,8 @@ final class MapperKeeper: Sendable {
     }
 
     func start() {
-        guard let mapper = connection.withLock({ $0.take()?.connection }) else { return }
-        let handed = UncheckedConnection(connection: mapper)
+        started.store(true, ordering: .relaxed)
         Thread { [self] in
-            let mapper = handed.connection
             while self.wake.wait(timeout: .now() + 2) == .timedOut {
                 if self.stopping.load(ordering: .relaxed) { break }
                 do {
@@ -107,7 +100,7 @@ final class MapperKeeper: Sendable {
     func stop() async {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
-        guard connection.withLock({ $0 == nil }) else { return }  // no refresh loop to wait for
+        guard started.load(ordering: .relaxed) else { return }  // no refresh loop to wait for
         let finished = self.finished
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             Thread {

@@ -240,7 +240,8 @@ final class TransportLoop: @unchecked Sendable {
     private func drainInbound() -> Bool {
         var any = false
         for _ in 0..<10_000 {
-            guard let message = try? router.receiveMessageWithOrigin(dontWait: true) else { break }
+            // Where a message came from matters only before its connection has logged in.
+            guard let message = try? router.receiveMessageWithOrigin(dontWait: true, when: { routerIDs[$0] == nil }) else { break }
             any = true
             receiveFromRouter(message)
         }

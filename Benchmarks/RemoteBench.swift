@@ -165,8 +165,9 @@ enum RemoteBench {
         return Figures(p50: p50s.sorted()[runs / 2], p99: p99s.sorted()[runs / 2], throughput: rates.sorted()[runs / 2])
     }
 
+    /// From a process, as a program's would be: on the process scheduler.
     static func roundTrips(node: ClusterNode, peer: NodeName, count: Int = 20_000) async throws -> (Double, Double) {
-        try await node.runtime.withProcess { context in
+        try await withTaskExecutorPreference(node.runtime.scheduler) { try await node.runtime.withProcess { context in
             context.runtime.send(context.pid, toName: "echo", on: peer.description)
             guard let echo = try await context.receive(Pid.self, timeout: .seconds(10)) else { throw BenchFailure("no echo") }
             var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
@@ -177,7 +178,7 @@ enum RemoteBench {
                 histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
             }
             return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
-        }
+        } }
     }
 
     static func throughput(node: ClusterNode, peer: NodeName, count: Int = 1_000_000) async throws -> Double {

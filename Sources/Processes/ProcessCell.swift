@@ -41,6 +41,9 @@ final class ProcessCell: @unchecked Sendable {
 
     var isAlive: Bool { state.withLock { $0.alive } }
 
+    /// Whether the process is suspended in receive, waiting for mail.
+    var isWaiting: Bool { state.withLock { $0.waiter != nil } }
+
     // MARK: Delivery (any thread)
 
     /// Queues a message; dropped when the process is dead. Never blocks on the receiver.

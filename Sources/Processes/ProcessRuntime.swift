@@ -9,6 +9,8 @@ public final class ProcessRuntime: Sendable {
     private let table = Mutex<[UInt64: ProcessCell]>([:])
     /// The timeouts of receives with `after`.
     let timers = TimerThread()
+    /// The threads processes run on.
+    public var scheduler: ProcessScheduler { .shared }
     let names = Mutex<[String: ProcessCell]>([:])
     private let remote = Mutex<(any RemoteRouting)?>(nil)
 
@@ -58,7 +60,7 @@ public final class ProcessRuntime: Sendable {
             case .monitoredBy(let ref, let watcher): _ = cell.addMonitor(ref, watcher: watcher)
             }
         }
-        Task {
+        Task(executorPreference: scheduler) {
             let reason: ExitReason
             do {
                 try await body(ProcessContext(cell: cell))

@@ -51,7 +51,7 @@ struct ServerLoop<Server: GenServer> {
     /// touches it, as the process's own.
     private mutating func dispatchInOwnTask(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
         let handoff = Handoff(self)
-        let (loop, reason) = try await Task {
+        let (loop, reason) = try await Task(executorPreference: context.runtime.scheduler) {
             var loop = handoff.value
             let reason = try await loop.dispatch(message, context)
             return (Handoff(loop), reason)

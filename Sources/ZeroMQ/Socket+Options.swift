@@ -100,5 +100,10 @@ extension Socket {
     /// Whether the last frame received has more parts after it.
     public func hasMore() throws(ZMQError) -> Bool { try int32Option(ZMQ_RCVMORE, "ZMQ_RCVMORE") != 0 }
     /// ZMQ_EVENTS: what the socket can do right now without blocking.
+    /// Reading it also takes in what the I/O thread has signalled since the last operation.
     public func events() throws(ZMQError) -> PollEvents { PollEvents(rawValue: Int16(try int32Option(ZMQ_EVENTS, "ZMQ_EVENTS"))) }
+    /// ZMQ_FD: a descriptor that becomes readable when `events()` may have changed. It is
+    /// edge-like: after any operation on the socket, check `events()` before waiting on it.
+    /// Polling it needs no access to the socket, so another thread may use the socket meanwhile.
+    public func fileDescriptor() throws(ZMQError) -> Int32 { try int32Option(ZMQ_FD, "ZMQ_FD") }
 }

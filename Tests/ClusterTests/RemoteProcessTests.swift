@@ -1,4 +1,4 @@
-import Cluster
+@testable import Cluster
 import ClusterTestKit
 import Processes
 import Testing
@@ -221,4 +221,63 @@ func remotePing(from context: ProcessContext, to node: ClusterNode) async throws
     }
     context.send(me, to: echo)
     return try await context.receive(timeout: .seconds(10)) { $0 as? String == "pong" ? true : nil } ?? false
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct DirectSendTests {
+    /// Lone messages leave from the sender's thread, bursts through the transport thread's
+    /// batches: mixed, they still arrive in the order they were sent.
+    @Test func messagesKeepTheirOrderWhetherSentByTheSenderOrBatched() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let bursts = (0..<300).map { $0 % 7 + 1 }
+            let total = bursts.reduce(0, +)
+            try await a.runtime.withProcess { context async throws in
+                let me = context.pid
+                let sink = b.runtime.spawn { inner in
+                    for expected in 0..<total {
+                        let number = try await inner.receive(Int.self)
+                        guard number == expected else { return inner.send("\(number) came when \(expected) was due", to: me) }
+                    }
+                    inner.send("in order", to: me)
+                }
+                var next = 0
+                for burst in bursts {
+                    for _ in 0..<burst {
+                        context.send(next, to: sink)
+                        next += 1
+                    }
+                    // A pause, so that the next burst starts with a lone send.
+                    try await Task.sleep(for: .microseconds(100))
+                }
+                #expect(try await context.receive(String.self, timeout: .seconds(20)) == "in order")
+            }
+            #expect(a.transport.loop?.directSends ?? 0 > 0)
+        }
+    }
+
+    /// Request and reply, many times: each side sends from its own thread while the other
+    /// side's mail arrives, so a signal of new mail taken in by a send must not be lost.
+    @Test func manyRoundTripsFromProcessesComplete() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let echo = b.runtime.spawn { inner in
+                while true {
+                    let from = try await inner.receive(Pid.self)
+                    inner.send(from, to: from)
+                }
+            }
+            try await a.runtime.withProcess { context async throws in
+                for _ in 0..<2_000 {
+                    context.send(context.pid, to: echo)
+                    #expect(try await context.receive(Pid.self, timeout: .seconds(10)) == context.pid)
+                }
+            }
+            #expect(b.transport.loop?.directSends ?? 0 > 0)
+        }
+    }
 }

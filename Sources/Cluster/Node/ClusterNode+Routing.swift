@@ -9,13 +9,20 @@ extension ClusterNode: RemoteRouting {
         return NodeName(name: parts.first.map(String.init) ?? "", host: parts.count > 1 ? String(parts[1]) : "")
     }
 
+    /// Hands an encoded packet to the peer's connection from this thread when it can, else to
+    /// the transport thread.
+    func post(_ packet: [UInt8], to peer: NodeName) {
+        if transport.loop?.sendDirect(packet, to: peer) == true { return }
+        outbox.post(.send(peer, packet))
+    }
+
     public func send(_ message: any Sendable, to pid: Pid) {
         let peer = peer(of: pid)
         if let down = message as? Down {
             shared.withLock { $0.book.removeMonitorByRemote(down.ref, peer: peer) }
         }
         do {
-            outbox.post(.send(peer, try Packet.message(message, to: pid, registry: registry)))
+            post(try Packet.message(message, to: pid, registry: registry), to: peer)
         } catch let error as MessageTooLarge {
             logger.error("cannot send a \(type(of: message)) to \(pid): \(error)")
         } catch {
@@ -27,7 +34,7 @@ extension ClusterNode: RemoteRouting {
         let parts = node.split(separator: "@", maxSplits: 1)
         let peer = NodeName(name: parts.first.map(String.init) ?? "", host: parts.count > 1 ? String(parts[1]) : "")
         do {
-            outbox.post(.send(peer, try Packet.namedMessage(message, to: name, registry: registry)))
+            post(try Packet.namedMessage(message, to: name, registry: registry), to: peer)
         } catch {
             logger.warning("cannot send a \(type(of: message)) to \(name) on \(node): \(error)")
         }
@@ -41,7 +48,7 @@ extension ClusterNode: RemoteRouting {
             return true
         }
         if connected {
-            outbox.post(.send(peer, Batch.encode(.link(from: local, to: remote))))
+            post(Batch.encode(.link(from: local, to: remote)), to: peer)
         } else {
             runtime.linkBroken(local: local, remote: remote, reason: .noconnection)
         }
@@ -50,7 +57,7 @@ extension ClusterNode: RemoteRouting {
     public func unlink(_ local: Pid, from remote: Pid) {
         let peer = peer(of: remote)
         shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: peer) }
-        outbox.post(.send(peer, Batch.encode(.unlink(from: local, to: remote))))
+        post(Batch.encode(.unlink(from: local, to: remote)), to: peer)
     }
 
     public func monitor(_ ref: Ref, watcher: Pid, target: Pid) {
@@ -61,7 +68,7 @@ extension ClusterNode: RemoteRouting {
             return true
         }
         if connected {
-            outbox.post(.send(peer, Batch.encode(.monitor(ref: ref, watcher: watcher, target: target))))
+            post(Batch.encode(.monitor(ref: ref, watcher: watcher, target: target)), to: peer)
         } else {
             runtime.send(Down(ref: ref, pid: target, reason: .noconnection), to: watcher)
         }
@@ -70,13 +77,13 @@ extension ClusterNode: RemoteRouting {
     public func demonitor(_ ref: Ref, target: Pid) {
         let peer = peer(of: target)
         shared.withLock { $0.book.removeMonitorOfRemote(ref, peer: peer) }
-        outbox.post(.send(peer, Batch.encode(.demonitor(ref: ref, target: target))))
+        post(Batch.encode(.demonitor(ref: ref, target: target)), to: peer)
     }
 
     public func exitSignal(to remote: Pid, from local: Pid, reason: ExitReason, viaLink: Bool) {
         let peer = peer(of: remote)
         if viaLink { shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: peer) } }
         guard isConnected(peer) else { return }
-        outbox.post(.send(peer, Batch.encode(.exit(from: local, to: remote, reason: reason, viaLink: viaLink))))
+        post(Batch.encode(.exit(from: local, to: remote, reason: reason, viaLink: viaLink)), to: peer)
     }
 }

@@ -4,6 +4,12 @@ import Processes
 import Synchronization
 import ZeroMQ
 
+/// Where a node's sending threads find its transport: set once, before the node is shared,
+/// and weak, so that the transport goes when its thread ends.
+final class TransportSlot: @unchecked Sendable {
+    weak var loop: TransportLoop?
+}
+
 /// One node of the cluster: Erlang's `net_kernel` for this process. It owns a transport
 /// thread (every ZeroMQ socket of the node lives there), a process runtime whose remote pids
 /// it routes, and the wire registry of message types that may cross nodes.
@@ -17,6 +23,7 @@ public final class ClusterNode: Sendable {
     public let clusterPort: Int
 
     let outbox: Outbox
+    let transport = TransportSlot()
     let shared: Mutex<SharedMembership>
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
     let globalTable = Mutex(GlobalTable())
@@ -88,6 +95,7 @@ public final class ClusterNode: Sendable {
         let loop = try TransportLoop(
             node: node, identity: identity, context: context, security: security,
             sockets: .init(router: router, publisher: publisher, zap: zap))
+        node.transport.loop = loop
         let finished = node.loopFinished
         Thread {
             loop.run()

@@ -19,10 +19,15 @@ enum Command: Sendable {
 }
 
 /// The queue into the transport thread, with a pipe that wakes its poll. Posting never
-/// blocks; the pipe is written only when the queue goes from empty to not, so a burst of
-/// sends costs one system call.
+/// blocks; the pipe is written only when the thread has not been woken since it last took
+/// its work, so a burst of posts costs one system call.
 final class Outbox: Sendable {
-    private let commands = Mutex<[Command]>([])
+    private struct Queue {
+        var commands: [Command] = []
+        var woken = false
+    }
+
+    private let queue = Mutex(Queue())
     let wakeDescriptor: Int32
     private let writeDescriptor: Int32
 
@@ -43,27 +48,41 @@ final class Outbox: Sendable {
     }
 
     func post(_ command: Command) {
-        let wasEmpty = commands.withLock { commands in
-            defer { commands.append(command) }
-            return commands.isEmpty
+        let needsWake = queue.withLock { queue in
+            queue.commands.append(command)
+            return Self.markWoken(&queue)
         }
-        if wasEmpty {
-            var one: UInt8 = 1
-            _ = write(writeDescriptor, &one, 1)
-        }
+        if needsWake { signal() }
     }
 
-    /// Whether anything waits to be taken (a cheap look, no system call).
-    var hasWork: Bool { commands.withLock { !$0.isEmpty } }
+    /// Wakes the transport thread for work that is not a command (a frame to flush, a socket
+    /// to read that a sending thread saw become readable).
+    func wake() {
+        if queue.withLock({ Self.markWoken(&$0) }) { signal() }
+    }
+
+    /// Whether commands wait to be taken (a cheap look, no system call).
+    var hasWork: Bool { queue.withLock { !$0.commands.isEmpty } }
 
     /// Everything posted so far (the transport thread only).
     func take() -> [Command] {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(wakeDescriptor, &drain, drain.count) > 0 {}
-        return commands.withLock { commands in
-            defer { commands = [] }
-            return commands
+        return queue.withLock { queue in
+            queue.woken = false
+            defer { queue.commands = [] }
+            return queue.commands
         }
+    }
+
+    private static func markWoken(_ queue: inout Queue) -> Bool {
+        defer { queue.woken = true }
+        return !queue.woken
+    }
+
+    private func signal() {
+        var one: UInt8 = 1
+        _ = write(writeDescriptor, &one, 1)
     }
 }
 

@@ -5,10 +5,15 @@ import Processes
 import Synchronization
 import ZeroMQ
 
-/// The one thread that owns a node's sockets: the ROUTER inbox, a DEALER per peer this node
-/// dialled, the PUB for heartbeats, the SUB that hears every peer's heartbeats (and, through
-/// its monitor, sees a peer's process die at once), and the monitors of the DEALERs. Work
-/// arrives through the `Outbox`; inbound messages leave through the process runtime.
+/// A node's sockets and the thread that serves them: the ROUTER inbox, a DEALER per peer this
+/// node dialled, the PUB for heartbeats, the SUB that hears every peer's heartbeats (and,
+/// through its monitor, sees a peer's process die at once), and the monitors of the DEALERs.
+/// Work arrives through the `Outbox`; inbound messages leave through the process runtime.
+///
+/// Everything here is guarded by `lock`. The thread holds it while it works and lets go while
+/// it waits, on the sockets' descriptors rather than on the sockets, so that a sending thread
+/// can hand a packet to a connected peer's socket itself (`sendDirect`): the thread is woken
+/// only for what it alone does.
 final class TransportLoop: @unchecked Sendable {
     /// A peer whose handshake succeeded.
     struct Peer {
@@ -24,7 +29,6 @@ final class TransportLoop: @unchecked Sendable {
         var batch: [UInt8] = []
         var backlog = Deque<[UInt8]>()
         var backlogBytes = 0
-
         mutating func enqueue(_ packet: [UInt8]) { Batch.append(packet, to: &batch) }
 
         /// Moves this round's frame to the backlog (false when that would pass `limit` bytes,
@@ -103,6 +107,10 @@ final class TransportLoop: @unchecked Sendable {
     static let frameHighWaterMark: Int32 = 1_000
     /// The largest heartbeat or farewell (a kind, an incarnation and a node name).
     static let maxPresenceFrameBytes = 4_096
+    /// Sends to one peer closer together than this are batched by the transport thread.
+    static let directSendSpacing = Duration.microseconds(20)
+    /// How many messages one round reads from a socket before it serves the others.
+    static let readsPerRound = 10_000
 
     let node: ClusterNode
     let identity: LocalIdentity
@@ -134,7 +142,19 @@ final class TransportLoop: @unchecked Sendable {
     var nextHeartbeat: Duration = .zero
     var nextCheck: Duration = .zero
     var dropped = 0
-    var lastActivity: ContinuousClock.Instant?
+    /// Packets that sending threads handed to a socket themselves (for tests and tuning).
+    private(set) var sentDirect = 0
+    /// A socket was left unread at `readsPerRound`: its descriptor will not signal again.
+    var unreadLeft = false
+    /// Guards everything above; see the type's comment.
+    private let lock = Mutex(())
+    /// The thread inside `lock` (pthread id), so that a send it makes while delivering goes
+    /// through the outbox instead of taking the lock again.
+    private let holder = Atomic<UInt>(0)
+    /// The last packet a sending thread had: to whom (a hash) and when (nanoseconds since
+    /// `origin`). Only a hint for telling a stream: order is kept under `lock`.
+    private let lastPeer = Atomic<Int>(0)
+    private let lastSend = Atomic<Int64>(.min / 2)
     /// Warnings about connections that have not logged in, at most one a minute each.
     var strangerWarnings = RateLimitedWarnings(interval: .seconds(60))
 
@@ -172,23 +192,17 @@ final class TransportLoop: @unchecked Sendable {
 
     func run() {
         while running {
+            // A process this round made ready runs here, before the wait: no other thread
+            // is woken for the message that arrived.
+            let (timeout, ready) = runtime.scheduler.collectingReady { locked { round() } }
+            runtime.scheduler.run(ready)
             do {
-                try rebuildPollerIfNeeded()
-                if try !pollBriefly() {
-                    let wait = max(Duration.zero, min(nextHeartbeat, nextCheck) - now)
-                    let milliseconds = Int(wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000) + 1
-                    try poller.poll(timeoutMilliseconds: min(milliseconds, 100))
-                }
-                let commands = node.outbox.take()
-                for command in commands { handle(command) }
-                if drainInbound() || !commands.isEmpty { lastActivity = clock.now }
-                flushBatches()
-                timers()
+                try poller.poll(timeoutMilliseconds: timeout)
             } catch {
-                logger.error("transport loop: \(error)")
+                logger.error("transport poll: \(error)")
             }
         }
-        closeEverything()
+        locked { closeEverything() }
         // The process may exit as soon as the node has stopped, and with it ZeroMQ's I/O
         // thread: let the goodbyes leave first (the sockets' linger), waiting half a second at
         // most, so that peers do not take a graceful leave for a crash.
@@ -202,48 +216,113 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// Right after activity, a local process often answers within microseconds (a reply to
-    /// what was just delivered): watch the outbox, without system calls, for a short while
-    /// before blocking in poll, which saves a thread wake-up per message at low load.
-    private func pollBriefly() throws -> Bool {
-        guard let last = lastActivity, clock.now - last < .microseconds(50) else { return false }
-        while clock.now - last < .microseconds(50) {
-            if node.outbox.hasWork { return try poller.poll(timeoutMilliseconds: 0) >= 0 }
+    /// One round of work under the lock: commands, everything inbound, this round's frames and
+    /// the timers. Returns how long the poll that follows may wait, in milliseconds.
+    private func round() -> Int {
+        do {
+            try rebuildPollerIfNeeded()
+            for command in node.outbox.take() { handle(command) }
+            unreadLeft = false
+            drainInbound()
+            flushBatches()
+            timers()
+            // Sending and reading may take in the I/O thread's signals, so the descriptors may
+            // not tell of what came meanwhile: look before waiting on them.
+            if !unreadLeft { unreadLeft = peers.keys.contains(where: needsService) }
+        } catch {
+            logger.error("transport loop: \(error)")
         }
-        return try poller.poll(timeoutMilliseconds: 0) > 0
+        if !running || unreadLeft { return 0 }
+        let wait = max(Duration.zero, min(nextHeartbeat, nextCheck) - now)
+        let milliseconds = Int(wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000) + 1
+        return min(milliseconds, 100)
     }
 
+    private func locked<T>(_ body: () -> T) -> T {
+        lock.withLock { _ in
+            holder.store(Self.currentThread, ordering: .relaxed)
+            defer { holder.store(0, ordering: .relaxed) }
+            return body()
+        }
+    }
+
+    /// How many packets sending threads handed to sockets themselves.
+    var directSends: Int { lock.withLock { _ in sentDirect } }
+
+    private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) }
+
+    /// Hands `packet` to a connected peer's socket from the calling thread, in order after
+    /// everything sent before it; false when the transport thread must do it: the peer is not
+    /// connected, commands or frames are waiting, the caller is the transport thread itself,
+    /// or the thread is at work (a sender does not wait for it). Packets to one peer closer
+    /// together than `directSendSpacing` are a stream, which the thread sends batched.
+    func sendDirect(_ packet: [UInt8], to name: NodeName) -> Bool {
+        if holder.load(ordering: .relaxed) == Self.currentThread { return false }
+        let peerKey = name.hashValue
+        let now = Int64(truncatingIfNeeded: origin.duration(to: clock.now).nanoseconds)
+        let previous = lastSend.exchange(now, ordering: .relaxed)
+        if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now - previous < Self.directSendSpacing.nanoseconds {
+            return false
+        }
+        let sent = lock.withLockIfAvailable { _ -> Bool in
+            guard running, cut.isEmpty || !cut.contains(name), let index = peers.index(forKey: name),
+                  peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty, !node.outbox.hasWork
+            else { return false }
+            peers.values[index].enqueue(packet)
+            flush(name)
+            sentDirect += 1
+            // The send may have taken in the I/O thread's signals, which the transport thread
+            // waits on: if the socket now has mail, or frames are left over, it must look.
+            if needsService(name) { node.outbox.wake() }
+            return true
+        }
+        return sent ?? false
+    }
+
+    /// Whether the peer's socket has mail, or room for frames the peer has waiting: what the
+    /// transport thread must see to before it waits on descriptors again.
+    private func needsService(_ name: NodeName) -> Bool {
+        guard let peer = peers[name] else { return false }
+        let socket: Socket
+        switch peer.link {
+        case .dealer(let dealer, _): socket = dealer
+        case .router: socket = router
+        }
+        guard let events = try? socket.events() else { return true }
+        return events.contains(.readable) || (events.contains(.writable) && !peer.backlog.isEmpty)
+    }
+
+    /// The poll waits on descriptors (ZMQ_FD), which signal changes, not states: every round
+    /// reads each socket until it is empty, which also takes in the signals.
     private func rebuildPollerIfNeeded() throws {
         guard pollerDirty else { return }
         pollerDirty = false
         poller.removeAll()
         poller.add(fileDescriptor: node.outbox.wakeDescriptor)
-        try poller.add(router)
-        try poller.add(routerMonitor)
-        try poller.add(zap)
-        try poller.add(subscriber)
-        try poller.add(subscriberMonitor)
+        for socket in [router, routerMonitor, zap, subscriber, subscriberMonitor] {
+            poller.add(fileDescriptor: try socket.fileDescriptor())
+        }
         for attempt in dialling.values {
-            if let dealer = attempt.dealer { try poller.add(dealer) }
-            if let monitor = attempt.monitor { try poller.add(monitor) }
+            if let dealer = attempt.dealer { poller.add(fileDescriptor: try dealer.fileDescriptor()) }
+            if let monitor = attempt.monitor { poller.add(fileDescriptor: try monitor.fileDescriptor()) }
         }
         for peer in peers.values {
             if case .dealer(let dealer, let monitor) = peer.link {
-                try poller.add(dealer, for: peer.backlog.isEmpty ? .readable : [.readable, .writable])
-                try poller.add(monitor)
+                poller.add(fileDescriptor: try dealer.fileDescriptor())
+                poller.add(fileDescriptor: try monitor.fileDescriptor())
             }
         }
     }
 
-    /// Reads everything waiting on every socket, without blocking; true if anything came.
-    @discardableResult
-    private func drainInbound() -> Bool {
-        var any = false
-        for _ in 0..<10_000 {
-            // Where a message came from matters only before its connection has logged in.
-            guard let message = try? router.receiveMessageWithOrigin(dontWait: true, when: { routerIDs[$0] == nil }) else { break }
-            any = true
+    /// Reads everything waiting on every socket, without blocking (at most `readsPerRound`
+    /// messages a socket: `unreadLeft` says some were left).
+    private func drainInbound() {
+        var reads = 0
+        // Where a message came from matters only before its connection has logged in.
+        while let message = try? router.receiveMessageWithOrigin(dontWait: true, when: { routerIDs[$0] == nil }) {
             receiveFromRouter(message)
+            reads += 1
+            if reads == Self.readsPerRound { unreadLeft = true; break }
         }
         answerZAP()
         for (name, attempt) in dialling {
@@ -255,11 +334,10 @@ final class TransportLoop: @unchecked Sendable {
         }
         for (name, peer) in peers {
             guard case .dealer(let dealer, _) = peer.link else { continue }
-            if drainDealer(name, dealer) { any = true }
+            drainDealer(name, dealer)
         }
         drainSubscriber()
         drainMonitors()
-        return any
     }
 
     private func timers() {
@@ -409,16 +487,15 @@ final class TransportLoop: @unchecked Sendable {
         _ = try? publisher.send(writer.bytes, dontWait: true)
     }
 
-    /// Reads what a connected peer's DEALER holds; true if anything came.
-    private func drainDealer(_ name: NodeName, _ dealer: Socket) -> Bool {
-        var any = false
-        for _ in 0..<10_000 {
-            guard let frames = try? dealer.receiveMessage(dontWait: true) else { break }
-            any = true
+    /// Reads what a connected peer's DEALER holds.
+    private func drainDealer(_ name: NodeName, _ dealer: Socket) {
+        var reads = 0
+        while let frames = try? dealer.receiveMessage(dontWait: true) {
             for frame in frames { receiveData(from: name, frame: frame) }
             if peers[name] == nil { break }
+            reads += 1
+            if reads == Self.readsPerRound { unreadLeft = true; break }
         }
-        return any
     }
 
     private func drainSubscriber() {
@@ -457,7 +534,7 @@ final class TransportLoop: @unchecked Sendable {
             guard case .dealer(let dealer, let monitor) = peer.link else { continue }
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames), event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
-                _ = drainDealer(name, dealer)  // a goodbye read off the connection before it closed is here by now
+                drainDealer(name, dealer)  // a goodbye read off the connection before it closed is here by now
                 guard peers[name] != nil else { break }
                 logger.info("node \(name) closed its connection")
                 peerDown(name, reason: .connectionClosed, reconnect: true)
@@ -545,4 +622,8 @@ final class TransportLoop: @unchecked Sendable {
         subscriber.close()
         subscriberMonitor.close()
     }
+}
+
+private extension Duration {
+    var nanoseconds: Int64 { components.seconds &* 1_000_000_000 &+ components.attoseconds / 1_000_000_000 }
 }

@@ -1,0 +1,67 @@
+import Foundation
+@testable import Processes
+import Synchronization
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct SchedulerTests {
+    /// What a node's transport does with a message that arrives: the process it wakes runs on
+    /// the transport's own thread, and a second one goes to the workers.
+    @Test func aProcessWokenByADeliveryRunsOnTheDeliveringThread() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await runtime.withProcess { context in
+            let me = context.pid
+            let reportThread: @Sendable (ProcessContext) async throws -> Void = { inner in
+                _ = try await inner.receive(String.self)
+                inner.send(UInt(pthread_self()), to: me)
+            }
+            let first = runtime.spawn(reportThread)
+            let second = runtime.spawn(reportThread)
+            try await eventuallyWaiting([first, second], runtime)
+            let deliverer = try await onThreadOfItsOwn {
+                let scheduler = runtime.scheduler
+                let ((), ready) = scheduler.collectingReady {
+                    runtime.send("go", to: first)
+                    runtime.send("go", to: second)
+                }
+                scheduler.run(ready)
+                return UInt(pthread_self())
+            }
+            let threads = [try await context.expectMessage(UInt.self), try await context.expectMessage(UInt.self)]
+            #expect(threads.filter { $0 == deliverer }.count == 1)
+        }
+    }
+
+    @Test func aDeliveryOutsideCollectionQueuesTheProcessOnThePool() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await runtime.withProcess { context in
+            let me = context.pid
+            let pid = runtime.spawn { inner in
+                _ = try await inner.receive(String.self)
+                inner.send(UInt(pthread_self()), to: me)
+            }
+            try await eventuallyWaiting([pid], runtime)
+            let deliverer = try await onThreadOfItsOwn {
+                runtime.send("go", to: pid)
+                return UInt(pthread_self())
+            }
+            #expect(try await context.expectMessage(UInt.self) != deliverer)
+        }
+    }
+}
+
+/// Waits (with a deadline) until every process is suspended in receive.
+private func eventuallyWaiting(_ pids: [Pid], _ runtime: ProcessRuntime) async throws {
+    let deadline = ContinuousClock.now + patience
+    while !pids.allSatisfy({ runtime.cell(for: $0)?.isWaiting == true }) {
+        try #require(ContinuousClock.now < deadline, "the processes never waited")
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
+
+/// Runs `body` on a new OS thread (not one of the scheduler's or the global pool's).
+private func onThreadOfItsOwn<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}

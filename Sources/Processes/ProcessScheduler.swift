@@ -36,12 +36,24 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     }
 
     /// Runs the first ready process on this thread, until it next waits, and queues the rest
-    /// on the pool: the caller is held up by one process at most.
+    /// on the pool. What that process makes ready in turn (a process it spawned, the server
+    /// it called) runs here next the same way, a few at most, so that a request that crosses
+    /// processes wakes no thread either, and the caller is held up only so long.
     public func run(_ ready: ReadyProcesses) {
-        guard let first = ready.jobs.first else { return }
+        var next = ready.jobs.first
         for other in ready.jobs.dropFirst() { globalConcurrentExecutor.enqueue(other) }
-        first.runSynchronously(on: asUnownedTaskExecutor())
+        var budget = Self.chainBudget
+        while let job = next, budget > 0 {
+            budget -= 1
+            let ((), madeReady) = collectingReady { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            next = madeReady.jobs.first
+            for other in madeReady.jobs.dropFirst() { globalConcurrentExecutor.enqueue(other) }
+        }
+        if let next { globalConcurrentExecutor.enqueue(next) }
     }
+
+    /// How many processes, one after another, a delivering thread runs itself.
+    static let chainBudget = 4
 }
 
 /// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `collectingReady`.

@@ -32,6 +32,32 @@ struct SchedulerTests {
         }
     }
 
+    /// A request that crosses processes: the woken process wakes another, which runs on the
+    /// same thread next.
+    @Test func whatTheWokenProcessMakesReadyRunsOnTheSameThreadNext() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await runtime.withProcess { context in
+            let me = context.pid
+            let second = runtime.spawn { inner in
+                _ = try await inner.receive(String.self)
+                inner.send(UInt(pthread_self()), to: me)
+            }
+            let first = runtime.spawn { inner in
+                _ = try await inner.receive(String.self)
+                inner.send("go", to: second)
+                inner.send(UInt(pthread_self()), to: me)
+            }
+            try await eventuallyWaiting([first, second], runtime)
+            let deliverer = try await onThreadOfItsOwn {
+                let ((), ready) = runtime.scheduler.collectingReady { runtime.send("go", to: first) }
+                runtime.scheduler.run(ready)
+                return UInt(pthread_self())
+            }
+            let threads = [try await context.expectMessage(UInt.self), try await context.expectMessage(UInt.self)]
+            #expect(threads == [deliverer, deliverer])
+        }
+    }
+
     @Test func aDeliveryOutsideCollectionQueuesTheProcessOnThePool() async throws {
         let runtime = ProcessRuntime(node: "test@localhost")
         try await runtime.withProcess { context in

@@ -29,6 +29,7 @@ final class TransportLoop: @unchecked Sendable {
         var batch: [UInt8] = []
         var backlog = Deque<[UInt8]>()
         var backlogBytes = 0
+
         mutating func enqueue(_ packet: [UInt8]) { Batch.append(packet, to: &batch) }
 
         /// Moves this round's frame to the backlog (false when that would pass `limit` bytes,
@@ -145,7 +146,7 @@ final class TransportLoop: @unchecked Sendable {
     /// Packets that sending threads handed to a socket themselves (for tests and tuning).
     private(set) var sentDirect = 0
     /// A socket was left unread at `readsPerRound`: its descriptor will not signal again.
-    var unreadLeft = false
+    private var unreadLeft = false
     /// Guards everything above; see the type's comment.
     private let lock = Mutex(())
     /// The thread inside `lock` (pthread id), so that a send it makes while delivering goes
@@ -442,11 +443,7 @@ final class TransportLoop: @unchecked Sendable {
     /// Hands the peer's frames to ZeroMQ without blocking; what it will not take waits in the
     /// peer's bounded backlog (past the bound, new frames are dropped and counted).
     func flush(_ name: NodeName) {
-        let hadBacklog = !(peers[name]?.backlog.isEmpty ?? true)
-        guard let kept = peers[name]?.flush(router: router, limit: settings.maxPendingBytesPerPeer) else { return }
-        if !kept { droppedOne(name) }
-        let hasBacklog = !(peers[name]?.backlog.isEmpty ?? true)
-        if hadBacklog != hasBacklog { pollerDirty = true }
+        if peers[name]?.flush(router: router, limit: settings.maxPendingBytesPerPeer) == false { droppedOne(name) }
     }
 
     // MARK: Inbound

@@ -6,17 +6,13 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct SchedulerTests {
     /// What a node's transport does with a message that arrives: the process it wakes runs on
-    /// the transport's own thread, and a second one goes to the workers.
+    /// the transport's own thread, and a second one goes to the pool.
     @Test func aProcessWokenByADeliveryRunsOnTheDeliveringThread() async throws {
         let runtime = ProcessRuntime(node: "test@localhost")
         try await runtime.withProcess { context in
             let me = context.pid
-            let reportThread: @Sendable (ProcessContext) async throws -> Void = { inner in
-                _ = try await inner.receive(String.self)
-                inner.send(UInt(pthread_self()), to: me)
-            }
-            let first = runtime.spawn(reportThread)
-            let second = runtime.spawn(reportThread)
+            let first = runtime.spawn(reportingItsThread(to: me))
+            let second = runtime.spawn(reportingItsThread(to: me))
             try await eventuallyWaiting([first, second], runtime)
             let deliverer = try await onThreadOfItsOwn {
                 let scheduler = runtime.scheduler
@@ -38,10 +34,7 @@ struct SchedulerTests {
         let runtime = ProcessRuntime(node: "test@localhost")
         try await runtime.withProcess { context in
             let me = context.pid
-            let second = runtime.spawn { inner in
-                _ = try await inner.receive(String.self)
-                inner.send(UInt(pthread_self()), to: me)
-            }
+            let second = runtime.spawn(reportingItsThread(to: me))
             let first = runtime.spawn { inner in
                 _ = try await inner.receive(String.self)
                 inner.send("go", to: second)
@@ -62,10 +55,7 @@ struct SchedulerTests {
         let runtime = ProcessRuntime(node: "test@localhost")
         try await runtime.withProcess { context in
             let me = context.pid
-            let pid = runtime.spawn { inner in
-                _ = try await inner.receive(String.self)
-                inner.send(UInt(pthread_self()), to: me)
-            }
+            let pid = runtime.spawn(reportingItsThread(to: me))
             try await eventuallyWaiting([pid], runtime)
             let deliverer = try await onThreadOfItsOwn {
                 runtime.send("go", to: pid)
@@ -73,6 +63,14 @@ struct SchedulerTests {
             }
             #expect(try await context.expectMessage(UInt.self) != deliverer)
         }
+    }
+}
+
+/// A process body that waits for a word, then tells `watcher` which thread it runs on.
+private func reportingItsThread(to watcher: Pid) -> @Sendable (ProcessContext) async throws -> Void {
+    { context in
+        _ = try await context.receive(String.self)
+        context.send(UInt(pthread_self()), to: watcher)
     }
 }
 

@@ -128,6 +128,12 @@ struct SocketTests {
         #expect(server.publicKey.count == 40 && server.secretKey.count == 40)
         #expect(server != client)
 
+        #expect(try curveRoundTrip(server: server, client: client) == bytes("secret"))
+    }
+
+    /// Sends "secret" from a CURVE client with `client`'s keys to a server with `server`'s;
+    /// what the server received.
+    private func curveRoundTrip(server: CurveKeyPair, client: CurveKeyPair) throws -> [UInt8]? {
         let router = try context.socket(.router)
         try router.makeCurveServer(secretKey: server.secretKey)
         try router.bind("tcp://127.0.0.1:*")
@@ -135,9 +141,7 @@ struct SocketTests {
         try dealer.makeCurveClient(serverKey: server.publicKey, keyPair: client)
         try dealer.connect(try router.lastEndpoint())
         try dealer.send([bytes("secret")])
-
-        let received = try #require(try receiveMessage(router))
-        #expect(received.last == bytes("secret"))
+        return try receiveMessage(router)?.last
     }
 
     @Test func curveClientWithAWrongServerKeyIsNotHeard() throws {
@@ -197,14 +201,7 @@ struct SocketTests {
         #expect(try CurveKeyPair(secret: secret) == keys)
         #expect(keys.publicKeyBytes.count == 32)
         #expect(throws: ZMQError.self) { try CurveKeyPair(secret: [1, 2, 3]) }
-        let router = try context.socket(.router)
-        try router.makeCurveServer(secretKey: keys.secretKey)
-        try router.bind("tcp://127.0.0.1:*")
-        let dealer = try context.socket(.dealer)
-        try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
-        try dealer.connect(try router.lastEndpoint())
-        try dealer.send([bytes("secret")])
-        #expect(try receiveMessage(router)?.last == bytes("secret"))
+        #expect(try curveRoundTrip(server: keys, client: keys) == bytes("secret"))
     }
 
     @Test func badEndpointsGiveTypedErrors() throws {

@@ -229,7 +229,7 @@ final class TransportLoop: @unchecked Sendable {
             timers()
             // Sending and reading may take in the I/O thread's signals, so the descriptors may
             // not tell of what came meanwhile: look before waiting on them.
-            if !unreadLeft { unreadLeft = peers.keys.contains(where: needsService) }
+            if !unreadLeft { unreadLeft = peers.values.contains(where: needsService) }
         } catch {
             logger.error("transport loop: \(error)")
         }
@@ -274,7 +274,7 @@ final class TransportLoop: @unchecked Sendable {
             sentDirect += 1
             // The send may have taken in the I/O thread's signals, which the transport thread
             // waits on: if the socket now has mail, or frames are left over, it must look.
-            if needsService(name) { node.outbox.wake() }
+            if needsService(peers.values[index]) { node.outbox.wake() }
             return true
         }
         return sent ?? false
@@ -282,8 +282,7 @@ final class TransportLoop: @unchecked Sendable {
 
     /// Whether the peer's socket has mail, or room for frames the peer has waiting: what the
     /// transport thread must see to before it waits on descriptors again.
-    private func needsService(_ name: NodeName) -> Bool {
-        guard let peer = peers[name] else { return false }
+    private func needsService(_ peer: Peer) -> Bool {
         let socket: Socket
         switch peer.link {
         case .dealer(let dealer, _): socket = dealer

@@ -170,35 +170,36 @@ final class ProcessCell: @unchecked Sendable {
         return nil  // the slow path scans the rest in order
     }
 
-    /// Selective receive: the first message, oldest first, that `match` accepts is removed and
-    /// its result returned; the others stay in order. Returns nil when `deadline` passes first.
-    /// Throws the process's exit reason once it has been killed. The loop suspends only in
-    /// `wait`, and keeps little across it: a waiting process's memory is mostly its frames.
+    /// Selective receive: the first message, oldest first, that `accept` takes is removed
+    /// (`accept` keeps what it needs of it) and true returned; the others stay in order.
+    /// Returns false when `deadline` passes first. Throws the process's exit reason once it
+    /// has been killed. Not generic, so that its frame has a fixed size: a waiting process's
+    /// memory is mostly its frames, and a generic frame also allocates room for each `T`.
     @usableFromInline
-    func receive<T>(deadline: ContinuousClock.Instant?, _ match: (any Sendable) throws -> T?) async throws -> T? {
+    func receive(deadline: ContinuousClock.Instant?, _ accept: (any Sendable) throws -> Bool) async throws -> Bool {
         var scanned = 0
         var timedOut = false
         while true {
-            if let result = try scan(from: &scanned, match) { return result }
-            if timedOut { return nil }
-            if let deadline, deadline <= .now { return nil }
+            if try scan(from: &scanned, accept) { return true }
+            if timedOut { return false }
+            if let deadline, deadline <= .now { return false }
             if hibernates, saved.isEmpty { release() }
             timedOut = await wait(until: deadline) == .timeout
         }
     }
 
-    /// Scans what has not been looked at yet, taking in new mail until a message matches or
-    /// there is no more.
-    private func scan<T>(from scanned: inout Int, _ match: (any Sendable) throws -> T?) throws -> T? {
+    /// Scans what has not been looked at yet, taking in new mail until a message is accepted
+    /// or there is no more.
+    private func scan(from scanned: inout Int, _ accept: (any Sendable) throws -> Bool) throws -> Bool {
         while true {
             while scanned < saved.count {
-                if let result = try match(saved[scanned]) {
+                if try accept(saved[scanned]) {
                     saved.remove(at: scanned)
-                    return result
+                    return true
                 }
                 scanned += 1
             }
-            guard try takeIncoming() else { return nil }
+            guard try takeIncoming() else { return false }
         }
     }
 

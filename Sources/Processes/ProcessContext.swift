@@ -22,8 +22,13 @@ public struct ProcessContext: Sendable {
     @inlinable
     public func receive<T>(_ match: (any Sendable) throws -> T?) async throws -> T {
         if let result = try cell.takeIfPresent(match) { return result }
+        var result: T?
         while true {
-            if let result = try await cell.receive(deadline: nil, match) { return result }
+            _ = try await cell.receive(deadline: nil) { message in
+                result = try match(message)
+                return result != nil
+            }
+            if let result { return result }
         }
     }
 
@@ -31,7 +36,12 @@ public struct ProcessContext: Sendable {
     @inlinable
     public func receive<T>(timeout: Duration, _ match: (any Sendable) throws -> T?) async throws -> T? {
         if let result = try cell.takeIfPresent(match) { return result }
-        return try await cell.receive(deadline: .now + timeout, match)
+        var result: T?
+        _ = try await cell.receive(deadline: .now + timeout) { message in
+            result = try match(message)
+            return result != nil
+        }
+        return result
     }
 
     /// The next message of type `M`.

@@ -314,6 +314,17 @@ import Testing
         #expect(try resolveHost("localhost") == "127.0.0.1")
         #expect(throws: NodeNameError.self) { try resolveHost("no-such-host.invalid") }
     }
+
+    /// What every remote send does with a pid's node: split at the first `@`, no checks.
+    @Test func aNodeTextSplitsAtItsFirstAtSign() {
+        #expect(NodeName(unchecked: "todo1@localhost") == NodeName(name: "todo1", host: "localhost"))
+        #expect(NodeName(unchecked: "a-very-long-node-name@a.long.host.example.com")
+                == NodeName(name: "a-very-long-node-name", host: "a.long.host.example.com"))
+        #expect(NodeName(unchecked: "a@b@c") == NodeName(name: "a", host: "b@c"))
+        #expect(NodeName(unchecked: "bare") == NodeName(name: "bare", host: ""))
+        #expect(NodeName(unchecked: "") == NodeName(name: "", host: ""))
+        #expect(NodeName(unchecked: "née@hôte") == NodeName(name: "née", host: "hôte"))
+    }
 }
 
 @Suite struct GlobalTableTests {

@@ -4,10 +4,7 @@ import Processes
 /// transport thread. Encoding happens on the sender's thread, so senders share the work.
 extension ClusterNode: RemoteRouting {
     /// The node a pid lives on (no validation: a bad name just finds no peer).
-    func peer(of pid: Pid) -> NodeName {
-        let parts = pid.node.split(separator: "@", maxSplits: 1)
-        return NodeName(name: parts.first.map(String.init) ?? "", host: parts.count > 1 ? String(parts[1]) : "")
-    }
+    func peer(of pid: Pid) -> NodeName { NodeName(unchecked: pid.node) }
 
     /// Hands an encoded packet to the peer's connection from this thread when it can, else to
     /// the transport thread.
@@ -18,7 +15,8 @@ extension ClusterNode: RemoteRouting {
 
     public func send(_ message: any Sendable, to pid: Pid) {
         let peer = peer(of: pid)
-        if let down = message as? Down {
+        // A metatype comparison first: a cast of every message to `Down` costs more.
+        if type(of: message) == Down.self, let down = message as? Down {
             shared.withLock { $0.book.removeMonitorByRemote(down.ref, peer: peer) }
         }
         do {
@@ -31,8 +29,7 @@ extension ClusterNode: RemoteRouting {
     }
 
     public func send(_ message: any Sendable, toName name: String, on node: String) {
-        let parts = node.split(separator: "@", maxSplits: 1)
-        let peer = NodeName(name: parts.first.map(String.init) ?? "", host: parts.count > 1 ? String(parts[1]) : "")
+        let peer = NodeName(unchecked: node)
         do {
             post(try Packet.namedMessage(message, to: name, registry: registry), to: peer)
         } catch {

@@ -25,6 +25,17 @@ public struct NodeName: Hashable, Comparable, Sendable, Codable, CustomStringCon
         self.init(name: name, host: host)
     }
 
+    /// Splits a node's text, as pids and `send(toName:on:)` carry it, at its first `@`,
+    /// without validating: a bad text just names no peer. On every remote send, so it finds
+    /// the `@` in the bytes instead of building an array of parts.
+    init(unchecked text: String) {
+        guard let at = text.utf8.firstIndex(of: UInt8(ascii: "@")) else {
+            self.init(name: text, host: "")
+            return
+        }
+        self.init(name: String(text[..<at]), host: String(text[text.utf8.index(after: at)...]))
+    }
+
     public var description: String { "\(name)@\(host)" }
 
     public static func < (lhs: NodeName, rhs: NodeName) -> Bool { lhs.description < rhs.description }

@@ -130,7 +130,9 @@ extension Packet {
     /// The bytes of a `.message` packet, encoding the message straight into them; throws
     /// `MessageTooLarge` past `Packet.maxBytes`.
     static func message(_ message: any Sendable, to pid: Pid, registry: WireRegistry) throws -> [UInt8] {
-        var writer = WireWriter(capacity: 96)
+        // Room for a pid (up to about 40 bytes), a type name and a small message, so that a
+        // small message is written without growing the buffer.
+        var writer = WireWriter(capacity: Self.smallPacketBytes)
         writer.write(Packet.messageKind)
         pid.encode(to: &writer)
         try registry.encode(message, to: &writer)
@@ -138,12 +140,14 @@ extension Packet {
     }
 
     static func namedMessage(_ message: any Sendable, to name: String, registry: WireRegistry) throws -> [UInt8] {
-        var writer = WireWriter(capacity: 96)
+        var writer = WireWriter(capacity: Self.smallPacketBytes)
         writer.write(Packet.namedMessageKind)
         writer.writeString(name)
         try registry.encode(message, to: &writer)
         return try checkedSize(writer.bytes)
     }
+
+    static let smallPacketBytes = 160
 
     private static func checkedSize(_ bytes: [UInt8]) throws(MessageTooLarge) -> [UInt8] {
         guard bytes.count <= maxBytes else { throw MessageTooLarge(size: bytes.count) }

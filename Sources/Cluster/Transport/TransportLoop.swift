@@ -109,7 +109,7 @@ final class TransportLoop: @unchecked Sendable {
     /// The largest heartbeat or farewell (a kind, an incarnation and a node name).
     static let maxPresenceFrameBytes = 4_096
     /// Sends to one peer closer together than this are batched by the transport thread.
-    static let directSendSpacing = Duration.microseconds(20)
+    static let directSendSpacingNanoseconds: UInt64 = 20_000
     /// How many messages one round reads from a socket before it serves the others.
     static let readsPerRound = 10_000
 
@@ -152,10 +152,10 @@ final class TransportLoop: @unchecked Sendable {
     /// The thread inside `lock` (pthread id), so that a send it makes while delivering goes
     /// through the outbox instead of taking the lock again.
     private let holder = Atomic<UInt>(0)
-    /// The last packet a sending thread had: to whom (a hash) and when (nanoseconds since
-    /// `origin`). Only a hint for telling a stream: order is kept under `lock`.
+    /// The last packet a sending thread had: to whom (a hash) and when (`monotonicNanoseconds`).
+    /// Only a hint for telling a stream: order is kept under `lock`.
     private let lastPeer = Atomic<Int>(0)
-    private let lastSend = Atomic<Int64>(.min / 2)
+    private let lastSend = Atomic<UInt64>(0)
     /// Warnings about connections that have not logged in, at most one a minute each.
     var strangerWarnings = RateLimitedWarnings(interval: .seconds(60))
 
@@ -256,13 +256,13 @@ final class TransportLoop: @unchecked Sendable {
     /// everything sent before it; false when the transport thread must do it: the peer is not
     /// connected, commands or frames are waiting, the caller is the transport thread itself,
     /// or the thread is at work (a sender does not wait for it). Packets to one peer closer
-    /// together than `directSendSpacing` are a stream, which the thread sends batched.
+    /// together than `directSendSpacingNanoseconds` are a stream, which the thread sends batched.
     func sendDirect(_ packet: [UInt8], to name: NodeName) -> Bool {
         if holder.load(ordering: .relaxed) == Self.currentThread { return false }
         let peerKey = name.hashValue
-        let now = Int64(truncatingIfNeeded: origin.duration(to: clock.now).nanoseconds)
+        let now = monotonicNanoseconds()
         let previous = lastSend.exchange(now, ordering: .relaxed)
-        if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now - previous < Self.directSendSpacing.nanoseconds {
+        if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now &- previous < Self.directSendSpacingNanoseconds {
             return false
         }
         let sent = lock.withLockIfAvailable { _ -> Bool in
@@ -270,7 +270,7 @@ final class TransportLoop: @unchecked Sendable {
                   peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty, !node.outbox.hasWork
             else { return false }
             peers.values[index].enqueue(packet)
-            flush(name)
+            flush(at: index)
             sentDirect += 1
             // The send may have taken in the I/O thread's signals, which the transport thread
             // waits on: if the socket now has mail, or frames are left over, it must look.
@@ -409,10 +409,11 @@ final class TransportLoop: @unchecked Sendable {
     /// Queues an encoded packet for `name`: into this round's frame when connected, held while
     /// dialling, or dialling first (Erlang connects on first send).
     private func send(_ packet: [UInt8], to name: NodeName) {
-        if cut.contains(name) { return }
-        if peers[name] != nil {
-            peers[name]?.enqueue(packet)
-            if let size = peers[name]?.batch.count, size >= 64 << 10 { flush(name) }
+        if !cut.isEmpty, cut.contains(name) { return }
+        if let index = peers.index(forKey: name) {
+            // Through the index: `peers[name]?` would hash again and copy the peer out.
+            peers.values[index].enqueue(packet)
+            if peers.values[index].batch.count >= 64 << 10 { flush(name) }
             return
         }
         if dialling[name] == nil { startDialling(name, waiter: nil) }
@@ -434,15 +435,19 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     private func flushBatches() {
-        for name in peers.keys where !(peers[name]?.batch.isEmpty ?? true) || !(peers[name]?.backlog.isEmpty ?? true) {
-            flush(name)
+        for index in peers.indices where !peers.values[index].batch.isEmpty || !peers.values[index].backlog.isEmpty {
+            flush(at: index)
         }
     }
 
     /// Hands the peer's frames to ZeroMQ without blocking; what it will not take waits in the
     /// peer's bounded backlog (past the bound, new frames are dropped and counted).
     func flush(_ name: NodeName) {
-        if peers[name]?.flush(router: router, limit: settings.maxPendingBytesPerPeer) == false { droppedOne(name) }
+        if let index = peers.index(forKey: name) { flush(at: index) }
+    }
+
+    private func flush(at index: Dictionary<NodeName, Peer>.Index) {
+        if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(peers.keys[index]) }
     }
 
     // MARK: Inbound
@@ -620,6 +625,10 @@ final class TransportLoop: @unchecked Sendable {
     }
 }
 
-private extension Duration {
-    var nanoseconds: Int64 { components.seconds &* 1_000_000_000 &+ components.attoseconds / 1_000_000_000 }
+/// The monotonic clock in nanoseconds, for the stream hint on every send: `ContinuousClock`'s
+/// `Duration` arithmetic (128-bit attoseconds) cost more than the reading itself.
+private func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }

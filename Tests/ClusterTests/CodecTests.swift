@@ -127,6 +127,29 @@ struct Person: Codable, Hashable, Sendable {
         #expect(partial == Array(packets.dropLast()))
         #expect(partialError != nil)
     }
+
+    /// How the transport reads a frame: messages in place, other packets whole, in order; a
+    /// malformed packet ends the frame, and so does a visitor that says stop.
+    @Test func aFrameIsWalkedInOrderUntilAMalformedPacketOrAStop() {
+        let pid = Pid(node: "a@h", incarnation: 1, serial: 2)
+        var frame: [UInt8] = []
+        Batch.append(Batch.encode(.message(to: pid, payload: [1, 2, 3])), to: &frame)
+        Batch.append(Batch.encode(.link(from: pid, to: pid)), to: &frame)
+        Batch.append(Batch.encode(.message(to: pid, payload: [4])), to: &frame)
+        Batch.append([Packet.messageKind, 0xFF], to: &frame)  // a pid cut short
+        Batch.append(Batch.encode(.message(to: pid, payload: [5])), to: &frame)
+
+        var seen: [String] = []
+        let error = Batch.walk(frame, message: { to, payload in seen.append("message \(to.serial) \(payload.readRest())") },
+                               other: { packet in seen.append("\(packet)"); return true })
+        #expect(seen == ["message 2 [1, 2, 3]", "\(Packet.link(from: pid, to: pid))", "message 2 [4]"])
+        #expect(error != nil)
+
+        seen = []
+        let stopped = Batch.walk(frame, message: { _, _ in seen.append("message") }, other: { _ in seen.append("stop"); return false })
+        #expect(seen == ["message", "stop"])
+        #expect(stopped == nil)
+    }
 }
 
 /// Equality of two values known only as `any Sendable`, when they are Hashable.

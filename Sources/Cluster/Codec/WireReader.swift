@@ -90,6 +90,9 @@ public struct WireReader: Sendable {
         return Array(bytes[index..<index + length])
     }
 
+    /// The next byte without moving past it; nil at the end.
+    public var next: UInt8? { index < end ? bytes[index] : nil }
+
     /// Moves past `count` bytes already checked to be there.
     mutating func skip(_ count: Int) { index = min(end, index + count) }
 

@@ -183,25 +183,47 @@ enum Packet: Sendable, Equatable {
 /// Several packets in one frame: each preceded by its length.
 enum Batch {
     static func append(_ packet: [UInt8], to frame: inout [UInt8]) {
-        var writer = WireWriter(capacity: 5)
-        writer.writeVarint(UInt64(packet.count))
-        frame.append(contentsOf: writer.bytes)
+        // The length as a varint, written in place (as `WireWriter.writeVarint` does).
+        var length = UInt64(packet.count)
+        while length >= 0x80 {
+            frame.append(UInt8(truncatingIfNeeded: length) | 0x80)
+            length >>= 7
+        }
+        frame.append(UInt8(length))
         frame.append(contentsOf: packet)
     }
 
     /// The packets of a frame; a malformed one ends the frame (what came before it stands).
     static func packets(in frame: [UInt8]) -> (packets: [Packet], error: WireError?) {
-        var reader = WireReader(frame)
         var packets: [Packet] = []
-        while !reader.isAtEnd {
-            do {
-                var body = try reader.readLengthPrefixed()
-                packets.append(try Packet(from: &body))
-            } catch {
-                return (packets, error)
+        let error = walk(frame, message: { pid, payload in packets.append(.message(to: pid, payload: payload.readRest())) },
+                         other: { packets.append($0); return true })
+        return (packets, error)
+    }
+
+    /// Walks a frame's packets in order. A `.message` packet, most of them, is handed over as
+    /// its pid and a reader at its payload, read straight from the frame: no packet value and
+    /// no copy of the payload. Any other packet is handed over whole, and `other` returns false
+    /// to stop (after a goodbye). A malformed packet ends the walk and is returned; what came
+    /// before it stands.
+    static func walk(
+        _ frame: [UInt8], message: (Pid, inout WireReader) -> Void, other: (Packet) -> Bool
+    ) -> WireError? {
+        var reader = WireReader(frame)
+        do throws(WireError) {
+            while !reader.isAtEnd {
+                var packet = try reader.readLengthPrefixed()
+                if packet.next == Packet.messageKind {
+                    packet.skip(1)
+                    message(try Pid(from: &packet), &packet)
+                } else if !other(try Packet(from: &packet)) {
+                    return nil
+                }
             }
+            return nil
+        } catch {
+            return error
         }
-        return (packets, nil)
     }
 
     static func encode(_ packet: Packet) -> [UInt8] {

@@ -71,14 +71,11 @@ extension TransportLoop {
     func deliver(_ packet: Packet, from name: NodeName) {
         switch packet {
         case .message(let pid, let payload):
-            guard runtime.isLocal(pid) else { return }  // an earlier incarnation's pid: dead
-            guard let message = decode(payload, from: name) else { return }
-            if let down = message as? Down {
-                node.shared.withLock { $0.book.removeMonitorOfRemote(down.ref, peer: name) }
-            }
-            runtime.send(message, to: pid)
+            var reader = WireReader(payload)
+            deliverMessage(to: pid, reading: &reader, from: name)
         case .namedMessage(let registered, let payload):
-            guard let message = decode(payload, from: name) else { return }
+            var reader = WireReader(payload)
+            guard let message = decode(&reader, from: name) else { return }
             runtime.send(message, toName: registered)
         case .link(let remote, let local):
             if runtime.acceptRemoteLink(from: remote, to: local) {
@@ -115,8 +112,18 @@ extension TransportLoop {
         peers[name]?.enqueue(Batch.encode(packet))
     }
 
-    private func decode(_ payload: [UInt8], from name: NodeName) -> (any Sendable)? {
-        var reader = WireReader(payload)
+    /// A message for a local pid, its payload read from `reader`. A `Down` from the node we
+    /// monitored through ends that monitor's record.
+    func deliverMessage(to pid: Pid, reading reader: inout WireReader, from name: NodeName) {
+        guard runtime.isLocal(pid) else { return }  // an earlier incarnation's pid: dead
+        guard let message = decode(&reader, from: name) else { return }
+        if type(of: message) == Down.self, let down = message as? Down {
+            node.shared.withLock { $0.book.removeMonitorOfRemote(down.ref, peer: name) }
+        }
+        runtime.send(message, to: pid)
+    }
+
+    private func decode(_ reader: inout WireReader, from name: NodeName) -> (any Sendable)? {
         do {
             return try node.registry.decode(from: &reader)
         } catch {

@@ -466,13 +466,13 @@ final class TransportLoop: @unchecked Sendable {
 
     /// Data from an established peer: every packet of the frame, in order.
     func receiveData(from name: NodeName, frame: [UInt8]) {
-        if cut.contains(name) { return }
+        if !cut.isEmpty, cut.contains(name) { return }
         detector.heard(name, now: now)
-        let (packets, error) = Batch.packets(in: frame)
-        for packet in packets {
-            deliver(packet, from: name)
-            if peers[name] == nil { return }
-        }
+        let error = Batch.walk(frame, message: { pid, payload in deliverMessage(to: pid, reading: &payload, from: name) },
+                               other: { packet in
+                                   deliver(packet, from: name)
+                                   return peers.index(forKey: name) != nil  // gone after a goodbye
+                               })
         if let error { logger.warning("dropped the rest of a bad frame from \(name): \(error)") }
     }
 

@@ -64,6 +64,8 @@ enum RemoteBench {
         var register: Double
         var lookup: Double
         var multicall: Double
+        var call: Double
+        var multicallPeers: Double
     }
 
     /// Starts a peer node in a process of its own; it is stopped when the returned process is.
@@ -128,6 +130,7 @@ enum RemoteBench {
         try await withPeers(["peer", "peer2"]) { node, peers in
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
+            var calls: [Double] = [], peerMulticalls: [Double] = []
             for run in 0..<runs {
                 let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
                 let count = 2_000
@@ -141,10 +144,17 @@ enum RemoteBench {
                 start = ContinuousClock.now
                 for _ in 0..<2_000 { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }
                 multicalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
+                start = ContinuousClock.now
+                for _ in 0..<2_000 { _ = try await node.rpc.call(peers[0], "echo", 1, returning: Int.self) }
+                calls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
+                start = ContinuousClock.now
+                for _ in 0..<2_000 { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }
+                peerMulticalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
                 node.runtime.send(0, to: pid)
             }
             return ServiceFigures(register: registers.sorted()[runs / 2], lookup: lookups.sorted()[runs / 2],
-                                  multicall: multicalls.sorted()[runs / 2])
+                                  multicall: multicalls.sorted()[runs / 2], call: calls.sorted()[runs / 2],
+                                  multicallPeers: peerMulticalls.sorted()[runs / 2])
         }
     }
 

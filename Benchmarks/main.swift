@@ -75,6 +75,9 @@ if wanted("services") {
     report.add("global_register", services.register, "us")
     report.add("global_lookup", services.lookup, "us")
     report.add("rpc_multicall_3_nodes", services.multicall, "us", reference: "remote_roundtrip_p50")
+    // The figure: the two peers only (this node's own share runs without the network).
+    report.add("rpc_multicall_2_peers", services.multicallPeers, "us", reference: "remote_roundtrip_p50")
+    report.add("rpc_call", services.call, "us", reference: "remote_roundtrip_p50")
 }
 
 if wanted("codec") {

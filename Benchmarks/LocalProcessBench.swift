@@ -82,3 +82,35 @@ extension LocalProcessBench {
         }
     }
 }
+
+extension LocalProcessBench {
+    struct Echo: GenServer {
+        mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> { .reply(request) }
+    }
+
+    /// A GenServer call from code outside any process, as an HTTP handler makes one (it runs
+    /// as a short-lived process): microseconds per call, one caller at a time.
+    static func callFromTask(count: Int = 20_000) async throws -> Double {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        let server = try await runtime.withProcess { try await $0.startServer { _ in Echo() } }
+        let start = ContinuousClock.now
+        for index in 0..<count { _ = try await runtime.call(server, index) }
+        return seconds(ContinuousClock.now - start) / Double(count) * 1e6
+    }
+
+    /// The same from 32 tasks at once, each to a server of its own (as 32 HTTP connections
+    /// to 32 lists): calls per second.
+    static func concurrentCallsFromTasks(callers: Int = 32, each: Int = 5_000) async throws -> Double {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        var servers: [ServerRef<Echo>] = []
+        for _ in 0..<callers { servers.append(try await runtime.withProcess { try await $0.startServer { _ in Echo() } }) }
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for server in servers {
+                group.addTask { for index in 0..<each { _ = try await runtime.call(server, index) } }
+            }
+            try await group.waitForAll()
+        }
+        return Double(callers * each) / seconds(ContinuousClock.now - start)
+    }
+}

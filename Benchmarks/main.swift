@@ -54,6 +54,9 @@ if wanted("local") {
     for _ in 0..<5 { spawns.append(try LocalProcessBench.spawnInFreshProcess()) }
     report.add("spawn_rate", spawns.map(\.rate).sorted()[1], "proc/s")
     report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[1], "bytes")
+    report.add("genserver_call_from_task", try await median { try await LocalProcessBench.callFromTask() }, "us",
+               reference: "local_roundtrip")
+    report.add("genserver_calls_32_tasks", try await median { try await LocalProcessBench.concurrentCallsFromTasks() }, "calls/s")
     report.add("memory_per_idle_genserver", try await median(runs: 3) { try ServerMemoryBench.inFreshProcess() }, "bytes",
                reference: "memory_per_idle_process")
 }

@@ -60,6 +60,44 @@ enum ZeroMQBench {
         return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
     }
 
+    /// The round trip with the ROUTER in another OS process (`zmq-echo`), as two nodes are:
+    /// each side then has its own I/O thread, so a message wakes three threads, not two.
+    /// The floor of a node-to-node round trip over libzmq.
+    static func roundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+        let (child, output) = try startReadingOutput(
+            CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey])
+        defer {
+            child.signal(SIGKILL)
+            child.waitForExit()
+        }
+        let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let context = try Context()
+        let dealer = try context.socket(.dealer)
+        try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+        try dealer.connect(endpoint)
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            try dealer.send([payload])
+            _ = try dealer.receiveMessage()
+            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
+        }
+        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+    }
+
+    /// The child's side of `roundTripAcrossProcesses`: a CURVE ROUTER that echoes, until killed.
+    static func serveEcho(publicKey: String, secretKey: String) throws -> Never {
+        let context = try Context()
+        let router = try context.socket(.router)
+        try router.makeCurveServer(secretKey: secretKey)
+        try router.bind("tcp://127.0.0.1:*")
+        FileHandle.standardOutput.write(Data("\(try router.lastEndpoint())\n".utf8))
+        while true {
+            guard let message = try? router.receiveMessage() else { continue }
+            _ = try? router.send(message)
+        }
+    }
+
     /// One-way two-frame 64-byte messages per second, sender and receiver on two threads.
     static func throughput(count: Int = 1_000_000, keys: CurveKeyPair? = nil) throws -> Double {
         let context = try Context()

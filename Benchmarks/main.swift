@@ -21,6 +21,9 @@ if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "r
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http", let port = Int(CommandLine.arguments[2]) {
     try await WebBench.serveTrivial(port: port)
 }
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "zmq-echo" {
+    try ZeroMQBench.serveEcho(publicKey: CommandLine.arguments[2], secretKey: CommandLine.arguments[3])
+}
 if groups == ["genserver-once"] {
     print(try await ServerMemoryBench.bytesPerIdleServer())
     exit(0)
@@ -44,6 +47,8 @@ if wanted("zmq") {
     let keys = try CurveKeyPair.generate()
     let curveRoundTrips = try (0..<5).map { _ in try ZeroMQBench.roundTrip(keys: keys) }
     report.add("zmq_curve_roundtrip_p50", curveRoundTrips.map(\.p50).sorted()[2], "us", reference: "zmq_roundtrip_p50")
+    let acrossProcesses = try (0..<5).map { _ in try ZeroMQBench.roundTripAcrossProcesses(keys: keys) }
+    report.add("zmq_curve_roundtrip_2_processes_p50", acrossProcesses.map(\.p50).sorted()[2], "us", reference: "zmq_roundtrip_p50")
     report.add("zmq_curve_throughput", try await median(runs: 3) { try ZeroMQBench.throughput(keys: keys) }, "msg/s", reference: "zmq_throughput")
 }
 

@@ -58,6 +58,14 @@ public final class Poller {
         return Int(count)
     }
 
+    /// The plain descriptors (added with `add(fileDescriptor:)`) that were readable in the
+    /// last poll.
+    public func readableDescriptors() -> Set<Int32> {
+        var readable: Set<Int32> = []
+        for item in items where item.socket == nil && item.revents & Int16(ZMQ_POLLIN) != 0 { readable.insert(item.fd) }
+        return readable
+    }
+
     /// What the socket at `index` was ready for in the last poll.
     public func ready(_ index: Int) -> PollEvents {
         PollEvents(rawValue: items[index].revents)

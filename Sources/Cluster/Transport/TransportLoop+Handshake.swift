@@ -178,11 +178,13 @@ extension TransportLoop {
             let (answer, admitted) = ZAPHandler.answer(request, allowedKey: security.allowedKey)
             if !admitted { warnAboutStrangers("Connection attempt rejected: the peer's key is not this cluster's") }
             _ = try? zap.send(answer)
+            touch(zap)
         }
     }
 
     private func reply(_ id: [UInt8], _ packet: Packet) {
         _ = try? router.send([id, frame(packet)], dontWait: true)
+        touch(router)
     }
 
     func frame(_ packet: Packet) -> [UInt8] {

@@ -145,8 +145,26 @@ final class TransportLoop: @unchecked Sendable {
     var dropped = 0
     /// Packets that sending threads handed to a socket themselves (for tests and tuning).
     private(set) var sentDirect = 0
-    /// A socket was left unread at `readsPerRound`: its descriptor will not signal again.
+    /// A socket was left unread at `readsPerRound`, or must be looked at again: poll at once.
     private var unreadLeft = false
+    /// Which sockets a round reads. A socket's descriptor (ZMQ_FD) signals when ZeroMQ has
+    /// news for it, and any operation on the socket takes that signal in. So a round reads
+    /// the sockets whose descriptors signalled, and those whose signal an operation may have
+    /// taken (`mustRead`): a read that finds nothing costs two system calls (libzmq's poll
+    /// and its fork check), which across every socket were most of a message's cost. A sweep
+    /// reads every socket: after the poller changed, and every `sweepInterval` as a safety
+    /// net.
+    private var signalled: Set<Int32> = []
+    private var sweeping = true
+    private var descriptors: [ObjectIdentifier: Int32] = [:]
+    private var mustRead: Set<ObjectIdentifier> = []
+    /// Sockets this round sent on: sending may take in a signal too.
+    private var touched: [ObjectIdentifier: Socket] = [:]
+    private var nextSweep = Duration.zero
+    static let sweepInterval = Duration.milliseconds(100)
+    /// Messages a sweep found on a socket that no signal had pointed to (for tests: zero
+    /// when the signals are followed right).
+    private(set) var lateFinds = 0
     /// Guards everything above; see the type's comment.
     private let lock = Mutex(())
     /// The thread inside `lock` (pthread id), so that a send it makes while delivering goes
@@ -192,15 +210,18 @@ final class TransportLoop: @unchecked Sendable {
     // MARK: The loop
 
     func run() {
+        var readable: Set<Int32>?  // the first round reads every socket
         while running {
             // A process this round made ready runs here, before the wait: no other thread
             // is woken for the message that arrived.
-            let (timeout, ready) = runtime.scheduler.collectingReady { locked { round() } }
+            let (timeout, ready) = runtime.scheduler.collectingReady { locked { round(readable) } }
             runtime.scheduler.run(ready)
             do {
                 try poller.poll(timeoutMilliseconds: timeout)
+                readable = poller.readableDescriptors()
             } catch {
                 logger.error("transport poll: \(error)")
+                readable = nil
             }
         }
         locked { closeEverything() }
@@ -219,17 +240,21 @@ final class TransportLoop: @unchecked Sendable {
 
     /// One round of work under the lock: commands, everything inbound, this round's frames and
     /// the timers. Returns how long the poll that follows may wait, in milliseconds.
-    private func round() -> Int {
+    private func round(_ readable: Set<Int32>?) -> Int {
         do {
-            try rebuildPollerIfNeeded()
+            let rebuilt = try rebuildPollerIfNeeded()
+            let now = self.now
+            signalled = readable ?? []
+            sweeping = rebuilt || readable == nil || now >= nextSweep
+            if sweeping { nextSweep = now + Self.sweepInterval }
             for command in node.outbox.take() { handle(command) }
             unreadLeft = false
             drainInbound()
             flushBatches()
             timers()
-            // Sending and reading may take in the I/O thread's signals, so the descriptors may
-            // not tell of what came meanwhile: look before waiting on them.
-            if !unreadLeft { unreadLeft = peers.values.contains(where: needsService) }
+            // Sending may take in the I/O thread's signals, so the descriptors may not tell
+            // of what came meanwhile: look at the sockets sent on before waiting.
+            if lookAgainAtTouchedSockets() { unreadLeft = true }
         } catch {
             logger.error("transport loop: \(error)")
         }
@@ -249,6 +274,9 @@ final class TransportLoop: @unchecked Sendable {
 
     /// How many packets sending threads handed to sockets themselves.
     var directSends: Int { lock.withLock { _ in sentDirect } }
+
+    /// How many times a sweep found mail that no signal had pointed to.
+    var sweptMail: Int { lock.withLock { _ in lateFinds } }
 
     private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) }
 
@@ -270,7 +298,8 @@ final class TransportLoop: @unchecked Sendable {
                   peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty, !node.outbox.hasWork
             else { return false }
             peers.values[index].enqueue(packet)
-            flush(at: index)
+            // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
+            if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
             sentDirect += 1
             // The send may have taken in the I/O thread's signals, which the transport thread
             // waits on: if the socket now has mail, or frames are left over, it must look.
@@ -280,51 +309,98 @@ final class TransportLoop: @unchecked Sendable {
         return sent ?? false
     }
 
-    /// Whether the peer's socket has mail, or room for frames the peer has waiting: what the
-    /// transport thread must see to before it waits on descriptors again.
+    /// Whether the peer's socket has mail (then it is marked to be read), or room for frames
+    /// the peer has waiting: what the transport thread must see to before it waits on
+    /// descriptors again.
     private func needsService(_ peer: Peer) -> Bool {
-        let socket: Socket
-        switch peer.link {
-        case .dealer(let dealer, _): socket = dealer
-        case .router: socket = router
-        }
+        let socket = socket(of: peer)
         guard let events = try? socket.events() else { return true }
+        if events.contains(.readable) { mustRead.insert(ObjectIdentifier(socket)) }
         return events.contains(.readable) || (events.contains(.writable) && !peer.backlog.isEmpty)
     }
 
-    /// The poll waits on descriptors (ZMQ_FD), which signal changes, not states: every round
-    /// reads each socket until it is empty, which also takes in the signals.
-    private func rebuildPollerIfNeeded() throws {
-        guard pollerDirty else { return }
-        pollerDirty = false
-        poller.removeAll()
-        poller.add(fileDescriptor: node.outbox.wakeDescriptor)
-        for socket in [router, routerMonitor, zap, subscriber, subscriberMonitor] {
-            poller.add(fileDescriptor: try socket.fileDescriptor())
+    private func socket(of peer: Peer) -> Socket {
+        switch peer.link {
+        case .dealer(let dealer, _): dealer
+        case .router: router
         }
-        for attempt in dialling.values {
-            if let dealer = attempt.dealer { poller.add(fileDescriptor: try dealer.fileDescriptor()) }
-            if let monitor = attempt.monitor { poller.add(fileDescriptor: try monitor.fileDescriptor()) }
-        }
-        for peer in peers.values {
-            if case .dealer(let dealer, let monitor) = peer.link {
-                poller.add(fileDescriptor: try dealer.fileDescriptor())
-                poller.add(fileDescriptor: try monitor.fileDescriptor())
+    }
+
+    /// The end of a round: whether a socket sent on has mail (then it is marked to be read),
+    /// or room for a peer's backlog.
+    private func lookAgainAtTouchedSockets() -> Bool {
+        defer { touched.removeAll(keepingCapacity: true) }
+        var again = false
+        for (id, socket) in touched {
+            guard let events = try? socket.events() else {
+                again = true
+                continue
+            }
+            if events.contains(.readable) {
+                mustRead.insert(id)
+                again = true
+            } else if events.contains(.writable),
+                      peers.values.contains(where: { !$0.backlog.isEmpty && self.socket(of: $0) === socket }) {
+                again = true
             }
         }
+        return again
+    }
+
+    private enum Reading { case skip, told, sweep }
+
+    /// Whether this round reads `socket`, and why.
+    private func reading(_ socket: Socket) -> Reading {
+        let id = ObjectIdentifier(socket)
+        if mustRead.remove(id) != nil { return .told }
+        guard let descriptor = descriptors[id] else { return .told }  // not polled: always read
+        if signalled.contains(descriptor) { return .told }
+        return sweeping ? .sweep : .skip
+    }
+
+    /// A socket sent on this round (`lookAgainAtTouchedSockets`).
+    func touch(_ socket: Socket) { touched[ObjectIdentifier(socket)] = socket }
+
+    /// The poll waits on descriptors (ZMQ_FD), which signal changes, not states: a round
+    /// reads a signalled socket until it is empty, which also takes in its signals (see
+    /// `signalled`). Gives whether it was rebuilt (then the round is a sweep).
+    private func rebuildPollerIfNeeded() throws -> Bool {
+        guard pollerDirty else { return false }
+        pollerDirty = false
+        poller.removeAll()
+        descriptors.removeAll(keepingCapacity: true)
+        poller.add(fileDescriptor: node.outbox.wakeDescriptor)
+        var sockets = [router, routerMonitor, zap, subscriber, subscriberMonitor]
+        for attempt in dialling.values {
+            if let dealer = attempt.dealer { sockets.append(dealer) }
+            if let monitor = attempt.monitor { sockets.append(monitor) }
+        }
+        for peer in peers.values {
+            if case .dealer(let dealer, let monitor) = peer.link { sockets += [dealer, monitor] }
+        }
+        for socket in sockets {
+            let descriptor = try socket.fileDescriptor()
+            poller.add(fileDescriptor: descriptor)
+            descriptors[ObjectIdentifier(socket)] = descriptor
+        }
+        return true
     }
 
     /// Reads everything waiting on every socket, without blocking (at most `readsPerRound`
     /// messages a socket: `unreadLeft` says some were left).
     private func drainInbound() {
-        var reads = 0
-        // Where a message came from matters only before its connection has logged in.
-        while let message = try? router.receiveMessageWithOrigin(dontWait: true, when: { routerIDs[$0] == nil }) {
-            receiveFromRouter(message)
-            reads += 1
-            if reads == Self.readsPerRound { unreadLeft = true; break }
+        let routerReading = reading(router)
+        if routerReading != .skip {
+            var reads = 0
+            // Where a message came from matters only before its connection has logged in.
+            while let message = try? router.receiveMessageWithOrigin(dontWait: true, when: { routerIDs[$0] == nil }) {
+                receiveFromRouter(message)
+                reads += 1
+                if reads == Self.readsPerRound { leftUnread(router); break }
+            }
+            if routerReading == .sweep, reads > 0 { lateFinds += 1 }
         }
-        answerZAP()
+        if reading(zap) != .skip { answerZAP() }
         for (name, attempt) in dialling {
             guard let dealer = attempt.dealer else { continue }
             while let frames = try? dealer.receiveMessage(dontWait: true) {
@@ -334,10 +410,18 @@ final class TransportLoop: @unchecked Sendable {
         }
         for (name, peer) in peers {
             guard case .dealer(let dealer, _) = peer.link else { continue }
-            drainDealer(name, dealer)
+            let dealerReading = reading(dealer)
+            guard dealerReading != .skip else { continue }
+            if drainDealer(name, dealer) > 0, dealerReading == .sweep { lateFinds += 1 }
         }
-        drainSubscriber()
+        if reading(subscriber) != .skip { drainSubscriber() }
         drainMonitors()
+    }
+
+    /// A socket left with mail at `readsPerRound`: its descriptor will not signal again.
+    private func leftUnread(_ socket: Socket) {
+        unreadLeft = true
+        mustRead.insert(ObjectIdentifier(socket))
     }
 
     private func timers() {
@@ -447,6 +531,7 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     private func flush(at index: Dictionary<NodeName, Peer>.Index) {
+        touch(socket(of: peers.values[index]))
         if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(peers.keys[index]) }
     }
 
@@ -488,15 +573,17 @@ final class TransportLoop: @unchecked Sendable {
         _ = try? publisher.send(writer.bytes, dontWait: true)
     }
 
-    /// Reads what a connected peer's DEALER holds.
-    private func drainDealer(_ name: NodeName, _ dealer: Socket) {
+    /// Reads what a connected peer's DEALER holds; gives how many messages.
+    @discardableResult
+    private func drainDealer(_ name: NodeName, _ dealer: Socket) -> Int {
         var reads = 0
         while let frames = try? dealer.receiveMessage(dontWait: true) {
             for frame in frames { receiveData(from: name, frame: frame) }
-            if peers[name] == nil { break }
             reads += 1
-            if reads == Self.readsPerRound { unreadLeft = true; break }
+            if peers.index(forKey: name) == nil { break }
+            if reads == Self.readsPerRound { leftUnread(dealer); break }
         }
+        return reads
     }
 
     private func drainSubscriber() {
@@ -522,8 +609,9 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     private func drainMonitors() {
-        drainRouterMonitor()
-        while let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
+        if reading(routerMonitor) != .skip { drainRouterMonitor() }
+        let subscriberMonitorReading = reading(subscriberMonitor)
+        while subscriberMonitorReading != .skip, let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
             drainSubscriber()  // a farewell read off the connection before it closed is here by now
             if let (name, _) = peers.first(where: { $0.value.info.publishEndpoint == event.endpoint }), !cut.contains(name) {
@@ -532,7 +620,7 @@ final class TransportLoop: @unchecked Sendable {
             }
         }
         for (name, peer) in peers {
-            guard case .dealer(let dealer, let monitor) = peer.link else { continue }
+            guard case .dealer(let dealer, let monitor) = peer.link, reading(monitor) != .skip else { continue }
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames), event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
                 drainDealer(name, dealer)  // a goodbye read off the connection before it closed is here by now

@@ -6,15 +6,25 @@ public struct TodoDate: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// Parses `YYYY-MM-DD`, accepting only days that exist (no 2023-02-29).
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-              (1...12).contains(month), (1...Self.days(inMonth: month, year: year)).contains(day)
-        else { return nil }
-        self.year = year
-        self.month = month
-        self.day = day
+        // `YYYY-MM-DD`, read as its ten bytes (on every request: no splitting, no Unicode).
+        var fields = (year: 0, month: 0, day: 0)
+        var index = 0
+        for byte in text.utf8 {
+            defer { index += 1 }
+            if index == 4 || index == 7 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            guard index < 10, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            let digit = Int(byte - UInt8(ascii: "0"))
+            switch index {
+            case ..<4: fields.year = fields.year * 10 + digit
+            case ..<7: fields.month = fields.month * 10 + digit
+            default: fields.day = fields.day * 10 + digit
+            }
+        }
+        guard index == 10 else { return nil }
+        self.init(year: fields.year, month: fields.month, day: fields.day)
     }
 
     /// A day from its numbers; nil when it does not exist.
@@ -28,9 +38,22 @@ public struct TodoDate: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     public var description: String {
-        let yyyy = String(year), mm = String(month), dd = String(day)
-        return String(repeating: "0", count: 4 - yyyy.count) + yyyy + "-"
-            + (mm.count == 1 ? "0" : "") + mm + "-" + (dd.count == 1 ? "0" : "") + dd
+        // Written as its ten bytes: it is printed for every entry of every answer.
+        String(unsafeUninitializedCapacity: 10) { buffer in
+            func put(_ value: Int, width: Int, at start: Int) {
+                var value = value
+                for offset in (0..<width).reversed() {
+                    buffer[start + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, width: 4, at: 0)
+            buffer[4] = UInt8(ascii: "-")
+            put(month, width: 2, at: 5)
+            buffer[7] = UInt8(ascii: "-")
+            put(day, width: 2, at: 8)
+            return 10
+        }
     }
 
     public static func < (lhs: TodoDate, rhs: TodoDate) -> Bool {

@@ -19,6 +19,10 @@ struct FormQuery {
 
     /// Percent-decoding with `+` as space; nil for a broken escape or bytes that are not UTF-8.
     static func decode(_ text: Substring, plusIsSpace: Bool = true) -> String? {
+        // Most values have nothing to decode: taken as they are (they came from a String).
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || ($0 == UInt8(ascii: "+") && plusIsSpace) }) {
+            return String(text)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()

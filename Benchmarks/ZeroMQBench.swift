@@ -46,6 +46,15 @@ enum ZeroMQBench {
                 _ = try? router.send(message)
             }
         }
+        let figures = try clientRoundTrips(context, to: endpoint, keys: keys, count: count)
+        done.wait()
+        return figures
+    }
+
+    /// A DEALER's round trips to an echoing ROUTER at `endpoint`: (p50, p99) in microseconds.
+    private static func clientRoundTrips(
+        _ context: Context, to endpoint: String, keys: CurveKeyPair?, count: Int
+    ) throws -> (p50: Double, p99: Double) {
         let dealer = try context.socket(.dealer)
         if let keys { try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys) }
         try dealer.connect(endpoint)
@@ -56,7 +65,6 @@ enum ZeroMQBench {
             _ = try dealer.receiveMessage()
             histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
         }
-        done.wait()
         return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
     }
 
@@ -71,18 +79,7 @@ enum ZeroMQBench {
             child.waitForExit()
         }
         let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let context = try Context()
-        let dealer = try context.socket(.dealer)
-        try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
-        try dealer.connect(endpoint)
-        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
-        for _ in 0..<count {
-            let start = ContinuousClock.now
-            try dealer.send([payload])
-            _ = try dealer.receiveMessage()
-            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
-        }
-        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+        return try clientRoundTrips(try Context(), to: endpoint, keys: keys, count: count)
     }
 
     /// The child's side of `roundTripAcrossProcesses`: a CURVE ROUTER that echoes, until killed.

@@ -24,6 +24,12 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http",
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "zmq-echo" {
     try ZeroMQBench.serveEcho(publicKey: CommandLine.arguments[2], secretKey: CommandLine.arguments[3])
 }
+if groups == ["list-server-memory"] {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("todo-bench-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    print(try await WebBench.idleServerMemory(scratch: scratch))
+    exit(0)
+}
 if groups == ["genserver-once"] {
     print(try await ServerMemoryBench.bytesPerIdleServer())
     exit(0)

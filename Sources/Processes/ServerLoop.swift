@@ -32,12 +32,7 @@ struct ServerLoop<Server: GenServer> {
     /// it runs. That keeps an idle server near the size of an idle process.
     private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
         while true {
-            let message: (any Sendable)?
-            if let idle = state.idleTimeout {
-                message = try await context.receiveAny(timeout: idle)
-            } else {
-                message = try await context.receiveAny()
-            }
+            let message = try await nextMessage(context, idleTimeout: state.idleTimeout)
             if Server.hibernates {
                 if let reason = try await dispatchInOwnTask(message, context) { return reason }
             } else if let reason = try await dispatch(message, context) {
@@ -89,6 +84,14 @@ struct ServerLoop<Server: GenServer> {
         if case .stop(let reason) = action { return reason }
         return nil
     }
+}
+
+/// The next message for a server, or nil after `idleTimeout`. Not generic and not inlined,
+/// so the frame a server waits in stays small whatever the server's type.
+@inline(never)
+private func nextMessage(_ context: ProcessContext, idleTimeout: Duration?) async throws -> (any Sendable)? {
+    if let idleTimeout { return try await context.receiveAny(timeout: idleTimeout) }
+    return try await context.receiveAny()
 }
 
 /// A value handed from one task to another that awaits it: never touched by both at once.

@@ -331,7 +331,7 @@ final class TransportLoop: @unchecked Sendable {
     private func lookAgainAtTouchedSockets() -> Bool {
         defer { touched.removeAll(keepingCapacity: true) }
         var again = false
-        for (id, socket) in touched {
+        for (id, socket) in touched where !socket.isClosed {  // a peer that went this round
             guard let events = try? socket.events() else {
                 again = true
                 continue

@@ -162,9 +162,9 @@ final class TransportLoop: @unchecked Sendable {
     private var touched: [ObjectIdentifier: Socket] = [:]
     private var nextSweep = Duration.zero
     static let sweepInterval = Duration.milliseconds(100)
-    /// Messages a sweep found on a socket that no signal had pointed to (for tests: zero
+    /// Times a sweep found mail on a socket that no signal had pointed to (for tests: zero
     /// when the signals are followed right).
-    private(set) var lateFinds = 0
+    private var lateFinds = 0
     /// Guards everything above; see the type's comment.
     private let lock = Mutex(())
     /// The thread inside `lock` (pthread id), so that a send it makes while delivering goes
@@ -303,20 +303,25 @@ final class TransportLoop: @unchecked Sendable {
             sentDirect += 1
             // The send may have taken in the I/O thread's signals, which the transport thread
             // waits on: if the socket now has mail, or frames are left over, it must look.
-            if needsService(peers.values[index]) { node.outbox.wake() }
+            if needsLook(at: socket(of: peers.values[index]), hasBacklog: { !peers.values[index].backlog.isEmpty }) {
+                node.outbox.wake()
+            }
             return true
         }
         return sent ?? false
     }
 
-    /// Whether the peer's socket has mail (then it is marked to be read), or room for frames
-    /// the peer has waiting: what the transport thread must see to before it waits on
-    /// descriptors again.
-    private func needsService(_ peer: Peer) -> Bool {
-        let socket = socket(of: peer)
+    /// Whether the transport thread must look at `socket` before it waits on descriptors
+    /// again: it has mail (then it is marked to be read), or room while frames wait for it.
+    /// Asked after sending on it, which may have taken in the I/O thread's signals.
+    private func needsLook(at socket: Socket, hasBacklog: () -> Bool) -> Bool {
+        guard !socket.isClosed else { return false }  // a peer that went meanwhile
         guard let events = try? socket.events() else { return true }
-        if events.contains(.readable) { mustRead.insert(ObjectIdentifier(socket)) }
-        return events.contains(.readable) || (events.contains(.writable) && !peer.backlog.isEmpty)
+        if events.contains(.readable) {
+            mustRead.insert(ObjectIdentifier(socket))
+            return true
+        }
+        return events.contains(.writable) && hasBacklog()
     }
 
     private func socket(of peer: Peer) -> Socket {
@@ -326,25 +331,20 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// The end of a round: whether a socket sent on has mail (then it is marked to be read),
-    /// or room for a peer's backlog.
+    /// The end of a round: whether a socket the round sent on needs another look.
     private func lookAgainAtTouchedSockets() -> Bool {
         defer { touched.removeAll(keepingCapacity: true) }
         var again = false
-        for (id, socket) in touched where !socket.isClosed {  // a peer that went this round
-            guard let events = try? socket.events() else {
-                again = true
-                continue
-            }
-            if events.contains(.readable) {
-                mustRead.insert(id)
-                again = true
-            } else if events.contains(.writable),
-                      peers.values.contains(where: { !$0.backlog.isEmpty && self.socket(of: $0) === socket }) {
-                again = true
-            }
+        for socket in touched.values {
+            // Every socket is asked (not `contains`): each may need marking to be read.
+            if needsLook(at: socket, hasBacklog: { hasBacklog(on: socket) }) { again = true }
         }
         return again
+    }
+
+    /// Whether a peer reached through `socket` has frames ZeroMQ would not take yet.
+    private func hasBacklog(on socket: Socket) -> Bool {
+        peers.values.contains { !$0.backlog.isEmpty && self.socket(of: $0) === socket }
     }
 
     private enum Reading { case skip, told, sweep }

@@ -26,8 +26,11 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "zmq-echo" {
 }
 if groups == ["list-server-memory"] {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("todo-bench-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    print(try await WebBench.idleServerMemory(scratch: scratch))
+    // Removed before `exit`, which would skip a `defer`.
+    let bytes: Result<Double, any Error>
+    do { bytes = .success(try await WebBench.idleServerMemory(scratch: scratch)) } catch { bytes = .failure(error) }
+    try? FileManager.default.removeItem(at: scratch)
+    print(try bytes.get())
     exit(0)
 }
 if groups == ["genserver-once"] {

@@ -37,6 +37,15 @@ struct TodoStoreTests {
         #expect(try await reopened.digests() == ["alice": alice.digest, "bob": bob.digest])
     }
 
+    @Test func aCommitIsSyncedToDisk() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // FULL: in WAL mode, NORMAL syncs only at checkpoints, and a power loss could take
+        // writes that were acknowledged.
+        #expect(try await TodoStore(directory: directory).synchronousSetting() == 2)
+        #expect(try await TodoStore(directory: directory).synchronousSetting() == 2)
+    }
+
     @Test func changesInAnyOrderAndWholeCopiesMergeToTheSameCopy() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

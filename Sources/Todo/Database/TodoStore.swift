@@ -14,10 +14,11 @@ public final class TodoStore: Sendable {
         var configuration = Configuration()
         configuration.label = "todo.store"
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // Set on the writer once the pool is open: the pool sets `NORMAL` (no sync at commit,
+        // so a power loss could take acknowledged writes) when it turns WAL on, after any
+        // `prepareDatabase`.
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         var migrator = DatabaseMigrator()
         migrator.registerMigration("lists and entries") { db in
             try db.execute(sql: """
@@ -95,6 +96,11 @@ public final class TodoStore: Sendable {
                 return changed
             }
         }
+    }
+
+    /// The writer's `PRAGMA synchronous` (2 is `FULL`): what a commit waits for.
+    func synchronousSetting() async throws -> Int {
+        try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Every list this replica holds, with its digest: what catch-up compares.

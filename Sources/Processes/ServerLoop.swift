@@ -42,22 +42,21 @@ struct ServerLoop<Server: GenServer> {
     }
 
     /// `dispatch` in a task of its own, which ends with the callback: its frames go with it.
-    /// The state crosses to the task and back while this one waits, so one task at a time
-    /// touches it, as the process's own.
+    /// The loop is moved to the task and back while this one waits, so one task at a time
+    /// touches it, as the process's own. Moved, not copied: a copy would share the state's
+    /// storage, and the callback's first write to it (a list's array) would copy all of it.
     private mutating func dispatchInOwnTask(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
-        let handoff = Handoff(self)
-        let (loop, reason) = try await Task(executorPreference: context.runtime.scheduler) {
-            var loop = handoff.value
-            let reason = try await loop.dispatch(message, context)
-            return (Handoff(loop), reason)
+        let handoff = LoopHandoff(consume self)
+        let outcome = await Task(executorPreference: context.runtime.scheduler) {
+            await handoff.dispatch(message, context)
         }.value
-        self = loop.value
-        return reason
+        self = handoff.loop
+        return try outcome.get()
     }
 
     /// Runs the callback for one message (nil: the idle timeout); the exit reason when the
     /// server stops.
-    private mutating func dispatch(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
+    fileprivate mutating func dispatch(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
         let action: ServerAction
         switch message {
         case nil:
@@ -94,8 +93,13 @@ private func nextMessage(_ context: ProcessContext, idleTimeout: Duration?) asyn
     return try await context.receiveAny()
 }
 
-/// A value handed from one task to another that awaits it: never touched by both at once.
-struct Handoff<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// A server's loop, lent to the task that runs one callback while its own task waits:
+/// never touched by both at once.
+private final class LoopHandoff<Server: GenServer>: @unchecked Sendable {
+    var loop: ServerLoop<Server>
+    init(_ loop: consuming ServerLoop<Server>) { self.loop = loop }
+
+    func dispatch(_ message: (any Sendable)?, _ context: ProcessContext) async -> Result<ExitReason?, any Error> {
+        do { return .success(try await loop.dispatch(message, context)) } catch { return .failure(error) }
+    }
 }

@@ -62,6 +62,18 @@ struct Sleeper: GenServer {
     }
 }
 
+/// A hibernating server whose state holds a reference: it answers whether its callback holds
+/// the only one (the state moved to the callback's task, so a write to it copies nothing).
+struct Holder: GenServer {
+    final class Storage {}
+    static var hibernates: Bool { true }
+    var storage = Storage()
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Bool> {
+        .reply(isKnownUniquelyReferenced(&storage))
+    }
+}
+
 @Suite(.timeLimit(.minutes(1)))
 struct GenServerTests {
     let runtime = ProcessRuntime(node: "test@localhost")
@@ -89,6 +101,14 @@ struct GenServerTests {
             let down = try await context.receive(Down.self)
             #expect(down.ref == watch && down.reason == .normal)
             context.exit(helper, reason: .kill)
+        }
+    }
+
+    @Test func aHibernatingServersStateIsMovedToItsCallbackNotCopied() async throws {
+        try await runtime.withProcess { context async throws in
+            let holder = try await context.startServer { _ in Holder() }
+            #expect(try await context.call(holder, 1))
+            #expect(try await context.call(holder, 2))
         }
     }
 

@@ -167,6 +167,14 @@ struct FormQueryTests {
         #expect(query["flag"] == "")
         #expect(query["missing"] == nil)
         #expect(FormQuery("t=%C3%BC%2B%26")["t"] == "ü+&")
+        #expect(FormQuery("a=b=c&&d")["a"] == "b=c")
+        #expect(FormQuery("a=b=c&&d")["d"] == "")
+    }
+
+    @Test func pairsEndAtTheByteAmpersandEvenBeforeACombiningMark() {
+        let query = FormQuery("a=x&\u{301}b=y")
+        #expect(query["a"] == "x")
+        #expect(query["\u{301}b"] == "y")
     }
 
     @Test func reportsBrokenEscapes() {

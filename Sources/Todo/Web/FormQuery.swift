@@ -6,10 +6,12 @@ struct FormQuery {
     private(set) var malformed: [String] = []
 
     init(_ query: String) {
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = Self.decode(parts[0]) else { continue }
-            let raw = parts.count > 1 ? parts[1] : ""
+        // Split at the bytes `&` and `=`, as a URL is, not at characters: an `&` that a
+        // combining mark follows still ends a pair.
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let equals = pair.firstIndex(of: UInt8(ascii: "="))
+            guard let key = Self.decode(Substring(pair[..<(equals ?? pair.endIndex)])) else { continue }
+            let raw = equals.map { Substring(pair[pair.index(after: $0)...]) } ?? ""
             guard values[key] == nil else { continue }
             if let value = Self.decode(raw) { values[key] = value } else { malformed.append(key) }
         }

@@ -1,0 +1,38 @@
+import Logging
+
+/// swift-log's `StreamLogHandler`, writing the same lines, with the logger's metadata turned
+/// into text only when a line is written. The stream handler renders all of it each time a
+/// key is set, and the HTTP server sets a request's metadata on every request, most of which
+/// write no line.
+public struct NodeLogHandler: LogHandler {
+    private var stream: StreamLogHandler
+    public var metadata: Logger.Metadata = [:]
+
+    /// Writes through `stream`, whose own metadata is left empty.
+    public init(_ stream: StreamLogHandler) {
+        self.stream = stream
+    }
+
+    public var logLevel: Logger.Level {
+        get { stream.logLevel }
+        set { stream.logLevel = newValue }
+    }
+
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { stream.metadataProvider }
+        set { stream.metadataProvider = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        // Given with the line, it is rendered with it; a line's own metadata wins, as it does
+        // over the stream handler's.
+        if !metadata.isEmpty { event.metadata = metadata.merging(event.metadata ?? [:]) { _, line in line } }
+        stream.log(event: event)
+    }
+}

@@ -1,0 +1,56 @@
+import Logging
+import Synchronization
+import Testing
+@testable import Todo
+
+struct NodeLogHandlerTests {
+    /// Where a handler writes its lines.
+    final class Lines: TextOutputStream, @unchecked Sendable {
+        private let written = Mutex<[String]>([])
+        var all: [String] { written.withLock { $0 } }
+        func write(_ string: String) { written.withLock { $0.append(string) } }
+    }
+
+    /// A metadata value that counts how often it is turned into text.
+    final class Counted: CustomStringConvertible, Sendable {
+        let renders = Atomic<Int>(0)
+        var description: String {
+            renders.add(1, ordering: .relaxed)
+            return "counted"
+        }
+    }
+
+    /// A line without its timestamp (the first word), which may differ between two handlers.
+    private func withoutTimestamp(_ line: String) -> Substring { line.drop { $0 != " " } }
+
+    @Test func writesTheLinesTheStreamHandlerWrites() {
+        let ours = Lines(), theirs = Lines()
+        var node = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: ours, metadataProvider: nil)) }
+        var stream = Logger(label: "todo.node") { StreamLogHandler(label: $0, stream: theirs, metadataProvider: nil) }
+        node.info("no metadata")
+        stream.info("no metadata")
+        node[metadataKey: "b"] = "2"
+        node[metadataKey: "a"] = "1"
+        stream[metadataKey: "b"] = "2"
+        stream[metadataKey: "a"] = "1"
+        node.warning("with metadata", metadata: ["c": "3", "a": "line's"])
+        stream.warning("with metadata", metadata: ["c": "3", "a": "line's"])
+        node.debug("below the level")
+        stream.debug("below the level")
+        #expect(ours.all.count == 2)
+        #expect(ours.all.map(withoutTimestamp) == theirs.all.map(withoutTimestamp))
+        #expect(ours.all.last?.contains("a=line's b=2 c=3 [TodoTests] with metadata") == true)
+    }
+
+    @Test func rendersMetadataOnlyWhenALineIsWritten() {
+        let lines = Lines(), value = Counted()
+        var logger = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: lines, metadataProvider: nil)) }
+        logger[metadataKey: "counted"] = .stringConvertible(value)
+        for request in 0..<100 { logger[metadataKey: "request"] = "\(request)" }
+        logger.debug("below the level")
+        #expect(value.renders.load(ordering: .relaxed) == 0)
+        logger.info("a line")
+        #expect(value.renders.load(ordering: .relaxed) == 1)
+        #expect(lines.all.first?.contains("counted=counted request=99 [TodoTests] a line") == true)
+    }
+}

@@ -15,6 +15,9 @@ enum WebBench {
     struct Figures {
         var trivial: Load
         var oneNode: Load
+        /// The mix's two halves alone, on the same node: what each kind of request costs.
+        var oneNodeGets: Load
+        var oneNodePosts: Load
         var cluster: Load
         var bytesPerIdleServer: Double
     }
@@ -35,8 +38,13 @@ enum WebBench {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("todo-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let script = scratch.appendingPathComponent("mix.lua")
-        try mixScript.write(to: script, atomically: true, encoding: .utf8)
+        func write(_ name: String, getShare: Double) throws -> URL {
+            let script = scratch.appendingPathComponent(name)
+            try loadScript(getShare: getShare).write(to: script, atomically: true, encoding: .utf8)
+            return script
+        }
+        let script = try write("mix.lua", getShare: 0.8)
+        let gets = try write("gets.lua", getShare: 1), posts = try write("posts.lua", getShare: 0)
 
         let trivialPort = try freeBenchPort()
         let trivial = try launch(CommandLine.arguments[0], ["trivial-http", String(trivialPort)], in: scratch)
@@ -51,13 +59,16 @@ enum WebBench {
         try await cluster.start(count: 1)
         _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script)  // starts the list servers
         let oneNode = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script) })
+        let oneNodeGets = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: gets) })
+        let oneNodePosts = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: posts) })
         try await cluster.start(count: 3)
         _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script)
         let threeNodes = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script) })
         cluster.stop()
 
         let bytes = try await idleServerMemory(scratch: scratch)
-        return Figures(trivial: trivialLoad, oneNode: oneNode, cluster: threeNodes, bytesPerIdleServer: bytes)
+        return Figures(trivial: trivialLoad, oneNode: oneNode, oneNodeGets: oneNodeGets, oneNodePosts: oneNodePosts,
+                       cluster: threeNodes, bytesPerIdleServer: bytes)
     }
 
     /// Resident memory a fresh node gains by loading 10,000 list servers, per server.
@@ -78,19 +89,22 @@ enum WebBench {
         return Double(after - before) / Double(lists)
     }
 
-    /// The book's mix, spread over 1,000 lists and December 2018.
-    static let mixScript = """
+    /// The book's load, spread over 1,000 lists and December 2018: `getShare` of the requests
+    /// are `GET /entries`, the rest `POST /add_entry` (the book's mix is 0.8).
+    static func loadScript(getShare: Double) -> String {
+        """
         math.randomseed(os.time())
         request = function()
           local list = "list_" .. math.random(1, 1000)
           local date = string.format("2018-12-%02d", math.random(1, 31))
-          if math.random() < 0.8 then
+          if math.random() < \(getShare) then
             return wrk.format("GET", "/entries?list=" .. list .. "&date=" .. date)
           else
             return wrk.format("POST", "/add_entry?list=" .. list .. "&date=" .. date .. "&title=Task", nil, "")
           end
         end
         """
+    }
 
     /// One `wrk` run: one thread, 32 connections.
     static func wrk(port: Int, path: String, script: URL?) throws -> Load {

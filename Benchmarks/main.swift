@@ -113,9 +113,12 @@ if wanted("web") {
     report.add("http_trivial_route_p99", web.trivial.p99Milliseconds, "ms")
     report.add("http_mix_1_node", web.oneNode.requestsPerSecond, "req/s", reference: "http_trivial_route")
     report.add("http_mix_1_node_p99", web.oneNode.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
+    report.add("http_get_1_node", web.oneNodeGets.requestsPerSecond, "req/s", reference: "http_trivial_route")
+    report.add("http_post_1_node", web.oneNodePosts.requestsPerSecond, "req/s", reference: "http_trivial_route")
+    report.add("http_post_1_node_p99", web.oneNodePosts.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
     report.add("http_mix_3_nodes", web.cluster.requestsPerSecond, "req/s", reference: "http_trivial_route")
     report.add("http_mix_3_nodes_p99", web.cluster.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
-    report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.cluster.errors), "responses")
+    report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.oneNodeGets.errors + web.oneNodePosts.errors + web.cluster.errors), "responses")
     report.add("memory_per_idle_list_server", web.bytesPerIdleServer, "bytes")
 }
 

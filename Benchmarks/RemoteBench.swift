@@ -50,8 +50,23 @@ enum RemoteBench {
             }
         }
         try node.runtime.register("sink", sink)
+        registerCallMessages(in: node)
+        let server = try await node.runtime.withProcess { context in try await context.startServer { _ in EchoServer() } }
+        node.rpc.register("echo_server") { (_: Int) in server.pid }
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         while true { try await Task.sleep(for: .seconds(3_600)) }
+    }
+
+    /// Answers each call with its request.
+    struct EchoServer: GenServer {
+        mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+            .reply(request)
+        }
+    }
+
+    static func registerCallMessages(in node: ClusterNode) {
+        node.registry.register(CallMessage<Int>.self, as: "bench.call")
+        node.registry.register(CallReply<Int>.self, as: "bench.reply")
     }
 
     struct Figures {
@@ -66,6 +81,8 @@ enum RemoteBench {
         var multicall: Double
         var call: Double
         var multicallPeers: Double
+        /// A GenServer call to a server on a peer (monitor, request, reply, demonitor).
+        var serverCall: Double
     }
 
     /// Starts a peer node in a process of its own; it is stopped when the returned process is.
@@ -91,6 +108,7 @@ enum RemoteBench {
         }
         let node = try await ClusterNode.start(settings("bench", mapperPort: mapper.port, encrypted: encrypted), logger: quietLogger)
         node.rpc.register("echo") { (value: Int) in value }
+        registerCallMessages(in: node)
         let peers = names.map { NodeName(name: $0, host: "localhost") }
         for peer in peers {
             guard await node.connect(peer) else { throw BenchFailure("cannot reach \(peer)") }
@@ -130,7 +148,8 @@ enum RemoteBench {
         try await withPeers(["peer", "peer2"]) { node, peers in
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
-            var calls: [Double] = [], peerMulticalls: [Double] = []
+            var calls: [Double] = [], peerMulticalls: [Double] = [], serverCalls: [Double] = []
+            let server = try await node.rpc.call(peers[0], "echo_server", 0, returning: Pid.self)
             for run in 0..<runs {
                 let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
                 let count = 2_000
@@ -150,11 +169,17 @@ enum RemoteBench {
                 start = ContinuousClock.now
                 for _ in 0..<2_000 { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }
                 peerMulticalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
+                start = ContinuousClock.now
+                try await node.runtime.withProcess { context in
+                    for _ in 0..<2_000 { _ = try await context.call(server, 1, replyType: Int.self) }
+                }
+                serverCalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
                 node.runtime.send(0, to: pid)
             }
             return ServiceFigures(register: registers.sorted()[runs / 2], lookup: lookups.sorted()[runs / 2],
                                   multicall: multicalls.sorted()[runs / 2], call: calls.sorted()[runs / 2],
-                                  multicallPeers: peerMulticalls.sorted()[runs / 2])
+                                  multicallPeers: peerMulticalls.sorted()[runs / 2],
+                                  serverCall: serverCalls.sorted()[runs / 2])
         }
     }
 

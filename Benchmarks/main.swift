@@ -95,6 +95,7 @@ if wanted("services") {
     // The figure: the two peers only (this node's own share runs without the network).
     report.add("rpc_multicall_2_peers", services.multicallPeers, "us", reference: "remote_roundtrip_p50")
     report.add("rpc_call", services.call, "us", reference: "remote_roundtrip_p50")
+    report.add("genserver_call_remote", services.serverCall, "us", reference: "remote_roundtrip_p50")
 }
 
 if wanted("codec") {

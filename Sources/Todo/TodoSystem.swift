@@ -37,7 +37,7 @@ public final class TodoSystem: Sendable {
 
     /// Opens this node's replica and starts the supervision tree.
     public static func start(node: ClusterNode, settings: TodoSettings) async throws -> TodoSystem {
-        let store = try TodoStore(directory: settings.dataDirectory)
+        let store = try await TodoStore.open(directory: settings.dataDirectory)
         registerMessages(in: node.registry)
         let database = TodoDatabase(local: store, node: node)
         let metrics = TodoMetrics(node: node)

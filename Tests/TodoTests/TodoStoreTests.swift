@@ -22,14 +22,14 @@ struct TodoStoreTests {
         let delete = bob.delete(id: dentist.0.id, by: "todo1", atMillis: 5)
         changes.append(("bob", try #require(delete)))
         do {
-            let store = try TodoStore(directory: directory)
+            let store = try await TodoStore.open(directory: directory)
             #expect(try await store.load("bob") == nil)
             #expect(try await store.apply(Array(changes.prefix(3))) == [true, true, true])
             #expect(try await store.apply(Array(changes.dropFirst(3))) == [true, true])
             // The same change again changes nothing.
             #expect(try await store.apply([changes[0]]) == [false])
         }
-        let reopened = try TodoStore(directory: directory)
+        let reopened = try await TodoStore.open(directory: directory)
         let loaded = try #require(try await reopened.load("bob"))
         #expect(loaded == bob)
         #expect(loaded.entries.map(\.title) == ["Buy oat milk"])
@@ -42,14 +42,14 @@ struct TodoStoreTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // FULL: in WAL mode, NORMAL syncs only at checkpoints, and a power loss could take
         // writes that were acknowledged.
-        #expect(try await TodoStore(directory: directory).synchronousSetting() == 2)
-        #expect(try await TodoStore(directory: directory).synchronousSetting() == 2)
+        #expect(try await TodoStore.open(directory: directory).synchronousSetting() == 2)
+        #expect(try await TodoStore.open(directory: directory).synchronousSetting() == 2)
     }
 
     @Test func changesInAnyOrderAndWholeCopiesMergeToTheSameCopy() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try TodoStore(directory: directory)
+        let store = try await TodoStore.open(directory: directory)
         // Two servers of one list during a split, each with its own writes.
         var left = TodoList(), right = TodoList()
         var leftChanges: [ListChange] = []
@@ -83,7 +83,7 @@ struct TodoStoreTests {
                 """)
         }
         try old.close()
-        let store = try TodoStore(directory: directory)
+        let store = try await TodoStore.open(directory: directory)
         var list = try #require(try await store.load("bob"))
         #expect(list.entries.map { "\($0.id) \($0.date) \($0.title)" } == ["1 2018-12-19 Dentist", "3 2018-12-20 Movies"])
         #expect(list.nextCounter == 4)
@@ -98,10 +98,10 @@ struct TodoStoreTests {
         #expect(added.id.description == "4.todo1")
     }
 
-    @Test func refusesADirectoryItCannotMake() throws {
+    @Test func refusesADirectoryItCannotMake() async throws {
         let file = NSTemporaryDirectory() + "todo-store-file-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: file) }
-        #expect(throws: (any Error).self) { try TodoStore(directory: file + "/below") }
+        await #expect(throws: (any Error).self) { try await TodoStore.open(directory: file + "/below") }
     }
 }

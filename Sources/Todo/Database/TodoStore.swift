@@ -54,6 +54,16 @@ public final class TodoStore: Sendable {
         try migrator.migrate(pool)
     }
 
+    /// `init(directory:)` on a thread of its own (a serial queue's): opening migrates and
+    /// syncs to disk, which must not hold up a thread of the concurrency pool.
+    public static func open(directory: String) async throws -> TodoStore {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue(label: "todo.store.open").async {
+                continuation.resume(with: Result { try TodoStore(directory: directory) })
+            }
+        }
+    }
+
     /// The stored copy of `name`, or nil when this replica has never held it.
     public func load(_ name: String) async throws -> TodoList? {
         try await pool.read { db in

@@ -160,7 +160,13 @@ final class RunningProgram: Sendable {
 
     func signal(_ signal: Int32) { child.signal(signal) }
 
-    func stop() { child.kill() }
+    /// SIGKILL, then waits for the end without holding a thread of the pool: a node killed
+    /// during a disk sync ends only once the sync does.
+    func stop() async {
+        child.signal(SIGCONT)
+        child.signal(SIGKILL)
+        _ = try? await child.waitForExit(within: .seconds(30))
+    }
 
     /// Waits for the program to end by itself; nil if it has not within `limit`.
     func exitCode(within limit: Duration) async throws -> Int32? {
@@ -210,7 +216,7 @@ final class EndToEnd: @unchecked Sendable {
     func client(_ arguments: [String]) async throws -> (code: Int32, output: String) {
         let program = try start(Binaries.client, arguments, log: "client-\(programs.count).log", separateErrors: true)
         guard let code = try await program.exitCode(within: .seconds(30)) else {
-            program.stop()
+            await program.stop()
             throw E2EError("todo \(arguments.joined(separator: " ")) did not finish")
         }
         return (code, program.output)
@@ -232,8 +238,8 @@ final class EndToEnd: @unchecked Sendable {
         return json["nodes"] as? [String]
     }
 
-    func cleanUp(printingLogs: Bool) {
-        for program in programs { program.stop() }
+    func cleanUp(printingLogs: Bool) async {
+        for program in programs { await program.stop() }
         for pid in processes(matching: "--mapper-port \(mapperPort)") { kill(pid, SIGKILL) }
         if printingLogs {
             for program in programs { print("---- \(program.log.lastPathComponent) ----\n\(program.output)\(program.errors)") }
@@ -247,9 +253,9 @@ func withEndToEnd(_ body: (EndToEnd) async throws -> Void) async throws {
     let environment = try EndToEnd()
     do {
         try await body(environment)
-        environment.cleanUp(printingLogs: false)
+        await environment.cleanUp(printingLogs: false)
     } catch {
-        environment.cleanUp(printingLogs: true)
+        await environment.cleanUp(printingLogs: true)
         throw error
     }
 }
@@ -260,7 +266,7 @@ extension EndToEnd {
     func curl(_ arguments: [String]) async throws -> String {
         let program = try start(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "--max-time", "15"] + arguments, log: "curl-\(programs.count).log")
         guard let code = try await program.exitCode(within: .seconds(20)) else {
-            program.stop()
+            await program.stop()
             throw E2EError("curl \(arguments.joined(separator: " ")) did not finish")
         }
         guard code == 0 else { throw E2EError("curl \(arguments.joined(separator: " ")) exited \(code)") }

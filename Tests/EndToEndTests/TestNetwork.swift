@@ -71,7 +71,7 @@ extension EndToEnd {
         let program = try start(in: namespace, URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "--max-time", "15"] + arguments,
                                 log: "curl-\(programs.count).log")
         guard let code = try await program.exitCode(within: .seconds(20)) else {
-            program.stop()
+            await program.stop()
             return nil
         }
         return code == 0 ? program.output : nil

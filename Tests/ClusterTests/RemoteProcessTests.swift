@@ -61,6 +61,32 @@ struct RemoteProcessTests {
         }
     }
 
+    @Test func aDownThatArrivesAfterDemonitorIsNotDelivered() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let target = b.runtime.spawn { inner in _ = try await inner.receive(String.self) }
+            try await a.runtime.withProcess { context async throws in
+                let kept = context.monitor(target)
+                let ended = context.monitor(target)
+                context.demonitor(ended, target: target)
+                // What the peer sends when the target ends while `ended`'s demonitor is on its
+                // way: a Down of each monitor. Then a marker, delivered after them.
+                let loop = try #require(a.transport.loop)
+                for message: any Sendable in [Down(ref: ended, pid: target, reason: .normal), Down(ref: kept, pid: target, reason: .normal), "marker"] {
+                    var writer = WireWriter()
+                    try a.registry.encode(message, to: &writer)
+                    var reader = WireReader(writer.bytes)
+                    loop.deliverMessage(to: context.pid, reading: &reader, from: b.name)
+                }
+                #expect(try await context.receive(String.self, timeout: .seconds(10)) == "marker")
+                #expect(try await context.receive(Down.self, timeout: .zero)?.ref == kept)
+                #expect(try await context.receive(Down.self, timeout: .zero) == nil)
+            }
+        }
+    }
+
     @Test func aLocalCrashKillsALinkedRemoteProcess() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a")

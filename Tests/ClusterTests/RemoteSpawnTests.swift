@@ -69,6 +69,21 @@ struct RemoteSpawnTests {
         }
     }
 
+    @Test func spawnMonitorOfAChildThatEndsAtOnceGivesItsDown() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            // Its Down may reach the caller before the reply that names it.
+            nodes[1].spawner.register("quitter") { (_: ProcessContext, _: Int) in }
+            try await nodes[0].runtime.withProcess { context async throws in
+                for _ in 0..<20 {
+                    let (child, ref) = try await nodes[0].spawner.spawnMonitor(on: nodes[1].name, "quitter", 0, from: context)
+                    let down = try await context.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                    #expect(down?.pid == child && down?.reason == .normal)
+                }
+            }
+        }
+    }
+
     @Test func multiCallReportsBadNodesAndAbcastReachesEveryNode() async throws {
         try await withTestCluster(tickTime: .seconds(30)) { cluster in
             let registry = { () -> WireRegistry in

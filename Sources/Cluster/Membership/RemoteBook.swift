@@ -33,7 +33,18 @@ struct RemoteBook: Sendable {
         monitorsOfRemote[peer, default: [:]][ref] = watched
     }
 
-    mutating func removeMonitorOfRemote(_ ref: Ref, peer: NodeName) { monitorsOfRemote[peer]?.removeValue(forKey: ref) }
+    /// Whether the monitor was on record: a `Down` for one that is not (demonitored, or fired
+    /// already) is not delivered.
+    @discardableResult
+    mutating func removeMonitorOfRemote(_ ref: Ref, peer: NodeName) -> Bool {
+        monitorsOfRemote[peer]?.removeValue(forKey: ref) != nil
+    }
+
+    /// Names the target of a monitor recorded before its pid was known, if it is still on record.
+    mutating func setTarget(_ target: Pid, ofMonitor ref: Ref, peer: NodeName) {
+        guard let watched = monitorsOfRemote[peer]?[ref] else { return }
+        monitorsOfRemote[peer]?[ref] = WatchedRemote(watcher: watched.watcher, target: target)
+    }
 
     mutating func addMonitorByRemote(_ ref: Ref, target: Pid, peer: NodeName) { monitorsByRemote[peer, default: [:]][ref] = target }
     mutating func removeMonitorByRemote(_ ref: Ref, peer: NodeName) { monitorsByRemote[peer]?.removeValue(forKey: ref) }

@@ -61,11 +61,21 @@ public struct RemoteSpawn: Sendable {
         on target: NodeName, _ kind: String, _ arguments: Arguments, from context: ProcessContext
     ) async throws -> (Pid, Ref) {
         let ref = node.runtime.makeRef()
-        let pid = try await request(target, kind, arguments, link: false, monitor: ref, context: context)
-        if target != node.name {
-            node.shared.withLock { $0.book.addMonitorOfRemote(ref, .init(watcher: context.pid, target: pid), peer: target) }
+        guard target != node.name else {
+            return (try await request(target, kind, arguments, link: false, monitor: ref, context: context), ref)
         }
-        return (pid, ref)
+        // Recorded before the request: the child may end, and its `Down` arrive, before the
+        // reply that names it (a `Down` with no record is dropped).
+        let unknown = Pid(node: target.description, incarnation: 0, serial: 0)
+        node.shared.withLock { $0.book.addMonitorOfRemote(ref, .init(watcher: context.pid, target: unknown), peer: target) }
+        do {
+            let pid = try await request(target, kind, arguments, link: false, monitor: ref, context: context)
+            node.shared.withLock { $0.book.setTarget(pid, ofMonitor: ref, peer: target) }
+            return (pid, ref)
+        } catch {
+            context.demonitor(ref, target: unknown)  // and drops a `noconnection` it may have fired
+            throw error
+        }
     }
 
     private func request<Arguments: Codable & Sendable>(

@@ -113,12 +113,15 @@ extension TransportLoop {
     }
 
     /// A message for a local pid, its payload read from `reader`. A `Down` from the node we
-    /// monitored through ends that monitor's record.
+    /// monitored through ends that monitor's record, and is dropped when there is none: as
+    /// Erlang promises, once `demonitor` returns no `Down` of that monitor arrives, not even
+    /// one the peer sent before the demonitor reached it.
     func deliverMessage(to pid: Pid, reading reader: inout WireReader, from name: NodeName) {
         guard runtime.isLocal(pid) else { return }  // an earlier incarnation's pid: dead
         guard let message = decode(&reader, from: name) else { return }
-        if type(of: message) == Down.self, let down = message as? Down {
-            node.shared.withLock { $0.book.removeMonitorOfRemote(down.ref, peer: name) }
+        if type(of: message) == Down.self, let down = message as? Down,
+           !node.shared.withLock({ $0.book.removeMonitorOfRemote(down.ref, peer: name) }) {
+            return
         }
         runtime.send(message, to: pid)
     }

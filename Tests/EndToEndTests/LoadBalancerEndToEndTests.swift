@@ -12,7 +12,7 @@ struct LoadBalancerEndToEndTests {
             let (nodes, ports) = try await e2e.startMesh(3)
             let balancer = try LoadBalancer(httpPorts: ports, runDirectory: runDirectory)
             defer { balancer.stop() }
-            try await e2e.waitFor("haproxy to answer", within: .seconds(20)) { httpGet(port: balancer.port, "/health")?.status == 200 }
+            try await e2e.waitFor("haproxy to answer", within: .seconds(20)) { await httpGet(port: balancer.port, "/health")?.status == 200 }
 
             var written: [String] = []
             var failures: [String] = []
@@ -21,7 +21,7 @@ struct LoadBalancerEndToEndTests {
             func write(_ title: String) async throws {
                 let deadline = ContinuousClock.now + .seconds(15)
                 while true {
-                    let status = httpPost(port: balancer.port, "/add_entry?list=lb&date=2018-12-19&title=\(title)")
+                    let status = await offPool { httpPost(port: balancer.port, "/add_entry?list=lb&date=2018-12-19&title=\(title)") }
                     if status == 200 { return written.append(title) }
                     guard status == 503, ContinuousClock.now < deadline else { return failures.append("\(title): \(status.map(String.init) ?? "no answer")") }
                     try await Task.sleep(for: .milliseconds(100))
@@ -32,10 +32,10 @@ struct LoadBalancerEndToEndTests {
             for index in 0..<30 { try await write("after-\(index)") }
 
             #expect(failures.isEmpty, "\(failures)")
-            let body = try #require(httpGet(port: balancer.port, "/entries?list=lb&date=2018-12-19")).body
+            let body = try #require(await httpGet(port: balancer.port, "/entries?list=lb&date=2018-12-19")).body
             #expect(body.split(separator: "\n").map { String($0.dropFirst("2018-12-19 ".count)) } == written)
             for port in ports.dropFirst() {
-                #expect(httpGet(port: port, "/entries?list=lb&date=2018-12-19")?.body == body)
+                #expect(await httpGet(port: port, "/entries?list=lb&date=2018-12-19")?.body == body)
             }
         }
     }

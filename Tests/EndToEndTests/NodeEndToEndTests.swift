@@ -25,9 +25,9 @@ struct NodeEndToEndTests {
             #expect(try await e2e.client(["ping", "not a node@"]).code == 2)
 
             // Health and the 404 of the contract.
-            let health = try #require(httpGet(port: httpA, "/health"))
+            let health = try #require(await httpGet(port: httpA, "/health"))
             #expect(health.status == 200 && health.body.contains(#""uptime_s""#))
-            let missing = try #require(httpGet(port: httpA, "/nope"))
+            let missing = try #require(await httpGet(port: httpA, "/nope"))
             #expect(missing.status == 404 && missing.body == "not found")
 
             // The mapper daemon a node launched stops on SIGTERM, as epmd does.
@@ -114,10 +114,11 @@ struct NodeEndToEndTests {
             for port in ports {
                 for size in [1, 10, 64, 1_000, 100_000] {
                     let junk = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
-                    _ = exchange(port: port, junk, timeout: .milliseconds(200))
+                    _ = await offPool { exchange(port: port, junk, timeout: .milliseconds(200)) }
                 }
                 // A ZMTP greeting that promises a huge frame, then stops.
-                _ = exchange(port: port, [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0] + [UInt8](repeating: 0x41, count: 60), timeout: .milliseconds(200))
+                let greeting: [UInt8] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0] + [UInt8](repeating: 0x41, count: 60)
+                _ = await offPool { exchange(port: port, greeting, timeout: .milliseconds(200)) }
             }
             let httpB = try freePort()
             _ = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost"])

@@ -75,8 +75,21 @@ func exchange(port: Int, _ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [
     return answer
 }
 
+/// Runs `body` on a thread of its own: a blocking socket wait must not hold a thread of the
+/// concurrency pool, which every test of the process shares (a request to a node that was
+/// just killed can wait for seconds).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
 /// A plain HTTP/1.1 GET; returns (status, body).
-func httpGet(port: Int, _ path: String) -> (status: Int, body: String)? {
+func httpGet(port: Int, _ path: String) async -> (status: Int, body: String)? {
+    await offPool { blockingGet(port: port, path) }
+}
+
+private func blockingGet(port: Int, _ path: String) -> (status: Int, body: String)? {
     let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     guard let bytes = exchange(port: port, Array(request.utf8)) else { return nil }
     let text = String(decoding: bytes, as: UTF8.self)
@@ -226,14 +239,14 @@ final class EndToEnd: @unchecked Sendable {
     func waitForPeers(httpPort: Int, within limit: Duration = .seconds(20), _ condition: ([String]) -> Bool) async throws {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            if let peers = peers(httpPort: httpPort), condition(peers) { return }
+            if let peers = await peers(httpPort: httpPort), condition(peers) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw E2EError("peers on port \(httpPort) never matched: \(peers(httpPort: httpPort) ?? [])")
+        throw E2EError("peers on port \(httpPort) never matched: \(await peers(httpPort: httpPort) ?? [])")
     }
 
-    func peers(httpPort: Int) -> [String]? {
-        guard let (status, body) = httpGet(port: httpPort, "/health"), status == 200,
+    func peers(httpPort: Int) async -> [String]? {
+        guard let (status, body) = await httpGet(port: httpPort, "/health"), status == 200,
               let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { return nil }
         return json["nodes"] as? [String]
     }
@@ -309,9 +322,9 @@ extension EndToEnd {
     }
 
     /// Polls `condition` until it holds (never a fixed sleep).
-    func waitFor(_ what: String, within limit: Duration, _ condition: () -> Bool) async throws {
+    func waitFor(_ what: String, within limit: Duration, _ condition: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + limit
-        while !condition() {
+        while await !condition() {
             guard ContinuousClock.now < deadline else { throw E2EError("timed out waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(20))
         }

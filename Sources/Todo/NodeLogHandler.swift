@@ -29,10 +29,14 @@ public struct NodeLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        guard !metadata.isEmpty else { return stream.log(event: event) }
+        // Given with the line, it is rendered with it. The stream handler's order of precedence
+        // is kept: the logger's metadata, then the provider's, then the line's own.
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, provided in provided } }
+        if let line = event.metadata { merged.merge(line) { _, line in line } }
         var event = event
-        // Given with the line, it is rendered with it; a line's own metadata wins, as it does
-        // over the stream handler's.
-        if !metadata.isEmpty { event.metadata = metadata.merging(event.metadata ?? [:]) { _, line in line } }
+        event.metadata = merged
         stream.log(event: event)
     }
 }

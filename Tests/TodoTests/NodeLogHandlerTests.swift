@@ -42,6 +42,21 @@ struct NodeLogHandlerTests {
         #expect(ours.all.last?.contains("a=line's b=2 c=3 [TodoTests] with metadata") == true)
     }
 
+    @Test func keepsTheStreamHandlersOrderLoggerThenProviderThenLine() {
+        let ours = Lines(), theirs = Lines()
+        let provider = Logger.MetadataProvider { ["a": "provided", "p": "provided"] }
+        var node = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: ours, metadataProvider: provider)) }
+        var stream = Logger(label: "todo.node") { StreamLogHandler(label: $0, stream: theirs, metadataProvider: provider) }
+        node[metadataKey: "a"] = "logger's"
+        node[metadataKey: "b"] = "logger's"
+        stream[metadataKey: "a"] = "logger's"
+        stream[metadataKey: "b"] = "logger's"
+        node.info("line", metadata: ["p": "line's"])
+        stream.info("line", metadata: ["p": "line's"])
+        #expect(ours.all.map(withoutTimestamp) == theirs.all.map(withoutTimestamp))
+        #expect(ours.all.first?.contains("a=provided b=logger's p=line's") == true)
+    }
+
     @Test func rendersMetadataOnlyWhenALineIsWritten() {
         let lines = Lines(), value = Counted()
         var logger = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: lines, metadataProvider: nil)) }

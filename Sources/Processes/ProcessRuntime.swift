@@ -190,6 +190,19 @@ public final class ProcessRuntime: Sendable {
         return ref
     }
 
+    /// `monitor`, then sends `target` the message made with the monitor's ref (a call's
+    /// request); to a remote pid, both leave in one frame.
+    func monitor(_ target: Pid, watcher: Pid, thenSend message: (Ref) -> any Sendable) -> Ref {
+        guard isRemote(target), let remote = remoteRouting else {
+            let ref = monitor(target, watcher: watcher)
+            send(message(ref), to: target)
+            return ref
+        }
+        let ref = makeRef()
+        remote.monitor(ref, watcher: watcher, target: target, thenSend: message(ref))
+        return ref
+    }
+
     func demonitor(_ ref: Ref, target: Pid) {
         if let cell = cell(for: target) {
             cell.removeMonitor(ref)

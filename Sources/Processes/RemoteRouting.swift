@@ -8,6 +8,9 @@ public protocol RemoteRouting: Sendable {
     func unlink(_ local: Pid, from remote: Pid)
     /// `watcher` monitors `target`; the remote side answers with a `Down` when it ends.
     func monitor(_ ref: Ref, watcher: Pid, target: Pid)
+    /// `monitor`, then `message` sent to `target` (a call's monitor and request, which the
+    /// distribution layer may put in one frame).
+    func monitor(_ ref: Ref, watcher: Pid, target: Pid, thenSend message: any Sendable)
     func demonitor(_ ref: Ref, target: Pid)
     func exitSignal(to remote: Pid, from: Pid, reason: ExitReason, viaLink: Bool)
 }

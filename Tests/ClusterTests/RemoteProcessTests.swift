@@ -141,6 +141,44 @@ struct RemoteProcessTests {
         }
     }
 
+    /// A call's monitor rides in its request's frame, and the demonitor after it rides in the
+    /// next call's: a call costs the server's node one frame to read, not three.
+    @Test func aRemoteCallIsOneFrameToTheServersNode() async throws {
+        try await withTestCluster { cluster in
+            let (a, b, server) = try await doublerOnSecondNode(cluster)
+            let calls = 200
+            let before = try #require(b.transport.loop).receivedFrames
+            try await a.runtime.withProcess { context async throws in
+                for index in 1...calls { #expect(try await context.call(server, index) == index * 2) }
+            }
+            let frames = try #require(b.transport.loop).receivedFrames - before
+            // Without riders, each call was a monitor, a request and a demonitor: two frames
+            // at least. A few more may carry other traffic, or a rider the transport sent alone.
+            #expect(frames < calls * 3 / 2, "\(frames) frames for \(calls) calls")
+            // Every demonitor reached the server's node, the last one with no packet to ride on.
+            try await eventually("the peer drops every monitor") { b.shared.withLock { $0.book.monitorCount(byRemote: a.name) } == 0 }
+        }
+    }
+
+    /// A demonitor with no packet after it still reaches the target's node (with the transport
+    /// thread's next round), so the peer does not keep the monitor.
+    @Test func aDemonitorWithNothingToRideOnStillLeaves() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let target = b.runtime.spawn(idle)
+            try await a.runtime.withProcess { context async throws in
+                let ref = context.monitor(target)
+                try await eventually("the monitor reaches b") { b.shared.withLock { $0.book.monitorCount(byRemote: a.name) } == 1 }
+                context.demonitor(ref, target: target)
+                try await eventually("the demonitor reaches b") { b.shared.withLock { $0.book.monitorCount(byRemote: a.name) } == 0 }
+                // b's process ending now sends no Down (b no longer has the monitor); had the
+                // demonitor been lost, a would drop it anyway (no record), so check b's book only.
+            }
+        }
+    }
+
     @Test func aCallToANodeThatGoesDownFailsWithNodedown() async throws {
         try await withTestCluster { cluster in
             let (a, b, server) = try await doublerOnSecondNode(cluster)

@@ -49,6 +49,9 @@ struct RemoteBook: Sendable {
     mutating func addMonitorByRemote(_ ref: Ref, target: Pid, peer: NodeName) { monitorsByRemote[peer, default: [:]][ref] = target }
     mutating func removeMonitorByRemote(_ ref: Ref, peer: NodeName) { monitorsByRemote[peer]?.removeValue(forKey: ref) }
 
+    /// How many monitors `peer`'s processes hold on local ones (for tests).
+    func monitorCount(byRemote peer: NodeName) -> Int { monitorsByRemote[peer]?.count ?? 0 }
+
     /// Forgets everything about `peer` and returns it, to be fired.
     mutating func lose(_ peer: NodeName) -> Lost {
         var lost = Lost()

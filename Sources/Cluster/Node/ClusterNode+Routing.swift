@@ -13,6 +13,13 @@ extension ClusterNode: RemoteRouting {
         outbox.post(.send(peer, packet))
     }
 
+    /// Leaves a packet to ride with the next one to the peer when it can (see
+    /// `TransportLoop.sendLater`), else posts it.
+    func postLater(_ packet: [UInt8], to peer: NodeName) {
+        if transport.loop?.sendLater(packet, to: peer) == true { return }
+        post(packet, to: peer)
+    }
+
     public func send(_ message: any Sendable, to pid: Pid) {
         let peer = peer(of: pid)
         // A metatype comparison first: a cast of every message to `Down` costs more.
@@ -58,23 +65,38 @@ extension ClusterNode: RemoteRouting {
     }
 
     public func monitor(_ ref: Ref, watcher: Pid, target: Pid) {
+        if let packet = recordMonitor(ref, watcher: watcher, target: target) { post(packet, to: peer(of: target)) }
+    }
+
+    /// A call's monitor rides in the frame of its request: one send, and one frame for the
+    /// peer to read, instead of two.
+    public func monitor(_ ref: Ref, watcher: Pid, target: Pid, thenSend message: any Sendable) {
+        if let packet = recordMonitor(ref, watcher: watcher, target: target) { postLater(packet, to: peer(of: target)) }
+        send(message, to: target)
+    }
+
+    /// Records a monitor of a remote pid and gives its packet; when the node is not connected,
+    /// the watcher gets its `Down` at once instead, and there is no packet.
+    private func recordMonitor(_ ref: Ref, watcher: Pid, target: Pid) -> [UInt8]? {
         let peer = peer(of: target)
         let connected = shared.withLock { shared in
             guard shared.isConnected(peer) else { return false }
             shared.book.addMonitorOfRemote(ref, .init(watcher: watcher, target: target), peer: peer)
             return true
         }
-        if connected {
-            post(Batch.encode(.monitor(ref: ref, watcher: watcher, target: target)), to: peer)
-        } else {
+        guard connected else {
             runtime.send(Down(ref: ref, pid: target, reason: .noconnection), to: watcher)
+            return nil
         }
+        return Batch.encode(.monitor(ref: ref, watcher: watcher, target: target))
     }
 
+    /// No `Down` can come of the monitor once its record is gone (the transport drops those),
+    /// so the peer may hear of it late: it rides with the next packet there.
     public func demonitor(_ ref: Ref, target: Pid) {
         let peer = peer(of: target)
-        shared.withLock { $0.book.removeMonitorOfRemote(ref, peer: peer) }
-        post(Batch.encode(.demonitor(ref: ref, target: target)), to: peer)
+        _ = shared.withLock { $0.book.removeMonitorOfRemote(ref, peer: peer) }
+        postLater(Batch.encode(.demonitor(ref: ref, target: target)), to: peer)
     }
 
     public func exitSignal(to remote: Pid, from local: Pid, reason: ExitReason, viaLink: Bool) {

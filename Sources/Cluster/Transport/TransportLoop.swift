@@ -29,12 +29,25 @@ final class TransportLoop: @unchecked Sendable {
         var batch: [UInt8] = []
         var backlog = Deque<[UInt8]>()
         var backlogBytes = 0
+        /// Packets that ride with the next one to this peer (`sendLater`), framed as in a batch.
+        var riders: [UInt8] = []
 
-        mutating func enqueue(_ packet: [UInt8]) { Batch.append(packet, to: &batch) }
+        mutating func enqueue(_ packet: [UInt8]) {
+            takeRiders()
+            Batch.append(packet, to: &batch)
+        }
+
+        /// Moves the riders into this round's frame, ahead of anything enqueued after them.
+        mutating func takeRiders() {
+            guard !riders.isEmpty else { return }
+            batch.append(contentsOf: riders)
+            riders.removeAll(keepingCapacity: true)
+        }
 
         /// Moves this round's frame to the backlog (false when that would pass `limit` bytes,
         /// and the frame is dropped), then hands ZeroMQ what it takes without blocking.
         mutating func flush(router: Socket, limit: Int) -> Bool {
+            takeRiders()
             var kept = true
             if !batch.isEmpty {
                 if backlogBytes + batch.count <= limit {
@@ -110,6 +123,8 @@ final class TransportLoop: @unchecked Sendable {
     static let maxPresenceFrameBytes = 4_096
     /// Sends to one peer closer together than this are batched by the transport thread.
     static let directSendSpacingNanoseconds: UInt64 = 20_000
+    /// The most bytes of riders a peer holds (`sendLater`); past it, packets are sent as usual.
+    static let maxRiderBytes = 4_096
     /// How many messages one round reads from a socket before it serves the others.
     static let readsPerRound = 10_000
 
@@ -145,6 +160,8 @@ final class TransportLoop: @unchecked Sendable {
     var dropped = 0
     /// Packets that sending threads handed to a socket themselves (for tests and tuning).
     private(set) var sentDirect = 0
+    /// Data frames read from established peers (for tests and tuning).
+    private var framesReceived = 0
     /// A socket was left unread at `readsPerRound`, or must be looked at again: poll at once.
     private var unreadLeft = false
     /// Which sockets a round reads. A socket's descriptor (ZMQ_FD) signals when ZeroMQ has
@@ -275,6 +292,9 @@ final class TransportLoop: @unchecked Sendable {
     /// How many packets sending threads handed to sockets themselves.
     var directSends: Int { lock.withLock { _ in sentDirect } }
 
+    /// How many data frames came from established peers.
+    var receivedFrames: Int { lock.withLock { _ in framesReceived } }
+
     /// How many times a sweep found mail that no signal had pointed to.
     var sweptMail: Int { lock.withLock { _ in lateFinds } }
 
@@ -309,6 +329,24 @@ final class TransportLoop: @unchecked Sendable {
             return true
         }
         return sent ?? false
+    }
+
+    /// Leaves `packet` with a connected peer to ride in the frame of the next packet to it, in
+    /// order after everything sent before it, without a send or a wake of its own: for a
+    /// signal nobody waits on now (a demonitor), or one a packet sent right after carries (a
+    /// call's monitor, with the call). It leaves at the latest with the transport thread's
+    /// next round. False when it must be sent as usual: as for `sendDirect`, or when riders
+    /// already hold `maxRiderBytes`.
+    func sendLater(_ packet: [UInt8], to name: NodeName) -> Bool {
+        if holder.load(ordering: .relaxed) == Self.currentThread { return false }
+        let kept = lock.withLockIfAvailable { _ -> Bool in
+            guard running, cut.isEmpty || !cut.contains(name), let index = peers.index(forKey: name),
+                  peers.values[index].riders.count + packet.count <= Self.maxRiderBytes, !node.outbox.hasWork
+            else { return false }
+            Batch.append(packet, to: &peers.values[index].riders)
+            return true
+        }
+        return kept ?? false
     }
 
     /// Whether the transport thread must look at `socket` before it waits on descriptors
@@ -518,8 +556,11 @@ final class TransportLoop: @unchecked Sendable {
         flush(name)
     }
 
+    /// Every round sends what is waiting, riders too: a rider waits at most for the next round
+    /// (the poll waits 100 ms at most), not for a packet that may never come.
     private func flushBatches() {
-        for index in peers.indices where !peers.values[index].batch.isEmpty || !peers.values[index].backlog.isEmpty {
+        for index in peers.indices
+        where !peers.values[index].batch.isEmpty || !peers.values[index].backlog.isEmpty || !peers.values[index].riders.isEmpty {
             flush(at: index)
         }
     }
@@ -552,6 +593,7 @@ final class TransportLoop: @unchecked Sendable {
     /// Data from an established peer: every packet of the frame, in order.
     func receiveData(from name: NodeName, frame: [UInt8]) {
         if !cut.isEmpty, cut.contains(name) { return }
+        framesReceived += 1
         detector.heard(name, now: now)
         let error = Batch.walk(frame, message: { pid, payload in deliverMessage(to: pid, reading: &payload, from: name) },
                                other: { packet in

@@ -83,6 +83,23 @@ enum RemoteBench {
         var multicallPeers: Double
         /// A GenServer call to a server on a peer (monitor, request, reply, demonitor).
         var serverCall: Double
+        /// The median single call of each kind, to set beside the round trip's median.
+        var callP50: Double
+        var multicallPeersP50: Double
+        var serverCallP50: Double
+    }
+
+    /// Times `count` runs of `body` one after another: their mean and the median single run,
+    /// in microseconds.
+    static func timed(_ count: Int, _ body: () async throws -> Void) async rethrows -> (mean: Double, p50: Double) {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+        let first = ContinuousClock.now
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            try await body()
+            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
+        }
+        return (seconds(ContinuousClock.now - first) / Double(count) * 1e6, Double(histogram.valueAtPercentile(50)) / 1000)
     }
 
     /// Starts a peer node in a process of its own; it is stopped when the returned process is.
@@ -148,7 +165,8 @@ enum RemoteBench {
         try await withPeers(["peer", "peer2"]) { node, peers in
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
-            var calls: [Double] = [], peerMulticalls: [Double] = [], serverCalls: [Double] = []
+            var calls: [(mean: Double, p50: Double)] = [], peerMulticalls: [(mean: Double, p50: Double)] = []
+            var serverCalls: [(mean: Double, p50: Double)] = []
             let server = try await node.rpc.call(peers[0], "echo_server", 0, returning: Pid.self)
             for run in 0..<runs {
                 let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
@@ -160,26 +178,19 @@ enum RemoteBench {
                 var found = 0
                 for index in 0..<1_000_000 where node.global.whereis("bench-\(run)-\(index % count)") != nil { found += 1 }
                 lookups.append(seconds(ContinuousClock.now - start) / 1e6 * 1e6)
-                start = ContinuousClock.now
-                for _ in 0..<2_000 { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }
-                multicalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
-                start = ContinuousClock.now
-                for _ in 0..<2_000 { _ = try await node.rpc.call(peers[0], "echo", 1, returning: Int.self) }
-                calls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
-                start = ContinuousClock.now
-                for _ in 0..<2_000 { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }
-                peerMulticalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
-                start = ContinuousClock.now
-                try await node.runtime.withProcess { context in
-                    for _ in 0..<2_000 { _ = try await context.call(server, 1, replyType: Int.self) }
-                }
-                serverCalls.append(seconds(ContinuousClock.now - start) / 2_000 * 1e6)
+                multicalls.append(await timed(2_000) { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }.mean)
+                calls.append(try await timed(2_000) { _ = try await node.rpc.call(peers[0], "echo", 1, returning: Int.self) })
+                peerMulticalls.append(await timed(2_000) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) })
+                serverCalls.append(try await node.runtime.withProcess { context in
+                    try await timed(2_000) { _ = try await context.call(server, 1, replyType: Int.self) }
+                })
                 node.runtime.send(0, to: pid)
             }
-            return ServiceFigures(register: registers.sorted()[runs / 2], lookup: lookups.sorted()[runs / 2],
-                                  multicall: multicalls.sorted()[runs / 2], call: calls.sorted()[runs / 2],
-                                  multicallPeers: peerMulticalls.sorted()[runs / 2],
-                                  serverCall: serverCalls.sorted()[runs / 2])
+            func median(_ values: [Double]) -> Double { values.sorted()[runs / 2] }
+            return ServiceFigures(register: median(registers), lookup: median(lookups), multicall: median(multicalls),
+                                  call: median(calls.map(\.mean)), multicallPeers: median(peerMulticalls.map(\.mean)),
+                                  serverCall: median(serverCalls.map(\.mean)), callP50: median(calls.map(\.p50)),
+                                  multicallPeersP50: median(peerMulticalls.map(\.p50)), serverCallP50: median(serverCalls.map(\.p50)))
         }
     }
 

@@ -96,6 +96,11 @@ if wanted("services") {
     report.add("rpc_multicall_2_peers", services.multicallPeers, "us", reference: "remote_roundtrip_p50")
     report.add("rpc_call", services.call, "us", reference: "remote_roundtrip_p50")
     report.add("genserver_call_remote", services.serverCall, "us", reference: "remote_roundtrip_p50")
+    // The median single call of each kind, beside the round trip's median (the figures above
+    // are means, which also carry the tail).
+    report.add("rpc_call_p50", services.callP50, "us", reference: "remote_roundtrip_p50")
+    report.add("rpc_multicall_2_peers_p50", services.multicallPeersP50, "us", reference: "remote_roundtrip_p50")
+    report.add("genserver_call_remote_p50", services.serverCallP50, "us", reference: "remote_roundtrip_p50")
 }
 
 if wanted("codec") {

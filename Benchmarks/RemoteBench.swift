@@ -161,8 +161,9 @@ enum RemoteBench {
     }
 
     /// Global register and lookup on two nodes, and multicall to this node and two peers.
+    /// Called on the process scheduler, as a process calls (and as `roundTrips` measures).
     static func measureServices(runs: Int = 3) async throws -> ServiceFigures {
-        try await withPeers(["peer", "peer2"]) { node, peers in
+        try await withPeers(["peer", "peer2"]) { node, peers in try await withTaskExecutorPreference(node.runtime.scheduler) {
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
             var calls: [(mean: Double, p50: Double)] = [], peerMulticalls: [(mean: Double, p50: Double)] = []
@@ -191,7 +192,7 @@ enum RemoteBench {
                                   call: median(calls.map(\.mean)), multicallPeers: median(peerMulticalls.map(\.mean)),
                                   serverCall: median(serverCalls.map(\.mean)), callP50: median(calls.map(\.p50)),
                                   multicallPeersP50: median(peerMulticalls.map(\.p50)), serverCallP50: median(serverCalls.map(\.p50)))
-        }
+        } }
     }
 
     /// Starts the peer process and measures against it, over encrypted links or (for the

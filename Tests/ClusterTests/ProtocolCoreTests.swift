@@ -370,3 +370,35 @@ import Testing
         #expect(table.whereis("x") == onA)
     }
 }
+
+/// A peer's riders (`TransportLoop.sendLater`): packets that leave in the frame of the next one.
+@Suite struct PeerRiderTests {
+    let pid = Pid(node: "b@h", incarnation: 1, serial: 2)
+
+    func peer() -> TransportLoop.Peer {
+        TransportLoop.Peer(info: PeerInfo(node: NodeName(unchecked: "b@h"), incarnation: 1, hidden: false, publishEndpoint: ""),
+                           link: .router(id: [1]), hidden: false)
+    }
+
+    @Test func ridersLeaveAheadOfTheNextPacketInItsFrame() {
+        let monitor = Packet.monitor(ref: Ref(node: "a@h", incarnation: 1, serial: 7), watcher: pid, target: pid)
+        let demonitor = Packet.demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 6), target: pid)
+        let request = Packet.message(to: pid, payload: [9])
+        var peer = peer()
+        peer.enqueue(Batch.encode(.link(from: pid, to: pid)))  // already in this round's frame
+        Batch.append(Batch.encode(demonitor), to: &peer.riders)
+        Batch.append(Batch.encode(monitor), to: &peer.riders)
+        peer.enqueue(Batch.encode(request))
+        #expect(peer.riders.isEmpty)
+        #expect(Batch.packets(in: peer.batch).packets == [.link(from: pid, to: pid), demonitor, monitor, request])
+    }
+
+    /// What `flush` does first, every round: riders with no packet after them go on their own.
+    @Test func ridersWithNothingAfterThemMoveIntoTheFrameOnTheirOwn() {
+        var peer = peer()
+        Batch.append(Batch.encode(.demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 6), target: pid)), to: &peer.riders)
+        peer.takeRiders()
+        #expect(peer.riders.isEmpty)
+        #expect(Batch.packets(in: peer.batch).packets == [.demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 6), target: pid)])
+    }
+}

@@ -313,10 +313,8 @@ final class TransportLoop: @unchecked Sendable {
         if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now &- previous < Self.directSendSpacingNanoseconds {
             return false
         }
-        let sent = lock.withLockIfAvailable { _ -> Bool in
-            guard running, cut.isEmpty || !cut.contains(name), let index = peers.index(forKey: name),
-                  peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty, !node.outbox.hasWork
-            else { return false }
+        return withPeerForSender(name) { index in
+            guard peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty else { return false }
             peers.values[index].enqueue(packet)
             // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
             if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
@@ -328,7 +326,6 @@ final class TransportLoop: @unchecked Sendable {
             }
             return true
         }
-        return sent ?? false
     }
 
     /// Leaves `packet` with a connected peer to ride in the frame of the next packet to it, in
@@ -339,14 +336,24 @@ final class TransportLoop: @unchecked Sendable {
     /// already hold `maxRiderBytes`.
     func sendLater(_ packet: [UInt8], to name: NodeName) -> Bool {
         if holder.load(ordering: .relaxed) == Self.currentThread { return false }
-        let kept = lock.withLockIfAvailable { _ -> Bool in
-            guard running, cut.isEmpty || !cut.contains(name), let index = peers.index(forKey: name),
-                  peers.values[index].riders.count + packet.count <= Self.maxRiderBytes, !node.outbox.hasWork
-            else { return false }
+        return withPeerForSender(name) { index in
+            guard peers.values[index].riders.count + packet.count <= Self.maxRiderBytes else { return false }
             Batch.append(packet, to: &peers.values[index].riders)
             return true
         }
-        return kept ?? false
+    }
+
+    /// What a sending thread may do with a peer itself (`sendDirect`, `sendLater`): `body`
+    /// runs under the lock when the lock is free (a sender does not wait for the transport
+    /// thread), the node runs, the peer is connected and not cut, and no command waits (it
+    /// would go first). False when any of that fails, or `body` says so.
+    private func withPeerForSender(_ name: NodeName, _ body: (Dictionary<NodeName, Peer>.Index) -> Bool) -> Bool {
+        let done = lock.withLockIfAvailable { _ -> Bool in
+            guard running, cut.isEmpty || !cut.contains(name), let index = peers.index(forKey: name), !node.outbox.hasWork
+            else { return false }
+            return body(index)
+        }
+        return done ?? false
     }
 
     /// Whether the transport thread must look at `socket` before it waits on descriptors

@@ -7,20 +7,20 @@ import Logging
 public struct NodeLogHandler: LogHandler {
     private var stream: StreamLogHandler
     public var metadata: Logger.Metadata = [:]
+    /// Kept here, not in the stream handler, so that a line asks it once.
+    public var metadataProvider: Logger.MetadataProvider?
 
-    /// Writes through `stream`, whose own metadata is left empty.
+    /// Writes through `stream`, whose own metadata is left empty and whose metadata provider
+    /// this handler takes over.
     public init(_ stream: StreamLogHandler) {
         self.stream = stream
+        metadataProvider = stream.metadataProvider
+        self.stream.metadataProvider = nil
     }
 
     public var logLevel: Logger.Level {
         get { stream.logLevel }
         set { stream.logLevel = newValue }
-    }
-
-    public var metadataProvider: Logger.MetadataProvider? {
-        get { stream.metadataProvider }
-        set { stream.metadataProvider = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,7 +29,7 @@ public struct NodeLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        guard !metadata.isEmpty else { return stream.log(event: event) }
+        guard !metadata.isEmpty || metadataProvider != nil else { return stream.log(event: event) }
         // Given with the line, it is rendered with it. The stream handler's order of precedence
         // is kept: the logger's metadata, then the provider's, then the line's own.
         var merged = metadata

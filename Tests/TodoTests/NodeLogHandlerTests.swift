@@ -57,6 +57,21 @@ struct NodeLogHandlerTests {
         #expect(ours.all.first?.contains("a=provided b=logger's p=line's") == true)
     }
 
+    /// Each line asks the metadata provider once: the stream handler, which would ask it
+    /// again, is left without it.
+    @Test func asksTheProviderOncePerLine() {
+        let lines = Lines(), asked = Atomic<Int>(0)
+        let provider = Logger.MetadataProvider {
+            asked.add(1, ordering: .relaxed)
+            return ["p": "provided"]
+        }
+        var logger = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: lines, metadataProvider: provider)) }
+        logger[metadataKey: "a"] = "logger's"
+        logger.info("a line")
+        #expect(asked.load(ordering: .relaxed) == 1)
+        #expect(lines.all.first?.contains("a=logger's p=provided [TodoTests] a line") == true)
+    }
+
     @Test func rendersMetadataOnlyWhenALineIsWritten() {
         let lines = Lines(), value = Counted()
         var logger = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: lines, metadataProvider: nil)) }

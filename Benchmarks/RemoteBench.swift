@@ -89,9 +89,11 @@ enum RemoteBench {
         var serverCallP50: Double
     }
 
-    /// Times `count` runs of `body` one after another: their mean and the median single run,
-    /// in microseconds.
-    static func timed(_ count: Int, _ body: () async throws -> Void) async rethrows -> (mean: Double, p50: Double) {
+    /// Microseconds: the mean run, and the median and 99th percentile single run.
+    typealias Timing = (mean: Double, p50: Double, p99: Double)
+
+    /// Times `count` runs of `body`, one after another.
+    static func timed(_ count: Int, _ body: () async throws -> Void) async rethrows -> Timing {
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
         let first = ContinuousClock.now
         for _ in 0..<count {
@@ -99,7 +101,8 @@ enum RemoteBench {
             try await body()
             histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
         }
-        return (seconds(ContinuousClock.now - first) / Double(count) * 1e6, Double(histogram.valueAtPercentile(50)) / 1000)
+        return (seconds(ContinuousClock.now - first) / Double(count) * 1e6,
+                Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
     }
 
     /// Starts a peer node in a process of its own; it is stopped when the returned process is.
@@ -166,8 +169,7 @@ enum RemoteBench {
         try await withPeers(["peer", "peer2"]) { node, peers in try await withTaskExecutorPreference(node.runtime.scheduler) {
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
-            var calls: [(mean: Double, p50: Double)] = [], peerMulticalls: [(mean: Double, p50: Double)] = []
-            var serverCalls: [(mean: Double, p50: Double)] = []
+            var calls: [Timing] = [], peerMulticalls: [Timing] = [], serverCalls: [Timing] = []
             let server = try await node.rpc.call(peers[0], "echo_server", 0, returning: Pid.self)
             for run in 0..<runs {
                 let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
@@ -217,14 +219,11 @@ enum RemoteBench {
         try await withTaskExecutorPreference(node.runtime.scheduler) { try await node.runtime.withProcess { context in
             context.runtime.send(context.pid, toName: "echo", on: peer.description)
             guard let echo = try await context.receive(Pid.self, timeout: .seconds(10)) else { throw BenchFailure("no echo") }
-            var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
-            for _ in 0..<count {
-                let start = ContinuousClock.now
+            let times = try await timed(count) {
                 context.send(payload, to: echo)
                 _ = try await context.receive([UInt8].self)
-                histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
             }
-            return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+            return (times.p50, times.p99)
         } }
     }
 

@@ -14,7 +14,7 @@ final class ProcessCell: @unchecked Sendable {
         /// Messages delivered since the process last looked, in arrival order.
         var incoming: [any Sendable] = []
         var waiter: UnsafeContinuation<Wake, Never>?
-        var waitGeneration: UInt64 = 0
+        var timer = WaitTimer()
         var trapExit = false
         var links: Set<Pid> = []
         /// Monitors others hold on this process: tag to watcher.
@@ -51,8 +51,7 @@ final class ProcessCell: @unchecked Sendable {
         let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
             guard state.alive else { return nil }
             state.incoming.append(message)
-            defer { state.waiter = nil }
-            return state.waiter
+            return state.takeWaiter()
         }
         waiter?.resume(returning: .mail)
     }
@@ -67,8 +66,7 @@ final class ProcessCell: @unchecked Sendable {
             if reason == .kill && !viaLink { return .die(.killed) }
             if state.trapExit {
                 state.incoming.append(Exit(from: from, reason: reason))
-                defer { state.waiter = nil }
-                return .wake(state.waiter)
+                return .wake(state.takeWaiter())
             }
             if reason == .normal { return from.serial == serial && from.cell === self ? .die(.normal) : .ignore }
             return .die(reason)
@@ -138,11 +136,10 @@ final class ProcessCell: @unchecked Sendable {
             defer {
                 state.links = []
                 state.monitors = [:]
-                state.waiter = nil
                 state.incoming = []
                 state.name = nil
             }
-            return Ending(links: state.links, monitors: state.monitors, waiter: state.waiter, name: state.name)
+            return Ending(links: state.links, monitors: state.monitors, waiter: state.takeWaiter(), name: state.name)
         }
         guard let ending else { return }
         ending.waiter?.resume(returning: .mail)
@@ -239,31 +236,52 @@ final class ProcessCell: @unchecked Sendable {
 
     private func wait(until deadline: ContinuousClock.Instant?) async -> Wake {
         await withUnsafeContinuation { continuation in
-            let generation = state.withLock { state -> UInt64? in
-                guard state.alive, state.incoming.isEmpty else { return nil }
-                state.waitGeneration &+= 1
+            enum Begun { case mailIsHere, waiting(arm: ContinuousClock.Instant?) }
+            let begun = state.withLock { state -> Begun in
+                guard state.alive, state.incoming.isEmpty else { return .mailIsHere }
                 state.waiter = continuation
-                return state.waitGeneration
+                return .waiting(arm: state.timer.begin(until: deadline))
             }
-            guard let generation else {
-                continuation.resume(returning: .mail)
-                return
+            switch begun {
+            case .mailIsHere: continuation.resume(returning: .mail)
+            case .waiting(let arm?): runtime.timers.schedule(self, at: arm)
+            case .waiting(nil): break
             }
-            if let deadline { runtime.timers.schedule(self, generation: generation, at: deadline) }
         }
     }
 
-    /// Whether the timed wait `generation` is still under way (its timer still matters).
-    func isWaiting(generation: UInt64) -> Bool {
-        state.withLock { $0.waitGeneration == generation && $0.waiter != nil }
+    /// Whether the timer entry for `entry` is one this process relies on (else it can go).
+    func needsTimer(entry: ContinuousClock.Instant) -> Bool {
+        state.withLock { $0.alive && $0.timer.needs(entry: entry) }
     }
 
-    func timeOut(_ generation: UInt64) {
-        let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
-            guard state.waitGeneration == generation else { return nil }
-            defer { state.waiter = nil }
-            return state.waiter
+    /// A timer entry came due: wakes the wait whose deadline has passed, or arms an entry for
+    /// the deadline of the wait under way.
+    func timerFired(entry: ContinuousClock.Instant) {
+        let now = ContinuousClock.now
+        enum Action { case wake(UnsafeContinuation<Wake, Never>?), arm(ContinuousClock.Instant), nothing }
+        let action = state.withLock { state -> Action in
+            switch state.timer.fired(entry: entry, now: now) {
+            case .timeOut:
+                defer { state.waiter = nil }
+                return .wake(state.waiter)
+            case .arm(let deadline): return .arm(deadline)
+            case .nothing: return .nothing
+            }
         }
-        waiter?.resume(returning: .timeout)
+        switch action {
+        case .wake(let waiter): waiter?.resume(returning: .timeout)
+        case .arm(let deadline): runtime.timers.schedule(self, at: deadline)
+        case .nothing: break
+        }
+    }
+}
+
+extension ProcessCell.State {
+    /// The waiting continuation, if any, now woken by mail or an ending: its wait is over.
+    mutating func takeWaiter() -> UnsafeContinuation<ProcessCell.Wake, Never>? {
+        defer { waiter = nil }
+        timer.end()
+        return waiter
     }
 }

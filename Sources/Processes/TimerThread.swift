@@ -6,19 +6,25 @@ import Darwin
 
 /// The receive timeouts of one runtime, on one thread of their own: a min-heap of deadlines
 /// and a condition variable. A Dispatch timer per timed receive cost a timer-heap insert and
-/// a wake of Dispatch's manager thread each, and kept the process alive until it fired; here
-/// an entry is 40 bytes holding its process weakly. A stale one (the message came first) is
-/// dropped when its time comes, or sooner: each time the heap doubles, it is rebuilt without
-/// them (O(1) amortized per timer, nothing on the receive path), so long timeouts under load
-/// cannot pile up.
+/// a wake of Dispatch's manager thread each, and kept the process alive until it fired. Here
+/// the heap holds plain values (a deadline and a slot number), so sifting copies no
+/// references; the slot holds its process weakly. A process arms entries lazily
+/// (`WaitTimer`), and those it no longer relies on are dropped when their time comes, or
+/// sooner: each time the heap doubles, it is rebuilt without them (O(1) amortized per timer,
+/// nothing on the receive path), so long timeouts under load cannot pile up.
 final class TimerThread: @unchecked Sendable {
     private struct Entry {
         let deadline: ContinuousClock.Instant
-        let generation: UInt64
+        let slot: Int
+    }
+
+    private struct Slot {
         weak var cell: ProcessCell?
     }
 
     private var heap: [Entry] = []  // guarded by mutex
+    private var slots: [Slot] = []  // guarded by mutex
+    private var freeSlots: [Int] = []  // guarded by mutex
     private var sizeAfterCleaning = 0  // guarded by mutex
     private var stopped = false
     private var mutex = pthread_mutex_t()
@@ -39,12 +45,20 @@ final class TimerThread: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Calls `cell.timeOut(generation)` at `deadline`, if the cell still exists.
-    func schedule(_ cell: ProcessCell, generation: UInt64, at deadline: ContinuousClock.Instant) {
+    /// Calls `cell.timerFired(entry: deadline)` at `deadline`, if the cell still exists.
+    func schedule(_ cell: ProcessCell, at deadline: ContinuousClock.Instant) {
         pthread_mutex_lock(&mutex)
         if thread == nil { start() }
         if heap.count >= max(1_024, 2 * sizeAfterCleaning) { dropStale() }
-        heap.append(Entry(deadline: deadline, generation: generation, cell: cell))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot].cell = cell
+        } else {
+            slot = slots.count
+            slots.append(Slot(cell: cell))
+        }
+        heap.append(Entry(deadline: deadline, slot: slot))
         siftUp(heap.count - 1)
         let earliest = heap[0].deadline == deadline
         pthread_mutex_unlock(&mutex)
@@ -58,11 +72,26 @@ final class TimerThread: @unchecked Sendable {
         return heap.count
     }
 
-    /// Keeps only the entries whose wait is still under way, and rebuilds the heap (O(n)).
+    /// Keeps only the entries a live process relies on, and rebuilds the heap (O(n)).
     private func dropStale() {
-        heap.removeAll { entry in entry.cell.map { !$0.isWaiting(generation: entry.generation) } ?? true }
+        var kept = 0
+        for entry in heap {
+            if let cell = slots[entry.slot].cell, cell.needsTimer(entry: entry.deadline) {
+                heap[kept] = entry
+                kept += 1
+            } else {
+                release(entry.slot)
+            }
+        }
+        heap.removeLast(heap.count - kept)
         for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
         sizeAfterCleaning = heap.count
+    }
+
+    /// Frees a slot (and its weak reference) for the next entry.
+    private func release(_ slot: Int) {
+        slots[slot].cell = nil
+        freeSlots.append(slot)
     }
 
     func stop() {
@@ -91,14 +120,18 @@ final class TimerThread: @unchecked Sendable {
     }
 
     private func run() {
-        var due: [Entry] = []
+        var due: [(deadline: ContinuousClock.Instant, cell: ProcessCell?)] = []
         pthread_mutex_lock(&mutex)
         while !stopped {
             let now = ContinuousClock.now
-            while let first = heap.first, first.deadline <= now { due.append(popFirst()) }
+            while let first = heap.first, first.deadline <= now {
+                let entry = popFirst()
+                due.append((entry.deadline, slots[entry.slot].cell))
+                release(entry.slot)
+            }
             if !due.isEmpty {
                 pthread_mutex_unlock(&mutex)
-                for entry in due { entry.cell?.timeOut(entry.generation) }
+                for entry in due { entry.cell?.timerFired(entry: entry.deadline) }
                 due.removeAll(keepingCapacity: true)
                 pthread_mutex_lock(&mutex)
                 continue

@@ -1,4 +1,4 @@
-import Processes
+@testable import Processes
 import Testing
 
 /// Every wait in these tests has a deadline: a broken feature fails, it never hangs.
@@ -34,4 +34,13 @@ extension ProcessContext {
 /// A process that waits forever (until killed).
 let idle: @Sendable (ProcessContext) async throws -> Void = { context in
     _ = try await context.receive { _ -> Bool? in nil }
+}
+
+/// Waits (with a deadline) until every process is suspended in receive.
+func eventuallyWaiting(_ pids: [Pid], _ runtime: ProcessRuntime) async throws {
+    let deadline = ContinuousClock.now + patience
+    while !pids.allSatisfy({ runtime.cell(for: $0)?.isWaiting == true }) {
+        try #require(ContinuousClock.now < deadline, "the processes never waited")
+        try await Task.sleep(for: .milliseconds(1))
+    }
 }

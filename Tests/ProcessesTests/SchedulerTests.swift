@@ -74,15 +74,6 @@ private func reportingItsThread(to watcher: Pid) -> @Sendable (ProcessContext) a
     }
 }
 
-/// Waits (with a deadline) until every process is suspended in receive.
-private func eventuallyWaiting(_ pids: [Pid], _ runtime: ProcessRuntime) async throws {
-    let deadline = ContinuousClock.now + patience
-    while !pids.allSatisfy({ runtime.cell(for: $0)?.isWaiting == true }) {
-        try #require(ContinuousClock.now < deadline, "the processes never waited")
-        try await Task.sleep(for: .milliseconds(1))
-    }
-}
-
 /// Runs `body` on a new OS thread (not one of the scheduler's or the global pool's).
 private func onThreadOfItsOwn<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
     await withCheckedContinuation { continuation in

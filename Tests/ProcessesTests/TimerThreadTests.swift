@@ -2,8 +2,9 @@ import Testing
 @testable import Processes
 
 struct TimerThreadTests {
-    /// Long timeouts that end by a message leave stale timers; they must not pile up.
-    @Test func staleTimersOfLongWaitsDoNotPileUp() async throws {
+    /// Waits with the same long timeout after every message (a server's idle timeout) rely on
+    /// the entry already pending: one per process, however many rounds.
+    @Test func repeatedLongWaitsKeepOneTimerPerProcess() async throws {
         let runtime = ProcessRuntime(node: "timers@localhost")
         let rounds = 10_000
         try await runtime.withProcess { context in
@@ -18,9 +19,9 @@ struct TimerThreadTests {
                 let answer = try await context.receive(Int.self, timeout: .seconds(3_600))
                 #expect(answer == 0)
             }
+            #expect(runtime.timers.pendingCount <= 2)
             context.exit(echo, reason: .kill)
         }
-        #expect(runtime.timers.pendingCount < rounds / 2)
     }
 
     @Test func aTimeoutStillFiresAmongStaleTimers() async throws {
@@ -31,5 +32,99 @@ struct TimerThreadTests {
             #expect(nothing == nil)
             #expect(ContinuousClock.now - started >= .milliseconds(50))
         }
+    }
+
+    /// A wait shorter than the entry pending arms one of its own.
+    @Test(.timeLimit(.minutes(1)))
+    func aShortTimeoutAfterALongOneFiresInTime() async throws {
+        let runtime = ProcessRuntime(node: "timers@localhost")
+        try await runtime.withProcess { context in
+            let me = context.pid
+            runtime.spawn { sender in
+                try await eventuallyWaiting([me], runtime)
+                sender.send(1, to: me)
+            }
+            let first = try await context.receive(Int.self, timeout: .seconds(3_600))
+            #expect(first == 1)
+            let started = ContinuousClock.now
+            let second = try await context.receive(Int.self, timeout: .milliseconds(50))
+            #expect(second == nil)
+            #expect(ContinuousClock.now - started >= .milliseconds(50))
+        }
+    }
+
+    /// The entry of an earlier, shorter wait fires during a longer one: it must not end it,
+    /// but arm an entry for its deadline. (The first wait is long enough for the message to
+    /// come in a loaded run; the second, longer still, outlasts its entry.)
+    @Test func aLongTimeoutAfterAShortOneDoesNotEndEarly() async throws {
+        let runtime = ProcessRuntime(node: "timers@localhost")
+        try await runtime.withProcess { context in
+            let me = context.pid
+            runtime.spawn { sender in
+                try await eventuallyWaiting([me], runtime)
+                sender.send(1, to: me)
+            }
+            let first = try await context.receive(Int.self, timeout: .seconds(1))
+            #expect(first == 1)
+            let started = ContinuousClock.now
+            let second = try await context.receive(Int.self, timeout: .milliseconds(1_200))
+            #expect(second == nil)
+            #expect(ContinuousClock.now - started >= .milliseconds(1_200))
+        }
+    }
+}
+
+/// The arming rules alone, with the clock passed in.
+struct WaitTimerTests {
+    let start = ContinuousClock.now
+
+    func at(_ seconds: Int) -> ContinuousClock.Instant { start + .seconds(seconds) }
+
+    @Test func aWaitNoEarlierThanThePendingEntryReliesOnIt() {
+        var timer = WaitTimer()
+        #expect(timer.begin(until: at(60)) == at(60))
+        timer.end()
+        #expect(timer.begin(until: at(61)) == nil)
+        timer.end()
+        #expect(timer.begin(until: nil) == nil)
+    }
+
+    @Test func anEarlierWaitArmsItsOwnEntry() {
+        var timer = WaitTimer()
+        #expect(timer.begin(until: at(60)) == at(60))
+        timer.end()
+        #expect(timer.begin(until: at(5)) == at(5))
+        #expect(timer.needs(entry: at(5)))
+        #expect(!timer.needs(entry: at(60)))
+    }
+
+    @Test func anEntryDueBeforeTheWaitsDeadlineArmsTheNext() {
+        var timer = WaitTimer()
+        _ = timer.begin(until: at(10))
+        timer.end()
+        _ = timer.begin(until: at(70))
+        #expect(timer.fired(entry: at(10), now: at(10)) == .arm(at(70)))
+        #expect(timer.fired(entry: at(70), now: at(70)) == .timeOut)
+        #expect(timer.deadline == nil)
+    }
+
+    @Test func anEntryAfterTheWaitEndedDoesNothing() {
+        var timer = WaitTimer()
+        _ = timer.begin(until: at(10))
+        timer.end()
+        #expect(timer.fired(entry: at(10), now: at(10)) == .nothing)
+        #expect(timer.armed == nil)
+        #expect(timer.begin(until: at(20)) == at(20))
+    }
+
+    @Test func anEntryNoLongerReliedOnLeavesTheArmedOneInPlace() {
+        var timer = WaitTimer()
+        _ = timer.begin(until: at(60))
+        timer.end()
+        _ = timer.begin(until: at(5))
+        #expect(timer.fired(entry: at(5), now: at(5)) == .timeOut)
+        #expect(timer.fired(entry: at(60), now: at(60)) == .nothing)
+        // Both entries have fired: the next wait arms afresh.
+        #expect(timer.begin(until: at(90)) == at(90))
     }
 }

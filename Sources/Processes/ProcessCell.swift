@@ -235,18 +235,24 @@ final class ProcessCell: @unchecked Sendable {
     }
 
     private func wait(until deadline: ContinuousClock.Instant?) async -> Wake {
-        await withUnsafeContinuation { continuation in
-            enum Begun { case mailIsHere, waiting(arm: ContinuousClock.Instant?) }
-            let begun = state.withLock { state -> Begun in
-                guard state.alive, state.incoming.isEmpty else { return .mailIsHere }
-                state.waiter = continuation
-                return .waiting(arm: state.timer.begin(until: deadline))
-            }
-            switch begun {
-            case .mailIsHere: continuation.resume(returning: .mail)
-            case .waiting(let arm?): runtime.timers.schedule(self, at: arm)
-            case .waiting(nil): break
-            }
+        await withUnsafeContinuation { continuation in beginWait(continuation, until: deadline) }
+    }
+
+    /// Parks the continuation, or resumes it at once when mail is already here; arms a timer
+    /// entry when the wait needs one. Kept out of line: whatever it holds would otherwise
+    /// take room in the frame of every waiting process.
+    @inline(never)
+    private func beginWait(_ continuation: UnsafeContinuation<Wake, Never>, until deadline: ContinuousClock.Instant?) {
+        enum Begun { case mailIsHere, waiting(arm: ContinuousClock.Instant?) }
+        let begun = state.withLock { state -> Begun in
+            guard state.alive, state.incoming.isEmpty else { return .mailIsHere }
+            state.waiter = continuation
+            return .waiting(arm: state.timer.begin(until: deadline))
+        }
+        switch begun {
+        case .mailIsHere: continuation.resume(returning: .mail)
+        case .waiting(let arm?): runtime.timers.schedule(self, at: arm)
+        case .waiting(nil): break
         }
     }
 

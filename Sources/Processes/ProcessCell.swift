@@ -12,7 +12,7 @@ final class ProcessCell: @unchecked Sendable {
         var alive = true
         var reason = ExitReason.normal
         /// Messages delivered since the process last looked, in arrival order.
-        var incoming: [any Sendable] = []
+        var incoming: [Mail] = []
         var waiter: UnsafeContinuation<Wake, Never>?
         var timer = WaitTimer()
         var trapExit = false
@@ -28,7 +28,7 @@ final class ProcessCell: @unchecked Sendable {
     /// Messages the process has already looked at and not taken (selective receive keeps them
     /// in order). Only the process's own task touches it.
     private var saved = Deque<any Sendable>()
-    private var spare: [any Sendable] = []
+    private var spare: [Mail] = []
     /// Set by `hibernate`, read before each wait.
     private var hibernates = false
 
@@ -47,10 +47,13 @@ final class ProcessCell: @unchecked Sendable {
     // MARK: Delivery (any thread)
 
     /// Queues a message; dropped when the process is dead. Never blocks on the receiver.
+    /// Always inlined: the optimizer does not then turn `message` into a generic parameter
+    /// (existential specialization), which boxed it anew, a malloc per message.
+    @inline(__always)
     func deliver(_ message: any Sendable) {
         let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
             guard state.alive else { return nil }
-            state.incoming.append(message)
+            state.incoming.append(Mail(message: message))
             return state.takeWaiter()
         }
         waiter?.resume(returning: .mail)
@@ -65,7 +68,7 @@ final class ProcessCell: @unchecked Sendable {
             if viaLink { state.links.remove(from) }
             if reason == .kill && !viaLink { return .die(.killed) }
             if state.trapExit {
-                state.incoming.append(Exit(from: from, reason: reason))
+                state.incoming.append(Mail(message: Exit(from: from, reason: reason)))
                 return .wake(state.takeWaiter())
             }
             if reason == .normal { return from.serial == serial && from.cell === self ? .die(.normal) : .ignore }
@@ -211,7 +214,7 @@ final class ProcessCell: @unchecked Sendable {
         }
         if let dead { throw dead }
         let any = !fresh.isEmpty
-        saved.append(contentsOf: fresh)
+        saved.append(contentsOf: fresh.lazy.map(\.message))
         fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
         spare = fresh
         return any
@@ -231,7 +234,7 @@ final class ProcessCell: @unchecked Sendable {
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).
     func discard(where match: (any Sendable) -> Bool) {
         saved.removeAll(where: match)
-        state.withLock { $0.incoming.removeAll(where: match) }
+        state.withLock { $0.incoming.removeAll { match($0.message) } }
     }
 
     private func wait(until deadline: ContinuousClock.Instant?) async -> Wake {
@@ -281,6 +284,13 @@ final class ProcessCell: @unchecked Sendable {
         case .nothing: break
         }
     }
+}
+
+/// A message in the mailbox, wrapped: appending a bare `any Sendable` to an array let the
+/// optimizer specialize the append for the message's type, which boxed each message twice
+/// more (two mallocs per message on top of the sender's).
+struct Mail {
+    let message: any Sendable
 }
 
 extension ProcessCell.State {

@@ -129,6 +129,8 @@ public final class ProcessRuntime: Sendable {
     // MARK: Signals
 
     /// Sends `message` to `pid`: never blocks, never fails; dropped if the process is dead.
+    /// (Always inlined for the reason `ProcessCell.deliver` is.)
+    @inline(__always)
     public func send(_ message: any Sendable, to pid: Pid) {
         if let cell = cell(for: pid) {
             cell.deliver(message)

@@ -27,7 +27,7 @@ final class ProcessCell: @unchecked Sendable {
     let state = Mutex(State())
     /// Messages the process has already looked at and not taken (selective receive keeps them
     /// in order). Only the process's own task touches it.
-    private var saved = Deque<any Sendable>()
+    private var saved = Deque<Mail>()
     private var spare: [Mail] = []
     /// Set by `hibernate`, read before each wait.
     private var hibernates = false
@@ -163,7 +163,7 @@ final class ProcessCell: @unchecked Sendable {
     @usableFromInline
     func takeIfPresent<T>(_ match: (any Sendable) throws -> T?) throws -> T? {
         if saved.isEmpty { _ = try takeIncoming() }
-        if let first = saved.first, let result = try match(first) {
+        if let first = saved.first, let result = try match(first.message) {
             saved.removeFirst()
             return result
         }
@@ -193,7 +193,7 @@ final class ProcessCell: @unchecked Sendable {
     private func scan(from scanned: inout Int, _ accept: (any Sendable) throws -> Bool) throws -> Bool {
         while true {
             while scanned < saved.count {
-                if try accept(saved[scanned]) {
+                if try accept(saved[scanned].message) {
                     saved.remove(at: scanned)
                     return true
                 }
@@ -214,7 +214,7 @@ final class ProcessCell: @unchecked Sendable {
         }
         if let dead { throw dead }
         let any = !fresh.isEmpty
-        saved.append(contentsOf: fresh.lazy.map(\.message))
+        saved.append(contentsOf: fresh)
         fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
         spare = fresh
         return any
@@ -233,7 +233,7 @@ final class ProcessCell: @unchecked Sendable {
 
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).
     func discard(where match: (any Sendable) -> Bool) {
-        saved.removeAll(where: match)
+        saved.removeAll { match($0.message) }
         state.withLock { $0.incoming.removeAll { match($0.message) } }
     }
 

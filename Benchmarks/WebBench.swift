@@ -71,7 +71,8 @@ enum WebBench {
                        cluster: threeNodes, bytesPerIdleServer: bytes)
     }
 
-    /// Resident memory a fresh node gains by loading 10,000 list servers, per server.
+    /// Resident memory a fresh node gains by loading 10,000 list servers, per server, once
+    /// they are idle: after `hibernateAfter` without mail each has hibernated.
     static func idleServerMemory(lists: Int = 10_000, scratch: URL) async throws -> Double {
         let cluster = try Cluster(size: 1, scratch: scratch.appendingPathComponent("memory"))
         defer { cluster.stop() }
@@ -85,6 +86,8 @@ enum WebBench {
         let lines = (1...lists).map { "url = \"http://127.0.0.1:\(port)/entries?list=idle_\($0)&date=2018-12-19\"\noutput = /dev/null\n" }
         try lines.joined().write(to: urls, atomically: true, encoding: .utf8)
         try run("/usr/bin/curl", ["-s", "-K", urls.path])
+        // List servers keep GenServer's default `hibernateAfter`, as `Idle` does.
+        try await Task.sleep(for: ServerMemoryBench.Idle.hibernateAfter + .milliseconds(500))
         let after = residentBytes(of: cluster.pids[0])
         return Double(after - before) / Double(lists)
     }

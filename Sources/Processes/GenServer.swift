@@ -19,11 +19,15 @@ public protocol GenServer: SendableMetatype {
     /// Read after every callback: with no message for this long, `handleTimeout` runs.
     var idleTimeout: Duration? { get }
 
-    /// Erlang's `:hibernate`, always on: each callback runs in a task of its own, so that
-    /// between messages the server keeps only the small frame it waits in. A task keeps the
-    /// memory of its deepest frames until it ends; for a server that lives long and mostly
-    /// idle (one per to-do list) that is most of its size. It costs a task per message.
+    /// Erlang's `:hibernate`, whenever idle: callbacks run in a task of their own, which
+    /// ends after `hibernateAfter` without mail, so that an idle server keeps only the small
+    /// frame it waits in. A task keeps the memory of its deepest frames until it ends; for a
+    /// server that lives long and mostly idle (one per to-do list) that is most of its size.
+    /// It costs a task per busy spell.
     static var hibernates: Bool { get }
+    /// gen_server's `hibernate_after`: how long a hibernating server waits for mail before
+    /// it hibernates (1 s by default).
+    static var hibernateAfter: Duration { get }
 }
 
 extension GenServer {
@@ -33,6 +37,7 @@ extension GenServer {
     public mutating func terminate(reason: ExitReason, context: ProcessContext) async {}
     public var idleTimeout: Duration? { nil }
     public static var hibernates: Bool { false }
+    public static var hibernateAfter: Duration { .seconds(1) }
 }
 
 /// What a server does after a cast, an info or a timeout.

@@ -29,7 +29,7 @@ final class ProcessCell: @unchecked Sendable {
     /// in order). Only the process's own task touches it.
     private var saved = Deque<Mail>()
     private var spare: [Mail] = []
-    /// Set by `hibernate`, read before each wait.
+    /// Set by `hibernate(_:)`, read before each wait.
     private var hibernates = false
 
     init(runtime: ProcessRuntime, serial: UInt64) {
@@ -220,11 +220,11 @@ final class ProcessCell: @unchecked Sendable {
         return any
     }
 
-    /// Hibernation's share of the cell: from now on the empty mailbox buffers go before each
-    /// wait, so a waiting server holds no storage for messages it no longer has. Other
-    /// processes keep theirs, which spares them two allocations per message. The process's
-    /// own task only.
-    func hibernate() { hibernates = true }
+    /// Hibernation's share of the cell: while on, the empty mailbox buffers go before each
+    /// wait, so a waiting server holds no storage for messages it no longer has. Otherwise
+    /// they stay, which spares two allocations per message. The process's own task (or the
+    /// one it lent its mailbox to) only.
+    func hibernate(_ on: Bool) { hibernates = on }
 
     private func release() {
         saved = Deque()

@@ -9,6 +9,8 @@ public final class ProcessRuntime: Sendable {
     private let table = Mutex<[UInt64: ProcessCell]>([:])
     /// The timeouts of receives with `after`.
     let timers = TimerThread()
+    /// Busy spells of hibernating servers begun, each a task (read by tests).
+    let serverSpells = Atomic<Int>(0)
     /// The threads processes run on.
     public var scheduler: ProcessScheduler { .shared }
     let names = Mutex<[String: ProcessCell]>([:])

@@ -6,7 +6,6 @@ struct ServerLoop<Server: GenServer> {
     let name: ServerName?
 
     mutating func run(_ context: ProcessContext) async throws {
-        if Server.hibernates { context.cell.hibernate() }
         let reason = try await loopUntilStopped(context)
         try await finish(reason, context)
     }
@@ -27,31 +26,61 @@ struct ServerLoop<Server: GenServer> {
         if reason != .normal { throw reason }
     }
 
-    /// Waits for the next message, then hands it to `dispatch`: a server waits in this small
-    /// frame, while `dispatch`'s larger one (every callback's temporaries) exists only while
-    /// it runs. That keeps an idle server near the size of an idle process.
+    /// Waits for the next message, then hands it to `dispatch`. A hibernating server waits
+    /// in this small frame, while the larger frames of its callbacks (their temporaries)
+    /// exist only in a task that serves it while it is busy (`serveWhileBusy`). That keeps an
+    /// idle server near the size of an idle process.
     private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
+        var waited = Duration.zero  // of the idle timeout, already spent by the busy task
         while true {
-            let message = try await nextMessage(context, idleTimeout: state.idleTimeout)
-            if Server.hibernates {
-                if let reason = try await dispatchInOwnTask(message, context) { return reason }
-            } else if let reason = try await dispatch(message, context) {
-                return reason
+            if Server.hibernates { context.cell.hibernate(true) }
+            let message = try await nextMessage(context, idleTimeout: state.idleTimeout.map { max(.zero, $0 - waited) })
+            waited = .zero
+            guard Server.hibernates else {
+                if let reason = try await dispatch(message, context) { return reason }
+                continue
+            }
+            switch try await serveInOwnTask(message, context) {
+            case .stopped(let reason): return reason
+            case .idle(let time): waited = time
             }
         }
     }
 
-    /// `dispatch` in a task of its own, which ends with the callback: its frames go with it.
-    /// The loop is moved to the task and back while this one waits, so one task at a time
-    /// touches it, as the process's own. Moved, not copied: a copy would share the state's
-    /// storage, and the callback's first write to it (a list's array) would copy all of it.
-    private mutating func dispatchInOwnTask(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> ExitReason? {
+    /// How a busy spell of a hibernating server ended.
+    fileprivate enum Spell {
+        case stopped(ExitReason)
+        /// No mail came for this long: the task ended, and its frames went with it.
+        case idle(Duration)
+    }
+
+    /// `serveWhileBusy` in a task of its own. The loop is moved to the task and back while
+    /// this one waits, so one task at a time touches it, as the process's own. Moved, not
+    /// copied: a copy would share the state's storage, and the callback's first write to it
+    /// (a list's array) would copy all of it.
+    private mutating func serveInOwnTask(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> Spell {
+        context.runtime.serverSpells.add(1, ordering: .relaxed)
         let handoff = LoopHandoff(consume self)
         let outcome = await Task(executorPreference: context.runtime.scheduler) {
-            await handoff.dispatch(message, context)
+            await handoff.serve(message, context)
         }.value
         self = handoff.loop
         return try outcome.get()
+    }
+
+    /// Dispatches `first`, then every message that comes within `hibernateAfter` of the last,
+    /// and idle timeouts no longer than that; gives up when the server stops or no mail came.
+    /// A server in steady use so pays for one task per spell, not one per message.
+    fileprivate mutating func serveWhileBusy(_ first: (any Sendable)?, _ context: ProcessContext) async throws -> Spell {
+        var message = first
+        while true {
+            if let reason = try await dispatch(message, context) { return .stopped(reason) }
+            let idleTimeout = state.idleTimeout
+            let wait = min(idleTimeout ?? Server.hibernateAfter, Server.hibernateAfter)
+            context.cell.hibernate(false)
+            message = try await nextMessage(context, idleTimeout: wait)
+            if message == nil, idleTimeout.map({ $0 > wait }) ?? true { return .idle(wait) }
+        }
     }
 
     /// Runs the callback for one message (nil: the idle timeout); the exit reason when the
@@ -93,13 +122,13 @@ private func nextMessage(_ context: ProcessContext, idleTimeout: Duration?) asyn
     return try await context.receiveAny()
 }
 
-/// A server's loop, lent to the task that runs one callback while its own task waits:
-/// never touched by both at once.
+/// A server's loop, lent to the task that serves it while it is busy, while its own task
+/// waits: never touched by both at once.
 private final class LoopHandoff<Server: GenServer>: @unchecked Sendable {
     var loop: ServerLoop<Server>
     init(_ loop: consuming ServerLoop<Server>) { self.loop = loop }
 
-    func dispatch(_ message: (any Sendable)?, _ context: ProcessContext) async -> Result<ExitReason?, any Error> {
-        do { return .success(try await loop.dispatch(message, context)) } catch { return .failure(error) }
+    func serve(_ message: (any Sendable)?, _ context: ProcessContext) async -> Result<ServerLoop<Server>.Spell, any Error> {
+        do { return .success(try await loop.serveWhileBusy(message, context)) } catch { return .failure(error) }
     }
 }

@@ -56,9 +56,14 @@ public struct TodoServer: GenServer {
     /// across hosts (users see ids by the part before the `@`).
     private var writer: String { database.node.name.description }
 
-    /// Each request runs in a task of its own (`hibernates`): a list server lives long and
-    /// mostly idle, and a task keeps the memory of its deepest frames until it ends.
+    /// Requests run in a task of their own (`hibernates`), which ends when the list has had
+    /// none for `hibernateAfter`: a list server lives long and mostly idle, and a task keeps
+    /// the memory of its deepest frames until it ends. A quarter of a second keeps one task
+    /// for a list in steady use, and few at once when many lists are each touched once (a
+    /// node loading 10,000 lists in a row: 6.2 KB per idle server against 5.8 KB with a task
+    /// per request, 7.5 KB with a second).
     public static var hibernates: Bool { true }
+    public static var hibernateAfter: Duration { .milliseconds(250) }
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
         .reply(await serve(request))

@@ -1,4 +1,4 @@
-import Processes
+@testable import Processes
 import Testing
 
 /// A counter server: the smallest useful GenServer.
@@ -74,6 +74,24 @@ struct Holder: GenServer {
     }
 }
 
+/// A hibernating server that hibernates soon, and tells `watcher` of each idle timeout (by
+/// sending its pid).
+struct Napper: GenServer {
+    static var hibernates: Bool { true }
+    static var hibernateAfter: Duration { .milliseconds(50) }
+    let watcher: Pid
+    let idleTimeout: Duration?
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        .reply(request)
+    }
+
+    mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
+        context.send(context.pid, to: watcher)
+        return .continue
+    }
+}
+
 @Suite(.timeLimit(.minutes(1)))
 struct GenServerTests {
     let runtime = ProcessRuntime(node: "test@localhost")
@@ -109,6 +127,40 @@ struct GenServerTests {
             let holder = try await context.startServer { _ in Holder() }
             #expect(try await context.call(holder, 1))
             #expect(try await context.call(holder, 2))
+        }
+    }
+
+    /// Calls that follow each other are served by one task; after `hibernateAfter` without
+    /// mail the task ends, and the next call starts another.
+    @Test func aHibernatingServerServesABusySpellInOneTask() async throws {
+        try await runtime.withProcess { context async throws in
+            let napper = try await context.startServer { _ in Napper(watcher: context.pid, idleTimeout: nil) }
+            let before = runtime.serverSpells.load(ordering: .relaxed)
+            for request in 0..<100 { #expect(try await context.call(napper, request) == request) }
+            // One, unless a loaded machine held a call back for longer than `hibernateAfter`.
+            let spell = runtime.serverSpells.load(ordering: .relaxed) - before
+            #expect(spell >= 1 && spell <= 5)
+            #expect(try await context.nothing(Pid.self, within: .milliseconds(500)))
+            #expect(try await context.call(napper, 1) == 1)
+            #expect(runtime.serverSpells.load(ordering: .relaxed) - before == spell + 1)
+        }
+    }
+
+    /// The idle timeout counts from the last message, whether the busy task or the server's
+    /// own waited through it: shorter than `hibernateAfter` or longer.
+    @Test func aHibernatingServersIdleTimeoutCountsFromItsLastMessage() async throws {
+        try await runtime.withProcess { context async throws in
+            for idle in [Duration.milliseconds(20), .milliseconds(300)] {
+                let napper = try await context.startServer { _ in Napper(watcher: context.pid, idleTimeout: idle) }
+                let idleOfNapper = { @Sendable (message: any Sendable) -> Bool? in message as? Pid == napper.pid ? true : nil }
+                let called = ContinuousClock.now
+                #expect(try await context.call(napper, 7) == 7)
+                #expect(try await context.receive(timeout: patience, idleOfNapper) == true)
+                #expect(ContinuousClock.now - called >= idle)
+                #expect(try await context.call(napper, 8) == 8)
+                #expect(try await context.receive(timeout: patience, idleOfNapper) == true)
+                context.exit(napper.pid, reason: .kill)
+            }
         }
     }
 

@@ -37,26 +37,19 @@ struct TimerThreadTests {
     /// A wait shorter than the entry pending arms one of its own.
     @Test(.timeLimit(.minutes(1)))
     func aShortTimeoutAfterALongOneFiresInTime() async throws {
-        let runtime = ProcessRuntime(node: "timers@localhost")
-        try await runtime.withProcess { context in
-            let me = context.pid
-            runtime.spawn { sender in
-                try await eventuallyWaiting([me], runtime)
-                sender.send(1, to: me)
-            }
-            let first = try await context.receive(Int.self, timeout: .seconds(3_600))
-            #expect(first == 1)
-            let started = ContinuousClock.now
-            let second = try await context.receive(Int.self, timeout: .milliseconds(50))
-            #expect(second == nil)
-            #expect(ContinuousClock.now - started >= .milliseconds(50))
-        }
+        try await messageThenNothing(firstWait: .seconds(3_600), secondWait: .milliseconds(50))
     }
 
     /// The entry of an earlier, shorter wait fires during a longer one: it must not end it,
     /// but arm an entry for its deadline. (The first wait is long enough for the message to
     /// come in a loaded run; the second, longer still, outlasts its entry.)
     @Test func aLongTimeoutAfterAShortOneDoesNotEndEarly() async throws {
+        try await messageThenNothing(firstWait: .seconds(1), secondWait: .milliseconds(1_200))
+    }
+
+    /// A process gets a message in a wait of `firstWait` (sent once it waits), then waits
+    /// `secondWait` for one that never comes: that wait ends by its timeout, and no sooner.
+    private func messageThenNothing(firstWait: Duration, secondWait: Duration) async throws {
         let runtime = ProcessRuntime(node: "timers@localhost")
         try await runtime.withProcess { context in
             let me = context.pid
@@ -64,12 +57,12 @@ struct TimerThreadTests {
                 try await eventuallyWaiting([me], runtime)
                 sender.send(1, to: me)
             }
-            let first = try await context.receive(Int.self, timeout: .seconds(1))
+            let first = try await context.receive(Int.self, timeout: firstWait)
             #expect(first == 1)
             let started = ContinuousClock.now
-            let second = try await context.receive(Int.self, timeout: .milliseconds(1_200))
+            let second = try await context.receive(Int.self, timeout: secondWait)
             #expect(second == nil)
-            #expect(ContinuousClock.now - started >= .milliseconds(1_200))
+            #expect(ContinuousClock.now - started >= secondWait)
         }
     }
 }

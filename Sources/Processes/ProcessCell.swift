@@ -242,9 +242,7 @@ final class ProcessCell: @unchecked Sendable {
     }
 
     /// Parks the continuation, or resumes it at once when mail is already here; arms a timer
-    /// entry when the wait needs one. Kept out of line: whatever it holds would otherwise
-    /// take room in the frame of every waiting process.
-    @inline(never)
+    /// entry when the wait needs one.
     private func beginWait(_ continuation: UnsafeContinuation<Wake, Never>, until deadline: ContinuousClock.Instant?) {
         enum Begun { case mailIsHere, waiting(arm: ContinuousClock.Instant?) }
         let begun = state.withLock { state -> Begun in

@@ -122,8 +122,7 @@ struct ServerLoop<Server: GenServer> {
 /// wait with every message, so its entry fires every `hibernateAfter`, and servers whose
 /// entries fall in the same 50 ms then share one wake of the timer thread (a thousand busy
 /// list servers: 20 wakes a second, not 4,000).
-private func hibernationWait(_ hibernateAfter: Duration) -> Duration {
-    let now = ContinuousClock.now
+func hibernationWait(_ hibernateAfter: Duration, now: ContinuousClock.Instant = .now) -> Duration {
     let steps = ((now + hibernateAfter) - hibernationGrid.origin) / hibernationGrid.step
     return (hibernationGrid.origin + hibernationGrid.step * Int(steps.rounded(.up))) - now
 }

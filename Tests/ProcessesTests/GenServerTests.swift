@@ -164,6 +164,19 @@ struct GenServerTests {
         }
     }
 
+    /// Waits for mail that begin within one 50 ms step end together, never sooner than
+    /// `hibernateAfter`.
+    @Test func hibernationWaitsEndOnAGrid() {
+        let start = ContinuousClock.now
+        let ends = (0..<50).map { millis in
+            let now = start + .milliseconds(millis)
+            let wait = hibernationWait(.milliseconds(250), now: now)
+            #expect(wait >= .milliseconds(250) && wait < .milliseconds(300))
+            return now + wait
+        }
+        #expect(ends.allSatisfy { $0 == ends[0] || $0 - ends[0] == .milliseconds(50) })
+    }
+
     @Test func aCallWithoutAnAnswerTimesOutAndLeavesNoStrayReply() async throws {
         try await runtime.withProcess { context async throws in
             let counter = try await context.startServer { _ in Counter() }

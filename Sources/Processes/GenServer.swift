@@ -26,7 +26,7 @@ public protocol GenServer: SendableMetatype {
     /// It costs a task per busy spell.
     static var hibernates: Bool { get }
     /// gen_server's `hibernate_after`: how long a hibernating server waits for mail before
-    /// it hibernates (1 s by default).
+    /// it hibernates (1 s by default; the wait ends on a 50 ms grid, so a little longer).
     static var hibernateAfter: Duration { get }
 }
 

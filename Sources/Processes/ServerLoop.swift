@@ -68,8 +68,9 @@ struct ServerLoop<Server: GenServer> {
         return try outcome.get()
     }
 
-    /// Dispatches `first`, then every message that comes within `hibernateAfter` of the last,
-    /// and idle timeouts no longer than that; gives up when the server stops or no mail came.
+    /// Dispatches `first`, then every message that comes within `hibernateAfter` (stretched
+    /// to the grid) of the last, and idle timeouts no longer than that; gives up when the
+    /// server stops or no mail came.
     /// A server in steady use so pays for one task per spell, not one per message.
     fileprivate mutating func serveWhileBusy(_ first: (any Sendable)?, _ context: ProcessContext) async throws -> Spell {
         var message = first

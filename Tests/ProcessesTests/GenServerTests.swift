@@ -137,12 +137,18 @@ struct GenServerTests {
             let napper = try await context.startServer { _ in Napper(watcher: context.pid, idleTimeout: nil) }
             let before = runtime.serverSpells.load(ordering: .relaxed)
             for request in 0..<100 { #expect(try await context.call(napper, request) == request) }
-            // One, unless a loaded machine held a call back for longer than `hibernateAfter`.
-            let spell = runtime.serverSpells.load(ordering: .relaxed) - before
-            #expect(spell >= 1 && spell <= 5)
-            #expect(try await context.nothing(Pid.self, within: .milliseconds(500)))
-            #expect(try await context.call(napper, 1) == 1)
-            #expect(runtime.serverSpells.load(ordering: .relaxed) - before == spell + 1)
+            // One, unless a loaded machine held a call back for longer than `hibernateAfter`
+            // now and then; a task per message would make it 100.
+            let spells = runtime.serverSpells.load(ordering: .relaxed) - before
+            #expect(spells >= 1 && spells <= 20)
+            // After a pause the next call starts a task (a starved machine may need more than
+            // one pause before the busy task has seen its time pass).
+            let deadline = ContinuousClock.now + patience
+            repeat {
+                #expect(try await context.nothing(Pid.self, within: .milliseconds(300)))
+                #expect(try await context.call(napper, 1) == 1)
+            } while runtime.serverSpells.load(ordering: .relaxed) - before == spells && ContinuousClock.now < deadline
+            #expect(runtime.serverSpells.load(ordering: .relaxed) - before == spells + 1)
         }
     }
 

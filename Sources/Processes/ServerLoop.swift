@@ -33,7 +33,7 @@ struct ServerLoop<Server: GenServer> {
     private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
         var waited = Duration.zero  // of the idle timeout, already spent by the busy task
         while true {
-            if Server.hibernates { context.cell.hibernate(true) }
+            if Server.hibernates { context.cell.hibernate(true) }  // waiting idle, it keeps none
             let message = try await nextMessage(context, idleTimeout: state.idleTimeout.map { max(.zero, $0 - waited) })
             waited = .zero
             guard Server.hibernates else {
@@ -73,11 +73,11 @@ struct ServerLoop<Server: GenServer> {
     /// server stops or no mail came.
     /// A server in steady use so pays for one task per spell, not one per message.
     fileprivate mutating func serveWhileBusy(_ first: (any Sendable)?, _ context: ProcessContext) async throws -> Spell {
+        context.cell.hibernate(false)  // the spell keeps the mailbox's buffers between messages
         var message = first
         while true {
             if let reason = try await dispatch(message, context) { return .stopped(reason) }
             let idleTimeout = state.idleTimeout
-            context.cell.hibernate(false)
             if let idleTimeout, idleTimeout <= Server.hibernateAfter {
                 message = try await nextMessage(context, idleTimeout: idleTimeout)
                 continue

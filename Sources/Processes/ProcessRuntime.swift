@@ -32,6 +32,9 @@ public final class ProcessRuntime: Sendable {
     /// How many processes are alive.
     public var processCount: Int { table.withLock { $0.count } }
 
+    /// How many processes this runtime has started, short-lived ones (`withProcess`) included.
+    public var processesStarted: UInt64 { serials.load(ordering: .relaxed) - 1 }
+
     // MARK: Spawning
 
     public enum SpawnOption: Sendable {

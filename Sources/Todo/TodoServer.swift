@@ -66,10 +66,10 @@ public struct TodoServer: GenServer {
     public static var hibernateAfter: Duration { .milliseconds(250) }
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
-        .reply(await serve(request))
+        .reply(await serve(request, context))
     }
 
-    private mutating func serve(_ request: Request) async -> Reply {
+    private mutating func serve(_ request: Request, _ context: ProcessContext) async -> Reply {
         if !loaded {
             // The merge of this node's copy and its peers' (this one may have missed writes
             // while the node was away).
@@ -81,20 +81,20 @@ public struct TodoServer: GenServer {
             return .entries(list.entries(on: date))
         case .add(let date, let title):
             let change = list.proposeAdd(date: date, title: title, by: writer, atMillis: wallMillis())
-            return await commit(change) ?? written(change)
+            return await commit(change, context) ?? written(change)
         case .update(let id, let date, let title):
             guard let change = list.proposeUpdate(id: id, date: date, title: title, by: writer, atMillis: wallMillis()) else {
                 return .notFound
             }
-            return await commit(change) ?? written(change)
+            return await commit(change, context) ?? written(change)
         case .delete(let id):
             guard let change = list.proposeDelete(id: id, by: writer, atMillis: wallMillis()) else { return .notFound }
-            return await commit(change) ?? .deleted
+            return await commit(change, context) ?? .deleted
         case .merge(let change):
             var merged = list
             guard merged.apply(change) else { return .merged }
             logger.info("list \(name): merged another copy (\(change.records.count) records)")
-            return await commit(change) ?? .merged
+            return await commit(change, context) ?? .merged
         }
     }
 
@@ -128,8 +128,8 @@ public struct TodoServer: GenServer {
     /// Stores `change` everywhere, then applies it to this server's list; nil on success.
     /// When this node's own copy could not be written the change is dropped and the caller
     /// told: an answer means durable.
-    private mutating func commit(_ change: ListChange) async -> Reply? {
-        let outcome = await database.store(name, change)
+    private mutating func commit(_ change: ListChange, _ context: ProcessContext) async -> Reply? {
+        let outcome = await database.store(name, change, from: context)
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         list.apply(change)
         return nil

@@ -85,6 +85,20 @@ struct RPCTests {
         }
     }
 
+    /// A function can work as the process rex runs it in: receive, call, be called back.
+    @Test func aFunctionWorksInTheProcessRexRunsItIn() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            nodes[1].rpc.register("echoThroughMailbox") { (number: Int, context: ProcessContext) async throws -> String in
+                context.send(number * 2, to: context.pid)
+                let doubled = try await context.receive(Int.self)
+                return "\(context.pid.node) \(doubled)"
+            }
+            let answer = try await nodes[0].rpc.call(nodes[1].name, "echoThroughMailbox", 21, returning: String.self)
+            #expect(answer == "\(nodes[1].name) 42")
+        }
+    }
+
     @Test func aCallToANodeThatLeavesFailsWithNodedown() async throws {
         try await withTestCluster { cluster in
             let nodes = try await cluster.startMesh(2)

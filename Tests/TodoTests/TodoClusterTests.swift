@@ -76,6 +76,23 @@ struct TodoClusterTests {
         }
     }
 
+    /// A list server writes this node's copy from its own process, and a peer writes its
+    /// copy from the process `rex` runs the store in: beyond the request's process, the
+    /// multicall's and rex's worker, a write starts none (it started two more before).
+    @Test func aWriteStartsNoProcessOfItsOwnToReachTheWriters() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await one.add("dana", "2018-12-19", "Warm up")  // starts the list's server
+            let startedHere = one.node.runtime.processesStarted, startedThere = two.node.runtime.processesStarted
+            for index in 1...10 { _ = try await one.add("dana", "2018-12-19", "Entry \(index)") }
+            // Exactly 20 and 10; the bounds leave room for a process some other work starts.
+            #expect(one.node.runtime.processesStarted - startedHere < 25)
+            #expect(two.node.runtime.processesStarted - startedThere < 15)
+            #expect(try await two.storedTitles("dana").count == 11)
+        }
+    }
+
     @Test func aStoreReachesEveryConnectedNodeAndACutNodeIsABadNode() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)

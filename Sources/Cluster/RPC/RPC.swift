@@ -83,7 +83,7 @@ extension RPCReply: WireCodable {
 /// Remote procedure calls (Erlang's `:rpc`): functions registered by name on each node, run
 /// on request in a process of their own by the node's `rex` server.
 public struct RPC: Sendable {
-    typealias Function = @Sendable ([UInt8]) async throws -> [UInt8]
+    typealias Function = @Sendable ([UInt8], ProcessContext) async throws -> [UInt8]
 
     static let serverName = "rex"
     let node: ClusterNode
@@ -97,10 +97,18 @@ public struct RPC: Sendable {
     public func register<Arguments: Codable & Sendable, Result: Codable & Sendable>(
         _ name: String, _ function: @escaping @Sendable (Arguments) async throws -> Result
     ) {
+        register(name) { (arguments: Arguments, _: ProcessContext) in try await function(arguments) }
+    }
+
+    /// As `register(_:_:)`, for a function that works in the process `rex` runs it in, as an
+    /// Erlang function called by rpc does (to call a server without a process of its own).
+    public func register<Arguments: Codable & Sendable, Result: Codable & Sendable>(
+        _ name: String, _ function: @escaping @Sendable (Arguments, ProcessContext) async throws -> Result
+    ) {
         node.rpcFunctions.withLock {
-            $0[name] = { bytes in
+            $0[name] = { bytes, context in
                 let arguments = try Self.decode(Arguments.self, from: bytes)
-                return try Self.encode(try await function(arguments))
+                return try Self.encode(try await function(arguments, context))
             }
         }
     }
@@ -269,7 +277,7 @@ public struct RPC: Sendable {
                     let outcome: RPCReply.Outcome
                     if let function {
                         do {
-                            outcome = .value(try await function(request.arguments))
+                            outcome = .value(try await function(request.arguments, worker))
                         } catch let error as DecodingError {
                             outcome = .badArguments("\(error)")
                         } catch let error as WireError {

@@ -46,8 +46,8 @@ public struct TodoDatabase: Sendable {
     /// (through `rpc`).
     func registerFunctions() {
         let database = self
-        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments) async throws -> Bool in
-            try await database.storeLocal(arguments.name, arguments.change)
+        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments, context: ProcessContext) async throws -> Bool in
+            try await database.storeLocal(arguments.name, arguments.change, from: context)
             return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
@@ -140,37 +140,59 @@ public struct TodoDatabase: Sendable {
 
     /// Merges `change` into this node's copy and every connected visible node's
     /// (`rpc.multicall`, 5 s), logging each node that failed. This node's copy is written
-    /// directly, not encoded.
-    public func store(_ name: String, _ change: ListChange) async -> StoreOutcome {
+    /// directly, not encoded, from `context`'s process (a list server's); the peers' are
+    /// gathered meanwhile by a process of the multicall's own.
+    public func store(_ name: String, _ change: ListChange, from context: ProcessContext) async -> StoreOutcome {
         let peers = node.nodes()
-        async let remote = peers.isEmpty
-            ? (results: [:], badNodes: [])
-            : node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, change: change),
-                                 returning: Bool.self, timeout: Self.storeTimeout)
-        var failed: Set<NodeName> = []
-        do {
-            try await storeLocal(name, change)
-        } catch {
-            failed.insert(node.name)
-            node.logger.error("store on this node failed: \(error)")
-        }
+        guard !peers.isEmpty else { return await storeHere(name, change, from: context) }
+        async let remote = node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, change: change),
+                                              returning: Bool.self, timeout: Self.storeTimeout)
+        var outcome = await storeHere(name, change, from: context)
         let (results, badNodes) = await remote
-        failed.formUnion(badNodes)
+        var failed = Set(badNodes)
         for case (let target, .failure(let error)) in results where !badNodes.contains(target) {
             failed.insert(target)
             node.logger.error("store on \(target) failed: \(error)")
         }
         for bad in failed.sorted() { node.logger.warning("Store failed on node \(bad)") }
-        return StoreOutcome(badNodes: failed.sorted(), storedLocally: !failed.contains(node.name))
+        outcome.badNodes = (outcome.badNodes + failed).sorted()
+        return outcome
+    }
+
+    /// The store on this node alone, logged as `store` logs it.
+    private func storeHere(_ name: String, _ change: ListChange, from context: ProcessContext) async -> StoreOutcome {
+        do {
+            try await storeLocal(name, change, from: context)
+            return StoreOutcome(badNodes: [], storedLocally: true)
+        } catch is ExitReason {
+            return Self.abandoned
+        } catch {
+            node.logger.error("store on this node failed: \(error)")
+            node.logger.warning("Store failed on node \(node.name)")
+            return StoreOutcome(badNodes: [node.name], storedLocally: false)
+        }
+    }
+
+    /// A store whose process was killed while it waited: nobody is left to tell, or to log for
+    /// (what was sent may still be written, as any store that times out).
+    private static let abandoned = StoreOutcome(badNodes: [], storedLocally: false)
+
+    /// As `store(_:_:from:)`, from code that is not a process.
+    public func store(_ name: String, _ change: ListChange) async -> StoreOutcome {
+        do {
+            return try await node.runtime.withProcess { await store(name, change, from: $0) }
+        } catch {
+            return Self.abandoned
+        }
     }
 
     /// Merges `change` into this node's copy, through the node's one writer (group commit).
-    func storeLocal(_ name: String, _ change: ListChange) async throws {
-        let outcome = try await node.runtime.withProcess { context -> DatabaseWriter.Outcome in
-            guard let writer = context.runtime.whereis(DatabaseWriter.localName) else { return .failed("the database writer is not running") }
-            return try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
-                                          replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout)
+    func storeLocal(_ name: String, _ change: ListChange, from context: ProcessContext) async throws {
+        guard let writer = context.runtime.whereis(DatabaseWriter.localName) else {
+            throw TodoFailure.failed("the database writer is not running")
         }
+        let outcome = try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
+                                             replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout)
         if case .failed(let words) = outcome { throw TodoFailure.failed(words) }
     }
 

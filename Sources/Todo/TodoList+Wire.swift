@@ -102,15 +102,31 @@ extension TodoList: WireCodable {
     }
 }
 
-extension TodoDatabase.StoreArguments: WireCodable {
+/// A list's change, as the writer stores it.
+struct NamedChange: Codable, Sendable {
+    let name: String
+    let change: ListChange
+}
+
+/// Changes for a peer's copy, the argument of `todo.store_local`: a batch of the writer's.
+struct StoreBatch: Codable, Sendable, WireCodable {
+    var changes: [NamedChange]
+
+    init(changes: [NamedChange]) { self.changes = changes }
+
     func encode(to writer: inout WireWriter) {
-        writer.writeString(name)
-        change.encode(to: &writer)
+        writer.writeVarint(UInt64(changes.count))
+        for item in changes {
+            writer.writeString(item.name)
+            item.change.encode(to: &writer)
+        }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
-        name = try reader.readString()
-        change = try ListChange(from: &reader)
+        let count = try reader.readVarint()
+        guard count <= UInt64(reader.remaining) else { throw .malformed("change count larger than the message") }
+        changes = []
+        for _ in 0..<count { changes.append(NamedChange(name: try reader.readString(), change: try ListChange(from: &reader))) }
     }
 }
 

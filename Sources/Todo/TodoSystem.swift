@@ -137,9 +137,9 @@ public final class TodoSystem: Sendable {
             let keeper = node.runtime.spawn { context in
                 _ = context.trapExit()
                 let tree = try await context.startSupervisor(name: .local("todo_system"), children: [
-                    .server(id: "database", name: .local(DatabaseWriter.localName)) { _ in
+                    .server(id: "database", name: .local(DatabaseWriter.localName)) { writer in
                         logger.info("Starting database worker.")
-                        return DatabaseWriter(store: store, logger: logger)
+                        return DatabaseWriter(store: store, node: node, logger: logger, context: writer)
                     },
                     ChildSpec(id: "cache") { context in
                         logger.info("Starting to-do cache.")

@@ -99,6 +99,29 @@ struct RPCTests {
         }
     }
 
+    /// erpc's send_request: the answers come as messages, taken among the process's others.
+    @Test func aProcessSendsRequestsAndTakesTheAnswersAmongItsMessages() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            installFunctions(on: nodes)
+            try await nodes[0].runtime.withProcess { context in
+                let arguments = try RPC.encodeArguments(0)
+                let (asked, missing) = (context.runtime.makeRef(), context.runtime.makeRef())
+                nodes[0].rpc.sendRequest(to: nodes[1].name, "whoami", encodedArguments: arguments, tag: asked, replyTo: context.pid)
+                nodes[0].rpc.sendRequest(to: nodes[1].name, "nope", encodedArguments: arguments, tag: missing, replyTo: context.pid)
+                context.send("meanwhile", to: context.pid)
+                var answers: [Ref: Result<String, RPCError>] = [:]
+                while answers.count < 2 {
+                    let response = try await context.receive { RPC.response(in: $0) }
+                    answers[response.tag] = response.result(of: response.tag == asked ? "whoami" : "nope", returning: String.self)
+                }
+                #expect(try answers[asked]?.get() == nodes[1].name.description)
+                #expect(answers[missing].map { if case .failure(.undefined("nope")) = $0 { true } else { false } } == true)
+                #expect(try await context.receive(String.self) == "meanwhile")
+            }
+        }
+    }
+
     @Test func aCallToANodeThatLeavesFailsWithNodedown() async throws {
         try await withTestCluster { cluster in
             let nodes = try await cluster.startMesh(2)

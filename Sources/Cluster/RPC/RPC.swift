@@ -216,8 +216,7 @@ public struct RPC: Sendable {
             if target != node.name { node.monitorNode(target, for: context.pid) }
             let tag = context.runtime.makeRef()
             pending[tag] = target
-            node.runtime.send(RPCRequest(tag: tag, from: context.pid, function: name, arguments: arguments),
-                              toName: Self.serverName, on: target.description)
+            sendRequest(to: target, name, encodedArguments: arguments, tag: tag, replyTo: context.pid)
         }
         defer { for target in targets where target != node.name { node.demonitorNode(target, for: context.pid) } }
         var outcomes: [NodeName: Swift.Result<[UInt8], RPCError>] = [:]

@@ -1,67 +1,155 @@
+import Cluster
 import Logging
 import Processes
 
-/// The one writer of this node's replica. SQLite commits one transaction at a time, so rather
-/// than a pool of writers queueing on its lock, stores that arrive together share one
-/// transaction and one disk sync (group commit): a store of one list never waits behind
-/// another list's sync, it rides along with it.
+/// The one writer of this node's replica, and the node's replicator. SQLite commits one
+/// transaction at a time, so rather than a pool of writers queueing on its lock, stores that
+/// arrive together share one transaction and one disk sync (group commit). The changes of a
+/// batch that list servers made here also go to every connected visible peer in one request
+/// (`todo.store_local` through rpc), sent before the local commit so both proceed at once;
+/// their callers are answered when every peer has answered, failed, gone down or had 5 s
+/// (the book's multicall of `store_local`, one per batch instead of one per change).
 struct DatabaseWriter: GenServer {
-    struct Save: Sendable {
-        let name: String
-        let change: ListChange
+    enum Request: Sendable {
+        /// A list server's change: stored here and on every peer.
+        case replicate(NamedChange)
+        /// A peer's batch: stored here only.
+        case local([NamedChange])
     }
 
-    /// Whether a change was saved (merged into this node's copy).
+    /// How a store went; bad peers are logged by the writer.
     enum Outcome: Sendable, Equatable {
-        case applied
+        case stored(badNodes: [NodeName])
+        /// This node's copy could not be written.
         case failed(String)
     }
 
-    typealias Request = Save
     typealias Reply = Outcome
 
     static let localName = "todo_database"
     static let maxBatch = 512
 
     let store: TodoStore
+    let node: ClusterNode
     let logger: Logger
-    var pending: [(save: Save, from: CallFrom)] = []
+    private var pending: [NamedChange] = []
+    /// Callers of `pending` whose changes go to the peers too, and those changes.
+    private var replicated: [CallFrom] = []
+    private var replicatedChanges: [NamedChange] = []
+    private var localOnly: [CallFrom] = []
+    private var acks = ReplicaAcks<CallFrom>()
 
-    init(store: TodoStore, logger: Logger) {
+    /// Subscribes the writer (`context`'s process) to node events: a peer that goes down
+    /// fails the batches that wait for it at once.
+    init(store: TodoStore, node: ClusterNode, logger: Logger, context: ProcessContext) {
         self.store = store
+        self.node = node
         self.logger = logger
+        node.monitorNodes(context.pid)
     }
 
     /// Zero while stores wait: the loop drains the mailbox, and the timeout fires (and the
-    /// batch is written) as soon as it is empty.
-    var idleTimeout: Duration? { pending.isEmpty ? nil : .zero }
+    /// batch is written) as soon as it is empty. Otherwise until the first batch's deadline.
+    var idleTimeout: Duration? {
+        guard pending.isEmpty else { return .zero }
+        return acks.nextDeadline.map { max(.zero, $0 - .now) }
+    }
 
-    mutating func handleCall(_ request: Save, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
-        pending.append((request, from))
+    mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
+        switch request {
+        case .replicate(let save):
+            pending.append(save)
+            replicatedChanges.append(save)
+            replicated.append(from)
+        case .local(let saves):
+            pending += saves
+            localOnly.append(from)
+        }
         if pending.count >= Self.maxBatch { await flush(context) }
         return .noReply
     }
 
+    mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
+        if let response = RPC.response(in: message) {
+            let failure: String?
+            switch response.result(of: TodoDatabase.storeFunction, returning: Bool.self) {
+            case .success: failure = nil
+            case .failure(let error): failure = error.description
+            }
+            if let done = acks.answered(response.tag, failure: failure) { answer(done, context) }
+        } else if case .down(let peer, _, hidden: false) = message as? NodeEvent {
+            for done in acks.down(peer) { answer(done, context) }
+        }
+        return .continue
+    }
+
     mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
         await flush(context)
+        for done in acks.expire(at: .now) { answer(done, context) }
         return .continue
     }
 
     mutating func terminate(reason: ExitReason, context: ProcessContext) async {
+        node.demonitorNodes(context.pid)
         await flush(context)
+        for done in acks.expire(at: nil) { answer(done, context) }
     }
 
+    /// Sends the batch's replicated changes to the peers, writes the whole batch here, answers
+    /// the peers' batches, and leaves the list servers' callers to `acks`.
     private mutating func flush(_ context: ProcessContext) async {
         guard !pending.isEmpty else { return }
-        let batch = pending
+        let batch = pending, waiters = replicated, peerCallers = localOnly
+        let requests = sendToPeers(replicatedChanges, context)
+        let deadline = ContinuousClock.now + TodoDatabase.storeTimeout
         pending.removeAll(keepingCapacity: true)
+        replicated.removeAll(keepingCapacity: true)
+        replicatedChanges.removeAll(keepingCapacity: true)
+        localOnly.removeAll(keepingCapacity: true)
+        var localFailure: String?
         do {
-            try await store.apply(batch.map { (name: $0.save.name, change: $0.save.change) })
-            for item in batch { item.from.reply(Outcome.applied, via: context.runtime) }
+            try await store.apply(batch.map { (name: $0.name, change: $0.change) })
         } catch {
-            let failure = "cannot write the database: \(error)"
-            logger.error("\(failure)")
-            for item in batch { item.from.reply(Outcome.failed(failure), via: context.runtime) }
+            localFailure = "cannot write the database: \(error)"
+            logger.error("\(localFailure ?? "")")
+        }
+        let outcome = localFailure.map(Outcome.failed) ?? .stored(badNodes: [])
+        for caller in peerCallers { caller.reply(outcome, via: context.runtime) }
+        if let done = acks.add(waiters, localFailure: localFailure, requests: requests, deadline: deadline) {
+            answer(done, context)
+        }
+    }
+
+    /// One request per connected visible peer, carrying every change in `saves`; by tag.
+    private func sendToPeers(_ saves: [NamedChange], _ context: ProcessContext) -> [Ref: NodeName] {
+        let peers = node.nodes()
+        guard !saves.isEmpty, !peers.isEmpty else { return [:] }
+        let arguments: [UInt8]
+        do {
+            arguments = try RPC.encodeArguments(StoreBatch(changes: saves))
+        } catch {
+            logger.error("cannot encode changes for the peers: \(error)")
+            return [:]
+        }
+        var requests: [Ref: NodeName] = [:]
+        for peer in peers {
+            let tag = context.runtime.makeRef()
+            requests[tag] = peer
+            node.rpc.sendRequest(to: peer, TodoDatabase.storeFunction, encodedArguments: arguments, tag: tag, replyTo: context.pid)
+        }
+        return requests
+    }
+
+    /// Answers a finished batch's list servers, logging each bad peer per change, as the
+    /// book's `store` does.
+    private func answer(_ done: ReplicaAcks<CallFrom>.Done, _ context: ProcessContext) {
+        let bad = done.failures.keys.sorted()
+        for (peer, words) in done.failures.sorted(by: { $0.key < $1.key }) {
+            logger.error("store on \(peer) failed: \(words)")
+        }
+        for caller in done.waiters {
+            for peer in bad { logger.warning("Store failed on node \(peer)") }
+            caller.reply(done.localFailure.map(Outcome.failed) ?? .stored(badNodes: bad), via: context.runtime)
         }
     }
 }

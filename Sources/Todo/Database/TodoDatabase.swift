@@ -21,11 +21,6 @@ public struct TodoDatabase: Sendable {
     static let catchUpBatchBytes = 8 << 20
     public static let storeTimeout = Duration.seconds(5)
 
-    struct StoreArguments: Codable, Sendable {
-        let name: String
-        let change: ListChange
-    }
-
     /// What a replicated store reached.
     public struct StoreOutcome: Sendable, Equatable {
         /// Nodes that failed or did not answer in time (logged as `Store failed on node N`).
@@ -46,8 +41,8 @@ public struct TodoDatabase: Sendable {
     /// (through `rpc`).
     func registerFunctions() {
         let database = self
-        node.rpc.register(Self.storeFunction) { (arguments: StoreArguments, context: ProcessContext) async throws -> Bool in
-            try await database.storeLocal(arguments.name, arguments.change, from: context)
+        node.rpc.register(Self.storeFunction) { (batch: StoreBatch, context: ProcessContext) async throws -> Bool in
+            try await database.storeHere(batch.changes, from: context)
             return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
@@ -138,60 +133,50 @@ public struct TodoDatabase: Sendable {
         return copies
     }
 
-    /// Merges `change` into this node's copy and every connected visible node's
-    /// (`rpc.multicall`, 5 s), logging each node that failed. This node's copy is written
-    /// directly, not encoded, from `context`'s process (a list server's); the peers' are
-    /// gathered meanwhile by a process of the multicall's own.
+    /// Merges `change` into this node's copy and every connected visible node's, logging
+    /// each node that failed (`Store failed on node N`). The node's writer does it (see
+    /// `DatabaseWriter`): the book's `rpc.multicall` of `store_local` with 5 s, shared by the
+    /// changes that reach the writer together. This node's copy is written directly, not
+    /// encoded. Called from `context`'s process (a list server's).
     public func store(_ name: String, _ change: ListChange, from context: ProcessContext) async -> StoreOutcome {
-        let peers = node.nodes()
-        guard !peers.isEmpty else { return await storeHere(name, change, from: context) }
-        async let remote = node.rpc.multicall(on: peers, Self.storeFunction, StoreArguments(name: name, change: change),
-                                              returning: Bool.self, timeout: Self.storeTimeout)
-        var outcome = await storeHere(name, change, from: context)
-        let (results, badNodes) = await remote
-        var failed = Set(badNodes)
-        for case (let target, .failure(let error)) in results where !badNodes.contains(target) {
-            failed.insert(target)
-            node.logger.error("store on \(target) failed: \(error)")
+        let failedHere = StoreOutcome(badNodes: [node.name], storedLocally: false)
+        guard let writer = context.runtime.whereis(DatabaseWriter.localName) else {
+            node.logger.error("store on this node failed: the database writer is not running")
+            node.logger.warning("Store failed on node \(node.name)")
+            return failedHere
         }
-        for bad in failed.sorted() { node.logger.warning("Store failed on node \(bad)") }
-        outcome.badNodes = (outcome.badNodes + failed).sorted()
-        return outcome
-    }
-
-    /// The store on this node alone, logged as `store` logs it.
-    private func storeHere(_ name: String, _ change: ListChange, from context: ProcessContext) async -> StoreOutcome {
         do {
-            try await storeLocal(name, change, from: context)
-            return StoreOutcome(badNodes: [], storedLocally: true)
+            // The writer answers within its 5 s for the peers once it has the change; the
+            // rest is room for a batch ahead of it.
+            switch try await context.call(writer, DatabaseWriter.Request.replicate(NamedChange(name: name, change: change)),
+                                          replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout + .seconds(2)) {
+            case .stored(let badNodes): return StoreOutcome(badNodes: badNodes, storedLocally: true)
+            case .failed(let words): throw TodoFailure.failed(words)
+            }
         } catch is ExitReason {
-            return Self.abandoned
+            // This process was killed while it waited: nobody is left to tell, or to log for
+            // (the change may still be written, as any store that times out).
+            return StoreOutcome(badNodes: [], storedLocally: false)
         } catch {
             node.logger.error("store on this node failed: \(error)")
             node.logger.warning("Store failed on node \(node.name)")
-            return StoreOutcome(badNodes: [node.name], storedLocally: false)
+            return failedHere
         }
     }
-
-    /// A store whose process was killed while it waited: nobody is left to tell, or to log for
-    /// (what was sent may still be written, as any store that times out).
-    private static let abandoned = StoreOutcome(badNodes: [], storedLocally: false)
 
     /// As `store(_:_:from:)`, from code that is not a process.
     public func store(_ name: String, _ change: ListChange) async -> StoreOutcome {
-        do {
-            return try await node.runtime.withProcess { await store(name, change, from: $0) }
-        } catch {
-            return Self.abandoned
-        }
+        let outcome = try? await node.runtime.withProcess { await store(name, change, from: $0) }
+        return outcome ?? StoreOutcome(badNodes: [node.name], storedLocally: false)
     }
 
-    /// Merges `change` into this node's copy, through the node's one writer (group commit).
-    func storeLocal(_ name: String, _ change: ListChange, from context: ProcessContext) async throws {
+    /// Merges a peer's changes into this node's copy only, through the node's writer (group
+    /// commit, with the writer's other stores).
+    func storeHere(_ changes: [NamedChange], from context: ProcessContext) async throws {
         guard let writer = context.runtime.whereis(DatabaseWriter.localName) else {
             throw TodoFailure.failed("the database writer is not running")
         }
-        let outcome = try await context.call(writer, DatabaseWriter.Save(name: name, change: change),
+        let outcome = try await context.call(writer, DatabaseWriter.Request.local(changes),
                                              replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout)
         if case .failed(let words) = outcome { throw TodoFailure.failed(words) }
     }

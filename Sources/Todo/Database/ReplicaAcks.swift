@@ -1,0 +1,94 @@
+import Cluster
+import Processes
+
+/// What the node's writer still waits for before it answers a batch of replicated changes:
+/// each peer's answer to the batch's one request, until the batch's deadline. A peer that
+/// fails, goes down or does not answer in time is a bad node of the batch. Pure: the writer
+/// passes in what it hears and the time.
+struct ReplicaAcks<Waiter> {
+    /// A batch whose peers have all answered, failed or run out of time.
+    struct Done {
+        var waiters: [Waiter]
+        /// The local write's failure, if it failed.
+        var localFailure: String?
+        /// Peers that failed, in their own words, or went down or did not answer.
+        var failures: [NodeName: String]
+    }
+
+    private struct Batch {
+        var done: Done
+        var waiting: [Ref: NodeName]
+        let deadline: ContinuousClock.Instant
+    }
+
+    private var batches: [Int: Batch] = [:]
+    private var batchOfTag: [Ref: Int] = [:]
+    private var nextID = 0
+
+    var isEmpty: Bool { batches.isEmpty }
+
+    /// The earliest deadline of the batches that wait.
+    var nextDeadline: ContinuousClock.Instant? { batches.values.map(\.deadline).min() }
+
+    /// A batch written here (or not: `localFailure`) whose requests to peers, by tag, went out
+    /// with `deadline`; done at once when it waits for no peer.
+    mutating func add(_ waiters: [Waiter], localFailure: String?, requests: [Ref: NodeName],
+                      deadline: ContinuousClock.Instant) -> Done? {
+        let done = Done(waiters: waiters, localFailure: localFailure, failures: [:])
+        guard !requests.isEmpty else { return done }
+        let id = nextID
+        nextID += 1
+        batches[id] = Batch(done: done, waiting: requests, deadline: deadline)
+        for tag in requests.keys { batchOfTag[tag] = id }
+        return nil
+    }
+
+    /// A peer answered the request under `tag`: stored, or failed in these words.
+    mutating func answered(_ tag: Ref, failure: String?) -> Done? {
+        guard let id = batchOfTag.removeValue(forKey: tag), var batch = batches[id],
+              let peer = batch.waiting.removeValue(forKey: tag) else { return nil }
+        if let failure { batch.done.failures[peer] = failure }
+        return settle(id, batch)
+    }
+
+    /// `peer` went down: every batch that waits for it has it as a bad node.
+    mutating func down(_ peer: NodeName) -> [Done] {
+        settleEach { batch in
+            for (tag, node) in batch.waiting where node == peer {
+                batch.waiting.removeValue(forKey: tag)
+                batch.done.failures[peer] = "node \(peer) is down"
+            }
+        }
+    }
+
+    /// Batches past their deadline at `now` (all of them when `now` is nil): the peers that
+    /// have not answered are bad nodes.
+    mutating func expire(at now: ContinuousClock.Instant?) -> [Done] {
+        settleEach { batch in
+            guard now.map({ batch.deadline <= $0 }) ?? true else { return }
+            for peer in batch.waiting.values { batch.done.failures[peer] = "no answer in time" }
+            batch.waiting = [:]
+        }
+    }
+
+    private mutating func settle(_ id: Int, _ batch: Batch) -> Done? {
+        guard batch.waiting.isEmpty else {
+            batches[id] = batch
+            return nil
+        }
+        batches.removeValue(forKey: id)
+        return batch.done
+    }
+
+    /// Applies `change` to every batch, then lets go of the tags it stopped waiting for.
+    private mutating func settleEach(_ change: (inout Batch) -> Void) -> [Done] {
+        var finished: [Done] = []
+        for (id, var batch) in batches {
+            let tags = Array(batch.waiting.keys)
+            change(&batch)
+            for tag in tags where batch.waiting[tag] == nil { batchOfTag.removeValue(forKey: tag) }
+            if let done = settle(id, batch) { finished.append(done) }
+        }
+        return finished
+    }
+}

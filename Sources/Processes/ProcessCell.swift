@@ -162,12 +162,17 @@ final class ProcessCell: @unchecked Sendable {
     /// those already here, or nil. Callers inline it, so a busy mailbox costs no async frame.
     @usableFromInline
     func takeIfPresent<T>(_ match: (any Sendable) throws -> T?) throws -> T? {
-        if saved.isEmpty { _ = try takeIncoming() }
-        if let first = saved.first, let result = try match(first.message) {
+        guard saved.isEmpty else {
+            guard let first = saved.first, let result = try match(first.message) else { return nil }
             saved.removeFirst()
             return result
         }
-        return nil  // the slow path scans the rest in order
+        var result: T?
+        _ = try takeIncoming { message in
+            result = try match(message)
+            return result != nil
+        }
+        return result  // if nil, the slow path scans the rest in order
     }
 
     /// Selective receive: the first message, oldest first, that `accept` takes is removed
@@ -199,12 +204,19 @@ final class ProcessCell: @unchecked Sendable {
                 }
                 scanned += 1
             }
-            guard try takeIncoming() else { return false }
+            // Everything saved has been looked at: new mail is offered as it is taken in.
+            let taken = try takeIncoming(offering: accept)
+            if taken.accepted { return true }
+            if !taken.any { return false }
+            scanned = saved.count
         }
     }
 
-    /// Moves newly delivered messages behind the saved ones; false when there were none.
-    private func takeIncoming() throws -> Bool {
+    /// Moves newly delivered messages behind the saved ones, offering them to `offer` first,
+    /// in order, straight from the delivery buffer: the first it accepts is taken, and only
+    /// the others are saved. A process that waits for one message (a call's reply) so never
+    /// touches the saved queue's storage. Whether there were any, and one was accepted.
+    private func takeIncoming(offering offer: (any Sendable) throws -> Bool) throws -> (any: Bool, accepted: Bool) {
         var fresh = spare
         spare = []
         let dead = state.withLock { state -> ExitReason? in
@@ -214,10 +226,22 @@ final class ProcessCell: @unchecked Sendable {
         }
         if let dead { throw dead }
         let any = !fresh.isEmpty
-        saved.append(contentsOf: fresh)
+        let index: Int?
+        do {
+            index = try fresh.firstIndex { try offer($0.message) }
+        } catch {
+            saved.append(contentsOf: fresh)  // a match that throws takes nothing
+            throw error
+        }
+        if let index {
+            if index > 0 { saved.append(contentsOf: fresh[..<index]) }
+            if index + 1 < fresh.count { saved.append(contentsOf: fresh[(index + 1)...]) }
+        } else if any {
+            saved.append(contentsOf: fresh)
+        }
         fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
         spare = fresh
-        return any
+        return (any, index != nil)
     }
 
     /// Hibernation's share of the cell: while on, the empty mailbox buffers go before each
@@ -232,9 +256,12 @@ final class ProcessCell: @unchecked Sendable {
     }
 
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).
+    /// Empty queues are left alone: removing from one would give it storage of its own.
     func discard(where match: (any Sendable) -> Bool) {
-        saved.removeAll { match($0.message) }
-        state.withLock { $0.incoming.removeAll { match($0.message) } }
+        if !saved.isEmpty { saved.removeAll { match($0.message) } }
+        state.withLock { state in
+            if !state.incoming.isEmpty { state.incoming.removeAll { match($0.message) } }
+        }
     }
 
     private func wait(until deadline: ContinuousClock.Instant?) async -> Wake {

@@ -44,7 +44,14 @@ public struct TodoServer: GenServer {
     public var idleTimeout: Duration? { expiry }
 
     /// The list's name in the global registry, as the book's `{Todo.Server, name}`.
-    public static func globalName(_ list: String) -> String { "{Todo.Server, \"\(list)\"}" }
+    /// Built in one allocation: it is made for every request.
+    public static func globalName(_ list: String) -> String {
+        var name = "{Todo.Server, \""
+        name.reserveCapacity(name.utf8.count + list.utf8.count + 2)
+        name += list
+        name += "\"}"
+        return name
+    }
 
     static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger,
                       wallMillis: @escaping @Sendable () -> Int64) -> TodoServer {

@@ -29,6 +29,27 @@ struct MailboxTests {
         }
     }
 
+    /// New mail is offered to the match as it is taken in: a match that throws takes
+    /// nothing, and every message stays, in order, whether it came before or after.
+    @Test func aMatchThatThrowsLosesNoMessage() async throws {
+        struct Refused: Error {}
+        try await runtime.withProcess { context async throws in
+            for message: any Sendable in ["a", 1, "b"] { context.send(message, to: context.pid) }
+            await #expect(throws: Refused.self) {
+                try await context.receive { message -> Bool? in if message is Int { throw Refused() } else { nil } }
+            }
+            context.send("c", to: context.pid)
+            await #expect(throws: Refused.self) {
+                try await context.receive { message -> Bool? in if message as? String == "c" { throw Refused() } else { nil } }
+            }
+            for expected: any Sendable in ["a", 1, "b", "c"] {
+                // A lost message would never come: the wait is bounded, so that shows as a failure.
+                let message = try await context.receiveAny(timeout: .seconds(10))
+                #expect(message.map { "\($0)" } == "\(expected)")
+            }
+        }
+    }
+
     @Test func selectiveReceiveWaitsForAMatchWhileOthersQueue() async throws {
         try await runtime.withProcess { context async throws in
             let me = context.pid

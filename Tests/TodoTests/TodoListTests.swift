@@ -177,6 +177,15 @@ struct FormQueryTests {
         #expect(query["\u{301}b"] == "y")
     }
 
+    /// Many pairs, repeated keys among them: the first value of each key wins.
+    @Test func aLongQueryWithRepeatedKeysKeepsTheFirstValues() {
+        let query = FormQuery((1...2_000).map { "k\($0 % 7)=\($0)" }.joined(separator: "&"))
+        #expect(query["k1"] == "1")
+        #expect(query["k0"] == "7")
+        #expect(query["k7"] == nil)
+        #expect(query.malformed.isEmpty)
+    }
+
     @Test func reportsBrokenEscapes() {
         let query = FormQuery("a=%ZZ&b=%C3&c=%4")
         #expect(query.malformed == ["a", "b", "c"])
@@ -266,5 +275,13 @@ struct TodoWireTests {
         hugeId.writeString("todo1")
         var hugeReader = WireReader(hugeId.bytes)
         #expect(throws: WireError.self) { try EntryID(from: &hugeReader) }
+    }
+}
+
+struct TodoServerNameTests {
+    /// The book's `{Todo.Server, name}`, as `:global` shows it.
+    @Test func aListServersGlobalNameIsTheBooks() {
+        #expect(TodoServer.globalName("bob") == "{Todo.Server, \"bob\"}")
+        #expect(TodoServer.globalName("a list with a long name, ü") == "{Todo.Server, \"a list with a long name, ü\"}")
     }
 }

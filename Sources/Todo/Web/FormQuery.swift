@@ -1,23 +1,31 @@
 /// A form-urlencoded query string (`a=1&b=x+y`), decoded the way browsers and `curl` encode:
 /// `+` and `%20` are spaces. The first of repeated keys wins.
 struct FormQuery {
-    private var values: [String: String] = [:]
+    /// In order, one allocation for all (a request has a handful, looked up a few times).
+    private var pairs: [(key: String, value: String)] = []
     /// Keys whose value had a broken `%` escape or was not UTF-8.
     private(set) var malformed: [String] = []
 
     init(_ query: String) {
         // Split at the bytes `&` and `=`, as a URL is, not at characters: an `&` that a
-        // combining mark follows still ends a pair.
-        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+        // combining mark follows still ends a pair. Empty pairs (`a=1&&b=2`) are skipped.
+        let bytes = query.utf8
+        pairs.reserveCapacity(bytes.count { $0 == UInt8(ascii: "&") } + 1)
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: UInt8(ascii: "&")) ?? rest.endIndex
+            let pair = rest[..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            guard !pair.isEmpty else { continue }
             let equals = pair.firstIndex(of: UInt8(ascii: "="))
             guard let key = Self.decode(Substring(pair[..<(equals ?? pair.endIndex)])) else { continue }
             let raw = equals.map { Substring(pair[pair.index(after: $0)...]) } ?? ""
-            guard values[key] == nil else { continue }
-            if let value = Self.decode(raw) { values[key] = value } else { malformed.append(key) }
+            if let value = Self.decode(raw) { pairs.append((key, value)) } else { malformed.append(key) }
         }
     }
 
-    subscript(key: String) -> String? { values[key] }
+    /// The first value given for `key`.
+    subscript(key: String) -> String? { pairs.first { $0.key == key }?.value }
 
     /// Percent-decoding with `+` as space; nil for a broken escape or bytes that are not UTF-8.
     static func decode(_ text: Substring, plusIsSpace: Bool = true) -> String? {

@@ -88,16 +88,16 @@ public final class TodoStore: Sendable {
                 INSERT INTO lists (name, next_id, digest) VALUES (?, ?, ?)
                 ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, digest = excluded.digest
                 """)
-            let record = try db.cachedStatement(sql: "SELECT * FROM records WHERE list = ? AND counter = ? AND origin = ?")
+            let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
             let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             return try changes.map { name, change in
-                let row = try Row.fetchOne(list, arguments: [name])
-                var nextCounter: Int = row?["next_id"] ?? 1
-                var digest = UInt64(bitPattern: row?["digest"] ?? 0)
-                var changed = row == nil || change.nextCounter > nextCounter
+                let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }
+                var nextCounter = stored?.next ?? 1
+                var digest = UInt64(bitPattern: stored?.digest ?? 0)
+                var changed = stored == nil || change.nextCounter > nextCounter
                 nextCounter = max(nextCounter, change.nextCounter)
                 for incoming in change.records {
-                    let old = try Row.fetchOne(record, arguments: [name, incoming.id.counter, incoming.id.origin]).flatMap(Self.record)
+                    let old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil
                     let merged = old?.merged(with: incoming) ?? incoming
                     guard merged != old else { continue }
                     try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
@@ -129,19 +129,50 @@ public final class TodoStore: Sendable {
     }
 
     private static func records(of name: String, _ db: Database) throws -> [EntryRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM records WHERE list = ? ORDER BY counter, origin", arguments: [name])
-            .compactMap(record)
+        var records: [EntryRecord] = []
+        let statement = try db.cachedStatement(sql: "SELECT \(recordColumns) FROM records WHERE list = ? ORDER BY counter, origin")
+        let rows = try Int64.fetchCursor(statement, arguments: [name])
+        try withExtendedLifetime(rows) {
+            while try rows.next() != nil {
+                if let record = record(Columns(statement.sqliteStatement)) { records.append(record) }
+            }
+        }
+        return records
     }
 
-    /// A stored record; nil when a field does not read back (logged by no one: such a row
-    /// was never written by this code).
-    private static func record(_ row: Row) -> EntryRecord? {
-        guard let date = TodoDate(row["date"] as String) else { return nil }
-        let deleted: Stamp? = (row["deleted_clock"] as Int64?).map { Stamp(clock: $0, node: row["deleted_node"] ?? "") }
+    /// `read` of the first row of `statement`, if any (the first column of each query here is
+    /// an integer, which the cursor steps by).
+    private static func firstRow<T>(_ statement: Statement, _ arguments: StatementArguments, _ read: (Columns) -> T) throws -> T? {
+        let rows = try Int64.fetchCursor(statement, arguments: arguments)
+        return try withExtendedLifetime(rows) { try rows.next().map { _ in read(Columns(statement.sqliteStatement)) } }
+    }
+
+    /// The row a cursor has stepped its statement to, read by column index with GRDB's column
+    /// readers. GRDB's `Row` would first build a dictionary of the statement's column names,
+    /// for every query: most of a POST's allocations were those.
+    private struct Columns {
+        let statement: SQLiteStatement
+        init(_ statement: SQLiteStatement) { self.statement = statement }
+
+        func int64(_ index: CInt) -> Int64 { Int64(sqliteStatement: statement, index: index) }
+        func optionalInt64(_ index: CInt) -> Int64? { Int64.fromDatabaseValue(DatabaseValue(sqliteStatement: statement, index: index)) }
+        func text(_ index: CInt) -> String? { String.fromDatabaseValue(DatabaseValue(sqliteStatement: statement, index: index)) }
+    }
+
+    /// The columns `record(_:)` reads, in its order.
+    private static let recordColumns =
+        "counter, origin, date, date_clock, date_node, title, title_clock, title_node, deleted_clock, deleted_node"
+
+    /// A stored record from a row of `recordColumns`; nil when a field does not read back
+    /// (logged by no one: such a row was never written by this code).
+    private static func record(_ row: Columns) -> EntryRecord? {
+        guard let origin = row.text(1), let date = row.text(2).flatMap(TodoDate.init), let dateNode = row.text(4),
+              let title = row.text(5), let titleNode = row.text(7) else { return nil }
+        let deleted = row.optionalInt64(8).map { Stamp(clock: $0, node: row.text(9) ?? "") }
         return EntryRecord(
-            id: EntryID(counter: row["counter"], origin: row["origin"]),
-            date: date, dateStamp: Stamp(clock: row["date_clock"], node: row["date_node"]),
-            title: row["title"], titleStamp: Stamp(clock: row["title_clock"], node: row["title_node"]),
+            id: EntryID(counter: Int(row.int64(0)), origin: origin),
+            date: date, dateStamp: Stamp(clock: row.int64(3), node: dateNode),
+            title: title, titleStamp: Stamp(clock: row.int64(6), node: titleNode),
             deleted: deleted)
     }
 

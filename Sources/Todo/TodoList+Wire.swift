@@ -115,18 +115,11 @@ struct StoreBatch: Codable, Sendable, WireCodable {
     init(changes: [NamedChange]) { self.changes = changes }
 
     func encode(to writer: inout WireWriter) {
-        writer.writeVarint(UInt64(changes.count))
-        for item in changes {
-            writer.writeString(item.name)
-            item.change.encode(to: &writer)
-        }
+        writer.writeNamed(changes.map { ($0.name, $0.change) })
     }
 
     init(from reader: inout WireReader) throws(WireError) {
-        let count = try reader.readVarint()
-        guard count <= UInt64(reader.remaining) else { throw .malformed("change count larger than the message") }
-        changes = []
-        for _ in 0..<count { changes.append(NamedChange(name: try reader.readString(), change: try ListChange(from: &reader))) }
+        changes = try reader.readNamed(ListChange.self, "change").map { NamedChange(name: $0.name, change: $0.value) }
     }
 }
 
@@ -161,18 +154,11 @@ struct ListCopies: Codable, Sendable, WireCodable {
     init(lists: [NamedList]) { self.lists = lists }
 
     func encode(to writer: inout WireWriter) {
-        writer.writeVarint(UInt64(lists.count))
-        for copy in lists {
-            writer.writeString(copy.name)
-            copy.list.encode(to: &writer)
-        }
+        writer.writeNamed(lists.map { ($0.name, $0.list) })
     }
 
     init(from reader: inout WireReader) throws(WireError) {
-        let count = try reader.readVarint()
-        guard count <= UInt64(reader.remaining) else { throw .malformed("list count larger than the message") }
-        lists = []
-        for _ in 0..<count { lists.append(NamedList(name: try reader.readString(), list: try TodoList(from: &reader))) }
+        lists = try reader.readNamed(TodoList.self, "list").map { NamedList(name: $0.name, list: $0.value) }
     }
 }
 
@@ -271,5 +257,28 @@ extension TodoServer.Reply: WireCodable {
         case 5: self = .merged
         default: throw .malformed("not a to-do reply")
         }
+    }
+}
+
+extension WireWriter {
+    /// Named values, counted: each name, then its value.
+    mutating func writeNamed<Value: WireCodable>(_ items: [(name: String, value: Value)]) {
+        writeVarint(UInt64(items.count))
+        for item in items {
+            writeString(item.name)
+            item.value.encode(to: &self)
+        }
+    }
+}
+
+extension WireReader {
+    /// What `writeNamed` wrote; `what` names a value in the error for a count larger than
+    /// the message could hold.
+    mutating func readNamed<Value: WireCodable>(_ type: Value.Type, _ what: String) throws(WireError) -> [(name: String, value: Value)] {
+        let count = try readVarint()
+        guard count <= UInt64(remaining) else { throw .malformed("\(what) count larger than the message") }
+        var items: [(name: String, value: Value)] = []
+        for _ in 0..<count { items.append((try readString(), try Value(from: &self))) }
+        return items
     }
 }

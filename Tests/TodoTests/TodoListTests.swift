@@ -221,6 +221,31 @@ struct TodoWireTests {
         }
     }
 
+    /// A writer's batch for a peer, and a peer's copies for catch-up: named values, counted.
+    @Test func aStoreBatchAndListCopiesCrossTheWireAndAHostileCountIsRefused() throws {
+        var list = TodoList()
+        let added = list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist", by: "todo1", atMillis: 1).1
+        let batch = StoreBatch(changes: [NamedChange(name: "bob", change: added), NamedChange(name: "ü list", change: list.asChange)])
+        var writer = WireWriter()
+        batch.encode(to: &writer)
+        var reader = WireReader(writer.bytes)
+        let decoded = try StoreBatch(from: &reader)
+        #expect(decoded.changes.map(\.name) == ["bob", "ü list"])
+        #expect(decoded.changes.map(\.change) == [added, list.asChange])
+        #expect(reader.isAtEnd)
+
+        writer = WireWriter()
+        ListCopies(lists: [NamedList(name: "bob", list: list)]).encode(to: &writer)
+        reader = WireReader(writer.bytes)
+        let copies = try ListCopies(from: &reader)
+        #expect(copies.lists.map(\.name) == ["bob"] && copies.lists.map(\.list) == [list])
+
+        writer = WireWriter()
+        writer.writeVarint(1 << 40)
+        reader = WireReader(writer.bytes)
+        #expect(throws: WireError.malformed("change count larger than the message")) { try StoreBatch(from: &reader) }
+    }
+
     @Test func aServerCallAndItsReplyCrossTheWireUnchanged() throws {
         let registry = WireRegistry()
         TodoSystem.registerMessages(in: registry)

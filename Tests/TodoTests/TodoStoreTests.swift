@@ -45,8 +45,6 @@ struct TodoStoreTests {
         #expect(try await TodoStore.open(directory: directory).writerSetting("synchronous") == 2)
         let reopened = try await TodoStore.open(directory: directory)
         #expect(try await reopened.writerSetting("synchronous") == 2)
-        // Checkpoints every 10,000 pages, not 1,000: fewer copies of pages written often.
-        #expect(try await reopened.writerSetting("wal_autocheckpoint") == 10_000)
     }
 
     @Test func changesInAnyOrderAndWholeCopiesMergeToTheSameCopy() async throws {

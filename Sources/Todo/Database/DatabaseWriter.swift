@@ -32,12 +32,12 @@ struct DatabaseWriter: GenServer {
     let store: TodoStore
     let node: ClusterNode
     let logger: Logger
-    private var pending: [NamedChange] = []
-    /// Callers of `pending` whose changes go to the peers too, and those changes.
-    private var replicated: [CallFrom] = []
-    private var replicatedChanges: [NamedChange] = []
-    private var localOnly: [CallFrom] = []
+    /// The next batch: list servers' changes, which go to the peers too, and peers' changes,
+    /// which stop here; with their callers.
+    private var changesHere: [NamedChange] = [], listServers: [CallFrom] = []
+    private var changesFromPeers: [NamedChange] = [], peerCallers: [CallFrom] = []
     private var acks = ReplicaAcks<CallFrom>()
+    private var pendingCount: Int { changesHere.count + changesFromPeers.count }
 
     /// Subscribes the writer (`context`'s process) to node events: a peer that goes down
     /// fails the batches that wait for it at once.
@@ -51,21 +51,20 @@ struct DatabaseWriter: GenServer {
     /// Zero while stores wait: the loop drains the mailbox, and the timeout fires (and the
     /// batch is written) as soon as it is empty. Otherwise until the first batch's deadline.
     var idleTimeout: Duration? {
-        guard pending.isEmpty else { return .zero }
+        guard pendingCount == 0 else { return .zero }
         return acks.nextDeadline.map { max(.zero, $0 - .now) }
     }
 
     mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
         switch request {
-        case .replicate(let save):
-            pending.append(save)
-            replicatedChanges.append(save)
-            replicated.append(from)
-        case .local(let saves):
-            pending += saves
-            localOnly.append(from)
+        case .replicate(let change):
+            changesHere.append(change)
+            listServers.append(from)
+        case .local(let changes):
+            changesFromPeers += changes
+            peerCallers.append(from)
         }
-        if pending.count >= Self.maxBatch { await flush(context) }
+        if pendingCount >= Self.maxBatch { await flush(context) }
         return .noReply
     }
 
@@ -89,6 +88,9 @@ struct DatabaseWriter: GenServer {
         return .continue
     }
 
+    /// Writes what waits; batches still waiting for peers are answered with those peers as
+    /// bad nodes, as the writer can no longer hear them (the list servers, stopped before it,
+    /// have mostly gone).
     mutating func terminate(reason: ExitReason, context: ProcessContext) async {
         node.demonitorNodes(context.pid)
         await flush(context)
@@ -98,35 +100,36 @@ struct DatabaseWriter: GenServer {
     /// Sends the batch's replicated changes to the peers, writes the whole batch here, answers
     /// the peers' batches, and leaves the list servers' callers to `acks`.
     private mutating func flush(_ context: ProcessContext) async {
-        guard !pending.isEmpty else { return }
-        let batch = pending, waiters = replicated, peerCallers = localOnly
-        let requests = sendToPeers(replicatedChanges, context)
+        guard pendingCount > 0 else { return }
+        let batch = changesHere + changesFromPeers, waiters = listServers, answeredNow = peerCallers
+        let requests = sendToPeers(changesHere, context)
         let deadline = ContinuousClock.now + TodoDatabase.storeTimeout
-        pending.removeAll(keepingCapacity: true)
-        replicated.removeAll(keepingCapacity: true)
-        replicatedChanges.removeAll(keepingCapacity: true)
-        localOnly.removeAll(keepingCapacity: true)
+        changesHere.removeAll(keepingCapacity: true)
+        listServers.removeAll(keepingCapacity: true)
+        changesFromPeers.removeAll(keepingCapacity: true)
+        peerCallers.removeAll(keepingCapacity: true)
         var localFailure: String?
         do {
             try await store.apply(batch.map { (name: $0.name, change: $0.change) })
         } catch {
-            localFailure = "cannot write the database: \(error)"
-            logger.error("\(localFailure ?? "")")
+            let words = "cannot write the database: \(error)"
+            logger.error("\(words)")
+            localFailure = words
         }
         let outcome = localFailure.map(Outcome.failed) ?? .stored(badNodes: [])
-        for caller in peerCallers { caller.reply(outcome, via: context.runtime) }
+        for caller in answeredNow { caller.reply(outcome, via: context.runtime) }
         if let done = acks.add(waiters, localFailure: localFailure, requests: requests, deadline: deadline) {
             answer(done, context)
         }
     }
 
-    /// One request per connected visible peer, carrying every change in `saves`; by tag.
-    private func sendToPeers(_ saves: [NamedChange], _ context: ProcessContext) -> [Ref: NodeName] {
+    /// One request per connected visible peer, carrying every change in `changes`; by tag.
+    private func sendToPeers(_ changes: [NamedChange], _ context: ProcessContext) -> [Ref: NodeName] {
         let peers = node.nodes()
-        guard !saves.isEmpty, !peers.isEmpty else { return [:] }
+        guard !changes.isEmpty, !peers.isEmpty else { return [:] }
         let arguments: [UInt8]
         do {
-            arguments = try RPC.encodeArguments(StoreBatch(changes: saves))
+            arguments = try RPC.encodeArguments(StoreBatch(changes: changes))
         } catch {
             logger.error("cannot encode changes for the peers: \(error)")
             return [:]

@@ -9,9 +9,7 @@ public struct RPCResponse: Sendable {
 
     /// The function's result, or why there is none; `name` is the function's, for the words.
     public func result<Result: Codable & Sendable>(of name: String, returning: Result.Type = Result.self) -> Swift.Result<Result, RPCError> {
-        RPC.result(outcome, name).flatMap { bytes in
-            do { return .success(try RPC.decode(Result.self, from: bytes)) } catch { return .failure(.badArguments("cannot read the answer: \(error)")) }
-        }
+        RPC.decoded(RPC.result(outcome, name), as: Result.self)
     }
 }
 

@@ -144,6 +144,13 @@ public struct RPC: Sendable {
         return try BinaryEncoder().encode(value)
     }
 
+    /// An answer's bytes as the caller's type, or why they are not.
+    static func decoded<T: Decodable>(_ answer: Swift.Result<[UInt8], RPCError>, as type: T.Type) -> Swift.Result<T, RPCError> {
+        answer.flatMap { bytes in
+            do { return .success(try decode(T.self, from: bytes)) } catch { return .failure(.badArguments("cannot read the answer: \(error)")) }
+        }
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         if let wire = T.self as? any WireCodable.Type {
             var reader = WireReader(bytes)
@@ -181,9 +188,7 @@ public struct RPC: Sendable {
         }
         var results: [NodeName: Swift.Result<Result, RPCError>] = [:]
         for (target, outcome) in outcomes {
-            results[target] = outcome.flatMap { bytes in
-                do { return .success(try Self.decode(Result.self, from: bytes)) } catch { return .failure(.badArguments("cannot read the answer: \(error)")) }
-            }
+            results[target] = Self.decoded(outcome, as: Result.self)
         }
         let bad = results.compactMap { target, result -> NodeName? in
             switch result {

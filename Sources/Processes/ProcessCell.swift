@@ -31,6 +31,8 @@ final class ProcessCell: @unchecked Sendable {
     private var spare: [Mail] = []
     /// Set by `hibernate(_:)`, read before each wait.
     private var hibernates = false
+    /// Saved messages the fast path of receive turned down, for the slow path that follows.
+    private var turnedDown = 0
 
     init(runtime: ProcessRuntime, serial: UInt64) {
         self.runtime = runtime
@@ -159,11 +161,19 @@ final class ProcessCell: @unchecked Sendable {
     // MARK: Receiving (the process's own task only)
 
     /// The fast path of receive, without suspending: the first message `match` accepts among
-    /// those already here, or nil. Callers inline it, so a busy mailbox costs no async frame.
+    /// the first saved one and the new ones, or nil. Callers inline it, so a busy mailbox
+    /// costs no async frame. It leaves the slow path (`receive`, which must follow when it
+    /// gives nil) the number of saved messages `match` has already turned down, so that those
+    /// are not looked at again. In the cell, not passed along: a waiting process's memory is
+    /// mostly its frames, and one more word in them took an idle process a step of the task
+    /// allocator up (1.7 to 2.7 KB).
     @usableFromInline
     func takeIfPresent<T>(_ match: (any Sendable) throws -> T?) throws -> T? {
         guard saved.isEmpty else {
-            guard let first = saved.first, let result = try match(first.message) else { return nil }
+            guard let first = saved.first, let result = try match(first.message) else {
+                turnedDown = 1
+                return nil
+            }
             saved.removeFirst()
             return result
         }
@@ -172,7 +182,8 @@ final class ProcessCell: @unchecked Sendable {
             result = try match(message)
             return result != nil
         }
-        return result  // if nil, the slow path scans the rest in order
+        if result == nil { turnedDown = saved.count }
+        return result
     }
 
     /// Selective receive: the first message, oldest first, that `accept` takes is removed
@@ -182,7 +193,8 @@ final class ProcessCell: @unchecked Sendable {
     /// memory is mostly its frames, and a generic frame also allocates room for each `T`.
     @usableFromInline
     func receive(deadline: ContinuousClock.Instant?, _ accept: (any Sendable) throws -> Bool) async throws -> Bool {
-        var scanned = 0
+        var scanned = turnedDown  // by `takeIfPresent`, just before
+        turnedDown = 0
         var timedOut = false
         while true {
             if try scan(from: &scanned, accept) { return true }

@@ -50,6 +50,28 @@ struct MailboxTests {
         }
     }
 
+    /// A selective receive looks at each waiting message once, whether it is new or saved
+    /// (its fast path tells the slow one what it already turned down).
+    @Test func aSelectiveReceiveLooksAtEachMessageOnce() async throws {
+        try await runtime.withProcess { context async throws in
+            for value in 0..<100 { context.send(value, to: context.pid) }
+            var looks = 0
+            let count = { (message: any Sendable) -> String? in
+                looks += 1
+                return message as? String
+            }
+            #expect(try await context.receive(timeout: .zero, count) == nil)  // all new
+            #expect(looks == 100)
+            looks = 0
+            #expect(try await context.receive(timeout: .zero, count) == nil)  // all saved
+            #expect(looks == 100)
+            looks = 0
+            context.send("last", to: context.pid)
+            #expect(try await context.receive(count) == "last")  // 100 saved, then the new one
+            #expect(looks == 101)
+        }
+    }
+
     @Test func selectiveReceiveWaitsForAMatchWhileOthersQueue() async throws {
         try await runtime.withProcess { context async throws in
             let me = context.pid

@@ -15,7 +15,7 @@ struct FormQuery {
         while !rest.isEmpty {
             let end = rest.firstIndex(of: UInt8(ascii: "&")) ?? rest.endIndex
             let pair = rest[..<end]
-            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            rest = rest[end...].dropFirst()  // past the `&`, if there is one
             guard !pair.isEmpty else { continue }
             let equals = pair.firstIndex(of: UInt8(ascii: "="))
             guard let key = Self.decode(Substring(pair[..<(equals ?? pair.endIndex)])) else { continue }

@@ -27,8 +27,9 @@ struct ReplicaAcks<Waiter> {
 
     var isEmpty: Bool { batches.isEmpty }
 
-    /// The earliest deadline of the batches that wait.
-    var nextDeadline: ContinuousClock.Instant? { batches.values.map(\.deadline).min() }
+    /// The earliest deadline of the batches that wait (read after every writer callback, so
+    /// it allocates nothing).
+    var nextDeadline: ContinuousClock.Instant? { batches.values.lazy.map(\.deadline).min() }
 
     /// A batch written here (or not: `localFailure`) whose requests to peers, by tag, went out
     /// with `deadline`; done at once when it waits for no peer.

@@ -15,6 +15,19 @@ if groups == ["spawn-profile"] {
     print(1_000_000 / seconds(ContinuousClock.now - start))
     exit(0)
 }
+// For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
+// processes over raw ZeroMQ with CURVE; prints (p50, p99) in microseconds.
+if groups == ["zmq-profile"] {
+    print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
+    exit(0)
+}
+if groups == ["roundtrip-profile"] {
+    let figures = try await RemoteBench.withPeers(["peer"]) { node, peers in
+        try await RemoteBench.roundTrips(node: node, peer: peers[0], count: 100_000)
+    }
+    print(figures)
+    exit(0)
+}
 if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {
     try await RemoteBench.runPeer(name: CommandLine.arguments[2], mapperPort: port, encrypted: CommandLine.arguments.count == 4)
 }

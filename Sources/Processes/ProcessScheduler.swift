@@ -19,55 +19,66 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
 
     // MARK: Running where the message arrived
 
-    /// Processes made ready on a delivering thread, not yet queued.
-    public struct ReadyProcesses {
-        fileprivate var jobs: [UnownedJob]
-    }
-
-    /// Runs `body` (which delivers messages) and returns, instead of queueing them, the
-    /// processes it made ready; hand them to `run(_:)`.
-    public func collectingReady<T>(_ body: () -> T) -> (T, ReadyProcesses) {
-        let collector = JobCollector()
-        let outer = JobCollector.current
-        JobCollector.current = collector
+    /// Runs `body` (which delivers messages), then runs here the first process it made ready,
+    /// until that process next waits, and queues the rest on the pool. What that process makes
+    /// ready in turn (a process it spawned, the server it called) runs here next the same way,
+    /// a few at most, so that a request that crosses processes wakes no thread either, and the
+    /// caller is held up only so long. Called inside itself, it leaves the ready processes to
+    /// the outer call.
+    public func runningReady<T>(_ body: () -> T) -> T {
+        let collector = JobCollector.ofThisThread
+        guard !collector.isCollecting else { return body() }
+        collector.isCollecting = true
         let result = body()
-        JobCollector.current = outer
-        return (result, ReadyProcesses(jobs: collector.jobs))
-    }
-
-    /// Runs the first ready process on this thread, until it next waits, and queues the rest
-    /// on the pool. What that process makes ready in turn (a process it spawned, the server
-    /// it called) runs here next the same way, a few at most, so that a request that crosses
-    /// processes wakes no thread either, and the caller is held up only so long.
-    public func run(_ ready: ReadyProcesses) {
-        var next = ready.jobs.first
-        for other in ready.jobs.dropFirst() { globalConcurrentExecutor.enqueue(other) }
         var budget = Self.chainBudget
-        while let job = next, budget > 0 {
+        while budget > 0, let job = collector.takeFirstQueueingTheRest() {
             budget -= 1
-            let ((), madeReady) = collectingReady { job.runSynchronously(on: asUnownedTaskExecutor()) }
-            next = madeReady.jobs.first
-            for other in madeReady.jobs.dropFirst() { globalConcurrentExecutor.enqueue(other) }
+            job.runSynchronously(on: asUnownedTaskExecutor())
         }
-        if let next { globalConcurrentExecutor.enqueue(next) }
+        collector.isCollecting = false
+        // Past the budget: the first is queued too.
+        for job in collector.jobs { globalConcurrentExecutor.enqueue(job) }
+        collector.jobs.removeAll(keepingCapacity: true)
+        return result
     }
 
     /// How many processes, one after another, a delivering thread runs itself.
     static let chainBudget = 4
 }
 
-/// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `collectingReady`.
+/// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `runningReady`: one per
+/// thread, made on its first use and kept, so that a round of a node's transport allocates
+/// nothing for it.
 private final class JobCollector {
     var jobs: [UnownedJob] = []
+    var isCollecting = false
 
+    /// The first job collected, the others queued on the pool; nil when there is none.
+    func takeFirstQueueingTheRest() -> UnownedJob? {
+        guard let first = jobs.first else { return nil }
+        for other in jobs.dropFirst() { globalConcurrentExecutor.enqueue(other) }
+        jobs.removeAll(keepingCapacity: true)
+        return first
+    }
+
+    /// Released with its thread.
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
-        pthread_key_create(&key, nil)
+        pthread_key_create(&key) { raw in raw.map { Unmanaged<JobCollector>.fromOpaque($0).release() } }
         return key
     }()
 
+    /// This thread's collector while it collects; nil otherwise (a cheap look for `enqueue`).
     static var current: JobCollector? {
-        get { pthread_getspecific(key).map { Unmanaged<JobCollector>.fromOpaque($0).takeUnretainedValue() } }
-        set { pthread_setspecific(key, newValue.map { Unmanaged.passUnretained($0).toOpaque() }) }
+        guard let raw = pthread_getspecific(key) else { return nil }
+        let collector = Unmanaged<JobCollector>.fromOpaque(raw).takeUnretainedValue()
+        return collector.isCollecting ? collector : nil
+    }
+
+    static var ofThisThread: JobCollector {
+        if let raw = pthread_getspecific(key) { return Unmanaged<JobCollector>.fromOpaque(raw).takeUnretainedValue() }
+        let collector = JobCollector()
+        pthread_setspecific(key, Unmanaged.passRetained(collector).toOpaque())
+        return collector
     }
 }

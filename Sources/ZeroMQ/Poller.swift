@@ -59,11 +59,10 @@ public final class Poller {
     }
 
     /// The plain descriptors (added with `add(fileDescriptor:)`) that were readable in the
-    /// last poll.
-    public func readableDescriptors() -> Set<Int32> {
-        var readable: Set<Int32> = []
-        for item in items where item.socket == nil && item.revents & Int16(ZMQ_POLLIN) != 0 { readable.insert(item.fd) }
-        return readable
+    /// last poll, in place of `readable`'s contents (a loop reuses one array).
+    public func readableDescriptors(into readable: inout [Int32]) {
+        readable.removeAll(keepingCapacity: true)
+        for item in items where item.socket == nil && item.revents & Int16(ZMQ_POLLIN) != 0 { readable.append(item.fd) }
     }
 
     /// What the socket at `index` was ready for in the last poll.

@@ -112,7 +112,9 @@ public final class Socket {
     ) throws(ZMQError) -> Received? {
         guard let first = try receiveFrame(dontWait: dontWait) else { return nil }
         let withOrigin = first.more && wanted(first.bytes)
-        var frames = [first.bytes]
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(first.more ? 2 : 1)  // a ROUTER's messages: a routing id and one frame
+        frames.append(first.bytes)
         var more = first.more
         var origin: (address: String?, descriptor: Int32)?
         // The remaining parts of a multipart message are already here: libzmq delivers it whole.

@@ -349,4 +349,25 @@ struct DirectSendTests {
             #expect(swept < 200)
         }
     }
+
+    /// Work posted to the transport thread wakes its poll through a pipe, which the round it
+    /// wakes empties: else every poll after would return at once, and the thread would spin
+    /// until the next sweep.
+    @Test func aTransportWokenForWorkWaitsAgainAfter() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let loop = try #require(a.transport.loop)
+            let start = loop.roundCounts
+            var posts = 0
+            try await eventually("three sweeps") {
+                _ = await a.handshakesUnderWay()  // a command: the pipe is written
+                posts += 1
+                return loop.roundCounts.sweeps >= start.sweeps + 3
+            }
+            let counts = loop.roundCounts
+            let rounds = counts.rounds - start.rounds, sweeps = counts.sweeps - start.sweeps
+            // About one round per post, and a few per sweep interval for the timers.
+            #expect(rounds < 4 * posts + 20 * sweeps, "\(rounds) rounds for \(posts) posts and \(sweeps) sweeps")
+        }
+    }
 }

@@ -15,12 +15,10 @@ struct SchedulerTests {
             let second = runtime.spawn(reportingItsThread(to: me))
             try await eventuallyWaiting([first, second], runtime)
             let deliverer = try await onThreadOfItsOwn {
-                let scheduler = runtime.scheduler
-                let ((), ready) = scheduler.collectingReady {
+                runtime.scheduler.runningReady {
                     runtime.send("go", to: first)
                     runtime.send("go", to: second)
                 }
-                scheduler.run(ready)
                 return UInt(pthread_self())
             }
             let threads = [try await context.expectMessage(UInt.self), try await context.expectMessage(UInt.self)]
@@ -42,8 +40,7 @@ struct SchedulerTests {
             }
             try await eventuallyWaiting([first, second], runtime)
             let deliverer = try await onThreadOfItsOwn {
-                let ((), ready) = runtime.scheduler.collectingReady { runtime.send("go", to: first) }
-                runtime.scheduler.run(ready)
+                runtime.scheduler.runningReady { runtime.send("go", to: first) }
                 return UInt(pthread_self())
             }
             let threads = [try await context.expectMessage(UInt.self), try await context.expectMessage(UInt.self)]

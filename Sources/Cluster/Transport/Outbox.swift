@@ -64,10 +64,15 @@ final class Outbox: Sendable {
     /// Whether commands wait to be taken (a cheap look, no system call).
     var hasWork: Bool { queue.withLock { !$0.commands.isEmpty } }
 
-    /// Everything posted so far (the transport thread only).
-    func take() -> [Command] {
-        var drain = [UInt8](repeating: 0, count: 64)
-        while read(wakeDescriptor, &drain, drain.count) > 0 {}
+    /// Everything posted so far (the transport thread only). `drainingWake` empties the wake
+    /// pipe first: the thread asks it when the pipe woke its poll. A byte written after that
+    /// poll stays, and wakes the next one, which empties it then.
+    func take(drainingWake: Bool) -> [Command] {
+        if drainingWake {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { drain in
+                while read(wakeDescriptor, drain.baseAddress, drain.count) > 0 {}
+            }
+        }
         return queue.withLock { queue in
             queue.woken = false
             defer { queue.commands = [] }

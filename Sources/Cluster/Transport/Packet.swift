@@ -182,6 +182,9 @@ enum Packet: Sendable, Equatable {
 
 /// Several packets in one frame: each preceded by its length.
 enum Batch {
+    /// The most bytes a packet's length takes in a frame (a varint of 64 bits).
+    static let maxLengthPrefix = 10
+
     static func append(_ packet: [UInt8], to frame: inout [UInt8]) {
         // The length as a varint, written in place (as `WireWriter.writeVarint` does).
         var length = UInt64(packet.count)

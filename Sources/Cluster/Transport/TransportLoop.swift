@@ -33,6 +33,8 @@ final class TransportLoop: @unchecked Sendable {
         var riders: [UInt8] = []
 
         mutating func enqueue(_ packet: [UInt8]) {
+            // A frame begun: one allocation for it, not one per growth.
+            if batch.isEmpty { batch.reserveCapacity(riders.count + packet.count + Batch.maxLengthPrefix) }
             takeRiders()
             Batch.append(packet, to: &batch)
         }
@@ -162,6 +164,9 @@ final class TransportLoop: @unchecked Sendable {
     private(set) var sentDirect = 0
     /// Data frames read from established peers (for tests and tuning).
     private var framesReceived = 0
+    /// Rounds done, and how many of them swept (for tests: an idle loop waits in its poll).
+    private var roundsDone = 0
+    private var sweepsDone = 0
     /// A socket was left unread at `readsPerRound`, or must be looked at again: poll at once.
     private var unreadLeft = false
     /// Which sockets a round reads. A socket's descriptor (ZMQ_FD) signals when ZeroMQ has
@@ -171,7 +176,7 @@ final class TransportLoop: @unchecked Sendable {
     /// and its fork check), which across every socket were most of a message's cost. A sweep
     /// reads every socket: after the poller changed, and every `sweepInterval` as a safety
     /// net.
-    private var signalled: Set<Int32> = []
+    private var signalled: [Int32] = []
     private var sweeping = true
     private var descriptors: [ObjectIdentifier: Int32] = [:]
     private var mustRead: Set<ObjectIdentifier> = []
@@ -227,18 +232,17 @@ final class TransportLoop: @unchecked Sendable {
     // MARK: The loop
 
     func run() {
-        var readable: Set<Int32>?  // the first round reads every socket
+        var readEverything = true  // the first round reads every socket
         while running {
             // A process this round made ready runs here, before the wait: no other thread
             // is woken for the message that arrived.
-            let (timeout, ready) = runtime.scheduler.collectingReady { locked { round(readable) } }
-            runtime.scheduler.run(ready)
+            let timeout = runtime.scheduler.runningReady { locked { round(readEverything: readEverything) } }
             do {
                 try poller.poll(timeoutMilliseconds: timeout)
-                readable = poller.readableDescriptors()
+                readEverything = false
             } catch {
                 logger.error("transport poll: \(error)")
-                readable = nil
+                readEverything = true
             }
         }
         locked { closeEverything() }
@@ -257,14 +261,24 @@ final class TransportLoop: @unchecked Sendable {
 
     /// One round of work under the lock: commands, everything inbound, this round's frames and
     /// the timers. Returns how long the poll that follows may wait, in milliseconds.
-    private func round(_ readable: Set<Int32>?) -> Int {
+    private func round(readEverything: Bool) -> Int {
         do {
             let rebuilt = try rebuildPollerIfNeeded()
             let now = self.now
-            signalled = readable ?? []
-            sweeping = rebuilt || readable == nil || now >= nextSweep
-            if sweeping { nextSweep = now + Self.sweepInterval }
-            for command in node.outbox.take() { handle(command) }
+            if readEverything {
+                signalled.removeAll(keepingCapacity: true)
+            } else {
+                poller.readableDescriptors(into: &signalled)
+            }
+            sweeping = rebuilt || readEverything || now >= nextSweep
+            roundsDone += 1
+            if sweeping {
+                nextSweep = now + Self.sweepInterval
+                sweepsDone += 1
+            }
+            // The wake pipe is emptied only when it woke the poll: no system call otherwise.
+            let woken = sweeping || signalled.contains(node.outbox.wakeDescriptor)
+            for command in node.outbox.take(drainingWake: woken) { handle(command) }
             unreadLeft = false
             drainInbound()
             flushBatches()
@@ -294,6 +308,9 @@ final class TransportLoop: @unchecked Sendable {
 
     /// How many data frames came from established peers.
     var receivedFrames: Int { lock.withLock { _ in framesReceived } }
+
+    /// How many rounds the loop has done, and how many of them were sweeps.
+    var roundCounts: (rounds: Int, sweeps: Int) { lock.withLock { _ in (roundsDone, sweepsDone) } }
 
     /// How many times a sweep found mail that no signal had pointed to.
     var sweptMail: Int { lock.withLock { _ in lateFinds } }

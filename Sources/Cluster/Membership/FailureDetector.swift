@@ -23,7 +23,7 @@ public struct FailureDetector: Sendable {
 
     /// Anything from `peer` (a heartbeat or any message) counts as a sign of life.
     public mutating func heard(_ peer: NodeName, now: Duration) {
-        if lastHeard[peer] != nil { lastHeard[peer] = now }
+        if let index = lastHeard.index(forKey: peer) { lastHeard.values[index] = now }
     }
 
     public mutating func forget(_ peer: NodeName) {

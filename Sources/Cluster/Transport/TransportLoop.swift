@@ -164,6 +164,9 @@ final class TransportLoop: @unchecked Sendable {
     private(set) var sentDirect = 0
     /// Data frames read from established peers (for tests and tuning).
     private var framesReceived = 0
+    /// When this round began: the time a peer was last heard from, read once a round rather
+    /// than once a frame.
+    private var roundStart = Duration.zero
     /// Rounds done, and how many of them swept (for tests: an idle loop waits in its poll).
     private var roundsDone = 0
     private var sweepsDone = 0
@@ -265,6 +268,7 @@ final class TransportLoop: @unchecked Sendable {
         do {
             let rebuilt = try rebuildPollerIfNeeded()
             let now = self.now
+            roundStart = now
             if readEverything {
                 signalled.removeAll(keepingCapacity: true)
             } else {
@@ -414,7 +418,7 @@ final class TransportLoop: @unchecked Sendable {
     /// Whether this round reads `socket`, and why.
     private func reading(_ socket: Socket) -> Reading {
         let id = ObjectIdentifier(socket)
-        if mustRead.remove(id) != nil { return .told }
+        if !mustRead.isEmpty, mustRead.remove(id) != nil { return .told }
         guard let descriptor = descriptors[id] else { return .told }  // not polled: always read
         if signalled.contains(descriptor) { return .told }
         return sweeping ? .sweep : .skip
@@ -618,7 +622,7 @@ final class TransportLoop: @unchecked Sendable {
     func receiveData(from name: NodeName, frame: [UInt8]) {
         if !cut.isEmpty, cut.contains(name) { return }
         framesReceived += 1
-        detector.heard(name, now: now)
+        detector.heard(name, now: roundStart)
         let error = Batch.walk(frame, message: { pid, payload in deliverMessage(to: pid, reading: &payload, from: name) },
                                other: { packet in
                                    deliver(packet, from: name)
@@ -643,8 +647,9 @@ final class TransportLoop: @unchecked Sendable {
     @discardableResult
     private func drainDealer(_ name: NodeName, _ dealer: Socket) -> Int {
         var reads = 0
-        while let frames = try? dealer.receiveMessage(dontWait: true) {
-            for frame in frames { receiveData(from: name, frame: frame) }
+        // Frame by frame: a peer's messages have one each, and a frame of a longer one is data all the same.
+        while let frame = try? dealer.receive(dontWait: true) {
+            receiveData(from: name, frame: frame)
             reads += 1
             if peers.index(forKey: name) == nil { break }
             if reads == Self.readsPerRound { leftUnread(dealer); break }
@@ -670,7 +675,7 @@ final class TransportLoop: @unchecked Sendable {
             logger.info("node \(name) said goodbye (on its heartbeat stream)")
             peerDown(name, reason: .connectionClosed, reconnect: false)
         } else {
-            detector.heard(name, now: now)
+            detector.heard(name, now: roundStart)
         }
     }
 

@@ -107,3 +107,13 @@ extension Socket {
     /// Polling it needs no access to the socket, so another thread may use the socket meanwhile.
     public func fileDescriptor() throws(ZMQError) -> Int32 { try int32Option(ZMQ_FD, "ZMQ_FD") }
 }
+
+/// What a socket is ready for (`events()`, ZMQ_EVENTS).
+public struct PollEvents: OptionSet, Sendable {
+    public let rawValue: Int16
+    public init(rawValue: Int16) { self.rawValue = rawValue }
+
+    public static let readable = PollEvents(rawValue: Int16(ZMQ_POLLIN))
+    public static let writable = PollEvents(rawValue: Int16(ZMQ_POLLOUT))
+    public static let error = PollEvents(rawValue: Int16(ZMQ_POLLERR))
+}

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import ZeroMQ
 
@@ -66,20 +67,54 @@ struct SocketTests {
         }
     }
 
-    @Test func pollTimesOutWhenNothingArrivesAndReportsReadySockets() throws {
-        let pull = try context.socket(.pull)
-        try pull.bind("inproc://poll-test")
-        let push = try context.socket(.push)
-        try push.connect("inproc://poll-test")
+    @Test func aDescriptorPollerTimesOutReportsWhatIsReadableAndForgetsOnRemoveAll() throws {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        defer { ends.forEach { close($0) } }
+        let poller = try DescriptorPoller()
+        try poller.add(ends[0])
+        var readable: [Int32] = [99]
+        try poller.wait(timeoutMilliseconds: 10)
+        poller.readableDescriptors(into: &readable)
+        #expect(readable.isEmpty)
 
-        let poller = Poller()
-        let index = try poller.add(pull)
-        #expect(try poller.poll(timeoutMilliseconds: 10) == 0)
-        #expect(!poller.ready(index).contains(.readable))
+        var one: UInt8 = 1
+        #expect(write(ends[1], &one, 1) == 1)
+        try poller.wait(timeoutMilliseconds: 5_000)
+        poller.readableDescriptors(into: &readable)
+        #expect(readable == [ends[0]])
+        // Level-triggered: still readable until read.
+        try poller.wait(timeoutMilliseconds: 0)
+        poller.readableDescriptors(into: &readable)
+        #expect(readable == [ends[0]])
+
+        try poller.removeAll()
+        try poller.wait(timeoutMilliseconds: 10)
+        poller.readableDescriptors(into: &readable)
+        #expect(readable.isEmpty)
+    }
+
+    /// A socket's descriptor signals news for it (edge-like): waited on, it wakes the wait
+    /// when a message arrives, and the socket then has it.
+    @Test func aDescriptorPollerWakesForASocketsMail() throws {
+        let pull = try context.socket(.pull)
+        try pull.bind("inproc://descriptor-poll-test")
+        let push = try context.socket(.push)
+        try push.connect("inproc://descriptor-poll-test")
+        let poller = try DescriptorPoller()
+        let descriptor = try pull.fileDescriptor()
+        try poller.add(descriptor)
+        #expect(!(try pull.events()).contains(.readable))  // takes in the signals so far
 
         try push.send(bytes("work"))
-        #expect(try poller.poll(timeoutMilliseconds: 5_000) == 1)
-        #expect(poller.ready(index).contains(.readable))
+        var readable: [Int32] = []
+        let deadline = ContinuousClock.now + .seconds(5)
+        while readable.isEmpty, ContinuousClock.now < deadline {
+            try poller.wait(timeoutMilliseconds: 100)
+            poller.readableDescriptors(into: &readable)
+        }
+        #expect(readable == [descriptor])
+        #expect(try pull.events().contains(.readable))
         #expect(try pull.receive(dontWait: true) == bytes("work"))
     }
 

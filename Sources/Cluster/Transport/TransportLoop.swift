@@ -153,7 +153,7 @@ final class TransportLoop: @unchecked Sendable {
     var detector: FailureDetector
     var running = true
     var pollerDirty = true
-    let poller = Poller()
+    let poller: DescriptorPoller
     var monitorSerial = 0
     let clock = ContinuousClock()
     let origin: ContinuousClock.Instant
@@ -227,6 +227,7 @@ final class TransportLoop: @unchecked Sendable {
         subscriberMonitor = try context.socket(.pair)
         try subscriberMonitor.connect("inproc://subscriber-monitor-\(identity.incarnation)")
         detector = FailureDetector(tickTime: node.settings.tickTime)
+        poller = try DescriptorPoller()
         origin = clock.now
     }
 
@@ -241,7 +242,7 @@ final class TransportLoop: @unchecked Sendable {
             // is woken for the message that arrived.
             let timeout = runtime.scheduler.runningReady { locked { round(readEverything: readEverything) } }
             do {
-                try poller.poll(timeoutMilliseconds: timeout)
+                try poller.wait(timeoutMilliseconds: timeout)
                 readEverything = false
             } catch {
                 logger.error("transport poll: \(error)")
@@ -432,10 +433,9 @@ final class TransportLoop: @unchecked Sendable {
     /// `signalled`). Gives whether it was rebuilt (then the round is a sweep).
     private func rebuildPollerIfNeeded() throws -> Bool {
         guard pollerDirty else { return false }
-        pollerDirty = false
-        poller.removeAll()
+        try poller.removeAll()
         descriptors.removeAll(keepingCapacity: true)
-        poller.add(fileDescriptor: node.outbox.wakeDescriptor)
+        try poller.add(node.outbox.wakeDescriptor)
         var sockets = [router, routerMonitor, zap, subscriber, subscriberMonitor]
         for attempt in dialling.values {
             if let dealer = attempt.dealer { sockets.append(dealer) }
@@ -446,9 +446,10 @@ final class TransportLoop: @unchecked Sendable {
         }
         for socket in sockets {
             let descriptor = try socket.fileDescriptor()
-            poller.add(fileDescriptor: descriptor)
+            try poller.add(descriptor)
             descriptors[ObjectIdentifier(socket)] = descriptor
         }
+        pollerDirty = false  // only now: a rebuild that failed is tried again next round
         return true
     }
 

@@ -197,6 +197,13 @@ enum RemoteBench {
         } }
     }
 
+    /// The p50 of multicalls to `peers`, on the process scheduler (for profiling).
+    static func multicalls(node: ClusterNode, peers: [NodeName], count: Int = 50_000) async throws -> Double {
+        try await withTaskExecutorPreference(node.runtime.scheduler) {
+            await timed(count) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }.p50
+        }
+    }
+
     /// Starts the peer process and measures against it, over encrypted links or (for the
     /// cost of encryption) in the clear.
     static func measure(runs: Int = 3, encrypted: Bool = true) async throws -> Figures {

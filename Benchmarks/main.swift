@@ -16,7 +16,8 @@ if groups == ["spawn-profile"] {
     exit(0)
 }
 // For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
-// processes over raw ZeroMQ with CURVE; prints (p50, p99) in microseconds.
+// processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 50,000 multicalls
+// to two peers prints their p50.
 if groups == ["zmq-profile"] {
     print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
     exit(0)
@@ -26,6 +27,10 @@ if groups == ["roundtrip-profile"] {
         try await RemoteBench.roundTrips(node: node, peer: peers[0], count: 100_000)
     }
     print(figures)
+    exit(0)
+}
+if groups == ["multicall-profile"] {
+    print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in try await RemoteBench.multicalls(node: node, peers: peers) })
     exit(0)
 }
 if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {

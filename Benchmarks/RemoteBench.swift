@@ -198,8 +198,8 @@ enum RemoteBench {
     }
 
     /// The p50 of multicalls to `peers`, on the process scheduler (for profiling).
-    static func multicalls(node: ClusterNode, peers: [NodeName], count: Int = 50_000) async throws -> Double {
-        try await withTaskExecutorPreference(node.runtime.scheduler) {
+    static func multicalls(node: ClusterNode, peers: [NodeName], count: Int = 50_000) async -> Double {
+        await withTaskExecutorPreference(node.runtime.scheduler) {
             await timed(count) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }.p50
         }
     }

@@ -30,7 +30,7 @@ if groups == ["roundtrip-profile"] {
     exit(0)
 }
 if groups == ["multicall-profile"] {
-    print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in try await RemoteBench.multicalls(node: node, peers: peers) })
+    print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in await RemoteBench.multicalls(node: node, peers: peers) })
     exit(0)
 }
 if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {

@@ -67,6 +67,23 @@ struct SocketTests {
         }
     }
 
+    @Test func pollTimesOutWhenNothingArrivesAndReportsReadySockets() throws {
+        let pull = try context.socket(.pull)
+        try pull.bind("inproc://poll-test")
+        let push = try context.socket(.push)
+        try push.connect("inproc://poll-test")
+
+        let poller = Poller()
+        let index = try poller.add(pull)
+        #expect(try poller.poll(timeoutMilliseconds: 10) == 0)
+        #expect(!poller.ready(index).contains(.readable))
+
+        try push.send(bytes("work"))
+        #expect(try poller.poll(timeoutMilliseconds: 5_000) == 1)
+        #expect(poller.ready(index).contains(.readable))
+        #expect(try pull.receive(dontWait: true) == bytes("work"))
+    }
+
     @Test func aDescriptorPollerTimesOutReportsWhatIsReadableAndForgetsOnRemoveAll() throws {
         var ends: [Int32] = [0, 0]
         try #require(pipe(&ends) == 0)

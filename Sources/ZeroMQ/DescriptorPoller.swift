@@ -28,12 +28,15 @@ public final class DescriptorPoller {
     }
 
     /// Stops watching every descriptor. It starts a new epoll set, so that a descriptor closed
-    /// meanwhile (ZeroMQ closes a socket's own on its reaper thread) needs no care.
+    /// meanwhile (ZeroMQ closes a socket's own on its reaper thread) needs no care. When no
+    /// new set can be had (no descriptor left), it throws and the old set stays: a stale set
+    /// still wakes for what it holds, where none would leave nothing to wait on.
     public func removeAll() throws(ZMQError) {
+        let fresh = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard fresh >= 0 else { throw ZMQError(code: errno, operation: "epoll_create1") }
         close(epoll)
+        epoll = fresh
         readyCount = 0
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw ZMQError(code: errno, operation: "epoll_create1") }
     }
 
     /// Waits until a descriptor is readable or `timeoutMilliseconds` pass (-1 waits forever, 0

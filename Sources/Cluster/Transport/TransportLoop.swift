@@ -433,6 +433,9 @@ final class TransportLoop: @unchecked Sendable {
     /// `signalled`). Gives whether it was rebuilt (then the round is a sweep).
     private func rebuildPollerIfNeeded() throws -> Bool {
         guard pollerDirty else { return false }
+        // Not tried again at once when it fails: a socket left out is read every round (see
+        // `reading`), and the wait lasts 100 ms at most.
+        pollerDirty = false
         try poller.removeAll()
         descriptors.removeAll(keepingCapacity: true)
         try poller.add(node.outbox.wakeDescriptor)
@@ -449,7 +452,6 @@ final class TransportLoop: @unchecked Sendable {
             try poller.add(descriptor)
             descriptors[ObjectIdentifier(socket)] = descriptor
         }
-        pollerDirty = false  // only now: a rebuild that failed is tried again next round
         return true
     }
 

@@ -177,6 +177,15 @@ struct FormQueryTests {
         #expect(query["\u{301}b"] == "y")
     }
 
+    /// A broken value is reported even where a valid one came first for its key: the first
+    /// valid value still reads, and the routes refuse the request on any broken value.
+    @Test func aBrokenRepeatedValueIsReportedAndTheFirstStillReads() {
+        let query = FormQuery("list=bob&list=%ZZ&title=ok")
+        #expect(query["list"] == "bob")
+        #expect(query.malformed == ["list"])
+        #expect(FormQuery("list=%ZZ&list=bob")["list"] == "bob")
+    }
+
     /// Many pairs, repeated keys among them: the first value of each key wins.
     @Test func aLongQueryWithRepeatedKeysKeepsTheFirstValues() {
         let query = FormQuery((1...2_000).map { "k\($0 % 7)=\($0)" }.joined(separator: "&"))

@@ -3,7 +3,9 @@
 struct FormQuery {
     /// In order, one allocation for all (a request has a handful, looked up a few times).
     private var pairs: [(key: String, value: String)] = []
-    /// Keys whose value had a broken `%` escape or was not UTF-8.
+    /// Keys whose value had a broken `%` escape or was not UTF-8, a repeated key's later
+    /// values included: a request with a broken value anywhere is refused rather than half
+    /// read.
     private(set) var malformed: [String] = []
 
     init(_ query: String) {

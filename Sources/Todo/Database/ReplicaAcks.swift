@@ -46,8 +46,12 @@ struct ReplicaAcks<Waiter> {
 
     /// A peer answered the request under `tag`: stored, or failed in these words.
     mutating func answered(_ tag: Ref, failure: String?) -> Done? {
-        guard let id = batchOfTag.removeValue(forKey: tag), var batch = batches[id],
-              let peer = batch.waiting.removeValue(forKey: tag) else { return nil }
+        // Taken out while it changes, so that its tables are changed in place, not copied.
+        guard let id = batchOfTag.removeValue(forKey: tag), var batch = batches.removeValue(forKey: id) else { return nil }
+        guard let peer = batch.waiting.removeValue(forKey: tag) else {
+            batches[id] = batch
+            return nil
+        }
         if let failure { batch.done.failures[peer] = failure }
         return settle(id, batch)
     }
@@ -65,7 +69,9 @@ struct ReplicaAcks<Waiter> {
     /// Batches past their deadline at `now` (all of them when `now` is nil): the peers that
     /// have not answered are bad nodes.
     mutating func expire(at now: ContinuousClock.Instant?) -> [Done] {
-        settleEach { batch in
+        // Asked after every batch the writer flushes, when hardly ever one is due: a look first.
+        if let now, !batches.values.contains(where: { $0.deadline <= now }) { return [] }
+        return settleEach { batch in
             guard now.map({ batch.deadline <= $0 }) ?? true else { return }
             for peer in batch.waiting.values { batch.done.failures[peer] = "no answer in time" }
             batch.waiting = [:]

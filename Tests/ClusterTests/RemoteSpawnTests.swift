@@ -20,13 +20,18 @@ struct GreeterArguments: Codable, Sendable {
     let name: String
 }
 
-/// A registered counter server answering Int calls with its node's name and the Int.
+/// A registered server answering an Int call with its node's name and the Int; -1 with the
+/// last cast, -2 with the caller's pid.
 struct NodeEcho: GenServer {
     let node: String
     var lastCast = ""
 
     mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<String> {
-        .reply(request < 0 ? lastCast : "\(node):\(request)")
+        switch request {
+        case -1: .reply(lastCast)
+        case -2: .reply(from.caller.description)
+        default: .reply("\(node):\(request)")
+        }
     }
 
     mutating func handleCast(_ message: String, context: ProcessContext) async throws -> ServerAction {
@@ -105,6 +110,13 @@ struct RemoteSpawnTests {
             let all = await nodes[0].multiCall("echo", 7, replyType: String.self)
             #expect(all.badNodes.isEmpty)
             #expect(Set(all.replies.values) == ["n1:7", "n2:7", "n3:7"])
+            // One process asks them all (no task per node), as Erlang's multi_call.
+            let callers = await nodes[0].multiCall("echo", -2, replyType: String.self)
+            #expect(callers.replies.count == 3 && Set(callers.replies.values).count == 1)
+            // No server here: bad at once, not after the timeout (the suite's limit is 2 minutes).
+            let missing = await nodes[0].multiCall(on: [nodes[0].name], "no_such_server", 1, replyType: String.self,
+                                                   timeout: .seconds(600))
+            #expect(missing.replies.isEmpty && missing.badNodes == [nodes[0].name])
             cluster.cut(nodes[0], nodes[2])
             // Time enough for n2 to answer on a loaded machine (500 ms was not, under two CPU hogs).
             let partial = await nodes[0].multiCall("echo", 8, replyType: String.self, timeout: .seconds(2))

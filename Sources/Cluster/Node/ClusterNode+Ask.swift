@@ -12,7 +12,8 @@ extension ClusterNode {
     /// Sends `request` from `context`'s process to the server registered as `server` on
     /// `target`, then waits for the first message `match` accepts, giving up when `target` goes
     /// down or `timeout` passes. Every request-reply exchange with another node's server
-    /// (rpc, global names and locks, remote spawn, multi-call) goes through here.
+    /// (rpc, global names and locks, remote spawn) goes through here; multicalls gather
+    /// theirs in one process.
     func ask<Reply>(
         _ target: NodeName, server: String, _ request: any Sendable, from context: ProcessContext,
         timeout: Duration, match: (any Sendable) -> Reply?

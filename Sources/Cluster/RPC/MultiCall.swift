@@ -4,19 +4,17 @@ extension ClusterNode {
     /// Calls the server registered as `name` on each of `nodes` (default: this node and every
     /// visible peer) at once (Erlang's `GenServer.multi_call`): the replies by node, and the
     /// nodes that are down, have no such server, or did not answer within `timeout`.
-    /// `CallMessage<Request>` and `CallReply<Reply>` must be in the wire registry.
+    /// One process sends every request and gathers the replies by tag, as Erlang's does: no
+    /// task per node. `CallMessage<Request>` and `CallReply<Reply>` must be in the wire registry.
     public func multiCall<Request: Sendable, Reply: Sendable>(
         on nodes: [NodeName]? = nil, _ name: String, _ request: Request, replyType: Reply.Type = Reply.self,
         timeout: Duration = .seconds(5)
     ) async -> (replies: [NodeName: Reply], badNodes: [NodeName]) {
-        let targets = nodes ?? ([self.name] + self.nodes())
-        var replies: [NodeName: Reply] = [:]
-        await withTaskGroup(of: (NodeName, Reply?).self) { group in
-            for target in targets {
-                group.addTask { (target, try? await self.callNamed(target, name, request, replyType: Reply.self, timeout: timeout)) }
-            }
-            for await (target, reply) in group { if let reply { replies[target] = reply } }
-        }
+        let targets = Array(Set(nodes ?? ([self.name] + self.nodes())))
+        let reachable = await connected(targets)
+        let replies = (try? await runtime.withProcess { context in
+            try await gatherReplies(reachable, name, request, replyType: Reply.self, timeout: timeout, context: context)
+        }) ?? [:]
         return (replies, targets.filter { replies[$0] == nil }.sorted())
     }
 
@@ -27,21 +25,65 @@ extension ClusterNode {
         }
     }
 
-    private func callNamed<Request: Sendable, Reply: Sendable>(
-        _ target: NodeName, _ name: String, _ request: Request, replyType: Reply.Type, timeout: Duration
-    ) async throws -> Reply? {
-        try await runtime.withProcess { context in
-            if target == self.name {
-                guard let pid = runtime.whereis(name) else { return nil }
-                return try await context.call(pid, request, replyType: Reply.self, timeout: timeout)
-            }
-            let tag = runtime.makeRef()
-            let message = CallMessage(from: CallFrom(caller: context.pid, tag: tag), request: request)
-            let answer = try await ask(target, server: name, message, from: context, timeout: timeout) {
-                ($0 as? CallReply<Reply>).flatMap { $0.tag == tag ? $0.value : nil }
-            }
-            if case .reply(let value) = answer { return value }
-            return nil
+    /// The targets this node is connected to (itself included), dialling the others at once.
+    func connected(_ targets: [NodeName]) async -> Set<NodeName> {
+        var reachable = Set(targets.filter { $0 == name || isConnected($0) })
+        let others = targets.filter { !reachable.contains($0) }
+        guard !others.isEmpty else { return reachable }
+        await withTaskGroup(of: (NodeName, Bool).self) { group in
+            for target in others { group.addTask { (target, await self.connect(target)) } }
+            for await (target, up) in group where up { reachable.insert(target) }
         }
+        return reachable
+    }
+
+    /// Sends the call to `name` on every target from `context`'s process, then takes the
+    /// replies by tag until all came, a node or the local server went down, or `timeout`
+    /// passed. The local server is monitored, as `call` does; a remote node, by node monitor
+    /// (a node without the server drops the request, and its answer is the timeout).
+    private func gatherReplies<Request: Sendable, Reply: Sendable>(
+        _ targets: Set<NodeName>, _ name: String, _ request: Request, replyType: Reply.Type, timeout: Duration,
+        context: ProcessContext
+    ) async throws -> [NodeName: Reply] {
+        var pending: [Ref: NodeName] = [:]
+        var localServer: (pid: Pid, watch: Ref)?
+        for target in targets {
+            if target == self.name {
+                guard let pid = runtime.whereis(name) else { continue }
+                let watch = context.monitor(pid)
+                localServer = (pid, watch)
+                pending[watch] = target
+                context.send(CallMessage(from: CallFrom(caller: context.pid, tag: watch), request: request), to: pid)
+            } else {
+                monitorNode(target, for: context.pid)
+                let tag = runtime.makeRef()
+                pending[tag] = target
+                runtime.send(CallMessage(from: CallFrom(caller: context.pid, tag: tag), request: request),
+                             toName: name, on: target.description)
+            }
+        }
+        defer {
+            for target in targets where target != self.name { demonitorNode(target, for: context.pid) }
+            if let localServer { context.demonitor(localServer.watch, target: localServer.pid) }
+        }
+        var replies: [NodeName: Reply] = [:]
+        let deadline = ContinuousClock.now + timeout
+        while !pending.isEmpty {
+            let waiting = pending
+            let event = try await context.receive(timeout: max(.zero, deadline - .now)) { message -> (tag: Ref?, target: NodeName, reply: Reply?)? in
+                if let reply = message as? CallReply<Reply>, let target = waiting[reply.tag] { return (reply.tag, target, reply.value) }
+                if let down = message as? Down, let target = waiting[down.ref] { return (down.ref, target, nil) }
+                if let down = message as? NodeDown, waiting.values.contains(down.node) { return (nil, down.node, nil) }
+                return nil
+            }
+            guard let event else { break }
+            if let tag = event.tag {
+                pending.removeValue(forKey: tag)
+            } else {
+                pending = pending.filter { $0.value != event.target }
+            }
+            if let reply = event.reply { replies[event.target] = reply }
+        }
+        return replies
     }
 }

@@ -176,7 +176,7 @@ public struct RPC: Sendable {
         do { encoded = try Self.encode(arguments) } catch {
             return (Dictionary(uniqueKeysWithValues: targets.map { ($0, .failure(.badArguments("\(error)"))) }), [])
         }
-        let reachable = await connected(targets)
+        let reachable = await node.connected(targets)
         for target in targets where !reachable.contains(target) { outcomes[target] = .failure(.nodedown(target.description)) }
         do {
             let gathered = try await node.runtime.withProcess { context in
@@ -197,18 +197,6 @@ public struct RPC: Sendable {
             }
         }.sorted()
         return (results, bad)
-    }
-
-    /// The targets this node is connected to (itself included), dialling the others at once.
-    private func connected(_ targets: [NodeName]) async -> Set<NodeName> {
-        var reachable = Set(targets.filter { $0 == node.name || node.isConnected($0) })
-        let others = targets.filter { !reachable.contains($0) }
-        guard !others.isEmpty else { return reachable }
-        await withTaskGroup(of: (NodeName, Bool).self) { group in
-            for target in others { group.addTask { (target, await self.node.connect(target)) } }
-            for await (target, up) in group where up { reachable.insert(target) }
-        }
-        return reachable
     }
 
     /// Sends the request to `rex` on every target from `context`'s process, then takes the

@@ -33,6 +33,12 @@ if groups == ["multicall-profile"] {
     print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in await RemoteBench.multicalls(node: node, peers: peers) })
     exit(0)
 }
+// A GenServer call as an HTTP request makes one (from a task, as a short-lived process), from
+// 32 tasks at once: 960,000 calls, prints calls per second.
+if groups == ["calls-profile"] {
+    print(try await LocalProcessBench.concurrentCallsFromTasks(each: 30_000))
+    exit(0)
+}
 if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "remote-peer", let port = Int(CommandLine.arguments[3]) {
     try await RemoteBench.runPeer(name: CommandLine.arguments[2], mapperPort: port, encrypted: CommandLine.arguments.count == 4)
 }

@@ -12,6 +12,7 @@ struct TodoCache: Sendable {
     let database: TodoDatabase
     let expiry: Duration
     let wallMillis: @Sendable () -> Int64
+    let shelves: ListShelves
 
     /// The pid of `list`'s server; a start that is not done by `deadline` (a leader that does
     /// not answer while a failure is being detected) is given up as unavailable.
@@ -22,8 +23,9 @@ struct TodoCache: Sendable {
         // A server that loses its name after a split heals hands its list over, not killed.
         let registry = node.global.resolvingConflicts(.notify)
         let spec = ChildSpec.server(id: name, name: .via(registry, name), restart: .temporary) {
-            [database, expiry, wallMillis, logger = node.logger] _ in
-            TodoServer.start(list, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis)
+            [database, expiry, wallMillis, shelves, logger = node.logger] context in
+            TodoServer.start(list, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis,
+                             shelves: shelves, context: context)
         }
         let result: StartChildResult
         do {

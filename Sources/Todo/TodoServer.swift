@@ -11,6 +11,9 @@ import Processes
 /// After a split heals, the server that loses the clash for the list's global name hands its
 /// list to the one that stays (`GlobalNameConflict`), which merges it, so the survivor holds
 /// both sides' writes.
+///
+/// Its list is on a shelf (`ListShelf`) that its node's readers read without a message,
+/// once the list is loaded: the server stays its only writer, and the one that loads it.
 public struct TodoServer: GenServer {
     public enum Request: Codable, Sendable, Equatable {
         case entries(TodoDate?)
@@ -31,7 +34,10 @@ public struct TodoServer: GenServer {
     }
 
     let name: String
-    var list = TodoList()
+    /// The list, which this server alone changes.
+    let shelf: ListShelf
+    /// Where this node's readers find the shelf, once the list is loaded.
+    let shelves: ListShelves
     /// Loaded at the first request, in the server's own process (the book's
     /// `handle_continue`): starting never holds up the cache's supervisor.
     var loaded = false
@@ -40,8 +46,10 @@ public struct TodoServer: GenServer {
     let logger: Logger
     /// Wall-clock milliseconds, for the stamps of writes.
     let wallMillis: @Sendable () -> Int64
+    /// What is left of the idle timeout after a read from the shelf (nil: all of it).
+    private var idleLeft: Duration?
 
-    public var idleTimeout: Duration? { expiry }
+    public var idleTimeout: Duration? { idleLeft ?? expiry }
 
     /// The list's name in the global registry, as the book's `{Todo.Server, name}`.
     /// Built in one allocation: it is made for every request.
@@ -54,9 +62,10 @@ public struct TodoServer: GenServer {
     }
 
     static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger,
-                      wallMillis: @escaping @Sendable () -> Int64) -> TodoServer {
+                      wallMillis: @escaping @Sendable () -> Int64, shelves: ListShelves, context: ProcessContext) -> TodoServer {
         logger.info("Starting to-do server for \(name).")
-        return TodoServer(name: name, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis)
+        return TodoServer(name: name, shelf: ListShelf(server: context.pid), shelves: shelves, database: database,
+                          expiry: expiry, logger: logger, wallMillis: wallMillis)
     }
 
     /// The writer's name in ids and stamps: this node's full name, unique in a cluster even
@@ -73,33 +82,39 @@ public struct TodoServer: GenServer {
     public static var hibernateAfter: Duration { .milliseconds(250) }
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
-        .reply(await serve(request, context))
+        idleLeft = nil
+        return .reply(await serve(request, context))
     }
 
     private mutating func serve(_ request: Request, _ context: ProcessContext) async -> Reply {
         if !loaded {
             // The merge of this node's copy and its peers' (this one may have missed writes
             // while the node was away).
-            list = await database.merged(name) ?? TodoList()
+            let list = await database.merged(name) ?? TodoList()
+            shelf.write { $0 = list }
             loaded = true
+            shelves.open(shelf, for: name)
         }
+        let writer = writer
         switch request {
         case .entries(let date):
-            return .entries(list.entries(on: date))
+            return .entries(shelf.inspect { $0.entries(on: date) })
         case .add(let date, let title):
-            let change = list.proposeAdd(date: date, title: title, by: writer, atMillis: wallMillis())
+            let millis = wallMillis()
+            let change = shelf.inspect { $0.proposeAdd(date: date, title: title, by: writer, atMillis: millis) }
             return await commit(change, context) ?? written(change)
         case .update(let id, let date, let title):
-            guard let change = list.proposeUpdate(id: id, date: date, title: title, by: writer, atMillis: wallMillis()) else {
+            let millis = wallMillis()
+            guard let change = shelf.inspect({ $0.proposeUpdate(id: id, date: date, title: title, by: writer, atMillis: millis) }) else {
                 return .notFound
             }
             return await commit(change, context) ?? written(change)
         case .delete(let id):
-            guard let change = list.proposeDelete(id: id, by: writer, atMillis: wallMillis()) else { return .notFound }
+            let millis = wallMillis()
+            guard let change = shelf.inspect({ $0.proposeDelete(id: id, by: writer, atMillis: millis) }) else { return .notFound }
             return await commit(change, context) ?? .deleted
         case .merge(let change):
-            var merged = list
-            guard merged.apply(change) else { return .merged }
+            guard shelf.inspect({ var merged = $0; return merged.apply(change) }) else { return .merged }
             logger.info("list \(name): merged another copy (\(change.records.count) records)")
             return await commit(change, context) ?? .merged
         }
@@ -107,18 +122,21 @@ public struct TodoServer: GenServer {
 
     /// The entry a committed add or update wrote, as users see it.
     private func written(_ change: ListChange) -> Reply {
-        change.records.first.flatMap { list.entry(id: $0.id) }.map(Reply.entry) ?? .notFound
+        shelf.inspect { list in change.records.first.flatMap { list.entry(id: $0.id) } }.map(Reply.entry) ?? .notFound
     }
 
     /// This server lost its list's name to `kept` after a split healed: it hands its list
     /// over and ends. Requests still queued here fail as "never reached", so their callers
     /// retry at `kept`.
     public mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
+        idleLeft = nil
         guard let conflict = message as? GlobalNameConflict else { return .continue }
         logger.notice("list \(name): its server on \(conflict.kept.node) stays; handing this copy over")
+        shelves.close(shelf, for: name)
         if loaded {
+            let copy = shelf.inspect { $0.asChange }
             do {
-                _ = try await context.call(conflict.kept, Request.merge(list.asChange), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
+                _ = try await context.call(conflict.kept, Request.merge(copy), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
             } catch {
                 // Every write of this copy is stored on this side's nodes: catch-up brings it.
                 logger.warning("list \(name): hand-over to \(conflict.kept) failed (\(error)); catch-up will merge it")
@@ -127,9 +145,27 @@ public struct TodoServer: GenServer {
         return .stop(.normal)
     }
 
+    /// Stops, unless its node read the shelf meanwhile: then it waits for what is left of
+    /// the idle timeout since that read.
     public mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
+        if let left = Self.idleLeft(lastRead: shelf.lastRead, now: .now, expiry: expiry) {
+            idleLeft = left
+            return .continue
+        }
         logger.info("Stopping to-do server for \(name)")
         return .stop(.normal)
+    }
+
+    /// What is left of the idle timeout at `now`, counted from the last read of the shelf;
+    /// nil when the server has been idle for all of it.
+    static func idleLeft(lastRead: ContinuousClock.Instant?, now: ContinuousClock.Instant, expiry: Duration) -> Duration? {
+        guard let lastRead, case let idle = now - lastRead, idle < expiry else { return nil }
+        return expiry - idle
+    }
+
+    /// Readers go to the server again (or to its successor) from now on.
+    public mutating func terminate(reason: ExitReason, context: ProcessContext) async {
+        shelves.close(shelf, for: name)
     }
 
     /// Stores `change` everywhere, then applies it to this server's list; nil on success.
@@ -138,7 +174,7 @@ public struct TodoServer: GenServer {
     private mutating func commit(_ change: ListChange, _ context: ProcessContext) async -> Reply? {
         let outcome = await database.store(name, change, from: context)
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
-        list.apply(change)
+        shelf.write { _ = $0.apply(change) }
         return nil
     }
 }

@@ -30,6 +30,8 @@ public final class TodoSystem: Sendable {
     public let metrics: TodoMetrics
     let settings: TodoSettings
     let cache: TodoCache
+    /// The lists of the servers on this node, for reads without a message.
+    let shelves: ListShelves
     private let keeper: Pid
 
     static let callFunction = "todo.call"
@@ -55,7 +57,9 @@ public final class TodoSystem: Sendable {
         self.settings = settings
         self.keeper = keeper
         self.metrics = metrics
-        self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout, wallMillis: settings.wallMillis)
+        self.shelves = ListShelves(runtime: node.runtime)
+        self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout, wallMillis: settings.wallMillis,
+                               shelves: shelves)
     }
 
     /// The messages that cross nodes between a list's callers and its server.
@@ -66,11 +70,13 @@ public final class TodoSystem: Sendable {
 
     /// Serves `request` on `list`'s server, wherever it runs, starting it when there is none;
     /// gives up as unavailable after `deadline` (default: the settings' request deadline), so
-    /// a caller never waits longer, however the cluster fails.
+    /// a caller never waits longer, however the cluster fails. A read of a list whose server
+    /// runs here, loaded, is served from its shelf.
     public func perform(_ list: String, _ request: TodoServer.Request, deadline limit: Duration? = nil) async throws(TodoFailure) -> TodoServer.Reply {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
+        if case .entries(let date) = request, let entries = readFromShelf(list, on: date) { return .entries(entries) }
         var pause = Duration.milliseconds(5)
         while true {
             let reply: TodoServer.Reply
@@ -93,6 +99,14 @@ public final class TodoSystem: Sendable {
             if case .failed(let words) = reply { throw .failed(words) }
             return reply
         }
+    }
+
+    /// `list`'s entries on `date`, read from its server's shelf when that server runs on this
+    /// node and has loaded the list; nil otherwise (the request goes to the server).
+    private func readFromShelf(_ list: String, on date: TodoDate?) -> [TodoEntry]? {
+        guard let server = node.global.whereis(TodoServer.globalName(list)), node.runtime.isLocal(server),
+              let shelf = shelves.shelf(of: list, server: server) else { return nil }
+        return shelf.read { $0.entries(on: date) }
     }
 
     /// What a failure to reach the list's server tells the caller.

@@ -51,7 +51,9 @@ enum RemoteBench {
         }
         try node.runtime.register("sink", sink)
         registerCallMessages(in: node)
-        let server = try await node.runtime.withProcess { context in try await context.startServer { _ in EchoServer() } }
+        let server = try await node.runtime.withProcess { context in
+            try await context.startServer(name: .local("echo_server")) { _ in EchoServer() }
+        }
         node.rpc.register("echo_server") { (_: Int) in server.pid }
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         while true { try await Task.sleep(for: .seconds(3_600)) }
@@ -87,6 +89,8 @@ enum RemoteBench {
         var callP50: Double
         var multicallPeersP50: Double
         var serverCallP50: Double
+        /// GenServer.multi_call to the server registered on both peers.
+        var serverMulticallPeersP50: Double
     }
 
     /// Microseconds: the mean run, and the median and 99th percentile single run.
@@ -169,7 +173,7 @@ enum RemoteBench {
         try await withPeers(["peer", "peer2"]) { node, peers in try await withTaskExecutorPreference(node.runtime.scheduler) {
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
-            var calls: [Timing] = [], peerMulticalls: [Timing] = [], serverCalls: [Timing] = []
+            var calls: [Timing] = [], peerMulticalls: [Timing] = [], serverCalls: [Timing] = [], serverMulticalls: [Timing] = []
             let server = try await node.rpc.call(peers[0], "echo_server", 0, returning: Pid.self)
             for run in 0..<runs {
                 let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
@@ -187,13 +191,15 @@ enum RemoteBench {
                 serverCalls.append(try await node.runtime.withProcess { context in
                     try await timed(2_000) { _ = try await context.call(server, 1, replyType: Int.self) }
                 })
+                serverMulticalls.append(await timed(2_000) { _ = await node.multiCall(on: peers, "echo_server", 1, replyType: Int.self) })
                 node.runtime.send(0, to: pid)
             }
             func median(_ values: [Double]) -> Double { values.sorted()[runs / 2] }
             return ServiceFigures(register: median(registers), lookup: median(lookups), multicall: median(multicalls),
                                   call: median(calls.map(\.mean)), multicallPeers: median(peerMulticalls.map(\.mean)),
                                   serverCall: median(serverCalls.map(\.mean)), callP50: median(calls.map(\.p50)),
-                                  multicallPeersP50: median(peerMulticalls.map(\.p50)), serverCallP50: median(serverCalls.map(\.p50)))
+                                  multicallPeersP50: median(peerMulticalls.map(\.p50)), serverCallP50: median(serverCalls.map(\.p50)),
+                                  serverMulticallPeersP50: median(serverMulticalls.map(\.p50)))
         } }
     }
 

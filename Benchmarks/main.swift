@@ -124,6 +124,7 @@ if wanted("services") {
     // are means, which also carry the tail).
     report.add("rpc_call_p50", services.callP50, "us", reference: "remote_roundtrip_p50")
     report.add("rpc_multicall_2_peers_p50", services.multicallPeersP50, "us", reference: "remote_roundtrip_p50")
+    report.add("genserver_multicall_2_peers_p50", services.serverMulticallPeersP50, "us", reference: "remote_roundtrip_p50")
     report.add("genserver_call_remote_p50", services.serverCallP50, "us", reference: "remote_roundtrip_p50")
 }
 

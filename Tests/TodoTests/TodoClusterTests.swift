@@ -259,6 +259,7 @@ struct TodoClusterTests {
                 let served = try await one.entries("ivan")
                 return handed && served.count == 5
             }
+            #expect(two.shelves.count == 0 && one.shelves.count == 1)  // n2 reads from n1's server now
             let after = try await two.add("ivan", "2018-12-20", "after")
             #expect(after.id.description == "5.n1")
             let served = try await one.entries("ivan")

@@ -33,8 +33,8 @@ if groups == ["multicall-profile"] {
     print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in await RemoteBench.multicalls(node: node, peers: peers) })
     exit(0)
 }
-// A GenServer call as an HTTP request makes one (from a task, as a short-lived process), from
-// 32 tasks at once: 960,000 calls, prints calls per second.
+// GenServer calls as an HTTP write makes them (from a task, as a short-lived process), from 32
+// tasks at once: 960,000 calls; prints calls per second.
 if groups == ["calls-profile"] {
     print(try await LocalProcessBench.concurrentCallsFromTasks(each: 30_000))
     exit(0)

@@ -10,9 +10,10 @@ final class ListShelf: Sendable {
     let server: Pid
     private let state: Mutex<(list: TodoList, lastRead: ContinuousClock.Instant?)>
 
-    init(server: Pid, list: TodoList = TodoList()) {
+    /// Empty until its server loads the list.
+    init(server: Pid) {
         self.server = server
-        state = Mutex((list, nil))
+        state = Mutex((TodoList(), nil))
     }
 
     /// What `body` makes of the list, for a reader on this node (noted as a request).
@@ -29,7 +30,8 @@ final class ListShelf: Sendable {
         state.withLock { body($0.list) }
     }
 
-    /// Changes the list in place (its storage is never shared, so never copied).
+    /// Changes the list in place: readers take what they need under the lock and keep no
+    /// copy, so its storage is never shared, and never copied to be changed.
     func write<T>(_ body: (inout TodoList) -> T) -> T {
         state.withLock { body(&$0.list) }
     }

@@ -43,10 +43,12 @@ struct ListShelfTests {
     /// than its timeout outlives it, and stops once the reads stop.
     @Test func readsKeepTheServerFromGoingIdle() async throws {
         try await withTodoCluster { todo in
-            let one = try await todo.startSystems(1, idle: .seconds(1))[0]
+            // Reads span three idle timeouts; only a reader stalled for a whole one (2 s) could
+            // let the server stop.
+            let one = try await todo.startSystems(1, idle: .seconds(2))[0]
             _ = try await one.add("ivan", "2018-12-19", "Dentist")
             let server = try #require(one.node.global.whereis(TodoServer.globalName("ivan")))
-            let until = ContinuousClock.now + .milliseconds(2_500)
+            let until = ContinuousClock.now + .seconds(6)
             while ContinuousClock.now < until {  // a reader's load, paced
                 #expect(try await one.entries("ivan") == ["2018-12-19 Dentist"])
                 try await Task.sleep(for: .milliseconds(20))

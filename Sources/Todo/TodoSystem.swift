@@ -76,13 +76,26 @@ public final class TodoSystem: Sendable {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
-        if case .entries(let date) = request, let entries = readFromShelf(list, on: date) { return .entries(entries) }
+        // A read looks its server up first; the first call uses what it found, without a
+        // second lookup.
+        var found: Pid?
+        if case .entries(let date) = request {
+            found = node.global.whereis(TodoServer.globalName(list))
+            if let server = found, let entries = readFromShelf(list, server: server, on: date) { return .entries(entries) }
+        }
         var pause = Duration.milliseconds(5)
         while true {
             let reply: TodoServer.Reply
+            let known = found
+            found = nil
             do {
                 reply = try await node.runtime.withProcess { context in
-                    let server = try await cache.serverProcess(list, context: context, until: deadline)
+                    let server: Pid
+                    if let known {
+                        server = known
+                    } else {
+                        server = try await cache.serverProcess(list, context: context, until: deadline)
+                    }
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
                 }
@@ -101,11 +114,10 @@ public final class TodoSystem: Sendable {
         }
     }
 
-    /// `list`'s entries on `date`, read from its server's shelf when that server runs on this
-    /// node and has loaded the list; nil otherwise (the request goes to the server).
-    private func readFromShelf(_ list: String, on date: TodoDate?) -> [TodoEntry]? {
-        guard let server = node.global.whereis(TodoServer.globalName(list)), node.runtime.isLocal(server),
-              let shelf = shelves.shelf(of: list, server: server) else { return nil }
+    /// `list`'s entries on `date`, read from the shelf of `server` (its list's server) when
+    /// that runs on this node and has loaded the list; nil otherwise (the request goes to it).
+    private func readFromShelf(_ list: String, server: Pid, on date: TodoDate?) -> [TodoEntry]? {
+        guard node.runtime.isLocal(server), let shelf = shelves.shelf(of: list, server: server) else { return nil }
         return shelf.read { $0.entries(on: date) }
     }
 

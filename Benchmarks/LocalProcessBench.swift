@@ -1,5 +1,6 @@
 import Foundation
 import Processes
+import Synchronization
 
 /// Local process figures: send throughput, spawn rate, memory per idle process.
 enum LocalProcessBench {
@@ -27,26 +28,37 @@ enum LocalProcessBench {
     }
 
     /// `spawnIdle` in a new OS process of this benchmark binary.
-    static func spawnInFreshProcess() throws -> (rate: Double, bytesPerProcess: Double) {
+    static func spawnInFreshProcess() throws -> (rate: Double, runningRate: Double, bytesPerProcess: Double) {
         let text = try runBenchChild(["spawn-once"])
         let fields = text.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-        guard fields.count == 2 else { throw BenchError.badOutput(text) }
-        return (fields[0], fields[1])
+        guard fields.count == 3 else { throw BenchError.badOutput(text) }
+        return (fields[0], fields[1], fields[2])
     }
 
     enum BenchError: Error { case badOutput(String) }
 
-    /// Spawns `count` processes that wait in receive; gives spawns/s and resident bytes per process.
-    static func spawnIdle(count: Int = 100_000) async throws -> (rate: Double, bytesPerProcess: Double) {
+    /// Processes of `spawnIdle` that have begun to run (a global: a body that captured it
+    /// would allocate a context per process).
+    private static let begun = Atomic<Int>(0)
+
+    /// Spawns `count` processes that wait in receive; gives spawns/s (as `spawn` returns), the
+    /// rate at which they began to run (a spawned process's task is made when it first runs,
+    /// on another thread), and resident bytes per process.
+    static func spawnIdle(count: Int = 100_000) async throws -> (rate: Double, runningRate: Double, bytesPerProcess: Double) {
         let runtime = ProcessRuntime(node: "bench@localhost")
         var pids: [Pid] = []
         pids.reserveCapacity(count)
         let before = residentBytes()
         let start = ContinuousClock.now
         for _ in 0..<count {
-            pids.append(runtime.spawn { context in _ = try await context.receive(Int.self) })
+            pids.append(runtime.spawn { context in
+                begun.add(1, ordering: .relaxed)
+                _ = try await context.receive(Int.self)
+            })
         }
         let spawned = ContinuousClock.now - start
+        while begun.load(ordering: .relaxed) < count { try await Task.sleep(for: .milliseconds(1)) }
+        let running = ContinuousClock.now - start
         // Let every process reach its receive before measuring memory.
         try await Task.sleep(for: .milliseconds(500))
         let after = residentBytes()
@@ -56,7 +68,7 @@ enum LocalProcessBench {
             for pid in pids { context.send(0, to: pid) }
             for _ in refs { _ = try await context.receive(Down.self) }
         }
-        return (Double(count) / seconds(spawned), Double(after - before) / Double(count))
+        return (Double(count) / seconds(spawned), Double(count) / seconds(running), Double(after - before) / Double(count))
     }
 }
 

@@ -62,8 +62,8 @@ if groups == ["genserver-once"] {
     exit(0)
 }
 if groups == ["spawn-once"] {
-    let (rate, bytes) = try await LocalProcessBench.spawnIdle()
-    print(rate, bytes)
+    let (rate, runningRate, bytes) = try await LocalProcessBench.spawnIdle()
+    print(rate, runningRate, bytes)
     exit(0)
 }
 func wanted(_ group: String) -> Bool { groups.isEmpty || groups.contains(group) }
@@ -88,9 +88,10 @@ if wanted("zmq") {
 if wanted("local") {
     report.add("local_send_throughput", try await median { try await LocalProcessBench.sendThroughput() }, "msg/s")
     report.add("local_roundtrip", try await median { try await LocalProcessBench.localRoundTrip() }, "us")
-    var spawns: [(rate: Double, bytesPerProcess: Double)] = []
+    var spawns: [(rate: Double, runningRate: Double, bytesPerProcess: Double)] = []
     for _ in 0..<5 { spawns.append(try LocalProcessBench.spawnInFreshProcess()) }
     report.add("spawn_rate", spawns.map(\.rate).sorted()[1], "proc/s")
+    report.add("spawn_to_running_rate", spawns.map(\.runningRate).sorted()[1], "proc/s", reference: "spawn_rate")
     report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[1], "bytes")
     report.add("genserver_call_from_task", try await median { try await LocalProcessBench.callFromTask() }, "us",
                reference: "local_roundtrip")

@@ -110,9 +110,10 @@ public struct ProcessContext: Sendable {
         runtime.spawn(options: [.link(pid)], body)
     }
 
-    /// Spawns a process monitored by this one before it runs.
+    /// Spawns a process monitored by this one before it runs (atomically, as Erlang's
+    /// `spawn_monitor`: a child that ends at once gives its own reason, never `noproc`).
     public func spawnMonitor(_ body: @escaping @Sendable (ProcessContext) async throws -> Void) -> (Pid, Ref) {
-        let child = runtime.spawn(body)
-        return (child, monitor(child))
+        let ref = runtime.makeRef()
+        return (runtime.spawn(options: [.monitoredBy(ref, pid)], body), ref)
     }
 }

@@ -65,16 +65,7 @@ public final class ProcessRuntime: Sendable {
             case .monitoredBy(let ref, let watcher): _ = cell.addMonitor(ref, watcher: watcher)
             }
         }
-        Task(executorPreference: scheduler) {
-            let reason: ExitReason
-            do {
-                try await body(ProcessContext(cell: cell))
-                reason = .normal
-            } catch {
-                reason = ExitReason(error)
-            }
-            cell.terminate(reason)
-        }
+        scheduler.start(ProcessStart(cell: cell, body: body))
         return cell.pid
     }
 

@@ -1,4 +1,6 @@
+import DequeModule
 import Foundation
+import Synchronization
 
 /// Where every process runs (a task executor, as Erlang's schedulers are to its processes):
 /// on the global concurrent pool, with one thing the pool cannot do. A thread that makes
@@ -15,6 +17,40 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
             return
         }
         globalConcurrentExecutor.enqueue(job)
+    }
+
+    // MARK: Starting a spawned process
+
+    /// Starts a spawned process: its task is made by the pool thread that first runs it, so
+    /// the spawner pays only for the cell. Inside `runningReady` it is made at once, so that
+    /// it runs on this thread next. Otherwise it waits in `starts`, and one turn of the pool
+    /// is asked for per process (in order, as each job is), with a block made once.
+    func start(_ process: ProcessStart) {
+        if JobCollector.current != nil {
+            process.begin(on: self)
+            return
+        }
+        starts.withLock { $0.append(process) }
+        DispatchQueue.global().async(execute: Self.startNext)
+    }
+
+    private let starts = Mutex(Deque<ProcessStart>())
+
+    private static let startNext: @Sendable @convention(block) () -> Void = {
+        let scheduler = ProcessScheduler.shared
+        guard let process = scheduler.starts.withLock({ $0.popFirst() }) else { return }
+        scheduler.firstJob(of: process)?.runSynchronously(on: scheduler.asUnownedTaskExecutor())
+    }
+
+    /// Makes `process`'s task on this thread and gives its first job, to be run here at once
+    /// rather than queued on the pool again.
+    private func firstJob(of process: ProcessStart) -> UnownedJob? {
+        let collector = JobCollector.ofThisThread
+        collector.isCollecting = true
+        process.begin(on: self)
+        collector.isCollecting = false
+        defer { collector.jobs.removeAll(keepingCapacity: true) }
+        return collector.jobs.first
     }
 
     // MARK: Running where the message arrived

@@ -1,4 +1,4 @@
-import Processes
+@testable import Processes
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))
@@ -97,8 +97,8 @@ struct MailboxTests {
 
     @Test func sendingToADeadProcessIsDroppedSilently() async throws {
         try await runtime.withProcess { context async throws in
-            let short = context.spawn { _ in }
-            #expect(try await context.awaitExit(of: short) == .normal)
+            let (short, watch) = context.spawnMonitor { _ in }
+            #expect(try await context.expectDown(watch).reason == .normal)
             #expect(!runtime.isAlive(short))
             context.send("hello?", to: short)
         }
@@ -111,6 +111,31 @@ struct MailboxTests {
             for _ in 0..<100 { refs.append(context.spawnMonitor { _ in }.1) }
             for ref in refs { _ = try await context.expectDown(ref) }
             #expect(runtime.processCount == before)
+        }
+    }
+
+    /// A child that ends at once is monitored before it runs: its Down says `normal`, never
+    /// `noproc` (a monitor set after the spawn could come too late).
+    @Test func spawnMonitorWatchesTheChildFromItsStart() async throws {
+        try await runtime.withProcess { context async throws in
+            var refs: [Ref] = []
+            for _ in 0..<1_000 { refs.append(context.spawnMonitor { _ in }.1) }
+            for ref in refs { #expect(try await context.expectDown(ref).reason == .normal) }
+        }
+    }
+
+    /// A spawned process's task is made when it first runs; one killed before then never
+    /// runs its body.
+    @Test func aProcessKilledBeforeItRanNeverRuns() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let cell = ProcessCell(runtime: runtime, serial: UInt64.max)
+            cell.terminate(.killed)
+            ProcessStart(cell: cell, body: { _ in context.runtime.send("ran", to: me) }).begin(on: runtime.scheduler)
+            let alive = ProcessCell(runtime: runtime, serial: UInt64.max - 1)
+            ProcessStart(cell: alive, body: { _ in context.runtime.send("alive ran", to: me) }).begin(on: runtime.scheduler)
+            #expect(try await context.expectMessage(String.self) == "alive ran")
+            #expect(try await context.nothing(String.self))
         }
     }
 

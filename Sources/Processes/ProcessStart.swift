@@ -1,8 +1,8 @@
 /// A spawned process whose task is not made yet. `spawn` makes only the process's cell (its
 /// pid, mailbox, links and monitors, all a process needs to be sent to, linked and monitored)
-/// and queues this; the worker that first runs the process makes its task. The task and its
-/// first frames are most of a new process's memory, so a process that spawns many pays only
-/// for their cells, and the rest is made by the worker that runs them, in parallel.
+/// and queues this; the pool thread that first runs the process makes its task. The task and
+/// its first frames are most of a new process's memory, so a process that spawns many pays
+/// only for their cells, and the rest is made by the threads that run them, in parallel.
 struct ProcessStart: Sendable {
     let cell: ProcessCell
     let body: @Sendable (ProcessContext) async throws -> Void

@@ -37,15 +37,40 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
             return
         }
         starts.withLock { $0.append(process) }
-        DispatchQueue.global().async(execute: Self.startNext)
+        Self.pool.async(execute: Self.startNext)
     }
 
-    private let starts = Mutex(Deque<ProcessStart>())
+    private let starts = Mutex(StartQueue())
+    /// Kept: each `DispatchQueue.global()` makes a wrapper object.
+    private static let pool = DispatchQueue.global()
 
     private static let startNext: @Sendable @convention(block) () -> Void = {
         let scheduler = ProcessScheduler.shared
         guard let process = scheduler.starts.withLock({ $0.popFirst() }) else { return }
         scheduler.firstJob(of: process)?.runSynchronously(on: scheduler.asUnownedTaskExecutor())
+    }
+
+    /// Spawned processes waiting for their first turn, oldest first. Its storage is let go
+    /// once a burst of spawns has been started, so that a million spawned at once do not
+    /// leave 32 MB behind for good.
+    struct StartQueue {
+        private var waiting = Deque<ProcessStart>()
+        private var grown = false
+        static let keptCapacity = 1_024
+
+        mutating func append(_ process: ProcessStart) {
+            waiting.append(process)
+            if waiting.count > Self.keptCapacity { grown = true }
+        }
+
+        mutating func popFirst() -> ProcessStart? {
+            let first = waiting.popFirst()
+            if grown, waiting.isEmpty {
+                waiting = Deque()
+                grown = false
+            }
+            return first
+        }
     }
 
     /// Makes `process`'s task on this thread and gives its first job, to be run here at once

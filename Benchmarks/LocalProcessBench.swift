@@ -110,6 +110,22 @@ extension LocalProcessBench {
         return seconds(ContinuousClock.now - start) / Double(count) * 1e6
     }
 
+    /// A GenServer call from a process, as Erlang's `gen_server:call` is always made: the
+    /// mean in microseconds.
+    static func callFromProcess(count: Int = 20_000) async throws -> Double {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        return try await runtime.withProcess { context in
+            let server = try await context.startServer { _ in Echo() }
+            let me = context.pid
+            context.spawn { caller in
+                let start = ContinuousClock.now
+                for index in 0..<count { _ = try await caller.call(server, index) }
+                caller.send(seconds(ContinuousClock.now - start) / Double(count) * 1e6, to: me)
+            }
+            return try await context.receive(Double.self)
+        }
+    }
+
     /// The same from 32 tasks at once, each to a server of its own (as 32 HTTP connections
     /// to 32 lists): calls per second.
     static func concurrentCallsFromTasks(callers: Int = 32, each: Int = 5_000) async throws -> Double {

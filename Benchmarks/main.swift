@@ -95,6 +95,8 @@ if wanted("local") {
     report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[spawns.count / 2], "bytes")
     report.add("genserver_call_from_task", try await median { try await LocalProcessBench.callFromTask() }, "us",
                reference: "local_roundtrip")
+    report.add("genserver_call_from_process", try await median { try await LocalProcessBench.callFromProcess() }, "us",
+               reference: "local_roundtrip")
     report.add("genserver_calls_32_tasks", try await median { try await LocalProcessBench.concurrentCallsFromTasks() }, "calls/s")
     report.add("memory_per_idle_genserver", try await median(runs: 3) { try ServerMemoryBench.inFreshProcess() }, "bytes",
                reference: "memory_per_idle_process")

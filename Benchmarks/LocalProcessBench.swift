@@ -117,12 +117,18 @@ extension LocalProcessBench {
         return try await runtime.withProcess { context in
             let server = try await context.startServer { _ in Echo() }
             let me = context.pid
-            context.spawn { caller in
+            let (_, watch) = context.spawnMonitor { caller in
                 let start = ContinuousClock.now
                 for index in 0..<count { _ = try await caller.call(server, index) }
                 caller.send(seconds(ContinuousClock.now - start) / Double(count) * 1e6, to: me)
             }
-            return try await context.receive(Double.self)
+            // The figure, or the caller's failure (a failed call must not leave the bench waiting).
+            let outcome = try await context.receive { message -> Result<Double, ExitReason>? in
+                if let figure = message as? Double { return .success(figure) }
+                if let down = message as? Down, down.ref == watch, down.reason != .normal { return .failure(down.reason) }
+                return nil
+            }
+            return try outcome.get()
         }
     }
 

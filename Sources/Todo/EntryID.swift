@@ -33,7 +33,12 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { origin.isEmpty ? String(counter) : "\(counter).\(origin)" }
 
     /// The id without the origin's host: what users are shown and type.
-    var short: EntryID { EntryID(counter: counter, origin: String(origin.prefix { $0 != "@" })) }
+    /// Cut by bytes, not characters (made for every entry a read shows): `@` is ASCII, so
+    /// the cut falls between characters.
+    var short: EntryID {
+        guard let at = origin.utf8.firstIndex(of: UInt8(ascii: "@")) else { return self }
+        return EntryID(counter: counter, origin: String(origin[..<at]))
+    }
 
     /// Whether `reference`, as a user typed it, names this (full) id: the same id, its short
     /// form, or its bare counter.

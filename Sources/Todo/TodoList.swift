@@ -25,11 +25,16 @@ public struct TodoList: Hashable, Sendable {
     public private(set) var nextCounter: Int
     /// The newest stamp's clock: the next write's stamp is later.
     public private(set) var clock: Int64
+    /// The day of each record's live entry, in the records' order; 0 for a tombstone. A read
+    /// of one day scans these, 4 bytes a record, rather than the records (136 bytes each,
+    /// mostly out of cache: on a grown list the scan was a tenth of a node's time on reads).
+    private var shownDays: [UInt32]
 
     public init() {
         records = []
         nextCounter = 1
         clock = 0
+        shownDays = []
     }
 
     /// A list read back from storage or the wire: records in any order; two records of one
@@ -44,7 +49,15 @@ public struct TodoList: Hashable, Sendable {
 
     /// The live entries for `date` (all of them when nil), in creation order.
     public func entries(on date: TodoDate?) -> [TodoEntry] {
-        records.indices.compactMap { date == nil || records[$0].date == date ? shownEntry(at: $0) : nil }
+        guard let date else { return records.indices.compactMap(shownEntry) }
+        let day = Self.shownDay(date)
+        var entries: [TodoEntry] = []
+        // Counted first (a few bytes a record): one allocation for the answer.
+        entries.reserveCapacity(shownDays.lazy.filter { $0 == day }.count)
+        for index in shownDays.indices where shownDays[index] == day {
+            if let entry = shownEntry(at: index) { entries.append(entry) }
+        }
+        return entries
     }
 
     /// The live entry `id` names (a full id, its short form or its bare counter, when only
@@ -115,8 +128,10 @@ public struct TodoList: Hashable, Sendable {
                 let merged = records[index].merged(with: record)
                 guard merged != records[index] else { continue }
                 records[index] = merged
+                shownDays[index] = Self.shownDay(of: merged)
             } else {
                 records.insert(record, at: index)
+                shownDays.insert(Self.shownDay(of: record), at: index)
             }
             changed = true
             nextCounter = max(nextCounter, record.id.counter + 1)
@@ -163,10 +178,21 @@ public struct TodoList: Hashable, Sendable {
     /// the short forms are compared only then (this runs for every entry a read returns).
     private func shownID(at index: Int) -> EntryID {
         let id = records[index].id, short = id.short
-        let clash = [index - 1, index + 1].contains {
-            records.indices.contains($0) && records[$0].id.counter == id.counter && records[$0].id.short == short
+        func clashes(_ neighbour: Int) -> Bool {
+            records.indices.contains(neighbour) && records[neighbour].id.counter == id.counter
+                && records[neighbour].id.short == short
         }
-        return clash ? id : short
+        return clashes(index - 1) || clashes(index + 1) ? id : short
+    }
+
+    /// A day as one number, never 0 (months and days count from 1).
+    private static func shownDay(_ date: TodoDate) -> UInt32 {
+        UInt32(date.year) << 9 | UInt32(date.month) << 5 | UInt32(date.day)
+    }
+
+    /// What `shownDays` holds for `record`.
+    private static func shownDay(of record: EntryRecord) -> UInt32 {
+        record.deleted == nil ? shownDay(record.date) : 0
     }
 
     /// Binary search: where `id` is, or would go.

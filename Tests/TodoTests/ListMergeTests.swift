@@ -56,6 +56,20 @@ struct ListMergeTests {
         #expect(healed.entries.allSatisfy { healed.entry(id: $0.id) == $0 }, "seed \(seed)")
     }
 
+    /// A read of one day goes by the list's index of days, which every add, date change,
+    /// delete and merged-in record must keep in step with the records.
+    @Test(arguments: seeds)
+    func aDaysEntriesAreTheLiveEntriesOfThatDayAfterAnyHistory(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let history = History.diverged(copies: 2, random: &random)
+        let days = (1...4).compactMap { TodoDate(year: 2018, month: 12, day: $0) }
+        for list in history.lists + [history.lists[0].merged(history.lists[1]), history.lists[1].merged(history.lists[0])] {
+            for day in days {
+                #expect(list.entries(on: day) == list.entries.filter { $0.date == day }, "seed \(seed): \(day)")
+            }
+        }
+    }
+
     @Test func aDeleteOnOneSideWinsOverAnEditOnTheOther() throws {
         let day = try #require(TodoDate("2018-12-19"))
         var base = TodoList()

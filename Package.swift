@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "todo-bench",
             dependencies: [
-                "ZeroMQ", "Processes", "Cluster", "OSProcess",
+                "ZeroMQ", "Processes", "Cluster", "OSProcess", "Todo",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

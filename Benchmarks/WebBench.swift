@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import OSProcess
+import Todo
 
 /// `wrk` against the HTTP front: the book's load (80 % `GET /entries`, 20 % `POST /add_entry`,
 /// lists list_1..list_1000, December 2018 dates) on one node and through one node of three,
@@ -86,9 +87,8 @@ enum WebBench {
         let lines = (1...lists).map { "url = \"http://127.0.0.1:\(port)/entries?list=idle_\($0)&date=2018-12-19\"\noutput = /dev/null\n" }
         try lines.joined().write(to: urls, atomically: true, encoding: .utf8)
         try run("/usr/bin/curl", ["-s", "-K", urls.path])
-        // Well past a list server's `hibernateAfter` (250 ms, `TodoServer`; this target does
-        // not link the to-do module), so every server has hibernated.
-        try await Task.sleep(for: .milliseconds(1_500))
+        // Well past a list server's `hibernateAfter`, so every server has hibernated.
+        try await Task.sleep(for: TodoServer.hibernateAfter * 6)
         let after = residentBytes(of: cluster.pids[0])
         return Double(after - before) / Double(lists)
     }

@@ -4,7 +4,7 @@ import ZeroMQ
 
 // `make bench`: every figure is a median of several runs, printed and written to
 // bench-results.json. Raw ZeroMQ figures come from the same run as ours.
-// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, web, catchup).
+// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, list, web, catchup).
 let groups = Set(CommandLine.arguments.dropFirst())
 
 // One spawn measurement in a fresh process, so memory freed by an earlier run is not reused.
@@ -139,6 +139,12 @@ if wanted("codec") {
     report.add("codec_binary_roundtrip", middle.binary, "ns/msg", reference: "codec_json_roundtrip")
     report.add("codec_json_size", Double(middle.jsonBytes), "bytes")
     report.add("codec_binary_size", Double(middle.binaryBytes), "bytes", reference: "codec_json_size")
+}
+
+if wanted("list") {
+    for entries in [80, 200] {
+        report.add("list_read_by_day_\(entries)", (0..<3).map { _ in ListReadBench.measure(entries: entries) }.sorted()[1], "ns/read")
+    }
 }
 
 if wanted("web") {

@@ -11,6 +11,9 @@ enum WebBench {
         var requestsPerSecond: Double
         var p99Milliseconds: Double
         var errors: Int
+        /// The server processes' CPU time (user and system) per request, in microseconds:
+        /// what a request costs them, whatever else this machine runs meanwhile (wrk itself).
+        var cpuMicroseconds: Double
     }
 
     struct Figures {
@@ -51,20 +54,21 @@ enum WebBench {
         let trivial = try launch(CommandLine.arguments[0], ["trivial-http", String(trivialPort)], in: scratch)
         defer { stop(trivial) }
         try await waitForHTTP(port: trivialPort, path: "/hello")
-        let trivialLoad = try median(of: (0..<runs).map { _ in try wrk(port: trivialPort, path: "/hello", script: nil) })
+        let trivialLoad = try median(of: (0..<runs).map { _ in try wrk(port: trivialPort, path: "/hello", script: nil, servers: [trivial.pid]) })
         stop(trivial)
 
         let cluster = try Cluster(size: 3, scratch: scratch)
         defer { cluster.stop() }
         // One node alone first, then the same node with two peers joined.
         try await cluster.start(count: 1)
-        _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script)  // starts the list servers
-        let oneNode = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script) })
-        let oneNodeGets = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: gets) })
-        let oneNodePosts = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: posts) })
+        func load(_ script: URL) throws -> Load {
+            try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: cluster.pids) })
+        }
+        _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: [])  // starts the list servers
+        let oneNode = try load(script), oneNodeGets = try load(gets), oneNodePosts = try load(posts)
         try await cluster.start(count: 3)
-        _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script)
-        let threeNodes = try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script) })
+        _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: [])
+        let threeNodes = try load(script)
         cluster.stop()
 
         let bytes = try await idleServerMemory(scratch: scratch)
@@ -110,23 +114,28 @@ enum WebBench {
         """
     }
 
-    /// One `wrk` run: one thread, 32 connections.
-    static func wrk(port: Int, path: String, script: URL?) throws -> Load {
+    /// One `wrk` run: one thread, 32 connections; `servers` are the processes that serve it
+    /// (all of a cluster's nodes), whose CPU time it counts.
+    static func wrk(port: Int, path: String, script: URL?, servers: [Int32]) throws -> Load {
         var arguments = ["-t1", "-c32", "-d\(duration)s", "--latency"]
         if let script { arguments += ["-s", script.path] }
         arguments.append("http://127.0.0.1:\(port)\(path)")
+        let cpuBefore = cpuSeconds(of: servers)
         let output = try run("/usr/bin/wrk", arguments)
-        guard let rate = number(after: "Requests/sec:", in: output),
+        let cpu = cpuSeconds(of: servers) - cpuBefore
+        guard let rate = number(after: "Requests/sec:", in: output), let requests = number(before: " requests in", in: output),
               let p99Line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("99%") })
         else { throw BenchFailure("cannot read wrk's output: \(output)") }
         let errors = Int(number(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
-        return Load(requestsPerSecond: rate, p99Milliseconds: milliseconds(String(p99Line.split(separator: " ").last ?? "")), errors: errors)
+        return Load(requestsPerSecond: rate, p99Milliseconds: milliseconds(String(p99Line.split(separator: " ").last ?? "")), errors: errors,
+                    cpuMicroseconds: requests > 0 ? cpu / requests * 1e6 : 0)
     }
 
     static func median(of loads: [Load]) -> Load {
         let sorted = loads.sorted { $0.requestsPerSecond < $1.requestsPerSecond }
         var middle = sorted[sorted.count / 2]
         middle.p99Milliseconds = loads.map(\.p99Milliseconds).sorted()[loads.count / 2]
+        middle.cpuMicroseconds = loads.map(\.cpuMicroseconds).sorted()[loads.count / 2]
         middle.errors = loads.map(\.errors).reduce(0, +)
         return middle
     }
@@ -134,6 +143,25 @@ enum WebBench {
     private static func number(after label: String, in text: String) -> Double? {
         guard let range = text.range(of: label) else { return nil }
         return Double(text[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first ?? "")
+    }
+
+    /// The number just before `label` (wrk's `12345 requests in 5.00s`).
+    private static func number(before label: String, in text: String) -> Double? {
+        guard let range = text.range(of: label) else { return nil }
+        return Double(text[..<range.lowerBound].split(whereSeparator: { $0 == " " || $0 == "\n" }).last ?? "")
+    }
+
+    /// The CPU time (user and system) `pids` have used so far, in seconds.
+    static func cpuSeconds(of pids: [Int32]) -> Double {
+        pids.reduce(0) { total, pid in
+            // Fields after the command's name, which may hold spaces: the state (field 3)
+            // first, so utime and stime (fields 14 and 15) are the 12th and 13th.
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let nameEnd = text.lastIndex(of: ")") else { return total }
+            let fields = text[text.index(after: nameEnd)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return total }
+            return total + (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
     }
 
     /// wrk writes latencies as `812.00us`, `12.34ms` or `1.20s`.

@@ -158,6 +158,11 @@ if wanted("web") {
     report.add("http_post_1_node_p99", web.oneNodePosts.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
     report.add("http_mix_3_nodes", web.cluster.requestsPerSecond, "req/s", reference: "http_trivial_route")
     report.add("http_mix_3_nodes_p99", web.cluster.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
+    report.add("http_trivial_route_cpu", web.trivial.cpuMicroseconds, "us/req")
+    report.add("http_mix_1_node_cpu", web.oneNode.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
+    report.add("http_get_1_node_cpu", web.oneNodeGets.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
+    report.add("http_post_1_node_cpu", web.oneNodePosts.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
+    report.add("http_mix_3_nodes_cpu", web.cluster.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
     report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.oneNodeGets.errors + web.oneNodePosts.errors + web.cluster.errors), "responses")
     report.add("memory_per_idle_list_server", web.bytesPerIdleServer, "bytes")
 }

@@ -33,8 +33,8 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { origin.isEmpty ? String(counter) : "\(counter).\(origin)" }
 
     /// The id without the origin's host: what users are shown and type.
-    /// Cut by bytes, not characters (made for every entry a read shows): `@` is ASCII, so
-    /// the cut falls between characters.
+    /// Cut at the first `@` byte, as `NodeName(unchecked:)` cuts a node's name, not by walking
+    /// characters: it is made for every entry a read shows.
     var short: EntryID {
         guard let at = origin.utf8.firstIndex(of: UInt8(ascii: "@")) else { return self }
         return EntryID(counter: counter, origin: String(origin[..<at]))

@@ -12,7 +12,8 @@ enum WebBench {
         var p99Milliseconds: Double
         var errors: Int
         /// The server processes' CPU time (user and system) per request, in microseconds:
-        /// what a request costs them, whatever else this machine runs meanwhile (wrk itself).
+        /// what a request costs them, without wrk's share or the idle time (it still moves
+        /// with the machine's noise, by 15 to 20 % here).
         var cpuMicroseconds: Double
     }
 

@@ -154,15 +154,7 @@ enum WebBench {
 
     /// The CPU time (user and system) `pids` have used so far, in seconds.
     static func cpuSeconds(of pids: [Int32]) -> Double {
-        pids.reduce(0) { total, pid in
-            // Fields after the command's name, which may hold spaces: the state (field 3)
-            // first, so utime and stime (fields 14 and 15) are the 12th and 13th.
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let nameEnd = text.lastIndex(of: ")") else { return total }
-            let fields = text[text.index(after: nameEnd)...].split(separator: " ")
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return total }
-            return total + (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-        }
+        pids.reduce(0) { $0 + (ProcessStat(pid: $1)?.cpuSeconds ?? 0) }
     }
 
     /// wrk writes latencies as `812.00us`, `12.34ms` or `1.20s`.

@@ -137,11 +137,7 @@ func runToEnd(_ executable: URL, _ arguments: [String], environment: [String: St
 }
 
 /// Whether `pid` has ended and waits only to be reaped.
-func isZombie(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
-}
+func isZombie(_ pid: Int32) -> Bool { ProcessStat(pid: pid)?.state == "Z" }
 
 /// A started binary, its output going to a log file.
 final class RunningProgram: Sendable {

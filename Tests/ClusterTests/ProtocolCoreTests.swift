@@ -1,4 +1,5 @@
 @testable import Cluster
+import Foundation
 import Processes
 import Testing
 
@@ -324,6 +325,22 @@ import Testing
         #expect(NodeName(unchecked: "bare") == NodeName(name: "bare", host: ""))
         #expect(NodeName(unchecked: "") == NodeName(name: "", host: ""))
         #expect(NodeName(unchecked: "née@hôte") == NodeName(name: "née", host: "hôte"))
+        #expect(NodeName(unchecked: "bare@") == NodeName(unchecked: "bare"))
+        let odd = NodeName(unchecked: "a@b@c")
+        #expect(odd.name == "a" && odd.host == "b@c" && odd.description == "a@b@c")
+        #expect(NodeName(name: "todo1", host: "localhost").description == "todo1@localhost")
+    }
+
+    /// The name is kept as one text now; peers and JSON still see the two keyed strings
+    /// that the name and host once were.
+    @Test func aNodeNameKeepsItsCodedForm() throws {
+        struct TwoStrings: Codable, Equatable { let name: String; let host: String }
+        let node = NodeName(name: "todo1", host: "localhost"), fields = TwoStrings(name: "todo1", host: "localhost")
+        #expect(try BinaryEncoder().encode(node) == BinaryEncoder().encode(fields))
+        #expect(try BinaryDecoder().decode(NodeName.self, from: BinaryEncoder().encode(fields)) == node)
+        let json = try JSONDecoder().decode(TwoStrings.self, from: JSONEncoder().encode(node))
+        #expect(json == fields)
+        #expect(try JSONDecoder().decode(NodeName.self, from: JSONEncoder().encode(fields)) == node)
     }
 }
 

@@ -2,14 +2,23 @@ import Foundation
 
 /// A node's name, `name@host` (Erlang's `node()`). Ordered by its text, as `:global` orders
 /// nodes when it picks a winner.
+///
+/// Kept as that one text, which equality, hashing and order use: a remote send names its peer
+/// from the text its pid carries, so that costs no split, no new strings and one hash.
 public struct NodeName: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
-    public let name: String
-    public let host: String
+    /// `name@host`; just `name` when the host is empty.
+    public let description: String
+
+    /// The part before the first `@`.
+    public var name: String { parts.name }
+    /// The part after the first `@`; empty when there is none.
+    public var host: String { parts.host }
 
     public init(name: String, host: String) {
-        self.name = name
-        self.host = host
+        self.init(text: host.isEmpty ? name : "\(name)@\(host)")
     }
+
+    private init(text: String) { description = text }
 
     /// Parses `name@host`; a name without `@host` gets `defaultHost` (the machine's short name).
     public init(parsing text: String, defaultHost: String = NodeName.shortHostName()) throws(NodeNameError) {
@@ -25,18 +34,40 @@ public struct NodeName: Hashable, Comparable, Sendable, Codable, CustomStringCon
         self.init(name: name, host: host)
     }
 
-    /// Splits a node's text, as pids and `send(toName:on:)` carry it, at its first `@`,
-    /// without validating: a bad text just names no peer. On every remote send, so it finds
-    /// the `@` in the bytes instead of building an array of parts.
+    /// A node's text, as pids and `send(toName:on:)` carry it, without validating: a bad
+    /// text just names no peer. On every remote send, so it takes the text as it is; only a
+    /// text that ends in `@` (an empty host) is made canonical, as `init(name:host:)` writes it.
     init(unchecked text: String) {
-        guard let at = text.utf8.firstIndex(of: UInt8(ascii: "@")) else {
-            self.init(name: text, host: "")
-            return
+        if text.utf8.last == UInt8(ascii: "@") {
+            let (name, host) = Self.split(text)
+            self.init(name: name, host: host)
+        } else {
+            self.init(text: text)
         }
-        self.init(name: String(text[..<at]), host: String(text[text.utf8.index(after: at)...]))
     }
 
-    public var description: String { "\(name)@\(host)" }
+    private var parts: (name: String, host: String) { Self.split(description) }
+
+    /// `text` cut at its first `@` byte.
+    private static func split(_ text: String) -> (name: String, host: String) {
+        guard let at = text.utf8.firstIndex(of: UInt8(ascii: "@")) else { return (text, "") }
+        return (String(text[..<at]), String(text[text.utf8.index(after: at)...]))
+    }
+
+    enum CodingKeys: String, CodingKey { case name, host }
+
+    /// The same form as when `name` and `host` were stored: two keyed strings.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name), host: try container.decode(String.self, forKey: .host))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        let (name, host) = parts
+        try container.encode(name, forKey: .name)
+        try container.encode(host, forKey: .host)
+    }
 
     public static func < (lhs: NodeName, rhs: NodeName) -> Bool { lhs.description < rhs.description }
 

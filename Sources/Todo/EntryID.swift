@@ -24,8 +24,10 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard let counter = Int(parts[0]), counter > 0, String(counter) == parts[0] else { return nil }
         let origin = parts.count > 1 ? String(parts[1]) : ""
+        // Any letters a node name may hold (`NodeName(parsing:)` takes letters beyond ASCII),
+        // never a control character or a space of any kind.
         guard parts.count == 1 || !origin.isEmpty,
-              origin.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.generalCategory != .control && $0 != " " })
+              origin.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control && !$0.properties.isWhitespace })
         else { return nil }
         self.init(counter: counter, origin: origin)
     }

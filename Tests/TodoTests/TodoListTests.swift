@@ -119,9 +119,23 @@ struct TodoListTests {
         #expect(EntryID("3.todo2") == EntryID(counter: 3, origin: "todo2"))
         #expect(EntryID("12") == EntryID(counter: 12, origin: ""))
         #expect(EntryID("4.a.b")?.origin == "a.b")
-        for bad in ["", "0", "-1", "x", "3.", ".todo1", "03.todo1", "3 .x", "3.to do", "3.\u{7}", "99999999999999999999"] {
+        for bad in ["", "0", "-1", "x", "3.", ".todo1", "03.todo1", "3 .x", "3.to do", "3.\u{7}", "99999999999999999999",
+                    "3.to\u{A0}do", "3.to\u{2003}do", "3.to\u{85}do"] {
             #expect(EntryID(bad) == nil, "\(bad)")
         }
+    }
+
+    /// Node names may hold letters beyond ASCII (`tödö@hôte`), and so may the ids their
+    /// nodes make: the id a list shows must be one a user can type back.
+    @Test func anIdMadeOnANodeWithANonASCIINameReadsBackAsShown() throws {
+        var list = TodoList()
+        let day = try #require(TodoDate("2018-12-19"))
+        let (added, _) = list.add(date: day, title: "Dentist", by: "tödö@hôte", atMillis: 1)
+        #expect(added.id.description == "1.tödö")
+        let typed = try #require(EntryID(added.id.description))
+        #expect(list.update(id: typed, date: nil, title: "Dentist, moved", by: "tödö@hôte", atMillis: 2)?.0.title == "Dentist, moved")
+        #expect(list.entry(id: try #require(EntryID("1.tödö@hôte")))?.title == "Dentist, moved")
+        #expect(try TodoInput.entryId("1.tödö") == typed)
     }
 }
 

@@ -1,4 +1,5 @@
 /// What ended a call's wait.
+@usableFromInline
 enum CallAnswer<Reply> {
     case reply(Reply)
     case down(ExitReason)
@@ -28,13 +29,18 @@ public enum CallError: Error, Equatable, Sendable, CustomStringConvertible {
 extension ProcessContext {
     /// Calls `server` and waits for its answer: fails with `CallError` when the server is gone,
     /// dies meanwhile, or does not answer within `timeout` (default 5 s, as GenServer.call).
+    @inlinable
     public func call<Server: GenServer>(
         _ server: ServerRef<Server>, _ request: Server.Request, timeout: Duration = .seconds(5)
     ) async throws -> Server.Reply {
         try await call(server.pid, request, replyType: Server.Reply.self, timeout: timeout)
     }
 
-    /// An untyped call to any pid serving `Request`.
+    /// An untyped call to any pid serving `Request`. Inlinable, so that it is specialized where
+    /// it is called: unspecialized, it looked up the metadata of `CallReply<Reply>` and of its
+    /// own answer's type at run time for every message it looked at, a tenth of a local
+    /// call's CPU (`todo-bench calls-profile`).
+    @inlinable
     public func call<Request: Sendable, Reply: Sendable>(
         _ target: Pid, _ request: Request, replyType: Reply.Type, timeout: Duration = .seconds(5)
     ) async throws -> Reply {
@@ -67,6 +73,7 @@ extension ProcessContext {
 
 extension ProcessRuntime {
     /// A call from code that is not a process (it runs as a short-lived one).
+    @inlinable
     public func call<Server: GenServer>(
         _ server: ServerRef<Server>, _ request: Server.Request, timeout: Duration = .seconds(5)
     ) async throws -> Server.Reply {

@@ -266,6 +266,7 @@ final class ProcessCell: @unchecked Sendable {
 
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).
     /// Empty queues are left alone: removing from one would give it storage of its own.
+    @usableFromInline
     func discard(where match: (any Sendable) -> Bool) {
         if !saved.isEmpty { saved.removeAll { match($0.message) } }
         state.withLock { state in

@@ -190,6 +190,7 @@ public final class ProcessRuntime: Sendable {
 
     /// `monitor`, then sends `target` the message made with the monitor's ref (a call's
     /// request); to a remote pid, both leave in one frame.
+    @usableFromInline
     func monitor(_ target: Pid, watcher: Pid, thenSend message: (Ref) -> any Sendable) -> Ref {
         guard isRemote(target), let remote = remoteRouting else {
             let ref = monitor(target, watcher: watcher)

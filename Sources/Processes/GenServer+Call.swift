@@ -38,7 +38,7 @@ extension ProcessContext {
 
     /// An untyped call to any pid serving `Request`. Inlinable, so that it is specialized where
     /// it is called: unspecialized, it looked up the metadata of `CallReply<Reply>` and of its
-    /// own answer's type at run time for every message it looked at, a tenth of a local
+    /// own answer's type at run time for every message it looked at: about 7 % of a local
     /// call's CPU (`todo-bench calls-profile`).
     @inlinable
     public func call<Request: Sendable, Reply: Sendable>(

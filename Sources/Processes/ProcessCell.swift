@@ -161,8 +161,8 @@ final class ProcessCell: @unchecked Sendable {
     // MARK: Receiving (the process's own task only)
 
     /// The fast path of receive, without suspending: takes the first message `accept` takes
-    /// among the first saved one and the new ones; false when none. Callers inline it, so a
-    /// busy mailbox costs no async frame. It leaves the slow path (`receive`, which must follow
+    /// among the first saved one and the new ones; false when none. Synchronous, so a busy
+    /// mailbox costs no async frame. It leaves the slow path (`receive`, which must follow
     /// when it gives false) the number of saved messages `accept` has already turned down, so
     /// that those are not looked at again. In the cell, not passed along: a waiting process's
     /// memory is mostly its frames, and one more word in them took an idle process a step of

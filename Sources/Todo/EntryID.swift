@@ -35,7 +35,7 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { origin.isEmpty ? String(counter) : "\(counter).\(origin)" }
 
     /// The id without the origin's host: what users are shown and type.
-    /// Cut at the first `@` byte, as `NodeName(unchecked:)` cuts a node's name, not by walking
+    /// Cut at the first `@` byte, as `NodeName.name` cuts a node's text, not by walking
     /// characters: it is made for every entry a read shows.
     var short: EntryID {
         guard let at = origin.utf8.firstIndex(of: UInt8(ascii: "@")) else { return self }

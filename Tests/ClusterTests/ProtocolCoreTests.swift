@@ -316,7 +316,8 @@ import Testing
         #expect(throws: NodeNameError.self) { try resolveHost("no-such-host.invalid") }
     }
 
-    /// What every remote send does with a pid's node: split at the first `@`, no checks.
+    /// What every remote send does with a pid's node: takes its text as it is, no checks. Its
+    /// name and host, when asked for, split at the first `@`.
     @Test func aNodeTextSplitsAtItsFirstAtSign() {
         #expect(NodeName(unchecked: "todo1@localhost") == NodeName(name: "todo1", host: "localhost"))
         #expect(NodeName(unchecked: "a-very-long-node-name@a.long.host.example.com")

@@ -210,6 +210,16 @@ enum RemoteBench {
         }
     }
 
+    /// The (p50, p99) of GenServer calls to the echo server on `peer`, from one process on the
+    /// process scheduler (for profiling beside `roundTrips`).
+    static func serverCalls(node: ClusterNode, peer: NodeName, count: Int = 100_000) async throws -> (Double, Double) {
+        let server = try await node.rpc.call(peer, "echo_server", 0, returning: Pid.self)
+        return try await withTaskExecutorPreference(node.runtime.scheduler) { try await node.runtime.withProcess { context in
+            let times = try await timed(count) { _ = try await context.call(server, 1, replyType: Int.self) }
+            return (times.p50, times.p99)
+        } }
+    }
+
     /// Starts the peer process and measures against it, over encrypted links or (for the
     /// cost of encryption) in the clear.
     static func measure(runs: Int = 3, encrypted: Bool = true) async throws -> Figures {

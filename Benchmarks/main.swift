@@ -17,7 +17,8 @@ if groups == ["spawn-profile"] {
 }
 // For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
 // processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 2,000,000 one-way
-// messages to a peer prints their rate; 50,000 multicalls to two peers prints their p50.
+// messages to a peer prints their rate; 50,000 multicalls to two peers prints their p50;
+// 100,000 GenServer calls to a server on a peer print their (p50, p99).
 if groups == ["zmq-profile"] {
     print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
     exit(0)
@@ -27,6 +28,10 @@ if groups == ["roundtrip-profile"] {
         try await RemoteBench.roundTrips(node: node, peer: peers[0], count: 100_000)
     }
     print(figures)
+    exit(0)
+}
+if groups == ["remote-call-profile"] {
+    print(try await RemoteBench.withPeers(["peer"]) { node, peers in try await RemoteBench.serverCalls(node: node, peer: peers[0]) })
     exit(0)
 }
 if groups == ["throughput-profile"] {

@@ -7,14 +7,17 @@ import Darwin
 /// The receive timeouts of one runtime, on one thread of their own: a min-heap of deadlines
 /// and a condition variable. A Dispatch timer per timed receive cost a timer-heap insert and
 /// a wake of Dispatch's manager thread each, and kept the process alive until it fired. Here
-/// the heap holds plain values (a deadline and a slot number), so sifting copies no
-/// references; the slot holds its process weakly. A process arms entries lazily
+/// the heap holds plain integers (a deadline as `WaitTimer`'s offset, and a slot number), so
+/// sifting copies no references and compares no `ContinuousClock.Instant`s (whose size is
+/// known only at run time, so the heap moved them through their metadata: about a tenth of
+/// a short-lived caller's CPU); the slot holds its process weakly. A process arms entries lazily
 /// (`WaitTimer`), and those it no longer relies on are dropped when their time comes, or
 /// sooner: each time the heap doubles, it is rebuilt without them (O(1) amortized per timer,
 /// nothing on the receive path), so long timeouts under load cannot pile up.
 final class TimerThread: @unchecked Sendable {
     private struct Entry {
-        let deadline: ContinuousClock.Instant
+        /// `WaitTimer.offset` of the deadline.
+        let due: Int64
         let slot: Int
     }
 
@@ -22,14 +25,16 @@ final class TimerThread: @unchecked Sendable {
         weak var cell: ProcessCell?
     }
 
-    private var heap: [Entry] = []  // guarded by mutex
-    private var slots: [Slot] = []  // guarded by mutex
-    private var freeSlots: [Int] = []  // guarded by mutex
-    private var sizeAfterCleaning = 0  // guarded by mutex
-    private var stopped = false
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-    private var thread: pthread_t?
+    // Guarded by `mutex` (or the mutex and condition themselves), so Swift's run-time
+    // exclusivity checks, one per access through a thread-local set, are left out.
+    @exclusivity(unchecked) private var heap: [Entry] = []
+    @exclusivity(unchecked) private var slots: [Slot] = []
+    @exclusivity(unchecked) private var freeSlots: [Int] = []
+    @exclusivity(unchecked) private var sizeAfterCleaning = 0
+    @exclusivity(unchecked) private var stopped = false
+    @exclusivity(unchecked) private var mutex = pthread_mutex_t()
+    @exclusivity(unchecked) private var condition = pthread_cond_t()
+    @exclusivity(unchecked) private var thread: pthread_t?
 
     init() {
         pthread_mutex_init(&mutex, nil)
@@ -47,6 +52,7 @@ final class TimerThread: @unchecked Sendable {
 
     /// Calls `cell.timerFired(entry: deadline)` at `deadline`, if the cell still exists.
     func schedule(_ cell: ProcessCell, at deadline: ContinuousClock.Instant) {
+        let due = WaitTimer.offset(deadline)
         pthread_mutex_lock(&mutex)
         if thread == nil { start() }
         if heap.count >= max(1_024, 2 * sizeAfterCleaning) { dropStale() }
@@ -58,9 +64,9 @@ final class TimerThread: @unchecked Sendable {
             slot = slots.count
             slots.append(Slot(cell: cell))
         }
-        heap.append(Entry(deadline: deadline, slot: slot))
+        heap.append(Entry(due: due, slot: slot))
         siftUp(heap.count - 1)
-        let earliest = heap[0].deadline == deadline
+        let earliest = heap[0].due == due
         pthread_mutex_unlock(&mutex)
         if earliest { pthread_cond_signal(&condition) }
     }
@@ -76,7 +82,7 @@ final class TimerThread: @unchecked Sendable {
     private func dropStale() {
         var kept = 0
         for entry in heap {
-            if let cell = slots[entry.slot].cell, cell.needsTimer(entry: entry.deadline) {
+            if let cell = slots[entry.slot].cell, cell.needsTimer(entry: WaitTimer.instant(atOffset: entry.due)) {
                 heap[kept] = entry
                 kept += 1
             } else {
@@ -120,27 +126,27 @@ final class TimerThread: @unchecked Sendable {
     }
 
     private func run() {
-        var due: [(deadline: ContinuousClock.Instant, cell: ProcessCell?)] = []
+        var fired: [(due: Int64, cell: ProcessCell?)] = []
         pthread_mutex_lock(&mutex)
         while !stopped {
-            let now = ContinuousClock.now
-            while let first = heap.first, first.deadline <= now {
+            let now = WaitTimer.offset(.now)
+            while let first = heap.first, first.due <= now {
                 let entry = popFirst()
-                due.append((entry.deadline, slots[entry.slot].cell))
+                fired.append((entry.due, slots[entry.slot].cell))
                 release(entry.slot)
             }
-            if !due.isEmpty {
+            if !fired.isEmpty {
                 pthread_mutex_unlock(&mutex)
-                for entry in due { entry.cell?.timerFired(entry: entry.deadline) }
-                due.removeAll(keepingCapacity: true)
+                for entry in fired { entry.cell?.timerFired(entry: WaitTimer.instant(atOffset: entry.due)) }
+                fired.removeAll(keepingCapacity: true)
                 pthread_mutex_lock(&mutex)
                 continue
             }
             if let first = heap.first {
                 var wake = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &wake)
-                let wait = now.duration(to: first.deadline).components
-                let nanoseconds = Int(wait.seconds) * 1_000_000_000 + Int(wait.attoseconds / 1_000_000_000) + wake.tv_nsec
+                // At most an hour at a time: a deadline centuries away must not overflow.
+                let nanoseconds = Int(min(first.due - now, 3_600_000_000_000)) + wake.tv_nsec
                 wake.tv_sec += nanoseconds / 1_000_000_000
                 wake.tv_nsec = nanoseconds % 1_000_000_000
                 pthread_cond_timedwait(&condition, &mutex, &wake)
@@ -165,7 +171,7 @@ final class TimerThread: @unchecked Sendable {
         var child = index
         while child > 0 {
             let parent = (child - 1) / 2
-            guard heap[child].deadline < heap[parent].deadline else { return }
+            guard heap[child].due < heap[parent].due else { return }
             heap.swapAt(child, parent)
             child = parent
         }
@@ -176,8 +182,8 @@ final class TimerThread: @unchecked Sendable {
         while true {
             let left = 2 * parent + 1, right = left + 1
             var smallest = parent
-            if left < heap.count, heap[left].deadline < heap[smallest].deadline { smallest = left }
-            if right < heap.count, heap[right].deadline < heap[smallest].deadline { smallest = right }
+            if left < heap.count, heap[left].due < heap[smallest].due { smallest = left }
+            if right < heap.count, heap[right].due < heap[smallest].due { smallest = right }
             guard smallest != parent else { return }
             heap.swapAt(parent, smallest)
             parent = smallest

@@ -64,8 +64,9 @@ struct WaitTimer: Equatable {
     private static let none = Int64.max
     private static let epoch = ContinuousClock.now
 
-    /// Nanoseconds from the epoch, clamped: a wait of centuries is a wait without end.
-    private static func offset(_ instant: ContinuousClock.Instant?) -> Int64 {
+    /// Nanoseconds from the epoch, clamped: a wait of centuries is a wait without end. The
+    /// timer thread keeps its entries so too, and gives them back by `instant(atOffset:)`.
+    static func offset(_ instant: ContinuousClock.Instant?) -> Int64 {
         guard let instant else { return none }
         let (seconds, attoseconds) = epoch.duration(to: instant).components
         let (nanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
@@ -75,6 +76,9 @@ struct WaitTimer: Equatable {
     }
 
     private static func instant(_ offset: Int64) -> ContinuousClock.Instant? {
-        offset == none ? nil : epoch + .nanoseconds(offset)
+        offset == none ? nil : instant(atOffset: offset)
     }
+
+    /// The instant `offset` stands for (`offset(instant(atOffset: x)) == x`).
+    static func instant(atOffset offset: Int64) -> ContinuousClock.Instant { epoch + .nanoseconds(offset) }
 }

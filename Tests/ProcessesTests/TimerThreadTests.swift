@@ -120,4 +120,25 @@ struct WaitTimerTests {
         // Both entries have fired: the next wait arms afresh.
         #expect(timer.begin(until: at(90)) == at(90))
     }
+
+    /// The timer thread keeps deadlines as offsets, and hands each back to its process as an
+    /// instant: the instant must be the one the process armed (it is matched by equality),
+    /// and offsets must order as their instants do (the heap compares offsets).
+    @Test func anOffsetGivesBackItsInstantExactlyAndInOrder() {
+        var generator = SystemRandomNumberGenerator()
+        let offsets: [Int64] = [.min, -1_000_000_007, -1, 0, 1, 999_999_999, 1_000_000_000, .max - 1]
+            + (0..<1_000).map { _ in Int64.random(in: -(1 << 62)...(1 << 62), using: &generator) }
+        for offset in offsets {
+            #expect(WaitTimer.offset(WaitTimer.instant(atOffset: offset)) == offset)
+        }
+        let sorted = offsets.sorted()
+        for (earlier, later) in zip(sorted, sorted.dropFirst()) where earlier < later {
+            #expect(WaitTimer.instant(atOffset: earlier) < WaitTimer.instant(atOffset: later))
+        }
+        // An armed entry comes back as the very instant the process relies on.
+        var timer = WaitTimer()
+        let armed = timer.begin(until: at(42).advanced(by: .nanoseconds(7)))
+        #expect(armed.map { WaitTimer.instant(atOffset: WaitTimer.offset($0)) } == armed)
+        #expect(armed.map { timer.needs(entry: WaitTimer.instant(atOffset: WaitTimer.offset($0))) } == true)
+    }
 }

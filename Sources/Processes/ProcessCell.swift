@@ -185,18 +185,19 @@ final class ProcessCell: @unchecked Sendable {
 
     /// Selective receive: the first message, oldest first, that `accept` takes is removed
     /// (`accept` keeps what it needs of it) and true returned; the others stay in order.
-    /// Returns false when `deadline` passes first. Throws the process's exit reason once it
+    /// Returns false when `timeout` (nil: none) passes first. Throws the process's exit reason once it
     /// has been killed. Not generic, so that its frame has a fixed size: a waiting process's
     /// memory is mostly its frames, and a generic frame also allocates room for each `T`.
     @usableFromInline
-    func receive(deadline: ContinuousClock.Instant?, _ accept: (any Sendable) throws -> Bool) async throws -> Bool {
+    func receive(timeout: Duration?, _ accept: (any Sendable) throws -> Bool) async throws -> Bool {
+        let deadline = timeout.map(WaitTimer.moment(after:))
         var scanned = turnedDown  // by `takeIfPresent`, just before
         turnedDown = 0
         var timedOut = false
         while true {
             if try scan(from: &scanned, accept) { return true }
             if timedOut { return false }
-            if let deadline, deadline <= .now { return false }
+            if let deadline, deadline <= WaitTimer.now() { return false }
             if hibernates, saved.isEmpty { release() }
             timedOut = await wait(until: deadline) == .timeout
         }
@@ -274,14 +275,14 @@ final class ProcessCell: @unchecked Sendable {
         }
     }
 
-    private func wait(until deadline: ContinuousClock.Instant?) async -> Wake {
+    private func wait(until deadline: WaitTimer.Moment?) async -> Wake {
         await withUnsafeContinuation { continuation in beginWait(continuation, until: deadline) }
     }
 
     /// Parks the continuation, or resumes it at once when mail is already here; arms a timer
     /// entry when the wait needs one.
-    private func beginWait(_ continuation: UnsafeContinuation<Wake, Never>, until deadline: ContinuousClock.Instant?) {
-        enum Begun { case mailIsHere, waiting(arm: ContinuousClock.Instant?) }
+    private func beginWait(_ continuation: UnsafeContinuation<Wake, Never>, until deadline: WaitTimer.Moment?) {
+        enum Begun { case mailIsHere, waiting(arm: WaitTimer.Moment?) }
         let begun = state.withLock { state -> Begun in
             guard state.alive, state.incoming.isEmpty else { return .mailIsHere }
             state.waiter = continuation
@@ -295,15 +296,15 @@ final class ProcessCell: @unchecked Sendable {
     }
 
     /// Whether the timer entry for `entry` is one this process relies on (else it can go).
-    func needsTimer(entry: ContinuousClock.Instant) -> Bool {
+    func needsTimer(entry: WaitTimer.Moment) -> Bool {
         state.withLock { $0.alive && $0.timer.needs(entry: entry) }
     }
 
     /// A timer entry came due: wakes the wait whose deadline has passed, or arms an entry for
     /// the deadline of the wait under way.
-    func timerFired(entry: ContinuousClock.Instant) {
-        let now = ContinuousClock.now
-        enum Action { case wake(UnsafeContinuation<Wake, Never>?), arm(ContinuousClock.Instant), nothing }
+    func timerFired(entry: WaitTimer.Moment) {
+        let now = WaitTimer.now()
+        enum Action { case wake(UnsafeContinuation<Wake, Never>?), arm(WaitTimer.Moment), nothing }
         let action = state.withLock { state -> Action in
             switch state.timer.fired(entry: entry, now: now) {
             case .timeOut:

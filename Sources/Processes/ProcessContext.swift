@@ -24,7 +24,7 @@ public struct ProcessContext: Sendable {
         if let result = try takeIfPresent(match) { return result }
         var result: T?
         while true {
-            _ = try await cell.receive(deadline: nil) { message in
+            _ = try await cell.receive(timeout: nil) { message in
                 result = try match(message)
                 return result != nil
             }
@@ -50,7 +50,7 @@ public struct ProcessContext: Sendable {
     public func receive<T>(timeout: Duration, _ match: (any Sendable) throws -> T?) async throws -> T? {
         if let result = try takeIfPresent(match) { return result }
         var result: T?
-        _ = try await cell.receive(deadline: .now + timeout) { message in
+        _ = try await cell.receive(timeout: timeout) { message in
             result = try match(message)
             return result != nil
         }

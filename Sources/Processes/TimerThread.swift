@@ -7,18 +7,16 @@ import Darwin
 /// The receive timeouts of one runtime, on one thread of their own: a min-heap of deadlines
 /// and a condition variable. A Dispatch timer per timed receive cost a timer-heap insert and
 /// a wake of Dispatch's manager thread each, and kept the process alive until it fired. Here
-/// the heap holds plain integers (a deadline as `WaitTimer`'s offset, and a slot number), so
-/// sifting copies no references and no `ContinuousClock.Instant`s (whose size is known only at
-/// run time, so the heap moved and compared them through their metadata: with the run-time
-/// exclusivity checks, about 40 % of what scheduling an entry cost); the slot holds its
-/// process weakly. A process arms entries lazily (`WaitTimer`), and those it no longer relies
+/// the heap holds plain integers (a deadline as a `WaitTimer.Moment`, and a slot number), so
+/// sifting copies no references and no `ContinuousClock.Instant`s (which it moved and compared
+/// through their metadata: with the run-time exclusivity checks, about 40 % of what
+/// scheduling an entry cost); the slot holds its process weakly. A process arms entries lazily (`WaitTimer`), and those it no longer relies
 /// on are dropped when their time comes, or sooner: each time the heap doubles, it is rebuilt
 /// without them (O(1) amortized per timer, nothing on the receive path), so long timeouts
 /// under load cannot pile up.
 final class TimerThread: @unchecked Sendable {
     private struct Entry {
-        /// `WaitTimer.offset` of the deadline.
-        let due: Int64
+        let due: WaitTimer.Moment
         let slot: Int
     }
 
@@ -51,9 +49,8 @@ final class TimerThread: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Calls `cell.timerFired(entry: deadline)` at `deadline`, if the cell still exists.
-    func schedule(_ cell: ProcessCell, at deadline: ContinuousClock.Instant) {
-        let due = WaitTimer.offset(deadline)
+    /// Calls `cell.timerFired(entry: due)` at `due`, if the cell still exists.
+    func schedule(_ cell: ProcessCell, at due: WaitTimer.Moment) {
         pthread_mutex_lock(&mutex)
         if thread == nil { start() }
         if heap.count >= max(1_024, 2 * sizeAfterCleaning) { dropStale() }
@@ -83,7 +80,7 @@ final class TimerThread: @unchecked Sendable {
     private func dropStale() {
         var kept = 0
         for entry in heap {
-            if let cell = slots[entry.slot].cell, cell.needsTimer(entry: WaitTimer.instant(atOffset: entry.due)) {
+            if let cell = slots[entry.slot].cell, cell.needsTimer(entry: entry.due) {
                 heap[kept] = entry
                 kept += 1
             } else {
@@ -127,10 +124,10 @@ final class TimerThread: @unchecked Sendable {
     }
 
     private func run() {
-        var fired: [(due: Int64, cell: ProcessCell?)] = []
+        var fired: [(due: WaitTimer.Moment, cell: ProcessCell?)] = []
         pthread_mutex_lock(&mutex)
         while !stopped {
-            let now = WaitTimer.offset(.now)
+            let now = WaitTimer.now()
             while let first = heap.first, first.due <= now {
                 let entry = popFirst()
                 fired.append((entry.due, slots[entry.slot].cell))
@@ -138,7 +135,7 @@ final class TimerThread: @unchecked Sendable {
             }
             if !fired.isEmpty {
                 pthread_mutex_unlock(&mutex)
-                for entry in fired { entry.cell?.timerFired(entry: WaitTimer.instant(atOffset: entry.due)) }
+                for entry in fired { entry.cell?.timerFired(entry: entry.due) }
                 fired.removeAll(keepingCapacity: true)
                 pthread_mutex_lock(&mutex)
                 continue

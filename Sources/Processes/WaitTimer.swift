@@ -8,77 +8,82 @@
 /// Invariant: while a wait with deadline `d` is under way, an entry with a deadline no later
 /// than `d` is pending, and `armed` is the deadline of such an entry (nil: none relied on).
 ///
-/// Both instants are kept as 8-byte offsets: every process holds this, and its size counts
-/// (a waiting process's memory sits just under a step of Swift's task allocator).
+/// Every moment here, and in the cell's wait and the timer heap, is a `Moment`: nanoseconds
+/// from one epoch, 8 bytes. `ContinuousClock.Instant`'s size is known only at run time, so a
+/// waiting frame allocated room for each one from the task allocator (a waiting process's
+/// memory sits just under a step of it), and the heap copied and compared each through its
+/// metadata. Instants are turned into moments once, at the edge (`moment(after:)`).
 struct WaitTimer: Equatable {
-    /// The deadline of the wait under way; nil when none, or when it waits without one.
-    var deadline: ContinuousClock.Instant? { Self.instant(deadlineOffset) }
-    /// The deadline of the pending entry the waits rely on.
-    var armed: ContinuousClock.Instant? { Self.instant(armedOffset) }
+    typealias Moment = Int64
 
-    private var deadlineOffset = Self.none
-    private var armedOffset = Self.none
+    /// The deadline of the wait under way; nil when none, or when it waits without one.
+    var deadline: Moment? { deadlineMoment == Self.never ? nil : deadlineMoment }
+    /// The deadline of the pending entry the waits rely on.
+    var armed: Moment? { armedMoment == Self.never ? nil : armedMoment }
+
+    private var deadlineMoment = Self.never
+    private var armedMoment = Self.never
 
     enum Fired: Equatable {
         /// The wait's deadline has passed: wake it with a timeout.
         case timeOut
         /// The wait goes on past this entry: schedule one for its deadline.
-        case arm(ContinuousClock.Instant)
+        case arm(Moment)
         /// Nothing waits on this entry.
         case nothing
     }
 
     /// A wait begins; answers the deadline of an entry to schedule, if the pending one is
     /// not early enough.
-    mutating func begin(until deadline: ContinuousClock.Instant?) -> ContinuousClock.Instant? {
-        deadlineOffset = Self.offset(deadline)
-        return arm(for: deadlineOffset)
+    mutating func begin(until deadline: Moment?) -> Moment? {
+        deadlineMoment = deadline ?? Self.never
+        return arm(for: deadlineMoment)
     }
 
     /// The wait ended (mail came, or it timed out); its entry stays pending for the next.
-    mutating func end() { deadlineOffset = Self.none }
+    mutating func end() { deadlineMoment = Self.never }
 
     /// The entry scheduled for `entry` is due at `now`.
-    mutating func fired(entry: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Fired {
-        if armedOffset == Self.offset(entry) { armedOffset = Self.none }
-        guard deadlineOffset != Self.none else { return .nothing }
-        if deadlineOffset <= Self.offset(now) {
-            deadlineOffset = Self.none
+    mutating func fired(entry: Moment, now: Moment) -> Fired {
+        if armedMoment == entry { armedMoment = Self.never }
+        guard deadlineMoment != Self.never else { return .nothing }
+        if deadlineMoment <= now {
+            deadlineMoment = Self.never
             return .timeOut
         }
-        return arm(for: deadlineOffset).map(Fired.arm) ?? .nothing
+        return arm(for: deadlineMoment).map(Fired.arm) ?? .nothing
     }
 
     /// Whether the entry for `entry` is the one relied on; the others can be dropped unfired.
-    func needs(entry: ContinuousClock.Instant) -> Bool { armedOffset == Self.offset(entry) }
+    func needs(entry: Moment) -> Bool { armedMoment == entry }
 
-    private mutating func arm(for deadline: Int64) -> ContinuousClock.Instant? {
-        guard deadline != Self.none, deadline < armedOffset else { return nil }
-        armedOffset = deadline
-        return Self.instant(deadline)
+    private mutating func arm(for deadline: Moment) -> Moment? {
+        guard deadline != Self.never, deadline < armedMoment else { return nil }
+        armedMoment = deadline
+        return deadline
     }
 
-    // MARK: Offsets
+    // MARK: Moments
 
     /// No deadline: later than any.
-    private static let none = Int64.max
+    private static let never = Moment.max
     private static let epoch = ContinuousClock.now
 
-    /// Nanoseconds from the epoch, clamped: a wait of centuries is a wait without end. The
-    /// timer thread keeps its entries so too, and gives them back by `instant(atOffset:)`.
-    static func offset(_ instant: ContinuousClock.Instant?) -> Int64 {
-        guard let instant else { return none }
+    /// The moment `timeout` from now. Not inlined, so that the instants it handles stay out of
+    /// the waiting frame that calls it.
+    @inline(never)
+    static func moment(after timeout: Duration) -> Moment { moment(of: .now + timeout) }
+
+    /// Now, as a moment (not inlined, as `moment(after:)`).
+    @inline(never)
+    static func now() -> Moment { moment(of: .now) }
+
+    /// Nanoseconds from the epoch, clamped: a wait of centuries is a wait without end.
+    static func moment(of instant: ContinuousClock.Instant) -> Moment {
         let (seconds, attoseconds) = epoch.duration(to: instant).components
         let (nanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return seconds < 0 ? .min : none - 1 }
+        guard !overflow else { return seconds < 0 ? .min : never - 1 }
         let (sum, overflowed) = nanos.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowed ? none - 1 : min(sum, none - 1)
+        return overflowed ? never - 1 : min(sum, never - 1)
     }
-
-    private static func instant(_ offset: Int64) -> ContinuousClock.Instant? {
-        offset == none ? nil : instant(atOffset: offset)
-    }
-
-    /// The instant `offset` stands for (`offset(instant(atOffset: x)) == x`).
-    static func instant(atOffset offset: Int64) -> ContinuousClock.Instant { epoch + .nanoseconds(offset) }
 }

@@ -71,7 +71,7 @@ struct TimerThreadTests {
 struct WaitTimerTests {
     let start = ContinuousClock.now
 
-    func at(_ seconds: Int) -> ContinuousClock.Instant { start + .seconds(seconds) }
+    func at(_ seconds: Int) -> WaitTimer.Moment { WaitTimer.moment(of: start + .seconds(seconds)) }
 
     @Test func aWaitNoEarlierThanThePendingEntryReliesOnIt() {
         var timer = WaitTimer()
@@ -121,24 +121,28 @@ struct WaitTimerTests {
         #expect(timer.begin(until: at(90)) == at(90))
     }
 
-    /// The timer thread keeps deadlines as offsets, and hands each back to its process as an
-    /// instant: the instant must be the one the process armed (it is matched by equality),
-    /// and offsets must order as their instants do (the heap compares offsets).
-    @Test func anOffsetGivesBackItsInstantExactlyAndInOrder() {
-        var generator = SystemRandomNumberGenerator()
-        let offsets: [Int64] = [.min, -1_000_000_007, -1, 0, 1, 999_999_999, 1_000_000_000, .max - 1]
-            + (0..<1_000).map { _ in Int64.random(in: -(1 << 62)...(1 << 62), using: &generator) }
-        for offset in offsets {
-            #expect(WaitTimer.offset(WaitTimer.instant(atOffset: offset)) == offset)
+    /// A moment is nanoseconds from one epoch: moments order as their instants do, a timeout
+    /// counts from now, and a deadline centuries away is clamped to a wait without end
+    /// (never to the "no deadline" value, nor past it).
+    @Test func momentsOrderAsTheirInstantsAndClampAtTheEnds() {
+        let base = ContinuousClock.now
+        let steps: [Duration] = [.nanoseconds(-1_000_000_007), .nanoseconds(-1), .zero, .nanoseconds(1),
+                                 .nanoseconds(999_999_999), .seconds(1), .seconds(86_400), .seconds(3_600 * 24 * 365)]
+        let moments = steps.map { WaitTimer.moment(of: base + $0) }
+        #expect(moments == moments.sorted())
+        #expect(Set(moments).count == moments.count)
+        for (step, moment) in zip(steps, moments) where step != .zero {
+            #expect(moment - moments[2] == Int64(step.components.seconds) * 1_000_000_000 + step.components.attoseconds / 1_000_000_000)
         }
-        let sorted = offsets.sorted()
-        for (earlier, later) in zip(sorted, sorted.dropFirst()) where earlier < later {
-            #expect(WaitTimer.instant(atOffset: earlier) < WaitTimer.instant(atOffset: later))
-        }
-        // An armed entry comes back as the very instant the process relies on.
+        let before = WaitTimer.now()
+        let soon = WaitTimer.moment(after: .seconds(60))
+        let after = WaitTimer.now()
+        #expect(soon >= before + 60_000_000_000 && soon <= after + 60_000_000_000)
+        let centuries = WaitTimer.moment(after: .seconds(400 * 365 * 86_400))
+        #expect(centuries == Int64.max - 1)
         var timer = WaitTimer()
-        let armed = timer.begin(until: at(42).advanced(by: .nanoseconds(7)))
-        #expect(armed.map { WaitTimer.instant(atOffset: WaitTimer.offset($0)) } == armed)
-        #expect(armed.map { timer.needs(entry: WaitTimer.instant(atOffset: WaitTimer.offset($0))) } == true)
+        #expect(timer.begin(until: centuries) == centuries)
+        #expect(timer.deadline == centuries)
+        #expect(WaitTimer.moment(of: base - .seconds(400 * 365 * 86_400)) == Int64.min)
     }
 }

@@ -185,9 +185,11 @@ final class ProcessCell: @unchecked Sendable {
 
     /// Selective receive: the first message, oldest first, that `accept` takes is removed
     /// (`accept` keeps what it needs of it) and true returned; the others stay in order.
-    /// Returns false when `timeout` (nil: none) passes first. Throws the process's exit reason once it
-    /// has been killed. Not generic, so that its frame has a fixed size: a waiting process's
-    /// memory is mostly its frames, and a generic frame also allocates room for each `T`.
+    /// Returns false when `timeout` (nil: none) passes first. Throws the process's exit reason
+    /// once it has been killed. Not generic, so that its frame has a fixed size: a waiting
+    /// process's memory is mostly its frames, and a generic frame also allocates room for each
+    /// `T` (as it does for each `ContinuousClock.Instant`: hence a `Duration` in, a
+    /// `WaitTimer.Moment` held).
     @usableFromInline
     func receive(timeout: Duration?, _ accept: (any Sendable) throws -> Bool) async throws -> Bool {
         let deadline = timeout.map(WaitTimer.moment(after:))

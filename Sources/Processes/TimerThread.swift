@@ -10,10 +10,10 @@ import Darwin
 /// the heap holds plain integers (a deadline as a `WaitTimer.Moment`, and a slot number), so
 /// sifting copies no references and no `ContinuousClock.Instant`s (which it moved and compared
 /// through their metadata: with the run-time exclusivity checks, about 40 % of what
-/// scheduling an entry cost); the slot holds its process weakly. A process arms entries lazily (`WaitTimer`), and those it no longer relies
-/// on are dropped when their time comes, or sooner: each time the heap doubles, it is rebuilt
-/// without them (O(1) amortized per timer, nothing on the receive path), so long timeouts
-/// under load cannot pile up.
+/// scheduling an entry cost); the slot holds its process weakly. A process arms entries
+/// lazily (`WaitTimer`), and those it no longer relies on are dropped when their time comes,
+/// or sooner: each time the heap doubles, it is rebuilt without them (O(1) amortized per
+/// timer, nothing on the receive path), so long timeouts under load cannot pile up.
 final class TimerThread: @unchecked Sendable {
     private struct Entry {
         let due: WaitTimer.Moment

@@ -188,9 +188,7 @@ enum RemoteBench {
                 multicalls.append(await timed(2_000) { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }.mean)
                 calls.append(try await timed(2_000) { _ = try await node.rpc.call(peers[0], "echo", 1, returning: Int.self) })
                 peerMulticalls.append(await timed(2_000) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) })
-                serverCalls.append(try await node.runtime.withProcess { context in
-                    try await timed(2_000) { _ = try await context.call(server, 1, replyType: Int.self) }
-                })
+                serverCalls.append(try await timedCalls(to: server, from: node, count: 2_000))
                 serverMulticalls.append(await timed(2_000) { _ = await node.multiCall(on: peers, "echo_server", 1, replyType: Int.self) })
                 node.runtime.send(0, to: pid)
             }
@@ -210,14 +208,21 @@ enum RemoteBench {
         }
     }
 
-    /// The (p50, p99) of GenServer calls to the echo server on `peer`, from one process on the
-    /// process scheduler (for profiling beside `roundTrips`).
+    /// `count` GenServer calls to `server`, one after another from one process of `node`.
+    static func timedCalls(to server: Pid, from node: ClusterNode, count: Int) async throws -> Timing {
+        try await node.runtime.withProcess { context in
+            try await timed(count) { _ = try await context.call(server, 1, replyType: Int.self) }
+        }
+    }
+
+    /// The (p50, p99) of GenServer calls to the echo server on `peer`, on the process
+    /// scheduler (for profiling beside `roundTrips`).
     static func serverCalls(node: ClusterNode, peer: NodeName, count: Int = 100_000) async throws -> (Double, Double) {
         let server = try await node.rpc.call(peer, "echo_server", 0, returning: Pid.self)
-        return try await withTaskExecutorPreference(node.runtime.scheduler) { try await node.runtime.withProcess { context in
-            let times = try await timed(count) { _ = try await context.call(server, 1, replyType: Int.self) }
-            return (times.p50, times.p99)
-        } }
+        let times = try await withTaskExecutorPreference(node.runtime.scheduler) {
+            try await timedCalls(to: server, from: node, count: count)
+        }
+        return (times.p50, times.p99)
     }
 
     /// Starts the peer process and measures against it, over encrypted links or (for the

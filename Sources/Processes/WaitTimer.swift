@@ -8,7 +8,7 @@
 /// Invariant: while a wait with deadline `d` is under way, an entry with a deadline no later
 /// than `d` is pending, and `armed` is the deadline of such an entry (nil: none relied on).
 ///
-/// Every moment here, and in the cell's wait and the timer heap, is a `Moment`: nanoseconds
+/// Every deadline here, in the cell's wait and in the timer heap is a `Moment`: nanoseconds
 /// from one epoch, 8 bytes. `ContinuousClock.Instant`'s size is known only at run time, so a
 /// waiting frame allocated room for each one from the task allocator (a waiting process's
 /// memory sits just under a step of it), and the heap copied and compared each through its

@@ -152,6 +152,16 @@ struct TodoInputTests {
         #expect(throws: TodoInputError("bad entry id \"0\": expected an id as printed by add, like 3.todo1")) { try TodoInput.entryId("0") }
     }
 
+    /// Every scalar, Unicode's own category against the two ranges checked: the same answer.
+    @Test func controlCharactersAreUnicodesCategoryCc() throws {
+        let scalars = (0...0x10FFFF).compactMap(Unicode.Scalar.init(_:))
+        let differing = scalars.filter { TodoInput.isControl($0) != ($0.properties.generalCategory == .control) }
+        #expect(differing.isEmpty)
+        #expect(scalars.count(where: TodoInput.isControl) == 65)
+        #expect(throws: TodoInputError("the title contains control characters (line breaks included)")) { try TodoInput.title("a\u{85}b") }
+        #expect(try TodoInput.title("a\u{A0}b") == "a\u{A0}b")
+    }
+
     /// A client is outside input too: it may not push records into a list.
     @Test func aClientMayNotAskForAMerge() {
         let call = ClientCall(list: "bob", request: .merge(ListChange(nextCounter: 9, records: [])))

@@ -53,6 +53,16 @@ struct ReplicaAcksTests {
         #expect(rest.first?.failures.keys.sorted() == [two, three])
     }
 
+    @Test func theNextDeadlineIsTheEarliestWhateverTheOrderOfBatches() {
+        var acks = ReplicaAcks<Int>()
+        for seconds in [9, 3, 7, 5] {
+            _ = acks.add([seconds], localFailure: nil, requests: requests().2, deadline: start + .seconds(seconds))
+        }
+        #expect(acks.nextDeadline == start + .seconds(3))
+        _ = acks.expire(at: start + .seconds(3))
+        #expect(acks.nextDeadline == start + .seconds(5))
+    }
+
     @Test func peersThatDoNotAnswerByTheDeadlineAreBadNodes() {
         var acks = ReplicaAcks<Int>()
         let (a, _, sent) = requests()

@@ -27,9 +27,14 @@ struct ReplicaAcks<Waiter> {
 
     var isEmpty: Bool { batches.isEmpty }
 
-    /// The earliest deadline of the batches that wait (read after every writer callback, so
-    /// it allocates nothing).
-    var nextDeadline: ContinuousClock.Instant? { batches.values.lazy.map(\.deadline).min() }
+    /// The earliest deadline of the batches that wait. Read after every writer callback, so a
+    /// plain loop: `lazy.map(\.deadline)` built its key path at run time (the type is
+    /// generic) on every read, even with no batch waiting.
+    var nextDeadline: ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for batch in batches.values where earliest.map({ batch.deadline < $0 }) ?? true { earliest = batch.deadline }
+        return earliest
+    }
 
     /// A batch written here (or not: `localFailure`) whose requests to peers, by tag, went out
     /// with `deadline`; done at once when it waits for no peer.

@@ -47,6 +47,13 @@ struct TodoStoreTests {
         #expect(try await reopened.writerSetting("synchronous") == 2)
     }
 
+    /// A grown database's pages stay in the writer's memory instead of being read per write.
+    @Test func theWriterCachesMoreThanSQLitesDefault() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await TodoStore.open(directory: directory).writerSetting("cache_size") == -TodoStore.writerCacheKiB)
+    }
+
     @Test func changesInAnyOrderAndWholeCopiesMergeToTheSameCopy() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -24,6 +24,35 @@ struct TimerThreadTests {
         }
     }
 
+    /// Once a process has ended, its entry is dropped the next time the heap is rebuilt, while
+    /// the entries of live processes stay: short-lived waiters do not pile up.
+    @Test func entriesOfEndedProcessesAreDroppedAndLiveOnesKept() async throws {
+        let runtime = ProcessRuntime(node: "timers@localhost")
+        func waiters(_ count: Int) async throws -> [Pid] {
+            let pids = (0..<count).map { _ in
+                runtime.spawn { waiter in _ = try await waiter.receive(Int.self, timeout: .seconds(3_600)) }
+            }
+            try await eventuallyWaiting(pids, runtime)
+            return pids
+        }
+        try await runtime.withProcess { context in
+            let ended = try await waiters(3_000)
+            for pid in ended { context.send(0, to: pid) }
+            let deadline = ContinuousClock.now + patience
+            while runtime.processCount > 1 {
+                try #require(ContinuousClock.now < deadline, "the waiters never ended")
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            // The heap was last rebuilt at 2,048 entries, all live: the next rebuild, at 4,096,
+            // finds the 3,000 of ended processes.
+            #expect(runtime.timers.pendingCount >= 3_000)
+            let live = try await waiters(1_200)
+            #expect(runtime.timers.pendingCount < 3_000)
+            #expect(runtime.timers.pendingCount >= 1_200)
+            for pid in live { context.send(0, to: pid) }
+        }
+    }
+
     @Test func aTimeoutStillFiresAmongStaleTimers() async throws {
         let runtime = ProcessRuntime(node: "timers@localhost")
         try await runtime.withProcess { context in

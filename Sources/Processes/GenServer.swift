@@ -20,13 +20,15 @@ public protocol GenServer: SendableMetatype {
     var idleTimeout: Duration? { get }
 
     /// Erlang's `:hibernate`, whenever idle: callbacks run in a task of their own, which
-    /// ends after `hibernateAfter` without mail, so that an idle server keeps only the small
-    /// frame it waits in. A task keeps the memory of its deepest frames until it ends; for a
-    /// server that lives long and mostly idle (one per to-do list) that is most of its size.
-    /// It costs a task per busy spell.
+    /// ends when no mail waits, so that an idle server keeps only the small frame it waits
+    /// in. A task keeps the memory of its deepest frames until it ends; for a server that
+    /// lives long and mostly idle (one per to-do list) that is most of its size. It costs a
+    /// task per busy spell; a server in steady use keeps its task (`hibernateAfter`).
     static var hibernates: Bool { get }
-    /// gen_server's `hibernate_after`: how long a hibernating server waits for mail before
-    /// it hibernates (1 s by default; the wait ends on a 50 ms grid, so a little longer).
+    /// gen_server's `hibernate_after`, for a server in steady use: one woken again within
+    /// this long of its last hibernation waits this long for mail before it hibernates again
+    /// (1 s by default; the wait ends on a 50 ms grid, so a little longer). One woken less
+    /// often hibernates as soon as no mail waits, as with Erlang's `:hibernate` reply.
     static var hibernateAfter: Duration { get }
 }
 

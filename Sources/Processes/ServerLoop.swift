@@ -32,6 +32,8 @@ struct ServerLoop<Server: GenServer> {
     /// idle server near the size of an idle process.
     private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
         var waited = Duration.zero  // of the idle timeout, already spent by the busy task
+        // Until when a new spell is one of a server in steady use (see `serveWhileBusy`).
+        var warmUntil = WaitTimer.Moment.min
         while true {
             if Server.hibernates { context.cell.hibernate(true) }  // waiting idle, it keeps none
             let message = try await nextMessage(context, idleTimeout: state.idleTimeout.map { max(.zero, $0 - waited) })
@@ -40,9 +42,12 @@ struct ServerLoop<Server: GenServer> {
                 if let reason = try await dispatch(message, context) { return reason }
                 continue
             }
-            switch try await serveInOwnTask(message, context) {
+            let lingering = WaitTimer.now() < warmUntil
+            switch try await serveInOwnTask(message, lingering: lingering, context) {
             case .stopped(let reason): return reason
-            case .idle(let time): waited = time
+            case .idle(let time):
+                waited = time
+                warmUntil = WaitTimer.moment(after: Server.hibernateAfter)
             }
         }
     }
@@ -58,21 +63,24 @@ struct ServerLoop<Server: GenServer> {
     /// this one waits, so one task at a time touches it, as the process's own. Moved, not
     /// copied: a copy would share the state's storage, and the callback's first write to it
     /// (a list's array) would copy all of it.
-    private mutating func serveInOwnTask(_ message: (any Sendable)?, _ context: ProcessContext) async throws -> Spell {
+    private mutating func serveInOwnTask(_ message: (any Sendable)?, lingering: Bool, _ context: ProcessContext) async throws -> Spell {
         context.runtime.serverSpells.add(1, ordering: .relaxed)
         let handoff = LoopHandoff(consume self)
         let outcome = await Task(executorPreference: context.runtime.scheduler) {
-            await handoff.serve(message, context)
+            await handoff.serve(message, lingering: lingering, context)
         }.value
         self = handoff.loop
         return try outcome.get()
     }
 
-    /// Dispatches `first`, then every message that comes within `hibernateAfter` (stretched
-    /// to the grid) of the last, and idle timeouts no longer than that; gives up when the
-    /// server stops or no mail came.
-    /// A server in steady use so pays for one task per spell, not one per message.
-    fileprivate mutating func serveWhileBusy(_ first: (any Sendable)?, _ context: ProcessContext) async throws -> Spell {
+    /// Dispatches `first`, then every message already waiting, and idle timeouts no longer
+    /// than `hibernateAfter`; gives up when the server stops or no mail waits. A `lingering`
+    /// spell, one that began within `hibernateAfter` of the last one's end, also waits for
+    /// mail that comes within `hibernateAfter` (stretched to the grid) of the last.
+    /// A server in steady use so pays for one task per spell, not one per message; one woken
+    /// now and then (most to-do lists) hibernates as soon as it has answered, without the
+    /// timer, the wake and the second task switch that ending a wait for mail costs.
+    fileprivate mutating func serveWhileBusy(_ first: (any Sendable)?, lingering: Bool, _ context: ProcessContext) async throws -> Spell {
         context.cell.hibernate(false)  // the spell keeps the mailbox's buffers between messages
         var message = first
         while true {
@@ -80,6 +88,11 @@ struct ServerLoop<Server: GenServer> {
             let idleTimeout = state.idleTimeout
             if let idleTimeout, idleTimeout <= Server.hibernateAfter {
                 message = try await nextMessage(context, idleTimeout: idleTimeout)
+                continue
+            }
+            guard lingering else {
+                message = try await nextMessage(context, idleTimeout: .zero)
+                if message == nil { return .idle(.zero) }
                 continue
             }
             let wait = hibernationWait(Server.hibernateAfter)
@@ -144,7 +157,7 @@ private final class LoopHandoff<Server: GenServer>: @unchecked Sendable {
     var loop: ServerLoop<Server>
     init(_ loop: consuming ServerLoop<Server>) { self.loop = loop }
 
-    func serve(_ message: (any Sendable)?, _ context: ProcessContext) async -> Result<ServerLoop<Server>.Spell, any Error> {
-        do { return .success(try await loop.serveWhileBusy(message, context)) } catch { return .failure(error) }
+    func serve(_ message: (any Sendable)?, lingering: Bool, _ context: ProcessContext) async -> Result<ServerLoop<Server>.Spell, any Error> {
+        do { return .success(try await loop.serveWhileBusy(message, lingering: lingering, context)) } catch { return .failure(error) }
     }
 }

@@ -74,6 +74,16 @@ struct Holder: GenServer {
     }
 }
 
+/// A hibernating server whose spells, once it is in steady use, wait long for mail.
+struct Dozer: GenServer {
+    static var hibernates: Bool { true }
+    static var hibernateAfter: Duration { .seconds(30) }
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        .reply(request)
+    }
+}
+
 /// A hibernating server that hibernates soon, and tells `watcher` of each idle timeout (by
 /// sending its pid).
 struct Napper: GenServer {
@@ -149,6 +159,25 @@ struct GenServerTests {
                 #expect(try await context.call(napper, 1) == 1)
             } while runtime.serverSpells.load(ordering: .relaxed) - before == spells && ContinuousClock.now < deadline
             #expect(runtime.serverSpells.load(ordering: .relaxed) - before == spells + 1)
+        }
+    }
+
+    /// A server woken after a long while hibernates as soon as it has answered; woken again
+    /// soon after, it is in steady use, and its next task waits for more mail.
+    @Test func aServerWokenNowAndThenHibernatesAtOnce() async throws {
+        try await runtime.withProcess { context async throws in
+            let dozer = try await context.startServer { _ in Dozer() }
+            let before = runtime.serverSpells.load(ordering: .relaxed)
+            #expect(try await context.call(dozer, 1) == 1)
+            // The first spell did not wait 30 s for mail: once the server waits in its own
+            // task again, the second call starts another.
+            try await eventuallyWaiting([dozer.pid], runtime)
+            #expect(try await context.call(dozer, 2) == 2)
+            #expect(runtime.serverSpells.load(ordering: .relaxed) - before == 2)
+            // That one lingers: every call after it is served by the same task.
+            for request in 3...20 { #expect(try await context.call(dozer, request) == request) }
+            #expect(runtime.serverSpells.load(ordering: .relaxed) - before == 2)
+            context.exit(dozer.pid, reason: .kill)
         }
     }
 

@@ -32,7 +32,7 @@ struct ReplicaAcks<Waiter> {
     /// generic) on every read, even with no batch waiting.
     var nextDeadline: ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
-        for batch in batches.values where earliest.map({ batch.deadline < $0 }) ?? true { earliest = batch.deadline }
+        for batch in batches.values { earliest = min(earliest ?? batch.deadline, batch.deadline) }
         return earliest
     }
 

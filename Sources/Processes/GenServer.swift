@@ -28,7 +28,7 @@ public protocol GenServer: SendableMetatype {
     /// gen_server's `hibernate_after`, for a server in steady use: one woken again within
     /// this long of its last hibernation waits this long for mail before it hibernates again
     /// (1 s by default; the wait ends on a 50 ms grid, so a little longer). One woken less
-    /// often hibernates as soon as no mail waits, as with Erlang's `:hibernate` reply.
+    /// often hibernates as soon as no mail waits, much as with Erlang's `:hibernate` reply.
     static var hibernateAfter: Duration { get }
 }
 

@@ -47,8 +47,8 @@ public enum TodoInput {
     }
 
     /// Unicode's control characters (general category Cc) are exactly these two ranges, and
-    /// will stay so (a stability policy). Compared directly: looking the category up in
-    /// Unicode's tables was most of what checking a request's list name cost.
+    /// will stay so (a stability policy). Compared directly: the category was a search of
+    /// Unicode's tables for every scalar of every request's list name and title.
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }

@@ -9,8 +9,9 @@ public final class TodoStore: Sendable {
 
     /// The writer's page cache, in KiB (SQLite's default is 2,000). Every write reads the
     /// pages it changes; with the default a database past 2 MB read most of them from the
-    /// file again (`make bench`'s grew to 7 MB: a `pread` per write), and 64 MiB holds the
-    /// pages of some 600,000 entries. It fills only as pages are read.
+    /// file again (at 7 MB, after 70,000 POSTs: 0.93 `pread` per POST, against 0.004 with
+    /// this), and 64 MiB holds the pages of some 600,000 entries. It fills only as pages are
+    /// read.
     static let writerCacheKiB = 65_536
 
     /// Opens (creating when missing) `todo.sqlite` in `directory`, creating the directory too.

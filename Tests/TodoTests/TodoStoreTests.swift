@@ -54,6 +54,31 @@ struct TodoStoreTests {
         #expect(try await TodoStore.open(directory: directory).writerSetting("cache_size") == -TodoStore.writerCacheKiB)
     }
 
+    /// A few changes, far below the 1,000 pages at which the writer's commit would copy the
+    /// WAL itself, reach the database file: the checkpointer's connection copied them.
+    @Test func theWALIsCheckpointedInTheBackground() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await TodoStore.open(directory: directory)
+        func fileSize() throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+        }
+        let before = try fileSize()
+        var list = TodoList()
+        let deadline = ContinuousClock.now + .seconds(20)
+        var written = 0
+        while try fileSize() <= before {
+            try #require(ContinuousClock.now < deadline, "the database file stayed at \(before) bytes after \(written) changes")
+            try await store.apply([("l", list.add(date: day, title: "entry \(written)", by: "todo1", atMillis: 1).1)])
+            written += 1
+            try await Task.sleep(for: .milliseconds(10))  // writes at a pace, as clients make them
+        }
+        // Each change adds 2 or 3 pages to the WAL: 300 of them stay below SQLite's 1,000.
+        #expect(written < 300)
+        #expect(store.backgroundCheckpoints > 0)
+        #expect(try await store.load("l") == list)
+    }
+
     @Test func changesInAnyOrderAndWholeCopiesMergeToTheSameCopy() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -1,5 +1,5 @@
-/// When the store's own connection copies the WAL into the database file (a checkpoint) in
-/// the background: after a commit, at most one at a time, and at most once per `interval`.
+/// When the store's second connection copies the WAL into the database file (a checkpoint)
+/// in the background: after a commit, one at a time, and at most once per `interval`.
 /// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so the
 /// writes of that batch, and those queued behind it, waited for the copy and for the sync of
 /// the database file. Checkpoints done meanwhile leave that one little to copy or sync.

@@ -15,18 +15,22 @@ struct ReplicaAcksTests {
         return (a, b, [a: two, b: three])
     }
 
-    @Test func aBatchWithNoPeerIsDoneAtOnce() {
+    @Test func aBatchWithNoPeerIsDoneWhenItsCommitHereEnds() {
         var acks = ReplicaAcks<Int>()
-        let done = acks.add([1, 2], localFailure: nil, requests: [:], deadline: start + .seconds(5))
+        let id = acks.add([1, 2], requests: [:], deadline: start + .seconds(5))
+        #expect(!acks.isEmpty)
+        let done = acks.committed(id, failure: nil)
         #expect(done?.waiters == [1, 2])
-        #expect(done?.failures.isEmpty == true)
+        #expect(done?.localFailure == nil && done?.failures.isEmpty == true)
         #expect(acks.isEmpty)
+        #expect(acks.committed(id, failure: nil) == nil)  // once only
     }
 
     @Test func aBatchIsDoneWhenEveryPeerHasAnsweredWithTheFailuresInTheirWords() {
         var acks = ReplicaAcks<Int>()
         let (a, b, sent) = requests()
-        #expect(acks.add([1], localFailure: "disk full", requests: sent, deadline: start + .seconds(5)) == nil)
+        let id = acks.add([1], requests: sent, deadline: start + .seconds(5))
+        #expect(acks.committed(id, failure: "disk full") == nil)
         #expect(acks.answered(a, failure: nil) == nil)
         #expect(acks.answered(a, failure: nil) == nil)  // an answer twice counts once
         #expect(acks.answered(runtime.makeRef(), failure: nil) == nil)  // not a tag of ours
@@ -37,12 +41,29 @@ struct ReplicaAcksTests {
         #expect(acks.isEmpty && acks.nextDeadline == nil)
     }
 
+    /// The writer does not wait for its commit: a batch whose peers answered while the next
+    /// batch's commit runs is done then, and one whose peers answered first waits for its own.
+    @Test func aBatchIsDoneByItsOwnCommitAndPeersWhateverTheNextBatchDoes() {
+        var acks = ReplicaAcks<Int>()
+        let (a1, b1, first) = requests()
+        let (a2, b2, second) = requests()
+        let one = acks.add([1], requests: first, deadline: start + .seconds(5))
+        #expect(acks.committed(one, failure: nil) == nil)
+        let two = acks.add([2], requests: second, deadline: start + .seconds(5))  // its commit runs
+        #expect(acks.answered(a1, failure: nil) == nil)
+        #expect(acks.answered(b1, failure: nil)?.waiters == [1])
+        #expect(acks.answered(a2, failure: nil) == nil)
+        #expect(acks.answered(b2, failure: nil) == nil)  // every peer has it; this node not yet
+        #expect(acks.committed(two, failure: nil)?.waiters == [2])
+        #expect(acks.isEmpty)
+    }
+
     @Test func aPeerThatGoesDownIsABadNodeOfEveryBatchThatWaitsForIt() {
         var acks = ReplicaAcks<Int>()
         let (a1, _, first) = requests()
         let (_, b2, second) = requests()
-        _ = acks.add([1], localFailure: nil, requests: first, deadline: start + .seconds(5))
-        _ = acks.add([2], localFailure: nil, requests: second, deadline: start + .seconds(5))
+        _ = acks.committed(acks.add([1], requests: first, deadline: start + .seconds(5)), failure: nil)
+        _ = acks.committed(acks.add([2], requests: second, deadline: start + .seconds(5)), failure: nil)
         #expect(acks.answered(a1, failure: nil) == nil)
         let done = acks.down(three)
         #expect(done.map(\.waiters) == [[1]])  // the second still waits for n2
@@ -56,7 +77,7 @@ struct ReplicaAcksTests {
     @Test func theNextDeadlineIsTheEarliestWhateverTheOrderOfBatches() {
         var acks = ReplicaAcks<Int>()
         for seconds in [9, 3, 7, 5] {
-            _ = acks.add([seconds], localFailure: nil, requests: requests().2, deadline: start + .seconds(seconds))
+            _ = acks.add([seconds], requests: requests().2, deadline: start + .seconds(seconds))
         }
         #expect(acks.nextDeadline == start + .seconds(3))
         _ = acks.expire(at: start + .seconds(3))
@@ -66,8 +87,8 @@ struct ReplicaAcksTests {
     @Test func peersThatDoNotAnswerByTheDeadlineAreBadNodes() {
         var acks = ReplicaAcks<Int>()
         let (a, _, sent) = requests()
-        _ = acks.add([1], localFailure: nil, requests: sent, deadline: start + .seconds(5))
-        _ = acks.add([2], localFailure: nil, requests: requests().2, deadline: start + .seconds(6))
+        _ = acks.committed(acks.add([1], requests: sent, deadline: start + .seconds(5)), failure: nil)
+        _ = acks.committed(acks.add([2], requests: requests().2, deadline: start + .seconds(6)), failure: nil)
         #expect(acks.nextDeadline == start + .seconds(5))
         #expect(acks.answered(a, failure: nil) == nil)
         #expect(acks.expire(at: start + .milliseconds(4_999)).isEmpty)
@@ -75,8 +96,19 @@ struct ReplicaAcksTests {
         #expect(done.map(\.waiters) == [[1]])
         #expect(done.first?.failures.keys.sorted() == [three])
         #expect(acks.nextDeadline == start + .seconds(6))
-        // Stopping: everything left is done, with what it still waited for as bad nodes.
-        #expect(acks.expire(at: nil).map(\.waiters) == [[2]])
+        // Past its deadline, a batch whose commit here runs still waits for it, and no longer
+        // counts for the next deadline.
+        let third = acks.add([3], requests: requests().2, deadline: start + .seconds(7))
+        #expect(acks.expire(at: start + .seconds(8)).map(\.waiters) == [[2]])
+        #expect(acks.nextDeadline == nil)
+        #expect(acks.committed(third, failure: nil)?.waiters == [3])
+        // Stopping: everything left is done, with what it still waited for as bad nodes, and a
+        // commit that did not end as this node's failure.
+        _ = acks.add([4], requests: requests().2, deadline: start + .seconds(9))
+        let last = acks.finishAll(unfinishedCommit: "stopped")
+        #expect(last.map(\.waiters) == [[4]])
+        #expect(last.first?.localFailure == "stopped")
+        #expect(last.first?.failures.keys.sorted() == [two, three])
         #expect(acks.isEmpty)
     }
 }

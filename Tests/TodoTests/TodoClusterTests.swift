@@ -112,6 +112,50 @@ struct TodoClusterTests {
         }
     }
 
+    /// The writer does not wait for its own commit: a change written here and on the peer is
+    /// answered while the next batch's commit here cannot end (its database is locked).
+    /// Before, the writer heard the peer's answer only once that commit had ended.
+    @Test func aChangeIsAnsweredWhileTheNextBatchsCommitHereWaits() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            let day = try #require(TodoDate("2018-12-19"))
+            let first = TodoList().proposeAdd(date: day, title: "First", by: "n1", atMillis: 1)
+            let second = TodoList().proposeAdd(date: day, title: "Second", by: "n1", atMillis: 2)
+            let peerLock = try WriteLock(two.database.local)
+            defer { peerLock.release() }
+            let rexWorkers = two.node.runtime.processesStarted
+            let firstStore = Task { await one.database.store("first", first) }
+            try await eventually("n1 has written the first change") { try await one.database.local.load("first") != nil }
+
+            let localLock = try WriteLock(one.database.local)
+            defer { localLock.release() }
+            let secondStore = Task { await one.database.store("second", second) }
+            // Its request has reached n2 (a rex worker of its own there): n1's writer has sent
+            // it and begun its commit, which waits for the lock.
+            try await eventually("the second batch reaches n2") { two.node.runtime.processesStarted >= rexWorkers + 2 }
+            peerLock.release()
+            let firstOutcome = await withTaskGroup(of: TodoDatabase.StoreOutcome?.self) { group in
+                group.addTask { await firstStore.value }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(5))
+                    return nil
+                }
+                let winner = await group.next() ?? nil
+                group.cancelAll()
+                return winner
+            }
+            #expect(firstOutcome == TodoDatabase.StoreOutcome(badNodes: [], storedLocally: true))
+
+            localLock.release()
+            #expect(await secondStore.value == TodoDatabase.StoreOutcome(badNodes: [], storedLocally: true))
+            for system in systems {
+                #expect(try await system.storedTitles("first") == ["First"])
+                #expect(try await system.storedTitles("second") == ["Second"])
+            }
+        }
+    }
+
     @Test func aStoreReachesEveryConnectedNodeAndACutNodeIsABadNode() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)

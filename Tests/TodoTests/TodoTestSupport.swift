@@ -1,6 +1,7 @@
 import Cluster
 import ClusterTestKit
 import Foundation
+import GRDB
 import Processes
 import Testing
 @testable import Todo
@@ -66,5 +67,23 @@ extension TodoSystem {
     /// The titles this node's own replica holds for `list`.
     func storedTitles(_ list: String) async throws -> [String] {
         try await database.local.load(list)?.entries.map(\.title) ?? []
+    }
+}
+
+/// The write lock of a node's database file, held from a connection of the test's own: the
+/// node's commits wait (SQLite's busy timeout, 10 s) until it is let go.
+final class WriteLock: Sendable {
+    private let connection: DatabaseQueue
+
+    init(_ store: TodoStore) throws {
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true  // the transaction outlives the closure
+        connection = try DatabaseQueue(path: store.path, configuration: configuration)
+        try connection.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+    }
+
+    /// Lets go (again: nothing).
+    func release() {
+        try? connection.writeWithoutTransaction { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } }
     }
 }

@@ -6,15 +6,29 @@ import Processes
 /// transaction at a time, so rather than a pool of writers queueing on its lock, stores that
 /// arrive together share one transaction and one disk sync (group commit). The changes of a
 /// batch that list servers made here also go to every connected visible peer in one request
-/// (`todo.store_local` through rpc), sent before the local commit so both proceed at once;
-/// their callers are answered when every peer has answered, failed, gone down or had 5 s
-/// (the book's multicall of `store_local`, one per batch instead of one per change).
+/// (`todo.store_local` through rpc), sent as the local commit begins so both proceed at once;
+/// their callers are answered when the commit here has ended and every peer has answered,
+/// failed, gone down or had 5 s (the book's multicall of `store_local`, one per batch instead
+/// of one per change).
+///
+/// The writer does not wait for its commit: it hears its peers' answers meanwhile, so a batch
+/// is answered as soon as its last answer comes. When it waited, a peer's answer that came
+/// during the next batch's commit waited for that commit too (POSTs alone through one node of
+/// three, medians: a batch answered 5.3 ms after it began, against 2.0 ms for its commit here
+/// and 1.7 ms on each peer; 3.9 ms now). One commit runs at a time; what arrives meanwhile is
+/// the next batch.
 struct DatabaseWriter: GenServer {
     enum Request: Sendable {
         /// A list server's change: stored here and on every peer.
         case replicate(NamedChange)
         /// A peer's batch: stored here only.
         case local([NamedChange])
+    }
+
+    /// The commit of batch `id` here ended (sent to the writer by its store).
+    struct Committed: Sendable {
+        let id: Int
+        let failure: String?
     }
 
     /// How a store went; bad peers are logged by the writer.
@@ -27,6 +41,8 @@ struct DatabaseWriter: GenServer {
     typealias Reply = Outcome
 
     static let localName = "todo_database"
+    /// A batch begins as soon as this many changes wait, unless a commit runs: then they wait
+    /// for it, with their callers.
     static let maxBatch = 512
 
     let store: TodoStore
@@ -37,6 +53,8 @@ struct DatabaseWriter: GenServer {
     private var changesHere: [NamedChange] = [], listServers: [CallFrom] = []
     private var changesFromPeers: [NamedChange] = [], peerCallers: [CallFrom] = []
     private var acks = ReplicaAcks<CallFrom>()
+    /// The batch being committed here, with the peers' callers its commit answers.
+    private var committing: (id: Int, peerCallers: [CallFrom])?
     private var pendingCount: Int { changesHere.count + changesFromPeers.count }
 
     /// Subscribes the writer (`context`'s process) to node events: a peer that goes down
@@ -48,10 +66,11 @@ struct DatabaseWriter: GenServer {
         node.monitorNodes(context.pid)
     }
 
-    /// Zero while stores wait: the loop drains the mailbox, and the timeout fires (and the
-    /// batch is written) as soon as it is empty. Otherwise until the first batch's deadline.
+    /// Zero while stores wait and no commit runs: the loop drains the mailbox, and the timeout
+    /// fires (and the batch is written) as soon as it is empty. Otherwise until the first
+    /// batch's deadline.
     var idleTimeout: Duration? {
-        guard pendingCount == 0 else { return .zero }
+        guard pendingCount == 0 || committing != nil else { return .zero }
         return acks.nextDeadline.map { max(.zero, $0 - .now) }
     }
 
@@ -64,12 +83,14 @@ struct DatabaseWriter: GenServer {
             changesFromPeers += changes
             peerCallers.append(from)
         }
-        if pendingCount >= Self.maxBatch { await flush(context) }
+        if pendingCount >= Self.maxBatch { flush(context) }
         return .noReply
     }
 
     mutating func handleInfo(_ message: any Sendable, context: ProcessContext) async throws -> ServerAction {
-        if let response = RPC.response(in: message) {
+        if let committed = message as? Committed {
+            finishCommit(committed, context)
+        } else if let response = RPC.response(in: message) {
             let failure: String?
             switch response.result(of: TodoDatabase.storeFunction, returning: Bool.self) {
             case .success: failure = nil
@@ -83,44 +104,59 @@ struct DatabaseWriter: GenServer {
     }
 
     mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
-        await flush(context)
+        flush(context)
         for done in acks.expire(at: .now) { answer(done, context) }
         return .continue
     }
 
-    /// Writes what waits; batches still waiting for peers are answered with those peers as
-    /// bad nodes, as the writer can no longer hear them (the list servers, stopped before it,
-    /// have mostly gone).
+    /// Writes what waits, after the commit that runs; batches still waiting for peers are
+    /// answered with those peers as bad nodes, as the writer can no longer hear them (the list
+    /// servers, stopped before it, have mostly gone).
     mutating func terminate(reason: ExitReason, context: ProcessContext) async {
         node.demonitorNodes(context.pid)
-        await flush(context)
-        for done in acks.expire(at: nil) { answer(done, context) }
+        await awaitCommit(context)
+        flush(context)
+        await awaitCommit(context)
+        for done in acks.finishAll(unfinishedCommit: "the writer stopped before its commit ended") { answer(done, context) }
     }
 
-    /// Sends the batch's replicated changes to the peers, writes the whole batch here, answers
-    /// the peers' batches, and leaves the list servers' callers to `acks`.
-    private mutating func flush(_ context: ProcessContext) async {
-        guard pendingCount > 0 else { return }
-        let batch = changesHere + changesFromPeers, waiters = listServers, answeredNow = peerCallers
+    /// Unless a commit runs: sends the batch's replicated changes to the peers and begins
+    /// writing the whole batch here, without waiting (`finishCommit` goes on).
+    private mutating func flush(_ context: ProcessContext) {
+        guard pendingCount > 0, committing == nil else { return }
+        let batch = (changesHere + changesFromPeers).map { (name: $0.name, change: $0.change) }
         let requests = sendToPeers(changesHere, context)
-        let deadline = ContinuousClock.now + TodoDatabase.storeTimeout
+        let id = acks.add(listServers, requests: requests, deadline: .now + TodoDatabase.storeTimeout)
+        committing = (id, peerCallers)
         changesHere.removeAll(keepingCapacity: true)
         listServers.removeAll(keepingCapacity: true)
         changesFromPeers.removeAll(keepingCapacity: true)
         peerCallers.removeAll(keepingCapacity: true)
-        var localFailure: String?
-        do {
-            try await store.apply(batch.map { (name: $0.name, change: $0.change) })
-        } catch {
-            let words = "cannot write the database: \(error)"
-            logger.error("\(words)")
-            localFailure = words
+        let runtime = context.runtime, writer = context.pid
+        store.apply(batch) { result in
+            var failure: String?
+            if case .failure(let error) = result { failure = "cannot write the database: \(error)" }
+            runtime.send(Committed(id: id, failure: failure), to: writer)
         }
-        let outcome = localFailure.map(Outcome.failed) ?? .stored(badNodes: [])
-        for caller in answeredNow { caller.reply(outcome, via: context.runtime) }
-        if let done = acks.add(waiters, localFailure: localFailure, requests: requests, deadline: deadline) {
-            answer(done, context)
-        }
+    }
+
+    /// A commit here ended: answers the peers' batches in it, and the list servers' once
+    /// their peers have answered too.
+    private mutating func finishCommit(_ committed: Committed, _ context: ProcessContext) {
+        guard let batch = committing, batch.id == committed.id else { return }
+        committing = nil
+        if let failure = committed.failure { logger.error("\(failure)") }
+        let outcome = committed.failure.map(Outcome.failed) ?? .stored(badNodes: [])
+        for caller in batch.peerCallers { caller.reply(outcome, via: context.runtime) }
+        if let done = acks.committed(batch.id, failure: committed.failure) { answer(done, context) }
+    }
+
+    /// Waits for the commit that runs, if any (as the writer stops).
+    private mutating func awaitCommit(_ context: ProcessContext) async {
+        guard let id = committing?.id,
+              let committed = try? await context.receive({ ($0 as? Committed).flatMap { $0.id == id ? $0 : nil } })
+        else { return }
+        finishCommit(committed, context)
     }
 
     /// One request per connected visible peer, carrying every change in `changes`; by tag.

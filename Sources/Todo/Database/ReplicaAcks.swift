@@ -2,9 +2,10 @@ import Cluster
 import Processes
 
 /// What the node's writer still waits for before it answers a batch of replicated changes:
-/// each peer's answer to the batch's one request, until the batch's deadline. A peer that
-/// fails, goes down or does not answer in time is a bad node of the batch. Pure: the writer
-/// passes in what it hears and the time.
+/// its own commit of the batch, and each peer's answer to the batch's one request, until the
+/// batch's deadline; in any order. A peer that fails, goes down or does not answer in time is
+/// a bad node of the batch; the commit here is always waited for. Pure: the writer passes in
+/// what it hears and the time.
 struct ReplicaAcks<Waiter> {
     /// A batch whose peers have all answered, failed or run out of time.
     struct Done {
@@ -18,6 +19,8 @@ struct ReplicaAcks<Waiter> {
     private struct Batch {
         var done: Done
         var waiting: [Ref: NodeName]
+        /// Until this node's commit of the batch has ended.
+        var committing: Bool
         let deadline: ContinuousClock.Instant
     }
 
@@ -30,23 +33,31 @@ struct ReplicaAcks<Waiter> {
     /// The earliest deadline of the batches that wait. Read after every writer callback, so a
     /// plain loop: `lazy.map(\.deadline)` built its key path at run time (the type is
     /// generic) on every read, even with no batch waiting.
+    /// Only batches that wait for a peer count: one that waits for its commit alone has
+    /// nothing left to expire (the writer would otherwise time out at once, again and again).
     var nextDeadline: ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
-        for batch in batches.values { earliest = min(earliest ?? batch.deadline, batch.deadline) }
+        for batch in batches.values where !batch.waiting.isEmpty { earliest = min(earliest ?? batch.deadline, batch.deadline) }
         return earliest
     }
 
-    /// A batch written here (or not: `localFailure`) whose requests to peers, by tag, went out
-    /// with `deadline`; done at once when it waits for no peer.
-    mutating func add(_ waiters: [Waiter], localFailure: String?, requests: [Ref: NodeName],
-                      deadline: ContinuousClock.Instant) -> Done? {
-        let done = Done(waiters: waiters, localFailure: localFailure, failures: [:])
-        guard !requests.isEmpty else { return done }
+    /// A batch whose commit here has begun and whose requests to peers, by tag, went out with
+    /// `deadline`. Answers its number, for `committed(_:failure:)`.
+    mutating func add(_ waiters: [Waiter], requests: [Ref: NodeName], deadline: ContinuousClock.Instant) -> Int {
         let id = nextID
         nextID += 1
-        batches[id] = Batch(done: done, waiting: requests, deadline: deadline)
+        batches[id] = Batch(done: Done(waiters: waiters, localFailure: nil, failures: [:]), waiting: requests,
+                            committing: true, deadline: deadline)
         for tag in requests.keys { batchOfTag[tag] = id }
-        return nil
+        return id
+    }
+
+    /// This node's commit of batch `id` ended: written, or failed in these words.
+    mutating func committed(_ id: Int, failure: String?) -> Done? {
+        guard var batch = batches.removeValue(forKey: id) else { return nil }
+        batch.committing = false
+        batch.done.localFailure = failure
+        return settle(id, batch)
     }
 
     /// A peer answered the request under `tag`: stored, or failed in these words.
@@ -71,20 +82,33 @@ struct ReplicaAcks<Waiter> {
         }
     }
 
-    /// Batches past their deadline at `now` (all of them when `now` is nil): the peers that
-    /// have not answered are bad nodes.
-    mutating func expire(at now: ContinuousClock.Instant?) -> [Done] {
+    /// Batches past their deadline at `now`: the peers that have not answered are bad nodes
+    /// (such a batch is still done only once its commit here has ended).
+    mutating func expire(at now: ContinuousClock.Instant) -> [Done] {
         // Asked after every batch the writer flushes, when hardly ever one is due: a look first.
-        if let now, !batches.values.contains(where: { $0.deadline <= now }) { return [] }
+        guard batches.values.contains(where: { $0.deadline <= now }) else { return [] }
         return settleEach { batch in
-            guard now.map({ batch.deadline <= $0 }) ?? true else { return }
+            guard batch.deadline <= now else { return }
             for peer in batch.waiting.values { batch.done.failures[peer] = "no answer in time" }
             batch.waiting = [:]
         }
     }
 
+    /// Every batch, as the writer stops: the peers that have not answered are bad nodes, and a
+    /// commit that has not ended failed in `unfinishedCommit`'s words.
+    mutating func finishAll(unfinishedCommit: String) -> [Done] {
+        settleEach { batch in
+            for peer in batch.waiting.values { batch.done.failures[peer] = "no answer in time" }
+            batch.waiting = [:]
+            if batch.committing {
+                batch.committing = false
+                batch.done.localFailure = unfinishedCommit
+            }
+        }
+    }
+
     private mutating func settle(_ id: Int, _ batch: Batch) -> Done? {
-        guard batch.waiting.isEmpty else {
+        guard batch.waiting.isEmpty, !batch.committing else {
             batches[id] = batch
             return nil
         }

@@ -105,35 +105,48 @@ public final class TodoStore: Sendable {
     /// record. Answers, per change, whether the copy changed.
     @discardableResult
     public func apply(_ changes: [(name: String, change: ListChange)]) async throws -> [Bool] {
-        let changed = try await pool.write { db in
-            let list = try db.cachedStatement(sql: "SELECT next_id, digest FROM lists WHERE name = ?")
-            let saveList = try db.cachedStatement(sql: """
-                INSERT INTO lists (name, next_id, digest) VALUES (?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, digest = excluded.digest
-                """)
-            let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
-            let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            return try changes.map { name, change in
-                let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }
-                var nextCounter = stored?.next ?? 1
-                var digest = UInt64(bitPattern: stored?.digest ?? 0)
-                var changed = stored == nil || change.nextCounter > nextCounter
-                nextCounter = max(nextCounter, change.nextCounter)
-                for incoming in change.records {
-                    let old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil
-                    let merged = old?.merged(with: incoming) ?? incoming
-                    guard merged != old else { continue }
-                    try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
-                    digest = digest &- (old?.digest ?? 0) &+ merged.digest
-                    nextCounter = max(nextCounter, merged.id.counter + 1)
-                    changed = true
-                }
-                if changed { try saveList.execute(arguments: [name, nextCounter, Int64(bitPattern: digest)]) }
-                return changed
-            }
+        try await withCheckedThrowingContinuation { continuation in
+            apply(changes) { continuation.resume(with: $0) }
         }
-        checkpointIfDue()
-        return changed
+    }
+
+    /// `apply(_:)` without waiting: `completion` gets its answer on the writer's thread once
+    /// the transaction is committed (or has failed), so a caller that is a process is free
+    /// meanwhile (the node's writer hears its peers while its own commit runs).
+    public func apply(_ changes: [(name: String, change: ListChange)],
+                      completion: @escaping @Sendable (Result<[Bool], any Error>) -> Void) {
+        pool.asyncWrite({ db in try Self.merge(changes, db) }, completion: { [self] _, result in
+            checkpointIfDue()
+            completion(result)
+        })
+    }
+
+    private static func merge(_ changes: [(name: String, change: ListChange)], _ db: Database) throws -> [Bool] {
+        let list = try db.cachedStatement(sql: "SELECT next_id, digest FROM lists WHERE name = ?")
+        let saveList = try db.cachedStatement(sql: """
+            INSERT INTO lists (name, next_id, digest) VALUES (?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, digest = excluded.digest
+            """)
+        let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
+        let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        return try changes.map { name, change in
+            let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }
+            var nextCounter = stored?.next ?? 1
+            var digest = UInt64(bitPattern: stored?.digest ?? 0)
+            var changed = stored == nil || change.nextCounter > nextCounter
+            nextCounter = max(nextCounter, change.nextCounter)
+            for incoming in change.records {
+                let old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil
+                let merged = old?.merged(with: incoming) ?? incoming
+                guard merged != old else { continue }
+                try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
+                digest = digest &- (old?.digest ?? 0) &+ merged.digest
+                nextCounter = max(nextCounter, merged.id.counter + 1)
+                changed = true
+            }
+            if changed { try saveList.execute(arguments: [name, nextCounter, Int64(bitPattern: digest)]) }
+            return changed
+        }
     }
 
     /// Starts a passive checkpoint on the checkpointer's connection, without waiting for it,

@@ -78,6 +78,7 @@ final class WriteLock: Sendable {
     init(_ store: TodoStore) throws {
         var configuration = Configuration()
         configuration.allowsUnsafeTransactions = true  // the transaction outlives the closure
+        configuration.busyMode = .timeout(10)  // the node may be committing: the lock waits its turn
         connection = try DatabaseQueue(path: store.path, configuration: configuration)
         try connection.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
     }

@@ -7,7 +7,8 @@ import Processes
 /// a bad node of the batch; the commit here is always waited for. Pure: the writer passes in
 /// what it hears and the time.
 struct ReplicaAcks<Waiter> {
-    /// A batch whose peers have all answered, failed or run out of time.
+    /// A batch whose commit here has ended and whose peers have all answered, failed or run
+    /// out of time.
     struct Done {
         var waiters: [Waiter]
         /// The local write's failure, if it failed.
@@ -19,7 +20,7 @@ struct ReplicaAcks<Waiter> {
     private struct Batch {
         var done: Done
         var waiting: [Ref: NodeName]
-        /// Until this node's commit of the batch has ended.
+        /// True until this node's commit of the batch has ended.
         var committing: Bool
         let deadline: ContinuousClock.Instant
     }
@@ -30,11 +31,11 @@ struct ReplicaAcks<Waiter> {
 
     var isEmpty: Bool { batches.isEmpty }
 
-    /// The earliest deadline of the batches that wait. Read after every writer callback, so a
-    /// plain loop: `lazy.map(\.deadline)` built its key path at run time (the type is
-    /// generic) on every read, even with no batch waiting.
-    /// Only batches that wait for a peer count: one that waits for its commit alone has
-    /// nothing left to expire (the writer would otherwise time out at once, again and again).
+    /// The earliest deadline of the batches that wait for a peer: one that waits for its commit
+    /// alone has nothing left to expire (past its deadline, the writer would otherwise time
+    /// out at once, again and again). Read after every writer callback, so a plain loop:
+    /// `lazy.map(\.deadline)` built its key path at run time (the type is generic) on every
+    /// read, even with no batch waiting.
     var nextDeadline: ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
         for batch in batches.values where !batch.waiting.isEmpty { earliest = min(earliest ?? batch.deadline, batch.deadline) }

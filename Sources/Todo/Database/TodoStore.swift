@@ -113,14 +113,15 @@ public final class TodoStore: Sendable {
     /// `apply(_:)` without waiting: `completion` gets its answer on the writer's thread once
     /// the transaction is committed (or has failed), so a caller that is a process is free
     /// meanwhile (the node's writer hears its peers while its own commit runs).
-    public func apply(_ changes: [(name: String, change: ListChange)],
-                      completion: @escaping @Sendable (Result<[Bool], any Error>) -> Void) {
+    func apply(_ changes: [(name: String, change: ListChange)],
+               completion: @escaping @Sendable (Result<[Bool], any Error>) -> Void) {
         pool.asyncWrite({ db in try Self.merge(changes, db) }, completion: { [self] _, result in
             checkpointIfDue()
             completion(result)
         })
     }
 
+    /// `apply`'s transaction, on the writer's connection.
     private static func merge(_ changes: [(name: String, change: ListChange)], _ db: Database) throws -> [Bool] {
         let list = try db.cachedStatement(sql: "SELECT next_id, digest FROM lists WHERE name = ?")
         let saveList = try db.cachedStatement(sql: """

@@ -23,6 +23,12 @@ struct ReplicaAcks<Waiter> {
         /// True until this node's commit of the batch has ended.
         var committing: Bool
         let deadline: ContinuousClock.Instant
+
+        /// The peers that have not answered are bad nodes, no longer waited for.
+        mutating func giveUpOnPeers() {
+            for peer in waiting.values { done.failures[peer] = "no answer in time" }
+            waiting = [:]
+        }
     }
 
     private var batches: [Int: Batch] = [:]
@@ -89,9 +95,7 @@ struct ReplicaAcks<Waiter> {
         // Asked after every batch the writer flushes, when hardly ever one is due: a look first.
         guard batches.values.contains(where: { $0.deadline <= now }) else { return [] }
         return settleEach { batch in
-            guard batch.deadline <= now else { return }
-            for peer in batch.waiting.values { batch.done.failures[peer] = "no answer in time" }
-            batch.waiting = [:]
+            if batch.deadline <= now { batch.giveUpOnPeers() }
         }
     }
 
@@ -99,8 +103,7 @@ struct ReplicaAcks<Waiter> {
     /// commit that has not ended failed in `unfinishedCommit`'s words.
     mutating func finishAll(unfinishedCommit: String) -> [Done] {
         settleEach { batch in
-            for peer in batch.waiting.values { batch.done.failures[peer] = "no answer in time" }
-            batch.waiting = [:]
+            batch.giveUpOnPeers()
             if batch.committing {
                 batch.committing = false
                 batch.done.localFailure = unfinishedCommit

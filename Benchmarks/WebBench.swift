@@ -18,12 +18,17 @@ enum WebBench {
     }
 
     struct Figures {
+        /// The median of every run of the trivial route (one before each run of the mix).
         var trivial: Load
         var oneNode: Load
         /// The mix's two halves alone, on the same node: what each kind of request costs.
         var oneNodeGets: Load
         var oneNodePosts: Load
         var cluster: Load
+        /// The mix's rate as a share of the trivial route's, in %: the median of each mix
+        /// run's share of the trivial run just before it.
+        var oneNodeShare: Double
+        var clusterShare: Double
         var bytesPerIdleServer: Double
     }
 
@@ -51,30 +56,51 @@ enum WebBench {
         let script = try write("mix.lua", getShare: 0.8)
         let gets = try write("gets.lua", getShare: 1), posts = try write("posts.lua", getShare: 0)
 
+        // The trivial route's server stays up, idle but for its runs, so that each run of the
+        // mix has one of it just before: this machine's speed moves by 20 to 30 % within an
+        // hour, and a share taken across minutes moved with it.
         let trivialPort = try freeBenchPort()
         let trivial = try launch(CommandLine.arguments[0], ["trivial-http", String(trivialPort)], in: scratch)
         defer { stop(trivial) }
         try await waitForHTTP(port: trivialPort, path: "/hello")
-        let trivialLoad = try median(of: (0..<runs).map { _ in try wrk(port: trivialPort, path: "/hello", script: nil, servers: [trivial.pid]) })
-        stop(trivial)
+        var trivialRuns: [Load] = []
+        func trivialRun() throws -> Load {
+            let load = try wrk(port: trivialPort, path: "/hello", script: nil, servers: [trivial.pid])
+            trivialRuns.append(load)
+            return load
+        }
 
         let cluster = try Cluster(size: 3, scratch: scratch)
         defer { cluster.stop() }
+        func run(_ script: URL) throws -> Load {
+            try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: cluster.pids)
+        }
+        /// The mix's runs, each after a trivial one: the median run, and the median share.
+        func mixRuns() throws -> (load: Load, share: Double) {
+            var loads: [Load] = [], shares: [Double] = []
+            for _ in 0..<runs {
+                let reference = try trivialRun()
+                let load = try run(script)
+                loads.append(load)
+                shares.append(100 * load.requestsPerSecond / max(reference.requestsPerSecond, 1))
+            }
+            return (median(of: loads), shares.sorted()[shares.count / 2])
+        }
         // One node alone first, then the same node with two peers joined.
         try await cluster.start(count: 1)
-        func load(_ script: URL) throws -> Load {
-            try median(of: (0..<runs).map { _ in try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: cluster.pids) })
-        }
         _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: [])  // starts the list servers
-        let oneNode = try load(script), oneNodeGets = try load(gets), oneNodePosts = try load(posts)
+        let oneNode = try mixRuns()
+        let oneNodeGets = try median(of: (0..<runs).map { _ in try run(gets) })
+        let oneNodePosts = try median(of: (0..<runs).map { _ in try run(posts) })
         try await cluster.start(count: 3)
         _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: [])
-        let threeNodes = try load(script)
+        let threeNodes = try mixRuns()
         cluster.stop()
+        stop(trivial)
 
         let bytes = try await idleServerMemory(scratch: scratch)
-        return Figures(trivial: trivialLoad, oneNode: oneNode, oneNodeGets: oneNodeGets, oneNodePosts: oneNodePosts,
-                       cluster: threeNodes, bytesPerIdleServer: bytes)
+        return Figures(trivial: median(of: trivialRuns), oneNode: oneNode.load, oneNodeGets: oneNodeGets, oneNodePosts: oneNodePosts,
+                       cluster: threeNodes.load, oneNodeShare: oneNode.share, clusterShare: threeNodes.share, bytesPerIdleServer: bytes)
     }
 
     /// Resident memory a fresh node gains by loading 10,000 list servers, per server, once

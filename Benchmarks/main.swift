@@ -4,7 +4,7 @@ import ZeroMQ
 
 // `make bench`: every figure is a median of several runs, printed and written to
 // bench-results.json. Raw ZeroMQ figures come from the same run as ours.
-// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, list, web, catchup).
+// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, list, web, store, catchup).
 let groups = Set(CommandLine.arguments.dropFirst())
 
 // One spawn measurement in a fresh process, so memory freed by an earlier run is not reused.
@@ -177,6 +177,15 @@ if wanted("web") {
     report.add("http_mix_3_nodes_cpu", web.cluster.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
     report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.oneNodeGets.errors + web.oneNodePosts.errors + web.cluster.errors), "responses")
     report.add("memory_per_idle_list_server", web.bytesPerIdleServer, "bytes")
+}
+
+if wanted("store") {
+    for (changes, perCommit, suffix) in [(4_000, 4, ""), (40_000, 200, "_200_a_commit")] {
+        var runs: [(total: Double, user: Double)] = []
+        for _ in 0..<5 { runs.append(try await StoreBench.cpuMicrosecondsPerChange(changes: changes, perCommit: perCommit)) }
+        report.add("store_cpu_per_change\(suffix)", runs.map(\.total).sorted()[2], "us")
+        report.add("store_user_cpu_per_change\(suffix)", runs.map(\.user).sorted()[2], "us")
+    }
 }
 
 if wanted("catchup") {

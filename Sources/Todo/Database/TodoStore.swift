@@ -130,6 +130,9 @@ public final class TodoStore: Sendable {
             """)
         let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
         let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        // A record this copy lacks (every add) is written in one statement, without a look
+        // for a stored one first; only a record already here is read, merged and replaced.
+        let addRecord = try db.cachedStatement(sql: "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
         return try changes.map { name, change in
             let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }
             var nextCounter = stored?.next ?? 1
@@ -137,10 +140,16 @@ public final class TodoStore: Sendable {
             var changed = stored == nil || change.nextCounter > nextCounter
             nextCounter = max(nextCounter, change.nextCounter)
             for incoming in change.records {
-                let old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil
-                let merged = old?.merged(with: incoming) ?? incoming
-                guard merged != old else { continue }
-                try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
+                try addRecord.execute(arguments: Self.columns(of: incoming, in: name))
+                let old: EntryRecord?, merged: EntryRecord
+                if db.changesCount > 0 {
+                    (old, merged) = (nil, incoming)
+                } else {
+                    old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil
+                    merged = old?.merged(with: incoming) ?? incoming
+                    guard merged != old else { continue }
+                    try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
+                }
                 digest = digest &- (old?.digest ?? 0) &+ merged.digest
                 nextCounter = max(nextCounter, merged.id.counter + 1)
                 changed = true

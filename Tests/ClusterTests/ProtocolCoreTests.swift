@@ -402,7 +402,7 @@ import Testing
         let monitor = Packet.monitor(ref: Ref(node: "a@h", incarnation: 1, serial: 7), watcher: pid, target: pid)
         let demonitor = Packet.demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 6), target: pid)
         let request = Packet.message(to: pid, payload: [9])
-        let peer = peer()
+        var peer = peer()
         peer.enqueue(Batch.encode(.link(from: pid, to: pid)))  // already in this round's frame
         Batch.append(Batch.encode(demonitor), to: &peer.riders)
         Batch.append(Batch.encode(monitor), to: &peer.riders)
@@ -413,7 +413,7 @@ import Testing
 
     /// What `flush` does first, every round: riders with no packet after them go on their own.
     @Test func ridersWithNothingAfterThemMoveIntoTheFrameOnTheirOwn() {
-        let peer = peer()
+        var peer = peer()
         Batch.append(Batch.encode(.demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 6), target: pid)), to: &peer.riders)
         peer.takeRiders()
         #expect(peer.riders.isEmpty)

@@ -15,10 +15,8 @@ import ZeroMQ
 /// can hand a packet to a connected peer's socket itself (`sendDirect`): the thread is woken
 /// only for what it alone does.
 final class TransportLoop: @unchecked Sendable {
-    /// A peer whose handshake succeeded, and what waits to leave for it. A class: the
-    /// transport thread and sending threads update it in place, under `lock`, where a value
-    /// in `peers` would be copied out whole to be looked at.
-    final class Peer {
+    /// A peer whose handshake succeeded.
+    struct Peer {
         enum Link {
             case dealer(Socket, monitor: Socket)
             case router(id: [UInt8])
@@ -26,7 +24,7 @@ final class TransportLoop: @unchecked Sendable {
 
         let info: PeerInfo
         let link: Link
-        let hidden: Bool
+        var hidden: Bool
         /// The frame being filled this round, and frames ZeroMQ would not take yet.
         var batch: [UInt8] = []
         var backlog = Deque<[UInt8]>()
@@ -34,16 +32,7 @@ final class TransportLoop: @unchecked Sendable {
         /// Packets that ride with the next one to this peer (`sendLater`), framed as in a batch.
         var riders: [UInt8] = []
 
-        init(info: PeerInfo, link: Link, hidden: Bool) {
-            self.info = info
-            self.link = link
-            self.hidden = hidden
-        }
-
-        /// Frames wait for this peer: this round's, or ones ZeroMQ would not take yet.
-        var hasFramesWaiting: Bool { !batch.isEmpty || !backlog.isEmpty }
-
-        func enqueue(_ packet: [UInt8]) {
+        mutating func enqueue(_ packet: [UInt8]) {
             // A frame begun: one allocation for it, not one per growth.
             if batch.isEmpty { batch.reserveCapacity(riders.count + packet.count + Batch.maxLengthPrefix) }
             takeRiders()
@@ -51,7 +40,7 @@ final class TransportLoop: @unchecked Sendable {
         }
 
         /// Moves the riders into this round's frame, ahead of anything enqueued after them.
-        func takeRiders() {
+        mutating func takeRiders() {
             guard !riders.isEmpty else { return }
             batch.append(contentsOf: riders)
             riders.removeAll(keepingCapacity: true)
@@ -59,7 +48,7 @@ final class TransportLoop: @unchecked Sendable {
 
         /// Moves this round's frame to the backlog (false when that would pass `limit` bytes,
         /// and the frame is dropped), then hands ZeroMQ what it takes without blocking.
-        func flush(router: Socket, limit: Int) -> Bool {
+        mutating func flush(router: Socket, limit: Int) -> Bool {
             takeRiders()
             var kept = true
             if !batch.isEmpty {
@@ -346,15 +335,15 @@ final class TransportLoop: @unchecked Sendable {
         if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now &- previous < Self.directSendSpacingNanoseconds {
             return false
         }
-        return withPeerForSender(name) { peer in
-            guard !peer.hasFramesWaiting else { return false }
-            peer.enqueue(packet)
-            // Not `flush(_:_:)`: the socket is looked at right below, not at the round's end.
-            if !peer.flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
+        return withPeerForSender(name) { index in
+            guard peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty else { return false }
+            peers.values[index].enqueue(packet)
+            // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
+            if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
             sentDirect += 1
             // The send may have taken in the I/O thread's signals, which the transport thread
             // waits on: if the socket now has mail, or frames are left over, it must look.
-            if needsLook(at: socket(of: peer), hasBacklog: { !peer.backlog.isEmpty }) {
+            if needsLook(at: socket(of: peers.values[index]), hasBacklog: { !peers.values[index].backlog.isEmpty }) {
                 node.outbox.wake()
             }
             return true
@@ -369,9 +358,9 @@ final class TransportLoop: @unchecked Sendable {
     /// already hold `maxRiderBytes`.
     func sendLater(_ packet: [UInt8], to name: NodeName) -> Bool {
         if holder.load(ordering: .relaxed) == Self.currentThread { return false }
-        return withPeerForSender(name) { peer in
-            guard peer.riders.count + packet.count <= Self.maxRiderBytes else { return false }
-            Batch.append(packet, to: &peer.riders)
+        return withPeerForSender(name) { index in
+            guard peers.values[index].riders.count + packet.count <= Self.maxRiderBytes else { return false }
+            Batch.append(packet, to: &peers.values[index].riders)
             return true
         }
     }
@@ -380,11 +369,11 @@ final class TransportLoop: @unchecked Sendable {
     /// runs under the lock when the lock is free (a sender does not wait for the transport
     /// thread), the node runs, the peer is connected and not cut, and no command waits (it
     /// would go first). False when any of that fails, or `body` says so.
-    private func withPeerForSender(_ name: NodeName, _ body: (Peer) -> Bool) -> Bool {
+    private func withPeerForSender(_ name: NodeName, _ body: (Dictionary<NodeName, Peer>.Index) -> Bool) -> Bool {
         let done = lock.withLockIfAvailable { _ -> Bool in
-            guard running, cut.isEmpty || !cut.contains(name), let peer = peers[name], !node.outbox.hasWork
+            guard running, cut.isEmpty || !cut.contains(name), let index = peers.index(forKey: name), !node.outbox.hasWork
             else { return false }
-            return body(peer)
+            return body(index)
         }
         return done ?? false
     }
@@ -574,9 +563,10 @@ final class TransportLoop: @unchecked Sendable {
     /// dialling, or dialling first (Erlang connects on first send).
     private func send(_ packet: [UInt8], to name: NodeName) {
         if !cut.isEmpty, cut.contains(name) { return }
-        if let peer = peers[name] {
-            peer.enqueue(packet)
-            if peer.batch.count >= 64 << 10 { flush(peer, name) }
+        if let index = peers.index(forKey: name) {
+            // Through the index: `peers[name]?` would hash again and copy the peer out.
+            peers.values[index].enqueue(packet)
+            if peers.values[index].batch.count >= 64 << 10 { flush(name) }
             return
         }
         if dialling[name] == nil { startDialling(name, waiter: nil) }
@@ -600,20 +590,21 @@ final class TransportLoop: @unchecked Sendable {
     /// Every round sends what is waiting, riders too: a rider waits at most for the next round
     /// (the poll waits 100 ms at most), not for a packet that may never come.
     private func flushBatches() {
-        for (name, peer) in peers where peer.hasFramesWaiting || !peer.riders.isEmpty {
-            flush(peer, name)
+        for index in peers.indices
+        where !peers.values[index].batch.isEmpty || !peers.values[index].backlog.isEmpty || !peers.values[index].riders.isEmpty {
+            flush(at: index)
         }
     }
 
     /// Hands the peer's frames to ZeroMQ without blocking; what it will not take waits in the
     /// peer's bounded backlog (past the bound, new frames are dropped and counted).
     func flush(_ name: NodeName) {
-        if let peer = peers[name] { flush(peer, name) }
+        if let index = peers.index(forKey: name) { flush(at: index) }
     }
 
-    private func flush(_ peer: Peer, _ name: NodeName) {
-        touch(socket(of: peer))
-        if !peer.flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
+    private func flush(at index: Dictionary<NodeName, Peer>.Index) {
+        touch(socket(of: peers.values[index]))
+        if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(peers.keys[index]) }
     }
 
     // MARK: Inbound

@@ -168,8 +168,8 @@ if wanted("web") {
     report.add("http_mix_3_nodes", web.cluster.requestsPerSecond, "req/s", reference: "http_trivial_route")
     report.add("http_mix_3_nodes_p99", web.cluster.p99Milliseconds, "ms", reference: "http_trivial_route_p99")
     // The targets: each mix run's rate as a share of a trivial run just before it.
-    report.add("http_mix_1_node_share", web.oneNodeShare, "%")
-    report.add("http_mix_3_nodes_share", web.clusterShare, "%")
+    report.add("http_mix_1_node_share", web.oneNodeShare, "%", reference: "http_trivial_route")
+    report.add("http_mix_3_nodes_share", web.clusterShare, "%", reference: "http_trivial_route")
     report.add("http_trivial_route_cpu", web.trivial.cpuMicroseconds, "us/req")
     report.add("http_mix_1_node_cpu", web.oneNode.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
     report.add("http_get_1_node_cpu", web.oneNodeGets.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")

@@ -130,19 +130,26 @@ public final class TodoStore: Sendable {
             """)
         let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
         let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        // A record this copy lacks (every add) is written in one statement, without a look
-        // for a stored one first; only a record already here is read, merged and replaced.
+        // A record above every id the list has seen (every add) cannot be stored yet: it is
+        // written in one statement, without a look for it first. Any other is read, merged
+        // and replaced, as is one whose insert finds it stored after all.
         let addRecord = try db.cachedStatement(sql: "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
         return try changes.map { name, change in
             let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }
             var nextCounter = stored?.next ?? 1
             var digest = UInt64(bitPattern: stored?.digest ?? 0)
             var changed = stored == nil || change.nextCounter > nextCounter
+            // Every stored record of the list has a counter below this.
+            let unseen = nextCounter
             nextCounter = max(nextCounter, change.nextCounter)
             for incoming in change.records {
-                try addRecord.execute(arguments: Self.columns(of: incoming, in: name))
+                var added = false
+                if incoming.id.counter >= unseen {
+                    try addRecord.execute(arguments: Self.columns(of: incoming, in: name))
+                    added = db.changesCount > 0
+                }
                 let old: EntryRecord?, merged: EntryRecord
-                if db.changesCount > 0 {
+                if added {
                     (old, merged) = (nil, incoming)
                 } else {
                     old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil

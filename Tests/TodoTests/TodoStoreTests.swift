@@ -97,6 +97,24 @@ struct TodoStoreTests {
         #expect(try await store.digests() == ["l": both.digest])
     }
 
+    /// A new record is inserted without a look for it first; one that turns out stored
+    /// after all (here: the same new id twice in one change) is merged, not lost or doubled.
+    @Test func aNewRecordTwiceInOneChangeIsMergedOnce() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await TodoStore.open(directory: directory)
+        var list = TodoList()
+        let added = list.add(date: day, title: "Dentist", by: "todo1", atMillis: 1)
+        let update = list.update(id: added.0.id, date: nil, title: "Dentist at 9", by: "todo1", atMillis: 2)
+        let renamed = try #require(update)
+        let both = ListChange(nextCounter: renamed.1.nextCounter, records: added.1.records + renamed.1.records)
+        #expect(try await store.apply([("l", both)]) == [true])
+        let stored = try #require(try await store.load("l"))
+        #expect(stored == list)
+        #expect(stored.entries.map(\.title) == ["Dentist at 9"])
+        #expect(try await store.digests() == ["l": list.digest])
+    }
+
     @Test func entriesOfTheFirstSchemaBecomeRecordsWithBareIds() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -130,9 +130,9 @@ public final class TodoStore: Sendable {
             """)
         let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
         let saveRecord = try db.cachedStatement(sql: "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        // A record above every id the list has seen (every add) cannot be stored yet: it is
-        // written in one statement, without a look for it first. Any other is read, merged
-        // and replaced, as is one whose insert finds it stored after all.
+        // A record whose counter is at or above the list's stored `next_id` (every add) cannot
+        // be stored yet: it is written in one statement, without a look for it first. Any
+        // other is read, merged and replaced, as is one whose insert finds it stored after all.
         let addRecord = try db.cachedStatement(sql: "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
         return try changes.map { name, change in
             let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }

@@ -16,6 +16,11 @@ public struct TodoSettings: Sendable {
     /// up: a store that failed while the peer stayed connected (a timeout, a disk error) is
     /// made good within a few of these.
     public var antiEntropyInterval: Duration = .seconds(30)
+    /// How long the database writer holds a batch for more changes after a busy one
+    /// (`CommitGathering`); zero: a batch begins as soon as the commit before it ends. Through
+    /// one node of three under the HTTP mix, 2 ms took CPU per request from 92 to 78 µs on
+    /// the node and from 21 to 14 µs on each peer, and the rate up by 13 to 19 %.
+    public var commitGathering: Duration = .milliseconds(2)
     /// Wall-clock milliseconds, read for the stamps of writes (a test may set its own).
     public var wallMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }
 
@@ -44,7 +49,7 @@ public final class TodoSystem: Sendable {
         let database = TodoDatabase(local: store, node: node)
         let metrics = TodoMetrics(node: node)
         let keeper = try await startTree(node: node, store: store, database: database, metrics: metrics,
-                                         antiEntropy: settings.antiEntropyInterval)
+                                         antiEntropy: settings.antiEntropyInterval, gathering: settings.commitGathering)
         let system = TodoSystem(node: node, database: database, settings: settings, keeper: keeper, metrics: metrics)
         database.registerFunctions()
         system.registerClientFunctions()
@@ -155,7 +160,8 @@ public final class TodoSystem: Sendable {
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.
     private static func startTree(
-        node: ClusterNode, store: TodoStore, database: TodoDatabase, metrics: TodoMetrics, antiEntropy: Duration
+        node: ClusterNode, store: TodoStore, database: TodoDatabase, metrics: TodoMetrics, antiEntropy: Duration,
+        gathering: Duration
     ) async throws -> Pid {
         let logger = node.logger
         return try await node.runtime.withProcess { starter in
@@ -165,7 +171,7 @@ public final class TodoSystem: Sendable {
                 let tree = try await context.startSupervisor(name: .local("todo_system"), children: [
                     .server(id: "database", name: .local(DatabaseWriter.localName)) { writer in
                         logger.info("Starting database worker.")
-                        return DatabaseWriter(store: store, node: node, logger: logger, context: writer)
+                        return DatabaseWriter(store: store, node: node, logger: logger, gathering: gathering, context: writer)
                     },
                     ChildSpec(id: "cache") { context in
                         logger.info("Starting to-do cache.")

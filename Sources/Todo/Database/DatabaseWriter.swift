@@ -4,7 +4,8 @@ import Processes
 
 /// The one writer of this node's replica, and the node's replicator. SQLite commits one
 /// transaction at a time, so rather than a pool of writers queueing on its lock, stores that
-/// arrive together share one transaction and one disk sync (group commit). The changes of a
+/// arrive together share one transaction and one disk sync (group commit); after a busy batch,
+/// the next gathers company for a moment first (`CommitGathering`). The changes of a
 /// batch that list servers made here also go to every connected visible peer in one request
 /// (`todo.store_local` through rpc), sent as the local commit begins so both proceed at once;
 /// their callers are answered when the commit here has ended and every peer has answered,
@@ -42,7 +43,7 @@ struct DatabaseWriter: GenServer {
 
     static let localName = "todo_database"
     /// A batch begins as soon as this many changes wait, unless a commit runs: then they wait
-    /// for it, with their callers.
+    /// for it, with their callers, and no longer.
     static let maxBatch = 512
 
     let store: TodoStore
@@ -53,28 +54,40 @@ struct DatabaseWriter: GenServer {
     private var changesHere: [NamedChange] = [], listServers: [CallFrom] = []
     private var changesFromPeers: [NamedChange] = [], peerCallers: [CallFrom] = []
     private var acks = ReplicaAcks<CallFrom>()
+    private var gathering: CommitGathering
     /// The batch being committed here, with the peers' callers its commit answers.
     private var committing: (id: Int, peerCallers: [CallFrom])?
     private var pendingCount: Int { changesHere.count + changesFromPeers.count }
 
     /// Subscribes the writer (`context`'s process) to node events: a peer that goes down
     /// fails the batches that wait for it at once.
-    init(store: TodoStore, node: ClusterNode, logger: Logger, context: ProcessContext) {
+    init(store: TodoStore, node: ClusterNode, logger: Logger, gathering: Duration, context: ProcessContext) {
         self.store = store
         self.node = node
         self.logger = logger
+        self.gathering = CommitGathering(window: gathering)
         node.monitorNodes(context.pid)
     }
 
-    /// Zero while stores wait and no commit runs: the loop drains the mailbox, and the timeout
-    /// fires (and the batch is written) as soon as it is empty. Otherwise until the first
-    /// batch's deadline.
+    /// While stores wait and no commit runs, what is left of the batch's gathering wait (zero
+    /// at once on a quiet node): the loop drains the mailbox, and the timeout fires (and the
+    /// batch is written) once it is empty and the wait is over. In any case no later than the
+    /// first batch's deadline.
     var idleTimeout: Duration? {
-        guard pendingCount == 0 || committing != nil else { return .zero }
-        return acks.nextDeadline.map { max(.zero, $0 - .now) }
+        let now = ContinuousClock.now
+        let deadline = acks.nextDeadline.map { max(.zero, $0 - now) }
+        guard pendingCount > 0, committing == nil else { return deadline }
+        let gather = gatheringWait(at: now)
+        return deadline.map { min($0, gather) } ?? gather
+    }
+
+    /// What is left of the next batch's gathering wait; none once it is full.
+    private func gatheringWait(at now: ContinuousClock.Instant) -> Duration {
+        pendingCount >= Self.maxBatch ? .zero : gathering.wait(at: now)
     }
 
     mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
+        gathering.arrived(at: .now)
         switch request {
         case .replicate(let change):
             changesHere.append(change)
@@ -104,7 +117,7 @@ struct DatabaseWriter: GenServer {
     }
 
     mutating func handleTimeout(context: ProcessContext) async throws -> ServerAction {
-        flush(context)
+        if gatheringWait(at: .now) == .zero { flush(context) }
         for done in acks.expire(at: .now) { answer(done, context) }
         return .continue
     }
@@ -124,6 +137,7 @@ struct DatabaseWriter: GenServer {
     /// writing the whole batch here, without waiting (`finishCommit` goes on).
     private mutating func flush(_ context: ProcessContext) {
         guard pendingCount > 0, committing == nil else { return }
+        gathering.began(callers: listServers.count + peerCallers.count)
         let batch = (changesHere + changesFromPeers).map { (name: $0.name, change: $0.change) }
         let requests = sendToPeers(changesHere, context)
         let id = acks.add(listServers, requests: requests, deadline: .now + TodoDatabase.storeTimeout)
@@ -145,6 +159,7 @@ struct DatabaseWriter: GenServer {
     private mutating func finishCommit(_ committed: Committed, _ context: ProcessContext) {
         guard let batch = committing, batch.id == committed.id else { return }
         committing = nil
+        gathering.ended(waiting: listServers.count + peerCallers.count)
         if let failure = committed.failure { logger.error("\(failure)") }
         let outcome = committed.failure.map(Outcome.failed) ?? .stored(badNodes: [])
         for caller in batch.peerCallers { caller.reply(outcome, via: context.runtime) }

@@ -1,0 +1,109 @@
+import ClusterTestKit
+import Processes
+import Testing
+@testable import Todo
+
+/// The writer's callbacks, driven by the test as its server loop drives them: when a batch
+/// begins (its commit), and what its callers hear.
+struct DatabaseWriterTests {
+    @Test func aBusyWriterHoldsItsNextBatchForCompanyAndAQuietOneBeginsAtOnce() async throws {
+        try await withDrivenWriter { driven in
+            try await driven.send(["lone"])
+            #expect(driven.writer.idleTimeout == .zero)
+            try await driven.commit()
+            try await driven.answered(["lone"])
+
+            // The last batch was quiet: this one begins at once, and has company.
+            try await driven.send(["a", "b", "c"])
+            #expect(driven.writer.idleTimeout == .zero)
+            try await driven.commit()
+            try await driven.answered(["a", "b", "c"])
+
+            // So the next is held, counted from its first change, and its timeout before the
+            // window has passed begins nothing.
+            try await driven.send(["d"])
+            let held = try #require(driven.writer.idleTimeout)
+            #expect(held > .seconds(59))
+            _ = try await driven.writer.handleTimeout(context: driven.context)
+            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(58))
+            try await driven.send(["e"])
+            #expect((driven.writer.idleTimeout ?? .seconds(61)) <= held)
+
+            // A writer that stops writes what it held.
+            await driven.writer.terminate(reason: .shutdown, context: driven.context)
+            try await driven.answered(["d", "e"])
+        }
+    }
+
+    /// A full batch has nothing to gather: it begins as soon as the commit before it ends.
+    @Test func aFullBatchIsNotHeld() async throws {
+        try await withDrivenWriter { driven in
+            try await driven.send(["a", "b", "c"])
+            _ = try await driven.writer.handleTimeout(context: driven.context)  // busy from here
+            let full = (0..<DatabaseWriter.maxBatch).map { "list\($0)" }
+            try await driven.send(full)  // while the commit runs
+            try await driven.endCommit()
+            #expect(driven.writer.idleTimeout == .zero)
+            try await driven.commit()
+            try await driven.answered(["a", "b", "c"] + full)
+        }
+    }
+
+    /// A writer whose loop is the test's process, over a store of its own, with a 60 s
+    /// gathering window.
+    private func withDrivenWriter(_ body: (inout DrivenWriter) async throws -> Void) async throws {
+        try await withTodoCluster { todo in
+            let node = try await todo.cluster.startNode("n1")
+            let store = try await TodoStore.open(directory: todo.dataDirectory(of: node))
+            var lists: [String] = []
+            try await node.runtime.withProcess { context in
+                let writer = DatabaseWriter(store: store, node: node, logger: node.logger, gathering: .seconds(60), context: context)
+                var driven = DrivenWriter(writer: writer, context: context, day: try #require(TodoDate("2018-12-19")))
+                try await body(&driven)
+                lists = Array(driven.callers.keys)
+            }
+            for list in lists { #expect(try await store.load(list) != nil, "\(list)") }
+        }
+    }
+}
+
+struct DrivenWriter {
+    var writer: DatabaseWriter
+    let context: ProcessContext
+    let day: TodoDate
+    /// The tag of each list's call.
+    var callers: [String: Ref] = [:]
+
+    /// A peer's batch of one new entry for each list, each batch from a caller of its own.
+    mutating func send(_ lists: [String]) async throws {
+        for list in lists {
+            let tag = context.runtime.makeRef()
+            callers[list] = tag
+            let change = TodoList().proposeAdd(date: day, title: "Task", by: "n2", atMillis: 1)
+            _ = try await writer.handleCall(.local([NamedChange(name: list, change: change)]),
+                                            from: CallFrom(caller: context.pid, tag: tag), context: context)
+        }
+    }
+
+    /// The loop's timeout begins the batch; the store's answer ends its commit.
+    mutating func commit() async throws {
+        _ = try await writer.handleTimeout(context: context)
+        #expect(writer.idleTimeout == nil)  // a commit runs, and no peer is waited for
+        try await endCommit()
+    }
+
+    mutating func endCommit() async throws {
+        let committed = try #require(try await context.receive(DatabaseWriter.Committed.self, timeout: .seconds(10)))
+        _ = try await writer.handleInfo(committed, context: context)
+    }
+
+    func answered(_ lists: [String]) async throws {
+        for list in lists {
+            let tag = try #require(callers[list])
+            let outcome = try await context.receive(timeout: .seconds(10)) {
+                ($0 as? CallReply<DatabaseWriter.Outcome>).flatMap { $0.tag == tag ? $0.value : nil }
+            }
+            #expect(outcome == .stored(badNodes: []), "\(list)")
+        }
+    }
+}

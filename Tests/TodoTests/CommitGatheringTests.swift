@@ -1,5 +1,3 @@
-import Foundation
-import Processes
 import Testing
 @testable import Todo
 
@@ -11,61 +9,65 @@ struct CommitGatheringTests {
     @Test func aLoneWriteBeginsAtOnce() {
         var gathering = CommitGathering(window: window)
         gathering.arrived(at: start)
-        #expect(gathering.wait(at: start) == .zero)
+        #expect(gathering.wait(at: start, callers: 1) == .zero)
         gathering.began(callers: 1)
-        gathering.ended(waiting: 0)
         gathering.arrived(at: start + .milliseconds(5))
-        #expect(gathering.wait(at: start + .milliseconds(5)) == .zero)
+        #expect(gathering.wait(at: start + .milliseconds(5), callers: 1) == .zero)
     }
 
     @Test func afterABusyBatchTheNextWaitsTheWindowFromItsFirstChange() {
         var gathering = CommitGathering(window: window)
         gathering.began(callers: CommitGathering.company)
-        gathering.ended(waiting: 0)
-        #expect(gathering.busy)
         gathering.arrived(at: start)
         gathering.arrived(at: start + .microseconds(500))  // company: the wait is not pushed back
-        #expect(gathering.wait(at: start + .microseconds(500)) == .microseconds(1_500))
-        #expect(gathering.wait(at: start + window) == .zero)
-        #expect(gathering.wait(at: start + .milliseconds(3)) == .zero)
+        #expect(gathering.wait(at: start + .microseconds(500), callers: 2) == .microseconds(1_500))
+        #expect(gathering.wait(at: start + window, callers: 2) == .zero)
+        #expect(gathering.wait(at: start + .milliseconds(3), callers: 2) == .zero)
     }
 
-    @Test func callersWaitingWhenACommitEndsMakeItBusy() {
+    /// It waits for as many callers as the last batch had: once they came, it begins.
+    @Test func theWaitEndsWhenTheUsualCompanyHasCome() {
         var gathering = CommitGathering(window: window)
-        gathering.began(callers: 1)
-        gathering.arrived(at: start)  // while the commit runs
-        gathering.ended(waiting: CommitGathering.company)
-        #expect(gathering.wait(at: start + .microseconds(200)) == .microseconds(1_800))
-        // Changes that waited longer than the window for the commit begin at once.
-        #expect(gathering.wait(at: start + .milliseconds(4)) == .zero)
+        gathering.began(callers: 5)
+        gathering.arrived(at: start)
+        #expect(gathering.wait(at: start + .microseconds(100), callers: 4) == .microseconds(1_900))
+        #expect(gathering.wait(at: start + .microseconds(100), callers: 5) == .zero)
+        #expect(gathering.wait(at: start + .microseconds(100), callers: 7) == .zero)
+    }
+
+    /// Changes that came while the last commit ran, longer ago than the window, begin as soon
+    /// as it ends.
+    @Test func changesThatWaitedOutTheWindowDuringACommitBeginAtOnce() {
+        var gathering = CommitGathering(window: window)
+        gathering.began(callers: 4)
+        gathering.arrived(at: start)
+        #expect(gathering.wait(at: start + .microseconds(200), callers: 1) == .microseconds(1_800))
+        #expect(gathering.wait(at: start + .milliseconds(4), callers: 1) == .zero)
     }
 
     /// Two clients writing in turn keep a batch or two callers: their writes are not held.
     @Test func lessCompanyThanThatDoesNotWait() {
         var gathering = CommitGathering(window: window)
         gathering.began(callers: CommitGathering.company - 1)
-        gathering.ended(waiting: CommitGathering.company - 1)
         gathering.arrived(at: start)
-        #expect(gathering.wait(at: start) == .zero)
+        #expect(gathering.wait(at: start, callers: 1) == .zero)
     }
 
     /// After the busy spell, one batch waits, and the quiet one after it does not.
     @Test func aQuietBatchEndsTheBusySpell() {
         var gathering = CommitGathering(window: window)
         gathering.began(callers: 10)
-        gathering.ended(waiting: 0)
         gathering.arrived(at: start)
-        #expect(gathering.wait(at: start) == window)
+        #expect(gathering.wait(at: start, callers: 1) == window)
         gathering.began(callers: 1)
-        gathering.ended(waiting: 0)
         gathering.arrived(at: start + .milliseconds(10))
-        #expect(gathering.wait(at: start + .milliseconds(10)) == .zero)
+        #expect(gathering.wait(at: start + .milliseconds(10), callers: 1) == .zero)
     }
 
     @Test func aZeroWindowNeverWaits() {
         var gathering = CommitGathering(window: .zero)
         gathering.began(callers: 100)
         gathering.arrived(at: start)
-        #expect(gathering.wait(at: start) == .zero)
+        #expect(gathering.wait(at: start, callers: 1) == .zero)
     }
 }

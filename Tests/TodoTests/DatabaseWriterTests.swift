@@ -20,7 +20,7 @@ struct DatabaseWriterTests {
             try await driven.answered(["a", "b", "c"])
 
             // So the next is held, counted from its first change, and its timeout before the
-            // window has passed begins nothing.
+            // window has passed begins nothing...
             try await driven.send(["d"])
             let held = try #require(driven.writer.idleTimeout)
             #expect(held > .seconds(59))
@@ -28,10 +28,17 @@ struct DatabaseWriterTests {
             #expect((driven.writer.idleTimeout ?? .zero) > .seconds(58))
             try await driven.send(["e"])
             #expect((driven.writer.idleTimeout ?? .seconds(61)) <= held)
+            // ...until as many callers as the last batch had have come.
+            try await driven.send(["f"])
+            #expect(driven.writer.idleTimeout == .zero)
+            try await driven.commit()
+            try await driven.answered(["d", "e", "f"])
 
             // A writer that stops writes what it held.
+            try await driven.send(["g"])
+            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(59))
             await driven.writer.terminate(reason: .shutdown, context: driven.context)
-            try await driven.answered(["d", "e"])
+            try await driven.answered(["g"])
         }
     }
 

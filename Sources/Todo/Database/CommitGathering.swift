@@ -1,18 +1,24 @@
 /// When the writer's next batch begins: group commit with a gathering wait, as PostgreSQL's
-/// `commit_delay` waits only while `commit_siblings` transactions are active. A writer whose
-/// last batch had company (`company` callers or more in it, or waiting for the next when its
-/// commit ended) holds the next batch until `window` after its first change, so that more
-/// changes share its transaction and its disk sync. A writer whose changes come one or two
-/// at a time begins each batch at once: a lone write on a quiet node is never slowed, and
-/// after a busy spell at most one batch waits. Pure: the writer passes in the clock.
+/// `commit_delay` waits only while `commit_siblings` transactions are active. After a batch
+/// with company (`company` callers or more), the next batch waits for as many callers, at
+/// most `window` after its first change, so that more changes share its transaction and its
+/// disk sync. Callers that came while the last commit ran count: when they are as many, the
+/// batch begins as soon as that commit ends. A writer whose changes come one or two at a
+/// time begins each batch at once: a lone write on a quiet node is never slowed, and after a
+/// busy spell at most one batch waits. Pure: the writer passes in the clock.
+///
+/// The wait pays where the CPU is short, and costs where the disk sync is the bottleneck:
+/// clients that write and wait in a closed loop then find the disk idle while the batch
+/// gathers. The count ends the wait as soon as the usual company has come, which keeps that
+/// cost small (see `TodoSettings.commitGathering`).
 struct CommitGathering {
     /// Callers that make a batch busy. Two clients writing in turn keep the writer at one
     /// or two a batch, where waiting would only add to their latency.
     static let company = 3
 
     let window: Duration
-    /// Whether the last batch had company.
-    private(set) var busy = false
+    /// How many callers the next batch waits for: as many as the last one had.
+    private(set) var expected = 0
     /// When the first change of the next batch came.
     private var firstArrival: ContinuousClock.Instant?
 
@@ -25,20 +31,16 @@ struct CommitGathering {
         if firstArrival == nil { firstArrival = now }
     }
 
-    /// How long the next batch still waits at `now`; zero: begin it.
-    func wait(at now: ContinuousClock.Instant) -> Duration {
-        guard busy, let firstArrival else { return .zero }
+    /// How long the next batch, with `callers` callers so far, still waits at `now`; zero:
+    /// begin it.
+    func wait(at now: ContinuousClock.Instant, callers: Int) -> Duration {
+        guard expected >= Self.company, callers < expected, let firstArrival else { return .zero }
         return max(.zero, firstArrival + window - now)
     }
 
     /// The next batch began, with `callers` callers.
     mutating func began(callers: Int) {
-        busy = callers >= Self.company
+        expected = callers
         firstArrival = nil
-    }
-
-    /// Its commit ended, with `waiting` callers already waiting for the batch after it.
-    mutating func ended(waiting: Int) {
-        if waiting >= Self.company { busy = true }
     }
 }

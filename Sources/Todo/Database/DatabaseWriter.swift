@@ -83,7 +83,7 @@ struct DatabaseWriter: GenServer {
 
     /// What is left of the next batch's gathering wait; none once it is full.
     private func gatheringWait(at now: ContinuousClock.Instant) -> Duration {
-        pendingCount >= Self.maxBatch ? .zero : gathering.wait(at: now)
+        pendingCount >= Self.maxBatch ? .zero : gathering.wait(at: now, callers: listServers.count + peerCallers.count)
     }
 
     mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
@@ -159,7 +159,6 @@ struct DatabaseWriter: GenServer {
     private mutating func finishCommit(_ committed: Committed, _ context: ProcessContext) {
         guard let batch = committing, batch.id == committed.id else { return }
         committing = nil
-        gathering.ended(waiting: listServers.count + peerCallers.count)
         if let failure = committed.failure { logger.error("\(failure)") }
         let outcome = committed.failure.map(Outcome.failed) ?? .stored(badNodes: [])
         for caller in batch.peerCallers { caller.reply(outcome, via: context.runtime) }

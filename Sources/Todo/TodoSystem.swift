@@ -18,11 +18,11 @@ public struct TodoSettings: Sendable {
     public var antiEntropyInterval: Duration = .seconds(30)
     /// How long the database writer may hold a batch for company after a busy one
     /// (`CommitGathering`); zero: a batch begins as soon as the commit before it ends.
-    /// Measured here (2 cores, alternated runs), 1.5 ms against none: the HTTP mix through
-    /// one node of three 4 to 17 % more requests a second (fewer, larger batches on every
-    /// node), the mix on one node 4 to 5 % more, and POSTs alone from 32 connections on one
-    /// node, where the disk sync bounds the rate, 4 to 8 % fewer; 2 ms cost those POSTs 10
-    /// to 15 %.
+    /// Measured here (2 cores, alternated runs in two sittings), 1.5 ms against none: the HTTP
+    /// mix through one node of three, 4 to 19 % more requests a second (fewer, larger batches
+    /// on every node); the mix on one node, 0 to 5 % more; POSTs alone from 32 connections on
+    /// one node, where the disk sync bounds the rate, 4 to 9 % fewer. 2 ms cost those POSTs
+    /// 10 to 15 %; 1 ms, about 1 %, for about half the gain.
     public var commitGathering: Duration = .microseconds(1_500)
     /// Wall-clock milliseconds, read for the stamps of writes (a test may set its own).
     public var wallMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }

@@ -58,6 +58,7 @@ struct DatabaseWriter: GenServer {
     /// The batch being committed here, with the peers' callers its commit answers.
     private var committing: (id: Int, peerCallers: [CallFrom])?
     private var pendingCount: Int { changesHere.count + changesFromPeers.count }
+    private var pendingCallers: Int { listServers.count + peerCallers.count }
 
     /// Subscribes the writer (`context`'s process) to node events: a peer that goes down
     /// fails the batches that wait for it at once.
@@ -83,7 +84,7 @@ struct DatabaseWriter: GenServer {
 
     /// What is left of the next batch's gathering wait; none once it is full.
     private func gatheringWait(at now: ContinuousClock.Instant) -> Duration {
-        pendingCount >= Self.maxBatch ? .zero : gathering.wait(at: now, callers: listServers.count + peerCallers.count)
+        pendingCount >= Self.maxBatch ? .zero : gathering.wait(at: now, callers: pendingCallers)
     }
 
     mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Outcome> {
@@ -137,7 +138,7 @@ struct DatabaseWriter: GenServer {
     /// writing the whole batch here, without waiting (`finishCommit` goes on).
     private mutating func flush(_ context: ProcessContext) {
         guard pendingCount > 0, committing == nil else { return }
-        gathering.began(callers: listServers.count + peerCallers.count)
+        gathering.began(callers: pendingCallers)
         let batch = (changesHere + changesFromPeers).map { (name: $0.name, change: $0.change) }
         let requests = sendToPeers(changesHere, context)
         let id = acks.add(listServers, requests: requests, deadline: .now + TodoDatabase.storeTimeout)

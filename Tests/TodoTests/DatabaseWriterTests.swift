@@ -23,9 +23,9 @@ struct DatabaseWriterTests {
             // window has passed begins nothing...
             try await driven.send(["d"])
             let held = try #require(driven.writer.idleTimeout)
-            #expect(held > .seconds(59))
+            #expect(held > .seconds(30))  // of 60: held, whatever the pace of the machine
             _ = try await driven.writer.handleTimeout(context: driven.context)
-            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(58))
+            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(30))
             try await driven.send(["e"])
             #expect((driven.writer.idleTimeout ?? .seconds(61)) <= held)
             // ...until as many callers as the last batch had have come.
@@ -36,7 +36,7 @@ struct DatabaseWriterTests {
 
             // A writer that stops writes what it held.
             try await driven.send(["g"])
-            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(59))
+            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(30))
             await driven.writer.terminate(reason: .shutdown, context: driven.context)
             try await driven.answered(["g"])
         }

@@ -164,7 +164,7 @@ enum RemoteBench {
             times.append(elapsed)
         }
         await node.shutdown()
-        return times.sorted()[runs / 2]
+        return median(times)
     }
 
     /// Global register and lookup on two nodes, and multicall to this node and two peers.
@@ -192,7 +192,6 @@ enum RemoteBench {
                 serverMulticalls.append(await timed(2_000) { _ = await node.multiCall(on: peers, "echo_server", 1, replyType: Int.self) })
                 node.runtime.send(0, to: pid)
             }
-            func median(_ values: [Double]) -> Double { values.sorted()[runs / 2] }
             return ServiceFigures(register: median(registers), lookup: median(lookups), multicall: median(multicalls),
                                   call: median(calls.map(\.mean)), multicallPeers: median(peerMulticalls.map(\.mean)),
                                   serverCall: median(serverCalls.map(\.mean)), callP50: median(calls.map(\.p50)),
@@ -239,7 +238,7 @@ enum RemoteBench {
             p99s.append(p99)
             rates.append(try await throughput(node: node, peer: peer))
         }
-        return Figures(p50: p50s.sorted()[runs / 2], p99: p99s.sorted()[runs / 2], throughput: rates.sorted()[runs / 2])
+        return Figures(p50: median(p50s), p99: median(p99s), throughput: median(rates))
     }
 
     /// From a process, as a program's would be: on the process scheduler.

@@ -53,8 +53,12 @@ final class Report {
 func median(runs: Int = 5, _ measure: () async throws -> Double) async rethrows -> Double {
     var values: [Double] = []
     for _ in 0..<runs { values.append(try await measure()) }
-    values.sort()
-    return values[values.count / 2]
+    return median(values)
+}
+
+/// The middle value (the upper one of an even count); `values` must not be empty.
+func median(_ values: [Double]) -> Double {
+    values.sorted()[values.count / 2]
 }
 
 func seconds(_ duration: Duration) -> Double {

@@ -84,14 +84,14 @@ enum WebBench {
                 loads.append(load)
                 shares.append(100 * load.requestsPerSecond / max(reference.requestsPerSecond, 1))
             }
-            return (median(of: loads), shares.sorted()[shares.count / 2])
+            return (medianLoad(of: loads), median(shares))
         }
         // One node alone first, then the same node with two peers joined.
         try await cluster.start(count: 1)
         _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: [])  // starts the list servers
         let oneNode = try mixRuns()
-        let oneNodeGets = try median(of: (0..<runs).map { _ in try run(gets) })
-        let oneNodePosts = try median(of: (0..<runs).map { _ in try run(posts) })
+        let oneNodeGets = try medianLoad(of: (0..<runs).map { _ in try run(gets) })
+        let oneNodePosts = try medianLoad(of: (0..<runs).map { _ in try run(posts) })
         try await cluster.start(count: 3)
         _ = try wrk(port: cluster.httpPorts[0], path: "/", script: script, servers: [])
         let threeNodes = try mixRuns()
@@ -99,7 +99,7 @@ enum WebBench {
         stop(trivial)
 
         let bytes = try await idleServerMemory(scratch: scratch)
-        return Figures(trivial: median(of: trivialRuns), oneNode: oneNode.load, oneNodeGets: oneNodeGets, oneNodePosts: oneNodePosts,
+        return Figures(trivial: medianLoad(of: trivialRuns), oneNode: oneNode.load, oneNodeGets: oneNodeGets, oneNodePosts: oneNodePosts,
                        cluster: threeNodes.load, oneNodeShare: oneNode.share, clusterShare: threeNodes.share, bytesPerIdleServer: bytes)
     }
 
@@ -158,11 +158,11 @@ enum WebBench {
                     cpuMicroseconds: requests > 0 ? cpu / requests * 1e6 : 0)
     }
 
-    static func median(of loads: [Load]) -> Load {
+    static func medianLoad(of loads: [Load]) -> Load {
         let sorted = loads.sorted { $0.requestsPerSecond < $1.requestsPerSecond }
         var middle = sorted[sorted.count / 2]
-        middle.p99Milliseconds = loads.map(\.p99Milliseconds).sorted()[loads.count / 2]
-        middle.cpuMicroseconds = loads.map(\.cpuMicroseconds).sorted()[loads.count / 2]
+        middle.p99Milliseconds = median(loads.map(\.p99Milliseconds))
+        middle.cpuMicroseconds = median(loads.map(\.cpuMicroseconds))
         middle.errors = loads.map(\.errors).reduce(0, +)
         return middle
     }

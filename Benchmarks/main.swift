@@ -83,14 +83,14 @@ print("todo-cluster benchmarks (libzmq \(version.major).\(version.minor).\(versi
 
 if wanted("zmq") {
     let zmqRoundTrips = try (0..<5).map { _ in try ZeroMQBench.roundTrip() }
-    report.add("zmq_roundtrip_p50", zmqRoundTrips.map(\.p50).sorted()[2], "us")
-    report.add("zmq_roundtrip_p99", zmqRoundTrips.map(\.p99).sorted()[2], "us")
+    report.add("zmq_roundtrip_p50", median(zmqRoundTrips.map(\.p50)), "us")
+    report.add("zmq_roundtrip_p99", median(zmqRoundTrips.map(\.p99)), "us")
     report.add("zmq_throughput", try await median(runs: 3) { try ZeroMQBench.throughput() }, "msg/s")
     let keys = try CurveKeyPair.generate()
     let curveRoundTrips = try (0..<5).map { _ in try ZeroMQBench.roundTrip(keys: keys) }
-    report.add("zmq_curve_roundtrip_p50", curveRoundTrips.map(\.p50).sorted()[2], "us", reference: "zmq_roundtrip_p50")
+    report.add("zmq_curve_roundtrip_p50", median(curveRoundTrips.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
     let acrossProcesses = try (0..<5).map { _ in try ZeroMQBench.roundTripAcrossProcesses(keys: keys) }
-    report.add("zmq_curve_roundtrip_2_processes_p50", acrossProcesses.map(\.p50).sorted()[2], "us", reference: "zmq_roundtrip_p50")
+    report.add("zmq_curve_roundtrip_2_processes_p50", median(acrossProcesses.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
     report.add("zmq_curve_throughput", try await median(runs: 3) { try ZeroMQBench.throughput(keys: keys) }, "msg/s", reference: "zmq_throughput")
 }
 
@@ -99,9 +99,9 @@ if wanted("local") {
     report.add("local_roundtrip", try await median { try await LocalProcessBench.localRoundTrip() }, "us")
     var spawns: [(rate: Double, runningRate: Double, bytesPerProcess: Double)] = []
     for _ in 0..<5 { spawns.append(try LocalProcessBench.spawnInFreshProcess()) }
-    report.add("spawn_rate", spawns.map(\.rate).sorted()[spawns.count / 2], "proc/s")
-    report.add("spawn_to_running_rate", spawns.map(\.runningRate).sorted()[spawns.count / 2], "proc/s", reference: "spawn_rate")
-    report.add("memory_per_idle_process", spawns.map(\.bytesPerProcess).sorted()[spawns.count / 2], "bytes")
+    report.add("spawn_rate", median(spawns.map(\.rate)), "proc/s")
+    report.add("spawn_to_running_rate", median(spawns.map(\.runningRate)), "proc/s", reference: "spawn_rate")
+    report.add("memory_per_idle_process", median(spawns.map(\.bytesPerProcess)), "bytes")
     report.add("genserver_call_from_task", try await median { try await LocalProcessBench.callFromTask() }, "us",
                reference: "local_roundtrip")
     report.add("genserver_call_from_process", try await median { try await LocalProcessBench.callFromProcess() }, "us",
@@ -144,7 +144,7 @@ if wanted("codec") {
     var runs: [(binary: Double, json: Double, binaryBytes: Int, jsonBytes: Int)] = []
     for _ in 0..<3 { runs.append(try CodecBench.measure()) }
     let middle = runs.sorted { $0.binary < $1.binary }[1]
-    report.add("codec_json_roundtrip", runs.map(\.json).sorted()[1], "ns/msg")
+    report.add("codec_json_roundtrip", median(runs.map(\.json)), "ns/msg")
     report.add("codec_binary_roundtrip", middle.binary, "ns/msg", reference: "codec_json_roundtrip")
     report.add("codec_json_size", Double(middle.jsonBytes), "bytes")
     report.add("codec_binary_size", Double(middle.binaryBytes), "bytes", reference: "codec_json_size")
@@ -152,7 +152,7 @@ if wanted("codec") {
 
 if wanted("list") {
     for entries in [80, 200] {
-        report.add("list_read_by_day_\(entries)", try (0..<3).map { _ in try ListReadBench.measure(entries: entries) }.sorted()[1], "ns/read")
+        report.add("list_read_by_day_\(entries)", median(try (0..<3).map { _ in try ListReadBench.measure(entries: entries) }), "ns/read")
     }
 }
 
@@ -183,8 +183,8 @@ if wanted("store") {
     for (changes, perCommit, suffix) in [(4_000, 4, ""), (40_000, 200, "_200_a_commit")] {
         var runs: [(total: Double, user: Double)] = []
         for _ in 0..<5 { runs.append(try await StoreBench.cpuMicrosecondsPerChange(changes: changes, perCommit: perCommit)) }
-        report.add("store_cpu_per_change\(suffix)", runs.map(\.total).sorted()[2], "us")
-        report.add("store_user_cpu_per_change\(suffix)", runs.map(\.user).sorted()[2], "us")
+        report.add("store_cpu_per_change\(suffix)", median(runs.map(\.total)), "us")
+        report.add("store_user_cpu_per_change\(suffix)", median(runs.map(\.user)), "us")
     }
 }
 

@@ -73,13 +73,14 @@ struct DatabaseWriter: GenServer {
     /// While stores wait and no commit runs, what is left of the batch's gathering wait (zero
     /// at once on a quiet node): the loop drains the mailbox, and the timeout fires (and the
     /// batch is written) once it is empty and the wait is over. In any case no later than the
-    /// first batch's deadline.
+    /// first batch's deadline. Read after every callback, so the clock is read only when
+    /// something waits.
     var idleTimeout: Duration? {
+        let deadline = acks.nextDeadline
+        guard pendingCount > 0, committing == nil else { return deadline.map { max(.zero, $0 - .now) } }
         let now = ContinuousClock.now
-        let deadline = acks.nextDeadline.map { max(.zero, $0 - now) }
-        guard pendingCount > 0, committing == nil else { return deadline }
         let gather = gatheringWait(at: now)
-        return deadline.map { min($0, gather) } ?? gather
+        return deadline.map { min(max(.zero, $0 - now), gather) } ?? gather
     }
 
     /// What is left of the next batch's gathering wait; none once it is full.

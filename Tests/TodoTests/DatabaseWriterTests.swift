@@ -1,3 +1,4 @@
+import Foundation
 import ClusterTestKit
 import Processes
 import Testing
@@ -53,6 +54,33 @@ struct DatabaseWriterTests {
             #expect(driven.writer.idleTimeout == .zero)
             try await driven.commit()
             try await driven.answered(["a", "b", "c"] + full)
+        }
+    }
+
+    /// What the end of a commit makes ready runs where the commit ended, on the store's
+    /// thread: the writer, and the list server it answers, wake no thread of the pool.
+    @Test func theCallerOfAStoreRunsOnTheStoresThreadOnceItsCommitEnds() async throws {
+        try await withTodoCluster { todo in
+            let node = try await todo.cluster.startNode("n1")
+            let store = try await TodoStore.open(directory: todo.dataDirectory(of: node))
+            try await node.runtime.withProcess { context in
+                let writer = try await context.startServer(name: .local(DatabaseWriter.localName)) { writer in
+                    DatabaseWriter(store: store, node: node, logger: node.logger, gathering: .zero, context: writer)
+                }
+                let me = context.pid, day = try #require(TodoDate("2018-12-19"))
+                // A process, as a list server is (the test's own task is not one).
+                node.runtime.spawn { caller in
+                    let change = TodoList().proposeAdd(date: day, title: "Task", by: "n1", atMillis: 1)
+                    let before = threadName()
+                    let outcome = try await caller.call(writer.pid, DatabaseWriter.Request.replicate(NamedChange(name: "l", change: change)),
+                                                        replyType: DatabaseWriter.Outcome.self)
+                    caller.send([before, threadName(), "\(outcome)"], to: me)
+                }
+                let words = try #require(try await context.receive([String].self, timeout: .seconds(10)))
+                #expect(words[2] == "\(DatabaseWriter.Outcome.stored(badNodes: []))")
+                // A pool thread, then the store's queue's (libdispatch names its threads by queue).
+                #expect(words[0] != words[1], "the caller ran on \(words[0]) before its store and on \(words[1]) after")
+            }
         }
     }
 
@@ -113,4 +141,9 @@ struct DrivenWriter {
             #expect(outcome == .stored(badNodes: []), "\(list)")
         }
     }
+}
+
+/// The calling thread's name, which libdispatch sets to its queue's label.
+private func threadName() -> String {
+    (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
 }

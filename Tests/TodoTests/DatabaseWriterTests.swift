@@ -1,5 +1,5 @@
-import Foundation
 import ClusterTestKit
+import Foundation
 import Processes
 import Testing
 @testable import Todo

@@ -5,9 +5,9 @@ import Synchronization
 /// Where every process runs (a task executor, as Erlang's schedulers are to its processes):
 /// on the global concurrent pool, job by job, as every other task, with two things the pool
 /// cannot do:
-/// - a thread that makes processes ready by delivering messages (a node's transport, or a
-///   store's whose commit ended) may keep one of them and run it itself, so a message that
-///   arrives wakes no other thread;
+/// - a thread that makes processes ready by delivering messages (a node's transport, or the
+///   store's thread as a commit ends) may keep one of them and run it itself, so a message
+///   that arrives wakes no other thread;
 /// - a spawned process's task is made by the pool thread that first runs it (`start`), not
 ///   by its spawner. Like an Erlang process, it inherits no task-local values from it.
 public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {

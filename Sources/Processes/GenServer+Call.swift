@@ -44,9 +44,12 @@ extension ProcessContext {
     public func call<Request: Sendable, Reply: Sendable>(
         _ target: Pid, _ request: Request, replyType: Reply.Type, timeout: Duration = .seconds(5)
     ) async throws -> Reply {
-        let tag = runtime.monitor(target, watcher: pid) { [pid] tag in
-            CallMessage(from: CallFrom(caller: pid, tag: tag), request: request)
+        let tag = cell.sendingCall {
+            runtime.monitor(target, watcher: pid) { [pid] tag in
+                CallMessage(from: CallFrom(caller: pid, tag: tag), request: request)
+            }
         }
+        defer { cell.endCall() }
         let answer = try await receive(timeout: timeout) { message -> CallAnswer<Reply>? in
             if let reply = message as? CallReply<Reply>, reply.tag == tag { return .reply(reply.value) }
             if let down = message as? Down, down.ref == tag { return .down(down.reason) }

@@ -291,10 +291,29 @@ final class ProcessCell: @unchecked Sendable {
             return .waiting(arm: state.timer.begin(until: deadline))
         }
         switch begun {
-        case .mailIsHere: continuation.resume(returning: .mail)
-        case .waiting(let arm?): runtime.timers.schedule(self, at: arm)
-        case .waiting(nil): break
+        case .mailIsHere:
+            continuation.resume(returning: .mail)
+            runtime.scheduler.queueHandOff()
+        case .waiting(let arm):
+            if let arm { runtime.timers.schedule(self, at: arm) }
+            runtime.scheduler.runHandedOff { isWaiting }
         }
+    }
+
+    // MARK: Calls (the process's own task only)
+
+    /// Sends a call's request with `send`; the server it wakes runs on this thread once the
+    /// caller waits for the answer (`ProcessScheduler.collectingHandOff`). The caller must
+    /// `endCall()` when its wait is over, in case it never waited.
+    @usableFromInline
+    func sendingCall(_ send: () -> Ref) -> Ref {
+        runtime.scheduler.collectingHandOff(send)
+    }
+
+    /// Queues the call's server, if its caller never waited for it.
+    @usableFromInline
+    func endCall() {
+        runtime.scheduler.queueHandOff()
     }
 
     /// Whether the timer entry for `entry` is one this process relies on (else it can go).

@@ -112,6 +112,55 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
 
     /// How many processes, one after another, a delivering thread runs itself.
     static let chainBudget = 4
+
+    // MARK: Handing a call's thread to its server
+
+    /// Runs `send` (a call's request) and keeps the job of the process it made ready, the
+    /// server, for this thread to run once the caller waits for the answer (`runHandedOff`),
+    /// rather than queue it behind the pool's other work while the caller's thread looks for
+    /// some (Go's `runnext`). Kept on the thread, not in the caller's cell (which every process
+    /// would pay for): nothing else runs on this thread before the caller's wait takes it, as
+    /// a call suspends nowhere before then. Nothing is kept inside `runningReady`, which runs
+    /// the server next anyway.
+    func collectingHandOff<T>(_ send: () -> T) -> T {
+        let collector = JobCollector.ofThisThread
+        guard !collector.isCollecting else { return send() }
+        collector.isCollecting = true
+        let sent = send()
+        collector.isCollecting = false
+        if let stale = collector.handOff { globalConcurrentExecutor.enqueue(stale) }  // never lose one
+        collector.handOff = collector.takeFirstQueueingTheRest()
+        return sent
+    }
+
+    /// Runs the kept server, if any, on this thread inside its caller's wait, which has parked
+    /// its continuation: an answer that comes meanwhile only marks it resumed, and the caller
+    /// goes on once the server next waits. Within `HandOffTurns`' limits; past them the
+    /// server is queued. `callerWaits` tells, after the server's turn, whether the caller is
+    /// left to suspend.
+    func runHandedOff(callerWaits: () -> Bool) {
+        let collector = JobCollector.ofThisThread
+        guard let server = collector.handOff else { return }
+        collector.handOff = nil
+        guard collector.turns.begin() else {
+            globalConcurrentExecutor.enqueue(server)
+            return
+        }
+        server.runSynchronously(on: asUnownedTaskExecutor())
+        collector.turns.end(callerWaits: callerWaits())
+    }
+
+    /// Queues the kept server, if any, on the pool: its caller will not wait for it here (its
+    /// answer, or news of the server's end, was already in, or other mail came first).
+    func queueHandOff() {
+        let collector = JobCollector.ofThisThread
+        guard let server = collector.handOff else { return }
+        collector.handOff = nil
+        globalConcurrentExecutor.enqueue(server)
+    }
+
+    /// Whether this code runs in a handed-off server's turn (for tests).
+    static var isRunningHandedOff: Bool { JobCollector.ofThisThread.turns.depth > 0 }
 }
 
 /// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `runningReady`: one per
@@ -120,6 +169,9 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
 private final class JobCollector {
     var jobs: [UnownedJob] = []
     var isCollecting = false
+    /// A call's server, from its request to its caller's wait (`collectingHandOff`).
+    var handOff: UnownedJob?
+    var turns = HandOffTurns()
 
     /// The first job collected, the others queued on the pool; nil when there is none.
     func takeFirstQueueingTheRest() -> UnownedJob? {

@@ -61,6 +61,85 @@ struct SchedulerTests {
             #expect(try await context.expectMessage(UInt.self) != deliverer)
         }
     }
+
+    /// A call from the pool: the server it wakes runs on the caller's thread, inside the
+    /// caller's wait, not queued behind the pool's other work.
+    @Test func aCallsServerRunsOnTheCallersThreadWhileTheCallerWaits() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await runtime.withProcess { context in
+            let relay = try await context.startServer { _ in Relay(next: nil) }
+            let (caller, hops) = try await callHandedOff(relay, chain: [relay.pid], context)
+            #expect(hops == [Hop(thread: caller, handedOff: true)])
+        }
+    }
+
+    /// Servers that call in turn hand off again, up to the depth limit: the next is queued on
+    /// the pool.
+    @Test func aChainOfCallsHandsOffAFewDeepThenQueues() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await runtime.withProcess { context in
+            var chain: [ServerRef<Relay>] = []
+            for _ in 0...HandOffTurns.depthLimit {
+                chain.append(try await context.startServer { [next = chain.last] _ in Relay(next: next) })
+            }
+            let (caller, hops) = try await callHandedOff(try #require(chain.last), chain: chain.map(\.pid), context)
+            let limit = HandOffTurns.depthLimit
+            #expect(hops.prefix(limit).map(\.handedOff) == Array(repeating: true, count: limit))
+            #expect(hops.prefix(limit).allSatisfy { $0.thread == caller })
+            #expect(hops.count == limit + 1)
+            #expect(hops.last?.handedOff == false)
+        }
+    }
+
+    /// A loop of calls whose answers all come during the wait never suspends its caller: its
+    /// thread runs its server at most a streak of calls in a row, then queues one, so the
+    /// pool's other work gets a turn.
+    @Test func aLoopOfCallsGivesItsThreadBackAfterAStreak() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await runtime.withProcess { context in
+            let relay = try await context.startServer { _ in Relay(next: nil) }
+            var handedOff: [Bool] = []
+            for _ in 0..<(3 * HandOffTurns.streakLimit) {
+                try await eventuallyWaiting([relay.pid], runtime)
+                handedOff += try await context.call(relay, 0).map(\.handedOff)
+            }
+            let longestStreak = handedOff.split(separator: false).map(\.count).max() ?? 0
+            #expect(longestStreak <= HandOffTurns.streakLimit)
+            #expect(handedOff.contains(false))
+            #expect(handedOff.filter { $0 }.count >= handedOff.count / 2)
+        }
+    }
+}
+
+/// Where a server ran: its thread, and whether as a handed-off server.
+private struct Hop: Sendable, Equatable {
+    let thread: UInt
+    let handedOff: Bool
+}
+
+/// A server that tells where it runs, after calling the next one when it has one.
+private struct Relay: GenServer {
+    let next: ServerRef<Relay>?
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<[Hop]> {
+        let here = Hop(thread: UInt(pthread_self()), handedOff: ProcessScheduler.isRunningHandedOff)
+        guard let next else { return .reply([here]) }
+        return .reply([here] + (try await context.call(next, request)))
+    }
+}
+
+/// Calls `relay` (the last of `chain`) once the chain's servers wait, until the first is handed off: a
+/// thread whose callers have run a full streak (`HandOffTurns`, in another test) queues one
+/// server, then starts again, so this takes a few tries at most. Gives the caller's thread.
+private func callHandedOff(_ relay: ServerRef<Relay>, chain: [Pid], _ context: ProcessContext) async throws -> (UInt, [Hop]) {
+    for _ in 0..<8 {
+        try await eventuallyWaiting(chain, context.runtime)
+        let caller = UInt(pthread_self())
+        let hops = try await context.call(relay, 0)
+        if hops.first?.handedOff == true { return (caller, hops) }
+    }
+    Issue.record("no call was handed off")
+    return (0, [])
 }
 
 /// A process body that waits for a word, then tells `watcher` which thread it runs on.

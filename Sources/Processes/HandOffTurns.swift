@@ -1,0 +1,33 @@
+/// When a thread may run a call's server itself, inside the caller's wait (`ProcessScheduler`'s
+/// hand-off), rather than queue it on the pool. Two limits, as Go's `runnext` has one: servers
+/// that call in turn nest only `depthLimit` deep; and a caller whose answers all come during
+/// its wait, so it never suspends (a loop of calls), holds its thread for `streakLimit` calls
+/// at most, then its server is queued and it waits as any other, so the pool's other work gets
+/// its turn. Pure: one per thread.
+struct HandOffTurns {
+    static let depthLimit = 3
+    static let streakLimit = 64
+
+    /// How many handed-off servers run inside one another now.
+    private(set) var depth = 0
+    /// Hand-offs in a row after which no caller suspended.
+    private(set) var streak = 0
+
+    /// Whether the next server may run here; when not, it is queued.
+    mutating func begin() -> Bool {
+        guard depth < Self.depthLimit else { return false }
+        guard streak < Self.streakLimit else {
+            streak = 0  // the caller now waits for its queued server
+            return false
+        }
+        depth += 1
+        return true
+    }
+
+    /// The server's turn ended; `callerWaits` when its caller is left to suspend (its answer
+    /// has not come), which gives the thread back to the pool.
+    mutating func end(callerWaits: Bool) {
+        depth -= 1
+        streak = callerWaits ? 0 : streak + 1
+    }
+}

@@ -3,13 +3,15 @@ import Foundation
 import Synchronization
 
 /// Where every process runs (a task executor, as Erlang's schedulers are to its processes):
-/// on the global concurrent pool, job by job, as every other task, with two things the pool
+/// on the global concurrent pool, job by job, as every other task, with three things the pool
 /// cannot do:
 /// - a thread that makes processes ready by delivering messages (a node's transport, or the
 ///   store's thread as a commit ends) may keep one of them and run it itself, so a message
 ///   that arrives wakes no other thread;
 /// - a spawned process's task is made by the pool thread that first runs it (`start`), not
-///   by its spawner. Like an Erlang process, it inherits no task-local values from it.
+///   by its spawner. Like an Erlang process, it inherits no task-local values from it;
+/// - a caller's thread runs the server it calls, while it waits for the answer
+///   (`collectingHandOff`).
 public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// The scheduler of every runtime in this OS process (`startNext` relies on it being the
     /// only one).
@@ -121,10 +123,10 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// some (Go's `runnext`). Kept on the thread, not in the caller's cell (which every process
     /// would pay for): nothing else runs on this thread before the caller's wait takes it, as
     /// a call suspends nowhere before then. Nothing is kept inside `runningReady`, which runs
-    /// the server next anyway.
+    /// the server next anyway, nor inside a handed-off server as deep as servers may nest.
     func collectingHandOff<T>(_ send: () -> T) -> T {
         let collector = JobCollector.ofThisThread
-        guard !collector.isCollecting else { return send() }
+        guard !collector.isCollecting, collector.turns.mayNest else { return send() }
         collector.isCollecting = true
         let sent = send()
         collector.isCollecting = false
@@ -163,9 +165,9 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     static var isRunningHandedOff: Bool { JobCollector.ofThisThread.turns.depth > 0 }
 }
 
-/// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `runningReady`: one per
-/// thread, made on its first use and kept, so that a round of a node's transport allocates
-/// nothing for it.
+/// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `runningReady`, and where a
+/// call's server waits for its caller's thread: one per thread, made on its first use and
+/// kept, so that a round of a node's transport allocates nothing for it.
 private final class JobCollector {
     var jobs: [UnownedJob] = []
     var isCollecting = false

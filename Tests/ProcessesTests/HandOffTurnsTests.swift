@@ -4,7 +4,11 @@ import Testing
 struct HandOffTurnsTests {
     @Test func serversNestOnlyAFewDeep() {
         var turns = HandOffTurns()
-        for _ in 0..<HandOffTurns.depthLimit { #expect(begin(&turns)) }
+        for _ in 0..<HandOffTurns.depthLimit {
+            #expect(turns.mayNest)
+            #expect(begin(&turns))
+        }
+        #expect(!turns.mayNest)
         #expect(!begin(&turns))
         turns.end(callerWaits: true)
         #expect(begin(&turns))

@@ -73,9 +73,9 @@ struct SchedulerTests {
         }
     }
 
-    /// Servers that call in turn hand off again, up to the depth limit: the next is queued on
-    /// the pool.
-    @Test func aChainOfCallsHandsOffAFewDeepThenQueues() async throws {
+    /// Servers that call in turn hand off again only up to the depth limit: the next is queued
+    /// on the pool.
+    @Test func aChainOfCallsHandsOffOnlyToTheDepthLimit() async throws {
         let runtime = ProcessRuntime(node: "test@localhost")
         try await runtime.withProcess { context in
             var chain: [ServerRef<Relay>] = []

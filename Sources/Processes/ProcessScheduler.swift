@@ -139,7 +139,8 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// its continuation: an answer that comes meanwhile only marks it resumed, and the caller
     /// goes on once the server next waits. Within `HandOffTurns`' limits; past them the
     /// server is queued. `callerWaits` tells, after the server's turn, whether the caller is
-    /// left to suspend.
+    /// left to suspend. Swift's runtime allows a job run inside another task's: it sets the
+    /// outer task back as the running one after (`runJobInEstablishedExecutorContext`).
     func runHandedOff(callerWaits: () -> Bool) {
         let collector = JobCollector.ofThisThread
         guard let server = collector.handOff else { return }

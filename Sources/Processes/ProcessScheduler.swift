@@ -130,7 +130,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
         collector.isCollecting = true
         let sent = send()
         collector.isCollecting = false
-        if let stale = collector.handOff { globalConcurrentExecutor.enqueue(stale) }  // never lose one
+        if let stale = collector.takeHandOff() { globalConcurrentExecutor.enqueue(stale) }  // never lose one
         collector.handOff = collector.takeFirstQueueingTheRest()
         return sent
     }
@@ -143,8 +143,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// outer task back as the running one after (`runJobInEstablishedExecutorContext`).
     func runHandedOff(callerWaits: () -> Bool) {
         let collector = JobCollector.ofThisThread
-        guard let server = collector.handOff else { return }
-        collector.handOff = nil
+        guard let server = collector.takeHandOff() else { return }
         guard collector.turns.begin() else {
             globalConcurrentExecutor.enqueue(server)
             return
@@ -156,10 +155,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// Queues the kept server, if any, on the pool: its caller will not wait for it here (its
     /// answer, or news of the server's end, was already in, or other mail came first).
     func queueHandOff() {
-        let collector = JobCollector.ofThisThread
-        guard let server = collector.handOff else { return }
-        collector.handOff = nil
-        globalConcurrentExecutor.enqueue(server)
+        if let server = JobCollector.ofThisThread.takeHandOff() { globalConcurrentExecutor.enqueue(server) }
     }
 
     /// Whether this code runs in a handed-off server's turn (for tests).
@@ -175,6 +171,12 @@ private final class JobCollector {
     /// A call's server, from its request to its caller's wait (`collectingHandOff`).
     var handOff: UnownedJob?
     var turns = HandOffTurns()
+
+    /// The kept server, now no longer kept.
+    func takeHandOff() -> UnownedJob? {
+        defer { handOff = nil }
+        return handOff
+    }
 
     /// The first job collected, the others queued on the pool; nil when there is none.
     func takeFirstQueueingTheRest() -> UnownedJob? {

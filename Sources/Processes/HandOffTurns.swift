@@ -23,7 +23,7 @@ struct HandOffTurns {
 
     /// Whether the next server may run here; when not, it is queued.
     mutating func begin() -> Bool {
-        guard depth < Self.depthLimit else { return false }
+        guard mayNest else { return false }
         guard streak < Self.streakLimit else {
             streak = 0  // the caller now waits for its queued server
             return false

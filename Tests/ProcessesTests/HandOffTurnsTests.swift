@@ -2,7 +2,7 @@
 import Testing
 
 struct HandOffTurnsTests {
-    @Test func serversNestOnlyAFewDeep() {
+    @Test func serversNestOnlyToTheDepthLimit() {
         var turns = HandOffTurns()
         for _ in 0..<HandOffTurns.depthLimit {
             #expect(turns.mayNest)

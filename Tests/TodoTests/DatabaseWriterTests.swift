@@ -43,6 +43,22 @@ struct DatabaseWriterTests {
         }
     }
 
+    /// With a peer, every batch is also committed there: the next one, after a busy batch,
+    /// may wait two windows for company.
+    @Test func withAPeerABusyWritersNextBatchMayWaitTwoWindows() async throws {
+        try await withDrivenWriter(peers: 1) { driven in
+            try await driven.send(["a", "b", "c"])
+            try await driven.commit()
+            try await driven.answered(["a", "b", "c"])
+            try await driven.send(["d"])
+            #expect((driven.writer.idleTimeout ?? .zero) > .seconds(90))  // of 120: one window is 60
+            try await driven.send(["e", "f"])
+            #expect(driven.writer.idleTimeout == .zero)
+            try await driven.commit()
+            try await driven.answered(["d", "e", "f"])
+        }
+    }
+
     /// A full batch has nothing to gather: it begins as soon as the commit before it ends.
     @Test func aFullBatchIsNotHeld() async throws {
         try await withDrivenWriter { driven in
@@ -85,10 +101,10 @@ struct DatabaseWriterTests {
     }
 
     /// A writer whose loop is the test's process, over a store of its own, with a 60 s
-    /// gathering window.
-    private func withDrivenWriter(_ body: (inout DrivenWriter) async throws -> Void) async throws {
+    /// gathering window, on node n1 of a mesh with `peers` more nodes.
+    private func withDrivenWriter(peers: Int = 0, _ body: (inout DrivenWriter) async throws -> Void) async throws {
         try await withTodoCluster { todo in
-            let node = try await todo.cluster.startNode("n1")
+            let node = try await todo.cluster.startMesh(1 + peers)[0]
             let store = try await TodoStore.open(directory: todo.dataDirectory(of: node))
             var lists: [String] = []
             try await node.runtime.withProcess { context in

@@ -139,9 +139,10 @@ struct DatabaseWriter: GenServer {
     /// writing the whole batch here, without waiting (`finishCommit` goes on).
     private mutating func flush(_ context: ProcessContext) {
         guard pendingCount > 0, committing == nil else { return }
-        gathering.began(callers: pendingCallers)
+        let peers = node.nodes()
+        gathering.began(callers: pendingCallers, withPeers: !peers.isEmpty)
         let batch = (changesHere + changesFromPeers).map { (name: $0.name, change: $0.change) }
-        let requests = sendToPeers(changesHere, context)
+        let requests = sendToPeers(changesHere, to: peers, context)
         let id = acks.add(listServers, requests: requests, deadline: .now + TodoDatabase.storeTimeout)
         committing = (id, peerCallers)
         changesHere.removeAll(keepingCapacity: true)
@@ -179,9 +180,8 @@ struct DatabaseWriter: GenServer {
         finishCommit(committed, context)
     }
 
-    /// One request per connected visible peer, carrying every change in `changes`; by tag.
-    private func sendToPeers(_ changes: [NamedChange], _ context: ProcessContext) -> [Ref: NodeName] {
-        let peers = node.nodes()
+    /// One request per peer, carrying every change in `changes`; by tag.
+    private func sendToPeers(_ changes: [NamedChange], to peers: [NodeName], _ context: ProcessContext) -> [Ref: NodeName] {
         guard !changes.isEmpty, !peers.isEmpty else { return [:] }
         let arguments: [UInt8]
         do {

@@ -180,7 +180,8 @@ struct DatabaseWriter: GenServer {
         finishCommit(committed, context)
     }
 
-    /// One request per peer, carrying every change in `changes`; by tag.
+    /// One request per connected visible peer (`peers`), carrying every change in `changes`;
+    /// by tag.
     private func sendToPeers(_ changes: [NamedChange], to peers: [NodeName], _ context: ProcessContext) -> [Ref: NodeName] {
         guard !changes.isEmpty, !peers.isEmpty else { return [:] }
         let arguments: [UInt8]

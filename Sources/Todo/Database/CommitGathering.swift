@@ -26,7 +26,7 @@ struct CommitGathering {
     private(set) var expected = 0
     /// How long the next batch may wait, from its first change: the window, or
     /// `windowsWithPeers` of them when the last batch began with peers.
-    private(set) var limit: Duration
+    private var limit: Duration
     /// When the first change of the next batch came.
     private var firstArrival: ContinuousClock.Instant?
 

@@ -24,7 +24,7 @@ public struct TodoSettings: Sendable {
     /// one node, where the disk sync bounds the rate, 4 to 9 % fewer. 2 ms cost those POSTs
     /// 10 to 15 %; 1 ms, about 1 %, for about half the gain. While the node has peers the wait
     /// may last twice this (`CommitGathering.windowsWithPeers`): through one node of three, the
-    /// mix 6 to 13 % more (3 pairs), at 13 to 15 µs of CPU per request on each peer against 16
+    /// mix 5 to 13 % more (3 pairs), at 13 to 15 µs of CPU per request on each peer against 16
     /// to 18; POSTs alone the same.
     public var commitGathering: Duration = .microseconds(1_500)
     /// Wall-clock milliseconds, read for the stamps of writes (a test may set its own).

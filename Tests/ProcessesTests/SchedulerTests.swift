@@ -128,9 +128,10 @@ private struct Relay: GenServer {
     }
 }
 
-/// Calls `relay` (the last of `chain`) once the chain's servers wait, until the first is handed off: a
-/// thread whose callers have run a full streak (`HandOffTurns`, in another test) queues one
-/// server, then starts again, so this takes a few tries at most. Gives the caller's thread.
+/// Calls `relay` (the last of `chain`) once the chain's servers wait, until the first is
+/// handed off: a thread whose callers have run a full streak (`HandOffTurns`, in another
+/// test) queues one server, then starts again, so this takes a few tries at most. Gives the
+/// caller's thread.
 private func callHandedOff(_ relay: ServerRef<Relay>, chain: [Pid], _ context: ProcessContext) async throws -> (UInt, [Hop]) {
     for _ in 0..<8 {
         try await eventuallyWaiting(chain, context.runtime)

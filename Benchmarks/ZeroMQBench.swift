@@ -82,6 +82,38 @@ enum ZeroMQBench {
         return try clientRoundTrips(try Context(), to: endpoint, keys: keys, count: count)
     }
 
+    /// The floor of a multicall to two nodes over libzmq: one DEALER to each of two echoing
+    /// ROUTERs in OS processes of their own, a message sent to both, then both answers taken;
+    /// (p50, p99) in microseconds. On this machine's two cores the two echoes' threads and
+    /// ours take turns, so this is not the round trip's figure.
+    static func multicallAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+        let echoes = try (0..<2).map { _ in
+            try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey])
+        }
+        defer {
+            for (child, _) in echoes {
+                child.signal(SIGKILL)
+                child.waitForExit()
+            }
+        }
+        let context = try Context()
+        let dealers = try echoes.map { _, output in
+            let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let dealer = try context.socket(.dealer)
+            try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+            try dealer.connect(endpoint)
+            return dealer
+        }
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            for dealer in dealers { try dealer.send([payload]) }
+            for dealer in dealers { _ = try dealer.receiveMessage() }
+            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
+        }
+        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+    }
+
     /// The child's side of `roundTripAcrossProcesses`: a CURVE ROUTER that echoes, until killed.
     static func serveEcho(publicKey: String, secretKey: String) throws -> Never {
         let context = try Context()

@@ -17,10 +17,15 @@ if groups == ["spawn-profile"] {
 }
 // For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
 // processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 2,000,000 one-way
-// messages to a peer prints their rate; 50,000 multicalls to two peers prints their p50;
+// messages to a peer prints their rate; 50,000 multicalls to two peers, or to two raw
+// ZeroMQ echoes (`zmq-multicall-profile`), print their p50 (the echoes' with their p99);
 // 100,000 GenServer calls to a server on a peer print their (p50, p99).
 if groups == ["zmq-profile"] {
     print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
+    exit(0)
+}
+if groups == ["zmq-multicall-profile"] {
+    print(try ZeroMQBench.multicallAcrossProcesses(count: 50_000, keys: try CurveKeyPair.generate()))
     exit(0)
 }
 if groups == ["roundtrip-profile"] {
@@ -91,6 +96,11 @@ if wanted("zmq") {
     report.add("zmq_curve_roundtrip_p50", median(curveRoundTrips.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
     let acrossProcesses = try (0..<5).map { _ in try ZeroMQBench.roundTripAcrossProcesses(keys: keys) }
     report.add("zmq_curve_roundtrip_2_processes_p50", median(acrossProcesses.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
+    // The floor for `rpc_multicall_2_peers_p50`: what two echoes in processes of their own cost
+    // over libzmq alone, beside its own round trip's.
+    let multicalls = try (0..<5).map { _ in try ZeroMQBench.multicallAcrossProcesses(keys: keys) }
+    report.add("zmq_curve_multicall_2_processes_p50", median(multicalls.map(\.p50)), "us",
+               reference: "zmq_curve_roundtrip_2_processes_p50")
     report.add("zmq_curve_throughput", try await median(runs: 3) { try ZeroMQBench.throughput(keys: keys) }, "msg/s", reference: "zmq_throughput")
 }
 

@@ -46,61 +46,19 @@ enum ZeroMQBench {
                 _ = try? router.send(message)
             }
         }
-        let figures = try clientRoundTrips(context, to: endpoint, keys: keys, count: count)
+        let figures = try rounds(context, to: [endpoint], keys: keys, count: count)
         done.wait()
         return figures
     }
 
-    /// A DEALER's round trips to an echoing ROUTER at `endpoint`: (p50, p99) in microseconds.
-    private static func clientRoundTrips(
-        _ context: Context, to endpoint: String, keys: CurveKeyPair?, count: Int
+    /// Rounds from one DEALER to each echoing ROUTER of `endpoints`: a 64-byte message to
+    /// every one, then every answer taken. (p50, p99) of a round in microseconds.
+    private static func rounds(
+        _ context: Context, to endpoints: [String], keys: CurveKeyPair?, count: Int
     ) throws -> (p50: Double, p99: Double) {
-        let dealer = try context.socket(.dealer)
-        if let keys { try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys) }
-        try dealer.connect(endpoint)
-        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
-        for _ in 0..<count {
-            let start = ContinuousClock.now
-            try dealer.send([payload])
-            _ = try dealer.receiveMessage()
-            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
-        }
-        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
-    }
-
-    /// The round trip with the ROUTER in another OS process (`zmq-echo`), as two nodes are:
-    /// each side then has its own I/O thread, so a message wakes three threads, not two.
-    /// The floor of a node-to-node round trip over libzmq.
-    static func roundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
-        let (child, output) = try startReadingOutput(
-            CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey])
-        defer {
-            child.signal(SIGKILL)
-            child.waitForExit()
-        }
-        let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return try clientRoundTrips(try Context(), to: endpoint, keys: keys, count: count)
-    }
-
-    /// The floor of a multicall to two nodes over libzmq: one DEALER to each of two echoing
-    /// ROUTERs in OS processes of their own, a message sent to both, then both answers taken;
-    /// (p50, p99) in microseconds. On this machine's two cores the two echoes' threads and
-    /// ours take turns, so this is not the round trip's figure.
-    static func multicallAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
-        let echoes = try (0..<2).map { _ in
-            try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey])
-        }
-        defer {
-            for (child, _) in echoes {
-                child.signal(SIGKILL)
-                child.waitForExit()
-            }
-        }
-        let context = try Context()
-        let dealers = try echoes.map { _, output in
-            let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let dealers = try endpoints.map { endpoint in
             let dealer = try context.socket(.dealer)
-            try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+            if let keys { try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys) }
             try dealer.connect(endpoint)
             return dealer
         }
@@ -112,6 +70,36 @@ enum ZeroMQBench {
             histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
         }
         return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+    }
+
+    /// `rounds` to `echoes` CURVE ROUTERs, each in an OS process of its own (`zmq-echo`), as
+    /// peer nodes are: each side then has its own I/O thread, so a message wakes three
+    /// threads, not two.
+    private static func roundsAcrossProcesses(echoes: Int, count: Int, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+        let children = try (0..<echoes).map { _ in
+            try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey])
+        }
+        defer {
+            for (child, _) in children {
+                child.signal(SIGKILL)
+                child.waitForExit()
+            }
+        }
+        let endpoints = children.map { _, output in
+            String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return try rounds(try Context(), to: endpoints, keys: keys, count: count)
+    }
+
+    /// The floor of a node-to-node round trip over libzmq.
+    static func roundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+        try roundsAcrossProcesses(echoes: 1, count: count, keys: keys)
+    }
+
+    /// The floor of a multicall to two nodes over libzmq. On this machine's two cores the two
+    /// echoes' threads and ours take turns, so it is not the round trip's figure.
+    static func multicallAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+        try roundsAcrossProcesses(echoes: 2, count: count, keys: keys)
     }
 
     /// The child's side of `roundTripAcrossProcesses`: a CURVE ROUTER that echoes, until killed.

@@ -6,6 +6,9 @@ extension ClusterNode {
     /// nodes that are down, have no such server, or did not answer within `timeout`.
     /// One process sends every request and gathers the replies by tag, as Erlang's does: no
     /// task per node. `CallMessage<Request>` and `CallReply<Reply>` must be in the wire registry.
+    /// Inlinable, so that the caller's module specializes it for its types: unspecialized, a
+    /// multicall looked its types' metadata up at run time, 3 to 4 µs of the caller's CPU.
+    @inlinable
     public func multiCall<Request: Sendable, Reply: Sendable>(
         on nodes: [NodeName]? = nil, _ name: String, _ request: Request, replyType: Reply.Type = Reply.self,
         timeout: Duration = .seconds(5)
@@ -26,6 +29,7 @@ extension ClusterNode {
     }
 
     /// The targets this node is connected to (itself included), dialling the others at once.
+    @usableFromInline
     func connected(_ targets: [NodeName]) async -> Set<NodeName> {
         var reachable = Set(targets.filter { $0 == name || isConnected($0) })
         let others = targets.filter { !reachable.contains($0) }
@@ -41,7 +45,8 @@ extension ClusterNode {
     /// replies by tag until all came, a node or the local server went down, or `timeout`
     /// passed. The local server is monitored, as `call` does; a remote node, by node monitor
     /// (a node without the server drops the request, and its answer is the timeout).
-    private func gatherReplies<Request: Sendable, Reply: Sendable>(
+    @inlinable
+    func gatherReplies<Request: Sendable, Reply: Sendable>(
         _ targets: Set<NodeName>, _ name: String, _ request: Request, replyType: Reply.Type, timeout: Duration,
         context: ProcessContext
     ) async throws -> [NodeName: Reply] {

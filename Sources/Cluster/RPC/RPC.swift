@@ -86,6 +86,7 @@ public struct RPC: Sendable {
     typealias Function = @Sendable ([UInt8], ProcessContext) async throws -> [UInt8]
 
     static let serverName = "rex"
+    @usableFromInline
     let node: ClusterNode
 
     static func registerMessages(in registry: WireRegistry) {
@@ -134,6 +135,7 @@ public struct RPC: Sendable {
 
     /// Arguments and results in their hand-written wire form when they have one (both ends
     /// name the same types, so they agree), else in the tagged binary form.
+    @inlinable
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         // By the static type, as `decode` does: a cast alone would unwrap an Optional.
         if T.self is any WireCodable.Type, let wire = value as? any WireCodable {
@@ -145,12 +147,14 @@ public struct RPC: Sendable {
     }
 
     /// An answer's bytes as the caller's type, or why they are not.
+    @inlinable
     static func decoded<T: Decodable>(_ answer: Swift.Result<[UInt8], RPCError>, as type: T.Type) -> Swift.Result<T, RPCError> {
         answer.flatMap { bytes in
             do { return .success(try decode(T.self, from: bytes)) } catch { return .failure(.badArguments("cannot read the answer: \(error)")) }
         }
     }
 
+    @inlinable
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         if let wire = T.self as? any WireCodable.Type {
             var reader = WireReader(bytes)
@@ -166,6 +170,9 @@ public struct RPC: Sendable {
     /// once; answers by node, and the nodes that failed or did not answer in time, as
     /// `:rpc.multicall` gives `{results, bad_nodes}`. One process sends every request (the
     /// arguments encoded once) and gathers the replies by tag, watching the nodes it waits on.
+    /// Inlinable, as `ClusterNode.multiCall` is: specialized for the caller's types, it builds
+    /// its answers without looking types and conformances up at run time.
+    @inlinable
     public func multicall<Arguments: Codable & Sendable, Result: Codable & Sendable>(
         on nodes: [NodeName]? = nil, _ name: String, _ arguments: Arguments, returning: Result.Type = Result.self,
         timeout: Duration = .seconds(5)
@@ -201,7 +208,8 @@ public struct RPC: Sendable {
 
     /// Sends the request to `rex` on every target from `context`'s process, then takes the
     /// replies by tag until all came, a node went down, or `timeout` passed.
-    private func gather(
+    @usableFromInline
+    func gather(
         _ targets: Set<NodeName>, _ name: String, _ arguments: [UInt8], timeout: Duration, context: ProcessContext
     ) async throws -> [NodeName: Swift.Result<[UInt8], RPCError>] {
         var pending: [Ref: NodeName] = [:]

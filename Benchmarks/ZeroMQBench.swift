@@ -3,7 +3,8 @@ import Histogram
 import Synchronization
 import ZeroMQ
 
-/// Raw ZeroMQ reference figures: DEALER to ROUTER over tcp on 127.0.0.1, two threads; in the
+/// Raw ZeroMQ reference figures: DEALER to ROUTER over tcp on 127.0.0.1, two threads or (the
+/// floors of our node-to-node figures) one or two echoes in OS processes of their own; in the
 /// clear, or with CURVE (`keys`) as the cluster's links are.
 enum ZeroMQBench {
     static let payload = [UInt8](repeating: 7, count: 64)
@@ -102,7 +103,7 @@ enum ZeroMQBench {
         try roundsAcrossProcesses(echoes: 2, count: count, keys: keys)
     }
 
-    /// The child's side of `roundTripAcrossProcesses`: a CURVE ROUTER that echoes, until killed.
+    /// The child's side of `roundsAcrossProcesses`: a CURVE ROUTER that echoes, until killed.
     static func serveEcho(publicKey: String, secretKey: String) throws -> Never {
         let context = try Context()
         let router = try context.socket(.router)

@@ -17,8 +17,8 @@ if groups == ["spawn-profile"] {
 }
 // For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
 // processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 2,000,000 one-way
-// messages to a peer prints their rate; 50,000 multicalls to two peers, or to two raw
-// ZeroMQ echoes (`zmq-multicall-profile`), print their p50 (the echoes' with their p99);
+// messages to a peer prints their rate; 50,000 multicalls to two peers print their p50, and
+// 50,000 rounds to two raw ZeroMQ echoes (`zmq-multicall-profile`) their (p50, p99);
 // 100,000 GenServer calls to a server on a peer print their (p50, p99).
 if groups == ["zmq-profile"] {
     print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))

@@ -6,8 +6,8 @@ extension ClusterNode {
     /// nodes that are down, have no such server, or did not answer within `timeout`.
     /// One process sends every request and gathers the replies by tag, as Erlang's does: no
     /// task per node. `CallMessage<Request>` and `CallReply<Reply>` must be in the wire registry.
-    /// Inlinable, so that the caller's module specializes it for its types: unspecialized, a
-    /// multicall looked up its types' metadata at run time: 3 to 5 µs of the caller's CPU.
+    /// Inlinable, so that the caller's module specializes it for its types. Unspecialized,
+    /// each multicall looked up its types' metadata at run time, 3 to 5 µs of the caller's CPU.
     @inlinable
     public func multiCall<Request: Sendable, Reply: Sendable>(
         on nodes: [NodeName]? = nil, _ name: String, _ request: Request, replyType: Reply.Type = Reply.self,

@@ -11,8 +11,9 @@ public final class ProcessRuntime: Sendable {
     let timers = TimerThread()
     /// Busy spells of hibernating servers begun, each a task (read by tests).
     let serverSpells = Atomic<Int>(0)
-    /// The threads processes run on.
-    public var scheduler: ProcessScheduler { .shared }
+    /// The threads processes run on. Stored: reading the static lazily initialized `shared`
+    /// calls `swift_once` every time, which was 1 to 2 % of a transport thread's CPU.
+    public let scheduler = ProcessScheduler.shared
     let names = Mutex<[String: ProcessCell]>([:])
     private let remote = Mutex<(any RemoteRouting)?>(nil)
 

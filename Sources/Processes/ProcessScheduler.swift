@@ -17,11 +17,15 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// only one).
     public static let shared = ProcessScheduler()
 
+    /// Each thread's `JobCollector`. Stored here rather than in a static, which would call
+    /// `swift_once` at every look (several per message delivered).
+    private let collectorKey = JobCollector.makeKey()
+
     private init() {}
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        if let collector = JobCollector.current {
+        if let collector = JobCollector.current(collectorKey) {
             collector.jobs.append(job)
             return
         }
@@ -35,7 +39,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// it runs on this thread next. Otherwise it waits in `starts`, and one turn of the pool
     /// is asked for per process (in order, as each job is), with a block made once.
     func start(_ process: ProcessStart) {
-        if JobCollector.current != nil {
+        if JobCollector.current(collectorKey) != nil {
             process.begin(on: self)
             return
         }
@@ -79,7 +83,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// Makes `process`'s task on this thread and gives its first job, to be run here at once
     /// rather than queued on the pool again.
     private func firstJob(of process: ProcessStart) -> UnownedJob? {
-        let collector = JobCollector.ofThisThread
+        let collector = JobCollector.ofThisThread(collectorKey)
         collector.isCollecting = true
         process.begin(on: self)
         collector.isCollecting = false
@@ -96,7 +100,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// caller is held up only so long. Called inside itself, it leaves the ready processes to
     /// the outer call.
     public func runningReady<T>(_ body: () -> T) -> T {
-        let collector = JobCollector.ofThisThread
+        let collector = JobCollector.ofThisThread(collectorKey)
         guard !collector.isCollecting else { return body() }
         collector.isCollecting = true
         let result = body()
@@ -125,7 +129,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// a call suspends nowhere before then. Nothing is kept inside `runningReady`, which runs
     /// the server next anyway, nor inside a handed-off server as deep as servers may nest.
     func collectingHandOff<T>(_ send: () -> T) -> T {
-        let collector = JobCollector.ofThisThread
+        let collector = JobCollector.ofThisThread(collectorKey)
         guard !collector.isCollecting, collector.turns.mayNest else { return send() }
         collector.isCollecting = true
         let sent = send()
@@ -142,7 +146,7 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// left to suspend. Swift's runtime allows a job run inside another task's: it sets the
     /// outer task back as the running one after (`runJobInEstablishedExecutorContext`).
     func runHandedOff(callerWaits: () -> Bool) {
-        let collector = JobCollector.ofThisThread
+        let collector = JobCollector.ofThisThread(collectorKey)
         guard let server = collector.takeHandOff() else { return }
         guard collector.turns.begin() else {
             globalConcurrentExecutor.enqueue(server)
@@ -155,11 +159,11 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     /// Queues the kept server, if any, on the pool: its caller will not wait for it here (its
     /// answer, or news of the server's end, was already in, or other mail came first).
     func queueHandOff() {
-        if let server = JobCollector.ofThisThread.takeHandOff() { globalConcurrentExecutor.enqueue(server) }
+        if let server = JobCollector.ofThisThread(collectorKey).takeHandOff() { globalConcurrentExecutor.enqueue(server) }
     }
 
     /// Whether this code runs in a handed-off server's turn (for tests).
-    static var isRunningHandedOff: Bool { JobCollector.ofThisThread.turns.depth > 0 }
+    static var isRunningHandedOff: Bool { JobCollector.ofThisThread(shared.collectorKey).turns.depth > 0 }
 }
 
 /// Where `ProcessScheduler.enqueue` puts jobs on a thread inside `runningReady`, and where a
@@ -186,21 +190,21 @@ private final class JobCollector {
         return first
     }
 
-    /// Released with its thread.
-    private static let key: pthread_key_t = {
+    /// The thread-specific key collectors are kept under; each is released with its thread.
+    static func makeKey() -> pthread_key_t {
         var key = pthread_key_t()
         pthread_key_create(&key) { raw in raw.map { Unmanaged<JobCollector>.fromOpaque($0).release() } }
         return key
-    }()
+    }
 
     /// This thread's collector while it collects; nil otherwise (a cheap look for `enqueue`).
-    static var current: JobCollector? {
+    static func current(_ key: pthread_key_t) -> JobCollector? {
         guard let raw = pthread_getspecific(key) else { return nil }
         let collector = Unmanaged<JobCollector>.fromOpaque(raw).takeUnretainedValue()
         return collector.isCollecting ? collector : nil
     }
 
-    static var ofThisThread: JobCollector {
+    static func ofThisThread(_ key: pthread_key_t) -> JobCollector {
         if let raw = pthread_getspecific(key) { return Unmanaged<JobCollector>.fromOpaque(raw).takeUnretainedValue() }
         let collector = JobCollector()
         pthread_setspecific(key, Unmanaged.passRetained(collector).toOpaque())

@@ -344,19 +344,21 @@ final class TransportLoop: @unchecked Sendable {
         if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now &- previous < Self.directSendSpacingNanoseconds {
             return false
         }
-        return withPeerForSender(name) { index in
-            guard peers.values[index].batch.isEmpty, peers.values[index].backlog.isEmpty else { return false }
-            peers.values[index].enqueue(packet)
-            // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
-            if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
-            sentDirect += 1
-            // The send may have taken in the I/O thread's signals, which the transport thread
-            // waits on: if the socket now has mail, or frames are left over, it must look.
-            if needsLook(at: socket(of: peers.values[index]), hasBacklog: { !peers.values[index].backlog.isEmpty }) {
-                node.outbox.wake()
-            }
-            return true
-        }
+        return withPeerForSender(name) { index in handToSocket(packet, peer: &peers.values[index], name: name) }
+    }
+
+    /// `sendDirect` under the lock, on the peer in place: each look at it through the
+    /// dictionary's values would copy the whole peer out, and release it after.
+    private func handToSocket(_ packet: [UInt8], peer: inout Peer, name: NodeName) -> Bool {
+        guard peer.batch.isEmpty, peer.backlog.isEmpty else { return false }
+        peer.enqueue(packet)
+        // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
+        if !peer.flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
+        sentDirect += 1
+        // The send may have taken in the I/O thread's signals, which the transport thread
+        // waits on: if the socket now has mail, or frames are left over, it must look.
+        if needsLook(at: socket(of: peer), hasBacklog: { !peer.backlog.isEmpty }) { node.outbox.wake() }
+        return true
     }
 
     /// Leaves `packet` with a connected peer to ride in the frame of the next packet to it, in

@@ -6,9 +6,11 @@ import Glibc
 /// wait as `poll` hands it over and walks it. A loop that waits once for every message that
 /// comes alone (a node's transport) waits here. Like `Poller`, it belongs to one thread.
 public final class DescriptorPoller {
-    private var epoll: Int32
-    private var ready: [epoll_event] = Array(repeating: epoll_event(), count: 64)
-    private var readyCount = 0
+    // One thread's: the run-time exclusivity checks (one per access, several per descriptor
+    // read back) are left out.
+    @exclusivity(unchecked) private var epoll: Int32
+    @exclusivity(unchecked) private var ready: [epoll_event] = Array(repeating: epoll_event(), count: 64)
+    @exclusivity(unchecked) private var readyCount = 0
 
     public init() throws(ZMQError) {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))

@@ -235,6 +235,28 @@ import Testing
     }
 }
 
+@Suite struct PollWaitTests {
+    let wait = PollWait(longestMilliseconds: 100)
+
+    @Test func aPollWaitsPastItsTimerNeverBeforeIt() {
+        #expect(wait.milliseconds(untilDue: .microseconds(2_500)) == 3)
+        #expect(wait.milliseconds(untilDue: .milliseconds(7)) == 8)
+        #expect(wait.milliseconds(untilDue: .nanoseconds(1)) == 1)
+        #expect(wait.milliseconds(untilDue: .microseconds(99_500)) == 100)
+    }
+
+    @Test func aTimerDueOrPastWaitsOneMillisecond() {
+        #expect(wait.milliseconds(untilDue: .zero) == 1)
+        #expect(wait.milliseconds(untilDue: .seconds(-3)) == 1)
+    }
+
+    @Test func aFarTimerWaitsTheLongestPollOnly() {
+        #expect(wait.milliseconds(untilDue: .milliseconds(100)) == 100)
+        #expect(wait.milliseconds(untilDue: .seconds(15)) == 100)
+        #expect(wait.milliseconds(untilDue: .seconds(Int64.max)) == 100)
+    }
+}
+
 @Suite struct PortMapperTableTests {
     @Test func namesRegisterLookUpAndList() {
         var table = PortMapperTable(leaseTime: .seconds(10))

@@ -190,11 +190,8 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var touched: [ObjectIdentifier: Socket] = [:]
     @exclusivity(unchecked) private var nextSweep = Duration.zero
     static let sweepInterval = Duration.milliseconds(100)
-    /// The longest a poll waits: a socket left out of the poller is read at least this often.
-    static let longestPollMilliseconds = 100
-    /// The same as a `Duration`; stored, as a static one would be initialized lazily, with a
-    /// `swift_once` at every round's look.
-    private let longestPoll = Duration.milliseconds(TransportLoop.longestPollMilliseconds)
+    /// At most 100 ms: a socket left out of the poller is read at least this often.
+    let pollWait = PollWait(longestMilliseconds: 100)
     /// Times a sweep found mail on a socket that no signal had pointed to (for tests: zero
     /// when the signals are followed right).
     @exclusivity(unchecked) private var lateFinds = 0
@@ -305,11 +302,7 @@ final class TransportLoop: @unchecked Sendable {
             logger.error("transport loop: \(error)")
         }
         if !running || unreadLeft { return 0 }
-        // Converted only when due within the longest wait: a conversion of 128-bit attoseconds
-        // (by `components`, or to a Double) showed in every round's profile.
-        let wait = min(nextHeartbeat, nextCheck) - now
-        guard wait < longestPoll else { return Self.longestPollMilliseconds }
-        return wait <= .zero ? 1 : Int(wait / .milliseconds(1)) + 1
+        return pollWait.milliseconds(untilDue: min(nextHeartbeat, nextCheck) - now)
     }
 
     private func locked<T>(_ body: () -> T) -> T {

@@ -75,6 +75,10 @@ struct DatabaseWriterTests {
 
     /// What the end of a commit makes ready runs where the commit ended, on the store's
     /// thread: the writer, and the list server it answers, wake no thread of the pool.
+    ///
+    /// Only what waits when the commit ends: a writer preempted before it waits (a loaded
+    /// machine) finds the commit's end in its mailbox later, on its own thread, and the caller
+    /// is answered from there. So a store is tried up to 5 times, and one must show the move.
     @Test func theCallerOfAStoreRunsOnTheStoresThreadOnceItsCommitEnds() async throws {
         try await withTodoCluster { todo in
             let node = try await todo.cluster.startNode("n1")
@@ -84,18 +88,23 @@ struct DatabaseWriterTests {
                     DatabaseWriter(store: store, node: node, logger: node.logger, gathering: .zero, context: writer)
                 }
                 let me = context.pid, day = try #require(TodoDate("2018-12-19"))
-                // A process, as a list server is (the test's own task is not one).
-                node.runtime.spawn { caller in
-                    let change = TodoList().proposeAdd(date: day, title: "Task", by: "n1", atMillis: 1)
-                    let before = threadName()
-                    let outcome = try await caller.call(writer.pid, DatabaseWriter.Request.replicate(NamedChange(name: "l", change: change)),
-                                                        replyType: DatabaseWriter.Outcome.self)
-                    caller.send([before, threadName(), "\(outcome)"], to: me)
+                var seen: [[String]] = []
+                for attempt in 1...5 {
+                    // A process, as a list server is (the test's own task is not one).
+                    node.runtime.spawn { caller in
+                        let change = TodoList().proposeAdd(date: day, title: "Task \(attempt)", by: "n1", atMillis: Int64(attempt))
+                        let before = threadName()
+                        let outcome = try await caller.call(writer.pid, DatabaseWriter.Request.replicate(NamedChange(name: "l\(attempt)", change: change)),
+                                                            replyType: DatabaseWriter.Outcome.self)
+                        caller.send([before, threadName(), "\(outcome)"], to: me)
+                    }
+                    let words = try #require(try await context.receive([String].self, timeout: .seconds(10)))
+                    #expect(words[2] == "\(DatabaseWriter.Outcome.stored(badNodes: []))")
+                    seen.append(words)
+                    // A pool thread, then the store's queue's (libdispatch names its threads by queue).
+                    if words[0] != words[1] { break }
                 }
-                let words = try #require(try await context.receive([String].self, timeout: .seconds(10)))
-                #expect(words[2] == "\(DatabaseWriter.Outcome.stored(badNodes: []))")
-                // A pool thread, then the store's queue's (libdispatch names its threads by queue).
-                #expect(words[0] != words[1], "the caller ran on \(words[0]) before its store and on \(words[1]) after")
+                #expect(seen.contains { $0[0] != $0[1] }, "the caller never moved to the store's thread: \(seen)")
             }
         }
     }

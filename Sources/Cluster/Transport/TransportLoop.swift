@@ -146,7 +146,7 @@ final class TransportLoop: @unchecked Sendable {
 
     // The state below is guarded by `lock` (see the type's comment), so the run-time
     // exclusivity checks, one per access through a thread-local set, are left out, as in
-    // `TimerThread`: with them they were 3 to 4 % of the transport thread's time.
+    // `TimerThread`: they were about 3 % of the transport thread's user time.
     @exclusivity(unchecked) var peers: [NodeName: Peer] = [:]
     @exclusivity(unchecked) var routerIDs: [[UInt8]: NodeName] = [:]
     @exclusivity(unchecked) var dialling: [NodeName: Dialling] = [:]
@@ -235,9 +235,9 @@ final class TransportLoop: @unchecked Sendable {
         poller = try DescriptorPoller()
     }
 
-    /// Time since the loop was made. Read once a round: through `ContinuousClock`, three
-    /// readings a round (each a generic instant and 128-bit arithmetic) were 5 to 8 % of the
-    /// transport thread's time in a round trip's profile.
+    /// Time since the loop was made; a round reads it once. Through `ContinuousClock`, three
+    /// readings a round (each a generic instant and 128-bit arithmetic) were about 7 % of the
+    /// transport thread's user time in a round trip's profile.
     var now: Duration { .nanoseconds(Int64(bitPattern: monotonicNanoseconds() &- origin)) }
 
     // MARK: The loop

@@ -793,8 +793,9 @@ final class TransportLoop: @unchecked Sendable {
     }
 }
 
-/// The monotonic clock in nanoseconds, for the stream hint on every send: `ContinuousClock`'s
-/// `Duration` arithmetic (128-bit attoseconds) cost more than the reading itself.
+/// The monotonic clock in nanoseconds: the loop's time (`now`) and the stream hint on every
+/// send. `ContinuousClock`'s `Duration` arithmetic (128-bit attoseconds) cost more than the
+/// reading itself.
 private func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)

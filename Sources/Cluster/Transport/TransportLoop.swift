@@ -329,9 +329,11 @@ final class TransportLoop: @unchecked Sendable {
 
     /// Hands `packet` to a connected peer's socket from the calling thread, in order after
     /// everything sent before it; false when the transport thread must do it: the peer is not
-    /// connected, commands or frames are waiting, the caller is the transport thread itself,
-    /// or the thread is at work (a sender does not wait for it). Packets to one peer closer
-    /// together than `directSendSpacingNanoseconds` are a stream, which the thread sends batched.
+    /// connected, commands or frames are waiting, the caller is the transport thread in its
+    /// round (a send made while delivering), or the thread is at work (a sender does not wait
+    /// for it). The processes that thread runs after its round send here. Packets to one peer
+    /// closer together than `directSendSpacingNanoseconds` are a stream, which the thread sends
+    /// batched.
     func sendDirect(_ packet: [UInt8], to name: NodeName) -> Bool {
         if holder.load(ordering: .relaxed) == Self.currentThread { return false }
         let peerKey = name.hashValue

@@ -133,6 +133,29 @@ extension LocalProcessBench {
         }
     }
 
+    /// An echo server that hibernates, as a list server does.
+    struct DormantEcho: GenServer {
+        static var hibernates: Bool { true }
+        mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> { .reply(request) }
+    }
+
+    /// A call from a task to a hibernated server, as a request to a list asked now and then
+    /// finds its server: microseconds per call, one caller at a time, to `servers` servers
+    /// started and left idle first, each called once.
+    static func callToHibernated(servers: Int = 10_000) async throws -> Double {
+        let runtime = ProcessRuntime(node: "bench@localhost")
+        let started = try await runtime.withProcess { context in
+            var started: [ServerRef<DormantEcho>] = []
+            for _ in 0..<servers { started.append(try await context.startServer { _ in DormantEcho() }) }
+            return started
+        }
+        let start = ContinuousClock.now
+        for (index, server) in started.enumerated() { _ = try await runtime.call(server, index) }
+        let perCall = seconds(ContinuousClock.now - start) / Double(servers) * 1e6
+        for server in started { runtime.exit(server.pid, reason: .kill, from: server.pid) }
+        return perCall
+    }
+
     /// The same from 32 tasks at once, each to a server of its own (as 32 HTTP connections
     /// to 32 lists): calls per second.
     static func concurrentCallsFromTasks(callers: Int = 32, each: Int = 5_000) async throws -> Double {

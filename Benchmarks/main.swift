@@ -62,6 +62,11 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http",
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "zmq-echo" {
     try ZeroMQBench.serveEcho(publicKey: CommandLine.arguments[2], secretKey: CommandLine.arguments[3])
 }
+// Calls from a task to 10,000 hibernated servers, one each: prints microseconds per call.
+if groups == ["hibernated-calls"] {
+    print(try await LocalProcessBench.callToHibernated())
+    exit(0)
+}
 if groups == ["list-server-memory"] {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("todo-bench-\(UUID().uuidString)")
     // Removed before `exit`, which would skip a `defer`.
@@ -117,6 +122,8 @@ if wanted("local") {
     report.add("genserver_call_from_process", try await median { try await LocalProcessBench.callFromProcess() }, "us",
                reference: "local_roundtrip")
     report.add("genserver_calls_32_tasks", try await median { try await LocalProcessBench.concurrentCallsFromTasks() }, "calls/s")
+    report.add("genserver_call_hibernated", try await median { try await LocalProcessBench.callToHibernated() }, "us",
+               reference: "genserver_call_from_task")
     report.add("memory_per_idle_genserver", try await median(runs: 3) { try ServerMemoryBench.inFreshProcess() }, "bytes",
                reference: "memory_per_idle_process")
 }

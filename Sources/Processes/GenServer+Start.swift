@@ -49,10 +49,10 @@ extension ProcessContext {
         if trapExit { options.append(.trapExit) }
         let server = runtime.spawn(options: options) { context in
             // Two steps, so that the frame a server waits in does not keep start-up's temporaries.
-            guard var loop = try await Self.startUp(name: name, link: link, starter: starter, tag: tag, context: context, initialize) else {
+            guard let loop = try await Self.startUp(name: name, link: link, starter: starter, tag: tag, context: context, initialize) else {
                 return
             }
-            try await loop.run(context)
+            try await ServerLoop.run(consume loop, context)
         }
         let watch = monitor(server)
         let outcome: Result<Pid, StartError>

@@ -19,9 +19,9 @@ public protocol GenServer: SendableMetatype {
     /// Read after every callback: with no message for this long, `handleTimeout` runs.
     var idleTimeout: Duration? { get }
 
-    /// Erlang's `:hibernate`, whenever idle: callbacks run in a task of their own, which
-    /// ends when no mail waits, so that an idle server keeps only the small frame it waits
-    /// in. A task keeps the memory of its deepest frames until it ends; for a server that
+    /// Erlang's `:hibernate`, whenever idle: the server's task ends when no mail waits, and
+    /// its next mail (or idle timeout) starts another, so that an idle server has no task at
+    /// all. A task keeps the memory of its deepest frames until it ends; for a server that
     /// lives long and mostly idle (one per to-do list) that is most of its size. It costs a
     /// task per busy spell; a server in steady use keeps its task (`hibernateAfter`).
     static var hibernates: Bool { get }

@@ -14,6 +14,9 @@ final class ProcessCell: @unchecked Sendable {
         /// Messages delivered since the process last looked, in arrival order.
         var incoming: [Mail] = []
         var waiter: UnsafeContinuation<Wake, Never>?
+        /// A hibernated process's rest, with no task: its next mail, trapped exit or
+        /// deadline starts it as a task (`hibernate(until:then:)`).
+        var hibernated: ProcessStart.Body?
         var timer = WaitTimer()
         var trapExit = false
         var links: Set<Pid> = []
@@ -29,8 +32,6 @@ final class ProcessCell: @unchecked Sendable {
     /// in order). Only the process's own task touches it.
     private var saved = Deque<Mail>()
     private var spare: [Mail] = []
-    /// Set by `hibernate(_:)`, read before each wait.
-    private var hibernates = false
     /// Saved messages the fast path of receive turned down, for the slow path that follows.
     private var turnedDown = 0
 
@@ -43,8 +44,11 @@ final class ProcessCell: @unchecked Sendable {
 
     var isAlive: Bool { state.withLock { $0.alive } }
 
-    /// Whether the process is suspended in receive, waiting for mail.
-    var isWaiting: Bool { state.withLock { $0.waiter != nil } }
+    /// Whether the process waits for mail: suspended in receive, or hibernated.
+    var isWaiting: Bool { state.withLock { $0.waiter != nil || $0.hibernated != nil } }
+
+    /// Whether the process waits for mail hibernated, with no task.
+    var isHibernated: Bool { state.withLock { $0.hibernated != nil } }
 
     // MARK: Delivery (any thread)
 
@@ -53,18 +57,33 @@ final class ProcessCell: @unchecked Sendable {
     /// (existential specialization), which boxed it anew, a malloc per message.
     @inline(__always)
     func deliver(_ message: any Sendable) {
-        let waiter = state.withLock { state -> UnsafeContinuation<Wake, Never>? in
+        let waiter = state.withLock { state -> Waiter? in
             guard state.alive else { return nil }
             state.incoming.append(Mail(message: message))
             return state.takeWaiter()
         }
-        waiter?.resume(returning: .mail)
+        if let waiter { wake(waiter, .mail) }
+    }
+
+    /// Resumes a waiting process, or starts a hibernated one's rest as a task (on this thread
+    /// next, when it delivers inside `runningReady` or a call's send, as a resumed one would).
+    private func wake(_ waiter: Waiter, _ wake: Wake) {
+        switch waiter {
+        case .suspended(let continuation): continuation.resume(returning: wake)
+        case .hibernated(let rest): runtime.scheduler.start(ProcessStart(cell: self, body: rest))
+        }
+    }
+
+    /// How a process waits for mail: suspended in its task, or hibernated without one.
+    enum Waiter {
+        case suspended(UnsafeContinuation<Wake, Never>)
+        case hibernated(ProcessStart.Body)
     }
 
     /// An exit signal from `from` (Erlang's rules): `kill` sent directly cannot be trapped; a
     /// trapping process gets an `Exit` message; `normal` is ignored; anything else ends it.
     func exitSignal(from: Pid, reason: ExitReason, viaLink: Bool) {
-        enum Outcome { case ignore, die(ExitReason), wake(UnsafeContinuation<Wake, Never>?) }
+        enum Outcome { case ignore, die(ExitReason), wake(Waiter?) }
         let outcome = state.withLock { state -> Outcome in
             guard state.alive else { return .ignore }
             if viaLink { state.links.remove(from) }
@@ -79,7 +98,7 @@ final class ProcessCell: @unchecked Sendable {
         switch outcome {
         case .ignore: break
         case .die(let reason): terminate(reason)
-        case .wake(let waiter): waiter?.resume(returning: .mail)
+        case .wake(let waiter): if let waiter { wake(waiter, .mail) }
         }
     }
 
@@ -131,7 +150,7 @@ final class ProcessCell: @unchecked Sendable {
         struct Ending {
             var links: Set<Pid>
             var monitors: [Ref: Pid]
-            var waiter: UnsafeContinuation<Wake, Never>?
+            var waiter: Waiter?
             var name: String?
         }
         let ending = state.withLock { state -> Ending? in
@@ -147,7 +166,8 @@ final class ProcessCell: @unchecked Sendable {
             return Ending(links: state.links, monitors: state.monitors, waiter: state.takeWaiter(), name: state.name)
         }
         guard let ending else { return }
-        ending.waiter?.resume(returning: .mail)
+        // A suspended process wakes to throw its reason; a hibernated one's rest never runs.
+        if case .suspended(let continuation) = ending.waiter { continuation.resume(returning: .mail) }
         runtime.processEnded(serial: serial, name: ending.name)
         let me = pid
         for linked in ending.links {
@@ -200,7 +220,6 @@ final class ProcessCell: @unchecked Sendable {
             if try scan(from: &scanned, accept) { return true }
             if timedOut { return false }
             if let deadline, deadline <= WaitTimer.now() { return false }
-            if hibernates, saved.isEmpty { release() }
             timedOut = await wait(until: deadline) == .timeout
         }
     }
@@ -256,15 +275,27 @@ final class ProcessCell: @unchecked Sendable {
         return (any, index != nil)
     }
 
-    /// Hibernation's share of the cell: while on, the empty mailbox buffers go before each
-    /// wait, so a waiting server holds no storage for messages it no longer has. Otherwise
-    /// they stay, which spares two allocations per message. The process's own task (or the
-    /// one it lent its mailbox to) only.
-    func hibernate(_ on: Bool) { hibernates = on }
-
-    private func release() {
+    /// Erlang's hibernation: unless mail already waits, the process lets its task end and
+    /// waits with none, its mailbox's buffers let go; `rest` is then started as a new task by
+    /// its next mail, an exit signal it traps, or `deadline` (as a receive's timeout, which
+    /// `rest` finds passed). A task keeps the memory of its deepest frames until it ends, so a
+    /// hibernated process is its cell and what `rest` holds. False when mail is here, or the
+    /// process has ended: the caller goes on in its task (its next receive takes the mail, or
+    /// throws). The process's own task only, which must end at once on true.
+    func hibernate(until deadline: WaitTimer.Moment?, then rest: @escaping ProcessStart.Body) -> Bool {
+        guard saved.isEmpty else { return false }
+        // Before the lock: once `rest` is in the state, its task may be taking mail in.
         saved = Deque()
         spare = []
+        enum Outcome { case mailIsHere, hibernated(arm: WaitTimer.Moment?) }
+        let outcome = state.withLock { state -> Outcome in
+            guard state.alive, state.incoming.isEmpty else { return .mailIsHere }
+            state.hibernated = rest
+            return .hibernated(arm: state.timer.begin(until: deadline))
+        }
+        guard case .hibernated(let arm) = outcome else { return false }
+        if let arm { runtime.timers.schedule(self, at: arm) }
+        return true
     }
 
     /// Drops every message `match` accepts without waiting (used to flush a stale DOWN).
@@ -325,18 +356,17 @@ final class ProcessCell: @unchecked Sendable {
     /// the deadline of the wait under way.
     func timerFired(entry: WaitTimer.Moment) {
         let now = WaitTimer.now()
-        enum Action { case wake(UnsafeContinuation<Wake, Never>?), arm(WaitTimer.Moment), nothing }
+        enum Action { case wake(Waiter?), arm(WaitTimer.Moment), nothing }
         let action = state.withLock { state -> Action in
             switch state.timer.fired(entry: entry, now: now) {
             case .timeOut:
-                defer { state.waiter = nil }
-                return .wake(state.waiter)
+                return .wake(state.takeWaiterOnly())
             case .arm(let deadline): return .arm(deadline)
             case .nothing: return .nothing
             }
         }
         switch action {
-        case .wake(let waiter): waiter?.resume(returning: .timeout)
+        case .wake(let waiter): if let waiter { wake(waiter, .timeout) }
         case .arm(let deadline): runtime.timers.schedule(self, at: deadline)
         case .nothing: break
         }
@@ -351,10 +381,22 @@ struct Mail {
 }
 
 extension ProcessCell.State {
-    /// The waiting continuation, if any, now woken by mail or an ending: its wait is over.
-    mutating func takeWaiter() -> UnsafeContinuation<ProcessCell.Wake, Never>? {
-        defer { waiter = nil }
+    /// The waiting process, if any, now woken by mail or an ending: its wait is over.
+    mutating func takeWaiter() -> ProcessCell.Waiter? {
         timer.end()
-        return waiter
+        return takeWaiterOnly()
+    }
+
+    /// The waiting process, if any, taken without touching the timer (its wait timed out).
+    mutating func takeWaiterOnly() -> ProcessCell.Waiter? {
+        if let continuation = waiter {
+            waiter = nil
+            return .suspended(continuation)
+        }
+        if let rest = hibernated {
+            hibernated = nil
+            return .hibernated(rest)
+        }
+        return nil
     }
 }

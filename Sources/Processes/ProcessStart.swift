@@ -3,12 +3,16 @@
 /// and queues this; the pool thread that first runs the process makes its task. The task and
 /// its first frames are most of a new process's memory, so a process that spawns many pays
 /// only for their cells, and the rest is made by the threads that run them, in parallel.
+/// A hibernated process is woken the same way, with the rest of its body.
 struct ProcessStart: Sendable {
+    typealias Body = @Sendable (ProcessContext) async throws -> Void
+
     let cell: ProcessCell
-    let body: @Sendable (ProcessContext) async throws -> Void
+    let body: Body
 
     /// Makes the process's task, whose first job is queued on `scheduler`; a process killed
-    /// before it ever ran has ended already, and does not run at all.
+    /// before it ever ran has ended already, and does not run at all. A body that hibernates
+    /// ends its task, not its process.
     func begin(on scheduler: ProcessScheduler) {
         guard cell.isAlive else { return }
         Task(executorPreference: scheduler) { [cell, body] in
@@ -16,6 +20,8 @@ struct ProcessStart: Sendable {
             do {
                 try await body(ProcessContext(cell: cell))
                 reason = .normal
+            } catch is Hibernated {
+                return
             } catch {
                 reason = ExitReason(error)
             }
@@ -23,3 +29,7 @@ struct ProcessStart: Sendable {
         }
     }
 }
+
+/// Thrown by a process body that has hibernated (`ProcessCell.hibernate(until:then:)`) to end
+/// its task: the process lives on without one.
+struct Hibernated: Error {}

@@ -5,14 +5,26 @@ struct ServerLoop<Server: GenServer> {
     let parent: Pid?
     let name: ServerName?
 
-    mutating func run(_ context: ProcessContext) async throws {
-        let reason = try await loopUntilStopped(context)
-        try await finish(reason, context)
+    /// Runs the server until it stops; a hibernating one in a task per busy spell
+    /// (`HibernatingServer`). Consuming: the loop is moved, not copied, so its state's storage
+    /// stays unique (a copy alive elsewhere would make the callback's first write to it, a
+    /// list's array, copy all of it).
+    static func run(_ loop: consuming ServerLoop, _ context: ProcessContext) async throws {
+        guard Server.hibernates else {
+            var loop = loop
+            let reason = try await loop.loopUntilStopped(context)
+            try await loop.finish(reason, context)
+            return
+        }
+        try await HibernatingServer(loop).live(context, woken: false)
     }
 
     private mutating func loopUntilStopped(_ context: ProcessContext) async throws -> ExitReason {
         do {
-            return try await loop(context)
+            while true {
+                let message = try await nextMessage(context, idleTimeout: state.idleTimeout)
+                if let reason = try await dispatch(message, context) { return reason }
+            }
         } catch let error as ExitReason where !context.cell.isAlive {
             throw error  // killed: no terminate, as in Erlang
         } catch {
@@ -20,57 +32,17 @@ struct ServerLoop<Server: GenServer> {
         }
     }
 
-    private mutating func finish(_ reason: ExitReason, _ context: ProcessContext) async throws {
+    fileprivate mutating func finish(_ reason: ExitReason, _ context: ProcessContext) async throws {
         await state.terminate(reason: reason, context: context)
         if case .via(let registry, let name) = name { await registry.unregister(name, context.pid) }
         if reason != .normal { throw reason }
     }
 
-    /// Waits for the next message, then hands it to `dispatch`. A hibernating server waits
-    /// in this small frame, while the larger frames of its callbacks (their temporaries)
-    /// exist only in a task that serves it while it is busy (`serveWhileBusy`). That keeps an
-    /// idle server near the size of an idle process.
-    private mutating func loop(_ context: ProcessContext) async throws -> ExitReason {
-        var waited = Duration.zero  // of the idle timeout, already spent by the busy task
-        // Until when a new spell is one of a server in steady use (see `serveWhileBusy`).
-        var warmUntil = WaitTimer.Moment.min
-        while true {
-            if Server.hibernates { context.cell.hibernate(true) }  // waiting idle, it keeps none
-            let message = try await nextMessage(context, idleTimeout: state.idleTimeout.map { max(.zero, $0 - waited) })
-            waited = .zero
-            guard Server.hibernates else {
-                if let reason = try await dispatch(message, context) { return reason }
-                continue
-            }
-            let lingering = WaitTimer.now() < warmUntil
-            switch try await serveInOwnTask(message, lingering: lingering, context) {
-            case .stopped(let reason): return reason
-            case .idle(let time):
-                waited = time
-                warmUntil = WaitTimer.moment(after: Server.hibernateAfter)
-            }
-        }
-    }
-
     /// How a busy spell of a hibernating server ended.
     fileprivate enum Spell {
         case stopped(ExitReason)
-        /// No mail came for this long: the task ended, and its frames went with it.
+        /// No mail came for this long: the server hibernates.
         case idle(Duration)
-    }
-
-    /// `serveWhileBusy` in a task of its own. The loop is moved to the task and back while
-    /// this one waits, so one task at a time touches it, as the process's own. Moved, not
-    /// copied: a copy would share the state's storage, and the callback's first write to it
-    /// (a list's array) would copy all of it.
-    private mutating func serveInOwnTask(_ message: (any Sendable)?, lingering: Bool, _ context: ProcessContext) async throws -> Spell {
-        context.runtime.serverSpells.add(1, ordering: .relaxed)
-        let handoff = LoopHandoff(consume self)
-        let outcome = await Task(executorPreference: context.runtime.scheduler) {
-            await handoff.serve(message, lingering: lingering, context)
-        }.value
-        self = handoff.loop
-        return try outcome.get()
     }
 
     /// Dispatches `first`, then every message already waiting, and idle timeouts no longer
@@ -79,9 +51,8 @@ struct ServerLoop<Server: GenServer> {
     /// mail that comes within `hibernateAfter` (stretched to the grid) of the last.
     /// A server in steady use so pays for one task per spell, not one per message; one woken
     /// now and then (most to-do lists) hibernates as soon as it has answered, without the
-    /// timer, the wake and the second task switch that ending a wait for mail costs.
+    /// timer and the wake that ending a wait for mail costs.
     fileprivate mutating func serveWhileBusy(_ first: (any Sendable)?, lingering: Bool, _ context: ProcessContext) async throws -> Spell {
-        context.cell.hibernate(false)  // the spell keeps the mailbox's buffers between messages
         var message = first
         while true {
             if let reason = try await dispatch(message, context) { return .stopped(reason) }
@@ -151,13 +122,60 @@ private func nextMessage(_ context: ProcessContext, idleTimeout: Duration?) asyn
     return try await context.receiveAny()
 }
 
-/// A server's loop, lent to the task that serves it while it is busy, while its own task
-/// waits: never touched by both at once.
-private final class LoopHandoff<Server: GenServer>: @unchecked Sendable {
-    var loop: ServerLoop<Server>
-    init(_ loop: consuming ServerLoop<Server>) { self.loop = loop }
+/// A hibernating server. Between busy spells it has no task: its cell holds this box, and
+/// its next mail (or its idle timeout) starts a task that serves the next spell
+/// (`ProcessCell.hibernate(until:then:)`), then hibernates again. A task keeps the memory of
+/// its deepest frames until it ends, so an idle server is its cell and this box. The loop
+/// is moved from task to task in the box, never copied; one task at a time touches it, as
+/// the next starts only once this one has hibernated.
+private final class HibernatingServer<Server: GenServer>: @unchecked Sendable {
+    private var loop: ServerLoop<Server>
+    /// Until when a new spell is one of a server in steady use (see `serveWhileBusy`).
+    private var warmUntil = WaitTimer.Moment.min
+    /// When the idle timeout runs out, counted from the last message; nil: never.
+    private var idleDeadline: WaitTimer.Moment?
 
-    func serve(_ message: (any Sendable)?, lingering: Bool, _ context: ProcessContext) async -> Result<ServerLoop<Server>.Spell, any Error> {
-        do { return .success(try await loop.serveWhileBusy(message, lingering: lingering, context)) } catch { return .failure(error) }
+    init(_ loop: consuming ServerLoop<Server>) {
+        self.loop = loop
+        idleDeadline = self.loop.state.idleTimeout.map(WaitTimer.moment(after:))
+    }
+
+    /// Serves the server in this task until it stops or hibernates (then throws `Hibernated`,
+    /// which ends the task and leaves the process): from its start it hibernates at once,
+    /// woken it serves a spell first. Mail that came meanwhile is served in this task.
+    func live(_ context: ProcessContext, woken: Bool) async throws {
+        var serveFirst = woken
+        while true {
+            if !serveFirst, context.cell.hibernate(until: idleDeadline, then: { [self] in try await live($0, woken: true) }) {
+                throw Hibernated()
+            }
+            serveFirst = false
+            if let reason = try await spell(context) {
+                try await loop.finish(reason, context)
+                return
+            }
+        }
+    }
+
+    /// One busy spell: the mail that woke the server, or its idle timeout, and what follows
+    /// (`serveWhileBusy`); the reason it stopped with, if it did.
+    private func spell(_ context: ProcessContext) async throws -> ExitReason? {
+        context.runtime.serverSpells.add(1, ordering: .relaxed)
+        do {
+            let left = idleDeadline.map { Duration.nanoseconds(max(0, $0 - WaitTimer.now())) }
+            let message = try await nextMessage(context, idleTimeout: left)
+            switch try await loop.serveWhileBusy(message, lingering: WaitTimer.now() < warmUntil, context) {
+            case .stopped(let reason):
+                return reason
+            case .idle(let waited):
+                warmUntil = WaitTimer.moment(after: Server.hibernateAfter)
+                idleDeadline = loop.state.idleTimeout.map { WaitTimer.moment(after: max(.zero, $0 - waited)) }
+                return nil
+            }
+        } catch let error as ExitReason where !context.cell.isAlive {
+            throw error  // killed: no terminate, as in Erlang
+        } catch {
+            return ExitReason(error)
+        }
     }
 }

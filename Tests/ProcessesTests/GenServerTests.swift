@@ -102,6 +102,21 @@ struct Napper: GenServer {
     }
 }
 
+/// A hibernating server that echoes calls and reports its `terminate` to `watcher`.
+struct Dormouse: GenServer {
+    static var hibernates: Bool { true }
+    static var hibernateAfter: Duration { .milliseconds(50) }
+    let watcher: Pid
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        .reply(request)
+    }
+
+    mutating func terminate(reason: ExitReason, context: ProcessContext) async {
+        context.send("terminated \(reason)", to: watcher)
+    }
+}
+
 @Suite(.timeLimit(.minutes(1)))
 struct GenServerTests {
     let runtime = ProcessRuntime(node: "test@localhost")
@@ -199,6 +214,54 @@ struct GenServerTests {
                 #expect(try await context.receive(timeout: patience, idleOfNapper) == true)
                 context.exit(napper.pid, reason: .kill)
             }
+        }
+    }
+
+    /// Idle, a hibernating server has no task: its cell holds the rest of its loop, from its
+    /// start and after every busy spell, and its next call starts that as a task.
+    @Test func anIdleHibernatingServerHasNoTask() async throws {
+        try await runtime.withProcess { context async throws in
+            let dormouse = try await context.startServer { _ in Dormouse(watcher: context.pid) }
+            try await eventuallyHibernated(dormouse.pid, runtime)
+            for request in 1...3 {
+                #expect(try await context.call(dormouse, request) == request)
+                try await eventuallyHibernated(dormouse.pid, runtime)
+            }
+            context.exit(dormouse.pid, reason: .kill)
+        }
+    }
+
+    /// Killed while hibernated, a server ends with `killed` and without its `terminate`, as
+    /// one killed in a receive does; its monitors and links hear of it.
+    @Test func aHibernatedServerKilledEndsWithoutTerminate() async throws {
+        try await runtime.withProcess { context async throws in
+            let dormouse = try await context.startServer { _ in Dormouse(watcher: context.pid) }
+            #expect(try await context.call(dormouse, 1) == 1)
+            try await eventuallyHibernated(dormouse.pid, runtime)
+            let watch = context.monitor(dormouse.pid)
+            context.exit(dormouse.pid, reason: .kill)
+            #expect(try await context.expectDown(watch).reason == .killed)
+            #expect(try await context.nothing(String.self))
+            #expect(!runtime.isAlive(dormouse.pid))
+        }
+    }
+
+    /// A trapped exit signal wakes a hibernated server as mail does: its parent's stops it,
+    /// with its `terminate`.
+    @Test func aHibernatedServerWakesForItsParentsTrappedExit() async throws {
+        try await runtime.withProcess { context async throws in
+            let me = context.pid
+            let parent = context.spawn { parent in
+                let dormouse = try await parent.startServer(link: true, trapExit: true) { _ in Dormouse(watcher: me) }
+                parent.send(dormouse, to: me)
+                try await idle(parent)
+            }
+            let dormouse = try await context.expectMessage(ServerRef<Dormouse>.self)
+            try await eventuallyHibernated(dormouse.pid, runtime)
+            let watch = context.monitor(dormouse.pid)
+            context.exit(parent, reason: .other("parent gone"))
+            #expect(try await context.expectDown(watch).reason == .other("parent gone"))
+            #expect(try await context.expectMessage(String.self) == "terminated parent gone")
         }
     }
 

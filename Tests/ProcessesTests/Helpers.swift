@@ -37,6 +37,15 @@ let idle: @Sendable (ProcessContext) async throws -> Void = { context in
 }
 
 /// Waits (with a deadline) until every process is suspended in receive.
+/// Waits until `pid` hibernates: its process waits for mail with no task.
+func eventuallyHibernated(_ pid: Pid, _ runtime: ProcessRuntime) async throws {
+    let deadline = ContinuousClock.now + patience
+    while runtime.cell(for: pid)?.isHibernated != true {
+        try #require(ContinuousClock.now < deadline, "the process never hibernated")
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
+
 func eventuallyWaiting(_ pids: [Pid], _ runtime: ProcessRuntime) async throws {
     let deadline = ContinuousClock.now + patience
     while !pids.allSatisfy({ runtime.cell(for: $0)?.isWaiting == true }) {

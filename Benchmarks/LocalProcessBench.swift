@@ -152,7 +152,7 @@ extension LocalProcessBench {
         let start = ContinuousClock.now
         for (index, server) in started.enumerated() { _ = try await runtime.call(server, index) }
         let perCall = seconds(ContinuousClock.now - start) / Double(servers) * 1e6
-        for server in started { runtime.exit(server.pid, reason: .kill, from: server.pid) }
+        for server in started { runtime.exit(server.pid, reason: .kill, from: server.pid) }  // the next run starts bare
         return perCall
     }
 

@@ -67,9 +67,9 @@ final class ProcessCell: @unchecked Sendable {
 
     /// Resumes a waiting process, or starts a hibernated one's rest as a task (on this thread
     /// next, when it delivers inside `runningReady` or a call's send, as a resumed one would).
-    private func wake(_ waiter: Waiter, _ wake: Wake) {
+    private func wake(_ waiter: Waiter, _ cause: Wake) {
         switch waiter {
-        case .suspended(let continuation): continuation.resume(returning: wake)
+        case .suspended(let continuation): continuation.resume(returning: cause)
         case .hibernated(let rest): runtime.scheduler.start(ProcessStart(cell: self, body: rest))
         }
     }

@@ -25,11 +25,16 @@ struct ServerLoop<Server: GenServer> {
                 let message = try await nextMessage(context, idleTimeout: state.idleTimeout)
                 if let reason = try await dispatch(message, context) { return reason }
             }
-        } catch let error as ExitReason where !context.cell.isAlive {
-            throw error  // killed: no terminate, as in Erlang
         } catch {
-            return ExitReason(error)
+            return try Self.stopReason(error, context)
         }
+    }
+
+    /// The reason a callback's error stops the server with; rethrown when the server was
+    /// killed, which runs no `terminate`, as in Erlang.
+    fileprivate static func stopReason(_ error: any Error, _ context: ProcessContext) throws -> ExitReason {
+        if let reason = error as? ExitReason, !context.cell.isAlive { throw reason }
+        return ExitReason(error)
     }
 
     fileprivate mutating func finish(_ reason: ExitReason, _ context: ProcessContext) async throws {
@@ -172,10 +177,8 @@ private final class HibernatingServer<Server: GenServer>: @unchecked Sendable {
                 idleDeadline = loop.state.idleTimeout.map { WaitTimer.moment(after: max(.zero, $0 - waited)) }
                 return nil
             }
-        } catch let error as ExitReason where !context.cell.isAlive {
-            throw error  // killed: no terminate, as in Erlang
         } catch {
-            return ExitReason(error)
+            return try ServerLoop<Server>.stopReason(error, context)
         }
     }
 }

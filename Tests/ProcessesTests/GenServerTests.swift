@@ -117,6 +117,16 @@ struct Dormouse: GenServer {
     }
 }
 
+/// A hibernating server that hibernates after every spell (it never lingers for mail).
+struct Insomniac: GenServer {
+    static var hibernates: Bool { true }
+    static var hibernateAfter: Duration { .zero }
+
+    mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<Int> {
+        .reply(request)
+    }
+}
+
 @Suite(.timeLimit(.minutes(1)))
 struct GenServerTests {
     let runtime = ProcessRuntime(node: "test@localhost")
@@ -229,6 +239,34 @@ struct GenServerTests {
             }
             context.exit(dormouse.pid, reason: .kill)
         }
+    }
+
+    /// Calls from many tasks at once race servers that hibernate after every spell: mail that
+    /// comes while a server hibernates either stops it from hibernating or wakes it, never
+    /// neither (a lost wake would leave a call to time out).
+    @Test func callsRacingHibernationAreAllAnswered() async throws {
+        let servers = try await runtime.withProcess { context in
+            var servers: [ServerRef<Insomniac>] = []
+            for _ in 0..<4 { servers.append(try await context.startServer { _ in Insomniac() }) }
+            return servers
+        }
+        let before = runtime.serverSpells.load(ordering: .relaxed)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<8 {
+                group.addTask { [runtime] in
+                    for index in 0..<300 {
+                        let request = caller * 1_000 + index
+                        let answer = try await runtime.call(servers[request % servers.count], request, timeout: .seconds(20))
+                        #expect(answer == request)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // They hibernated again and again meanwhile (about 2,100 spells for the 2,400 calls
+        // here, with two CPU hogs running too), so the race was run.
+        #expect(runtime.serverSpells.load(ordering: .relaxed) - before >= 100)
+        for server in servers { runtime.exit(server.pid, reason: .kill, from: server.pid) }
     }
 
     /// Killed while hibernated, a server ends with `killed` and without its `terminate`, as

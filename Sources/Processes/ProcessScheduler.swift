@@ -35,9 +35,10 @@ public final class ProcessScheduler: TaskExecutor, @unchecked Sendable {
     // MARK: Starting a spawned process
 
     /// Starts a spawned process, or a hibernated one that mail woke: its task is made by the
-    /// pool thread that first runs it, so the spawner (the sender) pays only for the cell. Inside `runningReady` it is made at once, so that
-    /// it runs on this thread next. Otherwise it waits in `starts`, and one turn of the pool
-    /// is asked for per process (in order, as each job is), with a block made once.
+    /// pool thread that first runs it, so the spawner (the sender) pays only for the cell.
+    /// Inside `runningReady` or a call's send it is made at once, so that it runs on this
+    /// thread next. Otherwise it waits in `starts`, and one turn of the pool is asked for per
+    /// process (in order, as each job is), with a block made once.
     func start(_ process: ProcessStart) {
         if JobCollector.current(collectorKey) != nil {
             process.begin(on: self)

@@ -36,20 +36,22 @@ let idle: @Sendable (ProcessContext) async throws -> Void = { context in
     _ = try await context.receive { _ -> Bool? in nil }
 }
 
-/// Waits (with a deadline) until every process is suspended in receive.
-/// Waits until `pid` hibernates: its process waits for mail with no task.
-func eventuallyHibernated(_ pid: Pid, _ runtime: ProcessRuntime) async throws {
-    let deadline = ContinuousClock.now + patience
-    while runtime.cell(for: pid)?.isHibernated != true {
-        try #require(ContinuousClock.now < deadline, "the process never hibernated")
-        try await Task.sleep(for: .milliseconds(1))
-    }
+/// Waits (with a deadline) until every process waits for mail: suspended in receive, or
+/// hibernated.
+func eventuallyWaiting(_ pids: [Pid], _ runtime: ProcessRuntime) async throws {
+    try await eventually("the processes never waited") { pids.allSatisfy { runtime.cell(for: $0)?.isWaiting == true } }
 }
 
-func eventuallyWaiting(_ pids: [Pid], _ runtime: ProcessRuntime) async throws {
+/// Waits (with a deadline) until `pid` hibernates: its process waits for mail with no task.
+func eventuallyHibernated(_ pid: Pid, _ runtime: ProcessRuntime) async throws {
+    try await eventually("the process never hibernated") { runtime.cell(for: pid)?.isHibernated == true }
+}
+
+/// Polls `holds` every millisecond until it is true; fails with `failure` after `patience`.
+private func eventually(_ failure: Comment, _ holds: () -> Bool) async throws {
     let deadline = ContinuousClock.now + patience
-    while !pids.allSatisfy({ runtime.cell(for: $0)?.isWaiting == true }) {
-        try #require(ContinuousClock.now < deadline, "the processes never waited")
+    while !holds() {
+        try #require(ContinuousClock.now < deadline, failure)
         try await Task.sleep(for: .milliseconds(1))
     }
 }

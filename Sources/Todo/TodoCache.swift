@@ -24,8 +24,8 @@ struct TodoCache: Sendable {
         let registry = node.global.resolvingConflicts(.notify)
         let spec = ChildSpec.server(id: name, name: .via(registry, name), restart: .temporary) {
             [database, expiry, wallMillis, shelves, logger = node.logger] context in
-            TodoServer.start(list, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis,
-                             shelves: shelves, context: context)
+            TodoServer.start(list, database: database, expiry: expiry, requestDeadline: deadline, logger: logger,
+                             wallMillis: wallMillis, shelves: shelves, context: context)
         }
         let result: StartChildResult
         do {

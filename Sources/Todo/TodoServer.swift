@@ -46,7 +46,8 @@ public struct TodoServer: GenServer {
     let logger: Logger
     /// Wall-clock milliseconds, for the stamps of writes.
     let wallMillis: @Sendable () -> Int64
-    /// What is left of the idle timeout after a read from the shelf (nil: all of it).
+    /// What is left of the idle timeout after a read from the shelf, or a new server's wait
+    /// for its first request (nil: all of it).
     private var idleLeft: Duration?
 
     public var idleTimeout: Duration? { idleLeft ?? expiry }
@@ -61,11 +62,27 @@ public struct TodoServer: GenServer {
         return name
     }
 
-    static func start(_ name: String, database: TodoDatabase, expiry: Duration, logger: Logger,
-                      wallMillis: @escaping @Sendable () -> Int64, shelves: ListShelves, context: ProcessContext) -> TodoServer {
+    /// Started for a request that must still reach it, by `requestDeadline`: the server
+    /// waits for that request until then, even past `expiry` (see `firstWait`).
+    static func start(_ name: String, database: TodoDatabase, expiry: Duration, requestDeadline: ContinuousClock.Instant,
+                      logger: Logger, wallMillis: @escaping @Sendable () -> Int64, shelves: ListShelves,
+                      context: ProcessContext) -> TodoServer {
         logger.info("Starting to-do server for \(name).")
-        return TodoServer(name: name, shelf: ListShelf(server: context.pid), shelves: shelves, database: database,
-                          expiry: expiry, logger: logger, wallMillis: wallMillis)
+        var server = TodoServer(name: name, shelf: ListShelf(server: context.pid), shelves: shelves, database: database,
+                                expiry: expiry, logger: logger, wallMillis: wallMillis)
+        server.idleLeft = firstWait(expiry: expiry, requestDeadline: requestDeadline, now: .now)
+        return server
+    }
+
+    /// How long a new server waits for the request it was started for, when that is longer
+    /// than `expiry` (nil: `expiry`, as after any request). The request reaches it through
+    /// the cache's supervisor and its caller, three hops; on a node so loaded that they take
+    /// longer than a short expiry, a server that stopped first made its caller start another
+    /// that stopped first too, until the request's deadline. The caller gives up at its
+    /// deadline, so the server need not wait longer.
+    static func firstWait(expiry: Duration, requestDeadline: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Duration? {
+        let left = requestDeadline - now
+        return left > expiry ? left : nil
     }
 
     /// The writer's name in ids and stamps: this node's full name, unique in a cluster even

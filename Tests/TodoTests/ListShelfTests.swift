@@ -66,6 +66,15 @@ struct ListShelfTests {
         #expect(TodoServer.idleLeft(lastRead: now - .seconds(60), now: now, expiry: .seconds(60)) == nil)
     }
 
+    /// A new server waits for the request it was started for until that request's deadline,
+    /// when that is later than its idle timeout.
+    @Test func aNewServerWaitsUntilItsFirstRequestsDeadline() {
+        let now = ContinuousClock.now
+        #expect(TodoServer.firstWait(expiry: .seconds(60), requestDeadline: now + .milliseconds(9_500), now: now) == nil)
+        #expect(TodoServer.firstWait(expiry: .milliseconds(100), requestDeadline: now + .seconds(5), now: now) == .seconds(5))
+        #expect(TodoServer.firstWait(expiry: .milliseconds(100), requestDeadline: now - .seconds(1), now: now) == nil)
+    }
+
     /// A shelf is closed only by its own server: a successor's stays open.
     @Test func aShelfClosesOnlyItself() async throws {
         let runtime = ProcessRuntime(node: "shelves@localhost")

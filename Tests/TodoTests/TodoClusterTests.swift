@@ -341,6 +341,26 @@ struct TodoClusterTests {
         }
     }
 
+    /// A server started for a request waits for it past a short idle timeout. On a node so
+    /// loaded that the request took longer to reach it, a server that stopped first made its
+    /// caller start another, which stopped first too, until the request's deadline.
+    @Test func aNewServerWaitsForTheRequestItWasStartedFor() async throws {
+        try await withTodoCluster { todo in
+            let one = try await todo.startSystems(1, idle: .milliseconds(100))[0]
+            // Started as a request starts it, for a request that is slow to come.
+            let started = try await one.node.runtime.withProcess { context in
+                try await one.cache.serverProcess("lena", context: context, until: .now + .seconds(30))
+            }
+            // A server started after it, and served at once, stops when idle: by then lena's
+            // 100 ms have passed too.
+            _ = try await one.add("mona", "2018-12-19", "Dentist")
+            try await eventually("the served server stops") { one.whereis("mona") == nil }
+            #expect(one.node.runtime.isAlive(started))
+            #expect(try await one.entries("lena") == [])
+            #expect(one.node.global.whereis(TodoServer.globalName("lena")) == started)
+        }
+    }
+
     @Test func anIdleServerStopsAndTheNextRequestRestoresItsData() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2, idle: .milliseconds(300))

@@ -49,12 +49,24 @@ struct ListShelfTests {
             _ = try await one.add("ivan", "2018-12-19", "Dentist")
             let server = try #require(one.node.global.whereis(TodoServer.globalName("ivan")))
             let until = ContinuousClock.now + .seconds(6)
+            // The longest the server may have gone unread: from the start of one read to the
+            // end of the next.
+            var longestGap = Duration.zero
+            var lastStart: ContinuousClock.Instant?
             while ContinuousClock.now < until {  // a reader's load, paced
+                let start = ContinuousClock.now
                 #expect(try await one.entries("ivan") == ["2018-12-19 Dentist"])
+                if let lastStart { longestGap = max(longestGap, ContinuousClock.now - lastStart) }
+                lastStart = start
                 try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(one.node.runtime.isAlive(server))
-            try await eventually("the server stops once the reads stop") { !one.node.runtime.isAlive(server) }
+            // A machine so loaded that the reader stalled for a whole timeout (the suite's
+            // processes beside two CPU hogs on two cores) may rightly have let it stop.
+            #expect(one.node.runtime.isAlive(server) || longestGap >= .seconds(2), "unread for at most \(longestGap)")
+            // Its name goes after its shelf (and a successor's, after a stall, too).
+            try await eventually("the server stops once the reads stop") {
+                !one.node.runtime.isAlive(server) && one.whereis("ivan") == nil
+            }
             #expect(one.shelves.count == 0)
         }
     }

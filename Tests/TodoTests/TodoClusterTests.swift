@@ -364,8 +364,12 @@ struct TodoClusterTests {
     @Test func anIdleServerStopsAndTheNextRequestRestoresItsData() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2, idle: .milliseconds(300))
+            // Started as a request starts it, so that it is known before it can stop: it waits
+            // for that request, and once served it stops after 300 ms.
+            let first = try await systems[1].node.runtime.withProcess { context in
+                try await systems[1].cache.serverProcess("dave", context: context, until: .now + .seconds(30))
+            }
             _ = try await systems[1].add("dave", "2018-12-19", "Dentist")
-            let first = try #require(systems[0].node.global.whereis(TodoServer.globalName("dave")))
             try await eventually("the idle server stops") {
                 systems.allSatisfy { $0.whereis("dave") == nil } && todo.cluster.logs.contains("Stopping to-do server for dave")
             }

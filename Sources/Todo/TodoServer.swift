@@ -62,8 +62,9 @@ public struct TodoServer: GenServer {
         return name
     }
 
-    /// Started for a request that must still reach it, by `requestDeadline`: the server
-    /// waits for that request until then, even past `expiry` (see `firstWait`).
+    /// Started by the cache for a request that has yet to reach it, whose caller gives up at
+    /// `requestDeadline`: the server waits for that request until then, even past `expiry`
+    /// (see `firstWait`).
     static func start(_ name: String, database: TodoDatabase, expiry: Duration, requestDeadline: ContinuousClock.Instant,
                       logger: Logger, wallMillis: @escaping @Sendable () -> Int64, shelves: ListShelves,
                       context: ProcessContext) -> TodoServer {

@@ -1,3 +1,4 @@
+import Foundation
 import Cluster
 import ClusterTestKit
 import Processes
@@ -81,6 +82,35 @@ struct PortMapperTests {
         try await eventually("the squatter's name gone with its connection") { try client.names().map(\.name) == ["kept"] }
         held = nil
         try await eventually("the holder's name gone with its connection") { try client.names().isEmpty }
+    }
+
+    /// A node waits for the port mapper it launched while that process runs, even when it
+    /// takes longer to answer than a mapper already running would: on a loaded host one took
+    /// more than 5 s to start, and nodes gave up with "no port mapper".
+    @Test func aNodeWaitsForTheSlowPortMapperItLaunched() async throws {
+        let probe = try PortMapperServer(port: 0, host: "127.0.0.1")
+        let port = probe.port
+        probe.stop()
+        let pidFile = NSTemporaryDirectory() + "slow-mapper-\(UUID().uuidString).pid"
+        defer {
+            if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(pid, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: pidFile)
+        }
+        var settings = ClusterSettings(node: NodeName(name: "patient", host: "localhost"), cookie: "c")
+        settings.mapperPort = port
+        // The launched "mapper" runs but does not answer; this test serves the port later.
+        settings.mapperLauncher = ["/bin/sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 60"]
+        async let starting = ClusterNode.start(settings)
+        // The scenario, not a wait for an event: a mapper that answers only after 7 s, past
+        // the 5 s in which a node gives up on a mapper it did not launch.
+        try await Task.sleep(for: .seconds(7))
+        let mapper = try PortMapperServer(port: port, host: "127.0.0.1")
+        defer { mapper.stop() }
+        let node = try await starting
+        #expect(try PortMapperClient(host: "127.0.0.1", port: port).lookup("patient") == node.clusterPort)
+        await node.shutdown()
     }
 
     @Test func clusterPortsComeFromTheGivenRange() async throws {

@@ -46,9 +46,16 @@ final class MapperKeeper: Sendable {
         }
     }
 
+    /// How long a node tries to reach a port mapper: from its first try, or from the launch
+    /// of one (which may find the port taken, by a mapper another node launched meanwhile).
+    static let answerWithin = Duration.seconds(5)
+    /// How long a node waits for a mapper it launched while that process runs: a loaded host
+    /// (a whole test suite on one core) took longer than `answerWithin` to start one.
+    static let launchedMapperWithin = Duration.seconds(30)
+
     private func registerStartingMapper() throws {
-        var launched = false
-        let deadline = ContinuousClock.now + .seconds(5)
+        var deadline = ContinuousClock.now + Self.answerWithin
+        var launched: (mapper: ChildProcess?, at: ContinuousClock.Instant)?
         while true {
             do {
                 guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
@@ -56,24 +63,27 @@ final class MapperKeeper: Sendable {
                 }
                 return
             } catch let error as PortMapperClient.Failure {
-                guard let launcher, ContinuousClock.now < deadline else {
-                    throw NodeStartError.noPortMapper(error.description)
-                }
-                if !launched {
-                    launched = true
+                let now = ContinuousClock.now
+                if let launcher, launched == nil {
                     logger.info("no port mapper answers on port \(client.port); starting one")
-                    try Self.launch(launcher)
+                    launched = (try Self.launch(launcher), now)
+                    deadline = now + Self.answerWithin
+                    continue
                 }
+                // A mapper this node launched is waited for while it runs (it is starting).
+                let starting = launched.map { ($0.mapper?.isRunning ?? false) && now < $0.at + Self.launchedMapperWithin } ?? false
+                guard starting || now < deadline else { throw NodeStartError.noPortMapper(error.description) }
             }
         }
     }
 
     /// Starts the mapper as a process of its own session: it outlives this node. A thread
     /// waits for it, so that if it ends first it leaves no zombie.
-    private static func launch(_ command: [String]) throws {
-        guard let program = command.first else { return }
+    private static func launch(_ command: [String]) throws -> ChildProcess? {
+        guard let program = command.first else { return nil }
         let mapper = try ChildProcess(program, Array(command.dropFirst()), newSession: true)
         Thread { mapper.waitForExit() }.start()
+        return mapper
     }
 
     func start() {

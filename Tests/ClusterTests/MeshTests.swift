@@ -88,9 +88,9 @@ struct PortMapperTests {
     /// takes longer to answer than a mapper already running would: on a loaded host one took
     /// more than 5 s to start, and nodes gave up with "no port mapper".
     @Test func aNodeWaitsForTheSlowPortMapperItLaunched() async throws {
-        let probe = try PortMapperServer(port: 0, host: "127.0.0.1")
-        let port = probe.port
-        probe.stop()
+        // The port is held, silent, until the mapper takes it: freed, another test might.
+        let silent = try SilentListener()
+        let port = silent.port
         let pidFile = NSTemporaryDirectory() + "slow-mapper-\(UUID().uuidString).pid"
         defer {
             if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
@@ -106,6 +106,7 @@ struct PortMapperTests {
         // The scenario, not a wait for an event: a mapper that answers only after 7 s, past
         // the 5 s in which a node gives up on a mapper it did not launch.
         try await Task.sleep(for: .seconds(7))
+        silent.close()
         let mapper = try PortMapperServer(port: port, host: "127.0.0.1")
         defer { mapper.stop() }
         let node = try await starting
@@ -124,4 +125,37 @@ struct PortMapperTests {
         #expect((low...(low + 50)).contains(node.clusterPort))
         await node.shutdown()
     }
+}
+
+/// A TCP port on the loopback that accepts connections into its backlog and never answers,
+/// as a mapper still starting does not; `close` frees the port at once.
+private final class SilentListener {
+    let port: Int
+    private var descriptor: Int32
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = listener >= 0 && withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(listener, raw, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, raw, &length) == 0
+            }
+        }
+        guard bound else {
+            if listener >= 0 { Glibc.close(listener) }
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        descriptor = listener
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
+    }
+
+    deinit { close() }
 }

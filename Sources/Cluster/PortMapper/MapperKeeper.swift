@@ -55,7 +55,7 @@ final class MapperKeeper: Sendable {
 
     private func registerStartingMapper() throws {
         var deadline = ContinuousClock.now + Self.answerWithin
-        var launched: (mapper: ChildProcess?, at: ContinuousClock.Instant)?
+        var launched: (mapper: ChildProcess, at: ContinuousClock.Instant)?
         while true {
             do {
                 guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
@@ -64,14 +64,14 @@ final class MapperKeeper: Sendable {
                 return
             } catch let error as PortMapperClient.Failure {
                 let now = ContinuousClock.now
-                if let launcher, launched == nil {
+                if launched == nil, let launcher, let program = launcher.first {
                     logger.info("no port mapper answers on port \(client.port); starting one")
-                    launched = (try Self.launch(launcher), now)
+                    launched = (try Self.launch(program, Array(launcher.dropFirst())), now)
                     deadline = now + Self.answerWithin
                     continue
                 }
                 // A mapper this node launched is waited for while it runs (it is starting).
-                let starting = launched.map { ($0.mapper?.isRunning ?? false) && now < $0.at + Self.launchedMapperWithin } ?? false
+                let starting = launched.map { $0.mapper.isRunning && now < $0.at + Self.launchedMapperWithin } ?? false
                 guard starting || now < deadline else { throw NodeStartError.noPortMapper(error.description) }
             }
         }
@@ -79,9 +79,8 @@ final class MapperKeeper: Sendable {
 
     /// Starts the mapper as a process of its own session: it outlives this node. A thread
     /// waits for it, so that if it ends first it leaves no zombie.
-    private static func launch(_ command: [String]) throws -> ChildProcess? {
-        guard let program = command.first else { return nil }
-        let mapper = try ChildProcess(program, Array(command.dropFirst()), newSession: true)
+    private static func launch(_ program: String, _ arguments: [String]) throws -> ChildProcess {
+        let mapper = try ChildProcess(program, arguments, newSession: true)
         Thread { mapper.waitForExit() }.start()
         return mapper
     }

@@ -31,7 +31,7 @@ final class Report {
 
     private func line(_ figure: Figure) -> String {
         let value = format(figure.value).padding(toLength: 14, withPad: " ", startingAt: 0)
-        var text = "\(figure.name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(value) \(figure.unit)"
+        var text = "\(figure.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(value) \(figure.unit)"
         if let reference = figure.reference, let other = figure.referenceValue {
             text += "   (\(reference): \(format(other)))"
         }

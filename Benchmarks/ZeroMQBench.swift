@@ -97,22 +97,71 @@ enum ZeroMQBench {
         try roundsAcrossProcesses(echoes: 1, count: count, keys: keys)
     }
 
+    /// `roundTripAcrossProcesses` with libzmq driven as a node's transport drives it: each side
+    /// waits in epoll on its socket's descriptor (ZMQ_FD), reads until nothing is left, and
+    /// looks at the socket's events after each send, and does nothing else. Beside the
+    /// blocking figure, it tells how much of our round trip's distance from that floor is
+    /// this way of waiting and how much is our own code.
+    static func polledRoundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+        let (child, output) = try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey, "polled"])
+        defer {
+            child.signal(SIGKILL)
+            child.waitForExit()
+        }
+        let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let dealer = try Context().socket(.dealer)
+        try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+        try dealer.connect(endpoint)
+        let poller = try DescriptorPoller()
+        try poller.add(try dealer.fileDescriptor())
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            _ = try dealer.send(payload)
+            // The send may have taken in the descriptor's signal: look before waiting on it.
+            var waiting = !(try dealer.events()).contains(.readable)
+            var answered = false
+            while !answered {
+                if waiting { try poller.wait(timeoutMilliseconds: -1) }
+                while try dealer.receiveMessage(dontWait: true) != nil { answered = true }
+                waiting = true
+            }
+            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
+        }
+        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
+    }
+
     /// The floor of a multicall to two nodes over libzmq. On this machine's two cores the two
     /// echoes' threads and ours take turns, so it is not the round trip's figure.
     static func multicallAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
         try roundsAcrossProcesses(echoes: 2, count: count, keys: keys)
     }
 
-    /// The child's side of `roundsAcrossProcesses`: a CURVE ROUTER that echoes, until killed.
-    static func serveEcho(publicKey: String, secretKey: String) throws -> Never {
+    /// The child's side of `roundsAcrossProcesses`: a CURVE ROUTER that echoes, until killed;
+    /// `polled`, as `polledRoundTripAcrossProcesses` describes.
+    static func serveEcho(publicKey: String, secretKey: String, polled: Bool = false) throws -> Never {
         let context = try Context()
         let router = try context.socket(.router)
         try router.makeCurveServer(secretKey: secretKey)
         try router.bind("tcp://127.0.0.1:*")
         FileHandle.standardOutput.write(Data("\(try router.lastEndpoint())\n".utf8))
+        guard polled else {
+            while true {
+                guard let message = try? router.receiveMessage() else { continue }
+                _ = try? router.send(message)
+            }
+        }
+        let poller = try DescriptorPoller()
+        try poller.add(try router.fileDescriptor())
         while true {
-            guard let message = try? router.receiveMessage() else { continue }
-            _ = try? router.send(message)
+            var sent = false
+            while let message = try? router.receiveMessage(dontWait: true) {
+                _ = try? router.send(message)
+                sent = true
+            }
+            // As the transport does after a send: mail its signal went to is read at once.
+            if sent, (try? router.events())?.contains(.readable) == true { continue }
+            try? poller.wait(timeoutMilliseconds: -1)
         }
     }
 

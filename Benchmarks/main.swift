@@ -24,6 +24,11 @@ if groups == ["zmq-profile"] {
     print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
     exit(0)
 }
+// The same over libzmq driven as the transport drives it (`ZeroMQBench.polledRoundTripAcrossProcesses`).
+if groups == ["zmq-polled-profile"] {
+    print(try ZeroMQBench.polledRoundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
+    exit(0)
+}
 if groups == ["zmq-multicall-profile"] {
     print(try ZeroMQBench.multicallAcrossProcesses(count: 50_000, keys: try CurveKeyPair.generate()))
     exit(0)
@@ -59,8 +64,9 @@ if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "r
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "trivial-http", let port = Int(CommandLine.arguments[2]) {
     try await WebBench.serveTrivial(port: port)
 }
-if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "zmq-echo" {
-    try ZeroMQBench.serveEcho(publicKey: CommandLine.arguments[2], secretKey: CommandLine.arguments[3])
+if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "zmq-echo" {
+    try ZeroMQBench.serveEcho(publicKey: CommandLine.arguments[2], secretKey: CommandLine.arguments[3],
+                              polled: CommandLine.arguments.count == 5)
 }
 // Calls from a task to 10,000 hibernated servers, one each: prints microseconds per call.
 if groups == ["hibernated-calls"] {
@@ -101,6 +107,11 @@ if wanted("zmq") {
     report.add("zmq_curve_roundtrip_p50", median(curveRoundTrips.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
     let acrossProcesses = try (0..<5).map { _ in try ZeroMQBench.roundTripAcrossProcesses(keys: keys) }
     report.add("zmq_curve_roundtrip_2_processes_p50", median(acrossProcesses.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
+    // The same with libzmq driven as our transport drives it (epoll on the descriptors, reads
+    // until empty, events looked at after a send): what is left above it is our own code.
+    let polled = try (0..<5).map { _ in try ZeroMQBench.polledRoundTripAcrossProcesses(keys: keys) }
+    report.add("zmq_curve_roundtrip_2_processes_polled_p50", median(polled.map(\.p50)), "us",
+               reference: "zmq_curve_roundtrip_2_processes_p50")
     // The floor for `rpc_multicall_2_peers_p50`: what two echoes in processes of their own cost
     // over libzmq alone, beside its own round trip's.
     let multicalls = try (0..<5).map { _ in try ZeroMQBench.multicallAcrossProcesses(keys: keys) }

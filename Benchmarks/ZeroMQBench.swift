@@ -77,8 +77,14 @@ enum ZeroMQBench {
     /// peer nodes are: each side then has its own I/O thread, so a message wakes three
     /// threads, not two.
     private static func roundsAcrossProcesses(echoes: Int, count: Int, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
-        let children = try (0..<echoes).map { _ in
-            try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey])
+        try withEchoes(echoes, keys: keys) { endpoints in try rounds(try Context(), to: endpoints, keys: keys, count: count) }
+    }
+
+    /// Runs `body` with the endpoints of `count` echoes (`zmq-echo`, `polled` or blocking),
+    /// each in an OS process of its own, killed after.
+    private static func withEchoes<T>(_ count: Int, keys: CurveKeyPair, polled: Bool = false, _ body: ([String]) throws -> T) throws -> T {
+        let children = try (0..<count).map { _ in
+            try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey] + (polled ? ["polled"] : []))
         }
         defer {
             for (child, _) in children {
@@ -86,10 +92,9 @@ enum ZeroMQBench {
                 child.waitForExit()
             }
         }
-        let endpoints = children.map { _, output in
+        return try body(children.map { _, output in
             String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return try rounds(try Context(), to: endpoints, keys: keys, count: count)
+        })
     }
 
     /// The floor of a node-to-node round trip over libzmq.
@@ -103,32 +108,28 @@ enum ZeroMQBench {
     /// blocking figure, it tells how much of our round trip's distance from that floor is
     /// this way of waiting and how much is our own code.
     static func polledRoundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
-        let (child, output) = try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey, "polled"])
-        defer {
-            child.signal(SIGKILL)
-            child.waitForExit()
-        }
-        let endpoint = String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let dealer = try Context().socket(.dealer)
-        try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
-        try dealer.connect(endpoint)
-        let poller = try DescriptorPoller()
-        try poller.add(try dealer.fileDescriptor())
-        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
-        for _ in 0..<count {
-            let start = ContinuousClock.now
-            _ = try dealer.send(payload)
-            // The send may have taken in the descriptor's signal: look before waiting on it.
-            var waiting = !(try dealer.events()).contains(.readable)
-            var answered = false
-            while !answered {
-                if waiting { try poller.wait(timeoutMilliseconds: -1) }
-                while try dealer.receiveMessage(dontWait: true) != nil { answered = true }
-                waiting = true
+        try withEchoes(1, keys: keys, polled: true) { endpoints in
+            let dealer = try Context().socket(.dealer)
+            try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
+            try dealer.connect(endpoints[0])
+            let poller = try DescriptorPoller()
+            try poller.add(try dealer.fileDescriptor())
+            var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+            for _ in 0..<count {
+                let start = ContinuousClock.now
+                _ = try dealer.send(payload)
+                // The send may have taken in the descriptor's signal: look before waiting on it.
+                var waiting = !(try dealer.events()).contains(.readable)
+                var answered = false
+                while !answered {
+                    if waiting { try poller.wait(timeoutMilliseconds: -1) }
+                    while try dealer.receiveMessage(dontWait: true) != nil { answered = true }
+                    waiting = true
+                }
+                histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
             }
-            histogram.record(UInt64(seconds(ContinuousClock.now - start) * 1e9))
+            return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
         }
-        return (Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000)
     }
 
     /// The floor of a multicall to two nodes over libzmq. On this machine's two cores the two

@@ -1,8 +1,10 @@
 import Foundation
+import Synchronization
 import Cluster
 import ClusterTestKit
 import Processes
 import Testing
+import ZeroMQ
 
 @Suite(.timeLimit(.minutes(1)))
 struct MeshTests {
@@ -114,6 +116,19 @@ struct PortMapperTests {
         await node.shutdown()
     }
 
+    /// Something on the mapper's port that answers, but not as a mapper (another program,
+    /// a mapper of another version): the node tries again at a walking pace, not in a tight
+    /// loop, and gives up as it would with no mapper at all.
+    @Test func aNodeDoesNotSpinOnAPortMapperThatAnswersWrongly() async throws {
+        let impostor = try WrongMapper()
+        var settings = ClusterSettings(node: NodeName(name: "wary", host: "localhost"), cookie: "c")
+        settings.mapperPort = impostor.port
+        await #expect(throws: NodeStartError.self) { _ = try await ClusterNode.start(settings) }
+        // About 5 s of tries: one every 100 ms at most. Without the pause, thousands.
+        #expect(impostor.requests.load(ordering: .relaxed) <= 100, "\(impostor.requests.load(ordering: .relaxed)) requests")
+        #expect(impostor.requests.load(ordering: .relaxed) >= 1)
+    }
+
     @Test func clusterPortsComeFromTheGivenRange() async throws {
         let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
         defer { mapper.stop() }
@@ -157,3 +172,40 @@ private final class SilentListener {
 
     deinit { close() }
 }
+
+/// A ROUTER on a free loopback port that answers every request, by its id, with a word no
+/// mapper says; it counts the requests.
+private final class WrongMapper: Sendable {
+    let port: Int
+    let requests = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init() throws {
+        let context = try Context()
+        let router = try context.socket(.router)
+        try router.bind("tcp://127.0.0.1:*")
+        try router.setReceiveTimeout(milliseconds: 50)
+        guard let port = Int(try router.lastEndpoint().split(separator: ":").last ?? "") else { throw POSIXError(.EADDRNOTAVAIL) }
+        self.port = port
+        let serving = RouterBox(value: router)
+        Thread { [self] in
+            while !self.stopping.load(ordering: .relaxed) {
+                guard let frames = try? serving.value.receiveMessage(), frames.count >= 2 else { continue }
+                self.requests.add(1, ordering: .relaxed)
+                _ = try? serving.value.send([frames[0], frames[1], Array("WHAT".utf8)])
+            }
+            serving.value.close()
+            _ = context
+            self.finished.signal()
+        }.start()
+    }
+
+    deinit {
+        stopping.store(true, ordering: .relaxed)
+        finished.wait()
+    }
+}
+
+/// The impostor's socket, handed to the one thread that uses it from then on.
+private struct RouterBox: @unchecked Sendable { let value: Socket }

@@ -52,6 +52,8 @@ final class MapperKeeper: Sendable {
     /// How long a node waits for a mapper it launched while that process runs: a loaded host
     /// (a whole test suite on one core) took longer than `answerWithin` to start one.
     static let launchedMapperWithin = Duration.seconds(30)
+    /// Between two failed tries (seconds). A try that gets no answer already takes a second.
+    static let retryPause = 0.1
 
     private func registerStartingMapper() throws {
         var deadline = ContinuousClock.now + Self.answerWithin
@@ -73,6 +75,9 @@ final class MapperKeeper: Sendable {
                 // A mapper this node launched is waited for while it runs (it is starting).
                 let starting = launched.map { $0.mapper.isRunning && now < $0.at + Self.launchedMapperWithin } ?? false
                 guard starting || now < deadline else { throw NodeStartError.noPortMapper(error.description) }
+                // A try that failed at once (something on the port answers, but not as a
+                // mapper) is not repeated at once: the node would spin until it gives up.
+                Thread.sleep(forTimeInterval: Self.retryPause)
             }
         }
     }

@@ -104,6 +104,62 @@ struct Person: Codable, Hashable, Sendable {
         #expect(throws: WireError.unknownType("nope!")) { try registry.decode(from: &reader) }
     }
 
+    /// Types are found by the bytes of their names: long names (past a small string's 15
+    /// bytes), names that differ from a registered one only in their last byte or their length,
+    /// and bytes that are not UTF-8 at all.
+    @Test func typeNamesAreMatchedByTheirExactBytes() throws {
+        let registry = WireRegistry()
+        registry.registerCodable(Person.self, as: "todo.server.person.long")
+        registry.register(Int.self, as: "todo.server.person.lonG")
+        var writer = WireWriter()
+        try registry.encode(sample, to: &writer)
+        var reader = WireReader(writer.bytes)
+        #expect(sameValue(try registry.decode(from: &reader), sample))
+        #expect(reader.isAtEnd)
+        writer = WireWriter()
+        try registry.encode(7, to: &writer)
+        reader = WireReader(writer.bytes)
+        #expect(try registry.decode(from: &reader) as? Int == 7)
+        for unknown in ["todo.server.person.lon", "todo.server.person.longer", "todo.server.person.lonh", "in", "inT"] {
+            var named = WireWriter()
+            named.writeString(unknown)
+            named.writeVarint(7)
+            var reader = WireReader(named.bytes)
+            #expect(throws: WireError.unknownType(unknown)) { try registry.decode(from: &reader) }
+        }
+        var notText = WireReader([3, 0xFF, 0xFE, 0x80, 1])
+        #expect(throws: WireError.unknownType("\u{FFFD}\u{FFFD}\u{FFFD}")) { try registry.decode(from: &notText) }
+        var cut = WireReader([9, 0x69, 0x6E, 0x74])  // says 9 bytes of name; 3 follow
+        #expect(throws: WireError.truncated) { try registry.decode(from: &cut) }
+    }
+
+    /// The registry's table finds every key it holds, by bytes, through its growth; misses
+    /// (a prefix, a longer key, the empty key) find nothing; setting a key again replaces.
+    @Test func byteKeyedTableFindsExactKeysThroughGrowth() {
+        var table = ByteKeyedTable<Int>()
+        let keys = (0..<300).map { Array("type.\($0)".utf8) }
+        for (index, key) in keys.enumerated() { table.set(key, index) }
+        table.set(keys[7], -7)
+        #expect(table.count == keys.count)
+        for (index, key) in keys.enumerated() {
+            #expect(key.withUnsafeBytes { table.value(for: $0) } == (index == 7 ? -7 : index))
+        }
+        for miss in ["type.", "type.3000", "type.1x", ""] {
+            #expect(Array(miss.utf8).withUnsafeBytes { table.value(for: $0) } == nil)
+        }
+    }
+
+    /// A name registered again names the type registered last, as before.
+    @Test func aNameRegisteredAgainReadsAsTheLatestType() throws {
+        let registry = WireRegistry()
+        registry.register(Int.self, as: "answer")
+        registry.register(String.self, as: "answer")
+        var writer = WireWriter()
+        try registry.encode("forty-two", to: &writer)
+        var reader = WireReader(writer.bytes)
+        #expect(try registry.decode(from: &reader) as? String == "forty-two")
+    }
+
     @Test func packetsRoundTripAndBatch() throws {
         let pid = Pid(node: "a@h", incarnation: 1, serial: 2)
         let packets: [Packet] = [

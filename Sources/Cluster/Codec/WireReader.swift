@@ -84,6 +84,13 @@ public struct WireReader: Sendable {
         return String(decoding: bytes[index..<index + length], as: UTF8.self)
     }
 
+    /// Where in `bytes` the next length-prefixed bytes are, moving past them (read in place).
+    public mutating func readRange() throws(WireError) -> Range<Int> {
+        let length = try readLength()
+        defer { index += length }
+        return index..<index + length
+    }
+
     public mutating func readBytes() throws(WireError) -> [UInt8] {
         let length = try readLength()
         defer { index += length }

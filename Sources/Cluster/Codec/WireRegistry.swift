@@ -5,14 +5,31 @@ import Synchronization
 /// A message of an unregistered type cannot be sent remotely; a frame naming an unknown type
 /// is dropped by the receiver.
 public final class WireRegistry: Sendable {
-    struct Entry: Sendable {
+    /// A class, so a lookup hands over one reference rather than copying four.
+    final class Entry: Sendable {
         let name: String
+        /// `name` as the wire carries it (its length, then its UTF-8), written as it is.
+        let wireName: [UInt8]
         let encode: @Sendable (any Sendable, inout WireWriter) throws -> Void
         let decode: @Sendable (inout WireReader) throws -> any Sendable
+
+        init(name: String, encode: @escaping @Sendable (any Sendable, inout WireWriter) throws -> Void,
+             decode: @escaping @Sendable (inout WireReader) throws -> any Sendable) {
+            self.name = name
+            var writer = WireWriter(capacity: name.utf8.count + 2)
+            writer.writeString(name)
+            wireName = writer.bytes
+            self.encode = encode
+            self.decode = decode
+        }
     }
 
     private let byType = Mutex<[ObjectIdentifier: Entry]>([:])
-    private let byName = Mutex<[String: Entry]>([:])
+    /// By the bytes of the name, so a message's type is found from the bytes in the frame:
+    /// reading the name into a `String` for a `Dictionary` first (checking its UTF-8, a heap
+    /// allocation past 15 bytes, then SipHash) was about a sixth of the receiving transport
+    /// thread's CPU in `todo-bench throughput-profile`.
+    private let byName = Mutex(ByteKeyedTable<Entry>())
 
     /// A registry that knows the runtime's own messages (pids, exits, DOWNs, primitives).
     public init() {
@@ -61,7 +78,7 @@ public final class WireRegistry: Sendable {
 
     private func add(_ entry: Entry, for type: Any.Type) {
         byType.withLock { $0[ObjectIdentifier(type)] = entry }
-        byName.withLock { $0[entry.name] = entry }
+        byName.withLock { $0.set(Array(entry.name.utf8), entry) }
     }
 
     public func isRegistered(_ type: Any.Type) -> Bool {
@@ -73,14 +90,18 @@ public final class WireRegistry: Sendable {
         guard let entry = byType.withLock({ $0[ObjectIdentifier(type(of: message))] }) else {
             throw WireError.unknownType(String(describing: type(of: message)))
         }
-        writer.writeString(entry.name)
+        writer.writeRaw(entry.wireName)
         try entry.encode(message, &writer)
     }
 
     /// Reads a message written by `encode`.
     public func decode(from reader: inout WireReader) throws -> any Sendable {
-        let name = try reader.readString()
-        guard let entry = byName.withLock({ $0[name] }) else { throw WireError.unknownType(name) }
+        let name = try reader.readRange()
+        let frame = reader.bytes
+        let entry = byName.withLock { table in
+            frame.withUnsafeBytes { table.value(for: UnsafeRawBufferPointer(rebasing: $0[name])) }
+        }
+        guard let entry else { throw WireError.unknownType(String(decoding: frame[name], as: UTF8.self)) }
         return try entry.decode(&reader)
     }
 }

@@ -12,7 +12,7 @@ final class ProcessCell: @unchecked Sendable {
         var alive = true
         var reason = ExitReason.normal
         /// Messages delivered since the process last looked, in arrival order.
-        var incoming: [Mail] = []
+        var incoming = Deque<Mail>()
         var waiter: UnsafeContinuation<Wake, Never>?
         /// A hibernated process's rest, with no task: its next mail, trapped exit or
         /// deadline starts it as a task (`hibernate(until:then:)`).
@@ -31,7 +31,7 @@ final class ProcessCell: @unchecked Sendable {
     /// Messages the process has already looked at and not taken (selective receive keeps them
     /// in order). Only the process's own task touches it.
     private var saved = Deque<Mail>()
-    private var spare: [Mail] = []
+    private var spare = Deque<Mail>()
     /// Saved messages the fast path of receive turned down, for the slow path that follows.
     private var turnedDown = 0
 
@@ -160,7 +160,7 @@ final class ProcessCell: @unchecked Sendable {
             defer {
                 state.links = []
                 state.monitors = [:]
-                state.incoming = []
+                state.incoming = Deque()
                 state.name = nil
             }
             return Ending(links: state.links, monitors: state.monitors, waiter: state.takeWaiter(), name: state.name)
@@ -246,10 +246,13 @@ final class ProcessCell: @unchecked Sendable {
     /// Moves newly delivered messages behind the saved ones, offering them to `offer` first,
     /// in order, straight from the delivery buffer: the first it accepts is taken, and only
     /// the others are saved. A process that waits for one message (a call's reply) so never
-    /// touches the saved queue's storage. Whether there were any, and one was accepted.
+    /// touches the saved queue's storage; with nothing saved, the others become the saved
+    /// queue as they are, rather than being copied there one by one (a burst, as a sink of a
+    /// stream takes in: a copy and a release per message). Whether there were any, and one
+    /// was accepted.
     private func takeIncoming(offering offer: (any Sendable) throws -> Bool) throws -> (any: Bool, accepted: Bool) {
         var fresh = spare
-        spare = []
+        spare = Deque()
         let dead = state.withLock { state -> ExitReason? in
             guard state.alive else { return state.reason }
             swap(&state.incoming, &fresh)
@@ -264,13 +267,17 @@ final class ProcessCell: @unchecked Sendable {
             saved.append(contentsOf: fresh)  // a match that throws takes nothing
             throw error
         }
-        if let index {
-            if index > 0 { saved.append(contentsOf: fresh[..<index]) }
-            if index + 1 < fresh.count { saved.append(contentsOf: fresh[(index + 1)...]) }
-        } else if any {
-            saved.append(contentsOf: fresh)
+        if fresh.count > (index == nil ? 0 : 1) {
+            if let index { fresh.remove(at: index) }
+            if saved.isEmpty {
+                swap(&saved, &fresh)
+            } else {
+                saved.append(contentsOf: fresh)
+            }
         }
-        fresh.removeAll(keepingCapacity: fresh.capacity <= 64)
+        // A buffer that held a burst is let go rather than kept as the next one. An empty
+        // one is left as it is: clearing the shared empty storage would allocate.
+        if !fresh.isEmpty { fresh.removeAll(keepingCapacity: fresh.count <= 64) }
         spare = fresh
         return (any, index != nil)
     }
@@ -286,7 +293,7 @@ final class ProcessCell: @unchecked Sendable {
         guard saved.isEmpty else { return false }
         // Before the lock: once `rest` is in the state, its task may be taking mail in.
         saved = Deque()
-        spare = []
+        spare = Deque()
         enum Outcome { case mailIsHere, hibernated(arm: WaitTimer.Moment?) }
         let outcome = state.withLock { state -> Outcome in
             guard state.alive, state.incoming.isEmpty else { return .mailIsHere }

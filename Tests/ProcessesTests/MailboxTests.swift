@@ -29,6 +29,22 @@ struct MailboxTests {
         }
     }
 
+    /// A burst taken in with nothing saved becomes the saved queue as it is (not copied): a
+    /// second burst, taken in while the first is still saved, queues behind it, and a take
+    /// from the middle of either keeps the order of the rest.
+    @Test func burstsTakenInOneAfterAnotherKeepTheirOrder() async throws {
+        try await runtime.withProcess { context async throws in
+            for message: any Sendable in ["a", 1, "b", "c"] { context.send(message, to: context.pid) }
+            #expect(try await context.receive(Int.self) == 1)
+            for message: any Sendable in ["d", 2, "e"] { context.send(message, to: context.pid) }
+            #expect(try await context.receive(Int.self) == 2)
+            #expect(try await context.receive { $0 as? String == "c" ? true : nil })
+            var rest: [String] = []
+            while let next = try await context.receive(String.self, timeout: .zero) { rest.append(next) }
+            #expect(rest == ["a", "b", "d", "e"])
+        }
+    }
+
     /// New mail is offered to the match as it is taken in: a match that throws takes
     /// nothing, and every message stays, in order, whether it came before or after.
     @Test func aMatchThatThrowsLosesNoMessage() async throws {

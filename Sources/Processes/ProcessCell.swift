@@ -190,13 +190,22 @@ final class ProcessCell: @unchecked Sendable {
     /// up the metadata of its `T?` at run time on every receive.
     @usableFromInline
     func takeIfPresent(_ accept: (any Sendable) throws -> Bool) throws -> Bool {
-        guard saved.isEmpty else {
-            guard let first = saved.first, try accept(first.message) else {
-                turnedDown = 1
-                return false
+        if !saved.isEmpty {
+            // Taken out first, and put back when turned down: looking at it in place copied it
+            // (a retain and a release per message taken from a burst).
+            let first = saved.removeFirst()
+            let accepted: Bool
+            do {
+                accepted = try accept(first.message)
+            } catch {
+                saved.prepend(first)
+                throw error
             }
-            saved.removeFirst()
-            return true
+            if !accepted {
+                saved.prepend(first)
+                turnedDown = 1
+            }
+            return accepted
         }
         let accepted = try takeIncoming(offering: accept).accepted
         if !accepted { turnedDown = saved.count }

@@ -66,6 +66,21 @@ struct MailboxTests {
         }
     }
 
+    /// The first saved message, turned down or refused with a throw, stays first.
+    @Test func theFirstSavedMessageStaysFirstWhenTurnedDownOrRefused() async throws {
+        struct Refused: Error {}
+        try await runtime.withProcess { context async throws in
+            for message: any Sendable in [1, "a", "b"] { context.send(message, to: context.pid) }
+            #expect(try await context.receive(Int.self) == 1)  // "a" and "b" are saved now
+            await #expect(throws: Refused.self) {
+                try await context.receive { message -> Bool? in if message as? String == "a" { throw Refused() } else { nil } }
+            }
+            #expect(try await context.receive(Int.self, timeout: .zero) == nil)
+            #expect(try await context.receive(String.self) == "a")
+            #expect(try await context.receive(String.self) == "b")
+        }
+    }
+
     /// A selective receive looks at each waiting message once, whether it is new or saved
     /// (its fast path tells the slow one what it already turned down).
     @Test func aSelectiveReceiveLooksAtEachMessageOnce() async throws {

@@ -32,6 +32,8 @@ final class ProcessCell: @unchecked Sendable {
     /// in order). Only the process's own task touches it.
     private var saved = Deque<Mail>()
     private var spare = Deque<Mail>()
+    /// The most messages a delivery buffer kept for reuse has held.
+    static let keptBufferMessages = 64
     /// Saved messages the fast path of receive turned down, for the slow path that follows.
     private var turnedDown = 0
 
@@ -280,13 +282,17 @@ final class ProcessCell: @unchecked Sendable {
             if let index { fresh.remove(at: index) }
             if saved.isEmpty {
                 swap(&saved, &fresh)
+                // The saved queue's old buffer, emptied, is the next delivery buffer; after a
+                // big burst it is let go, so that a process keeps at most one buffer of its
+                // biggest burst, as when bursts were copied into the saved queue.
+                if saved.count > Self.keptBufferMessages { fresh = Deque() }
             } else {
                 saved.append(contentsOf: fresh)
             }
         }
         // A buffer that held a burst is let go rather than kept as the next one. An empty
         // one is left as it is: clearing the shared empty storage would allocate.
-        if !fresh.isEmpty { fresh.removeAll(keepingCapacity: fresh.count <= 64) }
+        if !fresh.isEmpty { fresh.removeAll(keepingCapacity: fresh.count <= Self.keptBufferMessages) }
         spare = fresh
         return (any, index != nil)
     }

@@ -28,9 +28,7 @@ struct ByteKeyedTable<Value> {
     }
 
     private func bucket(of key: UnsafeRawBufferPointer) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Int(truncatingIfNeeded: hash) & (buckets.count - 1)
+        Int(truncatingIfNeeded: FNV1a.hash(key)) & (buckets.count - 1)
     }
 
     private mutating func grow() {

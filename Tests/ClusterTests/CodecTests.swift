@@ -149,6 +149,13 @@ struct Person: Codable, Hashable, Sendable {
         }
     }
 
+    /// FNV-1a 64's published test vectors.
+    @Test func fnv1aMatchesItsReferenceValues() {
+        #expect(FNV1a.hash([UInt8]()) == 0xcbf2_9ce4_8422_2325)
+        #expect(FNV1a.hash(Array("a".utf8)) == 0xaf63_dc4c_8601_ec8c)
+        #expect(FNV1a.hash(Array("foobar".utf8)) == 0x8594_4171_f739_67e8)
+    }
+
     /// A name registered again names the type registered last, as before.
     @Test func aNameRegisteredAgainReadsAsTheLatestType() throws {
         let registry = WireRegistry()

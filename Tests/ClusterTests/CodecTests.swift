@@ -156,6 +156,24 @@ struct Person: Codable, Hashable, Sendable {
         #expect(FNV1a.hash(Array("foobar".utf8)) == 0x8594_4171_f739_67e8)
     }
 
+    /// A message's pid on the receiving node shares that node's name; any other reads its
+    /// own; both equal what `Pid(from:)` reads, and a pid cut short throws.
+    @Test func aPidOnTheLocalNodeSharesItsName() throws {
+        for pid in [Pid(node: "local@host", incarnation: 7, serial: 1 << 40), Pid(node: "other@host", incarnation: 7, serial: 3),
+                    Pid(node: "local@hos", incarnation: 1, serial: 2), Pid(node: "", incarnation: 1, serial: 2)] {
+            var writer = WireWriter()
+            pid.encode(to: &writer)
+            var reader = WireReader(writer.bytes)
+            let read = try reader.readPid(sharing: "local@host")
+            #expect(read == pid && read.node == pid.node)
+            #expect(reader.isAtEnd)
+            var cut = WireReader(Array(writer.bytes.dropLast()))
+            #expect(throws: WireError.self) { try cut.readPid(sharing: "local@host") }
+        }
+        #expect([UInt8]().withUnsafeBytes { empty in [UInt8]().withUnsafeBytes { sameBytes(empty, $0) } })
+        #expect(![UInt8]([1]).withUnsafeBytes { one in [UInt8]([1, 2]).withUnsafeBytes { sameBytes(one, $0) } })
+    }
+
     /// A name registered again names the type registered last, as before.
     @Test func aNameRegisteredAgainReadsAsTheLatestType() throws {
         let registry = WireRegistry()

@@ -17,8 +17,8 @@ struct ByteKeyedTable<Value> {
     }
 
     func value(for key: UnsafeRawBufferPointer) -> Value? {
-        for pair in buckets[bucket(of: key)] where pair.key.count == key.count {
-            if pair.key.withUnsafeBytes({ $0.elementsEqual(key) }) { return pair.value }
+        for pair in buckets[bucket(of: key)] where pair.key.withUnsafeBytes({ sameBytes($0, key) }) {
+            return pair.value
         }
         return nil
     }

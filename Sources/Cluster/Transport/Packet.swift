@@ -206,11 +206,12 @@ enum Batch {
 
     /// Walks a frame's packets in order. A `.message` packet, most of them, is handed over as
     /// its pid and a reader at its payload, read straight from the frame: no packet value and
-    /// no copy of the payload. Any other packet is handed over whole, and `other` returns false
-    /// to stop (after a goodbye). A malformed packet ends the walk and is returned; what came
-    /// before it stands.
+    /// no copy of the payload; a pid on `localNode` shares that name rather than reading it
+    /// into a `String` of its own. Any other packet is handed over whole, and `other` returns
+    /// false to stop (after a goodbye). A malformed packet ends the walk and is returned; what
+    /// came before it stands.
     static func walk(
-        _ frame: [UInt8], message: (Pid, inout WireReader) -> Void, other: (Packet) -> Bool
+        _ frame: [UInt8], localNode: String = "", message: (Pid, inout WireReader) -> Void, other: (Packet) -> Bool
     ) -> WireError? {
         var reader = WireReader(frame)
         do throws(WireError) {
@@ -218,7 +219,7 @@ enum Batch {
                 var packet = try reader.readLengthPrefixed()
                 if packet.next == Packet.messageKind {
                     packet.skip(1)
-                    message(try Pid(from: &packet), &packet)
+                    message(try packet.readPid(sharing: localNode), &packet)
                 } else if !other(try Packet(from: &packet)) {
                     return nil
                 }

@@ -650,7 +650,8 @@ final class TransportLoop: @unchecked Sendable {
         if !cut.isEmpty, cut.contains(name) { return }
         framesReceived += 1
         detector.heard(name, now: roundStart)
-        let error = Batch.walk(frame, message: { pid, payload in deliverMessage(to: pid, reading: &payload, from: name) },
+        let error = Batch.walk(frame, localNode: runtime.node,
+                               message: { pid, payload in deliverMessage(to: pid, reading: &payload, from: name) },
                                other: { packet in
                                    deliver(packet, from: name)
                                    return peers.index(forKey: name) != nil  // gone after a goodbye

@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Hashing and comparing byte strings where they lie (in a frame, in a `String`'s storage),
+// for the lookups a message makes on its way in and out.
+
+/// FNV-1a 64 over bytes: a cheap hash for where Swift's `Hasher` (SipHash, seeded per
+/// process) costs more than the lookup it serves, and nothing from the wire adds keys (so
+/// no peer can crowd a bucket).
+enum FNV1a {
+    static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+}
+
+/// Whether two byte strings are the same, by `memcmp` (a generic `elementsEqual` steps
+/// through them a byte at a time).
+func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    guard let first = a.baseAddress, let second = b.baseAddress else { return true }  // both empty
+    return memcmp(first, second, a.count) == 0
+}

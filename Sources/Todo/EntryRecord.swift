@@ -1,3 +1,5 @@
+import Cluster
+
 /// What every replica keeps of one entry: each field is a last-writer-wins register with the
 /// stamp of its last write, and a delete leaves a tombstone (the stamp of the delete) instead
 /// of removing the entry. Two records of one entry merge field by field, so an edit of the

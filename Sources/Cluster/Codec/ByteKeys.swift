@@ -7,14 +7,26 @@ import Darwin
 // Hashing and comparing byte strings where they lie (in a frame, in a `String`'s storage),
 // for the lookups a message makes on its way in and out.
 
-/// FNV-1a 64 over bytes: a cheap hash for where Swift's `Hasher` (SipHash, seeded per
-/// process) costs more than the lookup it serves, and nothing from the wire adds keys (so
-/// no peer can crowd a bucket).
-enum FNV1a {
-    static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return hash
+/// FNV-1a 64 over bytes, the same in every process (Swift's `Hasher` is seeded per process):
+/// the to-do lists' digests, and a cheap hash for where `Hasher` (SipHash) costs more than
+/// the lookup it serves and nothing from the wire adds keys (so no peer can crowd a bucket).
+public struct FNV1a: Sendable {
+    @usableFromInline var state: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    public var value: UInt64 { state }
+
+    @inlinable public init() {}
+
+    @inlinable
+    public mutating func add(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes { state = (state ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    }
+
+    @inlinable
+    public static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
+        var hash = FNV1a()
+        hash.add(bytes)
+        return hash.value
     }
 }
 

@@ -614,7 +614,7 @@ final class TransportLoop: @unchecked Sendable {
 
     /// `body` on the peer at `index`, in place: read as a value, `peers.values[index]` copies
     /// the whole peer out (a retain of each of its buffers and sockets) and releases it after,
-    /// which was about a third of a streaming sender's transport thread in
+    /// which was about a quarter of a streaming sender's transport thread in
     /// `todo-bench throughput-profile`.
     private func withPeer<T>(at index: Dictionary<NodeName, Peer>.Index, _ body: (inout Peer) -> T) -> T {
         body(&peers.values[index])

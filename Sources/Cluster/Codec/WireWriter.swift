@@ -10,24 +10,13 @@ public struct WireWriter: Sendable {
 
     public mutating func write(_ byte: UInt8) { bytes.append(byte) }
 
-    /// Written in one append: byte by byte, each append checked the buffer's uniqueness and
-    /// room, and a pid's random 64-bit incarnation is ten bytes (the sending thread spent 6 %
-    /// of its CPU here in `todo-bench throughput-profile`).
     public mutating func writeVarint(_ value: UInt64) {
-        guard value >= 0x80 else {
-            bytes.append(UInt8(value))
-            return
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
         }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { buffer in
-            var value = value, count = 0
-            while value >= 0x80 {
-                buffer[count] = UInt8(truncatingIfNeeded: value) | 0x80
-                value >>= 7
-                count += 1
-            }
-            buffer[count] = UInt8(value)
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[...count]))
-        }
+        bytes.append(UInt8(value))
     }
 
     public mutating func writeSigned(_ value: Int64) {

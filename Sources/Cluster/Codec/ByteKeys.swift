@@ -37,3 +37,13 @@ func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool
     guard let first = a.baseAddress, let second = b.baseAddress else { return true }  // both empty
     return memcmp(first, second, a.count) == 0
 }
+
+extension String {
+    /// `body` on the string's UTF-8 where it lies (a native string's storage, a small one's
+    /// bytes on the stack): `withUTF8` without making the caller hold a mutable copy. Reading
+    /// through `utf8` instead steps the view a byte at a time.
+    func withUTF8Bytes<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        var text = self
+        return try text.withUTF8(body)
+    }
+}

@@ -61,8 +61,7 @@ extension WireReader {
     /// `String` checked its UTF-8 (and past 15 bytes allocated) for every message.
     mutating func readPid(sharing node: String) throws(WireError) -> Pid {
         let name = try readRange()
-        var shared = node
-        let isShared = shared.withUTF8 { local in
+        let isShared = node.withUTF8Bytes { local in
             bytes.withUnsafeBytes { sameBytes(UnsafeRawBufferPointer(local), UnsafeRawBufferPointer(rebasing: $0[name])) }
         }
         let text = isShared ? node : String(decoding: bytes[name], as: UTF8.self)

@@ -29,8 +29,7 @@ public struct WireWriter: Sendable {
     }
 
     public mutating func writeString(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in
+        value.withUTF8Bytes { utf8 in
             writeVarint(UInt64(utf8.count))
             bytes.append(contentsOf: utf8)
         }

@@ -345,8 +345,7 @@ final class TransportLoop: @unchecked Sendable {
         // FNV-1a over the name's UTF-8 in place, not `hashValue` (SipHash): 6 % of a streaming
         // sender's CPU in `todo-bench throughput-profile`. (Over `utf8`, byte by byte through
         // the view, it cost as much.)
-        var text = name.description
-        let peerKey = text.withUTF8 { Int(truncatingIfNeeded: FNV1a.hash($0)) }
+        let peerKey = name.description.withUTF8Bytes { Int(truncatingIfNeeded: FNV1a.hash($0)) }
         let now = monotonicNanoseconds()
         let previous = lastSend.exchange(now, ordering: .relaxed)
         if lastPeer.exchange(peerKey, ordering: .relaxed) == peerKey, now &- previous < Self.directSendSpacingNanoseconds {

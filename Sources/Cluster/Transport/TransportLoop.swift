@@ -480,8 +480,13 @@ final class TransportLoop: @unchecked Sendable {
         if routerReading != .skip {
             var reads = 0
             // Where a message came from matters only before its connection has logged in.
-            while let message = try? router.receiveMessageWithOrigin(dontWait: true, when: { routerIDs[$0] == nil }) {
-                receiveFromRouter(message)
+            // The routing id is looked up once, here, for both questions.
+            var sender: NodeName?
+            while let message = try? router.receiveMessageWithOrigin(
+                dontWait: true, when: { id in sender = routerIDs[id]; return sender == nil }
+            ) {
+                receiveFromRouter(message, sender: sender)
+                sender = nil  // a one-frame message is not asked about
                 reads += 1
                 if reads == Self.readsPerRound { leftUnread(router); break }
             }
@@ -632,16 +637,16 @@ final class TransportLoop: @unchecked Sendable {
 
     // MARK: Inbound
 
-    private func receiveFromRouter(_ message: Socket.Received) {
+    /// A message on the ROUTER; `sender` is the node its routing id belongs to, if logged in.
+    private func receiveFromRouter(_ message: Socket.Received, sender: NodeName?) {
         guard message.frames.count == 2 else {
             return warnAboutStrangers("dropped a ROUTER message of \(message.frames.count) frames")
         }
-        let id = message.frames[0]
-        if let name = routerIDs[id] {
-            receiveData(from: name, frame: message.frames[1])
+        if let sender {
+            receiveData(from: sender, frame: message.frames[1])
             return
         }
-        receiveUnauthenticated(id: id, frame: message.frames[1], address: message.peerAddress ?? "?", descriptor: message.descriptor)
+        receiveUnauthenticated(id: message.frames[0], frame: message.frames[1], address: message.peerAddress ?? "?", descriptor: message.descriptor)
     }
 
     /// Data from an established peer: every packet of the frame, in order.

@@ -10,7 +10,10 @@ extension TransportLoop {
         }
         let hidden = info.hidden || identity.hidden
         peers[info.node] = Peer(info: info, link: link, hidden: hidden)
-        if case .router(let id) = link { routerIDs[id] = info.node }
+        switch link {
+        case .router(let id): routerIDs[id] = info.node
+        case .dealer(let dealer, let monitor): dealerLinks.append(DealerLink(name: info.node, dealer: dealer, monitor: monitor))
+        }
         do { try subscriber.connect(info.publishEndpoint) } catch { logger.warning("cannot hear \(info.node)'s heartbeats: \(error)") }
         detector.watch(info.node, now: now)
         lost.removeValue(forKey: info.node)
@@ -36,6 +39,7 @@ extension TransportLoop {
         guard let peer = peers.removeValue(forKey: name) else { return }
         switch peer.link {
         case .dealer(let dealer, let monitor):
+            dealerLinks.removeAll { $0.name == name }
             if reason == .shutdown || reason == .disconnect { try? dealer.setLinger(milliseconds: 200) }
             closeDealer(dealer, monitor: monitor)
         case .router(let id):

@@ -16,6 +16,12 @@ import ZeroMQ
 /// only for what it alone does.
 final class TransportLoop: @unchecked Sendable {
     /// A peer whose handshake succeeded.
+    struct DealerLink {
+        let name: NodeName
+        let dealer: Socket
+        let monitor: Socket
+    }
+
     struct Peer {
         enum Link {
             case dealer(Socket, monitor: Socket)
@@ -154,6 +160,11 @@ final class TransportLoop: @unchecked Sendable {
     // exclusivity checks, one per access through a thread-local set, are left out, as in
     // `TimerThread`: they were about 3 % of the transport thread's user time.
     @exclusivity(unchecked) var peers: [NodeName: Peer] = [:]
+    /// The sockets of the peers this node dialled (a `.dealer` link), kept beside `peers` by
+    /// `peerUp` and `peerDown`: every round reads them, and walking `peers` for them copied
+    /// each whole peer out (a retain and a release of each of its buffers and sockets), twice
+    /// a round.
+    @exclusivity(unchecked) var dealerLinks: [DealerLink] = []
     @exclusivity(unchecked) var routerIDs: [[UInt8]: NodeName] = [:]
     @exclusivity(unchecked) var dialling: [NodeName: Dialling] = [:]
     @exclusivity(unchecked) var accepting: [[UInt8]: Accepting] = [:]
@@ -462,9 +473,7 @@ final class TransportLoop: @unchecked Sendable {
             if let dealer = attempt.dealer { sockets.append(dealer) }
             if let monitor = attempt.monitor { sockets.append(monitor) }
         }
-        for peer in peers.values {
-            if case .dealer(let dealer, let monitor) = peer.link { sockets += [dealer, monitor] }
-        }
+        for link in dealerLinks { sockets += [link.dealer, link.monitor] }
         for socket in sockets {
             let descriptor = try socket.fileDescriptor()
             try poller.add(descriptor)
@@ -500,11 +509,10 @@ final class TransportLoop: @unchecked Sendable {
                 if dialling[name] == nil { break }
             }
         }
-        for (name, peer) in peers {
-            guard case .dealer(let dealer, _) = peer.link else { continue }
-            let dealerReading = reading(dealer)
+        for link in dealerLinks {
+            let dealerReading = reading(link.dealer)
             guard dealerReading != .skip else { continue }
-            if drainDealer(name, dealer) > 0, dealerReading == .sweep { lateFinds += 1 }
+            if drainDealer(link.name, link.dealer) > 0, dealerReading == .sweep { lateFinds += 1 }
         }
         if reading(subscriber) != .skip { drainSubscriber() }
         drainMonitors()
@@ -727,11 +735,11 @@ final class TransportLoop: @unchecked Sendable {
                 peerDown(name, reason: .connectionClosed, reconnect: true)
             }
         }
-        for (name, peer) in peers {
-            guard case .dealer(let dealer, let monitor) = peer.link, reading(monitor) != .skip else { continue }
-            while let frames = try? monitor.receiveMessage(dontWait: true) {
+        for link in dealerLinks where reading(link.monitor) != .skip {
+            let name = link.name
+            while let frames = try? link.monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames), event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
-                drainDealer(name, dealer)  // a goodbye read off the connection before it closed is here by now
+                drainDealer(name, link.dealer)  // a goodbye read off the connection before it closed is here by now
                 guard peers[name] != nil else { break }
                 logger.info("node \(name) closed its connection")
                 peerDown(name, reason: .connectionClosed, reconnect: true)
@@ -802,11 +810,7 @@ final class TransportLoop: @unchecked Sendable {
         for attempt in dialling.values {
             closeDealer(attempt.dealer, monitor: attempt.monitor)
         }
-        for peer in peers.values {
-            if case .dealer(let dealer, let monitor) = peer.link {
-                closeDealer(dealer, monitor: monitor)
-            }
-        }
+        for link in dealerLinks { closeDealer(link.dealer, monitor: link.monitor) }
         // Goodbyes and the farewell were queued just before: give them a moment to leave.
         try? router.stopMonitor()
         try? router.setLinger(milliseconds: 200)

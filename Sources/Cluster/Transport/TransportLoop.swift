@@ -72,17 +72,48 @@ final class TransportLoop: @unchecked Sendable {
                 }
                 batch = []
             }
-            while let frame = backlog.first {
-                let sent: Bool
-                switch link {
-                case .dealer(let dealer, _): sent = (try? dealer.send(frame, dontWait: true)) ?? true
-                case .router(let id): sent = (try? router.send([id, frame], dontWait: true)) ?? true
-                }
-                guard sent else { break }
+            while let frame = backlog.first, send(frame, router: router) {
                 backlog.removeFirst()
                 backlogBytes -= frame.count
             }
             return kept
+        }
+
+        /// Sends `packet` in a frame of its own, after the riders, when nothing else waits
+        /// (`batch` and `backlog` empty): framed in `frame`, a buffer the caller keeps from one
+        /// send to the next, and handed to ZeroMQ at once, without passing through `batch` and
+        /// `backlog` (an allocation and a queue's push and pop a packet). What ZeroMQ will not
+        /// take now waits in the backlog; false when that would pass `limit` (it is dropped).
+        mutating func sendAlone(_ packet: [UInt8], router: Socket, frame: inout [UInt8], limit: Int) -> Bool {
+            frame.removeAll(keepingCapacity: true)
+            if !riders.isEmpty {
+                frame.append(contentsOf: riders)
+                riders.removeAll(keepingCapacity: true)
+            }
+            Batch.append(packet, to: &frame)
+            if send(frame, router: router) { return true }
+            guard backlogBytes + frame.count <= limit else { return false }
+            backlogBytes += frame.count
+            backlog.append(frame)
+            return true
+        }
+
+        /// Hands ZeroMQ one frame without blocking: false when it would block. A frame that
+        /// fails otherwise counts as sent, and is lost with its connection.
+        private func send(_ frame: [UInt8], router: Socket) -> Bool {
+            switch link {
+            case .dealer(let dealer, _):
+                return (try? dealer.send(frame, dontWait: true)) ?? true
+            case .router(let id):
+                // The routing id and the frame as two sends, not `send([id, frame])`, which
+                // makes an array of them each time; libzmq queues the two parts as one.
+                do {
+                    guard try router.send(id, more: true, dontWait: true) else { return false }
+                    return try router.send(frame, dontWait: true)
+                } catch {
+                    return true
+                }
+            }
         }
     }
 
@@ -180,6 +211,8 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) var nextHeartbeat: Duration = .zero
     @exclusivity(unchecked) var nextCheck: Duration = .zero
     @exclusivity(unchecked) var dropped = 0
+    /// The frame `handToSocket` sends a packet in, kept for its buffer.
+    @exclusivity(unchecked) private var directFrame: [UInt8] = []
     /// Packets that sending threads handed to a socket themselves (for tests and tuning).
     @exclusivity(unchecked) private(set) var sentDirect = 0
     /// Data frames read from established peers (for tests and tuning).
@@ -369,9 +402,8 @@ final class TransportLoop: @unchecked Sendable {
     /// dictionary's values would copy the whole peer out, and release it after.
     private func handToSocket(_ packet: [UInt8], peer: inout Peer, name: NodeName) -> Bool {
         guard peer.batch.isEmpty, peer.backlog.isEmpty else { return false }
-        peer.enqueue(packet)
         // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
-        if !peer.flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
+        if !peer.sendAlone(packet, router: router, frame: &directFrame, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
         sentDirect += 1
         // The send may have taken in the I/O thread's signals, which the transport thread
         // waits on: if the socket now has mail, or frames are left over, it must look.

@@ -15,13 +15,14 @@ import ZeroMQ
 /// can hand a packet to a connected peer's socket itself (`sendDirect`): the thread is woken
 /// only for what it alone does.
 final class TransportLoop: @unchecked Sendable {
-    /// A peer whose handshake succeeded.
+    /// A peer this node dialled: its name and its link's sockets (`dealerLinks`).
     struct DealerLink {
         let name: NodeName
         let dealer: Socket
         let monitor: Socket
     }
 
+    /// A peer whose handshake succeeded.
     struct Peer {
         enum Link {
             case dealer(Socket, monitor: Socket)

@@ -12,10 +12,13 @@ struct ProcessStart: Sendable {
 
     /// Makes the process's task, whose first job is queued on `scheduler`; a process killed
     /// before it ever ran has ended already, and does not run at all. A body that hibernates
-    /// ends its task, not its process.
+    /// ends its task, not its process. Detached, as an Erlang process inherits no process
+    /// dictionary: a task made at once inside a caller's task (a call waking a hibernated
+    /// server) would copy the caller's task-local values (a web request's, say), at an
+    /// allocation each. The priority stays the starter's, as before.
     func begin(on scheduler: ProcessScheduler) {
         guard cell.isAlive else { return }
-        Task(executorPreference: scheduler) { [cell, body] in
+        Task.detached(executorPreference: scheduler, priority: Task.currentPriority) { [cell, body] in
             let reason: ExitReason
             do {
                 try await body(ProcessContext(cell: cell))

@@ -128,6 +128,45 @@ private struct Relay: GenServer {
     }
 }
 
+/// Processes and task-local values: like an Erlang process, which inherits no process
+/// dictionary, a process sees none of its starter's, however its task is made. (A server
+/// woken by a call is made at once, inside the caller's task; made with `Task(...)` it copied
+/// the caller's task-local values, such as a web request's, for the rest of its spell.)
+@Suite(.timeLimit(.minutes(1)))
+struct TaskLocalTests {
+    enum Probe {
+        @TaskLocal static var tag: String?
+    }
+
+    /// Answers with the tag its callback sees; hibernates after every spell, so that every
+    /// call wakes it and makes its task anew.
+    struct TagReader: GenServer {
+        static var hibernates: Bool { true }
+        static var hibernateAfter: Duration { .zero }
+
+        mutating func handleCall(_ request: Int, from: CallFrom, context: ProcessContext) async throws -> CallResult<String> {
+            .reply(Probe.tag ?? "none")
+        }
+    }
+
+    @Test func aProcessSeesNoneOfItsStartersTaskLocalValues() async throws {
+        let runtime = ProcessRuntime(node: "test@localhost")
+        try await Probe.$tag.withValue("the caller's") {
+            try await runtime.withProcess { context async throws in
+                #expect(Probe.tag == "the caller's")
+                let reader = try await context.startServer { _ in TagReader() }
+                for _ in 0..<3 {
+                    try await eventuallyHibernated(reader.pid, runtime)
+                    #expect(try await context.call(reader, 1) == "none")
+                }
+                let me = context.pid
+                context.spawn { spawned in spawned.send(Probe.tag ?? "none", to: me) }
+                #expect(try await context.expectMessage(String.self) == "none")
+            }
+        }
+    }
+}
+
 /// Calls `relay` (the last of `chain`) once the chain's servers wait, until the first is
 /// handed off: a thread whose callers have run a full streak (`HandOffTurns`, in another
 /// test) queues one server, then starts again, so this takes a few tries at most. Gives the

@@ -611,7 +611,9 @@ final class TransportLoop: @unchecked Sendable {
         case .restore(let name):
             cut.remove(name)
         case .shutdown(let done):
-            for name in peers.keys { sendNow(Batch.encode(.goodbye(.shutdown)), to: name) }
+            // Over a copy of the names: `sendNow` changes the peers, which would copy the whole
+            // dictionary held by an iteration over its keys.
+            for name in Array(peers.keys) { sendNow(Batch.encode(.goodbye(.shutdown)), to: name) }
             // Also on the heartbeat stream, which peers hear closing: on one connection the
             // farewell arrives first, so no peer takes the close for a crash and keeps dialling.
             publish(Self.farewell)

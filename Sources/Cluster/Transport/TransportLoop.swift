@@ -195,7 +195,9 @@ final class TransportLoop: @unchecked Sendable {
     /// The sockets of the peers this node dialled (a `.dealer` link), kept beside `peers` by
     /// `peerUp` and `peerDown`: every round reads them, and walking `peers` for them copied
     /// each whole peer out (a retain and a release of each of its buffers and sockets), twice
-    /// a round.
+    /// a round. A loop over it walks the list as it was when the loop began: a peer that goes
+    /// down meanwhile (a goodbye read in the loop) has its sockets closed, so their reads fail
+    /// and are skipped.
     @exclusivity(unchecked) var dealerLinks: [DealerLink] = []
     @exclusivity(unchecked) var routerIDs: [[UInt8]: NodeName] = [:]
     @exclusivity(unchecked) var dialling: [NodeName: Dialling] = [:]

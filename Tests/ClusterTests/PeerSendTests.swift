@@ -61,13 +61,40 @@ struct PeerSendTests {
         var frame: [UInt8] = []
         let sent = ["first", "third", "over"].map { peer.sendAlone(packet($0), router: router, frame: &frame, limit: limit) }
         #expect(sent == [true, true, false], "past the bound, a frame is dropped")
-        #expect(peer.backlog.count == 2 && peer.backlogBytes == limit)
+        #expect(peer.backlog.count == 2 && peer.backlogBytes == limit && peer.overflowed)
 
         let receiver = try context.socket(.router)
         try receiver.bind("tcp://127.0.0.1:*")
         try dealer.connect(try receiver.lastEndpoint())
+        // What was kept still leaves, in order; the peer stays overflowed (its connection is
+        // about to be dropped).
         let flushed = peer.flush(router: router, limit: limit)
-        #expect(flushed && peer.backlog.isEmpty && peer.backlogBytes == 0)
+        #expect(!flushed && peer.backlog.isEmpty && peer.backlogBytes == 0)
         #expect(try frames(2, at: receiver) == [[.peers(["first"])], [.peers(["third"])]])
+    }
+
+    /// Once a frame was dropped, nothing after it is queued, even what the emptied backlog
+    /// would hold: it would arrive after the lost frame as if nothing had been lost.
+    @Test func nothingIsQueuedAfterAFrameWasDropped() throws {
+        let dealer = try context.socket(.dealer)  // connected to nothing: ZeroMQ takes no frame
+        var peer = try peer(on: dealer)
+        var framed: [UInt8] = []
+        Batch.append(packet("first"), to: &framed)
+        let limit = framed.count
+        peer.enqueue(packet("first"))
+        let kept = peer.flush(router: router, limit: limit)
+        #expect(kept && !peer.overflowed)
+        peer.enqueue(packet("lost"))
+        let lost = peer.flush(router: router, limit: limit)
+        #expect(!lost && peer.overflowed)
+        peer.backlog.removeAll()  // as if ZeroMQ had taken "first" meanwhile
+        peer.backlogBytes = 0
+        peer.enqueue(packet("after"))
+        let after = peer.flush(router: router, limit: limit)
+        #expect(!after, "a frame after the lost one is dropped too")
+        var frame: [UInt8] = []
+        let alone = peer.sendAlone(packet("alone"), router: router, frame: &frame, limit: limit)
+        #expect(!alone)
+        #expect(peer.backlog.isEmpty && peer.batch.isEmpty)
     }
 }

@@ -18,7 +18,9 @@ public struct ClusterSettings: Sendable {
     public var registerWithMapper = true
     /// How long a connection attempt (lookup and handshake) may take.
     public var connectTimeout: Duration = .seconds(5)
-    /// Outgoing bytes held for one peer that is not reading; past it new sends are dropped.
+    /// Outgoing bytes held for one peer that is not reading. Past it the peer is disconnected
+    /// (a connection being made: the attempt fails), so that a message is never lost from the
+    /// middle of a connection's stream without `noconnection` for its links and monitors.
     public var maxPendingBytesPerPeer = 64 << 20
     /// Whether every cluster link is encrypted and authenticated with CURVE, keyed by the
     /// cookie (see `ClusterKeys`). Turn it off for benchmarks only: without it, the cookie

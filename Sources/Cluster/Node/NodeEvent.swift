@@ -4,7 +4,8 @@ public enum NodeDownReason: String, Sendable, Codable, CustomStringConvertible {
     case connectionClosed = "connection_closed"
     /// Nothing heard from the peer for the tick time.
     case netTickTimeout = "net_tick_timeout"
-    /// This node disconnected it (`disconnect(node)`).
+    /// This node disconnected it: `disconnect(node)`, or the peer stopped reading (see
+    /// `ClusterSettings.maxPendingBytesPerPeer`).
     case disconnect
     /// This node is shutting down.
     case shutdown

@@ -38,6 +38,11 @@ final class TransportLoop: @unchecked Sendable {
         var backlogBytes = 0
         /// Packets that ride with the next one to this peer (`sendLater`), framed as in a batch.
         var riders: [UInt8] = []
+        /// A frame would have passed the backlog's bound: the peer is not reading. Nothing is
+        /// queued after that, not even a frame small enough to fit later, which would arrive
+        /// after the lost one as if nothing had been lost; the transport thread disconnects
+        /// the peer at the end of its round (`disconnectOverflowed`).
+        var overflowed = false
 
         /// Adds `packet` to this round's frame; the frame's size after.
         @discardableResult
@@ -59,17 +64,17 @@ final class TransportLoop: @unchecked Sendable {
             riders.removeAll(keepingCapacity: true)
         }
 
-        /// Moves this round's frame to the backlog (false when that would pass `limit` bytes,
-        /// and the frame is dropped), then hands ZeroMQ what it takes without blocking.
+        /// Moves this round's frame to the backlog, then hands ZeroMQ what it takes without
+        /// blocking. False once the peer has `overflowed`: the frame would have passed `limit`
+        /// bytes, now or before, and is dropped.
         mutating func flush(router: Socket, limit: Int) -> Bool {
             takeRiders()
-            var kept = true
             if !batch.isEmpty {
-                if backlogBytes + batch.count <= limit {
+                if !overflowed && backlogBytes + batch.count <= limit {
                     backlogBytes += batch.count
                     backlog.append(batch)
                 } else {
-                    kept = false
+                    overflowed = true
                 }
                 batch = []
             }
@@ -77,15 +82,17 @@ final class TransportLoop: @unchecked Sendable {
                 backlog.removeFirst()
                 backlogBytes -= frame.count
             }
-            return kept
+            return !overflowed
         }
 
         /// Sends `packet` in a frame of its own, after the riders, when nothing else waits
         /// (`batch` and `backlog` empty): framed in `frame`, a buffer the caller keeps from one
         /// send to the next, and handed to ZeroMQ at once, without passing through `batch` and
         /// `backlog` (an allocation and a queue's push and pop a packet). What ZeroMQ will not
-        /// take now waits in the backlog; false when that would pass `limit` (it is dropped).
+        /// take now waits in the backlog; false when that would pass `limit`, or the peer has
+        /// `overflowed` before (it is dropped).
         mutating func sendAlone(_ packet: [UInt8], router: Socket, frame: inout [UInt8], limit: Int) -> Bool {
+            guard !overflowed else { return false }
             frame.removeAll(keepingCapacity: true)
             if !riders.isEmpty {
                 frame.append(contentsOf: riders)
@@ -93,7 +100,10 @@ final class TransportLoop: @unchecked Sendable {
             }
             Batch.append(packet, to: &frame)
             if send(frame, router: router) { return true }
-            guard backlogBytes + frame.count <= limit else { return false }
+            guard backlogBytes + frame.count <= limit else {
+                overflowed = true
+                return false
+            }
             backlogBytes += frame.count
             backlog.append(frame)
             return true
@@ -213,7 +223,8 @@ final class TransportLoop: @unchecked Sendable {
     let origin = monotonicNanoseconds()
     @exclusivity(unchecked) var nextHeartbeat: Duration = .zero
     @exclusivity(unchecked) var nextCheck: Duration = .zero
-    @exclusivity(unchecked) var dropped = 0
+    /// Peers that `overflowed` this round: disconnected at its end.
+    @exclusivity(unchecked) private var overflowing: Set<NodeName> = []
     /// The frame `handToSocket` sends a packet in, kept for its buffer.
     @exclusivity(unchecked) private var directFrame: [UInt8] = []
     /// Packets that sending threads handed to a socket themselves (for tests and tuning).
@@ -347,6 +358,7 @@ final class TransportLoop: @unchecked Sendable {
             unreadLeft = false
             drainInbound()
             flushBatches()
+            disconnectOverflowed()
             timers(now: now)
             // Sending may take in the I/O thread's signals, so the descriptors may not tell
             // of what came meanwhile: look at the sockets sent on before waiting.
@@ -404,9 +416,12 @@ final class TransportLoop: @unchecked Sendable {
     /// `sendDirect` under the lock, on the peer in place: each look at it through the
     /// dictionary's values would copy the whole peer out, and release it after.
     private func handToSocket(_ packet: [UInt8], peer: inout Peer, name: NodeName) -> Bool {
-        guard peer.batch.isEmpty, peer.backlog.isEmpty else { return false }
+        guard peer.batch.isEmpty, peer.backlog.isEmpty, !peer.overflowed else { return false }
         // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
-        if !peer.sendAlone(packet, router: router, frame: &directFrame, limit: settings.maxPendingBytesPerPeer) { droppedOne(name) }
+        if !peer.sendAlone(packet, router: router, frame: &directFrame, limit: settings.maxPendingBytesPerPeer) {
+            overflowing.insert(name)
+            node.outbox.wake()  // the thread disconnects it
+        }
         sentDirect += 1
         // The send may have taken in the I/O thread's signals, which the transport thread
         // waits on: if the socket now has mail, or frames are left over, it must look.
@@ -636,14 +651,34 @@ final class TransportLoop: @unchecked Sendable {
             return
         }
         if dialling[name] == nil { startDialling(name, waiter: nil) }
-        if dialling[name]?.hold(packet, limit: settings.maxPendingBytesPerPeer) == false { droppedOne(name) }
+        if dialling[name]?.hold(packet, limit: settings.maxPendingBytesPerPeer) == false {
+            // As a connection that overflows (`disconnectOverflowed`): what was held is lost
+            // with the attempt, never a packet from the middle of it.
+            failDialling(name, reason: "more than \(Self.mebibytes(settings.maxPendingBytesPerPeer)) queued for it while connecting")
+        }
     }
 
-    func droppedOne(_ name: NodeName) {
-        dropped += 1
-        if dropped == 1 || dropped % 10_000 == 0 {
-            logger.warning("\(name) is not reading: outgoing queue full, \(dropped) messages dropped so far")
+    /// Disconnects the peers whose outgoing queue passed its bound this round. Dropping the
+    /// frame and carrying on, as this did before, left a gap in the middle of the peer's
+    /// stream that nothing told of: a lost exit signal, link or reply, and everything after it
+    /// delivered. Erlang loses a message only with its connection, and so does this: the
+    /// peer's links and monitors fire with `noconnection` now, and it is dialled again (as a
+    /// peer lost without a goodbye, which could not be queued), so that the peer, seeing this
+    /// node connect again, drops its side of the old connection and fires its own (`peerUp`).
+    private func disconnectOverflowed() {
+        guard !overflowing.isEmpty else { return }
+        for name in overflowing where peers[name]?.overflowed == true {
+            logger.warning("""
+                \(name) is not reading: more than \(Self.mebibytes(settings.maxPendingBytesPerPeer)) queued for it; \
+                disconnecting (links and monitors across the connection fire with noconnection)
+                """)
+            peerDown(name, reason: .disconnect, reconnect: true)
         }
+        overflowing.removeAll(keepingCapacity: true)
+    }
+
+    private static func mebibytes(_ bytes: Int) -> String {
+        bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
     }
 
     /// Sends one packet on its own frame now (handshake and goodbye packets).
@@ -675,14 +710,14 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     /// Hands the peer's frames to ZeroMQ without blocking; what it will not take waits in the
-    /// peer's bounded backlog (past the bound, new frames are dropped and counted).
+    /// peer's bounded backlog (past the bound, the peer is disconnected at the round's end).
     func flush(_ name: NodeName) {
         if let index = peers.index(forKey: name) { flush(at: index) }
     }
 
     private func flush(at index: Dictionary<NodeName, Peer>.Index) {
         touch(withPeer(at: index) { socket(of: $0) })
-        if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { droppedOne(peers.keys[index]) }
+        if !peers.values[index].flush(router: router, limit: settings.maxPendingBytesPerPeer) { overflowing.insert(peers.keys[index]) }
     }
 
     // MARK: Inbound

@@ -1,0 +1,129 @@
+@testable import Cluster
+import ClusterTestKit
+import Processes
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// A peer that logs in and then stops reading: what a node does when its outgoing queue for
+/// that peer passes `maxPendingBytesPerPeer`.
+@Suite(.timeLimit(.minutes(2)))
+struct SlowPeerTests {
+    /// Erlang loses a message between two nodes only with their connection. Past the bound,
+    /// the node used to drop frames and carry on, so the peer, reading again, got a stream
+    /// with a hole in it and no `noconnection` for what fell in. Now the node disconnects the
+    /// peer: its monitors fire with `noconnection`, and what the peer reads is a prefix of
+    /// what was sent, without a gap.
+    @Test func aPeerThatStopsReadingIsDisconnectedNotSentAStreamWithAHole() async throws {
+        // A tick far longer than the test: only the full queue can explain a nodedown.
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.encrypted = false
+                $0.maxPendingBytesPerPeer = 1 << 20
+            }
+            let context = try Context()
+            let slow = try await FrozenPeer.logIn(to: a, context: context)
+            try await eventually("a sees the peer") { a.nodes() == [FrozenPeer.name] }
+
+            let downs = Mutex<[ExitReason]>([])
+            let watching = Mutex(false)
+            a.runtime.spawn { context in
+                let ref = context.monitor(Pid(node: FrozenPeer.name.description, incarnation: 1, serial: 1))
+                watching.withLock { $0 = true }
+                let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                if let down { downs.withLock { $0.append(down.reason) } }
+            }
+            try await eventually("the monitor is set") { watching.withLock { $0 } }
+
+            // 64 KiB a message, numbered, until a gives the peer up (about 1,000 frames fill
+            // ZeroMQ's queue, then the kernel's buffers, then the 1 MiB bound).
+            var sent = 0
+            while a.nodes().contains(FrozenPeer.name), sent < 4_000 {
+                for _ in 0..<16 {
+                    a.runtime.send(FrozenPeer.payload(sent), toName: "sink", on: FrozenPeer.name.description)
+                    sent += 1
+                }
+                await Task.yield()
+            }
+            try await eventually("a disconnects the peer", within: .seconds(30)) { a.nodes().isEmpty }
+            try await eventually("the monitor fires") { !downs.withLock { $0 }.isEmpty }
+            #expect(downs.withLock { $0 } == [.noconnection])
+            #expect(cluster.logs.contains("slow@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
+
+            // The peer reads again: a prefix of the stream, numbered 0, 1, 2, ... without a gap.
+            let numbers = try slow.readNumbers(registry: a.registry)
+            #expect(!numbers.isEmpty && numbers.count < sent)
+            #expect(numbers == Array(0..<numbers.count), "a hole in the stream")
+            slow.close()
+        }
+    }
+}
+
+/// A node speaking the cluster protocol from raw sockets: it shakes hands with a node, then
+/// reads nothing until told to (its ZeroMQ queue holds one frame).
+private struct FrozenPeer {
+    static let name = NodeName(name: "slow", host: "localhost")
+    let dealer: Socket
+    let publisher: Socket
+
+    static func logIn(to node: ClusterNode, context: Context) async throws -> FrozenPeer {
+        let publisher = try context.socket(.pub)
+        try publisher.setLinger(milliseconds: 0)
+        try publisher.bind("tcp://127.0.0.1:*")
+        let dealer = try context.socket(.dealer)
+        try dealer.setLinger(milliseconds: 0)
+        try dealer.setReceiveHighWaterMark(1)
+        try dealer.setReceiveTimeout(milliseconds: 5_000)
+        try dealer.connect("tcp://127.0.0.1:\(node.clusterPort)")
+        let identity = LocalIdentity(node: name, incarnation: 1, hidden: false, cookie: "test-cookie",
+                                     publishEndpoint: try publisher.lastEndpoint())
+        var handshake = InitiatorHandshake(local: identity, connectingTo: node.name)
+        var next = handshake.hello(dialling: node.clusterPort)
+        while true {
+            _ = try dealer.send([frame(next)], dontWait: false)
+            let reply = try #require(try dealer.receiveMessage()?.last)
+            let packet = try #require(Batch.packets(in: reply).packets.first)
+            switch handshake.receive(packet) {
+            case .send(let answer): next = answer
+            case .established: return FrozenPeer(dealer: dealer, publisher: publisher)
+            case .failed(let reason): throw TestClusterError.notConnected(reason)
+            case .yield: throw TestClusterError.notConnected("yielded")
+            }
+        }
+    }
+
+    static func frame(_ packet: Packet) -> [UInt8] {
+        var frame: [UInt8] = []
+        Batch.append(Batch.encode(packet), to: &frame)
+        return frame
+    }
+
+    /// A message of 64 KiB whose first four bytes are `number`.
+    static func payload(_ number: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 64 << 10)
+        withUnsafeBytes(of: UInt32(number).littleEndian) { bytes.replaceSubrange(0..<4, with: $0) }
+        return bytes
+    }
+
+    /// The numbers of the messages for `sink` it reads, in order, until nothing comes for a
+    /// second.
+    func readNumbers(registry: WireRegistry) throws -> [Int] {
+        try dealer.setReceiveTimeout(milliseconds: 1_000)
+        var numbers: [Int] = []
+        while let message = try dealer.receiveMessage(), let frame = message.last {
+            let (packets, error) = Batch.packets(in: frame)
+            #expect(error == nil)
+            for case .namedMessage("sink", let payload) in packets {
+                var reader = WireReader(payload)
+                let bytes = try #require(try registry.decode(from: &reader) as? [UInt8])
+                numbers.append(bytes.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) })
+            }
+        }
+        return numbers
+    }
+
+    func close() {
+        dealer.close()
+        publisher.close()
+    }
+}

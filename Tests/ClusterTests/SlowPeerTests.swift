@@ -5,8 +5,8 @@ import Synchronization
 import Testing
 import ZeroMQ
 
-/// A peer that logs in and then stops reading: what a node does when its outgoing queue for
-/// that peer passes `maxPendingBytesPerPeer`.
+/// A peer that stops reading: what a node does when its outgoing queue for that peer passes
+/// `maxPendingBytesPerPeer`, and what the peer sees once it reads again.
 @Suite(.timeLimit(.minutes(2)))
 struct SlowPeerTests {
     /// Erlang loses a message between two nodes only with their connection. Past the bound,
@@ -22,13 +22,13 @@ struct SlowPeerTests {
                 $0.maxPendingBytesPerPeer = 1 << 20
             }
             let context = try Context()
-            let slow = try await FrozenPeer.logIn(to: a, context: context)
-            try await eventually("a sees the peer") { a.nodes() == [FrozenPeer.name] }
+            let slow = try await RawPeer.logIn(to: a, context: context)
+            try await eventually("a sees the peer") { a.nodes() == [RawPeer.name] }
 
             let downs = Mutex<[ExitReason]>([])
             let watching = Mutex(false)
             a.runtime.spawn { context in
-                let ref = context.monitor(Pid(node: FrozenPeer.name.description, incarnation: 1, serial: 1))
+                let ref = context.monitor(Pid(node: RawPeer.name.description, incarnation: 1, serial: 1))
                 watching.withLock { $0 = true }
                 let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
                 if let down { downs.withLock { $0.append(down.reason) } }
@@ -38,9 +38,9 @@ struct SlowPeerTests {
             // 64 KiB a message, numbered, until a gives the peer up (about 1,000 frames fill
             // ZeroMQ's queue, then the kernel's buffers, then the 1 MiB bound).
             var sent = 0
-            while a.nodes().contains(FrozenPeer.name), sent < 4_000 {
+            while a.nodes().contains(RawPeer.name), sent < 4_000 {
                 for _ in 0..<16 {
-                    a.runtime.send(FrozenPeer.payload(sent), toName: "sink", on: FrozenPeer.name.description)
+                    a.runtime.send(RawPeer.payload(sent), toName: "sink", on: RawPeer.name.description)
                     sent += 1
                 }
                 await Task.yield()
@@ -57,16 +57,79 @@ struct SlowPeerTests {
             slow.close()
         }
     }
+
+    /// Two real nodes; b's transport stops (as a frozen process's would) while a streams to
+    /// it. a disconnects b and fires its monitors; once b reads again, a's new connection
+    /// makes b drop the old one and fire its own, and b's process got a prefix of the
+    /// stream, then `noconnection`, then only what the new connection carried.
+    @Test func bothSidesOfAConnectionThatOverflowedSeeItGo() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") { $0.maxPendingBytesPerPeer = 1 << 20 }
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            let onA = a.runtime.spawn(idle)
+
+            // b's sink: the numbers it gets, and -1 where its monitor of a's process fired.
+            let seen = Mutex<[Int]>([])
+            let sink = b.runtime.spawn { context in
+                let ref = context.monitor(onA)
+                #expect(try await remotePing(from: context, to: a))
+                try context.runtime.register("sink", context.pid)
+                while true {
+                    let number = try await context.receive { message -> Int? in
+                        if let bytes = message as? [UInt8] { return RawPeer.number(in: bytes) }
+                        if let down = message as? Down, down.ref == ref { return down.reason == .noconnection ? -1 : -2 }
+                        return nil
+                    }
+                    seen.withLock { $0.append(number) }
+                }
+            }
+            try await eventually("b's sink is ready") { b.runtime.whereis("sink") != nil }
+            let downOnA = Mutex<[ExitReason]>([])
+            let watching = Mutex(false)
+            a.runtime.spawn { context in
+                let ref = context.monitor(sink)
+                #expect(try await remotePing(from: context, to: b))
+                watching.withLock { $0 = true }
+                let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                downOnA.withLock { $0.append(down?.reason ?? .normal) }
+            }
+            try await eventually("a's monitor is set") { watching.withLock { $0 } }
+
+            let thaw = try #require(b.transport.loop).freeze()
+            var sent = 0
+            while a.nodes().contains(b.name), sent < 6_000 {
+                for _ in 0..<16 {
+                    a.runtime.send(RawPeer.payload(sent), toName: "sink", on: b.name.description)
+                    sent += 1
+                }
+                await Task.yield()
+            }
+            thaw()
+            try await eventually("a disconnects b", within: .seconds(30)) { !downOnA.withLock { $0 }.isEmpty }
+            #expect(downOnA.withLock { $0 } == [.noconnection])
+            #expect(cluster.logs.contains("b@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
+
+            try await eventually("b's side of the old connection goes", within: .seconds(30)) { seen.withLock { $0.contains(-1) } }
+            try await eventually("a and b are connected again", within: .seconds(30)) { a.nodes() == [b.name] && b.nodes() == [a.name] }
+            let numbers = seen.withLock { $0 }
+            let cut = try #require(numbers.firstIndex(of: -1))
+            let before = Array(numbers[..<cut]), after = Array(numbers[(cut + 1)...])
+            #expect(!before.isEmpty && before == Array(0..<before.count), "a hole in the old connection's stream")
+            #expect(after.allSatisfy { $0 > before.count } && after == after.sorted(), "\(after.prefix(20))")
+            #expect(!numbers.contains(-2))
+        }
+    }
 }
 
 /// A node speaking the cluster protocol from raw sockets: it shakes hands with a node, then
 /// reads nothing until told to (its ZeroMQ queue holds one frame).
-private struct FrozenPeer {
+private struct RawPeer {
     static let name = NodeName(name: "slow", host: "localhost")
     let dealer: Socket
     let publisher: Socket
 
-    static func logIn(to node: ClusterNode, context: Context) async throws -> FrozenPeer {
+    static func logIn(to node: ClusterNode, context: Context) async throws -> RawPeer {
         let publisher = try context.socket(.pub)
         try publisher.setLinger(milliseconds: 0)
         try publisher.bind("tcp://127.0.0.1:*")
@@ -85,7 +148,7 @@ private struct FrozenPeer {
             let packet = try #require(Batch.packets(in: reply).packets.first)
             switch handshake.receive(packet) {
             case .send(let answer): next = answer
-            case .established: return FrozenPeer(dealer: dealer, publisher: publisher)
+            case .established: return RawPeer(dealer: dealer, publisher: publisher)
             case .failed(let reason): throw TestClusterError.notConnected(reason)
             case .yield: throw TestClusterError.notConnected("yielded")
             }
@@ -96,6 +159,11 @@ private struct FrozenPeer {
         var frame: [UInt8] = []
         Batch.append(Batch.encode(packet), to: &frame)
         return frame
+    }
+
+    /// The number a `payload` carries.
+    static func number(in payload: [UInt8]) -> Int {
+        payload.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
     }
 
     /// A message of 64 KiB whose first four bytes are `number`.
@@ -116,7 +184,7 @@ private struct FrozenPeer {
             for case .namedMessage("sink", let payload) in packets {
                 var reader = WireReader(payload)
                 let bytes = try #require(try registry.decode(from: &reader) as? [UInt8])
-                numbers.append(bytes.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) })
+                numbers.append(Self.number(in: bytes))
             }
         }
         return numbers

@@ -390,6 +390,23 @@ final class TransportLoop: @unchecked Sendable {
     /// How many times a sweep found mail that no signal had pointed to.
     var sweptMail: Int { lock.withLock { _ in lateFinds } }
 
+    /// Stops the loop as a frozen process's would stop (for tests of a peer that stops
+    /// reading): a thread of its own takes the lock and keeps it until the answer is called,
+    /// so the loop reads, sends and ticks nothing meanwhile; ZeroMQ's I/O thread still fills
+    /// the sockets' queues, up to their high-water marks, as the kernel would.
+    func freeze() -> @Sendable () -> Void {
+        let taken = DispatchSemaphore(value: 0)
+        let thawed = DispatchSemaphore(value: 0)
+        Thread { [self] in
+            lock.withLock { _ in
+                taken.signal()
+                thawed.wait()
+            }
+        }.start()
+        taken.wait()
+        return { thawed.signal() }
+    }
+
     private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) }
 
     /// Hands `packet` to a connected peer's socket from the calling thread, in order after

@@ -120,6 +120,50 @@ struct SlowPeerTests {
             #expect(!numbers.contains(-2))
         }
     }
+
+    /// A hidden node is never dialled again, so nothing made it drop its side of a connection
+    /// that overflowed: it went on taking this node for up (the heartbeats still came) and
+    /// sending into a connection nobody read. Now its first frame on it is answered with a
+    /// goodbye.
+    @Test func aHiddenPeerThatOverflowedIsToldWhenItSpeaksAgain() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") { $0.maxPendingBytesPerPeer = 1 << 20 }
+            let b = try await cluster.startNode("b", hidden: true)
+            try #require(await b.connect(a.name))
+            let onA = a.runtime.spawn(idle)
+            let downOnB = Mutex<[ExitReason]>([])
+            let watching = Mutex(false)
+            b.runtime.spawn { context in
+                let ref = context.monitor(onA)
+                #expect(try await remotePing(from: context, to: a))
+                watching.withLock { $0 = true }
+                let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+                downOnB.withLock { $0.append(down?.reason ?? .normal) }
+            }
+            try await eventually("b's monitor is set") { watching.withLock { $0 } }
+
+            let thaw = try #require(b.transport.loop).freeze()
+            var sent = 0
+            while a.hiddenNodes().contains(b.name), sent < 6_000 {
+                for _ in 0..<16 {
+                    a.runtime.send(RawPeer.payload(sent), toName: "sink", on: b.name.description)
+                    sent += 1
+                }
+                await Task.yield()
+            }
+            thaw()
+            try await eventually("a disconnects b", within: .seconds(30)) { a.hiddenNodes().isEmpty }
+            #expect(cluster.logs.contains("b@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
+
+            // b speaks on its old connection: the answer tells it the connection is gone.
+            try await eventually("b's side of the old connection goes", within: .seconds(30)) {
+                b.runtime.send("anyone there?", toName: "nobody", on: a.name.description)
+                return !downOnB.withLock { $0 }.isEmpty
+            }
+            #expect(downOnB.withLock { $0 } == [.noconnection])
+            #expect(await b.connect(a.name), "b connects again on its next use")
+        }
+    }
 }
 
 /// A node speaking the cluster protocol from raw sockets: it shakes hands with a node, then

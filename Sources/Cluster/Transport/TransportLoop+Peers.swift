@@ -44,6 +44,7 @@ extension TransportLoop {
             closeDealer(dealer, monitor: monitor)
         case .router(let id):
             routerIDs.removeValue(forKey: id)
+            if reason != .shutdown { rememberClosedConnection(id, of: name) }
         }
         try? subscriber.disconnect(peer.info.publishEndpoint)
         detector.forget(name)
@@ -69,6 +70,36 @@ extension TransportLoop {
             let first = settings.reconnectBackoff.lowerBound
             lost[name] = Lost(backoff: first, nextAttempt: now + first)
         }
+    }
+
+    /// A connection dialled to this node is dropped on this side only: ZeroMQ's ROUTER cannot
+    /// close one connection, and the peer hears nothing unless a goodbye could be queued. A
+    /// visible peer is dialled again, and drops its side when the new connection arrives
+    /// (`peerUp`); a hidden one never is. So when the peer speaks on the old connection, it is
+    /// told goodbye, rather than sending into a connection nobody reads while this node's
+    /// heartbeats tell it all is well.
+    private func rememberClosedConnection(_ id: [UInt8], of name: NodeName) {
+        if closedConnections.count >= Self.maxClosedConnections { closedConnections.removeFirst() }
+        closedConnections.append((id, name))
+    }
+
+    /// Answers a frame from a connection this node dropped (`closedConnections`) with a
+    /// goodbye; the connection is forgotten once ZeroMQ takes it (or has no such connection
+    /// any more). True when `id` was one, whose frame is then ignored.
+    func answerClosedConnection(_ id: [UInt8]) -> Bool {
+        guard let index = closedConnections.firstIndex(where: { $0.id == id }) else { return false }
+        let taken: Bool
+        do {
+            taken = try router.send([id, frame(.goodbye(.disconnect))], dontWait: true)
+        } catch {
+            taken = true  // the connection is gone: nobody is left to tell
+        }
+        touch(router)
+        if taken {
+            logger.info("told \(closedConnections[index].name) that its old connection was dropped")
+            closedConnections.remove(at: index)
+        }
+        return true
     }
 
     /// One packet from an established peer.

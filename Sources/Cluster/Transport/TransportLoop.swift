@@ -179,6 +179,8 @@ final class TransportLoop: @unchecked Sendable {
     static let maxPresenceFrameBytes = 4_096
     /// Sends to one peer closer together than this are batched by the transport thread.
     static let directSendSpacingNanoseconds: UInt64 = 20_000
+    /// How many dropped inbox connections are remembered (`closedConnections`).
+    static let maxClosedConnections = 64
     /// The most bytes of riders a peer holds (`sendLater`); past it, packets are sent as usual.
     static let maxRiderBytes = 4_096
     /// How many messages one round reads from a socket before it serves the others.
@@ -223,6 +225,11 @@ final class TransportLoop: @unchecked Sendable {
     let origin = monotonicNanoseconds()
     @exclusivity(unchecked) var nextHeartbeat: Duration = .zero
     @exclusivity(unchecked) var nextCheck: Duration = .zero
+    /// Inbox connections this node dropped while their peer may still take them for up (it
+    /// did not say goodbye: it stopped reading, froze past the tick time, or was disconnected
+    /// with its queue full), by routing id, oldest first, at most `maxClosedConnections`. See
+    /// `answerClosedConnection`.
+    @exclusivity(unchecked) var closedConnections: [(id: [UInt8], name: NodeName)] = []
     /// Peers that `overflowed` this round: disconnected at its end.
     @exclusivity(unchecked) private var overflowing: Set<NodeName> = []
     /// The frame `handToSocket` sends a packet in, kept for its buffer.
@@ -748,6 +755,7 @@ final class TransportLoop: @unchecked Sendable {
             receiveData(from: sender, frame: message.frames[1])
             return
         }
+        if answerClosedConnection(message.frames[0]) { return }
         receiveUnauthenticated(id: message.frames[0], frame: message.frames[1], address: message.peerAddress ?? "?", descriptor: message.descriptor)
     }
 

@@ -67,6 +67,8 @@ struct SlowPeerTests {
             let a = try await cluster.startNode("a") { $0.maxPendingBytesPerPeer = 1 << 20 }
             let b = try await cluster.startNode("b")
             try #require(await a.connect(b.name))
+            // b's monitor of a process on a must cross the connection, not fire at once.
+            try await eventually("b sees a") { b.nodes() == [a.name] }
             let onA = a.runtime.spawn(idle)
 
             // b's sink: the numbers it gets, and -1 where its monitor of a's process fired.
@@ -162,6 +164,45 @@ struct SlowPeerTests {
             }
             #expect(downOnB.withLock { $0 } == [.noconnection])
             #expect(await b.connect(a.name), "b connects again on its next use")
+        }
+    }
+
+    /// While a connection is being made, sends wait for it, up to the same bound. Past it the
+    /// attempt fails and takes what it held with it; it used to drop only the packet over the
+    /// bound and keep the rest, so the connection, once up, delivered the messages before
+    /// the dropped one and then those after it, with a hole between.
+    @Test func aConnectionAttemptThatOverflowsFailsRatherThanDeliverAStreamWithAHole() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.maxPendingBytesPerPeer = 1 << 20
+                $0.connectTimeout = .seconds(60)  // the last attempt waits for b however slow the machine
+            }
+            let b = try await cluster.startNode("b")
+            let seen = Mutex<[Int]>([])
+            let sink = b.runtime.spawn { context in
+                while true {
+                    let bytes = try await context.receive([UInt8].self)
+                    seen.withLock { $0.append(RawPeer.number(in: bytes)) }
+                }
+            }
+            try b.runtime.register("sink", sink)
+
+            // b reads nothing, so a's hello waits: 40 messages of 64 KiB pass the 1 MiB bound.
+            let thaw = try #require(b.transport.loop).freeze()
+            for number in 0..<40 {
+                a.runtime.send(RawPeer.payload(number), toName: "sink", on: b.name.description)
+            }
+            try await eventually("a gives an attempt up", within: .seconds(30)) {
+                cluster.logs.contains("connection attempt to b@localhost failed: more than 1 MiB queued for it while connecting")
+            }
+            thaw()
+            try await eventually("a connects", within: .seconds(30)) { a.nodes() == [b.name] }
+            a.runtime.send(RawPeer.payload(1_000), toName: "sink", on: b.name.description)
+            try await eventually("the last message arrives") { seen.withLock { $0.last } == 1_000 }
+            // What arrived before it is the tail the last attempt held, without a hole.
+            let numbers = seen.withLock { $0 }.dropLast()
+            #expect(!numbers.isEmpty && numbers.last == 39, "\(numbers)")
+            #expect(Array(numbers) == Array((40 - numbers.count)..<40), "a hole in the stream: \(numbers)")
         }
     }
 }

@@ -25,29 +25,13 @@ struct SlowPeerTests {
             let slow = try await RawPeer.logIn(to: a, context: context)
             try await eventually("a sees the peer") { a.nodes() == [RawPeer.name] }
 
-            let downs = Mutex<[ExitReason]>([])
-            let watching = Mutex(false)
-            a.runtime.spawn { context in
-                let ref = context.monitor(Pid(node: RawPeer.name.description, incarnation: 1, serial: 1))
-                watching.withLock { $0 = true }
-                let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
-                if let down { downs.withLock { $0.append(down.reason) } }
-            }
-            try await eventually("the monitor is set") { watching.withLock { $0 } }
+            let watch = try await DownWatch.start(on: a, watching: Pid(node: RawPeer.name.description, incarnation: 1, serial: 1))
 
-            // 64 KiB a message, numbered, until a gives the peer up (about 1,000 frames fill
-            // ZeroMQ's queue, then the kernel's buffers, then the 1 MiB bound).
-            var sent = 0
-            while a.nodes().contains(RawPeer.name), sent < 4_000 {
-                for _ in 0..<16 {
-                    a.runtime.send(RawPeer.payload(sent), toName: "sink", on: RawPeer.name.description)
-                    sent += 1
-                }
-                await Task.yield()
-            }
+            // About 1,000 frames fill ZeroMQ's queue, then the kernel's buffers, then the bound.
+            let sent = await stream(from: a, to: RawPeer.name) { a.nodes().contains(RawPeer.name) }
             try await eventually("a disconnects the peer", within: .seconds(30)) { a.nodes().isEmpty }
-            try await eventually("the monitor fires") { !downs.withLock { $0 }.isEmpty }
-            #expect(downs.withLock { $0 } == [.noconnection])
+            try await eventually("the monitor fires") { watch.fired }
+            #expect(watch.reasons == [.noconnection])
             #expect(cluster.logs.contains("slow@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
 
             // The peer reads again: a prefix of the stream, numbered 0, 1, 2, ... without a gap.
@@ -87,29 +71,13 @@ struct SlowPeerTests {
                 }
             }
             try await eventually("b's sink is ready") { b.runtime.whereis("sink") != nil }
-            let downOnA = Mutex<[ExitReason]>([])
-            let watching = Mutex(false)
-            a.runtime.spawn { context in
-                let ref = context.monitor(sink)
-                #expect(try await remotePing(from: context, to: b))
-                watching.withLock { $0 = true }
-                let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
-                downOnA.withLock { $0.append(down?.reason ?? .normal) }
-            }
-            try await eventually("a's monitor is set") { watching.withLock { $0 } }
+            let watch = try await DownWatch.start(on: a, watching: sink, of: b)
 
             let thaw = try #require(b.transport.loop).freeze()
-            var sent = 0
-            while a.nodes().contains(b.name), sent < 6_000 {
-                for _ in 0..<16 {
-                    a.runtime.send(RawPeer.payload(sent), toName: "sink", on: b.name.description)
-                    sent += 1
-                }
-                await Task.yield()
-            }
+            _ = await stream(from: a, to: b.name) { a.nodes().contains(b.name) }
             thaw()
-            try await eventually("a disconnects b", within: .seconds(30)) { !downOnA.withLock { $0 }.isEmpty }
-            #expect(downOnA.withLock { $0 } == [.noconnection])
+            try await eventually("a disconnects b", within: .seconds(30)) { watch.fired }
+            #expect(watch.reasons == [.noconnection])
             #expect(cluster.logs.contains("b@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
 
             try await eventually("b's side of the old connection goes", within: .seconds(30)) { seen.withLock { $0.contains(-1) } }
@@ -132,27 +100,10 @@ struct SlowPeerTests {
             let a = try await cluster.startNode("a") { $0.maxPendingBytesPerPeer = 1 << 20 }
             let b = try await cluster.startNode("b", hidden: true)
             try #require(await b.connect(a.name))
-            let onA = a.runtime.spawn(idle)
-            let downOnB = Mutex<[ExitReason]>([])
-            let watching = Mutex(false)
-            b.runtime.spawn { context in
-                let ref = context.monitor(onA)
-                #expect(try await remotePing(from: context, to: a))
-                watching.withLock { $0 = true }
-                let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
-                downOnB.withLock { $0.append(down?.reason ?? .normal) }
-            }
-            try await eventually("b's monitor is set") { watching.withLock { $0 } }
+            let watch = try await DownWatch.start(on: b, watching: a.runtime.spawn(idle), of: a)
 
             let thaw = try #require(b.transport.loop).freeze()
-            var sent = 0
-            while a.hiddenNodes().contains(b.name), sent < 6_000 {
-                for _ in 0..<16 {
-                    a.runtime.send(RawPeer.payload(sent), toName: "sink", on: b.name.description)
-                    sent += 1
-                }
-                await Task.yield()
-            }
+            _ = await stream(from: a, to: b.name) { a.hiddenNodes().contains(b.name) }
             thaw()
             try await eventually("a disconnects b", within: .seconds(30)) { a.hiddenNodes().isEmpty }
             #expect(cluster.logs.contains("b@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
@@ -160,9 +111,9 @@ struct SlowPeerTests {
             // b speaks on its old connection: the answer tells it the connection is gone.
             try await eventually("b's side of the old connection goes", within: .seconds(30)) {
                 b.runtime.send("anyone there?", toName: "nobody", on: a.name.description)
-                return !downOnB.withLock { $0 }.isEmpty
+                return watch.fired
             }
-            #expect(downOnB.withLock { $0 } == [.noconnection])
+            #expect(watch.reasons == [.noconnection])
             #expect(await b.connect(a.name), "b connects again on its next use")
         }
     }
@@ -207,6 +158,44 @@ struct SlowPeerTests {
     }
 }
 
+
+/// Numbered messages of 64 KiB from `node` to the process registered as `sink` on `peer`,
+/// while `connected` holds (6,000 at most); how many were sent.
+private func stream(from node: ClusterNode, to peer: NodeName, while connected: () -> Bool) async -> Int {
+    var sent = 0
+    while connected(), sent < 6_000 {
+        for _ in 0..<16 {
+            node.runtime.send(RawPeer.payload(sent), toName: "sink", on: peer.description)
+            sent += 1
+        }
+        await Task.yield()
+    }
+    return sent
+}
+
+/// A process on `node` that monitors `target` and keeps what its `Down` says. When `target`
+/// is on a node of this process, `start` returns once a round trip through that node proves
+/// the monitor is there.
+private final class DownWatch: Sendable {
+    private let downs = Mutex<[ExitReason]>([])
+
+    var reasons: [ExitReason] { downs.withLock { $0 } }
+    var fired: Bool { !reasons.isEmpty }
+
+    static func start(on node: ClusterNode, watching target: Pid, of peer: ClusterNode? = nil) async throws -> DownWatch {
+        let watch = DownWatch()
+        let ready = Mutex(false)
+        node.runtime.spawn { context in
+            let ref = context.monitor(target)
+            if let peer { #expect(try await remotePing(from: context, to: peer)) }
+            ready.withLock { $0 = true }
+            let down = try await context.receive(timeout: .seconds(60)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
+            watch.downs.withLock { $0.append(down?.reason ?? .normal) }
+        }
+        try await eventually("the monitor is set") { ready.withLock { $0 } }
+        return watch
+    }
+}
 /// A node speaking the cluster protocol from raw sockets: it shakes hands with a node, then
 /// reads nothing until told to (its ZeroMQ queue holds one frame).
 private struct RawPeer {

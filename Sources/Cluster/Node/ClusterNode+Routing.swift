@@ -47,15 +47,11 @@ extension ClusterNode: RemoteRouting {
     public func link(_ local: Pid, to remote: Pid) {
         let peer = peer(of: remote)
         let connected = shared.withLock { shared in
-            guard shared.isConnected(peer) else { return false }
             shared.book.addLink(.init(local: local, remote: remote), peer: peer)
-            return true
+            return shared.isConnected(peer)
         }
-        if connected {
-            post(Batch.encode(.link(from: local, to: remote)), to: peer)
-        } else {
-            runtime.linkBroken(local: local, remote: remote, reason: .noconnection)
-        }
+        if !connected { connectOrFire(peer) }
+        post(Batch.encode(.link(from: local, to: remote)), to: peer)
     }
 
     public func unlink(_ local: Pid, from remote: Pid) {
@@ -75,20 +71,47 @@ extension ClusterNode: RemoteRouting {
         send(message, to: target)
     }
 
-    /// Records a monitor of a remote pid and gives its packet; when the node is not connected,
-    /// the watcher gets its `Down` at once instead, and there is no packet.
+    /// Records a monitor of a remote pid and gives its packet (see `connectOrFire` for a node
+    /// that is not connected).
     private func recordMonitor(_ ref: Ref, watcher: Pid, target: Pid) -> [UInt8]? {
         let peer = peer(of: target)
         let connected = shared.withLock { shared in
-            guard shared.isConnected(peer) else { return false }
             shared.book.addMonitorOfRemote(ref, .init(watcher: watcher, target: target), peer: peer)
-            return true
+            return shared.isConnected(peer)
         }
-        guard connected else {
-            runtime.send(Down(ref: ref, pid: target, reason: .noconnection), to: watcher)
-            return nil
-        }
+        if !connected { connectOrFire(peer) }
         return Batch.encode(.monitor(ref: ref, watcher: watcher, target: target))
+    }
+
+    /// A link, monitor or node monitor towards a node that is not connected connects to it,
+    /// as in Erlang, and fires with `noconnection` (or `NodeDown`) only if that fails: what was
+    /// recorded meanwhile waits with the attempt, as its packets do, and goes with it.
+    func connectOrFire(_ peer: NodeName) {
+        guard peer != name else { return connectionFailed(peer) }  // never connected: its own pids are local
+        outbox.post(.connect(peer) { [self] up in
+            if !up { connectionFailed(peer) }
+        })
+    }
+
+    /// Fires what was recorded for `peer` while a connection to it was being made, unless a
+    /// connection came up after all (on the transport thread, as `peerDown`).
+    func connectionFailed(_ peer: NodeName) {
+        let lost = shared.withLock { shared -> (watchers: Set<Pid>, broken: RemoteBook.Lost)? in
+            guard !shared.isConnected(peer) else { return nil }
+            return (shared.nodeMonitors.removeValue(forKey: peer) ?? [], shared.book.lose(peer))
+        }
+        if let lost { fire(nodeDown: peer, watchers: lost.watchers, broken: lost.broken) }
+    }
+
+    /// Tells node monitors that `peer` is down and fires the links and monitors that crossed
+    /// to it with `noconnection`.
+    func fire(nodeDown peer: NodeName, watchers: Set<Pid>, broken: RemoteBook.Lost) {
+        for watcher in watchers { runtime.send(NodeDown(node: peer), to: watcher) }
+        for pair in broken.links { runtime.linkBroken(local: pair.local, remote: pair.remote, reason: .noconnection) }
+        for (ref, watched) in broken.monitorsOfRemote {
+            runtime.send(Down(ref: ref, pid: watched.target, reason: .noconnection), to: watched.watcher)
+        }
+        for (ref, target) in broken.monitorsByRemote { runtime.dropRemoteMonitor(ref, target: target) }
     }
 
     /// No `Down` can come of the monitor once its record is gone (the transport drops those),

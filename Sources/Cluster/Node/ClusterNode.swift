@@ -187,14 +187,15 @@ public final class ClusterNode: Sendable {
         shared.withLock { _ = $0.subscribers.removeValue(forKey: pid) }
     }
 
-    /// Sends `NodeDown(node)` to `pid` once `node` goes down (at once if it is not connected).
+    /// Sends `NodeDown(node)` to `pid` once `node` goes down (Erlang's `Node.monitor`): a
+    /// node that is not connected is connected to first, and is down at once if that fails.
     public func monitorNode(_ node: NodeName, for pid: Pid) {
+        guard node != name else { return runtime.send(NodeDown(node: node), to: pid) }
         let connected = shared.withLock { shared in
-            guard shared.isConnected(node) else { return false }
             shared.nodeMonitors[node, default: []].insert(pid)
-            return true
+            return shared.isConnected(node)
         }
-        if !connected { runtime.send(NodeDown(node: node), to: pid) }
+        if !connected { connectOrFire(node) }
     }
 
     /// Stops one `monitorNode` of `pid`.

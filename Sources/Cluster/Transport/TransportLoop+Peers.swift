@@ -60,12 +60,7 @@ extension TransportLoop {
         for subscriber in subscribers {
             runtime.send(NodeEvent.down(name, reason: reason, hidden: peer.hidden), to: subscriber)
         }
-        for watcher in watchers { runtime.send(NodeDown(node: name), to: watcher) }
-        for pair in broken.links { runtime.linkBroken(local: pair.local, remote: pair.remote, reason: .noconnection) }
-        for (ref, watched) in broken.monitorsOfRemote {
-            runtime.send(Down(ref: ref, pid: watched.target, reason: .noconnection), to: watched.watcher)
-        }
-        for (ref, target) in broken.monitorsByRemote { runtime.dropRemoteMonitor(ref, target: target) }
+        node.fire(nodeDown: name, watchers: watchers, broken: broken)
         if reconnect && !peer.hidden {
             let first = settings.reconnectBackoff.lowerBound
             lost[name] = Lost(backoff: first, nextAttempt: now + first)

@@ -48,6 +48,20 @@ struct AutoConnectTests {
         }
     }
 
+    @Test func anExitSignalConnectsToTheNode() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            let target = b.runtime.spawn(idle)
+            let ended = try await b.runtime.withProcess { watcher async throws in
+                let ref = watcher.monitor(target)
+                a.runtime.spawn { context in context.exit(target, reason: .other("from a")) }
+                return try await watcher.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0.reason : nil } }
+            }
+            #expect(ended == .other("from a"))
+        }
+    }
+
     @Test func aCallToAServerOnANodeNotYetConnectedIsAnswered() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a", registry: callRegistry())

@@ -125,7 +125,9 @@ extension ClusterNode: RemoteRouting {
     public func exitSignal(to remote: Pid, from local: Pid, reason: ExitReason, viaLink: Bool) {
         let peer = peer(of: remote)
         if viaLink { shared.withLock { $0.book.removeLink(.init(local: local, remote: remote), peer: peer) } }
-        guard isConnected(peer) else { return }
+        // A link's exit needs the link's connection: without it, the remote end has had its
+        // `noconnection` already. An `exit/2` connects first, as a send does.
+        guard !viaLink || isConnected(peer) else { return }
         post(Batch.encode(.exit(from: local, to: remote, reason: reason, viaLink: viaLink)), to: peer)
     }
 }

@@ -61,19 +61,19 @@ extension ClusterNode: RemoteRouting {
     }
 
     public func monitor(_ ref: Ref, watcher: Pid, target: Pid) {
-        if let packet = recordMonitor(ref, watcher: watcher, target: target) { post(packet, to: peer(of: target)) }
+        post(recordMonitor(ref, watcher: watcher, target: target), to: peer(of: target))
     }
 
     /// A call's monitor rides in the frame of its request: one send, and one frame for the
     /// peer to read, instead of two.
     public func monitor(_ ref: Ref, watcher: Pid, target: Pid, thenSend message: any Sendable) {
-        if let packet = recordMonitor(ref, watcher: watcher, target: target) { postLater(packet, to: peer(of: target)) }
+        postLater(recordMonitor(ref, watcher: watcher, target: target), to: peer(of: target))
         send(message, to: target)
     }
 
     /// Records a monitor of a remote pid and gives its packet (see `connectOrFire` for a node
     /// that is not connected).
-    private func recordMonitor(_ ref: Ref, watcher: Pid, target: Pid) -> [UInt8]? {
+    private func recordMonitor(_ ref: Ref, watcher: Pid, target: Pid) -> [UInt8] {
         let peer = peer(of: target)
         let connected = shared.withLock { shared in
             shared.book.addMonitorOfRemote(ref, .init(watcher: watcher, target: target), peer: peer)

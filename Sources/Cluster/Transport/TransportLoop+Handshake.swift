@@ -110,10 +110,12 @@ extension TransportLoop {
         let name = try? NodeName(parsing: hello.node, defaultHost: "-")
         if let name, cut.contains(name) { return }
         if name == identity.node {
-            return reply(id, .refused("that node name is this node's own"))
+            reply(id, .refused("that node name is this node's own"))
+            return
         }
         if let name, let attempt = dialling[name], attempt.dealer != nil || attempt.parked, identity.node < name {
-            return reply(id, .refused(InitiatorHandshake.simultaneous))
+            reply(id, .refused(InitiatorHandshake.simultaneous))
+            return
         }
         let (acceptor, step) = AcceptorHandshake.start(hello, local: identity)
         switch step {
@@ -182,9 +184,12 @@ extension TransportLoop {
         }
     }
 
-    private func reply(_ id: [UInt8], _ packet: Packet) {
-        _ = try? router.send([id, frame(packet)], dontWait: true)
-        touch(router)
+    /// Sends `packet` on the ROUTER connection `id` without blocking; false when ZeroMQ would
+    /// not take it now. A connection that is gone counts as answered: nobody is left to tell.
+    @discardableResult
+    func reply(_ id: [UInt8], _ packet: Packet) -> Bool {
+        defer { touch(router) }
+        return (try? router.send([id, frame(packet)], dontWait: true)) ?? true
     }
 
     func frame(_ packet: Packet) -> [UInt8] {

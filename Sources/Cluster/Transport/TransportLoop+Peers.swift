@@ -84,14 +84,7 @@ extension TransportLoop {
     func answerClosedConnection(_ id: [UInt8]) -> Bool {
         guard let index = closedConnections.firstIndex(where: { $0.id == id }) else { return false }
         if !cut.isEmpty, cut.contains(closedConnections[index].name) { return true }  // a cut network carries no answer
-        let taken: Bool
-        do {
-            taken = try router.send([id, frame(.goodbye(.disconnect))], dontWait: true)
-        } catch {
-            taken = true  // the connection is gone: nobody is left to tell
-        }
-        touch(router)
-        if taken {
+        if reply(id, .goodbye(.disconnect)) {
             logger.info("told \(closedConnections[index].name) that its old connection was dropped")
             closedConnections.remove(at: index)
         }

@@ -18,32 +18,20 @@ struct AutoConnectTests {
         }
     }
 
-    @Test func aMonitorConnectsToTheNodeAndFiresWithTheRealReason() async throws {
+    @Test func aMonitorAndALinkConnectToTheNodeAndCarryTheRealReason() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a")
             let b = try await cluster.startNode("b")
             let target = quitter(on: b, reason: "bye")
             try await a.runtime.withProcess { context async throws in
+                context.trapExit()
                 let ref = context.monitor(target)
+                context.link(target)
                 try await eventually("a connects to b") { a.nodes() == [b.name] }
                 context.send("go", to: target)
                 let down = try await context.receive(timeout: .seconds(10)) { ($0 as? Down).flatMap { $0.ref == ref ? $0 : nil } }
                 #expect(down?.reason == .other("bye"))
-            }
-        }
-    }
-
-    @Test func aLinkConnectsToTheNodeAndCarriesTheRealReason() async throws {
-        try await withTestCluster { cluster in
-            let a = try await cluster.startNode("a")
-            let b = try await cluster.startNode("b")
-            let target = quitter(on: b, reason: "crash")
-            try await a.runtime.withProcess { context async throws in
-                context.trapExit()
-                context.link(target)
-                try await eventually("a connects to b") { a.nodes() == [b.name] }
-                context.send("go", to: target)
-                #expect(try await context.receive(Exit.self, timeout: .seconds(10)) == Exit(from: target, reason: .other("crash")))
+                #expect(try await context.receive(Exit.self, timeout: .seconds(10)) == Exit(from: target, reason: .other("bye")))
             }
         }
     }

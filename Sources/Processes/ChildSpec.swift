@@ -35,15 +35,18 @@ public struct ChildSpec: Sendable {
         self.start = start
     }
 
-    /// A child that is a started server, linked to its supervisor.
+    /// A child that is a started server, linked to its supervisor. With `trapExit`, the
+    /// supervisor's `shutdown` reaches it as a message, after the request in hand (Erlang's
+    /// `Process.flag(:trap_exit, true)` in `init`); without, it ends it where it waits.
     public static func server<Server: GenServer>(
         id: String,
         name: ServerName? = nil,
         restart: RestartType = .permanent,
+        trapExit: Bool = false,
         _ initialize: @escaping @Sendable (ProcessContext) async throws -> Server
     ) -> ChildSpec {
         ChildSpec(id: id, restart: restart) { context in
-            try await context.startServer(name: name, link: true, initialize).pid
+            try await context.startServer(name: name, link: true, trapExit: trapExit, initialize).pid
         }
     }
 }

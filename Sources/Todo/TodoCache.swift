@@ -22,7 +22,10 @@ struct TodoCache: Sendable {
         guard let cache = node.runtime.whereis(Self.localName) else { throw .unavailable("the to-do cache is not running") }
         // A server that loses its name after a split heals hands its list over, not killed.
         let registry = node.global.resolvingConflicts(.notify)
-        let spec = ChildSpec.server(id: name, name: .via(registry, name), restart: .temporary) {
+        // It traps exits, so that its node's shutdown lets it finish the request in hand: a
+        // caller told `shutdown` then knows that its request was never taken, and sends it
+        // again (`TodoSystem.perform`) without writing it twice.
+        let spec = ChildSpec.server(id: name, name: .via(registry, name), restart: .temporary, trapExit: true) {
             [database, expiry, wallMillis, shelves, logger = node.logger] context in
             TodoServer.start(list, database: database, expiry: expiry, requestDeadline: deadline, logger: logger,
                              wallMillis: wallMillis, shelves: shelves, context: context)

@@ -156,6 +156,33 @@ struct TodoClusterTests {
         }
     }
 
+    /// A node that shuts down stops its list servers with `shutdown`, and a caller on another
+    /// node takes that for "never reached" and asks again. A server ended where it waited for
+    /// its commit had taken the request, so the second try wrote the entry twice (found by
+    /// restarting nodes under load). A list server now finishes the request in hand first.
+    @Test func aServerStoppedForShutdownFinishesTheRequestInHandSoNothingIsWrittenTwice() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await two.add("bob", "2018-12-19", "First")
+            let server = try #require(two.node.global.whereis(TodoServer.globalName("bob")))
+            let cache = try #require(two.node.runtime.whereis(TodoCache.localName))
+            let lock = try WriteLock(two.database.local)
+            defer { lock.release() }
+            let second = Task { try await one.add("bob", "2018-12-19", "Second") }
+            // The server is inside its commit: n1 holds the change, n2's own copy waits.
+            try await eventually("n1 stores the second entry") { try await one.storedTitles("bob").contains("Second") }
+            // What n2's shutdown does to it: its supervisor, the cache, stops it.
+            two.node.runtime.exit(server, reason: .shutdown, from: cache)
+            lock.release()
+
+            #expect(try await second.value.title == "Second")
+            #expect(!two.node.runtime.isAlive(server))
+            #expect(try await one.entries("bob", "2018-12-19") == ["2018-12-19 First", "2018-12-19 Second"])
+            #expect(try await one.storedTitles("bob") == ["First", "Second"])
+        }
+    }
+
     @Test func aStoreReachesEveryConnectedNodeAndACutNodeIsABadNode() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)

@@ -156,6 +156,34 @@ struct SlowPeerTests {
             #expect(Array(numbers) == Array((40 - numbers.count)..<40), "a hole in the stream: \(numbers)")
         }
     }
+
+    /// What a peer still had in flight when this node said goodbye comes from connections it
+    /// has forgotten. Its last round read it, and warned of "a packet from a connection that
+    /// has not shaken hands" (seen at every graceful stop under load). b is frozen with a's
+    /// messages waiting in its inbox and its stop waiting in its outbox, so both meet in one
+    /// round.
+    @Test func aNodeThatLeavesWhileAPeerSendsToItWarnsOfNoStranger() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a"), b = try await cluster.startNode("b")
+            // a dials, so its messages come on b's ROUTER, whose connections b forgets as it
+            // leaves (those b dialled it closes).
+            try #require(await a.connect(b.name))
+            try await eventually("b has a up") { b.nodes() == [a.name] }
+            let sink = b.runtime.spawn { context in while true { _ = try await context.receive(Int.self) } }
+            let loop = try #require(b.transport.loop)
+            let thaw = loop.freeze()
+            defer { thaw() }  // again, harmless, when the test got that far
+            for number in 0..<100 { a.runtime.send(number, to: sink) }
+            // Looked at while the loop is frozen: nothing else touches the socket.
+            try await eventually("a's messages wait in b's inbox") { (try? loop.router.events().contains(.readable)) == true }
+            let leaving = Task { await b.shutdown() }
+            try await eventually("b's stop waits in its outbox") { b.outbox.hasWork }
+            thaw()
+            await leaving.value
+            try await eventually("a sees b leave") { a.nodes().isEmpty }
+            #expect(!cluster.logs.contains("has not shaken hands"), "\(cluster.logs.all.filter { $0.contains("shaken") })")
+        }
+    }
 }
 
 

@@ -363,6 +363,9 @@ final class TransportLoop: @unchecked Sendable {
             let woken = sweeping || signalled.contains(node.outbox.wakeDescriptor)
             for command in node.outbox.take(drainingWake: woken) { handle(command) }
             unreadLeft = false
+            // After this node's goodbyes, what its peers still had in flight comes from
+            // connections it has forgotten: read, it would be warned about as strangers'.
+            guard running else { return 0 }
             drainInbound()
             flushBatches()
             disconnectOverflowed()

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Long randomized runs against real nodes, checking CONTRACT's guarantees (not a test: it
+takes minutes and its schedule is random; run it after changes to the cluster or the store).
+
+  scripts/soak.py restarts   [--rounds 40] [--seed S]   3 nodes on this host; writers add,
+      edit and delete entries (JSON API) through every node that is up, while nodes are
+      killed (-9) or stopped (TERM) and started again. After each rejoin the rejoined node
+      must serve every acknowledged write; at the end every node must serve the same.
+  scripts/soak.py partitions [--rounds 25] [--seed S]   3 hosts in network namespaces (root,
+      iproute2); writers add through their own host's node while one host's cable is pulled
+      and put back. At the end every node must serve every acknowledged add exactly once.
+
+Binaries from .build/release (`make build`), or --bin DIR. Prints the seed; a run is repeated
+with the same --seed (the timing still differs). Exit code 1 when a guarantee was broken.
+"""
+import argparse, http.client, json, os, random, signal, socket, subprocess, sys, threading, time
+import urllib.error, urllib.parse, urllib.request
+
+DAY = "2018-12-19"
+# What a request cut short by a node's end raises: the change may or may not have happened.
+NO_ANSWER = (OSError, http.client.HTTPException, ValueError)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(method, url, body=None, timeout=12):
+    """(status, text); HTTP errors are answers too. Raises on no answer."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def eventually(condition, within):
+    deadline = time.time() + within
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class Ledger:
+    """What writers asked for and what was acknowledged, entry by entry, and what a read of a
+    list may therefore show: an entry's acknowledged title or one asked for since (an
+    unanswered change may or may not have happened), absent once a delete was acknowledged,
+    never twice, never one nobody asked for."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries = {}  # (list, id) -> {"acked": title or None once deleted, "asked": [titles, None for a delete]}
+        self.unanswered_adds = set()
+        self.acked = 0
+        self.violations = []
+
+    def allowed(self, list_name):
+        with self.lock:
+            return ({eid: {state["acked"], *state["asked"]} for (name, eid), state in self.entries.items() if name == list_name},
+                    set(self.unanswered_adds))
+
+    def check(self, label, list_name, read):
+        """`read()` gives the list as [(id, title)]; checked against the ledger before and after
+        it, so that a change answered meanwhile counts either way."""
+        before, unanswered_before = self.allowed(list_name)
+        shown = read()
+        after, unanswered_after = self.allowed(list_name)
+        titles = [title for _, title in shown]
+        if len(titles) != len(set(titles)):
+            self.violation(f"{label}: {list_name} shows {len(titles) - len(set(titles))} entries twice")
+        by_id = dict(shown)
+        for eid, allowed in before.items():
+            if by_id.get(eid) not in allowed | after.get(eid, set()):
+                self.violation(f"{label}: {list_name}/{eid} is {by_id.get(eid)!r}, acknowledged or asked: {sorted(map(str, allowed))}")
+        for eid, title in shown:
+            if eid not in before and eid not in after and title not in unanswered_before | unanswered_after:
+                self.violation(f"{label}: {list_name}/{eid} {title!r} was never asked for")
+
+    def violation(self, text):
+        with self.lock:
+            self.violations.append(text)
+        print("VIOLATION", text, flush=True)
+
+
+class OpsWriter(threading.Thread):
+    """Adds, edits and deletes entries of its own through the JSON API of a node that is up."""
+
+    def __init__(self, tag, ledger, lists, ports, up, stop, rng):
+        super().__init__(daemon=True)
+        self.tag, self.ledger, self.lists, self.ports, self.up, self.stop, self.rng = tag, ledger, lists, ports, up, stop, rng
+        self.mine = []
+
+    def run(self):
+        serial = 0
+        while not self.stop.is_set():
+            with self.ledger.lock:
+                nodes = sorted(self.up)
+            if not nodes:
+                time.sleep(0.01)
+                continue
+            base = f"http://127.0.0.1:{self.ports[self.rng.choice(nodes)]}"
+            serial += 1
+            title = f"{self.tag}-{serial}"
+            try:
+                if self.rng.random() < 0.6 or not self.mine:
+                    self.add(base, self.rng.choice(self.lists), title)
+                else:
+                    self.change(base, self.rng.choice(self.mine), title if self.rng.random() < 0.8 else None)
+            except NO_ANSWER:
+                pass  # the ledger allows either outcome
+
+    def add(self, base, list_name, title):
+        ledger = self.ledger
+        with ledger.lock:
+            ledger.unanswered_adds.add(title)
+        status, body = request("POST", f"{base}/lists/{list_name}/entries", {"date": DAY, "title": title})
+        if status == 201:
+            eid = json.loads(body)["id"]
+            with ledger.lock:
+                ledger.unanswered_adds.discard(title)
+                ledger.entries[(list_name, eid)] = {"acked": title, "asked": []}
+                ledger.acked += 1
+            self.mine.append((list_name, eid))
+
+    def change(self, base, key, title):
+        """An edit to `title`, or a delete when it is None."""
+        ledger, (list_name, eid) = self.ledger, key
+        with ledger.lock:
+            deleted_before = None in ledger.entries[key]["asked"]
+            ledger.entries[key]["asked"].append(title)
+        url = f"{base}/lists/{list_name}/entries/{urllib.parse.quote(eid)}"
+        status, _ = request("PUT", url, {"title": title}) if title is not None else request("DELETE", url)
+        if status in (200, 204):
+            with ledger.lock:
+                ledger.entries[key] = {"acked": title, "asked": []}
+                ledger.acked += 1
+            if title is None:
+                self.mine.remove(key)
+        elif status == 404 and not deleted_before:
+            ledger.violation(f"{self.tag}: {url} answered 404 for an entry never deleted")
+
+
+def read_entries(port, list_name, namespace=None):
+    url = f"http://127.0.0.1:{port}/lists/{list_name}/entries?date={DAY}"
+    if namespace:
+        done = subprocess.run(["ip", "netns", "exec", namespace, "curl", "-sf", "-m", "12", url], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise OSError(f"curl in {namespace}: exit {done.returncode}")
+        body = done.stdout
+    else:
+        status, body = request("GET", url)
+        if status != 200:
+            raise OSError(f"GET {url}: {status}")
+    return [(entry["id"], entry["title"]) for entry in json.loads(body)]
+
+
+def restarts(args, rng, ledger):
+    run = args.work
+    ports, mapper = [free_port() for _ in range(3)], free_port()
+    names = [f"soak{i + 1}@localhost" for i in range(3)]
+    lists = [f"l{i}" for i in range(12)]
+    nodes = [None] * 3
+
+    def start(i, join=None):
+        arguments = [f"{args.bin}/todo-node", "--name", names[i], "--http-port", str(ports[i]), "--mapper-port", str(mapper),
+                     "--cookie", "soak", "--data-dir", f"{run}/data{i + 1}",
+                     # short ones make servers stop and start again between writes
+                     "--server-idle-timeout", str(rng.choice([1, 2, 60]))]
+        if join is not None:
+            arguments += ["--connect", names[join]]
+        with open(f"{run}/{names[i]}.log", "a") as log:
+            nodes[i] = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
+
+    def peers(i):
+        try:
+            return set(json.loads(request("GET", f"http://127.0.0.1:{ports[i]}/health", timeout=2)[1])["nodes"])
+        except (*NO_ANSWER, KeyError):
+            return None
+
+    def check(i, label):
+        for list_name in lists:
+            try:
+                ledger.check(f"{label}, {names[i]}", list_name, lambda: read_entries(ports[i], list_name))
+            except NO_ANSWER as error:
+                ledger.violation(f"{label}: {names[i]} did not serve {list_name}: {error!r}")
+
+    up, stop = set(), threading.Event()
+    try:
+        start(0)
+        if not eventually(lambda: peers(0) is not None, 30):
+            sys.exit(f"{names[0]} did not start; see {run}")
+        for i in (1, 2):
+            start(i, 0)
+        if not eventually(lambda: all(peers(i) == set(names) - {names[i]} for i in range(3)), 30):
+            sys.exit(f"the nodes did not join; see {run}")
+        up.update(range(3))
+        writers = [OpsWriter(f"w{w}", ledger, lists, ports, up, stop, random.Random(rng.random())) for w in range(6)]
+        for writer in writers:
+            writer.start()
+        for round_number in range(args.rounds):
+            time.sleep(rng.uniform(1, 4))
+            victim, how = rng.randrange(3), rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGTERM])
+            with ledger.lock:
+                up.discard(victim)
+            nodes[victim].send_signal(how)
+            nodes[victim].wait()
+            time.sleep(rng.uniform(0.2, 3))
+            start(victim, rng.choice([i for i in range(3) if i != victim]))
+            if not eventually(lambda: peers(victim) == set(names) - {names[victim]}, 30):
+                ledger.violation(f"round {round_number}: {names[victim]} did not rejoin")
+            check(victim, f"round {round_number}, after {how.name} and rejoin")
+            with ledger.lock:
+                up.add(victim)
+            print(f"round {round_number}: {how.name} {names[victim]}; {ledger.acked} changes acknowledged", flush=True)
+        stop.set()
+        for writer in writers:
+            writer.join()
+        for i in range(3):
+            check(i, "at the end")
+        views = [[sorted(read_entries(ports[i], name)) for name in lists] for i in range(3)]
+        if any(view != views[0] for view in views):
+            ledger.violation("at the end: the nodes serve different lists")
+    finally:
+        stop.set()
+        for node in nodes:
+            if node and node.poll() is None:
+                node.kill()
+                node.wait()
+        subprocess.run(["pkill", "-KILL", "-f", f"mapper-port {mapper}"])  # the port mapper the first node started
+
+
+def partitions(args, rng, ledger):
+    prefix = "soak" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4))
+    switch, hosts, port, lists = prefix + "-sw", [1, 2, 3], 8080, [f"l{i}" for i in range(6)]
+    namespace = lambda host: f"{prefix}-h{host}"
+    address = lambda host: f"10.78.0.{host}"
+    name = lambda host: f"n{host}@{address(host)}"
+    made, processes = [], []
+
+    def ip(*arguments):
+        subprocess.run(["ip", *arguments], check=True)
+
+    def peers(host):
+        done = subprocess.run(["ip", "netns", "exec", namespace(host), "curl", "-sf", "-m", "2", f"http://127.0.0.1:{port}/health"],
+                              capture_output=True, text=True)
+        try:
+            return set(json.loads(done.stdout)["nodes"])
+        except ValueError:
+            return None
+
+    try:
+        ip("netns", "add", switch)
+        made.append(switch)
+        ip("-n", switch, "link", "add", "br0", "type", "bridge")
+        ip("-n", switch, "link", "set", "br0", "up")
+        for host in hosts:
+            ip("netns", "add", namespace(host))
+            made.append(namespace(host))
+            ip("-n", switch, "link", "add", f"port{host}", "type", "veth", "peer", "name", "eth0", "netns", namespace(host))
+            ip("-n", switch, "link", "set", f"port{host}", "master", "br0", "up")
+            ip("-n", namespace(host), "addr", "add", f"{address(host)}/24", "dev", "eth0")
+            ip("-n", namespace(host), "link", "set", "eth0", "up")
+            ip("-n", namespace(host), "link", "set", "lo", "up")
+        for host in hosts:
+            join = [] if host == 1 else ["--connect", name(1)]
+            with open(f"{args.work}/{name(host)}.log", "a") as log:
+                processes.append(subprocess.Popen(
+                    ["ip", "netns", "exec", namespace(host), f"{args.bin}/todo-node", "--name", name(host), "--http-port", str(port),
+                     "--tick-time", "2", "--data-dir", f"{args.work}/data{host}", "--server-idle-timeout", str(rng.choice([1, 60])), *join],
+                    stdout=log, stderr=subprocess.STDOUT))
+            if not eventually(lambda: peers(host) is not None, 30):
+                sys.exit(f"{name(host)} did not start; see {args.work}")
+        if not eventually(lambda: all(peers(h) == {name(o) for o in hosts if o != h} for h in hosts), 30):
+            sys.exit(f"the nodes did not join; see {args.work}")
+        # Writers inside the namespaces: this script, as `add-writer`, one per host.
+        acked_files = {host: f"{args.work}/acked{host}.txt" for host in hosts}
+        writers = [subprocess.Popen(["ip", "netns", "exec", namespace(host), sys.executable, __file__, "add-writer", str(port),
+                                     f"h{host}", acked_files[host], ",".join(lists)]) for host in hosts]
+        processes += writers
+        for round_number in range(args.rounds):
+            time.sleep(rng.uniform(1, 3))
+            victim, length = rng.choice(hosts), rng.uniform(0.5, 8)
+            ip("-n", switch, "link", "set", f"port{victim}", "down")
+            time.sleep(length)
+            ip("-n", switch, "link", "set", f"port{victim}", "up")
+            print(f"round {round_number}: {name(victim)} cut off for {length:.1f} s", flush=True)
+        for writer in writers:
+            writer.send_signal(signal.SIGTERM)
+            writer.wait()
+        for host in hosts:
+            with open(acked_files[host]) as acked:
+                for line in acked:
+                    fields = line.split()
+                    if fields[0] == "?":
+                        ledger.unanswered_adds.add(fields[1])
+                    elif len(fields) == 3:
+                        ledger.unanswered_adds.discard(fields[2])
+                        ledger.entries[(fields[0], fields[1])] = {"acked": fields[2], "asked": []}
+                        ledger.acked += 1
+        # Converged once every node serves every acknowledged add; checked for real after that.
+        def converged():
+            try:
+                return all(set(ledger.allowed(list_name)[0]) <= {eid for eid, _ in read_entries(port, list_name, namespace(host))}
+                           for host in hosts for list_name in lists)
+            except NO_ANSWER:
+                return False
+        started = time.time()
+        if not eventually(converged, 90):
+            ledger.violation("the nodes did not converge within 90 s of the last cut")
+        print(f"converged {time.time() - started:.1f} s after the writers stopped", flush=True)
+        for host in hosts:
+            for list_name in lists:
+                ledger.check(f"at the end, {name(host)}", list_name, lambda: read_entries(port, list_name, namespace(host)))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for made_namespace in reversed(made):
+            # The port mappers the nodes started live on in a deleted namespace: end them first.
+            pids = subprocess.run(["ip", "netns", "pids", made_namespace], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "delete", made_namespace])
+
+
+def add_writer(port, tag, acked_file, lists):
+    """Inside a host's namespace: adds to its node until TERM, writing `? title` before each
+    add and `list id title` once it is acknowledged."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    lists = lists.split(",")
+    with open(acked_file, "a", buffering=1) as acked:
+        serial = 0
+        while not stop.is_set():
+            serial += 1
+            list_name, title = random.choice(lists), f"{tag}-{serial}"
+            acked.write(f"? {title}\n")
+            try:
+                status, body = request("POST", f"http://127.0.0.1:{port}/lists/{list_name}/entries", {"date": DAY, "title": title})
+                if status == 201:
+                    acked.write(f"{list_name} {json.loads(body)['id']} {title}\n")
+            except NO_ANSWER:
+                pass
+
+
+def main():
+    if len(sys.argv) == 6 and sys.argv[1] == "add-writer":
+        return add_writer(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["restarts", "partitions"])
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
+    args = parser.parse_args()
+    args.rounds = args.rounds or (40 if args.mode == "restarts" else 25)
+    args.bin = os.path.abspath(args.bin)
+    args.work = subprocess.run(["mktemp", "-d", "/tmp/soak-XXXXXX"], capture_output=True, text=True, check=True).stdout.strip()
+    print(f"soak {args.mode}: seed {args.seed}, {args.rounds} rounds, logs and data in {args.work}", flush=True)
+    ledger = Ledger()
+    (restarts if args.mode == "restarts" else partitions)(args, random.Random(args.seed), ledger)
+    print(f"{ledger.acked} changes acknowledged; {len(ledger.violations)} violations")
+    for violation in ledger.violations[:30]:
+        print("  " + violation)
+    sys.exit(1 if ledger.violations else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,8 +49,8 @@ def eventually(condition, within):
 
 class Ledger:
     """What writers asked for and what was acknowledged, entry by entry, and what a read of a
-    list may therefore show: an entry's acknowledged title or one asked for since (an
-    unanswered change may or may not have happened), absent once a delete was acknowledged,
+    list may therefore show: an entry's acknowledged title, or one asked for without an answer
+    (such a change may or may not have happened), absent once a delete was acknowledged,
     never twice, never one nobody asked for."""
 
     def __init__(self):
@@ -138,7 +138,11 @@ class OpsWriter(threading.Thread):
         status, _ = request("PUT", url, {"title": title}) if title is not None else request("DELETE", url)
         if status in (200, 204):
             with ledger.lock:
-                ledger.entries[key] = {"acked": title, "asked": []}
+                # Older changes that got no answer stay allowed: a request its caller gave up
+                # on may still be taken by the list's server later.
+                state = ledger.entries[key]
+                state["asked"].remove(title)
+                state["acked"] = title
                 ledger.acked += 1
             if title is None:
                 self.mine.remove(key)

@@ -36,8 +36,9 @@ public struct ChildSpec: Sendable {
     }
 
     /// A child that is a started server, linked to its supervisor. With `trapExit`, the
-    /// supervisor's `shutdown` reaches it as a message, after the request in hand (Erlang's
-    /// `Process.flag(:trap_exit, true)` in `init`); without, it ends it where it waits.
+    /// supervisor's `shutdown` reaches it as a message, taken after the request in hand
+    /// (Erlang's `Process.flag(:trap_exit, true)` in `init`); without, the signal ends the
+    /// server wherever it waits, even inside a request.
     public static func server<Server: GenServer>(
         id: String,
         name: ServerName? = nil,

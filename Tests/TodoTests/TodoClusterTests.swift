@@ -177,7 +177,7 @@ struct TodoClusterTests {
             lock.release()
 
             #expect(try await second.value.title == "Second")
-            #expect(!two.node.runtime.isAlive(server))
+            try await eventually("the server stops once it has answered") { !two.node.runtime.isAlive(server) }
             #expect(try await one.entries("bob", "2018-12-19") == ["2018-12-19 First", "2018-12-19 Second"])
             #expect(try await one.storedTitles("bob") == ["First", "Second"])
         }

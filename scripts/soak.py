@@ -7,8 +7,9 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       killed (-9) or stopped (TERM) and started again. After each rejoin the rejoined node
       must serve every acknowledged write; at the end every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S]   3 hosts in network namespaces (root,
-      iproute2); writers add through their own host's node while one host's cable is pulled
-      and put back. At the end every node must serve every acknowledged add exactly once.
+      iproute2); writers add, edit and delete through their own host's node while one host's
+      cable is pulled and put back. At the end every node must serve the same lists, holding
+      every acknowledged change.
 
 Binaries from .build/release (`make build`), or --bin DIR. Prints the seed; a run is repeated
 with the same --seed (the timing still differs). Exit code 1 when a guarantee was broken.
@@ -22,9 +23,16 @@ NO_ANSWER = (OSError, http.client.HTTPException, ValueError)
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, below the kernel's ephemeral range (as the tests pick them),
+    so that no outgoing connection takes it while a node is down."""
+    while True:
+        port = random.randrange(20_000, 32_000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 def request(method, url, body=None, timeout=12):
@@ -59,6 +67,45 @@ class Ledger:
         self.unanswered_adds = set()
         self.acked = 0
         self.violations = []
+
+    # What writers tell it. Each is also a line of a writer's journal (`Journal`, `replay`).
+    def asked_add(self, title):
+        with self.lock:
+            self.unanswered_adds.add(title)
+
+    def acked_add(self, list_name, eid, title):
+        with self.lock:
+            self.unanswered_adds.discard(title)
+            self.entries[(list_name, eid)] = {"acked": title, "asked": []}
+            self.acked += 1
+
+    def asked_change(self, list_name, eid, title):
+        """An edit to `title` (a delete when None) is asked for; whether a delete was asked
+        for before (then a 404 is no surprise)."""
+        with self.lock:
+            state = self.entries[(list_name, eid)]
+            deleted_before = None in state["asked"]
+            state["asked"].append(title)
+            return deleted_before
+
+    def acked_change(self, list_name, eid, title):
+        with self.lock:
+            # Older changes that got no answer stay allowed: a request its caller gave up on
+            # may still be taken by the list's server later.
+            state = self.entries[(list_name, eid)]
+            state["asked"].remove(title)
+            state["acked"] = title
+            self.acked += 1
+
+    def replay(self, path):
+        """Takes in a journal a writer in another process kept."""
+        with open(path) as journal:
+            for line in journal:
+                try:
+                    event, *arguments = json.loads(line)["event"]
+                except ValueError:
+                    continue  # the last line, cut short when the writer was stopped
+                getattr(self, event)(*arguments)
 
     def allowed(self, list_name):
         with self.lock:
@@ -116,38 +163,56 @@ class OpsWriter(threading.Thread):
                 pass  # the ledger allows either outcome
 
     def add(self, base, list_name, title):
-        ledger = self.ledger
-        with ledger.lock:
-            ledger.unanswered_adds.add(title)
+        self.ledger.asked_add(title)
         status, body = request("POST", f"{base}/lists/{list_name}/entries", {"date": DAY, "title": title})
         if status == 201:
             eid = json.loads(body)["id"]
-            with ledger.lock:
-                ledger.unanswered_adds.discard(title)
-                ledger.entries[(list_name, eid)] = {"acked": title, "asked": []}
-                ledger.acked += 1
+            self.ledger.acked_add(list_name, eid, title)
             self.mine.append((list_name, eid))
 
     def change(self, base, key, title):
         """An edit to `title`, or a delete when it is None."""
-        ledger, (list_name, eid) = self.ledger, key
-        with ledger.lock:
-            deleted_before = None in ledger.entries[key]["asked"]
-            ledger.entries[key]["asked"].append(title)
+        list_name, eid = key
+        deleted_before = self.ledger.asked_change(list_name, eid, title)
         url = f"{base}/lists/{list_name}/entries/{urllib.parse.quote(eid)}"
         status, _ = request("PUT", url, {"title": title}) if title is not None else request("DELETE", url)
         if status in (200, 204):
-            with ledger.lock:
-                # Older changes that got no answer stay allowed: a request its caller gave up
-                # on may still be taken by the list's server later.
-                state = ledger.entries[key]
-                state["asked"].remove(title)
-                state["acked"] = title
-                ledger.acked += 1
+            self.ledger.acked_change(list_name, eid, title)
             if title is None:
                 self.mine.remove(key)
         elif status == 404 and not deleted_before:
-            ledger.violation(f"{self.tag}: {url} answered 404 for an entry never deleted")
+            self.ledger.violation(f"{self.tag}: {url} answered 404 for an entry never deleted")
+
+
+class Journal:
+    """A ledger for a writer in a host's namespace: each event a line of JSON in a file, with
+    its time (to read beside the nodes' logs), for the ledger outside to `replay`."""
+
+    def __init__(self, path):
+        self.file, self.lock, self.deletes_asked = open(path, "a", buffering=1), threading.Lock(), set()
+
+    def write(self, *event):
+        with self.lock:
+            self.file.write(json.dumps({"time": time.strftime("%H:%M:%S") + f"{time.time() % 1:.3f}"[1:], "event": event}) + "\n")
+
+    def asked_add(self, title):
+        self.write("asked_add", title)
+
+    def acked_add(self, list_name, eid, title):
+        self.write("acked_add", list_name, eid, title)
+
+    def asked_change(self, list_name, eid, title):
+        self.write("asked_change", list_name, eid, title)
+        deleted_before = (list_name, eid) in self.deletes_asked
+        if title is None:
+            self.deletes_asked.add((list_name, eid))
+        return deleted_before
+
+    def acked_change(self, list_name, eid, title):
+        self.write("acked_change", list_name, eid, title)
+
+    def violation(self, text):
+        self.write("violation", text)
 
 
 def read_entries(port, list_name, namespace=None):
@@ -282,10 +347,12 @@ def partitions(args, rng, ledger):
                 sys.exit(f"{name(host)} did not start; see {args.work}")
         if not eventually(lambda: all(peers(h) == {name(o) for o in hosts if o != h} for h in hosts), 30):
             sys.exit(f"the nodes did not join; see {args.work}")
-        # Writers inside the namespaces: this script, as `add-writer`, one per host.
-        acked_files = {host: f"{args.work}/acked{host}.txt" for host in hosts}
-        writers = [subprocess.Popen(["ip", "netns", "exec", namespace(host), sys.executable, __file__, "add-writer", str(port),
-                                     f"h{host}", acked_files[host], ",".join(lists)]) for host in hosts]
+        # Writers inside the namespaces: this script, as `ops-writer`, two per host, each
+        # keeping a journal of what it asked for and what was acknowledged.
+        journals = [f"{args.work}/journal-h{host}-{w}.jsonl" for host in hosts for w in range(2)]
+        writers = [subprocess.Popen(["ip", "netns", "exec", namespace(host), sys.executable, __file__, "ops-writer", str(port),
+                                     f"h{host}w{w}", f"{args.work}/journal-h{host}-{w}.jsonl", ",".join(lists), str(rng.random())])
+                   for host in hosts for w in range(2)]
         processes += writers
         for round_number in range(args.rounds):
             time.sleep(rng.uniform(1, 3))
@@ -297,21 +364,19 @@ def partitions(args, rng, ledger):
         for writer in writers:
             writer.send_signal(signal.SIGTERM)
             writer.wait()
-        for host in hosts:
-            with open(acked_files[host]) as acked:
-                for line in acked:
-                    fields = line.split()
-                    if fields[0] == "?":
-                        ledger.unanswered_adds.add(fields[1])
-                    elif len(fields) == 3:
-                        ledger.unanswered_adds.discard(fields[2])
-                        ledger.entries[(fields[0], fields[1])] = {"acked": fields[2], "asked": []}
-                        ledger.acked += 1
-        # Converged once every node serves every acknowledged add; checked for real after that.
+        for journal in journals:
+            ledger.replay(journal)
+
+        # Converged once every node serves the same lists, each entry as the ledger allows;
+        # checked in full after that.
         def converged():
             try:
-                return all(set(ledger.allowed(list_name)[0]) <= {eid for eid, _ in read_entries(port, list_name, namespace(host))}
-                           for host in hosts for list_name in lists)
+                for list_name in lists:
+                    views = [dict(read_entries(port, list_name, namespace(host))) for host in hosts]
+                    allowed = ledger.allowed(list_name)[0]
+                    if any(view != views[0] for view in views) or any(views[0].get(eid) not in ok for eid, ok in allowed.items()):
+                        return False
+                return True
             except NO_ANSWER:
                 return False
         started = time.time()
@@ -334,29 +399,19 @@ def partitions(args, rng, ledger):
             subprocess.run(["ip", "netns", "delete", made_namespace])
 
 
-def add_writer(port, tag, acked_file, lists):
-    """Inside a host's namespace: adds to its node until TERM, writing `? title` before each
-    add and `list id title` once it is acknowledged."""
+def ops_writer(port, tag, journal, lists, seed):
+    """Inside a host's namespace: an `OpsWriter` on its own node until TERM, keeping a journal."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    lists = lists.split(",")
-    with open(acked_file, "a", buffering=1) as acked:
-        serial = 0
-        while not stop.is_set():
-            serial += 1
-            list_name, title = random.choice(lists), f"{tag}-{serial}"
-            acked.write(f"? {title}\n")
-            try:
-                status, body = request("POST", f"http://127.0.0.1:{port}/lists/{list_name}/entries", {"date": DAY, "title": title})
-                if status == 201:
-                    acked.write(f"{list_name} {json.loads(body)['id']} {title}\n")
-            except NO_ANSWER:
-                pass
+    writer = OpsWriter(tag, Journal(journal), lists.split(","), [port], {0}, stop, random.Random(seed))
+    writer.start()
+    while writer.is_alive():
+        writer.join(0.2)
 
 
 def main():
-    if len(sys.argv) == 6 and sys.argv[1] == "add-writer":
-        return add_writer(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    if len(sys.argv) == 7 and sys.argv[1] == "ops-writer":
+        return ops_writer(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["restarts", "partitions"])
     parser.add_argument("--rounds", type=int)

@@ -193,7 +193,9 @@ class Journal:
 
     def write(self, *event):
         with self.lock:
-            self.file.write(json.dumps({"time": time.strftime("%H:%M:%S") + f"{time.time() % 1:.3f}"[1:], "event": event}) + "\n")
+            now = time.time()
+            stamp = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"  # UTC, as the logs
+            self.file.write(json.dumps({"time": stamp, "event": event}) + "\n")
 
     def asked_add(self, title):
         self.write("asked_add", title)

@@ -49,6 +49,9 @@ public struct TodoServer: GenServer {
     /// What is left of the idle timeout after a read from the shelf, or a new server's wait
     /// for its first request (nil: all of it).
     private var idleLeft: Duration?
+    /// For each visible peer, the connection (`ClusterNode.connection(to:)`) over which this
+    /// server last took in that peer's copy of the list (`takeInCopy`).
+    private var mergedOver: [NodeName: UInt64] = [:]
 
     public var idleTimeout: Duration? { idleLeft ?? expiry }
 
@@ -102,18 +105,21 @@ public struct TodoServer: GenServer {
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
         idleLeft = nil
-        return .reply(await serve(request, context))
+        return .reply(await serve(request, from: from.caller, context))
     }
 
-    private mutating func serve(_ request: Request, _ context: ProcessContext) async -> Reply {
+    private mutating func serve(_ request: Request, from caller: Pid, _ context: ProcessContext) async -> Reply {
         if !loaded {
             // The merge of this node's copy and its peers' (this one may have missed writes
             // while the node was away).
-            let list = await database.merged(name) ?? TodoList()
-            shelf.write { $0 = list }
+            let connections = database.node.nodes().compactMap { peer in database.node.connection(to: peer).map { (peer, $0) } }
+            let (list, peers) = await database.merged(name)
+            shelf.write { $0 = list ?? TodoList() }
+            for (peer, connection) in connections where peers.contains(peer) { mergedOver[peer] = connection }
             loaded = true
             shelves.open(shelf, for: name)
         }
+        await takeInCopy(ofNodeOf: caller, context)
         let writer = writer
         switch request {
         case .entries(let date):
@@ -136,6 +142,30 @@ public struct TodoServer: GenServer {
             guard shelf.inspect({ var merged = $0; return merged.apply(change) }) else { return .merged }
             logger.info("list \(name): merged another copy (\(change.records.count) records)")
             return await commit(change, context) ?? .merged
+        }
+    }
+
+    /// Before a visible peer's first request since it (re)connected, takes in that peer's copy
+    /// of the list. Right after a cut heals, the node that was cut off sends its requests
+    /// here while its own writes are still on their way (in its server's hand-over, or in
+    /// catch-up, or nowhere when its server had stopped): served without them, it did not
+    /// see what it had just written. One read of the peer's copy per connection; requests
+    /// from this node and from hidden nodes (which hold no copy) skip it.
+    private mutating func takeInCopy(ofNodeOf caller: Pid, _ context: ProcessContext) async {
+        guard caller.node != writer, let peer = try? NodeName(parsing: caller.node),
+              let connection = database.node.connection(to: peer), mergedOver[peer] != connection else { return }
+        do {
+            if let copy = try await database.copy(of: name, on: peer) {
+                let change = copy.asChange
+                if shelf.inspect({ var merged = $0; return merged.apply(change) }) {
+                    logger.info("list \(name): took in \(peer)'s copy (\(change.records.count) records)")
+                    // Not stored here: the next request from that node tries again.
+                    guard await commit(change, context) == nil else { return }
+                }
+            }
+            mergedOver[peer] = connection
+        } catch {
+            logger.warning("list \(name): cannot read \(peer)'s copy (\(error)); catch-up will merge it")
         }
     }
 

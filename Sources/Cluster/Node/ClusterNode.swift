@@ -172,6 +172,11 @@ public final class ClusterNode: Sendable {
     /// The visible peers (Erlang's `Node.list()`), sorted.
     public func nodes() -> [NodeName] { shared.withLock { $0.visible.sorted() } }
 
+    /// Which connection to the visible peer `node` is up: a number that no earlier connection
+    /// to any peer had, so two answers differ when the node went away and came back between
+    /// them (a restart, a healed cut); nil when it is not a connected visible peer.
+    public func connection(to node: NodeName) -> UInt64? { shared.withLock { $0.visibleConnections[node] } }
+
     /// The hidden peers (Erlang's `Node.list(:hidden)`), sorted.
     public func hiddenNodes() -> [NodeName] { shared.withLock { $0.hidden.sorted() } }
 

@@ -19,7 +19,13 @@ extension TransportLoop {
         lost.removeValue(forKey: info.node)
         pollerDirty = true
         let subscribers = node.shared.withLock { shared -> [Pid] in
-            if hidden { shared.hidden.insert(info.node) } else { shared.visible.insert(info.node) }
+            if hidden {
+                shared.hidden.insert(info.node)
+            } else {
+                shared.visible.insert(info.node)
+                shared.connectionsMade += 1
+                shared.visibleConnections[info.node] = shared.connectionsMade
+            }
             return shared.subscribers.filter { !hidden || $0.value }.map(\.key)
         }
         logger.info("node \(info.node) up\(hidden ? " (hidden)" : "")")
@@ -51,6 +57,7 @@ extension TransportLoop {
         pollerDirty = true
         let (subscribers, watchers, broken) = node.shared.withLock { shared in
             shared.visible.remove(name)
+            shared.visibleConnections.removeValue(forKey: name)
             shared.hidden.remove(name)
             return (shared.subscribers.filter { !peer.hidden || $0.value }.map(\.key),
                     shared.nodeMonitors.removeValue(forKey: name) ?? [],

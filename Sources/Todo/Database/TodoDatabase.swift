@@ -59,14 +59,17 @@ public struct TodoDatabase: Sendable {
     /// The merge of this node's copy of `name` and its visible peers' copies, for a list
     /// server that starts: a node that missed writes while it was away (or held the other
     /// side of a split) serves them all the same. What this node lacked is stored here too.
-    public func merged(_ name: String) async -> TodoList? {
+    /// Also which peers' copies it holds: those that answered.
+    public func merged(_ name: String) async -> (list: TodoList?, peers: [NodeName]) {
         let mine = await get(name)
         let peers = node.nodes()
-        guard !peers.isEmpty else { return mine }
+        guard !peers.isEmpty else { return (mine, []) }
         let (results, _) = await node.rpc.multicall(
             on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
         var merged = mine
-        for case .success(let copies) in results.values {
+        var answered: [NodeName] = []
+        for case (let peer, .success(let copies)) in results {
+            answered.append(peer)
             for copy in copies.lists where copy.name == name {
                 if merged == nil { merged = copy.list } else { merged?.merge(copy.list) }
             }
@@ -74,7 +77,14 @@ public struct TodoDatabase: Sendable {
         if let merged, merged != mine {
             do { try await local.apply([(name, merged.asChange)]) } catch { node.logger.error("cannot keep a merged copy of a list: \(error)") }
         }
-        return merged
+        return (merged, answered)
+    }
+
+    /// `peer`'s copy of `name` (nil: it has none); throws when `peer` does not answer.
+    func copy(of name: String, on peer: NodeName) async throws -> TodoList? {
+        let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self,
+                                             timeout: Self.fetchTimeout)
+        return copies.lists.first { $0.name == name }?.list
     }
 
     /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the

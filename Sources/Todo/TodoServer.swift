@@ -152,7 +152,7 @@ public struct TodoServer: GenServer {
     /// see what it had just written. One read of the peer's copy per connection; requests
     /// from this node and from hidden nodes (which hold no copy) skip it.
     private mutating func takeInCopy(ofNodeOf caller: Pid, _ context: ProcessContext) async {
-        guard caller.node != writer, let peer = try? NodeName(parsing: caller.node),
+        guard !database.node.runtime.isLocal(caller), let peer = try? NodeName(parsing: caller.node),
               let connection = database.node.connection(to: peer), mergedOver[peer] != connection else { return }
         do {
             if let copy = try await database.copy(of: name, on: peer) {

@@ -220,10 +220,11 @@ class Journal:
 def read_entries(port, list_name, namespace=None):
     url = f"http://127.0.0.1:{port}/lists/{list_name}/entries?date={DAY}"
     if namespace:
-        done = subprocess.run(["ip", "netns", "exec", namespace, "curl", "-sf", "-m", "12", url], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise OSError(f"curl in {namespace}: exit {done.returncode}")
-        body = done.stdout
+        done = subprocess.run(["ip", "netns", "exec", namespace, "curl", "-s", "-m", "12", "-w", "\n%{http_code}", url],
+                              capture_output=True, text=True)
+        body, _, status = done.stdout.rpartition("\n")
+        if done.returncode != 0 or status != "200":
+            raise OSError(f"GET {url} in {namespace}: curl exit {done.returncode}, status {status}: {body[:200]}")
     else:
         status, body = request("GET", url)
         if status != 200:
@@ -387,7 +388,10 @@ def partitions(args, rng, ledger):
         print(f"converged {time.time() - started:.1f} s after the writers stopped", flush=True)
         for host in hosts:
             for list_name in lists:
-                ledger.check(f"at the end, {name(host)}", list_name, lambda: read_entries(port, list_name, namespace(host)))
+                try:
+                    ledger.check(f"at the end, {name(host)}", list_name, lambda: read_entries(port, list_name, namespace(host)))
+                except NO_ANSWER as error:
+                    ledger.violation(f"at the end: {name(host)} did not serve {list_name}: {error}")
     finally:
         for process in processes:
             if process.poll() is None:

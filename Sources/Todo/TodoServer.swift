@@ -139,9 +139,7 @@ public struct TodoServer: GenServer {
             guard let change = shelf.inspect({ $0.proposeDelete(id: id, by: writer, atMillis: millis) }) else { return .notFound }
             return await commit(change, context) ?? .deleted
         case .merge(let change):
-            guard shelf.inspect({ var merged = $0; return merged.apply(change) }) else { return .merged }
-            logger.info("list \(name): merged another copy (\(change.records.count) records)")
-            return await commit(change, context) ?? .merged
+            return await mergeIn(change, from: "another copy", context) ?? .merged
         }
     }
 
@@ -155,18 +153,21 @@ public struct TodoServer: GenServer {
         guard !database.node.runtime.isLocal(caller), let peer = try? NodeName(parsing: caller.node),
               let connection = database.node.connection(to: peer), mergedOver[peer] != connection else { return }
         do {
-            if let copy = try await database.copy(of: name, on: peer) {
-                let change = copy.asChange
-                if shelf.inspect({ var merged = $0; return merged.apply(change) }) {
-                    logger.info("list \(name): took in \(peer)'s copy (\(change.records.count) records)")
-                    // Not stored here: the next request from that node tries again.
-                    guard await commit(change, context) == nil else { return }
-                }
-            }
+            // A copy that could not be stored here is read again at that node's next request.
+            if let copy = try await database.copy(of: name, on: peer),
+               await mergeIn(copy.asChange, from: "\(peer)'s copy", context) != nil { return }
             mergedOver[peer] = connection
         } catch {
             logger.warning("list \(name): cannot read \(peer)'s copy (\(error)); catch-up will merge it")
         }
+    }
+
+    /// Merges another copy's records in as any change: stored everywhere, then applied; nil
+    /// on success, or when the copy adds nothing (then it is neither stored nor logged).
+    private mutating func mergeIn(_ change: ListChange, from source: String, _ context: ProcessContext) async -> Reply? {
+        guard shelf.inspect({ var merged = $0; return merged.apply(change) }) else { return nil }
+        logger.info("list \(name): merged \(source) (\(change.records.count) records)")
+        return await commit(change, context)
     }
 
     /// The entry a committed add or update wrote, as users see it.

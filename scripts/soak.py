@@ -6,10 +6,13 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       edit and delete entries (JSON API) through every node that is up, while nodes are
       killed (-9) or stopped (TERM) and started again. After each rejoin the rejoined node
       must serve every acknowledged write; at the end every node must serve the same.
-  scripts/soak.py partitions [--rounds 25] [--seed S]   3 hosts in network namespaces (root,
-      iproute2); writers add, edit and delete through their own host's node while one host's
-      cable is pulled and put back. At the end every node must serve the same lists, holding
-      every acknowledged change.
+  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3]   3 hosts in network
+      namespaces (root, iproute2); writers add, edit and delete through their own host's node
+      while one host's cable is pulled and put back. In a share of the cuts (--kills) a node
+      on one side is killed (-9) and started again, during the cut or after it. After each
+      cut, once all nodes see each other, the node cut off and the node restarted must serve
+      every acknowledged write (the others are counted when they lag); at the end every node
+      must serve the same lists, holding every acknowledged change.
 
 Binaries from .build/release (`make build`), or --bin DIR. Prints the seed; a run is repeated
 with the same --seed (the timing still differs). Exit code 1 when a guarantee was broken.
@@ -63,12 +66,20 @@ class Ledger:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.entries = {}  # (list, id) -> {"acked": title or None once deleted, "asked": [titles, None for a delete]}
+        # (list, id) -> {"acked": title or None once deleted, "asked": [titles, None for a delete],
+        #                "history": [(serial, title) of every change asked for]}
+        self.entries = {}
+        self.serial = 0  # of the last change asked for
         self.unanswered_adds = set()
         self.acked = 0
         self.violations = []
+        self.journals = {}  # path -> how far it was read (`follow`)
 
-    # What writers tell it. Each is also a line of a writer's journal (`Journal`, `replay`).
+    def follow(self, path):
+        """Takes in, from now on, a journal a writer in another process keeps."""
+        self.journals[path] = 0
+
+    # What writers tell it. Each is also a line of a writer's journal (`Journal`, `follow`).
     def asked_add(self, title):
         with self.lock:
             self.unanswered_adds.add(title)
@@ -76,7 +87,7 @@ class Ledger:
     def acked_add(self, list_name, eid, title):
         with self.lock:
             self.unanswered_adds.discard(title)
-            self.entries[(list_name, eid)] = {"acked": title, "asked": []}
+            self.entries[(list_name, eid)] = {"acked": title, "asked": [], "history": []}
             self.acked += 1
 
     def asked_change(self, list_name, eid, title):
@@ -86,6 +97,8 @@ class Ledger:
             state = self.entries[(list_name, eid)]
             deleted_before = None in state["asked"]
             state["asked"].append(title)
+            self.serial += 1
+            state["history"].append((self.serial, title))
             return deleted_before
 
     def acked_change(self, list_name, eid, title):
@@ -97,37 +110,55 @@ class Ledger:
             state["acked"] = title
             self.acked += 1
 
-    def replay(self, path):
-        """Takes in a journal a writer in another process kept."""
-        with open(path) as journal:
-            for line in journal:
-                try:
-                    event, *arguments = json.loads(line)["event"]
-                except ValueError:
-                    continue  # the last line, cut short when the writer was stopped
+    def catch_up(self):
+        """Takes in the whole lines the followed journals gained since the last time."""
+        for path, offset in self.journals.items():
+            try:
+                with open(path, "rb") as journal:
+                    journal.seek(offset)
+                    gained = journal.read()
+            except FileNotFoundError:
+                continue  # its writer has yet to start
+            whole = gained[:gained.rfind(b"\n") + 1]  # a last line being written waits
+            self.journals[path] = offset + len(whole)
+            for line in whole.splitlines():
+                event, *arguments = json.loads(line)["event"]
                 getattr(self, event)(*arguments)
 
-    def allowed(self, list_name):
+    def allowed(self, list_name, since=None):
+        """What each entry may show: its acknowledged title, those asked for without an answer,
+        and (`since` a serial) every title asked for after it. Also the adds asked for without
+        an answer, and the serial of the last change asked for."""
+        self.catch_up()
+        since = self.serial if since is None else since
         with self.lock:
-            return ({eid: {state["acked"], *state["asked"]} for (name, eid), state in self.entries.items() if name == list_name},
-                    set(self.unanswered_adds))
+            return ({eid: {state["acked"], *state["asked"], *(title for serial, title in state["history"] if serial > since)}
+                     for (name, eid), state in self.entries.items() if name == list_name},
+                    set(self.unanswered_adds), self.serial)
 
-    def check(self, label, list_name, read):
+    def check(self, label, list_name, read, stale_is_violation=True):
         """`read()` gives the list as [(id, title)]; checked against the ledger before and after
-        it, so that a change answered meanwhile counts either way."""
-        before, unanswered_before = self.allowed(list_name)
+        it, so that a change answered meanwhile counts either way. An entry twice, or one nobody
+        asked for, is a violation; so is one that lacks an acknowledged change, unless
+        `stale_is_violation` is false: then it is printed and counted. Gives that count."""
+        before, unanswered_before, serial = self.allowed(list_name)
         shown = read()
-        after, unanswered_after = self.allowed(list_name)
+        # A read takes time: a change asked for and answered meanwhile may show, even when a
+        # later one came after it.
+        after, unanswered_after, _ = self.allowed(list_name, since=serial)
         titles = [title for _, title in shown]
         if len(titles) != len(set(titles)):
             self.violation(f"{label}: {list_name} shows {len(titles) - len(set(titles))} entries twice")
-        by_id = dict(shown)
+        by_id, stale = dict(shown), 0
         for eid, allowed in before.items():
             if by_id.get(eid) not in allowed | after.get(eid, set()):
-                self.violation(f"{label}: {list_name}/{eid} is {by_id.get(eid)!r}, acknowledged or asked: {sorted(map(str, allowed))}")
+                text = f"{label}: {list_name}/{eid} is {by_id.get(eid)!r}, acknowledged or asked: {sorted(map(str, allowed))}"
+                self.violation(text) if stale_is_violation else print("stale:", text, flush=True)
+                stale += 1
         for eid, title in shown:
             if eid not in before and eid not in after and title not in unanswered_before | unanswered_after:
                 self.violation(f"{label}: {list_name}/{eid} {title!r} was never asked for")
+        return stale
 
     def violation(self, text):
         with self.lock:
@@ -160,7 +191,7 @@ class OpsWriter(threading.Thread):
                 else:
                     self.change(base, self.rng.choice(self.mine), title if self.rng.random() < 0.8 else None)
             except NO_ANSWER:
-                pass  # the ledger allows either outcome
+                time.sleep(0.05)  # the ledger allows either outcome; the node may be down
 
     def add(self, base, list_name, title):
         self.ledger.asked_add(title)
@@ -186,7 +217,7 @@ class OpsWriter(threading.Thread):
 
 class Journal:
     """A ledger for a writer in a host's namespace: each event a line of JSON in a file, with
-    its time (to read beside the nodes' logs), for the ledger outside to `replay`."""
+    its time (to read beside the nodes' logs), for the ledger outside to `follow`."""
 
     def __init__(self, path):
         self.file, self.lock, self.deletes_asked = open(path, "a", buffering=1), threading.Lock(), set()
@@ -313,7 +344,7 @@ def partitions(args, rng, ledger):
     namespace = lambda host: f"{prefix}-h{host}"
     address = lambda host: f"10.78.0.{host}"
     name = lambda host: f"n{host}@{address(host)}"
-    made, processes = [], []
+    made, processes, nodes = [], [], {}
 
     def ip(*arguments):
         subprocess.run(["ip", *arguments], check=True)
@@ -339,36 +370,76 @@ def partitions(args, rng, ledger):
             ip("-n", namespace(host), "addr", "add", f"{address(host)}/24", "dev", "eth0")
             ip("-n", namespace(host), "link", "set", "eth0", "up")
             ip("-n", namespace(host), "link", "set", "lo", "up")
-        for host in hosts:
-            join = [] if host == 1 else ["--connect", name(1)]
+        def start(host, join):
             with open(f"{args.work}/{name(host)}.log", "a") as log:
-                processes.append(subprocess.Popen(
+                nodes[host] = subprocess.Popen(
                     ["ip", "netns", "exec", namespace(host), f"{args.bin}/todo-node", "--name", name(host), "--http-port", str(port),
-                     "--tick-time", "2", "--data-dir", f"{args.work}/data{host}", "--server-idle-timeout", str(rng.choice([1, 60])), *join],
-                    stdout=log, stderr=subprocess.STDOUT))
+                     "--tick-time", "2", "--data-dir", f"{args.work}/data{host}", "--server-idle-timeout", str(rng.choice([1, 60])),
+                     *(["--connect", name(join)] if join else [])],
+                    stdout=log, stderr=subprocess.STDOUT)
+
+        def all_joined():
+            return all(peers(h) == {name(o) for o in hosts if o != h} for h in hosts)
+
+        for host in hosts:
+            start(host, None if host == 1 else 1)
             if not eventually(lambda: peers(host) is not None, 30):
                 sys.exit(f"{name(host)} did not start; see {args.work}")
-        if not eventually(lambda: all(peers(h) == {name(o) for o in hosts if o != h} for h in hosts), 30):
+        if not eventually(all_joined, 30):
             sys.exit(f"the nodes did not join; see {args.work}")
         # Writers inside the namespaces: this script, as `ops-writer`, two per host, each
         # keeping a journal of what it asked for and what was acknowledged.
-        journals = [f"{args.work}/journal-h{host}-{w}.jsonl" for host in hosts for w in range(2)]
-        writers = [subprocess.Popen(["ip", "netns", "exec", namespace(host), sys.executable, __file__, "ops-writer", str(port),
-                                     f"h{host}w{w}", f"{args.work}/journal-h{host}-{w}.jsonl", ",".join(lists), str(rng.random())])
-                   for host in hosts for w in range(2)]
+        writers = []
+        for host in hosts:
+            for w in range(2):
+                journal = f"{args.work}/journal-h{host}-{w}.jsonl"
+                ledger.follow(journal)
+                writers.append(subprocess.Popen(["ip", "netns", "exec", namespace(host), sys.executable, __file__, "ops-writer",
+                                                 str(port), f"h{host}w{w}", journal, ",".join(lists), str(rng.random())]))
         processes += writers
+        lagging = 0
         for round_number in range(args.rounds):
             time.sleep(rng.uniform(1, 3))
             victim, length = rng.choice(hosts), rng.uniform(0.5, 8)
+            # What happens during the cut, at seconds after it starts: the cable goes back
+            # in, and maybe a node on one side is killed and started again.
+            events, killed = [(length, "heal", victim)], None
+            if rng.random() < args.kills:
+                killed, at = rng.choice(hosts), rng.uniform(0, length)
+                events += [(at, "kill", killed), (at + rng.uniform(0.2, 3), "start", killed)]
             ip("-n", switch, "link", "set", f"port{victim}", "down")
-            time.sleep(length)
-            ip("-n", switch, "link", "set", f"port{victim}", "up")
-            print(f"round {round_number}: {name(victim)} cut off for {length:.1f} s", flush=True)
+            cut = time.time()
+            for at, what, host in sorted(events):
+                time.sleep(max(0, cut + at - time.time()))
+                if what == "heal":
+                    ip("-n", switch, "link", "set", f"port{victim}", "up")
+                elif what == "kill":
+                    nodes[host].kill()
+                    nodes[host].wait()
+                else:
+                    start(host, rng.choice([o for o in hosts if o != host]))
+            story = f"{name(victim)} cut off for {length:.1f} s"
+            if killed:
+                story += f", {name(killed)} killed on {'its' if killed == victim else 'the other'} side and started again"
+            if not eventually(all_joined, 60):
+                ledger.violation(f"round {round_number}: the nodes did not all see each other within 60 s of the heal")
+            # Catch-up: the node that was cut off, and the one restarted, serve every write they
+            # missed; the others count when they lag behind the side they were cut from.
+            for host in hosts:
+                strict = host in (victim, killed)
+                for list_name in lists:
+                    label = f"round {round_number}, after the heal, {name(host)}"
+                    try:
+                        stale = ledger.check(label, list_name, lambda: read_entries(port, list_name, namespace(host)),
+                                             stale_is_violation=strict)
+                    except NO_ANSWER as error:
+                        ledger.violation(f"{label} did not serve {list_name}: {error}")
+                        continue
+                    lagging += 0 if strict else stale
+            print(f"round {round_number}: {story}; {ledger.acked} changes acknowledged", flush=True)
         for writer in writers:
             writer.send_signal(signal.SIGTERM)
             writer.wait()
-        for journal in journals:
-            ledger.replay(journal)
 
         # Converged once every node serves the same lists, each entry as the ledger allows;
         # checked in full after that.
@@ -386,6 +457,7 @@ def partitions(args, rng, ledger):
         if not eventually(converged, 90):
             ledger.violation("the nodes did not converge within 90 s of the last cut")
         print(f"converged {time.time() - started:.1f} s after the writers stopped", flush=True)
+        print(f"{lagging} reads right after a heal, on a node neither cut off nor restarted, lacked a change", flush=True)
         for host in hosts:
             for list_name in lists:
                 try:
@@ -393,7 +465,7 @@ def partitions(args, rng, ledger):
                 except NO_ANSWER as error:
                     ledger.violation(f"at the end: {name(host)} did not serve {list_name}: {error}")
     finally:
-        for process in processes:
+        for process in [*processes, *nodes.values()]:
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -421,6 +493,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["restarts", "partitions"])
     parser.add_argument("--rounds", type=int)
+    parser.add_argument("--kills", type=float, default=0.3, help="partitions: the share of cuts with a node killed")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
     args = parser.parse_args()

@@ -6,20 +6,25 @@ import Synchronization
 /// and applies a change before it answers the write, so a read after an answered write sees
 /// it. A read on the server's node so takes a lock and a filter: no process, no hop to the
 /// server's task and back, no timer. Reads count as requests for the server's idle timeout.
+/// The shelf serves reads only while its server holds every visible peer's copy (see
+/// `TodoServer.takeInNewCopies`): a peer that came (back) since may hold writes it lacks.
 final class ListShelf: Sendable {
     let server: Pid
-    private let state: Mutex<(list: TodoList, lastRead: ContinuousClock.Instant?)>
+    private let state: Mutex<(list: TodoList, lastRead: ContinuousClock.Instant?, peersTakenIn: UInt64?)>
 
     /// Empty until its server loads the list.
     init(server: Pid) {
         self.server = server
-        state = Mutex((TodoList(), nil))
+        state = Mutex((TodoList(), nil, nil))
     }
 
-    /// What `body` makes of the list, for a reader on this node (noted as a request).
-    func read<T>(_ body: (TodoList) -> T) -> T {
+    /// What `body` makes of the list, for a reader on this node (noted as a request); nil when
+    /// its server has yet to take in the copies of the peers that came since `connectionsMade`
+    /// (`ClusterNode.visibleConnectionsMade`) was last smaller.
+    func read<T>(connectionsMade: UInt64, _ body: (TodoList) -> T) -> T? {
         let now = ContinuousClock.now
         return state.withLock { state in
+            guard state.peersTakenIn == connectionsMade else { return nil }
             state.lastRead = now
             return body(state.list)
         }
@@ -34,6 +39,13 @@ final class ListShelf: Sendable {
     /// copy, so its storage is never shared, and never copied to be changed.
     func write<T>(_ body: (inout TodoList) -> T) -> T {
         state.withLock { body(&$0.list) }
+    }
+
+    /// The node's `visibleConnectionsMade` when the server last held every visible peer's
+    /// copy; the server notes it (nil until it loaded the list).
+    var peersTakenIn: UInt64? {
+        get { state.withLock { $0.peersTakenIn } }
+        set { state.withLock { $0.peersTakenIn = newValue } }
     }
 
     /// When a reader last read, if ever.

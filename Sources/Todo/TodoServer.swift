@@ -50,7 +50,7 @@ public struct TodoServer: GenServer {
     /// for its first request (nil: all of it).
     private var idleLeft: Duration?
     /// For each visible peer, the connection (`ClusterNode.connection(to:)`) over which this
-    /// server last took in that peer's copy of the list (`takeInCopy`).
+    /// server last took in that peer's copy of the list (`takeInNewCopies`).
     private var mergedOver: [NodeName: UInt64] = [:]
 
     public var idleTimeout: Duration? { idleLeft ?? expiry }
@@ -105,10 +105,10 @@ public struct TodoServer: GenServer {
 
     public mutating func handleCall(_ request: Request, from: CallFrom, context: ProcessContext) async throws -> CallResult<Reply> {
         idleLeft = nil
-        return .reply(await serve(request, from: from.caller, context))
+        return .reply(await serve(request, context))
     }
 
-    private mutating func serve(_ request: Request, from caller: Pid, _ context: ProcessContext) async -> Reply {
+    private mutating func serve(_ request: Request, _ context: ProcessContext) async -> Reply {
         if !loaded {
             // The merge of this node's copy and its peers' (this one may have missed writes
             // while the node was away).
@@ -119,7 +119,7 @@ public struct TodoServer: GenServer {
             loaded = true
             shelves.open(shelf, for: name)
         }
-        await takeInCopy(ofNodeOf: caller, context)
+        await takeInNewCopies(context)
         let writer = writer
         switch request {
         case .entries(let date):
@@ -143,23 +143,38 @@ public struct TodoServer: GenServer {
         }
     }
 
-    /// Before a visible peer's first request since it (re)connected, takes in that peer's copy
-    /// of the list. Right after a cut heals, the node that was cut off sends its requests
-    /// here while its own writes are still on their way (in its server's hand-over, or in
-    /// catch-up, or nowhere when its server had stopped): served without them, it did not
-    /// see what it had just written. One read of the peer's copy per connection; requests
-    /// from this node and from hidden nodes (which hold no copy) skip it.
-    private mutating func takeInCopy(ofNodeOf caller: Pid, _ context: ProcessContext) async {
-        guard !database.node.runtime.isLocal(caller), let peer = try? NodeName(parsing: caller.node),
-              let connection = database.node.connection(to: peer), mergedOver[peer] != connection else { return }
-        do {
-            // A copy that could not be stored here is read again at that node's next request.
-            if let copy = try await database.copy(of: name, on: peer),
-               await mergeIn(copy.asChange, from: "\(peer)'s copy", context) != nil { return }
-            mergedOver[peer] = connection
-        } catch {
-            logger.warning("list \(name): cannot read \(peer)'s copy (\(error)); catch-up will merge it")
+    /// Before the first request since a visible peer (re)connected, takes in that peer's copy
+    /// of the list. Right after a cut heals, the other side's writes are still on their way (in
+    /// a hand-over, in catch-up, or nowhere when their server had stopped): served without
+    /// them, requests through the node that was cut off missed its own writes (a 404 for an
+    /// entry it had just written, in the soak), and reads on the node that kept its server
+    /// missed the other side's. One read of each peer's copy per connection, all at once;
+    /// until it is done the shelf sends reads here.
+    private mutating func takeInNewCopies(_ context: ProcessContext) async {
+        let node = database.node
+        let connectionsMade = node.visibleConnectionsMade
+        guard shelf.peersTakenIn != connectionsMade else { return }
+        let new = Dictionary(uniqueKeysWithValues: node.nodes().compactMap { peer in
+            node.connection(to: peer).flatMap { mergedOver[peer] == $0 ? nil : (peer, $0) }
+        })
+        var tookAll = true
+        for (peer, copy) in new.isEmpty ? [:] : await database.copies(of: name, on: Array(new.keys)) {
+            switch copy {
+            case .success(let list?):
+                // A copy that could not be stored here is read again at the next request.
+                guard await mergeIn(list.asChange, from: "\(peer)'s copy", context) == nil else {
+                    tookAll = false
+                    continue
+                }
+            case .success(nil):
+                break
+            case .failure(let error):
+                // Not read again: every request would wait for a peer that does not answer.
+                logger.warning("list \(name): cannot read \(peer)'s copy (\(error)); catch-up will merge it")
+            }
+            mergedOver[peer] = new[peer]
         }
+        if tookAll { shelf.peersTakenIn = connectionsMade }
     }
 
     /// Merges another copy's records in as any change: stored everywhere, then applied; nil

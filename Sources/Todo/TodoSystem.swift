@@ -126,10 +126,11 @@ public final class TodoSystem: Sendable {
     }
 
     /// `list`'s entries on `date`, read from the shelf of `server` (its list's server) when
-    /// that runs on this node and has loaded the list; nil otherwise (the request goes to it).
+    /// that runs on this node, has loaded the list, and holds the copies of the peers that are
+    /// up; nil otherwise (the request goes to it).
     private func readFromShelf(_ list: String, server: Pid, on date: TodoDate?) -> [TodoEntry]? {
         guard node.runtime.isLocal(server), let shelf = shelves.shelf(of: list, server: server) else { return nil }
-        return shelf.read { $0.entries(on: date) }
+        return shelf.read(connectionsMade: node.visibleConnectionsMade) { $0.entries(on: date) }
     }
 
     /// What a failure to reach the list's server tells the caller.

@@ -177,6 +177,10 @@ public final class ClusterNode: Sendable {
     /// them (a restart, a healed cut); nil when it is not a connected visible peer.
     public func connection(to node: NodeName) -> UInt64? { shared.withLock { $0.visibleConnections[node] } }
 
+    /// How many connections to visible peers this node ever made: it grows whenever a visible
+    /// peer comes up, so a reader that sees it unchanged knows that none came (back) since.
+    public var visibleConnectionsMade: UInt64 { shared.withLock { $0.connectionsMade } }
+
     /// The hidden peers (Erlang's `Node.list(:hidden)`), sorted.
     public func hiddenNodes() -> [NodeName] { shared.withLock { $0.hidden.sorted() } }
 

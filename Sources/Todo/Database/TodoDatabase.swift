@@ -64,14 +64,13 @@ public struct TodoDatabase: Sendable {
         let mine = await get(name)
         let peers = node.nodes()
         guard !peers.isEmpty else { return (mine, []) }
-        let (results, _) = await node.rpc.multicall(
-            on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
         var merged = mine
         var answered: [NodeName] = []
-        for case (let peer, .success(let copies)) in results {
+        for (peer, copy) in await copies(of: name, on: peers) {
+            guard case .success(let copy) = copy else { continue }
             answered.append(peer)
-            for copy in copies.lists where copy.name == name {
-                if merged == nil { merged = copy.list } else { merged?.merge(copy.list) }
+            if let copy {
+                if merged == nil { merged = copy } else { merged?.merge(copy) }
             }
         }
         if let merged, merged != mine {
@@ -80,11 +79,12 @@ public struct TodoDatabase: Sendable {
         return (merged, answered)
     }
 
-    /// `peer`'s copy of `name` (nil: it has none); throws when `peer` does not answer.
-    func copy(of name: String, on peer: NodeName) async throws -> TodoList? {
-        let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self,
-                                             timeout: Self.fetchTimeout)
-        return copies.lists.first { $0.name == name }?.list
+    /// Each of `peers`' copy of `name` (nil: it has none), or why it did not come, asked of
+    /// all at once and within `fetchTimeout`.
+    func copies(of name: String, on peers: [NodeName]) async -> [NodeName: Result<TodoList?, RPCError>] {
+        let (results, _) = await node.rpc.multicall(
+            on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
+        return results.mapValues { result in result.map { copies in copies.lists.first { $0.name == name }?.list } }
     }
 
     /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the

@@ -1,5 +1,5 @@
 import Synchronization
-import Cluster
+@testable import Cluster
 import ClusterTestKit
 import Processes
 import Testing
@@ -51,6 +51,57 @@ struct GlobalNameTests {
             await nodes[2].shutdown()
             try await eventually("gone with its node") { nodes.prefix(2).allSatisfy { $0.global.whereis("resident") == nil } }
         }
+    }
+
+    /// After a cut, a node that had not heard yet that an owner on a third node died hands its
+    /// name on to a peer that had, in the table it sends when they reconnect (found by the
+    /// partition soak: a list's name pointed at a dead server on two nodes for 14 s, and
+    /// every request for it failed). Nobody tells of that death again: the peer watches
+    /// the owner itself and drops the name. Here n1's late table is sent by the test.
+    @Test func aNameOfADeadOwnerThatAPeerHandsOnLateIsDropped() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
+            let dead = n2.runtime.spawn { context in _ = try await context.receive(String.self) }
+            #expect(try await n2.global.register("zed", dead) == nil)
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == dead } }
+            n2.runtime.send("die", to: dead)
+            try await eventually("gone with its process") { nodes.allSatisfy { $0.global.whereis("zed") == nil } }
+            try await handOnLate(["zed": dead], from: n1, to: n3)
+            try await eventually("n3 drops the dead owner's name") { n3.global.whereis("zed") == nil }
+        }
+    }
+
+    /// The same late table, when n3 already knows the name's next owner on the same node: the
+    /// later pid stays (before, the lower serial did: the dead one, and the live server was
+    /// no longer found from n3).
+    @Test func aLateTableDoesNotTakeANameFromTheNextOwnerOnTheSameNode() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
+            let dead = n2.runtime.spawn { context in _ = try await context.receive(String.self) }
+            #expect(try await n2.global.register("zed", dead) == nil)
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == dead } }
+            n2.runtime.send("die", to: dead)
+            try await eventually("gone with its process") { nodes.allSatisfy { $0.global.whereis("zed") == nil } }
+            let next = n2.runtime.spawn(idle)
+            #expect(try await n2.global.register("zed", next) == nil)
+            try await eventually("the next one registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == next } }
+            try await handOnLate(["zed": dead], from: n1, to: n3)
+            #expect(n3.global.whereis("zed") == next)
+            #expect(n2.runtime.isAlive(next))
+        }
+    }
+
+    /// Sends `names` to `to`'s name server as `from`'s table at a reconnect, and waits until
+    /// `to` took it in: a live name sent after them comes in the same order.
+    private func handOnLate(_ names: [String: Pid], from: ClusterNode, to: ClusterNode) async throws {
+        let marker = from.runtime.spawn(idle)
+        for table in [names, ["marker-\(marker.serial)": marker]] {
+            from.runtime.send(GlobalSync(from: from.name.description, names: table), toName: GlobalNameServer.name,
+                              on: to.name.description)
+        }
+        try await eventually("the late table taken in") { to.global.whereis("marker-\(marker.serial)") == marker }
     }
 
     @Test func aHealedCutKeepsOneOwnerChosenAlikeEverywhereAndKillsTheOther() async throws {

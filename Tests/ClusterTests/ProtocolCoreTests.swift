@@ -401,6 +401,19 @@ import Testing
         #expect(table.learn("x", onA) == nil)
     }
 
+    /// Of two pids of one node, the later one stays, in either order: the name went to it once
+    /// the earlier one had lost it (here, in the soak, the earlier one was dead, and a node
+    /// that heard it late handed it on).
+    @Test func ofTwoPidsOfOneNodeTheLaterStays() {
+        let earlier = Pid(node: "b@h", incarnation: 1, serial: 45), later = Pid(node: "b@h", incarnation: 1, serial: 622)
+        var heardLate = GlobalTable(), heardInOrder = GlobalTable()
+        _ = heardLate.learn("x", later)
+        #expect(heardLate.learn("x", earlier) == GlobalTable.Clash(name: "x", kept: later, lost: earlier))
+        _ = heardInOrder.learn("x", earlier)
+        #expect(heardInOrder.learn("x", later) == GlobalTable.Clash(name: "x", kept: later, lost: earlier))
+        #expect(heardLate.names == heardInOrder.names)
+    }
+
     @Test func aDownNodeTakesItsNamesAlong() {
         var table = GlobalTable()
         _ = table.merge(["x": onA, "y": onB, "z": onB])

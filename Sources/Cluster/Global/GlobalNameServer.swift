@@ -3,8 +3,11 @@ import Processes
 
 /// The process behind global names on each node (Erlang's `global_name_server`). It changes
 /// this node's `GlobalTable`, answers as leader when it is the lowest visible node, applies
-/// the leader's updates, exchanges whole tables with every peer that comes up, watches the
-/// local owners, and settles clashes (killing a local loser).
+/// the leader's updates, exchanges whole tables with every peer that comes up, watches every
+/// owner (as `:global` monitors every registered pid), and settles clashes (killing a local
+/// loser). Watching remote owners too matters after a cut: a peer that had not heard yet that
+/// an owner on a third node died hands its name on in its table, and no one would tell of
+/// that death again.
 struct GlobalNameServer {
     static let name = "global_name_server"
 
@@ -43,20 +46,20 @@ struct GlobalNameServer {
             }
             if owner == nil {
                 broadcast(GlobalUpdate(name: request.name, pid: request.pid, registered: request.register), context: context)
-                if request.register { watchIfLocal(request.name, request.pid, context: context) }
+                if request.register { watch(request.name, request.pid, context: context) }
             }
             context.send(GlobalReply(tag: request.tag, owner: owner), to: request.replyTo)
         case let update as GlobalUpdate:
             if update.registered {
                 if let clash = changeTable({ $0.learn(update.name, update.pid) }) { settle(clash, context: context) }
-                watchIfLocal(update.name, update.pid, context: context)
+                watch(update.name, update.pid, context: context)
             } else {
                 changeTable { $0.forget(update.name, update.pid) }
             }
         case let sync as GlobalSync:
             for clash in changeTable({ $0.merge(sync.names) }) { settle(clash, context: context) }
             let kept = changeTable { table in sync.names.filter { table.whereis($0.key) == $0.value } }
-            for (name, pid) in kept { watchIfLocal(name, pid, context: context) }
+            for (name, pid) in kept { watch(name, pid, context: context) }
             if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { synced.insert(from) }
         case let request as GlobalLockRequest:
             let before = locks.holders
@@ -87,7 +90,8 @@ struct GlobalNameServer {
                 table.forget(owner.name, owner.pid)
                 return true
             }
-            if owned {
+            // The owner's node tells everyone; every other node watches the owner as well.
+            if owned, context.runtime.isLocal(owner.pid) {
                 broadcast(GlobalUpdate(name: owner.name, pid: owner.pid, registered: false), context: context)
             }
         case let event as NodeEvent:
@@ -134,9 +138,9 @@ struct GlobalNameServer {
         for peer in node.nodes() { context.runtime.send(update, toName: Self.name, on: peer.description) }
     }
 
-    private mutating func watchIfLocal(_ name: String, _ pid: Pid, context: ProcessContext) {
+    private mutating func watch(_ name: String, _ pid: Pid, context: ProcessContext) {
         let owner = Owner(name: name, pid: pid)
-        guard context.runtime.isLocal(pid), watching.insert(owner).inserted else { return }
+        guard watching.insert(owner).inserted else { return }
         watched[context.monitor(pid)] = owner
     }
 

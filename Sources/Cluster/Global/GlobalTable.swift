@@ -5,7 +5,9 @@ import Processes
 ///
 /// A clash (two pids under one name, after a partition heals or a race across a leader
 /// change) keeps the pid on the lower node name, as Erlang's default resolver does, so every
-/// node that sees the same two pids picks the same winner.
+/// node that sees the same two pids picks the same winner. Two pids of one node are not two
+/// sides: the name went to the later one only once the earlier one had lost it, so a table
+/// that still names the earlier one heard late (`winner`).
 public struct GlobalTable: Sendable, Equatable {
     public struct Clash: Sendable, Equatable {
         public let name: String
@@ -54,9 +56,15 @@ public struct GlobalTable: Sendable, Equatable {
         other.sorted { $0.key < $1.key }.compactMap { learn($0.key, $0.value) }
     }
 
-    /// The default resolver: the pid on the lower node name (then the lower serial) stays.
+    /// The default resolver: the pid on the lower node name stays. Of two pids of one node, the
+    /// later one (the higher serial) stays: after a cut, a node that had not heard yet that
+    /// the earlier one died handed it on to a peer that had, and the peer kept the dead one
+    /// and dropped the live one. Of two lives of one node, the lower incarnation, a rule
+    /// alike everywhere (one of them is dead, and its name goes with it: `GlobalNameServer`
+    /// watches every owner).
     public static func winner(_ a: Pid, _ b: Pid) -> Pid {
         if a.node != b.node { return a.node < b.node ? a : b }
-        return (a.incarnation, a.serial) <= (b.incarnation, b.serial) ? a : b
+        if a.incarnation == b.incarnation { return a.serial >= b.serial ? a : b }
+        return a.incarnation < b.incarnation ? a : b
     }
 }

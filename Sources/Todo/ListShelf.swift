@@ -19,8 +19,9 @@ final class ListShelf: Sendable {
     }
 
     /// What `body` makes of the list, for a reader on this node (noted as a request); nil when
-    /// its server has yet to take in the copies of the peers that came since `connectionsMade`
-    /// (`ClusterNode.visibleConnectionsMade`) was last smaller.
+    /// its server has yet to take in the copy of a peer that came up since, by
+    /// `connectionsMade` (the node's `ClusterNode.visibleConnectionsMade`): the read then goes
+    /// to the server.
     func read<T>(connectionsMade: UInt64, _ body: (TodoList) -> T) -> T? {
         let now = ContinuousClock.now
         return state.withLock { state in

@@ -88,6 +88,18 @@ struct ListShelfTests {
         #expect(TodoServer.firstWait(expiry: .milliseconds(100), requestDeadline: now - .seconds(1), now: now) == nil)
     }
 
+    /// A shelf serves reads only while its server holds the copies of the peers that came up
+    /// (by the node's count of connections made): after a heal, one that did not would miss
+    /// the other side's writes. Until then the read goes to the server (nil here).
+    @Test func aShelfServesReadsOnlyOnceItsServerTookInThePeersThatCameUp() {
+        let shelf = ListShelf(server: Pid(node: "shelves@localhost", incarnation: 1, serial: 1))
+        #expect(shelf.read(connectionsMade: 0) { _ in true } == nil)  // not loaded yet
+        shelf.peersTakenIn = 3
+        #expect(shelf.read(connectionsMade: 3) { _ in true } == true)
+        #expect(shelf.lastRead != nil)
+        #expect(shelf.read(connectionsMade: 4) { _ in true } == nil)  // a peer came up since
+    }
+
     /// A shelf is closed only by its own server: a successor's stays open.
     @Test func aShelfClosesOnlyItself() async throws {
         let runtime = ProcessRuntime(node: "shelves@localhost")

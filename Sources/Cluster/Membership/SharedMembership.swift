@@ -4,9 +4,9 @@ import Processes
 /// connected, who wants node events, and the links and monitors that cross to each peer.
 struct SharedMembership: Sendable {
     var visible: Set<NodeName> = []
-    /// Which connection to each visible peer is up: a number no earlier connection had.
+    /// Which connection to each visible peer is up: a number no earlier connection had
+    /// (`ClusterNode.visibleConnectionsMade` after it came up).
     var visibleConnections: [NodeName: UInt64] = [:]
-    var connectionsMade: UInt64 = 0
     var hidden: Set<NodeName> = []
     /// Subscribers of `monitorNodes`, and whether they also want hidden nodes.
     var subscribers: [Pid: Bool] = [:]

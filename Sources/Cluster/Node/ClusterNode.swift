@@ -25,6 +25,9 @@ public final class ClusterNode: Sendable {
     let outbox: Outbox
     let transport = TransportSlot()
     let shared: Mutex<SharedMembership>
+    /// `visibleConnectionsMade`, counted under `shared`'s lock and read without it: every read
+    /// of a list on its server's node asks for it.
+    let visibleConnectionsMadeCount = Atomic<UInt64>(0)
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
     let globalTable = Mutex(GlobalTable())
     /// Local owners of global names that are told of a clash they lost instead of killed.
@@ -179,7 +182,7 @@ public final class ClusterNode: Sendable {
 
     /// How many connections to visible peers this node ever made: it grows whenever a visible
     /// peer comes up, so a reader that sees it unchanged knows that none came (back) since.
-    public var visibleConnectionsMade: UInt64 { shared.withLock { $0.connectionsMade } }
+    public var visibleConnectionsMade: UInt64 { visibleConnectionsMadeCount.load(ordering: .acquiring) }
 
     /// The hidden peers (Erlang's `Node.list(:hidden)`), sorted.
     public func hiddenNodes() -> [NodeName] { shared.withLock { $0.hidden.sorted() } }

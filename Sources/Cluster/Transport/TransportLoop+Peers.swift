@@ -23,8 +23,8 @@ extension TransportLoop {
                 shared.hidden.insert(info.node)
             } else {
                 shared.visible.insert(info.node)
-                shared.connectionsMade += 1
-                shared.visibleConnections[info.node] = shared.connectionsMade
+                // Counted under the lock, so that a reader that sees the count sees the connection.
+                shared.visibleConnections[info.node] = node.visibleConnectionsMadeCount.wrappingAdd(1, ordering: .releasing).newValue
             }
             return shared.subscribers.filter { !hidden || $0.value }.map(\.key)
         }

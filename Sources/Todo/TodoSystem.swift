@@ -110,9 +110,9 @@ public final class TodoSystem: Sendable {
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
                 }
-            } catch let error as CallError where Self.neverReached(error) && ContinuousClock.now + pause < deadline {
-                // The server ended before it read the request (idle stop, shutdown): the next
-                // lookup finds or starts a fresh one.
+            } catch let error as CallError where Self.safeToRetry(request, after: error) && ContinuousClock.now + pause < deadline {
+                // The server ended before it read the request (idle stop, shutdown), or a read
+                // lost its server: the next lookup finds or starts a fresh one.
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(200))
                 continue
@@ -143,10 +143,14 @@ public final class TodoSystem: Sendable {
         }
     }
 
-    /// Errors that prove the server never handled the request, so it is safe to try again.
-    private static func neverReached(_ error: CallError) -> Bool {
+    /// Whether `request` may go to the list's next server after `error`: when the error proves
+    /// that the server never handled it, or when it is a read (which changes nothing) and its
+    /// server or the server's node was lost. A read that met a connection dropped as a cut
+    /// healed failed with `503` before.
+    private static func safeToRetry(_ request: TodoServer.Request, after error: CallError) -> Bool {
         switch error {
         case .noproc, .exited(.normal), .exited(.shutdown): true
+        case .nodedown, .exited: if case .entries = request { true } else { false }
         default: false
         }
     }

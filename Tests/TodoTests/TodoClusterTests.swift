@@ -381,6 +381,22 @@ struct TodoClusterTests {
         }
     }
 
+    /// A read whose server's node is lost while it waits goes to the list's next server: a
+    /// read changes nothing, so it is safe to send again. Before, it failed as unavailable
+    /// (a `503` in the soak, for a read that met a connection dropped as a cut healed).
+    @Test func aReadThatLosesItsServersNodeIsServedByTheNextServer() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await two.add("lina", "2018-12-19", "Dentist")
+            try await eventually("n1 knows n2's server") { one.whereis("lina") == two.node.name }
+            todo.cluster.cut(one.node, two.node)
+            // Sent into the cut: it waits until n1 sees n2 down.
+            #expect(try await one.entries("lina") == ["2018-12-19 Dentist"])
+            #expect(one.whereis("lina") == one.node.name)
+        }
+    }
+
     /// After a healed cut one server remains, holding both sides' writes (the loser handed
     /// its list over), and every copy holds them too, each once.
     @Test func afterAHealedCutTheSurvivingServerAndEveryCopyHoldBothSidesWrites() async throws {

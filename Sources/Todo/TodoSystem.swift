@@ -2,6 +2,7 @@ import Cluster
 import Foundation
 import Logging
 import Processes
+import Synchronization
 
 /// What the to-do system of one node needs besides its cluster node.
 public struct TodoSettings: Sendable {
@@ -44,6 +45,9 @@ public final class TodoSystem: Sendable {
     /// The lists of the servers on this node, for reads without a message.
     let shelves: ListShelves
     private let keeper: Pid
+    /// The node's `visibleConnectionsMade` when a wait for the peers' tables of names timed
+    /// out: requests stop waiting until another peer comes (`awaitPeersNames`).
+    private let namesWaitGivenUp = Atomic<UInt64>(.max)
 
     static let callFunction = "todo.call"
     static let whereisFunction = "todo.whereis"
@@ -87,6 +91,7 @@ public final class TodoSystem: Sendable {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
+        await awaitPeersNames(until: deadline)
         // A read looks its server up first; the first call uses what it found, without a
         // second lookup.
         var found: Pid?
@@ -122,6 +127,20 @@ public final class TodoSystem: Sendable {
             }
             if case .failed(let words) = reply { throw .failed(words) }
             return reply
+        }
+    }
+
+    /// Right after a peer (re)connects, its table of global names is still on its way: after a
+    /// cut heals, a list's name here may point at this side's server, which is about to lose
+    /// it to the other side's and lacks that side's writes. A request waits for the table
+    /// (milliseconds; at most 2 s, then no request waits again until another peer comes).
+    private func awaitPeersNames(until deadline: ContinuousClock.Instant) async {
+        guard !node.global.isSynced else { return }
+        let connectionsMade = node.visibleConnectionsMade
+        guard namesWaitGivenUp.load(ordering: .relaxed) != connectionsMade else { return }
+        let synced = (try? await node.global.sync(timeout: min(.seconds(2), deadline - .now))) ?? false
+        if !synced, namesWaitGivenUp.exchange(connectionsMade, ordering: .relaxed) != connectionsMade {
+            node.logger.warning("the peers' tables of global names did not all come within 2 s; requests go on without them")
         }
     }
 

@@ -20,7 +20,9 @@ struct GlobalNameServer {
         let name: String
         let pid: Pid
     }
-    var synced: Set<NodeName> = []
+    /// For each peer whose table came, the connection (`ClusterNode.connection(to:)`) it came
+    /// over: a peer that reconnected since owes its table again.
+    var syncedOver: [NodeName: UInt64] = [:]
     var waiting: [GlobalSyncQuery] = []
     var locks = GlobalLocks()
     /// Monitors of lock holders and waiters, so their death releases what they hold.
@@ -60,7 +62,7 @@ struct GlobalNameServer {
             for clash in changeTable({ $0.merge(sync.names) }) { settle(clash, context: context) }
             let kept = changeTable { table in sync.names.filter { table.whereis($0.key) == $0.value } }
             for (name, pid) in kept { watch(name, pid, context: context) }
-            if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { synced.insert(from) }
+            if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { syncedOver[from] = node.connection(to: from) }
         case let request as GlobalLockRequest:
             let before = locks.holders
             if request.lock {
@@ -104,7 +106,7 @@ struct GlobalNameServer {
                     context.runtime.send(GlobalLockHolders(holders: locks.holders), toName: Self.name, on: peer.description)
                 }
             case .down(let peer, _, hidden: false):
-                synced.remove(peer)
+                syncedOver.removeValue(forKey: peer)
                 let gone = changeTable { $0.forgetNode(peer.description) }
                 if !gone.isEmpty { node.logger.info("global: names of \(peer) dropped: \(gone.joined(separator: ", "))") }
             default: break
@@ -155,8 +157,15 @@ struct GlobalNameServer {
         }
     }
 
+    /// Once this node holds the table of every visible peer over its current connection, notes
+    /// it (`GlobalNames.isSynced`) and answers those waiting for it. Nothing to do while no
+    /// peer came (back) since the last time.
     private mutating func answerSyncWaiters(context: ProcessContext) {
-        guard !waiting.isEmpty, Set(node.nodes()).isSubset(of: synced) else { return }
+        let connectionsMade = node.visibleConnectionsMade
+        guard !waiting.isEmpty || node.globalSyncedThrough.load(ordering: .acquiring) != connectionsMade,
+              node.nodes().allSatisfy({ peer in syncedOver[peer].map { $0 == node.connection(to: peer) } ?? false })
+        else { return }
+        node.globalSyncedThrough.store(connectionsMade, ordering: .releasing)
         for query in waiting { context.send(GlobalSynced(tag: query.tag), to: query.replyTo) }
         waiting.removeAll()
     }

@@ -73,12 +73,22 @@ public struct GlobalNames: NameRegistry {
         if let pid = whereis(name) { node.runtime.send(message, to: pid) }
     }
 
-    /// Waits until this node holds the tables of all its current peers (`:global.sync()`).
-    public func sync(timeout: Duration = .seconds(5)) async throws {
+    /// Whether this node holds the table of every visible peer, over the connection that is
+    /// up: right after a peer (re)connects its table is still on its way, and a name may point
+    /// at a process that is about to lose it to the peer's (after a cut heals). Two atomic
+    /// loads, for a check on every request.
+    public var isSynced: Bool {
+        node.globalSyncedThrough.load(ordering: .acquiring) == node.visibleConnectionsMade
+    }
+
+    /// Waits until this node holds the tables of all its current peers (`:global.sync()`);
+    /// false when `timeout` passed first.
+    @discardableResult
+    public func sync(timeout: Duration = .seconds(5)) async throws -> Bool {
         try await node.runtime.withProcess { context in
             let tag = context.runtime.makeRef()
             context.runtime.send(GlobalSyncQuery(tag: tag, replyTo: context.pid), toName: GlobalNameServer.name)
-            _ = try await context.receive(timeout: timeout) { ($0 as? GlobalSynced)?.tag == tag ? true : nil }
+            return try await context.receive(timeout: timeout) { ($0 as? GlobalSynced)?.tag == tag ? true : nil } ?? false
         }
     }
 

@@ -28,6 +28,9 @@ public final class ClusterNode: Sendable {
     /// `visibleConnectionsMade`, counted under `shared`'s lock and read without it: every read
     /// of a list on its server's node asks for it.
     let visibleConnectionsMadeCount = Atomic<UInt64>(0)
+    /// The `visibleConnectionsMade` up to which this node holds every visible peer's table of
+    /// global names (`GlobalNames.isSynced`).
+    let globalSyncedThrough = Atomic<UInt64>(0)
     let rpcFunctions = Mutex<[String: RPC.Function]>([:])
     let globalTable = Mutex(GlobalTable())
     /// Local owners of global names that are told of a clash they lost instead of killed.

@@ -62,11 +62,7 @@ struct GlobalNameTests {
         try await withTestCluster { cluster in
             let nodes = try await cluster.startMesh(3)
             let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
-            let dead = n2.runtime.spawn { context in _ = try await context.receive(String.self) }
-            #expect(try await n2.global.register("zed", dead) == nil)
-            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == dead } }
-            n2.runtime.send("die", to: dead)
-            try await eventually("gone with its process") { nodes.allSatisfy { $0.global.whereis("zed") == nil } }
+            let dead = try await registerAndEnd("zed", on: n2, seenBy: nodes)
             try await handOnLate(["zed": dead], from: n1, to: n3)
             try await eventually("n3 drops the dead owner's name") { n3.global.whereis("zed") == nil }
         }
@@ -79,11 +75,7 @@ struct GlobalNameTests {
         try await withTestCluster { cluster in
             let nodes = try await cluster.startMesh(3)
             let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
-            let dead = n2.runtime.spawn { context in _ = try await context.receive(String.self) }
-            #expect(try await n2.global.register("zed", dead) == nil)
-            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == dead } }
-            n2.runtime.send("die", to: dead)
-            try await eventually("gone with its process") { nodes.allSatisfy { $0.global.whereis("zed") == nil } }
+            let dead = try await registerAndEnd("zed", on: n2, seenBy: nodes)
             let next = n2.runtime.spawn(idle)
             #expect(try await n2.global.register("zed", next) == nil)
             try await eventually("the next one registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == next } }
@@ -91,6 +83,17 @@ struct GlobalNameTests {
             #expect(n3.global.whereis("zed") == next)
             #expect(n2.runtime.isAlive(next))
         }
+    }
+
+    /// A process on `node` that takes `name`, and ends once every node of `nodes` knew it; it is
+    /// gone from their tables when this returns.
+    private func registerAndEnd(_ name: String, on node: ClusterNode, seenBy nodes: [ClusterNode]) async throws -> Pid {
+        let pid = node.runtime.spawn { context in _ = try await context.receive(String.self) }
+        #expect(try await node.global.register(name, pid) == nil)
+        try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis(name) == pid } }
+        node.runtime.send("end", to: pid)
+        try await eventually("gone with its process") { nodes.allSatisfy { $0.global.whereis(name) == nil } }
+        return pid
     }
 
     /// Sends `names` to `to`'s name server as `from`'s table at a reconnect, and waits until

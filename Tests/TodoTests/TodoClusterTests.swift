@@ -318,28 +318,9 @@ struct TodoClusterTests {
     /// back for the whole test.
     @Test func afterAHealTheNodeThatWasCutOffSeesItsOwnWrites() async throws {
         try await withTodoCluster { todo in
-            let nodes = try await todo.cluster.startMesh(2)
-            let one = try await todo.startSystem(on: nodes[0])
-            let two = try await todo.startSystem(on: nodes[1], idle: .milliseconds(200))
-            for node in nodes { try await node.global.sync() }
-            _ = try await one.add("kim", "2018-12-19", "Dentist")
-            todo.cluster.cut(one.node, two.node)
-            // n2 forgets n1's server a moment after n1: a write before that went to it, and failed.
-            try await eventually("both sides alone") {
-                one.node.nodes().isEmpty && two.node.nodes().isEmpty && two.whereis("kim") == nil
-            }
-            _ = try await two.add("kim", "2018-12-19", "two-side")
-            try await eventually("n2's server stops idle") { two.whereis("kim") == nil }
-            let released = Mutex(false)
-            defer { released.withLock { $0 = true } }
-            two.node.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
-                while !released.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-                throw TodoFailure.failed("held back by the test")
-            }
-            todo.cluster.restore(one.node, two.node)
-            try await eventually("healed, n1's server kept", within: .seconds(15)) {
-                one.node.nodes() == [two.node.name] && two.whereis("kim") == one.node.name
-            }
+            let (one, two, release) = try await healAfterAWriteOnlyN2Holds(todo)
+            defer { release() }
+            try await eventually("n1's server kept", within: .seconds(15)) { two.whereis("kim") == one.node.name }
             #expect(try await two.entries("kim") == ["2018-12-19 Dentist", "2018-12-19 two-side"])
             #expect(try await one.storedTitles("kim") == ["Dentist", "two-side"])
         }
@@ -353,32 +334,45 @@ struct TodoClusterTests {
     /// held back for the whole test.
     @Test func afterAHealTheNodeThatKeptItsServerReadsTheOtherSidesWrites() async throws {
         try await withTodoCluster { todo in
-            let nodes = try await todo.cluster.startMesh(2)
-            let one = try await todo.startSystem(on: nodes[0])
-            let two = try await todo.startSystem(on: nodes[1], idle: .milliseconds(200))
-            for node in nodes { try await node.global.sync() }
-            _ = try await one.add("kim", "2018-12-19", "Dentist")
-            #expect(try await one.entries("kim") == ["2018-12-19 Dentist"])
-            #expect(one.shelves.count == 1)
-            todo.cluster.cut(one.node, two.node)
-            // n2 forgets n1's server a moment after n1: a write before that went to it, and failed.
-            try await eventually("both sides alone") {
-                one.node.nodes().isEmpty && two.node.nodes().isEmpty && two.whereis("kim") == nil
+            let (one, _, release) = try await healAfterAWriteOnlyN2Holds(todo) { one async throws in
+                #expect(try await one.entries("kim") == ["2018-12-19 Dentist"])
+                #expect(one.shelves.count == 1)
             }
-            _ = try await two.add("kim", "2018-12-19", "two-side")
-            try await eventually("n2's server stops idle") { two.whereis("kim") == nil }
-            let released = Mutex(false)
-            defer { released.withLock { $0 = true } }
-            two.node.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
-                while !released.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-                throw TodoFailure.failed("held back by the test")
-            }
-            todo.cluster.restore(one.node, two.node)
-            try await eventually("healed", within: .seconds(15)) { one.node.nodes() == [two.node.name] }
+            defer { release() }
             #expect(one.whereis("kim") == one.node.name)
             #expect(try await one.entries("kim") == ["2018-12-19 Dentist", "2018-12-19 two-side"])
             #expect(try await one.storedTitles("kim") == ["Dentist", "two-side"])
         }
+    }
+
+    /// n1 and n2: n1 writes "Dentist" to kim (its server runs on n1), and `beforeTheCut` runs;
+    /// a cut, during which n2 writes "two-side" through a server of its own that then stops
+    /// idle, so only n2's copy holds that write; n2's catch-up answers are held back until
+    /// `release` is called; the cut heals (as n1 sees it).
+    private func healAfterAWriteOnlyN2Holds(
+        _ todo: TodoTestCluster, beforeTheCut: (TodoSystem) async throws -> Void = { _ in }
+    ) async throws -> (one: TodoSystem, two: TodoSystem, release: @Sendable () -> Void) {
+        let nodes = try await todo.cluster.startMesh(2)
+        let one = try await todo.startSystem(on: nodes[0])
+        let two = try await todo.startSystem(on: nodes[1], idle: .milliseconds(200))
+        for node in nodes { try await node.global.sync() }
+        _ = try await one.add("kim", "2018-12-19", "Dentist")
+        try await beforeTheCut(one)
+        todo.cluster.cut(one.node, two.node)
+        // n2 forgets n1's server a moment after n1: a write before that went to it, and failed.
+        try await eventually("both sides alone") {
+            one.node.nodes().isEmpty && two.node.nodes().isEmpty && two.whereis("kim") == nil
+        }
+        _ = try await two.add("kim", "2018-12-19", "two-side")
+        try await eventually("n2's server stops idle") { two.whereis("kim") == nil }
+        let released = Atomic(false)
+        two.node.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
+            while !released.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+            throw TodoFailure.failed("held back by the test")
+        }
+        todo.cluster.restore(one.node, two.node)
+        try await eventually("healed", within: .seconds(15)) { one.node.nodes() == [two.node.name] }
+        return (one, two, { released.store(true, ordering: .relaxed) })
     }
 
     /// Right after a heal, until the other side's table of names arrives, a list's name on the

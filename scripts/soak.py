@@ -8,11 +8,11 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       must serve every acknowledged write; at the end every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3]   3 hosts in network
       namespaces (root, iproute2); writers add, edit and delete through their own host's node
-      while one host's cable is pulled and put back. In a share of the cuts (--kills) a node
-      on one side is killed (-9) and started again, during the cut or after it. After each
-      cut, once all nodes see each other, the node cut off and the node restarted must serve
-      every acknowledged write (the others are counted when they lag); at the end every node
-      must serve the same lists, holding every acknowledged change.
+      while one host's cable (one time in five, every host's) is pulled and put back. In a
+      share of the cuts (--kills) a node is also killed (-9) and started again, during the
+      cut or after it. After each cut, once all nodes see each other, the nodes cut off and
+      the one restarted must serve every acknowledged write (the others are counted when they
+      lag); at the end every node must serve the same lists, holding every acknowledged change.
 
 In both, each writer also reads lists back: its own entries must show the change it was last
 told of (or one still unanswered), through any node it uses.
@@ -444,27 +444,30 @@ def partitions(args, rng, ledger):
             return False
         for round_number in range(args.rounds):
             time.sleep(rng.uniform(1, 3))
-            victim, length = rng.choice(hosts), rng.uniform(0.5, 8)
+            # One host cut off from the other two, or (one cut in five) every host from every other.
+            victims, length = (hosts if rng.random() < 0.2 else [rng.choice(hosts)]), rng.uniform(0.5, 8)
             # What happens during the cut, at seconds after it starts: the cable goes back
             # in, and maybe a node on one side is killed and started again.
-            events, killed = [(length, "heal", victim)], None
+            events, killed = [(length, "heal", 0)], None
             if rng.random() < args.kills:
                 killed, at = rng.choice(hosts), rng.uniform(0, length)
                 events += [(at, "kill", killed), (at + rng.uniform(0.2, 3), "start", killed)]
-            ip("-n", switch, "link", "set", f"port{victim}", "down")
+            for victim in victims:
+                ip("-n", switch, "link", "set", f"port{victim}", "down")
             cut = time.time()
             for at, what, host in sorted(events):
                 time.sleep(max(0, cut + at - time.time()))
                 if what == "heal":
-                    ip("-n", switch, "link", "set", f"port{victim}", "up")
+                    for victim in victims:
+                        ip("-n", switch, "link", "set", f"port{victim}", "up")
                 elif what == "kill":
                     nodes[host].kill()
                     nodes[host].wait()
                 else:
                     start(host, rng.choice([o for o in hosts if o != host]))
-            story = f"{name(victim)} cut off for {length:.1f} s"
+            story = f"{'every host' if len(victims) > 1 else name(victims[0])} cut off for {length:.1f} s"
             if killed:
-                story += f", {name(killed)} killed on {'its' if killed == victim else 'the other'} side and started again"
+                story += f", {name(killed)} killed on {'its' if killed in victims else 'the other'} side and started again"
             if not eventually(all_joined, 60):
                 ledger.violation(f"round {round_number}: the nodes did not all see each other within 60 s of the heal")
             # Catch-up: the node that was cut off, and the one restarted, serve every write they
@@ -479,7 +482,7 @@ def partitions(args, rng, ledger):
                                               stale_is_violation=False)
                     except NO_ANSWER as error:
                         ledger.violation(f"{label} did not serve {list_name}: {error}")
-                if host not in (victim, killed):
+                if host not in (*victims, killed):
                     lagging += len(stale)
                     for text in stale:
                         print("lagging:", text, flush=True)

@@ -85,6 +85,27 @@ struct GlobalNameTests {
         }
     }
 
+    /// A late table that names a process of a node's earlier life (the node restarted while the
+    /// sender was cut off, shorter than the tick time) does not take the name from its live
+    /// one: not on a peer, and not on that node itself, which killed its live process when
+    /// the lower incarnation won.
+    @Test func aLateTableDoesNotTakeANameFromTheNodesCurrentLife() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
+            let live = n2.runtime.spawn(idle)
+            #expect(try await n2.global.register("zed", live) == nil)
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("zed") == live } }
+            // Lower in incarnation (never 0): the rule before kept it.
+            let earlier = Pid(node: n2.runtime.node, incarnation: n2.runtime.incarnation - 1, serial: 1)
+            try await handOnLate(["zed": earlier], from: n1, to: n3)
+            try await handOnLate(["zed": earlier], from: n1, to: n2)
+            #expect(n3.global.whereis("zed") == live)
+            #expect(n2.global.whereis("zed") == live)
+            #expect(n2.runtime.isAlive(live))
+        }
+    }
+
     /// A process on `node` that takes `name`, and ends once every node of `nodes` knew it; it is
     /// gone from their tables when this returns.
     private func registerAndEnd(_ name: String, on node: ClusterNode, seenBy nodes: [ClusterNode]) async throws -> Pid {

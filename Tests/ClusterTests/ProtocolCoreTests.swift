@@ -414,6 +414,20 @@ import Testing
         #expect(heardLate.names == heardInOrder.names)
     }
 
+    /// Of two lives of one node, the one up stays, whichever order they came in; when no one
+    /// knows which is up, the lower incarnation, alike everywhere.
+    @Test func ofTwoLivesOfOneNodeTheOneUpStays() {
+        let earlier = Pid(node: "b@h", incarnation: 5, serial: 9), now = Pid(node: "b@h", incarnation: 9, serial: 1)
+        let lives = { (node: String) -> UInt64? in node == "b@h" ? 9 : nil }
+        var heardLate = GlobalTable(), heardInOrder = GlobalTable(), unknown = GlobalTable()
+        _ = heardLate.learn("x", now)
+        #expect(heardLate.learn("x", earlier, lives: lives) == GlobalTable.Clash(name: "x", kept: now, lost: earlier))
+        _ = heardInOrder.learn("x", earlier)
+        #expect(heardInOrder.learn("x", now, lives: lives) == GlobalTable.Clash(name: "x", kept: now, lost: earlier))
+        _ = unknown.learn("x", now)
+        #expect(unknown.learn("x", earlier) == GlobalTable.Clash(name: "x", kept: earlier, lost: now))
+    }
+
     @Test func aDownNodeTakesItsNamesAlong() {
         var table = GlobalTable()
         _ = table.merge(["x": onA, "y": onB, "z": onB])

@@ -53,13 +53,15 @@ struct GlobalNameServer {
             context.send(GlobalReply(tag: request.tag, owner: owner), to: request.replyTo)
         case let update as GlobalUpdate:
             if update.registered {
-                if let clash = changeTable({ $0.learn(update.name, update.pid) }) { settle(clash, context: context) }
+                if let clash = changeTable({ $0.learn(update.name, update.pid, lives: node.incarnation(of:)) }) {
+                    settle(clash, context: context)
+                }
                 watch(update.name, update.pid, context: context)
             } else {
                 changeTable { $0.forget(update.name, update.pid) }
             }
         case let sync as GlobalSync:
-            for clash in changeTable({ $0.merge(sync.names) }) { settle(clash, context: context) }
+            for clash in changeTable({ $0.merge(sync.names, lives: node.incarnation(of:)) }) { settle(clash, context: context) }
             let kept = changeTable { table in sync.names.filter { table.whereis($0.key) == $0.value } }
             for (name, pid) in kept { watch(name, pid, context: context) }
             if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { syncedOver[from] = node.connection(to: from) }

@@ -28,13 +28,14 @@ public struct GlobalTable: Sendable, Equatable {
         return nil
     }
 
-    /// Another node's word that `name` is `pid`'s; a clash is settled by `winner`.
-    public mutating func learn(_ name: String, _ pid: Pid) -> Clash? {
+    /// Another node's word that `name` is `pid`'s; a clash is settled by `winner`, told by
+    /// `lives` which incarnation of a node is the one up (nil: not known).
+    public mutating func learn(_ name: String, _ pid: Pid, lives: (String) -> UInt64? = { _ in nil }) -> Clash? {
         guard let current = names[name], current != pid else {
             names[name] = pid
             return nil
         }
-        let kept = Self.winner(current, pid)
+        let kept = Self.winner(current, pid, life: current.node == pid.node ? lives(pid.node) : nil)
         names[name] = kept
         return Clash(name: name, kept: kept, lost: kept == current ? pid : current)
     }
@@ -52,19 +53,22 @@ public struct GlobalTable: Sendable, Equatable {
     }
 
     /// Merges a peer's table into this one; returns the clashes, settled.
-    public mutating func merge(_ other: [String: Pid]) -> [Clash] {
-        other.sorted { $0.key < $1.key }.compactMap { learn($0.key, $0.value) }
+    public mutating func merge(_ other: [String: Pid], lives: (String) -> UInt64? = { _ in nil }) -> [Clash] {
+        other.sorted { $0.key < $1.key }.compactMap { learn($0.key, $0.value, lives: lives) }
     }
 
     /// The default resolver: the pid on the lower node name stays. Of two pids of one node, the
     /// later one (the higher serial) stays: after a cut, a node that had not heard yet that
     /// the earlier one died handed it on to a peer that had, and the peer kept the dead one
-    /// and dropped the live one. Of two lives of one node, the lower incarnation, a rule
-    /// alike everywhere (one of them is dead, and its name goes with it: `GlobalNameServer`
-    /// watches every owner).
-    public static func winner(_ a: Pid, _ b: Pid) -> Pid {
+    /// and dropped the live one. Of two lives of one node, the one it lives now (`life`, as
+    /// the node itself and every node connected to it know it): the other is dead, and a node
+    /// that kept it killed the live one. When neither is, the lower incarnation, a rule alike
+    /// everywhere (both are dead; their names go with them, as `GlobalNameServer` watches
+    /// every owner).
+    public static func winner(_ a: Pid, _ b: Pid, life: UInt64? = nil) -> Pid {
         if a.node != b.node { return a.node < b.node ? a : b }
         if a.incarnation == b.incarnation { return a.serial >= b.serial ? a : b }
+        if let life, a.incarnation == life || b.incarnation == life { return a.incarnation == life ? a : b }
         return a.incarnation < b.incarnation ? a : b
     }
 }

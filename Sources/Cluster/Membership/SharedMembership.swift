@@ -8,6 +8,8 @@ struct SharedMembership: Sendable {
     /// (`ClusterNode.visibleConnectionsMade` after it came up).
     var visibleConnections: [NodeName: UInt64] = [:]
     var hidden: Set<NodeName> = []
+    /// The incarnation of each connected peer, visible or hidden (its pids carry it).
+    var incarnations: [NodeName: UInt64] = [:]
     /// Subscribers of `monitorNodes`, and whether they also want hidden nodes.
     var subscribers: [Pid: Bool] = [:]
     var nodeMonitors: [NodeName: Set<Pid>] = [:]

@@ -187,6 +187,14 @@ public final class ClusterNode: Sendable {
     /// peer comes up, so a reader that sees it unchanged knows that none came (back) since.
     public var visibleConnectionsMade: UInt64 { visibleConnectionsMadeCount.load(ordering: .acquiring) }
 
+    /// Which incarnation of the node named `node` is up, as its pids carry it: this node's own,
+    /// or a connected peer's; nil for any other.
+    public func incarnation(of node: String) -> UInt64? {
+        if node == runtime.node { return runtime.incarnation }
+        guard let name = try? NodeName(parsing: node) else { return nil }
+        return shared.withLock { $0.incarnations[name] }
+    }
+
     /// The hidden peers (Erlang's `Node.list(:hidden)`), sorted.
     public func hiddenNodes() -> [NodeName] { shared.withLock { $0.hidden.sorted() } }
 

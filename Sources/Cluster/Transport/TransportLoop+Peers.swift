@@ -19,6 +19,7 @@ extension TransportLoop {
         lost.removeValue(forKey: info.node)
         pollerDirty = true
         let subscribers = node.shared.withLock { shared -> [Pid] in
+            shared.incarnations[info.node] = info.incarnation
             if hidden {
                 shared.hidden.insert(info.node)
             } else {
@@ -58,6 +59,7 @@ extension TransportLoop {
         let (subscribers, watchers, broken) = node.shared.withLock { shared in
             shared.visible.remove(name)
             shared.visibleConnections.removeValue(forKey: name)
+            shared.incarnations.removeValue(forKey: name)
             shared.hidden.remove(name)
             return (shared.subscribers.filter { !peer.hidden || $0.value }.map(\.key),
                     shared.nodeMonitors.removeValue(forKey: name) ?? [],

@@ -238,6 +238,7 @@ extension TodoServer.Reply: WireCodable {
             writer.write(4)
             writer.writeString(words)
         case .merged: writer.write(5)
+        case .notHere: writer.write(6)
         }
     }
 
@@ -255,6 +256,7 @@ extension TodoServer.Reply: WireCodable {
         case 3: self = .notFound
         case 4: self = .failed(try reader.readString())
         case 5: self = .merged
+        case 6: self = .notHere
         default: throw .malformed("not a to-do reply")
         }
     }

@@ -31,9 +31,14 @@ public struct TodoServer: GenServer {
         case notFound
         case failed(String)
         case merged
+        /// This server lost its list's name (a clash settled after a heal): the request was
+        /// not taken, and goes to the list's server.
+        case notHere
     }
 
     let name: String
+    /// The list's name in the global registry (`globalName`).
+    let registeredName: String
     /// The list, which this server alone changes.
     let shelf: ListShelf
     /// Where this node's readers find the shelf, once the list is loaded.
@@ -72,8 +77,8 @@ public struct TodoServer: GenServer {
                       logger: Logger, wallMillis: @escaping @Sendable () -> Int64, shelves: ListShelves,
                       context: ProcessContext) -> TodoServer {
         logger.info("Starting to-do server for \(name).")
-        var server = TodoServer(name: name, shelf: ListShelf(server: context.pid), shelves: shelves, database: database,
-                                expiry: expiry, logger: logger, wallMillis: wallMillis)
+        var server = TodoServer(name: name, registeredName: globalName(name), shelf: ListShelf(server: context.pid),
+                                shelves: shelves, database: database, expiry: expiry, logger: logger, wallMillis: wallMillis)
         server.idleLeft = firstWait(expiry: expiry, requestDeadline: requestDeadline, now: .now)
         return server
     }
@@ -109,6 +114,10 @@ public struct TodoServer: GenServer {
     }
 
     private mutating func serve(_ request: Request, _ context: ProcessContext) async -> Reply {
+        // Its node settled a clash against it, and the news (`GlobalNameConflict`) waits behind
+        // the requests that reached it before: taken here, they missed the kept server's
+        // writes, and the kept server lacked theirs until the hand-over.
+        if let owner = database.node.global.whereis(registeredName), owner != context.pid { return .notHere }
         if !loaded {
             // The merge of this node's copy and its peers' (this one may have missed writes
             // while the node was away).
@@ -201,7 +210,13 @@ public struct TodoServer: GenServer {
         if loaded {
             let copy = shelf.inspect { $0.asChange }
             do {
-                _ = try await context.call(conflict.kept, Request.merge(copy), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
+                var kept = conflict.kept
+                // The kept one may lose in turn (three sides): the copy follows the name once.
+                if try await context.call(kept, Request.merge(copy), replyType: Reply.self, timeout: TodoDatabase.storeTimeout) == .notHere,
+                   let next = database.node.global.whereis(registeredName), next != kept, next != context.pid {
+                    kept = next
+                    _ = try await context.call(kept, Request.merge(copy), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
+                }
             } catch {
                 // Every write of this copy is stored on this side's nodes: catch-up brings it.
                 logger.warning("list \(name): hand-over to \(conflict.kept) failed (\(error)); catch-up will merge it")

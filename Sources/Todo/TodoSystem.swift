@@ -126,6 +126,16 @@ public final class TodoSystem: Sendable {
                 throw Self.unavailable(error)
             }
             if case .failed(let words) = reply { throw .failed(words) }
+            if case .notHere = reply {
+                // A server that lost the list's name: the next lookup finds the kept one.
+                guard ContinuousClock.now + pause < deadline else {
+                    metrics.unavailable()
+                    throw .unavailable("the list's server moved")
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(200))
+                continue
+            }
             return reply
         }
     }

@@ -442,6 +442,33 @@ struct TodoClusterTests {
         }
     }
 
+    /// A server that lost its list's name does not take the requests that reached it before
+    /// the news did: after a heal, its node settles the clash while they wait in its mailbox.
+    /// Taken there, they missed the kept server's writes, and the kept server lacked theirs
+    /// until the hand-over (a stale read in the soak, right after a heal). It answers
+    /// `notHere`, and `perform` looks the list's server up again. Here the loser is a second
+    /// server for the list, started outside the registry.
+    @Test func aServerThatLostItsListsNameTakesNoRequest() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await one.add("pia", "2018-12-19", "Dentist")
+            try await eventually("n2 knows n1's server") { two.whereis("pia") == one.node.name }
+            let day = try #require(TodoDate("2018-12-19"))
+            let reply = try await two.node.runtime.withProcess { context in
+                let stray = try await context.startServer { server in
+                    TodoServer.start("pia", database: two.database, expiry: .seconds(60), requestDeadline: .now + .seconds(10),
+                                     logger: two.node.logger, wallMillis: { 1 }, shelves: two.shelves, context: server)
+                }
+                return try await context.call(stray.pid, TodoServer.Request.add(date: day, title: "stray"),
+                                              replyType: TodoServer.Reply.self, timeout: .seconds(5))
+            }
+            #expect(reply == .notHere)
+            #expect(try await one.entries("pia") == ["2018-12-19 Dentist"])
+            #expect(try await two.storedTitles("pia") == ["Dentist"])
+        }
+    }
+
     /// A read whose server's node is lost while it waits goes to the list's next server: a
     /// read changes nothing, so it is safe to send again. Before, it failed as unavailable
     /// (a `503` in the soak, for a read that met a connection dropped as a cut healed).

@@ -292,7 +292,8 @@ struct TodoWireTests {
                                               .update(id: three, date: nil, title: "x"), .update(id: three, date: day, title: nil),
                                               .delete(id: EntryID(counter: 9, origin: "")), .merge(list.asChange)]
         let replies: [TodoServer.Reply] = [.entries([TodoEntry(id: three, date: day, title: "a")]), .entries([]),
-                                           .entry(TodoEntry(id: three, date: day, title: "b")), .deleted, .notFound, .failed("disk"), .merged]
+                                           .entry(TodoEntry(id: three, date: day, title: "b")), .deleted, .notFound, .failed("disk"),
+                                           .merged, .notHere]
         for request in requests {
             var writer = WireWriter()
             try registry.encode(CallMessage(from: from, request: request), to: &writer)

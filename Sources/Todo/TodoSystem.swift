@@ -100,6 +100,13 @@ public final class TodoSystem: Sendable {
             if let server = found, let entries = readFromShelf(list, server: server, on: date) { return .entries(entries) }
         }
         var pause = Duration.milliseconds(5)
+        // Waits before the next try, longer each time; false when that would pass the deadline.
+        func pausedForAnotherTry() async -> Bool {
+            guard ContinuousClock.now + pause < deadline else { return false }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(200))
+            return true
+        }
         while true {
             let reply: TodoServer.Reply
             let known = found
@@ -115,26 +122,19 @@ public final class TodoSystem: Sendable {
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
                 }
-            } catch let error as CallError where Self.safeToRetry(request, after: error) && ContinuousClock.now + pause < deadline {
+            } catch {
                 // The server ended before it read the request (idle stop, shutdown), or a read
                 // lost its server: the next lookup finds or starts a fresh one.
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(200))
-                continue
-            } catch {
+                if let error = error as? CallError, Self.safeToRetry(request, after: error), await pausedForAnotherTry() { continue }
                 metrics.unavailable()
                 throw Self.unavailable(error)
             }
             if case .failed(let words) = reply { throw .failed(words) }
             if case .notHere = reply {
                 // A server that lost the list's name: the next lookup finds the kept one.
-                guard ContinuousClock.now + pause < deadline else {
-                    metrics.unavailable()
-                    throw .unavailable("the list's server moved")
-                }
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(200))
-                continue
+                if await pausedForAnotherTry() { continue }
+                metrics.unavailable()
+                throw .unavailable("the list's server moved")
             }
             return reply
         }

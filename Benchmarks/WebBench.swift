@@ -29,7 +29,17 @@ enum WebBench {
         /// run's share of the trivial run just before it.
         var oneNodeShare: Double
         var clusterShare: Double
-        var bytesPerIdleServer: Double
+        var memory: IdleMemory
+    }
+
+    /// Resident memory per idle list server, on one node and in a cluster of three.
+    struct IdleMemory {
+        var oneNode: Double
+        /// On the node that runs the servers, with two peers joined: its peers watch every
+        /// server (the global names' monitors), which it records too.
+        var serversNode: Double
+        /// On each peer, per global name it holds (a median of the two).
+        var peer: Double
     }
 
     static let duration = 5
@@ -98,30 +108,33 @@ enum WebBench {
         cluster.stop()
         stop(trivial)
 
-        let bytes = try await idleServerMemory(scratch: scratch)
+        let alone = try await idleServerMemory(nodes: 1, scratch: scratch)
+        let three = try await idleServerMemory(nodes: 3, scratch: scratch)
+        let memory = IdleMemory(oneNode: alone[0], serversNode: three[0], peer: median(Array(three.dropFirst())))
         return Figures(trivial: medianLoad(of: trivialRuns), oneNode: oneNode.load, oneNodeGets: oneNodeGets, oneNodePosts: oneNodePosts,
-                       cluster: threeNodes.load, oneNodeShare: oneNode.share, clusterShare: threeNodes.share, bytesPerIdleServer: bytes)
+                       cluster: threeNodes.load, oneNodeShare: oneNode.share, clusterShare: threeNodes.share, memory: memory)
     }
 
-    /// Resident memory a fresh node gains by loading 10,000 list servers, per server, once
-    /// they are idle: after `hibernateAfter` without mail each has hibernated.
-    static func idleServerMemory(lists: Int = 10_000, scratch: URL) async throws -> Double {
-        let cluster = try Cluster(size: 1, scratch: scratch.appendingPathComponent("memory"))
+    /// Resident memory that each node of a fresh cluster of `nodes` gains, per list, as the
+    /// first node loads 10,000 list servers, once they are idle: after `hibernateAfter`
+    /// without mail each has hibernated. The first node's figure is its servers'; a peer's is
+    /// what it keeps for each server's global name.
+    static func idleServerMemory(lists: Int = 10_000, nodes: Int, scratch: URL) async throws -> [Double] {
+        let cluster = try Cluster(size: nodes, scratch: scratch.appendingPathComponent("memory-\(nodes)"))
         defer { cluster.stop() }
-        try await cluster.start(count: 1)
+        try await cluster.start(count: nodes)
         let port = cluster.httpPorts[0]
         let urls = scratch.appendingPathComponent("urls.txt")
         let warm = (1...100).map { "url = \"http://127.0.0.1:\(port)/entries?list=warm_\($0)&date=2018-12-19\"\noutput = /dev/null\n" }
         try warm.joined().write(to: urls, atomically: true, encoding: .utf8)
         try run("/usr/bin/curl", ["-s", "-K", urls.path])
-        let before = residentBytes(of: cluster.pids[0])
+        let before = cluster.pids.map(residentBytes)
         let lines = (1...lists).map { "url = \"http://127.0.0.1:\(port)/entries?list=idle_\($0)&date=2018-12-19\"\noutput = /dev/null\n" }
         try lines.joined().write(to: urls, atomically: true, encoding: .utf8)
         try run("/usr/bin/curl", ["-s", "-K", urls.path])
         // Well past a list server's `hibernateAfter`, so every server has hibernated.
         try await Task.sleep(for: TodoServer.hibernateAfter * 6)
-        let after = residentBytes(of: cluster.pids[0])
-        return Double(after - before) / Double(lists)
+        return zip(cluster.pids.map(residentBytes), before).map { Double($0 - $1) / Double(lists) }
     }
 
     /// The book's load, spread over 1,000 lists and December 2018: `getShare` of the requests

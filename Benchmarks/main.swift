@@ -73,13 +73,16 @@ if groups == ["hibernated-calls"] {
     print(try await LocalProcessBench.callToHibernated())
     exit(0)
 }
+// Bytes per idle list server on one node, then on each node of three (the servers' node first).
 if groups == ["list-server-memory"] {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("todo-bench-\(UUID().uuidString)")
     // Removed before `exit`, which would skip a `defer`.
-    let bytes: Result<Double, any Error>
-    do { bytes = .success(try await WebBench.idleServerMemory(scratch: scratch)) } catch { bytes = .failure(error) }
+    let bytes: Result<[Double], any Error>
+    do {
+        bytes = .success(try await WebBench.idleServerMemory(nodes: 1, scratch: scratch) + WebBench.idleServerMemory(nodes: 3, scratch: scratch))
+    } catch { bytes = .failure(error) }
     try? FileManager.default.removeItem(at: scratch)
-    print(try bytes.get())
+    print(try bytes.get().map { String(Int($0)) }.joined(separator: " "))
     exit(0)
 }
 if groups == ["genserver-once"] {
@@ -204,7 +207,9 @@ if wanted("web") {
     report.add("http_post_1_node_cpu", web.oneNodePosts.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
     report.add("http_mix_3_nodes_cpu", web.cluster.cpuMicroseconds, "us/req", reference: "http_trivial_route_cpu")
     report.add("http_mix_non_2xx", Double(web.oneNode.errors + web.oneNodeGets.errors + web.oneNodePosts.errors + web.cluster.errors), "responses")
-    report.add("memory_per_idle_list_server", web.bytesPerIdleServer, "bytes")
+    report.add("memory_per_idle_list_server", web.memory.oneNode, "bytes")
+    report.add("memory_per_idle_list_server_3_nodes", web.memory.serversNode, "bytes", reference: "memory_per_idle_list_server")
+    report.add("memory_per_global_name_on_a_peer", web.memory.peer, "bytes")
 }
 
 if wanted("store") {

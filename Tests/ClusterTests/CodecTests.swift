@@ -156,22 +156,61 @@ struct Person: Codable, Hashable, Sendable {
         #expect(FNV1a.hash(Array("foobar".utf8)) == 0x8594_4171_f739_67e8)
     }
 
-    /// A message's pid on the receiving node shares that node's name; any other reads its
-    /// own; both equal what `Pid(from:)` reads, and a pid cut short throws.
-    @Test func aPidOnTheLocalNodeSharesItsName() throws {
-        for pid in [Pid(node: "local@host", incarnation: 7, serial: 1 << 40), Pid(node: "other@host", incarnation: 7, serial: 3),
-                    Pid(node: "local@hos", incarnation: 1, serial: 2), Pid(node: "", incarnation: 1, serial: 2)] {
+    /// A string read that equals one of the reader's shared strings is that string, in the
+    /// same storage (past 15 bytes a string has storage of its own); any other reads its own;
+    /// both equal what was written, and a pid cut short throws.
+    @Test func aStringThatEqualsASharedOneSharesItsStorage() throws {
+        let shared = ["local@host.example", "peer@host.example"]
+        for pid in [Pid(node: "local@host.example", incarnation: 7, serial: 1 << 40), Pid(node: "peer@host.example", incarnation: 7, serial: 3),
+                    Pid(node: "other@host.example", incarnation: 7, serial: 3), Pid(node: "local@host.exampl", incarnation: 1, serial: 2),
+                    Pid(node: "", incarnation: 1, serial: 2)] {
             var writer = WireWriter()
             pid.encode(to: &writer)
             var reader = WireReader(writer.bytes)
-            let read = try reader.readPid(sharing: "local@host")
+            reader.sharedStrings = shared
+            let read = try Pid(from: &reader)
             #expect(read == pid && read.node == pid.node)
             #expect(reader.isAtEnd)
+            if pid.node.utf8.count > 15 {  // a shorter one is kept inline, without storage
+                let sharing = shared.first { $0 == pid.node }
+                #expect(sharing.map { storage(of: $0) == storage(of: read.node) } ?? (storage(of: read.node) != storage(of: pid.node)))
+            }
             var cut = WireReader(Array(writer.bytes.dropLast()))
-            #expect(throws: WireError.self) { try cut.readPid(sharing: "local@host") }
+            cut.sharedStrings = shared
+            #expect(throws: WireError.self) { try Pid(from: &cut) }
         }
         #expect([UInt8]().withUnsafeBytes { empty in [UInt8]().withUnsafeBytes { sameBytes(empty, $0) } })
         #expect(![UInt8]([1]).withUnsafeBytes { one in [UInt8]([1, 2]).withUnsafeBytes { sameBytes(one, $0) } })
+    }
+
+    /// A frame's packets, and the messages in them, share the names of the frame's two nodes:
+    /// a monitor packet's ref and pids, and a message's pid and payload (a peer's monitors
+    /// and a table of global names each kept copies of them before).
+    @Test func aFramesPacketsShareTheNamesOfItsTwoNodes() throws {
+        let local = "local@host.example", peer = "peer@host.example"
+        let watcher = Pid(node: peer, incarnation: 1, serial: 2), target = Pid(node: local, incarnation: 3, serial: 4)
+        var frame: [UInt8] = []
+        Batch.append(Batch.encode(.monitor(ref: Ref(node: peer, incarnation: 1, serial: 9), watcher: watcher, target: target)), to: &frame)
+        var message = WireWriter()
+        message.write(Packet.messageKind)
+        target.encode(to: &message)
+        watcher.encode(to: &message)
+        Batch.append(message.bytes, to: &frame)
+        var names: [String] = []
+        let error = Batch.walk(frame, sharedNames: [local, peer],
+                               message: { pid, payload in names += [pid.node, (try? Pid(from: &payload))?.node ?? "unread"] },
+                               other: { packet in
+                                   if case .monitor(let ref, let watcher, let target) = packet { names += [ref.node, watcher.node, target.node] }
+                                   return true
+                               })
+        #expect(error == nil)
+        #expect(names == [peer, peer, local, local, peer])
+        #expect(names.map(storage(of:)) == [peer, peer, local, local, peer].map(storage(of:)))
+    }
+
+    /// Where a string's UTF-8 lies: the same address for two strings that share storage.
+    private func storage(of text: String) -> UnsafeRawPointer? {
+        text.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
     }
 
     /// A name registered again names the type registered last, as before.

@@ -55,18 +55,6 @@ extension WireReader {
     mutating func readIdentity() throws(WireError) -> (node: String, incarnation: UInt64, serial: UInt64) {
         (try readString(), try readVarint(), try readVarint())
     }
-
-    /// A pid as `Pid(from:)` reads it, except that a node name equal to `node` is `node`
-    /// itself: a message's pid names the receiving node, and reading that name into a new
-    /// `String` checked its UTF-8 (and past 15 bytes allocated) for every message.
-    mutating func readPid(sharing node: String) throws(WireError) -> Pid {
-        let name = try readRange()
-        let isShared = node.withUTF8Bytes { local in
-            bytes.withUnsafeBytes { sameBytes(UnsafeRawBufferPointer(local), UnsafeRawBufferPointer(rebasing: $0[name])) }
-        }
-        let text = isShared ? node : String(decoding: bytes[name], as: UTF8.self)
-        return Pid(node: text, incarnation: try readVarint(), serial: try readVarint())
-    }
 }
 
 extension Pid: WireCodable {

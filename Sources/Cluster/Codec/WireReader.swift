@@ -21,15 +21,22 @@ public struct WireReader: Sendable {
     public let bytes: [UInt8]
     public private(set) var index: Int
     let end: Int
+    /// Strings that a string read here shares when it has their bytes: a frame's reader gets
+    /// the names of the two nodes at its ends, which nearly every pid and ref in the frame
+    /// carries. Read into a string of its own, a name past 15 bytes took an allocation each
+    /// time, and every pid kept in a table (global names, monitors) kept its own copy: 48
+    /// bytes each, three for each monitor a peer holds on a local process.
+    public var sharedStrings: [String] = []
 
     public init(_ bytes: [UInt8]) {
         self.init(bytes, from: 0, to: bytes.count)
     }
 
-    init(_ bytes: [UInt8], from start: Int, to end: Int) {
+    init(_ bytes: [UInt8], from start: Int, to end: Int, sharing sharedStrings: [String] = []) {
         self.bytes = bytes
         self.index = start
         self.end = end
+        self.sharedStrings = sharedStrings
     }
 
     public var isAtEnd: Bool { index >= end }
@@ -79,9 +86,19 @@ public struct WireReader: Sendable {
     }
 
     public mutating func readString() throws(WireError) -> String {
-        let length = try readLength()
-        defer { index += length }
-        return String(decoding: bytes[index..<index + length], as: UTF8.self)
+        let range = try readRange()
+        return sharedString(at: range) ?? String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    /// The shared string whose bytes are those at `range`, if any.
+    private func sharedString(at range: Range<Int>) -> String? {
+        for shared in sharedStrings where shared.utf8.count == range.count {
+            let same = shared.withUTF8Bytes { text in
+                bytes.withUnsafeBytes { sameBytes(UnsafeRawBufferPointer(text), UnsafeRawBufferPointer(rebasing: $0[range])) }
+            }
+            if same { return shared }
+        }
+        return nil
     }
 
     /// Where in `bytes` the next length-prefixed bytes are, moving past them (read in place).
@@ -113,6 +130,6 @@ public struct WireReader: Sendable {
     public mutating func readLengthPrefixed() throws(WireError) -> WireReader {
         let length = try readLength()
         defer { index += length }
-        return WireReader(bytes, from: index, to: index + length)
+        return WireReader(bytes, from: index, to: index + length, sharing: sharedStrings)
     }
 }

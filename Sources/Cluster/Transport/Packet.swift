@@ -206,20 +206,21 @@ enum Batch {
 
     /// Walks a frame's packets in order. A `.message` packet, most of them, is handed over as
     /// its pid and a reader at its payload, read straight from the frame: no packet value and
-    /// no copy of the payload; a pid on `localNode` shares that name rather than reading it
-    /// into a `String` of its own. Any other packet is handed over whole, and `other` returns
-    /// false to stop (after a goodbye). A malformed packet ends the walk and is returned; what
-    /// came before it stands.
+    /// no copy of the payload. A string read that equals one of `sharedNames` (the names of
+    /// the frame's two nodes) shares it (`WireReader.sharedStrings`). Any other packet is
+    /// handed over whole, and `other` returns false to stop (after a goodbye). A malformed
+    /// packet ends the walk and is returned; what came before it stands.
     static func walk(
-        _ frame: [UInt8], localNode: String = "", message: (Pid, inout WireReader) -> Void, other: (Packet) -> Bool
+        _ frame: [UInt8], sharedNames: [String] = [], message: (Pid, inout WireReader) -> Void, other: (Packet) -> Bool
     ) -> WireError? {
         var reader = WireReader(frame)
+        reader.sharedStrings = sharedNames
         do throws(WireError) {
             while !reader.isAtEnd {
                 var packet = try reader.readLengthPrefixed()
                 if packet.next == Packet.messageKind {
                     packet.skip(1)
-                    message(try packet.readPid(sharing: localNode), &packet)
+                    message(try Pid(from: &packet), &packet)
                 } else if !other(try Packet(from: &packet)) {
                     return nil
                 }

@@ -9,7 +9,7 @@ extension TransportLoop {
             peerDown(info.node, reason: .connectionClosed, reconnect: false)
         }
         let hidden = info.hidden || identity.hidden
-        peers[info.node] = Peer(info: info, link: link, hidden: hidden)
+        peers[info.node] = Peer(info: info, link: link, hidden: hidden, sharedNames: [runtime.node, info.node.description])
         switch link {
         case .router(let id): routerIDs[id] = info.node
         case .dealer(let dealer, let monitor): dealerLinks.append(DealerLink(name: info.node, dealer: dealer, monitor: monitor))
@@ -105,9 +105,11 @@ extension TransportLoop {
         switch packet {
         case .message(let pid, let payload):
             var reader = WireReader(payload)
+            reader.sharedStrings = peers[name]?.sharedNames ?? []
             deliverMessage(to: pid, reading: &reader, from: name)
         case .namedMessage(let registered, let payload):
             var reader = WireReader(payload)
+            reader.sharedStrings = peers[name]?.sharedNames ?? []
             guard let message = decode(&reader, from: name) else { return }
             runtime.send(message, toName: registered)
         case .link(let remote, let local):

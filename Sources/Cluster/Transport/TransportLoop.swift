@@ -32,6 +32,9 @@ final class TransportLoop: @unchecked Sendable {
         let info: PeerInfo
         let link: Link
         var hidden: Bool
+        /// This node's name and the peer's, which the strings read from its frames share
+        /// (`WireReader.sharedStrings`); made once, not for every frame.
+        var sharedNames: [String] = []
         /// The frame being filled this round, and frames ZeroMQ would not take yet.
         var batch: [UInt8] = []
         var backlog = Deque<[UInt8]>()
@@ -767,7 +770,7 @@ final class TransportLoop: @unchecked Sendable {
         if !cut.isEmpty, cut.contains(name) { return }
         framesReceived += 1
         detector.heard(name, now: roundStart)
-        let error = Batch.walk(frame, localNode: runtime.node,
+        let error = Batch.walk(frame, sharedNames: peers[name]?.sharedNames ?? [],
                                message: { pid, payload in deliverMessage(to: pid, reading: &payload, from: name) },
                                other: { packet in
                                    deliver(packet, from: name)

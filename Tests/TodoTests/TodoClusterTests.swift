@@ -310,6 +310,57 @@ struct TodoClusterTests {
         }
     }
 
+    /// After a heal, a node that settled a list's clash may hold writes that the losing
+    /// server took before its side heard of the clash, which the kept server lacks until the
+    /// hand-over (the partition soak: a writer's own entry missing from a read through its
+    /// node). The first request through that node hands the kept server its copy first. Here
+    /// n3's copy gains an entry of n2's, and n3 hears late of a second server for the list on
+    /// n2, which loses to n1's.
+    @Test func afterAClashTheFirstRequestThroughANodeBringsItsCopyToTheKeptServer() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let (one, two, three) = (systems[0], systems[1], systems[2])
+            let name = TodoServer.globalName("ivy")
+            _ = try await one.add("ivy", "2018-12-19", "Dentist")
+            let kept = try #require(one.node.global.whereis(name))
+            try await eventually("every node knows ivy's server") { systems.allSatisfy { $0.node.global.whereis(name) == kept } }
+            var copy = try #require(try await three.database.local.load("ivy"))
+            _ = copy.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: two.node.name.description, atMillis: 1)
+            #expect(try await three.database.local.apply([("ivy", copy.asChange)]) == [true])
+            let loser = two.node.runtime.spawn { context in _ = try await context.receive(String.self) }
+            two.node.runtime.send(GlobalSync(from: two.node.name.description, names: [name: loser]), toName: GlobalNameServer.name,
+                                  on: three.node.name.description)
+            try await eventually("n3 settled the clash") { three.node.global.settledClash(name, keeping: kept) }
+            #expect(three.node.global.whereis(name) == kept)
+            #expect(try await three.entries("ivy") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
+            #expect(!three.node.global.settledClash(name, keeping: kept))
+            #expect(try await one.storedTitles("ivy") == ["Dentist", "Gym"])
+        }
+    }
+
+    /// The same on the kept server's own node, whose copy holds what the loser stored there
+    /// once the nodes met, before its side settled the clash: a read there skips the shelf
+    /// and hands the server the node's copy first.
+    @Test func afterAClashTheKeptServersNodeBringsItsCopyToItBeforeReadingTheShelf() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            let name = TodoServer.globalName("ivy")
+            _ = try await one.add("ivy", "2018-12-19", "Dentist")
+            let kept = try #require(one.node.global.whereis(name))
+            var copy = try #require(try await one.database.local.load("ivy"))
+            _ = copy.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: two.node.name.description, atMillis: 1)
+            #expect(try await one.database.local.apply([("ivy", copy.asChange)]) == [true])
+            #expect(try await one.entries("ivy") == ["2018-12-19 Dentist"])  // from the shelf: the server's list
+            let loser = two.node.runtime.spawn { context in _ = try await context.receive(String.self) }
+            two.node.runtime.send(GlobalSync(from: two.node.name.description, names: [name: loser]), toName: GlobalNameServer.name,
+                                  on: one.node.name.description)
+            try await eventually("n1 settled the clash") { one.node.global.settledClash(name, keeping: kept) }
+            #expect(try await one.entries("ivy") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
+            #expect(!one.node.global.settledClash(name, keeping: kept))
+        }
+    }
+
     /// Right after a cut heals, a request through the node that was cut off goes to the
     /// server the other side kept, which may not hold that node's writes yet: its own server
     /// had stopped (so there was no hand-over), and catch-up was still on its way. It got a

@@ -94,7 +94,11 @@ struct GlobalNameServer {
             guard let owner = watched[down.pid], owner.ref == down.ref else { return }
             watched.removeValue(forKey: down.pid)
             node.globalNotified.withLock { _ = $0.remove(down.pid) }
-            for name in [owner.name] + owner.otherNames {
+            let names = [owner.name] + owner.otherNames
+            node.changeSettledClashes { clashes in
+                for name in names where clashes[name] == down.pid { clashes.removeValue(forKey: name) }
+            }
+            for name in names {
                 let owned = changeTable { table in
                     guard table.whereis(name) == down.pid else { return false }
                     table.forget(name, down.pid)
@@ -117,6 +121,7 @@ struct GlobalNameServer {
             case .down(let peer, _, hidden: false):
                 syncedOver.removeValue(forKey: peer)
                 let gone = changeTable { $0.forgetNode(peer.description) }
+                node.changeSettledClashes { $0 = $0.filter { $0.value.node != peer.description } }
                 if !gone.isEmpty { node.logger.info("global: names of \(peer) dropped: \(gone.joined(separator: ", "))") }
             default: break
             }
@@ -160,6 +165,7 @@ struct GlobalNameServer {
     /// The loser of a clash is killed by its own node; everyone logs the resolution.
     private mutating func settle(_ clash: GlobalTable.Clash, context: ProcessContext) {
         node.logger.notice("global: Name conflict terminating {\(clash.name), \(clash.lost)} (keeping \(clash.kept))")
+        node.changeSettledClashes { $0[clash.name] = clash.kept }
         guard context.runtime.isLocal(clash.lost) else { return }
         if node.globalNotified.withLock({ $0.remove(clash.lost) }) != nil {
             context.send(GlobalNameConflict(name: clash.name, kept: clash.kept), to: clash.lost)

@@ -63,6 +63,22 @@ public struct GlobalNames: NameRegistry {
         _ = try? await ask(leader, GlobalRequest(name: name, pid: pid, register: false, tag: node.runtime.makeRef(), replyTo: pid))
     }
 
+    /// Whether this node settled a clash for `name` keeping `kept`, and nobody has marked it
+    /// handled since (`clashHandled`). After a heal the kept owner may lack what the loser did
+    /// before its side heard of the clash, and this node may hold some of it: an owner with
+    /// state can be handed this node's share first.
+    public func settledClash(_ name: String, keeping kept: Pid) -> Bool {
+        guard node.globalClashesPending.load(ordering: .acquiring) > 0 else { return false }
+        return node.globalClashesSettled.withLock { $0[name] == kept }
+    }
+
+    /// The clash `settledClash` told of needs nothing more from this node.
+    public func clashHandled(_ name: String, kept: Pid) {
+        node.changeSettledClashes { clashes in
+            if clashes[name] == kept { clashes.removeValue(forKey: name) }
+        }
+    }
+
     /// Every registered name, from this node's replica.
     public func registered() -> [String: Pid] {
         node.globalTable.withLock { $0.names }

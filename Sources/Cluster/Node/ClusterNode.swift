@@ -35,6 +35,12 @@ public final class ClusterNode: Sendable {
     let globalTable = Mutex(GlobalTable())
     /// Local owners of global names that are told of a clash they lost instead of killed.
     let globalNotified = Mutex(Set<Pid>())
+    /// For each name whose clash this node settled, the owner it kept, until the clash is
+    /// marked handled (`GlobalNames.settledClash`) or the owner is gone; changed through
+    /// `changeSettledClashes`.
+    let globalClashesSettled = Mutex<[String: Pid]>([:])
+    /// How many those are, read without the lock by every read of a list (mostly none).
+    let globalClashesPending = Atomic<Int>(0)
     let groupMembers = Mutex<(all: [String: [Pid]], local: [String: [Pid]])>(([:], [:]))
 
     let spawnKinds = Mutex<[String: RemoteSpawn.Body]>([:])
@@ -182,6 +188,13 @@ public final class ClusterNode: Sendable {
     /// to any peer had, so two answers differ when the node went away and came back between
     /// them (a restart, a healed cut); nil when it is not a connected visible peer.
     public func connection(to node: NodeName) -> UInt64? { shared.withLock { $0.visibleConnections[node] } }
+
+    func changeSettledClashes(_ change: (inout [String: Pid]) -> Void) {
+        globalClashesSettled.withLock { clashes in
+            change(&clashes)
+            globalClashesPending.store(clashes.count, ordering: .releasing)
+        }
+    }
 
     /// How many connections to visible peers this node ever made: it grows whenever a visible
     /// peer comes up, so a reader that sees it unchanged knows that none came (back) since.

@@ -68,6 +68,31 @@ struct GlobalNameTests {
         }
     }
 
+    /// A node notes each clash it settles, with the owner it kept, for owners with state to be
+    /// handed what this node holds (`settledClash`), until someone marks it handled or the
+    /// kept owner goes.
+    @Test func aSettledClashIsNotedUntilHandledOrItsKeptOwnerGoes() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
+            var kept: [Pid] = []
+            for name in ["kim", "lee"] {
+                let owner = n1.runtime.spawn { context in _ = try await context.receive(String.self) }
+                #expect(try await n1.global.register(name, owner) == nil)
+                kept.append(owner)
+            }
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.registered().count == 2 } }
+            try await handOnLate(["kim": n2.runtime.spawn(idle), "lee": n2.runtime.spawn(idle)], from: n2, to: n3)
+            #expect(n3.global.settledClash("kim", keeping: kept[0]) && n3.global.settledClash("lee", keeping: kept[1]))
+            #expect(!n3.global.settledClash("kim", keeping: kept[1]))
+            #expect(!n1.global.settledClash("kim", keeping: kept[0]), "n1 never saw the clash")
+            n3.global.clashHandled("kim", kept: kept[0])
+            #expect(!n3.global.settledClash("kim", keeping: kept[0]) && n3.global.settledClash("lee", keeping: kept[1]))
+            n1.runtime.send("die", to: kept[1])
+            try await eventually("the note goes with the kept owner") { n3.globalClashesPending.load(ordering: .acquiring) == 0 }
+        }
+    }
+
     /// After a cut, a node that had not heard yet that an owner on a third node died hands its
     /// name on to a peer that had, in the table it sends when they reconnect (found by the
     /// partition soak: a list's name pointed at a dead server on two nodes for 14 s, and

@@ -324,13 +324,8 @@ struct TodoClusterTests {
             _ = try await one.add("ivy", "2018-12-19", "Dentist")
             let kept = try #require(one.node.global.whereis(name))
             try await eventually("every node knows ivy's server") { systems.allSatisfy { $0.node.global.whereis(name) == kept } }
-            var copy = try #require(try await three.database.local.load("ivy"))
-            _ = copy.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: two.node.name.description, atMillis: 1)
-            #expect(try await three.database.local.apply([("ivy", copy.asChange)]) == [true])
-            let loser = two.node.runtime.spawn { context in _ = try await context.receive(String.self) }
-            two.node.runtime.send(GlobalSync(from: two.node.name.description, names: [name: loser]), toName: GlobalNameServer.name,
-                                  on: three.node.name.description)
-            try await eventually("n3 settled the clash") { three.node.global.settledClash(name, keeping: kept) }
+            try await addALosersEntry(to: "ivy", on: three, madeOn: two)
+            try await hearLateOfALoser(of: "ivy", keeping: kept, on: three, loserOn: two)
             #expect(three.node.global.whereis(name) == kept)
             #expect(try await three.entries("ivy") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
             #expect(!three.node.global.settledClash(name, keeping: kept))
@@ -348,17 +343,30 @@ struct TodoClusterTests {
             let name = TodoServer.globalName("ivy")
             _ = try await one.add("ivy", "2018-12-19", "Dentist")
             let kept = try #require(one.node.global.whereis(name))
-            var copy = try #require(try await one.database.local.load("ivy"))
-            _ = copy.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: two.node.name.description, atMillis: 1)
-            #expect(try await one.database.local.apply([("ivy", copy.asChange)]) == [true])
+            try await addALosersEntry(to: "ivy", on: one, madeOn: two)
             #expect(try await one.entries("ivy") == ["2018-12-19 Dentist"])  // from the shelf: the server's list
-            let loser = two.node.runtime.spawn { context in _ = try await context.receive(String.self) }
-            two.node.runtime.send(GlobalSync(from: two.node.name.description, names: [name: loser]), toName: GlobalNameServer.name,
-                                  on: one.node.name.description)
-            try await eventually("n1 settled the clash") { one.node.global.settledClash(name, keeping: kept) }
+            try await hearLateOfALoser(of: "ivy", keeping: kept, on: one, loserOn: two)
             #expect(try await one.entries("ivy") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
             #expect(!one.node.global.settledClash(name, keeping: kept))
         }
+    }
+
+    /// `list`'s copy on `holder` gains an entry ("Gym") that a server of the list on `maker`
+    /// made, as one that lost the list's name after a heal had stored it there.
+    private func addALosersEntry(to list: String, on holder: TodoSystem, madeOn maker: TodoSystem) async throws {
+        var copy = try #require(try await holder.database.local.load(list))
+        _ = copy.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: maker.node.name.description, atMillis: 1)
+        #expect(try await holder.database.local.apply([(list, copy.asChange)]) == [true])
+    }
+
+    /// `holder` hears late (a peer's table of names) of a second server for `list`, on
+    /// `loser`, which loses the clash to `kept`.
+    private func hearLateOfALoser(of list: String, keeping kept: Pid, on holder: TodoSystem, loserOn loser: TodoSystem) async throws {
+        let name = TodoServer.globalName(list)
+        let server = loser.node.runtime.spawn { context in _ = try await context.receive(String.self) }
+        loser.node.runtime.send(GlobalSync(from: loser.node.name.description, names: [name: server]), toName: GlobalNameServer.name,
+                                on: holder.node.name.description)
+        try await eventually("the clash settled") { holder.node.global.settledClash(name, keeping: kept) }
     }
 
     /// Right after a cut heals, a request through the node that was cut off goes to the

@@ -96,8 +96,9 @@ public final class TodoSystem: Sendable {
         // second lookup.
         var found: Pid?
         if case .entries(let date) = request {
-            found = node.global.whereis(TodoServer.globalName(list))
-            if let server = found, !node.global.settledClash(TodoServer.globalName(list), keeping: server),
+            let name = TodoServer.globalName(list)
+            found = node.global.whereis(name)
+            if let server = found, !node.global.settledClash(name, keeping: server),
                let entries = readFromShelf(list, server: server, on: date) { return .entries(entries) }
         }
         var pause = Duration.milliseconds(5)
@@ -168,6 +169,8 @@ public final class TodoSystem: Sendable {
     /// loser's hand-over and catch-up bring the writes too.
     private func handOwnCopyAfterAClash(_ list: String, to server: Pid, context: ProcessContext,
                                         until deadline: ContinuousClock.Instant) async {
+        // Asked before the name is made: a request makes it once already, for its lookup.
+        guard node.global.hasSettledClashes else { return }
         let name = TodoServer.globalName(list)
         guard node.global.settledClash(name, keeping: server) else { return }
         guard let copy = await database.get(list) else { return node.global.clashHandled(name, kept: server) }

@@ -68,9 +68,12 @@ public struct GlobalNames: NameRegistry {
     /// before its side heard of the clash, and this node may hold some of it: an owner with
     /// state can be handed this node's share first.
     public func settledClash(_ name: String, keeping kept: Pid) -> Bool {
-        guard node.globalClashesPending.load(ordering: .acquiring) > 0 else { return false }
-        return node.globalClashesSettled.withLock { $0[name] == kept }
+        hasSettledClashes && node.globalClashesSettled.withLock { $0[name] == kept }
     }
+
+    /// Whether any clash is noted (`settledClash`): one atomic load, for a caller to ask before
+    /// it makes a name to ask about (mostly none is).
+    public var hasSettledClashes: Bool { node.globalClashesPending.load(ordering: .acquiring) > 0 }
 
     /// The clash `settledClash` told of needs nothing more from this node.
     public func clashHandled(_ name: String, kept: Pid) {

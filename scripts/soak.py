@@ -434,8 +434,8 @@ def partitions(args, rng, ledger):
         lagging = reconnecting = 0
 
         def downs_between(start, end):
-            """Whether a node logged a peer down in the seconds from `start` to `end` (the logs
-            stamp whole seconds, UTC)."""
+            """Whether a node logged a peer down in the seconds from `start` to `end`, whole
+            seconds around them (a stamp's first 19 characters; UTC)."""
             seconds = {time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) for t in range(int(start) - 1, int(end) + 2)}
             for host in hosts:
                 with open(f"{args.work}/{name(host)}.log", errors="replace") as log:

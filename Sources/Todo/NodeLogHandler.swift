@@ -1,26 +1,29 @@
+import Foundation
 import Logging
 
-/// swift-log's `StreamLogHandler`, writing the same lines, with the logger's metadata turned
-/// into text only when a line is written. The stream handler renders all of it each time a
-/// key is set, and the HTTP server sets a request's metadata on every request, most of which
-/// write no line.
+/// The node's log lines: swift-log's `StreamLogHandler` format
+/// (`TIME LEVEL LABEL: METADATA [SOURCE] MESSAGE`), with a time to the millisecond, where the
+/// stream handler stamps whole seconds: a cluster's nodes log the same second many times
+/// over, and the order of events across their logs is what one reads them for. The logger's
+/// metadata is turned into text only when a line is written (the stream handler renders all
+/// of it each time a key is set, and the HTTP server sets a request's metadata on every
+/// request, most of which write no line).
 public struct NodeLogHandler: LogHandler {
-    private var stream: StreamLogHandler
+    private let label: String
+    private let stream: any TextOutputStream & Sendable
+    public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
-    /// Kept here, not in the stream handler, so that a line asks it once.
     public var metadataProvider: Logger.MetadataProvider?
 
-    /// Writes through `stream`, whose own metadata is left empty and whose metadata provider
-    /// this handler takes over.
-    public init(_ stream: StreamLogHandler) {
+    public init(label: String, stream: any TextOutputStream & Sendable, metadataProvider: Logger.MetadataProvider?) {
+        self.label = label
         self.stream = stream
-        metadataProvider = stream.metadataProvider
-        self.stream.metadataProvider = nil
+        self.metadataProvider = metadataProvider
     }
 
-    public var logLevel: Logger.Level {
-        get { stream.logLevel }
-        set { stream.logLevel = newValue }
+    /// Lines to the standard error, with the logging system's metadata provider.
+    public static func standardError(label: String) -> NodeLogHandler {
+        NodeLogHandler(label: label, stream: StandardError(), metadataProvider: LoggingSystem.metadataProvider)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,14 +32,58 @@ public struct NodeLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        guard !metadata.isEmpty || metadataProvider != nil else { return stream.log(event: event) }
-        // Given with the line, it is rendered with it. The stream handler's order of precedence
-        // is kept: the logger's metadata, then the provider's, then the line's own.
+        // The stream handler's order of precedence: the logger's metadata, then the
+        // provider's, then the line's own, then the error's.
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, provided in provided } }
         if let line = event.metadata { merged.merge(line) { _, line in line } }
-        var event = event
-        event.metadata = merged
-        stream.log(event: event)
+        if let error = event.error {
+            merged["error.message"] = "\(error)"
+            merged["error.type"] = "\(String(reflecting: type(of: error)))"
+        }
+        let rendered = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: " ")
+        var stream = stream
+        stream.write("\(Self.timestamp()) \(event.level)\(label.isEmpty ? "" : " ")\(label):\(rendered) [\(event.source)] \(event.message)\n")
+    }
+
+    /// Local time to the millisecond, as `2026-12-04T15:30:01.042+0000`.
+    static func timestamp(at now: timespec = Self.now()) -> String {
+        var seconds = now.tv_sec, local = tm()
+        guard localtime_r(&seconds, &local) != nil else { return "<unknown>" }
+        func format(_ pattern: String) -> String {
+            var buffer = [CChar](repeating: 0, count: 64)
+            let count = strftime(&buffer, buffer.count, pattern, &local)
+            return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        let millis = String(now.tv_nsec / 1_000_000)
+        return format("%Y-%m-%dT%H:%M:%S") + "." + String(repeating: "0", count: 3 - millis.count) + millis + format("%z")
+    }
+
+    private static func now() -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return now
+    }
+}
+
+/// The standard error, a line per `write`: one `write(2)` call for the whole line, so that
+/// lines from several threads never interleave, and nothing is held in a buffer when the
+/// node is killed.
+struct StandardError: TextOutputStream, Sendable {
+    func write(_ string: String) {
+        var line = string
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count, let base = bytes.baseAddress {
+                let written = Foundation.write(STDERR_FILENO, base + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0, errno == EINTR {
+                    continue
+                } else {
+                    return  // stderr closed or full: a log line is not worth stopping for
+                }
+            }
+        }
     }
 }

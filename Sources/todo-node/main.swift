@@ -26,7 +26,7 @@ do {
 }
 
 LoggingSystem.bootstrap { label in
-    var handler = NodeLogHandler(StreamLogHandler.standardError(label: label))
+    var handler = NodeLogHandler.standardError(label: label)
     handler.logLevel = .info
     return handler
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 import Testing
@@ -25,7 +26,7 @@ struct NodeLogHandlerTests {
 
     @Test func writesTheLinesTheStreamHandlerWrites() {
         let ours = Lines(), theirs = Lines()
-        var node = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: ours, metadataProvider: nil)) }
+        var node = Logger(label: "todo.node") { NodeLogHandler(label: $0, stream: ours, metadataProvider: nil) }
         var stream = Logger(label: "todo.node") { StreamLogHandler(label: $0, stream: theirs, metadataProvider: nil) }
         node.info("no metadata")
         stream.info("no metadata")
@@ -45,7 +46,7 @@ struct NodeLogHandlerTests {
     @Test func keepsTheStreamHandlersOrderLoggerThenProviderThenLine() {
         let ours = Lines(), theirs = Lines()
         let provider = Logger.MetadataProvider { ["a": "provided", "p": "provided"] }
-        var node = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: ours, metadataProvider: provider)) }
+        var node = Logger(label: "todo.node") { NodeLogHandler(label: $0, stream: ours, metadataProvider: provider) }
         var stream = Logger(label: "todo.node") { StreamLogHandler(label: $0, stream: theirs, metadataProvider: provider) }
         node[metadataKey: "a"] = "logger's"
         node[metadataKey: "b"] = "logger's"
@@ -57,15 +58,49 @@ struct NodeLogHandlerTests {
         #expect(ours.all.first?.contains("a=provided b=logger's p=line's") == true)
     }
 
-    /// Each line asks the metadata provider once: the stream handler, which would ask it
-    /// again, is left without it.
+    struct Refused: Error, CustomStringConvertible {
+        var description: String { "refused" }
+    }
+
+    @Test func writesAnErrorAsTheStreamHandlerDoes() {
+        let ours = Lines(), theirs = Lines()
+        let node = Logger(label: "todo.node") { NodeLogHandler(label: $0, stream: ours, metadataProvider: nil) }
+        let stream = Logger(label: "todo.node") { StreamLogHandler(label: $0, stream: theirs, metadataProvider: nil) }
+        node.error("cannot connect", error: Refused(), metadata: ["peer": "b@localhost"])
+        stream.error("cannot connect", error: Refused(), metadata: ["peer": "b@localhost"])
+        #expect(ours.all.map(withoutTimestamp) == theirs.all.map(withoutTimestamp))
+        #expect(ours.all.first?.contains("error.message=refused") == true)
+    }
+
+    /// Lines stamp the millisecond: a cluster's nodes log the same second many times, and
+    /// their order across the nodes' logs is what the stamp is read for.
+    @Test func stampsTheMillisecond() throws {
+        let lines = Lines()
+        let logger = Logger(label: "todo.node") { NodeLogHandler(label: $0, stream: lines, metadataProvider: nil) }
+        logger.info("a line")
+        let line = try #require(lines.all.first)
+        let stamp = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}/
+        #expect(try stamp.prefixMatch(in: line) != nil, "\(line)")
+        #expect(line.hasSuffix(" info todo.node: [TodoTests] a line\n"))
+    }
+
+    @Test func padsTheMillisecondToThreeDigits() {
+        let early = NodeLogHandler.timestamp(at: timespec(tv_sec: 1_000_000_000, tv_nsec: 7_600_000))
+        let late = NodeLogHandler.timestamp(at: timespec(tv_sec: 1_000_000_000, tv_nsec: 999_999_999))
+        #expect(early.dropFirst(19).hasPrefix(".007"), "\(early)")
+        #expect(late.dropFirst(19).hasPrefix(".999"), "\(late)")
+        #expect(early.prefix(19) == late.prefix(19))
+        #expect(early < late)
+    }
+
+    /// Each line asks the metadata provider once.
     @Test func asksTheProviderOncePerLine() {
         let lines = Lines(), asked = Atomic<Int>(0)
         let provider = Logger.MetadataProvider {
             asked.add(1, ordering: .relaxed)
             return ["p": "provided"]
         }
-        var logger = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: lines, metadataProvider: provider)) }
+        var logger = Logger(label: "todo.node") { NodeLogHandler(label: $0, stream: lines, metadataProvider: provider) }
         logger[metadataKey: "a"] = "logger's"
         logger.info("a line")
         #expect(asked.load(ordering: .relaxed) == 1)
@@ -74,7 +109,7 @@ struct NodeLogHandlerTests {
 
     @Test func rendersMetadataOnlyWhenALineIsWritten() {
         let lines = Lines(), value = Counted()
-        var logger = Logger(label: "todo.node") { NodeLogHandler(StreamLogHandler(label: $0, stream: lines, metadataProvider: nil)) }
+        var logger = Logger(label: "todo.node") { NodeLogHandler(label: $0, stream: lines, metadataProvider: nil) }
         logger[metadataKey: "counted"] = .stringConvertible(value)
         for request in 0..<100 { logger[metadataKey: "request"] = "\(request)" }
         logger.debug("below the level")

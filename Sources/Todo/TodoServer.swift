@@ -70,6 +70,16 @@ public struct TodoServer: GenServer {
         return name
     }
 
+    /// The list whose server `globalName` names; nil for any other name.
+    /// Compared byte by byte: a list name that begins with a combining mark makes one
+    /// character with the quote before it.
+    static func list(inGlobalName name: String) -> String? {
+        let prefix = "{Todo.Server, \"".utf8, suffix = "\"}".utf8, bytes = name.utf8
+        guard bytes.count >= prefix.count + suffix.count, bytes.starts(with: prefix), bytes.reversed().starts(with: suffix.reversed())
+        else { return nil }
+        return String(decoding: bytes.dropFirst(prefix.count).dropLast(suffix.count), as: UTF8.self)
+    }
+
     /// Started by the cache for a request that has yet to reach it, whose caller gives up at
     /// `requestDeadline`: the server waits for that request until then, even past `expiry`
     /// (see `firstWait`).

@@ -121,7 +121,8 @@ public final class TodoSystem: Sendable {
                     } else {
                         server = try await cache.serverProcess(list, context: context, until: deadline)
                     }
-                    await handOwnCopyAfterAClash(list, to: server, context: context, until: deadline)
+                    await ClashHandOver.handOwnCopy(of: list, to: server, database: database, context: context,
+                                                    timeout: deadline - .now)
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
                 }
@@ -154,32 +155,6 @@ public final class TodoSystem: Sendable {
         let synced = (try? await node.global.sync(timeout: min(.seconds(2), deadline - .now))) ?? false
         if !synced, namesWaitGivenUp.exchange(connectionsMade, ordering: .relaxed) != connectionsMade {
             node.logger.warning("the peers' tables of global names did not all come within 2 s; requests go on without them")
-        }
-    }
-
-    /// After a heal, the server that keeps a list may lack writes that the losing one took
-    /// before its side heard of the clash, until the loser hands its copy over; a request
-    /// through a node that stored some of them (its own writers' among them) then missed
-    /// them (the partition soak: a writer's own entry missing from a read through its node,
-    /// which had settled the clash before the kept server's node had even met the loser's).
-    /// The first request through a node that settled the clash hands the kept server this
-    /// node's copy first, from the same process, so it arrives before the request; on the
-    /// kept server's own node too, whose copy holds what the loser stored there once the
-    /// nodes met (until then reads there do not use the shelf). A failure only logs: the
-    /// loser's hand-over and catch-up bring the writes too.
-    private func handOwnCopyAfterAClash(_ list: String, to server: Pid, context: ProcessContext,
-                                        until deadline: ContinuousClock.Instant) async {
-        // Asked before the name is made: a request makes it once already, for its lookup.
-        guard node.global.hasSettledClashes else { return }
-        let name = TodoServer.globalName(list)
-        guard node.global.settledClash(name, keeping: server) else { return }
-        guard let copy = await database.get(list) else { return node.global.clashHandled(name, kept: server) }
-        do {
-            _ = try await context.call(server, TodoServer.Request.merge(copy.asChange), replyType: TodoServer.Reply.self,
-                                       timeout: min(TodoDatabase.storeTimeout, deadline - .now))
-            node.global.clashHandled(name, kept: server)
-        } catch {
-            node.logger.info("list \(list): its kept server did not take this node's copy (\(error)); the hand-over will bring it")
         }
     }
 
@@ -275,7 +250,8 @@ public final class TodoSystem: Sendable {
 
 /// Catch-up on every visible peer that comes up (start, rejoin, a healed cut), and on those
 /// already connected when it starts, each in a process of its own; and every `interval`, from
-/// the next peer in turn (anti-entropy).
+/// the next peer in turn (anti-entropy). After each, this node's copies go to the servers
+/// kept in the clashes it settled (`ClashHandOver.handOverAll`).
 private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, every interval: Duration,
                          context: ProcessContext) async throws {
     let catchUp = { @Sendable (peer: NodeName, worker: ProcessContext) in
@@ -283,6 +259,8 @@ private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: Tod
         let lists = await database.catchUp(from: peer)
         metrics.caughtUp(lists: lists.count, seconds: (ContinuousClock.now - started).seconds)
         await mergeIntoRunningServers(lists, node: node, database: database, context: worker)
+        // A heal's clashes are settled as the peers' tables of names come, before this ends.
+        await ClashHandOver.handOverAll(database: database, context: worker)
     }
     node.monitorNodes(context.pid)
     for peer in node.nodes() { context.spawn { worker in await catchUp(peer, worker) } }

@@ -86,8 +86,10 @@ struct GlobalNameTests {
             #expect(n3.global.settledClash("kim", keeping: kept[0]) && n3.global.settledClash("lee", keeping: kept[1]))
             #expect(!n3.global.settledClash("kim", keeping: kept[1]))
             #expect(!n1.global.settledClash("kim", keeping: kept[0]), "n1 never saw the clash")
+            #expect(n3.global.settledClashes() == ["kim": kept[0], "lee": kept[1]] && n1.global.settledClashes().isEmpty)
             n3.global.clashHandled("kim", kept: kept[0])
             #expect(!n3.global.settledClash("kim", keeping: kept[0]) && n3.global.settledClash("lee", keeping: kept[1]))
+            #expect(n3.global.settledClashes() == ["lee": kept[1]])
             n1.runtime.send("die", to: kept[1])
             try await eventually("the note goes with the kept owner") { n3.globalClashesPending.load(ordering: .acquiring) == 0 }
         }

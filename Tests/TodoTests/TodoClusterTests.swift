@@ -351,6 +351,40 @@ struct TodoClusterTests {
         }
     }
 
+    /// The copy goes to the kept server after the node's catch-up, also when no request
+    /// comes through the node, and the note goes with it. n3 catches up every 100 ms; n1,
+    /// whose next round is 30 s away, does not fetch n3's copy meanwhile.
+    @Test func afterAClashANodeHandsItsCopyToTheKeptServerWithoutARequest() async throws {
+        try await withTodoCluster { todo in
+            let nodes = try await todo.cluster.startMesh(3)
+            var systems: [TodoSystem] = []
+            for node in nodes {
+                systems.append(try await todo.startSystem(on: node, antiEntropy: node === nodes[2] ? .milliseconds(100) : nil))
+            }
+            for node in nodes { try await node.global.sync() }
+            let (one, two, three) = (systems[0], systems[1], systems[2])
+            let name = TodoServer.globalName("ivy")
+            _ = try await one.add("ivy", "2018-12-19", "Dentist")
+            let kept = try #require(one.node.global.whereis(name))
+            try await eventually("every node knows ivy's server") { systems.allSatisfy { $0.node.global.whereis(name) == kept } }
+            try await addALosersEntry(to: "ivy", on: three, madeOn: two)
+            tellLateOfALoser(of: "ivy", to: three, loserOn: two)
+            try await eventually("n1 stores n3's copy") { try await one.storedTitles("ivy") == ["Dentist", "Gym"] }
+            try await eventually("n3's note goes") { !three.node.global.hasSettledClashes }
+            #expect(three.node.global.whereis(name) == kept)
+            #expect(try await one.entries("ivy") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
+        }
+    }
+
+    @Test func aListIsReadBackFromItsServersGlobalName() {
+        for list in ["bob", "", "a \"quoted\"} list", "\u{301}accent first", "{Todo.Server, \"x\"}"] {
+            #expect(TodoServer.list(inGlobalName: TodoServer.globalName(list)) == list)
+        }
+        for other in ["bob", "{Todo.Server, \"", "{Todo.Server, \"bob\"", "{Todo.Cache, \"bob\"}", "todo_database"] {
+            #expect(TodoServer.list(inGlobalName: other) == nil)
+        }
+    }
+
     /// `list`'s copy on `holder` gains an entry ("Gym") that a server of the list on `maker`
     /// made, as one that lost the list's name after a heal had stored it there.
     private func addALosersEntry(to list: String, on holder: TodoSystem, madeOn maker: TodoSystem) async throws {
@@ -362,11 +396,15 @@ struct TodoClusterTests {
     /// `holder` hears late (a peer's table of names) of a second server for `list`, on
     /// `loser`, which loses the clash to `kept`.
     private func hearLateOfALoser(of list: String, keeping kept: Pid, on holder: TodoSystem, loserOn loser: TodoSystem) async throws {
-        let name = TodoServer.globalName(list)
+        tellLateOfALoser(of: list, to: holder, loserOn: loser)
+        try await eventually("the clash settled") { holder.node.global.settledClash(TodoServer.globalName(list), keeping: kept) }
+    }
+
+    /// Sends `holder` the table of names that tells of a second server for `list` on `loser`.
+    private func tellLateOfALoser(of list: String, to holder: TodoSystem, loserOn loser: TodoSystem) {
         let server = loser.node.runtime.spawn { context in _ = try await context.receive(String.self) }
-        loser.node.runtime.send(GlobalSync(from: loser.node.name.description, names: [name: server]), toName: GlobalNameServer.name,
-                                on: holder.node.name.description)
-        try await eventually("the clash settled") { holder.node.global.settledClash(name, keeping: kept) }
+        loser.node.runtime.send(GlobalSync(from: loser.node.name.description, names: [TodoServer.globalName(list): server]),
+                                toName: GlobalNameServer.name, on: holder.node.name.description)
     }
 
     /// Right after a cut heals, a request through the node that was cut off goes to the

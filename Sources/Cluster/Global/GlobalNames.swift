@@ -75,6 +75,11 @@ public struct GlobalNames: NameRegistry {
     /// it makes a name to ask about (mostly none is).
     public var hasSettledClashes: Bool { node.globalClashesPending.load(ordering: .acquiring) > 0 }
 
+    /// Every clash noted (`settledClash`): each name with the owner kept.
+    public func settledClashes() -> [String: Pid] {
+        hasSettledClashes ? node.globalClashesSettled.withLock { $0 } : [:]
+    }
+
     /// The clash `settledClash` told of needs nothing more from this node.
     public func clashHandled(_ name: String, kept: Pid) {
         node.changeSettledClashes { clashes in

@@ -321,10 +321,7 @@ struct TodoClusterTests {
             let systems = try await todo.startSystems(3)
             let (one, two, three) = (systems[0], systems[1], systems[2])
             let name = TodoServer.globalName("ivy")
-            _ = try await one.add("ivy", "2018-12-19", "Dentist")
-            let kept = try #require(one.node.global.whereis(name))
-            try await eventually("every node knows ivy's server") { systems.allSatisfy { $0.node.global.whereis(name) == kept } }
-            try await addALosersEntry(to: "ivy", on: three, madeOn: two)
+            let kept = try await ivyOnN1WithALosersEntryOnN3(systems)
             try await hearLateOfALoser(of: "ivy", keeping: kept, on: three, loserOn: two)
             #expect(three.node.global.whereis(name) == kept)
             #expect(try await three.entries("ivy") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
@@ -356,18 +353,10 @@ struct TodoClusterTests {
     /// whose next round is 30 s away, does not fetch n3's copy meanwhile.
     @Test func afterAClashANodeHandsItsCopyToTheKeptServerWithoutARequest() async throws {
         try await withTodoCluster { todo in
-            let nodes = try await todo.cluster.startMesh(3)
-            var systems: [TodoSystem] = []
-            for node in nodes {
-                systems.append(try await todo.startSystem(on: node, antiEntropy: node === nodes[2] ? .milliseconds(100) : nil))
-            }
-            for node in nodes { try await node.global.sync() }
+            let systems = try await todo.startSystems(3, antiEntropy: .milliseconds(100), antiEntropyOn: [2])
             let (one, two, three) = (systems[0], systems[1], systems[2])
             let name = TodoServer.globalName("ivy")
-            _ = try await one.add("ivy", "2018-12-19", "Dentist")
-            let kept = try #require(one.node.global.whereis(name))
-            try await eventually("every node knows ivy's server") { systems.allSatisfy { $0.node.global.whereis(name) == kept } }
-            try await addALosersEntry(to: "ivy", on: three, madeOn: two)
+            let kept = try await ivyOnN1WithALosersEntryOnN3(systems)
             tellLateOfALoser(of: "ivy", to: three, loserOn: two)
             try await eventually("n1 stores n3's copy") { try await one.storedTitles("ivy") == ["Dentist", "Gym"] }
             try await eventually("n3's note goes") { !three.node.global.hasSettledClashes }
@@ -383,6 +372,17 @@ struct TodoClusterTests {
         for other in ["bob", "{Todo.Server, \"", "{Todo.Server, \"bob\"", "{Todo.Cache, \"bob\"}", "todo_database"] {
             #expect(TodoServer.list(inGlobalName: other) == nil)
         }
+    }
+
+    /// ivy's server, started on n1 (its pid, once every node knows it), whose list n3's copy
+    /// then extends with an entry that a server of ivy on n2 made.
+    private func ivyOnN1WithALosersEntryOnN3(_ systems: [TodoSystem]) async throws -> Pid {
+        let name = TodoServer.globalName("ivy")
+        _ = try await systems[0].add("ivy", "2018-12-19", "Dentist")
+        let kept = try #require(systems[0].node.global.whereis(name))
+        try await eventually("every node knows ivy's server") { systems.allSatisfy { $0.node.global.whereis(name) == kept } }
+        try await addALosersEntry(to: "ivy", on: systems[2], madeOn: systems[1])
+        return kept
     }
 
     /// `list`'s copy on `holder` gains an entry ("Gym") that a server of the list on `maker`

@@ -28,11 +28,16 @@ final class TodoTestCluster: Sendable {
         return try await TodoSystem.start(node: node, settings: settings)
     }
 
-    /// `count` meshed nodes n1... with a system each, global names synced.
-    func startSystems(_ count: Int, idle: Duration = .seconds(60), antiEntropy: Duration? = nil) async throws -> [TodoSystem] {
+    /// `count` meshed nodes n1... with a system each, global names synced; `antiEntropy` on
+    /// the nodes at `antiEntropyOn` (by index; all when nil), the default on the others.
+    func startSystems(_ count: Int, idle: Duration = .seconds(60), antiEntropy: Duration? = nil,
+                      antiEntropyOn: Set<Int>? = nil) async throws -> [TodoSystem] {
         let nodes = try await cluster.startMesh(count)
         var systems: [TodoSystem] = []
-        for node in nodes { systems.append(try await startSystem(on: node, idle: idle, antiEntropy: antiEntropy)) }
+        for (index, node) in nodes.enumerated() {
+            let interval = antiEntropyOn.map { $0.contains(index) } ?? true ? antiEntropy : nil
+            systems.append(try await startSystem(on: node, idle: idle, antiEntropy: interval))
+        }
         for node in nodes { try await node.global.sync() }
         return systems
     }

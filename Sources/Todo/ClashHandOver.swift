@@ -15,30 +15,42 @@ import Processes
 /// writes too.
 enum ClashHandOver {
     /// Hands `list`'s copy on this node to `server` when this node settled a clash for the
-    /// list keeping `server` and has not handed it yet; then marks the clash handled.
+    /// list keeping `server` and has not handed it yet; then marks the clash handled. False
+    /// when the server did not take it.
+    @discardableResult
     static func handOwnCopy(of list: String, to server: Pid, database: TodoDatabase, context: ProcessContext,
-                            timeout: Duration) async {
+                            timeout: Duration) async -> Bool {
         let global = database.node.global
         // Asked before the name is made: a request makes it once already, for its lookup.
-        guard global.hasSettledClashes else { return }
+        guard global.hasSettledClashes else { return true }
         let name = TodoServer.globalName(list)
-        guard global.settledClash(name, keeping: server) else { return }
-        guard let copy = await database.get(list) else { return global.clashHandled(name, kept: server) }
+        guard global.settledClash(name, keeping: server) else { return true }
+        guard let copy = await database.get(list) else {
+            global.clashHandled(name, kept: server)
+            return true
+        }
         do {
             _ = try await context.call(server, TodoServer.Request.merge(copy.asChange), replyType: TodoServer.Reply.self,
                                        timeout: min(TodoDatabase.storeTimeout, timeout))
             global.clashHandled(name, kept: server)
+            return true
         } catch {
             database.node.logger.info("list \(list): its kept server did not take this node's copy (\(error)); the hand-over will bring it")
+            return false
         }
     }
 
     /// `handOwnCopy` for every list whose clash this node noted, one at a time; names that
-    /// are not lists' are left to their owners.
+    /// are not lists' are left to their owners. After a server on a node fails to take a
+    /// copy, the others on that node wait for the next round: one that does not answer holds
+    /// the round up for one timeout, not one per list.
     static func handOverAll(database: TodoDatabase, context: ProcessContext) async {
-        for (name, kept) in database.node.global.settledClashes() {
+        var failedNodes: Set<String> = []
+        for (name, kept) in database.node.global.settledClashes() where !failedNodes.contains(kept.node) {
             guard let list = TodoServer.list(inGlobalName: name) else { continue }
-            await handOwnCopy(of: list, to: kept, database: database, context: context, timeout: TodoDatabase.storeTimeout)
+            if await !handOwnCopy(of: list, to: kept, database: database, context: context, timeout: TodoDatabase.storeTimeout) {
+                failedNodes.insert(kept.node)
+            }
         }
     }
 }

@@ -365,6 +365,42 @@ struct TodoClusterTests {
         }
     }
 
+    /// Kept servers that never answer: a round of hand-overs waits for the first one's
+    /// timeout, then leaves the other lists on its node for the next round, rather than wait
+    /// once per list. Only the round run here is counted (n3's own catch-up may run one too).
+    @Test func aRoundOfHandOversLeavesANodeAfterItsFirstServerFails() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let (one, two, three) = (systems[0], systems[1], systems[2])
+            let callers = Callers()
+            for list in ["ada", "bea"] {
+                let silent = one.node.runtime.spawn { context in
+                    while true { callers.add(try await context.receive(CallMessage<TodoServer.Request>.self).from.caller) }
+                }
+                #expect(try await one.node.global.register(TodoServer.globalName(list), silent) == nil)
+                var copy = TodoList()
+                _ = copy.add(date: try #require(TodoDate("2018-12-19")), title: "Gym", by: "n3", atMillis: 1)
+                _ = try await three.database.local.apply([(list, copy.asChange)])
+            }
+            try await eventually("n3 knows both servers") { three.node.global.registered().count == 2 }
+            for list in ["ada", "bea"] { tellLateOfALoser(of: list, to: three, loserOn: two) }
+            try await eventually("both clashes settled") { three.node.global.settledClashes().count == 2 }
+            let round = try await three.node.runtime.withProcess { context in
+                await ClashHandOver.handOverAll(database: three.database, context: context)
+                return context.pid
+            }
+            #expect(callers.all.filter { $0 == round }.count == 1)
+            #expect(three.node.global.settledClashes().count == 2)
+        }
+    }
+
+    /// The callers a silent server was called by.
+    final class Callers: Sendable {
+        private let seen = Mutex<[Pid]>([])
+        var all: [Pid] { seen.withLock { $0 } }
+        func add(_ caller: Pid) { seen.withLock { $0.append(caller) } }
+    }
+
     @Test func aListIsReadBackFromItsServersGlobalName() {
         for list in ["bob", "", "a \"quoted\"} list", "\u{301}accent first", "{Todo.Server, \"x\"}"] {
             #expect(TodoServer.list(inGlobalName: TodoServer.globalName(list)) == list)

@@ -34,8 +34,8 @@ func optionsAfterCommand(_ arguments: [String]) -> [String] {
     return [arguments[index]] + shared + arguments[(index + 1)...]
 }
 
-// Logs, when asked for with TODO_LOG_LEVEL, go to stderr: stdout is the command's answer.
-LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+// Logs, when asked for with TODO_LOG_LEVEL, go to stderr (the nodes' lines): stdout is the command's answer.
+LoggingSystem.bootstrap { NodeLogHandler.standardError(label: $0) }
 
 var command: any ParsableCommand
 do {

@@ -171,6 +171,9 @@ struct RemoteProcessTests {
             try await a.runtime.withProcess { context async throws in
                 let ref = context.monitor(target)
                 try await eventually("the monitor reaches b") { b.shared.withLock { $0.book.monitorCount(byRemote: a.name) } == 1 }
+                // Both books keep it by serials (`RemoteBook`).
+                #expect(a.shared.withLock { $0.book.monitorOfRemote(ref, peer: b.name)?.target } == target)
+                #expect(a.shared.withLock { $0.book.monitorsKeptWhole } == 0 && b.shared.withLock { $0.book.monitorsKeptWhole } == 0)
                 context.demonitor(ref, target: target)
                 try await eventually("the demonitor reaches b") { b.shared.withLock { $0.book.monitorCount(byRemote: a.name) } == 0 }
                 // b's process ending now sends no Down (b no longer has the monitor); had the

@@ -13,7 +13,7 @@ struct SharedMembership: Sendable {
     /// Subscribers of `monitorNodes`, and whether they also want hidden nodes.
     var subscribers: [Pid: Bool] = [:]
     var nodeMonitors: [NodeName: Set<Pid>] = [:]
-    var book = RemoteBook()
+    var book: RemoteBook
 
     func isConnected(_ node: NodeName) -> Bool { visible.contains(node) || hidden.contains(node) }
 }

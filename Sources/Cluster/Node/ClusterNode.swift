@@ -139,7 +139,7 @@ public final class ClusterNode: Sendable {
         self.clusterPort = clusterPort
         self.keeper = keeper
         self.outbox = try Outbox()
-        self.shared = Mutex(SharedMembership())
+        self.shared = Mutex(SharedMembership(book: RemoteBook(localNode: runtime.node, localIncarnation: incarnation)))
         ClusterMessages.register(in: registry)
         RPC.registerMessages(in: registry)
         GlobalMessages.register(in: registry)

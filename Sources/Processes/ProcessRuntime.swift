@@ -21,6 +21,7 @@ public final class ProcessRuntime: Sendable {
     public init(node: String = "nonode@nohost", incarnation: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.node = node
         self.incarnation = incarnation
+        timers.lookUp = { [weak self] serial in self?.table.withLock { $0[serial] } }
     }
 
     /// Installs the distribution layer's routing for remote pids.

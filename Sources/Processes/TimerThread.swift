@@ -10,7 +10,10 @@ import Darwin
 /// the heap holds plain integers (a deadline as a `WaitTimer.Moment`, and a slot number), so
 /// sifting copies no references and no `ContinuousClock.Instant`s (which it moved and compared
 /// through their metadata: with the run-time exclusivity checks, about 40 % of what
-/// scheduling an entry cost); the slot holds its process weakly. A process arms entries
+/// scheduling an entry cost); the slot holds its process's serial, looked up in the runtime's
+/// table when its time comes (a weak reference gave every process that ever waited with a
+/// timeout a side table: memory per idle process, and the slow path of every retain and
+/// release of its cell, which each copy of its pid makes). A process arms entries
 /// lazily (`WaitTimer`), and those it no longer relies on are dropped when their time comes,
 /// or sooner: each time the heap doubles, it is rebuilt without them (O(1) amortized per
 /// timer, nothing on the receive path), so long timeouts under load cannot pile up.
@@ -20,14 +23,15 @@ final class TimerThread: @unchecked Sendable {
         let slot: Int
     }
 
-    private struct Slot {
-        weak var cell: ProcessCell?
-    }
+    /// The process behind a serial, if it is alive (the runtime's table); set once, before
+    /// the first entry.
+    @exclusivity(unchecked) var lookUp: @Sendable (UInt64) -> ProcessCell? = { _ in nil }
 
     // Guarded by `mutex` (or the mutex and condition themselves), so Swift's run-time
     // exclusivity checks, one per access through a thread-local set, are left out.
     @exclusivity(unchecked) private var heap: [Entry] = []
-    @exclusivity(unchecked) private var slots: [Slot] = []
+    /// The serial of each slot's process; 0 for a free slot.
+    @exclusivity(unchecked) private var slots: [UInt64] = []
     @exclusivity(unchecked) private var freeSlots: [Int] = []
     @exclusivity(unchecked) private var sizeAfterCleaning = 0
     @exclusivity(unchecked) private var stopped = false
@@ -49,7 +53,7 @@ final class TimerThread: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Calls `cell.timerFired(entry: due)` at `due`, if the cell still exists.
+    /// Calls `cell.timerFired(entry: due)` at `due`, if the process is still alive.
     func schedule(_ cell: ProcessCell, at due: WaitTimer.Moment) {
         pthread_mutex_lock(&mutex)
         if thread == nil { start() }
@@ -57,10 +61,10 @@ final class TimerThread: @unchecked Sendable {
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
-            slots[slot].cell = cell
+            slots[slot] = cell.serial
         } else {
             slot = slots.count
-            slots.append(Slot(cell: cell))
+            slots.append(cell.serial)
         }
         heap.append(Entry(due: due, slot: slot))
         siftUp(heap.count - 1)
@@ -80,7 +84,7 @@ final class TimerThread: @unchecked Sendable {
     private func dropStale() {
         var kept = 0
         for entry in heap {
-            if let cell = slots[entry.slot].cell, cell.needsTimer(entry: entry.due) {
+            if let cell = lookUp(slots[entry.slot]), cell.needsTimer(entry: entry.due) {
                 heap[kept] = entry
                 kept += 1
             } else {
@@ -92,9 +96,9 @@ final class TimerThread: @unchecked Sendable {
         sizeAfterCleaning = heap.count
     }
 
-    /// Frees a slot (and its weak reference) for the next entry.
+    /// Frees a slot for the next entry.
     private func release(_ slot: Int) {
-        slots[slot].cell = nil
+        slots[slot] = 0
         freeSlots.append(slot)
     }
 
@@ -124,18 +128,18 @@ final class TimerThread: @unchecked Sendable {
     }
 
     private func run() {
-        var fired: [(due: WaitTimer.Moment, cell: ProcessCell?)] = []
+        var fired: [(due: WaitTimer.Moment, serial: UInt64)] = []
         pthread_mutex_lock(&mutex)
         while !stopped {
             let now = WaitTimer.now()
             while let first = heap.first, first.due <= now {
                 let entry = popFirst()
-                fired.append((entry.due, slots[entry.slot].cell))
+                fired.append((entry.due, slots[entry.slot]))
                 release(entry.slot)
             }
             if !fired.isEmpty {
                 pthread_mutex_unlock(&mutex)
-                for entry in fired { entry.cell?.timerFired(entry: entry.due) }
+                for entry in fired { lookUp(entry.serial)?.timerFired(entry: entry.due) }
                 fired.removeAll(keepingCapacity: true)
                 pthread_mutex_lock(&mutex)
                 continue

@@ -8,7 +8,9 @@ import Processes
 /// had settled the clash before the kept server's node had even met the loser's). So a node
 /// that settled a list's clash hands the kept server its own copy of the list: before the
 /// first request for the list through the node (`TodoSystem.perform`, from the request's
-/// process, so the copy arrives first), and for every list still noted after the node's
+/// process, so the copy arrives first; on the kept server's own node too, whose copy holds
+/// what the loser stored there once the nodes met, and whose reads skip the shelf until
+/// then), and for every list still noted after the node's
 /// catch-up (`handOverAll`), so that the kept server has the copy whether or not a request
 /// comes through this node, and no note stays behind (each costs memory and a lookup per
 /// read until it goes). A failure only logs: the loser's hand-over and catch-up bring the

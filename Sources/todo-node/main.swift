@@ -25,11 +25,7 @@ do {
     fail(NodeCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage")
 }
 
-LoggingSystem.bootstrap { label in
-    var handler = NodeLogHandler.standardError(label: label)
-    handler.logLevel = .info
-    return handler
-}
+LoggingSystem.bootstrap { NodeLogHandler.standardError(label: $0) }  // at `info`; the node's logger sets its own level
 
 if command.mapperDaemon {
     // A node launches the daemon with default signals (ChildProcess), but another launcher

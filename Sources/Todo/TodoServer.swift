@@ -217,22 +217,22 @@ public struct TodoServer: GenServer {
         guard let conflict = message as? GlobalNameConflict else { return .continue }
         logger.notice("list \(name): its server on \(conflict.kept.node) stays; handing this copy over")
         shelves.close(shelf, for: name)
-        if loaded {
-            let copy = shelf.inspect { $0.asChange }
-            do {
-                var kept = conflict.kept
-                // The kept one may lose in turn (three sides): the copy follows the name once.
-                if try await context.call(kept, Request.merge(copy), replyType: Reply.self, timeout: TodoDatabase.storeTimeout) == .notHere,
-                   let next = database.node.global.whereis(registeredName), next != kept, next != context.pid {
-                    kept = next
-                    _ = try await context.call(kept, Request.merge(copy), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
-                }
-            } catch {
-                // Every write of this copy is stored on this side's nodes: catch-up brings it.
-                logger.warning("list \(name): hand-over to \(conflict.kept) failed (\(error)); catch-up will merge it")
-            }
-        }
+        if loaded { await handOver(shelf.inspect { $0.asChange }, to: conflict.kept, context) }
         return .stop(.normal)
+    }
+
+    /// Merges `change` into `kept`, the server that now holds this list's name. The kept one
+    /// may lose in turn (three sides): the change follows the name once. A failure only logs:
+    /// every write in `change` is stored on this side's nodes, and catch-up brings it.
+    private func handOver(_ change: ListChange, to kept: Pid, _ context: ProcessContext) async {
+        do {
+            if try await context.call(kept, Request.merge(change), replyType: Reply.self, timeout: TodoDatabase.storeTimeout) == .notHere,
+               let next = database.node.global.whereis(registeredName), next != kept, next != context.pid {
+                _ = try await context.call(next, Request.merge(change), replyType: Reply.self, timeout: TodoDatabase.storeTimeout)
+            }
+        } catch {
+            logger.warning("list \(name): hand-over to \(kept) failed (\(error)); catch-up will merge it")
+        }
     }
 
     /// Stops, unless its node read the shelf meanwhile: then it waits for what is left of
@@ -261,10 +261,19 @@ public struct TodoServer: GenServer {
     /// Stores `change` everywhere, then applies it to this server's list; nil on success.
     /// When this node's own copy could not be written the change is dropped and the caller
     /// told: an answer means durable.
+    ///
+    /// A request taken just before this server lost its list's name (a clash settled after a
+    /// heal while the request was loading the list or being stored) is answered only once
+    /// the kept server holds its change too. Answered first, the change reached the kept
+    /// server only with this one's hand-over, and a read through another node in between
+    /// missed a write already acknowledged (the partition soak: 150 ms).
     private mutating func commit(_ change: ListChange, _ context: ProcessContext) async -> Reply? {
         let outcome = await database.store(name, change, from: context)
         guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
         shelf.write { _ = $0.apply(change) }
+        if let owner = database.node.global.whereis(registeredName), owner != context.pid {
+            await handOver(change, to: owner, context)
+        }
         return nil
     }
 }

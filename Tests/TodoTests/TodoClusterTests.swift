@@ -377,7 +377,7 @@ struct TodoClusterTests {
             let name = TodoServer.globalName("kim")
             _ = try await two.add("kim", "2018-12-19", "Dentist")
             try await eventually("n1 knows kim's server") { one.node.global.whereis(name) != nil }
-            let merges = Merges()
+            let merges = Seen<ListChange>()
             let kept = one.node.runtime.spawn { context in
                 while true {
                     let call = try await context.receive(CallMessage<TodoServer.Request>.self)
@@ -404,13 +404,6 @@ struct TodoClusterTests {
         }
     }
 
-    /// What a stand-in server was asked to merge.
-    final class Merges: Sendable {
-        private let seen = Mutex<[ListChange]>([])
-        var all: [ListChange] { seen.withLock { $0 } }
-        func add(_ change: ListChange) { seen.withLock { $0.append(change) } }
-    }
-
     /// Kept servers that never answer: a round of hand-overs waits for the first one's
     /// timeout, then leaves the other lists on its node for the next round, rather than wait
     /// once per list. Only the round run here is counted (n3's own catch-up may run one too).
@@ -418,7 +411,7 @@ struct TodoClusterTests {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)
             let (one, two, three) = (systems[0], systems[1], systems[2])
-            let callers = Callers()
+            let callers = Seen<Pid>()
             for list in ["ada", "bea"] {
                 let silent = one.node.runtime.spawn { context in
                     while true { callers.add(try await context.receive(CallMessage<TodoServer.Request>.self).from.caller) }
@@ -440,11 +433,11 @@ struct TodoClusterTests {
         }
     }
 
-    /// The callers a silent server was called by.
-    final class Callers: Sendable {
-        private let seen = Mutex<[Pid]>([])
-        var all: [Pid] { seen.withLock { $0 } }
-        func add(_ caller: Pid) { seen.withLock { $0.append(caller) } }
+    /// What a stand-in server saw (its callers, or what it was asked to merge), in order.
+    final class Seen<Value: Sendable>: Sendable {
+        private let values = Mutex<[Value]>([])
+        var all: [Value] { values.withLock { $0 } }
+        func add(_ value: Value) { values.withLock { $0.append(value) } }
     }
 
     @Test func aListIsReadBackFromItsServersGlobalName() {

@@ -6,9 +6,9 @@ public final class ProcessRuntime: Sendable {
     public let node: String
     public let incarnation: UInt64
     private let serials = Atomic<UInt64>(1)
-    private let table = Mutex<[UInt64: ProcessCell]>([:])
+    private let table = ProcessTable()
     /// The timeouts of receives with `after`.
-    let timers = TimerThread()
+    let timers: TimerThread
     /// Busy spells of hibernating servers begun, each a task (read by tests).
     let serverSpells = Atomic<Int>(0)
     /// The threads processes run on. Stored: reading the static lazily initialized `shared`
@@ -21,7 +21,7 @@ public final class ProcessRuntime: Sendable {
     public init(node: String = "nonode@nohost", incarnation: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.node = node
         self.incarnation = incarnation
-        timers.lookUp = { [weak self] serial in self?.table.withLock { $0[serial] } }
+        timers = TimerThread(table: table)
     }
 
     /// Installs the distribution layer's routing for remote pids.
@@ -32,7 +32,7 @@ public final class ProcessRuntime: Sendable {
     }
 
     /// How many processes are alive.
-    public var processCount: Int { table.withLock { $0.count } }
+    public var processCount: Int { table.count }
 
     /// How many processes this runtime has started, short-lived ones (`withProcess`) included.
     public var processesStarted: UInt64 { serials.load(ordering: .relaxed) - 1 }
@@ -83,12 +83,12 @@ public final class ProcessRuntime: Sendable {
     private func makeCell() -> ProcessCell {
         let serial = serials.wrappingAdd(1, ordering: .relaxed).oldValue
         let cell = ProcessCell(runtime: self, serial: serial)
-        table.withLock { $0[serial] = cell }
+        table.insert(cell, serial: serial)
         return cell
     }
 
     func processEnded(serial: UInt64, name: String?) {
-        table.withLock { _ = $0.removeValue(forKey: serial) }
+        table.remove(serial: serial)
         if let name {
             names.withLock { names in
                 if names[name]?.serial == serial { names.removeValue(forKey: name) }
@@ -106,12 +106,12 @@ public final class ProcessRuntime: Sendable {
     func cell(for pid: Pid) -> ProcessCell? {
         if let cell = pid.cell, cell.runtime === self { return cell }
         guard isLocal(pid) else { return nil }
-        return table.withLock { $0[pid.serial] }
+        return table[serial: pid.serial]
     }
 
     /// The local pid with this serial, if that process is alive (for decoding wire pids).
     public func localPid(serial: UInt64) -> Pid? {
-        table.withLock { $0[serial] }?.pid
+        table[serial: serial]?.pid
     }
 
     /// Whether `pid` is a live process of this runtime.

@@ -23,9 +23,8 @@ final class TimerThread: @unchecked Sendable {
         let slot: Int
     }
 
-    /// The process behind a serial, if it is alive (the runtime's table); set once, before
-    /// the first entry.
-    @exclusivity(unchecked) var lookUp: @Sendable (UInt64) -> ProcessCell? = { _ in nil }
+    /// The runtime's live processes, where a slot's serial is looked up when its time comes.
+    private let table: ProcessTable
 
     // Guarded by `mutex` (or the mutex and condition themselves), so Swift's run-time
     // exclusivity checks, one per access through a thread-local set, are left out.
@@ -39,7 +38,8 @@ final class TimerThread: @unchecked Sendable {
     @exclusivity(unchecked) private var condition = pthread_cond_t()
     @exclusivity(unchecked) private var thread: pthread_t?
 
-    init() {
+    init(table: ProcessTable) {
+        self.table = table
         pthread_mutex_init(&mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -84,7 +84,7 @@ final class TimerThread: @unchecked Sendable {
     private func dropStale() {
         var kept = 0
         for entry in heap {
-            if let cell = lookUp(slots[entry.slot]), cell.needsTimer(entry: entry.due) {
+            if let cell = table[serial: slots[entry.slot]], cell.needsTimer(entry: entry.due) {
                 heap[kept] = entry
                 kept += 1
             } else {
@@ -139,7 +139,7 @@ final class TimerThread: @unchecked Sendable {
             }
             if !fired.isEmpty {
                 pthread_mutex_unlock(&mutex)
-                for entry in fired { lookUp(entry.serial)?.timerFired(entry: entry.due) }
+                for entry in fired { table[serial: entry.serial]?.timerFired(entry: entry.due) }
                 fired.removeAll(keepingCapacity: true)
                 pthread_mutex_lock(&mutex)
                 continue

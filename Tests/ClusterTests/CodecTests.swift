@@ -235,7 +235,7 @@ struct Person: Codable, Hashable, Sendable {
             .exit(from: pid, to: pid, reason: .noconnection, viaLink: true),
             .monitor(ref: Ref(node: "a@h", incarnation: 1, serial: 5), watcher: pid, target: pid),
             .demonitor(ref: Ref(node: "a@h", incarnation: 1, serial: 5), target: pid),
-            .goodbye(.shutdown),
+            .part(last: false, bytes: [1, 2]), .part(last: true, bytes: []), .goodbye(.shutdown),
         ]
         var frame: [UInt8] = []
         for packet in packets { Batch.append(Batch.encode(packet), to: &frame) }

@@ -17,7 +17,7 @@ import Crypto
 /// the dialled port, a proof made for one connection is worth nothing on another (a relay
 /// that hands node X's hello to node A shows A a port that is not A's).
 public enum Handshake {
-    public static let version: UInt64 = 2
+    public static let version: UInt64 = 3
 
     enum Role: String {
         case initiator, acceptor

@@ -81,8 +81,9 @@ public final class ClusterNode: Sendable {
         // Routing ids are random and never taken over: a connection with an id in use is
         // refused, so nobody can step into an established peer's connection.
         try router.setRouterHandover(false)
-        // High-water marks count frames, and a frame carries a batch of up to 64 KiB: 1,000
-        // frames bound what ZeroMQ holds per peer and direction to about 64 MiB.
+        // High-water marks count frames, and a frame carries a batch of about 64 KiB, 133 KiB
+        // at most (bigger messages go in parts): 1,000 frames bound what ZeroMQ holds per
+        // peer and direction to about 64 MiB, 133 MiB at most.
         try router.setReceiveHighWaterMark(TransportLoop.frameHighWaterMark)
         try router.setSendHighWaterMark(TransportLoop.frameHighWaterMark)
         try security.listening(router, maxFrame: Packet.maxFrameBytes)

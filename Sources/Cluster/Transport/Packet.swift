@@ -27,6 +27,9 @@ enum Packet: Sendable, Equatable {
     case demonitor(ref: Ref, target: Pid)
     /// The sender leaves (shutdown) or drops this connection (disconnect).
     case goodbye(NodeDownReason)
+    /// A piece of a packet bigger than `maxWholeBytes`, which travels in pieces so that no
+    /// frame is much bigger than a batch (see `parts(of:)`); the last piece completes it.
+    case part(last: Bool, bytes: [UInt8])
 
     struct Hello: Sendable, Equatable {
         let node: String
@@ -50,9 +53,13 @@ enum Packet: Sendable, Equatable {
     /// The largest packet the cluster carries (a message with its address): 64 MiB, as much
     /// as a peer may have queued. A send past it fails with `MessageTooLarge`.
     public static let maxBytes = 64 << 20
-    /// The largest ZeroMQ frame a node accepts (`ZMQ_MAXMSGSIZE`): a batch flushed at 64 KiB
-    /// plus one packet of the largest size, with room for its length and CURVE's box.
-    static let maxFrameBytes = maxBytes + (64 << 10) + 1_024
+    /// The largest packet that travels whole: a batch's worth, with room for a 64 KiB
+    /// message's address and type. A bigger one goes in `part`s of at most this size, so
+    /// that ZeroMQ, whose queues count frames, never holds a frame much bigger than a batch.
+    static let maxWholeBytes = Batch.flushBytes + 4_096
+    /// The largest ZeroMQ frame a node accepts (`ZMQ_MAXMSGSIZE`): a batch just short of
+    /// being flushed plus one whole packet, with room for its length and CURVE's box.
+    static let maxFrameBytes = Batch.flushBytes + maxWholeBytes + 1_024
     /// The largest frame worth reading from a connection that has not shaken hands: a hello
     /// or a proof (names are at most 255 bytes, endpoints a few dozen).
     static let maxHandshakeFrameBytes = 2_048
@@ -62,7 +69,7 @@ enum Packet: Sendable, Equatable {
 
     fileprivate enum Kind: UInt8 {
         case hello = 1, challenge, proof, welcome, refused, peers, message, namedMessage
-        case link, unlink, exit, monitor, demonitor, goodbye
+        case link, unlink, exit, monitor, demonitor, goodbye, part
     }
 
     func encode(to writer: inout WireWriter) {
@@ -130,6 +137,10 @@ enum Packet: Sendable, Equatable {
         case .goodbye(let reason):
             writer.write(Kind.goodbye.rawValue)
             writer.writeString(reason.rawValue)
+        case .part(let last, let bytes):
+            writer.write(Kind.part.rawValue)
+            last.encode(to: &writer)
+            writer.writeRaw(bytes)
         }
     }
 
@@ -162,6 +173,7 @@ enum Packet: Sendable, Equatable {
         case .goodbye:
             guard let reason = NodeDownReason(rawValue: try reader.readString()) else { throw .malformed("bad goodbye reason") }
             self = .goodbye(reason)
+        case .part: self = .part(last: try Bool(from: &reader), bytes: reader.readRest())
         }
         guard reader.isAtEnd else { throw .malformed("trailing bytes after a packet") }
     }
@@ -184,6 +196,8 @@ enum Packet: Sendable, Equatable {
 enum Batch {
     /// The most bytes a packet's length takes in a frame (a varint of 64 bits).
     static let maxLengthPrefix = 10
+    /// A frame is handed to ZeroMQ once it holds this much.
+    static let flushBytes = 64 << 10
 
     static func append(_ packet: [UInt8], to frame: inout [UInt8]) {
         // The length as a varint, written in place (as `WireWriter.writeVarint` does).

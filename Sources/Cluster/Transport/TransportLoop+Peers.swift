@@ -31,11 +31,8 @@ extension TransportLoop {
         }
         logger.info("node \(info.node) up\(hidden ? " (hidden)" : "")")
         for subscriber in subscribers { runtime.send(NodeEvent.up(info.node, hidden: hidden), to: subscriber) }
-        if !hidden {
-            let members = Batch.encode(.peers(visibleNames().filter { $0 != info.node.description }))
-            peers[info.node]?.enqueue(members)
-        }
-        for packet in queued { peers[info.node]?.enqueue(packet) }
+        if !hidden { enqueue(Batch.encode(.peers(visibleNames().filter { $0 != info.node.description })), for: info.node) }
+        for packet in queued { enqueue(packet, for: info.node) }
         flush(info.node)
         for waiter in waiters { waiter(true) }
     }
@@ -128,7 +125,7 @@ extension TransportLoop {
             if runtime.acceptRemoteMonitor(ref, watcher: watcher, target: target) {
                 node.shared.withLock { $0.book.addMonitorByRemote(ref, target: target, peer: name) }
             } else if let bytes = try? Packet.message(Down(ref: ref, pid: target, reason: .noproc), to: watcher, registry: node.registry) {
-                peers[name]?.enqueue(bytes)
+                enqueue(bytes, for: name)
             }
         case .demonitor(let ref, let target):
             runtime.dropRemoteMonitor(ref, target: target)
@@ -138,13 +135,42 @@ extension TransportLoop {
         case .goodbye(let reason):
             logger.info("node \(name) said goodbye (\(reason))")
             peerDown(name, reason: .connectionClosed, reconnect: false)
+        case .part(let last, let bytes):
+            assemble(bytes, last: last, from: name)
         case .hello, .challenge, .proof, .welcome, .refused:
             logger.warning("dropped a handshake packet from \(name), which is already connected")
         }
     }
 
     private func send(_ packet: Packet, to name: NodeName) {
-        peers[name]?.enqueue(Batch.encode(packet))
+        enqueue(Batch.encode(packet), for: name)
+    }
+
+    /// A piece of a big packet: kept until its last piece comes, then delivered whole. A
+    /// peer that sends more than the largest packet in pieces is disconnected, as one that
+    /// stops reading is: what it sent cannot be delivered, and a stream must have no hole.
+    private func assemble(_ piece: [UInt8], last: Bool, from name: NodeName) {
+        guard let index = peers.index(forKey: name) else { return }
+        switch peers.values[index].assembly.add(piece, last: last) {
+        case .waiting:
+            return
+        case .tooLarge:
+            logger.warning("""
+                \(name) sent more than the \(Packet.maxBytes >> 20) MiB a cluster message may be; disconnecting \
+                (links and monitors across the connection fire with noconnection)
+                """)
+            peerDown(name, reason: .disconnect, reconnect: true)
+        case .complete(let bytes):
+            var reader = WireReader(bytes)
+            do throws(WireError) {
+                let packet = try Packet(from: &reader)
+                // Pieces of pieces would only nest the same bounded work: not sent, not read.
+                if case .part = packet { throw .malformed("a part inside a part") }
+                deliver(packet, from: name)
+            } catch {
+                logger.warning("dropped a bad packet from \(name): \(error)")
+            }
+        }
     }
 
     /// A message for a local pid, its payload read from `reader`. A `Down` from the node we

@@ -46,6 +46,8 @@ final class TransportLoop: @unchecked Sendable {
         /// after the lost one as if nothing had been lost; the transport thread disconnects
         /// the peer at the end of its round (`disconnectOverflowed`).
         var overflowed = false
+        /// The packet whose `part`s are coming in.
+        var assembly = PartAssembly()
 
         /// Adds `packet` to this round's frame; the frame's size after.
         @discardableResult
@@ -446,7 +448,7 @@ final class TransportLoop: @unchecked Sendable {
     /// `sendDirect` under the lock, on the peer in place: each look at it through the
     /// dictionary's values would copy the whole peer out, and release it after.
     private func handToSocket(_ packet: [UInt8], peer: inout Peer, name: NodeName) -> Bool {
-        guard peer.batch.isEmpty, peer.backlog.isEmpty, !peer.overflowed else { return false }
+        guard peer.batch.isEmpty, peer.backlog.isEmpty, !peer.overflowed, packet.count <= Packet.maxWholeBytes else { return false }
         // Not `flush(at:)`: the socket is looked at right below, not at the round's end.
         if !peer.sendAlone(packet, router: router, frame: &directFrame, limit: settings.maxPendingBytesPerPeer) {
             overflowing.insert(name)
@@ -677,7 +679,7 @@ final class TransportLoop: @unchecked Sendable {
         if !cut.isEmpty, cut.contains(name) { return }
         if let index = peers.index(forKey: name) {
             // Through the index: `peers[name]?` would hash again and copy the peer out.
-            if peers.values[index].enqueue(packet) >= 64 << 10 { flush(name) }
+            enqueue(packet, at: index)
             return
         }
         if dialling[name] == nil { startDialling(name, waiter: nil) }
@@ -711,11 +713,27 @@ final class TransportLoop: @unchecked Sendable {
         bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
     }
 
-    /// Sends one packet on its own frame now (handshake and goodbye packets).
+    /// Adds `packet` to the frame of the peer at `index`, in `part`s when it is too big to go
+    /// whole, and hands the frame to ZeroMQ each time it holds a batch.
+    func enqueue(_ packet: [UInt8], at index: Dictionary<NodeName, Peer>.Index) {
+        guard packet.count > Packet.maxWholeBytes else { return add(packet, at: index) }
+        for part in Packet.parts(of: packet) { add(part, at: index) }
+    }
+
+    private func add(_ packet: [UInt8], at index: Dictionary<NodeName, Peer>.Index) {
+        if withPeer(at: index, { $0.enqueue(packet) }) >= Batch.flushBytes { flush(at: index) }
+    }
+
+    /// `enqueue` for a connected peer named `name`.
+    func enqueue(_ packet: [UInt8], for name: NodeName) {
+        if let index = peers.index(forKey: name) { enqueue(packet, at: index) }
+    }
+
+    /// Sends one packet now, after what is queued (handshake and goodbye packets).
     func sendNow(_ packet: [UInt8], to name: NodeName) {
-        guard peers[name] != nil, !cut.contains(name) else { return }
-        peers[name]?.enqueue(packet)
-        flush(name)
+        guard let index = peers.index(forKey: name), !cut.contains(name) else { return }
+        enqueue(packet, at: index)
+        flush(at: index)
     }
 
     /// Every round sends what is waiting, riders too: a rider waits at most for the next round

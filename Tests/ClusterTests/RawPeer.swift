@@ -47,9 +47,9 @@ struct RawPeer {
         payload.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
     }
 
-    /// A message of 64 KiB whose first four bytes are `number`.
-    static func payload(_ number: Int) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 64 << 10)
+    /// A message of `size` bytes (64 KiB unless told) whose first four bytes are `number`.
+    static func payload(_ number: Int, size: Int = 64 << 10) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
         withUnsafeBytes(of: UInt32(number).littleEndian) { bytes.replaceSubrange(0..<4, with: $0) }
         return bytes
     }

@@ -42,6 +42,26 @@ struct SlowPeerTests {
         }
     }
 
+    /// ZeroMQ's queue counts frames, 1,000 of them. A message of 1 MiB used to be one frame,
+    /// so ZeroMQ alone could hold a gigabyte for a peer that stopped reading before the
+    /// node's own bound came into play. In parts, it holds about 70 MB of them.
+    @Test func aPeerThatStopsReadingBigMessagesIsDisconnectedWithinZeroMQsFrameBound() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.encrypted = false
+                $0.maxPendingBytesPerPeer = 4 << 20  // room for whole messages, as the default has
+            }
+            let slow = try await RawPeer.logIn(to: a, context: try Context())
+            defer { slow.close() }
+            try await eventually("a sees the peer") { a.nodes() == [RawPeer.name] }
+
+            let sent = await stream(from: a, to: RawPeer.name, size: 1 << 20, most: 400) { a.nodes().contains(RawPeer.name) }
+            try await eventually("a disconnects the peer", within: .seconds(30)) { a.nodes().isEmpty }
+            #expect(sent < 400, "a took \(sent) MiB for a peer that reads nothing")
+            #expect(cluster.logs.contains("slow@localhost is not reading: more than 4 MiB queued for it; disconnecting"))
+        }
+    }
+
     /// Two real nodes; b's transport stops (as a frozen process's would) while a streams to
     /// it. a disconnects b and fires its monitors; once b reads again, a's new connection
     /// makes b drop the old one and fire its own, and b's process got a prefix of the
@@ -187,13 +207,15 @@ struct SlowPeerTests {
 }
 
 
-/// Numbered messages of 64 KiB from `node` to the process registered as `sink` on `peer`,
-/// while `connected` holds (6,000 at most); how many were sent.
-private func stream(from node: ClusterNode, to peer: NodeName, while connected: () -> Bool) async -> Int {
+/// Numbered messages of `size` bytes (64 KiB unless told) from `node` to the process
+/// registered as `sink` on `peer`, while `connected` holds (`most` at most); how many were sent.
+private func stream(
+    from node: ClusterNode, to peer: NodeName, size: Int = 64 << 10, most: Int = 6_000, while connected: () -> Bool
+) async -> Int {
     var sent = 0
-    while connected(), sent < 6_000 {
+    while connected(), sent < most {
         for _ in 0..<16 {
-            node.runtime.send(RawPeer.payload(sent), toName: "sink", on: peer.description)
+            node.runtime.send(RawPeer.payload(sent, size: size), toName: "sink", on: peer.description)
             sent += 1
         }
         await Task.yield()

@@ -251,16 +251,17 @@ public final class TodoSystem: Sendable {
 /// Catch-up on every visible peer that comes up (start, rejoin, a healed cut), and on those
 /// already connected when it starts, each in a process of its own; and every `interval`, from
 /// the next peer in turn (anti-entropy). After each, this node's copies go to the servers
-/// kept in the clashes it settled (`ClashHandOver.handOverAll`).
+/// kept in the clashes it settled (`ClashHandOver.handOverAll`), one round at a time.
 private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, every interval: Duration,
                          context: ProcessContext) async throws {
+    let handOvers = CoalescingRounds()
     let catchUp = { @Sendable (peer: NodeName, worker: ProcessContext) in
         let started = ContinuousClock.now
         let lists = await database.catchUp(from: peer)
         metrics.caughtUp(lists: lists.count, seconds: (ContinuousClock.now - started).seconds)
         await mergeIntoRunningServers(lists, node: node, database: database, context: worker)
         // A heal's clashes are settled as the peers' tables of names come, before this ends.
-        await ClashHandOver.handOverAll(database: database, context: worker)
+        await handOvers.run { await ClashHandOver.handOverAll(database: database, context: worker) }
     }
     node.monitorNodes(context.pid)
     for peer in node.nodes() { context.spawn { worker in await catchUp(peer, worker) } }

@@ -52,6 +52,7 @@ let package = Package(
                 "Cluster", "Processes",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -60,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "todo-node",
             dependencies: [
-                "Cluster", "Processes", "Todo",
+                "Cluster", "OSProcess", "Processes", "Todo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Cluster
 import Foundation
 import Hummingbird
 import Logging
+import OSProcess
 import ServiceLifecycle
 import Todo
 
@@ -25,6 +26,7 @@ do {
     fail(NodeCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage")
 }
 
+DescriptorLimit.raiseToHard()  // before any socket: HTTP clients get a share of what is there
 LoggingSystem.bootstrap { NodeLogHandler.standardError(label: $0) }  // at `info`; the node's logger sets its own level
 
 if command.mapperDaemon {
@@ -79,9 +81,11 @@ do {
 // finishing the write in hand), then the node, which tells its peers it is leaving.
 var services: [any Service] = [NodeService(node: node, joining: settings.connect), TodoService(system: system)]
 if settings.httpPort != 0 {
+    let limits = HTTPLimits(descriptors: DescriptorLimit.current)
     services.append(Application(
         router: TodoRoutes.router(system: system, token: settings.httpToken),
-        configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), reuseAddress: true),
+        server: limits.server,
+        configuration: limits.configuration(address: .hostname(settings.httpHost, port: settings.httpPort)),
         logger: logger))
 }
 do {

@@ -143,26 +143,31 @@ struct PortMapperTests {
 }
 
 /// A TCP port on the loopback that accepts connections into its backlog and never answers,
-/// as a mapper still starting does not; `close` frees the port at once.
+/// as a mapper still starting does not; `close` frees the port at once. The port is below
+/// the kernel's ephemeral range (32768 and up): one from that range could meanwhile become
+/// the local end of another test's outgoing connection, and the mapper could not bind it.
 private final class SilentListener {
     let port: Int
     private var descriptor: Int32
 
     init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = loopbackAddress(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = listener >= 0 && withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(listener, raw, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, raw, &length) == 0
+        for _ in 0..<1_000 {
+            let port = Int.random(in: 10_000..<20_000)
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = loopbackAddress(port: port)
+            let bound = listener >= 0 && withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                    bind(listener, raw, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(listener, 16) == 0
+                }
             }
-        }
-        guard bound else {
+            if bound {
+                descriptor = listener
+                self.port = port
+                return
+            }
             if listener >= 0 { Glibc.close(listener) }
-            throw POSIXError(.EADDRNOTAVAIL)
         }
-        descriptor = listener
-        port = Int(UInt16(bigEndian: address.sin_port))
+        throw POSIXError(.EADDRNOTAVAIL)
     }
 
     func close() {

@@ -1,4 +1,5 @@
 import Foundation
+import OSProcess
 import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(3)))
@@ -92,6 +93,48 @@ struct NodeEndToEndTests {
             d.signal(SIGCONT)
             // Lost without a goodbye: c keeps trying, and d comes back by itself.
             try await e2e.waitForPeers(httpPort: httpC, within: .seconds(20)) { $0 == ["d@localhost"] }
+        }
+    }
+
+    /// Clients that held HTTP connections (idle ones are enough) could take every
+    /// descriptor a node may open: it then could not let a peer join, and its log blamed a
+    /// wrong cookie. Now HTTP gets three quarters of them at most, and the rest wait.
+    @Test func clientsHoldingHTTPConnectionsDoNotKeepAPeerFromJoining() async throws {
+        try await withEndToEnd { e2e in
+            let httpA = try freePort()
+            // Room for 300 descriptors, as `ulimit -n 300` leaves a program.
+            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
+                                  ["-c", #"ulimit -n 300 && exec "$0" "$@""#, Binaries.node.path,
+                                   "--name", "a@localhost", "--http-port", String(httpA)], log: "a.log")
+            try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
+            // This process holds the 300 clients' ends, beside what tests running alongside hold.
+            try #require(DescriptorLimit.raiseToHard() >= 1_000, "the test needs about 1,000 descriptors")
+            let held = (0..<300).compactMap { _ in connectToLoopback(port: httpA) }
+            defer { for descriptor in held { close(descriptor) } }
+            #expect(held.count == 300)
+            let httpB = try freePort()
+            _ = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost"])
+            try await e2e.waitForPeers(httpPort: httpB) { $0 == ["a@localhost"] }
+            #expect(a.child.isRunning)
+        }
+    }
+
+    /// Many systems give a program a soft limit of 1,024 descriptors under a far higher hard
+    /// one; a node takes the hard one, as Go's runtime does, since its HTTP clients get a
+    /// share of what it has.
+    @Test func aNodeRaisesItsSoftLimitOnDescriptorsToTheHardOne() async throws {
+        try await withEndToEnd { e2e in
+            let http = try freePort()
+            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
+                                  ["-c", #"ulimit -Sn 200 && exec "$0" "$@""#, Binaries.node.path,
+                                   "--name", "a@localhost", "--http-port", String(http)], log: "a.log")
+            try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
+            let limits = try String(contentsOfFile: "/proc/\(a.pid)/limits", encoding: .utf8)
+            let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+            let numbers = line.split(separator: " ").compactMap { Int($0) }
+            try #require(numbers.count == 2, "\(line)")
+            #expect(numbers[0] == min(numbers[1], 1 << 20), "\(line)")
+            #expect(numbers[0] > 200 || numbers[1] <= 200, "\(line)")
         }
     }
 

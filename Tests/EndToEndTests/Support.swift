@@ -50,17 +50,8 @@ struct E2EError: Error, CustomStringConvertible {
 /// Opens a TCP connection to 127.0.0.1:port, writes `bytes`, and reads until the peer closes
 /// or `timeout` passes.
 func exchange(port: Int, _ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [UInt8]? {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return nil }
+    guard let descriptor = connectToLoopback(port: port) else { return nil }
     defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { return nil }
     let microseconds = Int(timeout.components.seconds) * 1_000_000 + Int(timeout.components.attoseconds / 1_000_000_000_000)
     var wait = timeval(tv_sec: microseconds / 1_000_000, tv_usec: max(1_000, microseconds % 1_000_000))
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
@@ -73,6 +64,25 @@ func exchange(port: Int, _ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [
         answer.append(contentsOf: buffer[0..<count])
     }
     return answer
+}
+
+/// A TCP connection to `port` on 127.0.0.1, as a descriptor for the caller to close; nil if
+/// refused.
+func connectToLoopback(port: Int) -> Int32? {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return nil }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(descriptor)
+        return nil
+    }
+    return descriptor
 }
 
 /// Runs `body` on a thread of its own: a blocking socket wait must not hold a thread of the

@@ -1,0 +1,77 @@
+import Glibc
+
+/// A bare TCP connection to a port on this host, for tests that speak to a server as an
+/// attacker would: bytes out, and a look at what comes back, without holding a thread.
+public final class RawTCP {
+    private let descriptor: Int32
+
+    /// ZMTP 3.0's greeting for the NULL mechanism, as a client.
+    public static let nullGreeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0]
+        + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+
+    public init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = loopbackAddress(port: port)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            Glibc.close(descriptor)
+            throw RawTCPError.refused(port: port)
+        }
+    }
+
+    deinit { Glibc.close(descriptor) }
+
+    public func write(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Whether the other side closes the connection (reads end) within `limit`. It looks
+    /// without blocking and waits between looks, so it holds no concurrency thread.
+    public func waitForClose(within limit: Duration) async throws -> Bool {
+        do {
+            try await eventually("the connection closed", within: limit) { self.readNow() == nil }
+            return true
+        } catch is TestClusterError {
+            return false
+        }
+    }
+
+    /// What has come within `limit`, once anything has; empty if nothing came, nil if the
+    /// connection ended first.
+    public func read(within limit: Duration) async throws -> [UInt8]? {
+        var received: [UInt8]? = []
+        _ = try? await eventually("bytes came", within: limit) {
+            received = self.readNow()
+            return received != []
+        }
+        return received
+    }
+
+    /// What waits to be read now: nil when the connection has ended.
+    private func readNow() -> [UInt8]? {
+        var poll = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&poll, 1, 0) > 0 else { return [] }
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if count > 0 { return Array(buffer[..<count]) }
+        return count < 0 && errno == EAGAIN ? [] : nil
+    }
+
+    /// Closes the connection now (also done when it is released).
+    public func close() { shutdown(descriptor, Int32(SHUT_RDWR)) }
+}
+
+public enum RawTCPError: Error {
+    case refused(port: Int)
+}
+
+/// `127.0.0.1:port` as the socket calls take it (port 0: any free one).
+public func loopbackAddress(port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+}

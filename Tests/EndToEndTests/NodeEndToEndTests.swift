@@ -102,10 +102,7 @@ struct NodeEndToEndTests {
     @Test func clientsHoldingHTTPConnectionsDoNotKeepAPeerFromJoining() async throws {
         try await withEndToEnd { e2e in
             let httpA = try freePort()
-            // Room for 300 descriptors, as `ulimit -n 300` leaves a program.
-            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
-                                  ["-c", #"ulimit -n 300 && exec "$0" "$@""#, Binaries.node.path,
-                                   "--name", "a@localhost", "--http-port", String(httpA)], log: "a.log")
+            let a = try e2e.startNode("a", httpPort: httpA, ulimit: "-n 300")  // room for 300 descriptors
             try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
             // This process holds the 300 clients' ends, beside what tests running alongside hold.
             try #require(DescriptorLimit.raiseToHard() >= 1_000, "the test needs about 1,000 descriptors")
@@ -125,9 +122,7 @@ struct NodeEndToEndTests {
     @Test func aNodeRaisesItsSoftLimitOnDescriptorsToTheHardOne() async throws {
         try await withEndToEnd { e2e in
             let http = try freePort()
-            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
-                                  ["-c", #"ulimit -Sn 200 && exec "$0" "$@""#, Binaries.node.path,
-                                   "--name", "a@localhost", "--http-port", String(http)], log: "a.log")
+            let a = try e2e.startNode("a", httpPort: http, ulimit: "-Sn 200")
             try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
             let limits = try String(contentsOfFile: "/proc/\(a.pid)/limits", encoding: .utf8)
             let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })

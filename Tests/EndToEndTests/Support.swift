@@ -222,6 +222,13 @@ final class EndToEnd: @unchecked Sendable {
         try start(Binaries.node, ["--name", "\(name)@localhost", "--http-port", String(httpPort)] + flags, log: "\(name)-\(programs.count).log")
     }
 
+    /// `startNode` under the shell's `ulimit` with these arguments (as `-n 300`).
+    func startNode(_ name: String, httpPort: Int, ulimit: String) throws -> RunningProgram {
+        try start(URL(fileURLWithPath: "/bin/sh"),
+                  ["-c", #"ulimit \#(ulimit) && exec "$0" "$@""#, Binaries.node.path, "--name", "\(name)@localhost", "--http-port", String(httpPort)],
+                  log: "\(name)-\(programs.count).log")
+    }
+
     func start(
         _ binary: URL, _ arguments: [String], log: String, separateErrors: Bool = false, environment extra: [String: String] = [:]
     ) throws -> RunningProgram {

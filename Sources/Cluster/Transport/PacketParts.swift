@@ -16,7 +16,8 @@ extension Packet {
 
 /// A packet put together again from the `part`s of one peer's stream, which come in order.
 /// Bounded by `Packet.maxBytes`, the largest packet a node sends: a peer that sends more is
-/// broken or hostile.
+/// broken or hostile. (A node sends nothing between a packet's parts; packets that a broken
+/// peer puts there are read as they come, and cost it only its own message.)
 struct PartAssembly {
     enum Step: Equatable {
         case waiting

@@ -5,7 +5,7 @@ import HummingbirdCore
 /// and the database's files are descriptors too: clients that took them all (idle
 /// connections are enough) left the node unable to let a peer join or come back, and its
 /// log blamed a wrong cookie.
-public struct HTTPLimits: Sendable, Equatable {
+public struct HTTPLimits: Sendable {
     /// Connections open at once; more wait in the kernel's queue until one closes.
     public var maxConnections: Int
     /// A connection that has sent no whole request, head or body part in this long is closed:

@@ -55,9 +55,10 @@ struct SlowPeerTests {
             defer { slow.close() }
             try await eventually("a sees the peer") { a.nodes() == [RawPeer.name] }
 
-            let sent = await stream(from: a, to: RawPeer.name, size: 1 << 20, most: 400) { a.nodes().contains(RawPeer.name) }
+            // 400 frames of 1 MiB were within ZeroMQ's 1,000: it took them all, and nothing
+            // was ever queued by the node. In parts, its frames run out after about 70 MB.
+            _ = await stream(from: a, to: RawPeer.name, size: 1 << 20, most: 400) { a.nodes().contains(RawPeer.name) }
             try await eventually("a disconnects the peer", within: .seconds(30)) { a.nodes().isEmpty }
-            #expect(sent < 400, "a took \(sent) MiB for a peer that reads nothing")
             #expect(cluster.logs.contains("slow@localhost is not reading: more than 4 MiB queued for it; disconnecting"))
         }
     }

@@ -83,7 +83,7 @@ public final class ClusterNode: Sendable {
         try router.setRouterHandover(false)
         // High-water marks count frames, and a frame carries a batch of about 64 KiB, 133 KiB
         // at most (bigger messages go in parts): 1,000 frames bound what ZeroMQ holds per
-        // peer and direction to about 64 MiB, 133 MiB at most.
+        // peer and direction to about 64 MiB, 136 MB at most.
         try router.setReceiveHighWaterMark(TransportLoop.frameHighWaterMark)
         try router.setSendHighWaterMark(TransportLoop.frameHighWaterMark)
         try security.listening(router, maxFrame: Packet.maxFrameBytes)

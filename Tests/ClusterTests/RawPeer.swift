@@ -3,8 +3,9 @@ import ClusterTestKit
 import Testing
 import ZeroMQ
 
-/// A node speaking the cluster protocol from raw sockets: it shakes hands with a node, then
-/// reads nothing until told to (its ZeroMQ queue holds one frame).
+/// A node speaking the cluster protocol from raw sockets: it shakes hands with a node (and
+/// `logIn` returns once that node counts it among its peers), then reads nothing until told
+/// to (its ZeroMQ queue holds one frame).
 struct RawPeer {
     static let name = NodeName(name: "slow", host: "localhost")
     let dealer: Socket
@@ -29,7 +30,9 @@ struct RawPeer {
             let packet = try #require(Batch.packets(in: reply).packets.first)
             switch handshake.receive(packet) {
             case .send(let answer): next = answer
-            case .established: return RawPeer(dealer: dealer, publisher: publisher)
+            case .established:
+                try await eventually("\(node.name) sees the raw peer") { node.nodes().contains(name) }
+                return RawPeer(dealer: dealer, publisher: publisher)
             case .failed(let reason): throw TestClusterError.notConnected(reason)
             case .yield: throw TestClusterError.notConnected("yielded")
             }

@@ -9,8 +9,18 @@ public final class RawTCP {
     public static let nullGreeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0]
         + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
 
-    public init(port: Int) throws {
+    /// Connects from `source`, a loopback address (any of 127.0.0.0/8 on Linux), so that
+    /// one test can be several hosts.
+    public init(port: Int, from source: String = "127.0.0.1") throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var origin = loopbackAddress(port: 0, host: source)
+        let bound = withUnsafePointer(to: &origin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            Glibc.close(descriptor)
+            throw RawTCPError.cannotBind(source)
+        }
         var address = loopbackAddress(port: port)
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -37,6 +47,9 @@ public final class RawTCP {
             return false
         }
     }
+
+    /// Whether the other side has closed the connection, as far as this side knows now.
+    public var hasEnded: Bool { readNow() == nil }
 
     /// What has come within `limit`, once anything has; empty if nothing came, nil if the
     /// connection ended first.
@@ -65,13 +78,14 @@ public final class RawTCP {
 
 public enum RawTCPError: Error {
     case refused(port: Int)
+    case cannotBind(String)
 }
 
-/// `127.0.0.1:port` as the socket calls take it (port 0: any free one).
-public func loopbackAddress(port: Int) -> sockaddr_in {
+/// `host:port` as the socket calls take it (port 0: any free one).
+public func loopbackAddress(port: Int, host: String = "127.0.0.1") -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_addr.s_addr = inet_addr(host)
     return address
 }

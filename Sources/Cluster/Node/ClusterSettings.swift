@@ -1,3 +1,5 @@
+import OSProcess
+
 /// Everything a node needs to know to start, built from flags and environment in one place.
 public struct ClusterSettings: Sendable {
     /// The mapper's default port: fixed and documented, and not epmd's 4369.
@@ -26,13 +28,22 @@ public struct ClusterSettings: Sendable {
     /// cookie (see `ClusterKeys`). Turn it off for benchmarks only: without it, the cookie
     /// handshake is all that keeps strangers out, and anyone on the path can read the traffic.
     public var encrypted = true
-    /// Connections being accepted that have not finished the cookie handshake: at most this
-    /// many in all, and per remote address, each for at most `acceptTimeout`.
-    public var maxHandshakes = 1_000
+    /// Connections accepted that have not logged in (finished the cookie handshake): at most
+    /// this many in all, and per remote address, each for at most `acceptTimeout`. Past a
+    /// bound the oldest is closed. Each holds a descriptor: keep `maxHandshakes` well inside
+    /// the process's limit: by default a sixteenth of it (`maxHandshakes(forDescriptors:)`).
+    public var maxHandshakes = ClusterSettings.maxHandshakes(forDescriptors: DescriptorLimit.current)
     public var maxHandshakesPerAddress = 16
     public var acceptTimeout: Duration = .seconds(3)
     /// Back-off between attempts to reach a peer lost without a goodbye.
     public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)
+
+    /// Connections not logged in for a process that may hold `descriptors` at once: a
+    /// sixteenth of them, at least 16 and at most 1,000. The rest are the node's: its peers,
+    /// its database's files and its HTTP clients (`HTTPLimits`).
+    public static func maxHandshakes(forDescriptors descriptors: Int) -> Int {
+        min(1_000, max(16, descriptors / 16))
+    }
 
     public init(node: NodeName, cookie: String) {
         self.node = node

@@ -8,19 +8,24 @@ struct LinkSecurity: Sendable {
     let keys: CurveKeyPair?
     /// The public key the ZAP handler admits, as raw bytes.
     let allowedKey: [UInt8]
+    /// An accepted connection that has not finished ZeroMQ's handshake by then is dropped:
+    /// the node's `acceptTimeout`, within which it must log in as well.
+    let acceptMilliseconds: Int32
 
     init(settings: ClusterSettings) throws {
         keys = settings.encrypted ? try ClusterKeys.derive(cookie: settings.cookie) : nil
         allowedKey = keys?.publicKeyBytes ?? []
+        let (seconds, attoseconds) = settings.acceptTimeout.components
+        acceptMilliseconds = Int32(clamping: max(1, min(seconds, Int64(Int32.max)) * 1_000 + attoseconds / 1_000_000_000_000_000))
     }
 
-    /// A connection that has not finished ZeroMQ's handshake by then is dropped.
+    /// A connection made that has not finished ZeroMQ's handshake by then is dropped.
     static let handshakeMilliseconds: Int32 = 3_000
 
     /// A ROUTER or PUB that peers connect to.
     func listening(_ socket: Socket, maxFrame: Int) throws {
         try socket.setMaxMessageSize(Int64(maxFrame))
-        try socket.setHandshakeInterval(milliseconds: Self.handshakeMilliseconds)
+        try socket.setHandshakeInterval(milliseconds: acceptMilliseconds)
         guard let keys else { return }
         try socket.setZAPDomain(ZAPHandler.domain)
         try socket.makeCurveServer(secretKey: keys.secretKey)

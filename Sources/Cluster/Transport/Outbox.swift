@@ -13,8 +13,8 @@ enum Command: Sendable {
     case cut(NodeName)
     case restore(NodeName)
     case shutdown(@Sendable () -> Void)
-    /// How many connections are half-way through the cookie handshake (accepted, not yet
-    /// proved): for tests and operators.
+    /// How many connections were accepted and have not logged in (finished the cookie
+    /// handshake): for tests and operators.
     case countHandshakes(@Sendable (Int) -> Void)
 }
 

@@ -84,7 +84,7 @@ extension TransportLoop {
     /// A frame on the ROUTER from a connection that has not shaken hands. Only one small
     /// handshake packet per frame is read; anything else is dropped unparsed, and what it
     /// costs the log is one line a minute.
-    func receiveUnauthenticated(id: [UInt8], frame bytes: [UInt8], address: String, descriptor: Int32) {
+    func receiveUnauthenticated(id: [UInt8], frame bytes: [UInt8], descriptor: Int32) {
         guard bytes.count <= Packet.maxHandshakeFrameBytes else {
             return warnAboutStrangers("dropped an oversized frame from a connection that has not shaken hands")
         }
@@ -95,7 +95,7 @@ extension TransportLoop {
         switch packet {
         case .hello(let hello):
             drainRouterMonitor()
-            receiveHello(hello, id: id, address: address, descriptor: descriptor)
+            receiveHello(hello, id: id, descriptor: descriptor)
         case .proof:
             guard let attempt = accepting.removeValue(forKey: id) else {
                 return warnAboutStrangers("dropped a proof from a connection with no handshake under way")
@@ -106,7 +106,7 @@ extension TransportLoop {
         }
     }
 
-    private func receiveHello(_ hello: Packet.Hello, id: [UInt8], address: String, descriptor: Int32) {
+    private func receiveHello(_ hello: Packet.Hello, id: [UInt8], descriptor: Int32) {
         let name = try? NodeName(parsing: hello.node, defaultHost: "-")
         if let name, cut.contains(name) { return }
         if name == identity.node {
@@ -121,29 +121,12 @@ extension TransportLoop {
         switch step {
         case .send(let challenge):
             guard let acceptor else { return }
-            makeRoomForHandshake(from: address)
-            accepting[id] = Accepting(handshake: acceptor, address: address, descriptor: descriptor,
-                                      started: now, deadline: now + settings.acceptTimeout)
+            accepting[id] = Accepting(handshake: acceptor, descriptor: descriptor, deadline: now + settings.acceptTimeout)
             reply(id, challenge)
         case .refused(let refusal, let log):
             warnAboutStrangers(log)
             reply(id, refusal)
         case .established: break
-        }
-    }
-
-    /// Keeps the handshakes under way within their bounds, per address and in all, by
-    /// forgetting the oldest: a flood of hellos churns itself, and a real node's handshake,
-    /// which takes a round trip, still gets through.
-    private func makeRoomForHandshake(from address: String) {
-        let fromAddress = accepting.filter { $0.value.address == address }
-        if fromAddress.count >= settings.maxHandshakesPerAddress, let oldest = fromAddress.min(by: { $0.value.started < $1.value.started }) {
-            accepting.removeValue(forKey: oldest.key)
-            warnAboutStrangers("too many handshakes under way from \(address.prefix(64)); forgot the oldest")
-        }
-        if accepting.count >= settings.maxHandshakes, let oldest = accepting.min(by: { $0.value.started < $1.value.started }) {
-            accepting.removeValue(forKey: oldest.key)
-            warnAboutStrangers("too many handshakes under way; forgot the oldest")
         }
     }
 
@@ -159,6 +142,7 @@ extension TransportLoop {
                 queued = ours.queued
             }
             reply(id, welcome)
+            unlogged.loggedIn(attempt.descriptor)
             peerUp(info, link: .router(id: id), waiters: waiters, queued: queued)
         case .refused(let refusal, let log):
             warnAboutStrangers(log)

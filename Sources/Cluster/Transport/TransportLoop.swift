@@ -154,13 +154,12 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// A connection being accepted, keyed by its ROUTER routing id: where it comes from (for
-    /// the per-address bound, and to forget it when its connection closes) and until when.
+    /// A connection being accepted, keyed by its ROUTER routing id: its descriptor (to forget
+    /// it when its connection closes) and until when. How many there may be is bounded by
+    /// `unlogged`, which counts each connection from its acceptance.
     struct Accepting {
         let handshake: AcceptorHandshake
-        let address: String
         let descriptor: Int32
-        let started: Duration
         let deadline: Duration
     }
 
@@ -219,6 +218,8 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) var routerIDs: [[UInt8]: NodeName] = [:]
     @exclusivity(unchecked) var dialling: [NodeName: Dialling] = [:]
     @exclusivity(unchecked) var accepting: [[UInt8]: Accepting] = [:]
+    /// Connections accepted on the ROUTER that have not logged in, within their bounds.
+    @exclusivity(unchecked) var unlogged: UnloggedConnections<ConnectionEnds>
     @exclusivity(unchecked) var lost: [NodeName: Lost] = [:]
     @exclusivity(unchecked) var cut: Set<NodeName> = []
     @exclusivity(unchecked) var detector: FailureDetector
@@ -294,10 +295,12 @@ final class TransportLoop: @unchecked Sendable {
         self.router = sockets.router
         self.publisher = sockets.publisher
         self.zap = sockets.zap
-        // Closed connections (to forget their half-done handshakes) and failed CURVE
-        // handshakes (to log that someone without the cookie knocked).
+        // Accepted connections (to bound those not logged in), closed ones (to forget them and
+        // their half-done handshakes) and failed CURVE handshakes (to log that someone without
+        // the cookie knocked).
         try router.monitor(on: "inproc://router-monitor-\(identity.incarnation)",
-                           events: [.disconnected, .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail])
+                           events: [.accepted, .disconnected, .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail])
+        unlogged = UnloggedConnections(perAddress: node.settings.maxHandshakesPerAddress, total: node.settings.maxHandshakes)
         routerMonitor = try context.socket(.pair)
         try routerMonitor.connect("inproc://router-monitor-\(identity.incarnation)")
         subscriber = try context.socket(.sub)
@@ -654,7 +657,7 @@ final class TransportLoop: @unchecked Sendable {
             lost.removeValue(forKey: name)
             waiter(true)
         case .countHandshakes(let answer):
-            answer(accepting.count)
+            answer(unlogged.unlogged.count)
         case .cut(let name):
             cut.insert(name)
         case .restore(let name):
@@ -780,7 +783,7 @@ final class TransportLoop: @unchecked Sendable {
             return
         }
         if answerClosedConnection(message.frames[0]) { return }
-        receiveUnauthenticated(id: message.frames[0], frame: message.frames[1], address: message.peerAddress ?? "?", descriptor: message.descriptor)
+        receiveUnauthenticated(id: message.frames[0], frame: message.frames[1], descriptor: message.descriptor)
     }
 
     /// Data from an established peer: every packet of the frame, in order.
@@ -878,20 +881,35 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// Closed inbox connections forget their half-done handshakes; failed CURVE handshakes
+    /// Accepted connections are counted until they log in, and the oldest cut past a bound;
+    /// closed inbox connections forget their half-done handshakes; failed CURVE handshakes
     /// are strangers knocking. Read before a hello too: libzmq reports a close before it
     /// frees the descriptor, so this keeps a new connection on a reused descriptor from
     /// being forgotten for the old one.
     func drainRouterMonitor() {
         while let frames = try? routerMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames) else { continue }
+            let descriptor = Int32(bitPattern: event.value)
             switch event.kind {
+            case .accepted:
+                boundUnlogged(accepting: descriptor)
             case .disconnected:
-                accepting = accepting.filter { $0.value.descriptor != Int32(bitPattern: event.value) }
+                unlogged.closed(descriptor)
+                accepting = accepting.filter { $0.value.descriptor != descriptor }
             case .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail:
                 warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
             default: break
             }
+        }
+    }
+
+    /// Counts the connection just accepted on `descriptor` among those not logged in, and
+    /// cuts the oldest past a bound (libzmq reports their close, which forgets them).
+    private func boundUnlogged(accepting descriptor: Int32) {
+        guard let ends = ConnectionEnds(descriptor: descriptor) else { return }  // closed already
+        for connection in unlogged.accepted(descriptor, from: ends.address, ends: ends, at: now) {
+            connection.ends.cut(connection.descriptor)
+            warnAboutStrangers("too many connections that have not logged in, from \(connection.address) or in all; closed the oldest")
         }
     }
 

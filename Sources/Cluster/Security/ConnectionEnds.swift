@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The two ends of a TCP connection that libzmq accepted, read from the descriptor its
+/// monitor reports. What `cut` checks first: by the time a monitor event is read, libzmq may
+/// have closed that descriptor and the number may hold another connection.
+struct ConnectionEnds: Equatable {
+    /// The remote IP address, as text.
+    let address: String
+    let remotePort: UInt16
+    let localPort: UInt16
+
+    /// The ends of the connection on `descriptor`, or nil when it holds no connected TCP socket.
+    init?(descriptor: Int32) {
+        guard let remote = Self.name(of: descriptor, getpeername), let local = Self.name(of: descriptor, getsockname) else { return nil }
+        (address, remotePort, localPort) = (remote.address, remote.port, local.port)
+    }
+
+    /// Shuts the connection on `descriptor` down, when it is still this one: libzmq then reads
+    /// its end, closes the descriptor and reports the disconnect. The descriptor is libzmq's,
+    /// so it is never closed here.
+    func cut(_ descriptor: Int32) {
+        guard ConnectionEnds(descriptor: descriptor) == self else { return }
+        _ = shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    private typealias NameFunction = (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+
+    private static func name(of descriptor: Int32, _ function: NameFunction) -> (address: String, port: UInt16)? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let read = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { function(descriptor, $0, &length) }
+        }
+        guard read == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    var bytes = address.pointee.sin_addr
+                    guard inet_ntop(AF_INET, &bytes, &text, socklen_t(text.count)) != nil else { return nil }
+                    return (Self.string(text), UInt16(bigEndian: address.pointee.sin_port))
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                    var bytes = address.pointee.sin6_addr
+                    guard inet_ntop(AF_INET6, &bytes, &text, socklen_t(text.count)) != nil else { return nil }
+                    return (Self.string(text), UInt16(bigEndian: address.pointee.sin6_port))
+                }
+            }
+        default:
+            return nil
+        }
+    }
+
+    private static func string(_ text: [CChar]) -> String {
+        String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,66 @@
+/// The connections accepted on the cluster port that have not logged in, by descriptor: at
+/// most `perAddress` from one address and `total` in all. libzmq accepts every connection and
+/// holds it for its handshake time with no bound on how many, so strangers that connect and
+/// stay silent could take every descriptor the node has (its database then cannot open a
+/// file). Past a bound the oldest is cut, from that address or in all: a flood churns itself,
+/// and a real node, which logs in within a round trip, still gets through. Pure: the caller
+/// gives the time and cuts what it is told to.
+struct UnloggedConnections<Ends: Equatable> {
+    struct Connection: Equatable {
+        let descriptor: Int32
+        /// The remote address, the key of the per-address bound.
+        let address: String
+        /// What the caller checks before it cuts: that the descriptor still holds this connection.
+        let ends: Ends
+        let since: Duration
+    }
+
+    let perAddress: Int
+    let total: Int
+    private(set) var unlogged: [Int32: Connection] = [:]
+    /// Descriptors per address, oldest first.
+    private var byAddress: [String: [Int32]] = [:]
+    /// Logged in before their acceptance was heard of (the monitor is read after the socket
+    /// at times): such a descriptor is never counted as a stranger's.
+    private var loggedInEarly: Set<Int32> = []
+
+    init(perAddress: Int, total: Int) {
+        self.perAddress = max(1, perAddress)
+        self.total = max(1, total)
+    }
+
+    /// A connection accepted on `descriptor`: the connections to cut to keep within the bounds.
+    mutating func accepted(_ descriptor: Int32, from address: String, ends: Ends, at now: Duration) -> [Connection] {
+        if loggedInEarly.remove(descriptor) != nil { return [] }
+        forget(descriptor)  // a close not heard of yet: the descriptor is reused
+        var cuts: [Connection] = []
+        if let fromAddress = byAddress[address], fromAddress.count >= perAddress, let cut = forget(fromAddress[0]) {
+            cuts.append(cut)
+        }
+        if unlogged.count >= total, let oldest = unlogged.values.min(by: { $0.since < $1.since }), let cut = forget(oldest.descriptor) {
+            cuts.append(cut)
+        }
+        unlogged[descriptor] = Connection(descriptor: descriptor, address: address, ends: ends, since: now)
+        byAddress[address, default: []].append(descriptor)
+        return cuts
+    }
+
+    /// The connection on `descriptor` logged in: it is no stranger's.
+    mutating func loggedIn(_ descriptor: Int32) {
+        if forget(descriptor) == nil { loggedInEarly.insert(descriptor) }
+    }
+
+    /// The connection on `descriptor` closed.
+    mutating func closed(_ descriptor: Int32) {
+        forget(descriptor)
+        loggedInEarly.remove(descriptor)
+    }
+
+    @discardableResult
+    private mutating func forget(_ descriptor: Int32) -> Connection? {
+        guard let connection = unlogged.removeValue(forKey: descriptor) else { return nil }
+        byAddress[connection.address]?.removeAll { $0 == descriptor }
+        if byAddress[connection.address]?.isEmpty == true { byAddress.removeValue(forKey: connection.address) }
+        return connection
+    }
+}

@@ -1,0 +1,80 @@
+@testable import Cluster
+import Testing
+
+@Suite struct UnloggedConnectionsTests {
+    typealias Table = UnloggedConnections<Int>
+
+    /// Accepts `descriptors` from `address`, a second apart from `start`; the descriptors cut.
+    func accept(_ descriptors: [Int32], from address: String, into table: inout Table, start: Int = 0) -> [Int32] {
+        descriptors.enumerated().flatMap { index, descriptor in
+            table.accepted(descriptor, from: address, ends: Int(descriptor), at: .seconds(start + index)).map(\.descriptor)
+        }
+    }
+
+    @Test func pastTheBoundOfAnAddressItsOldestIsCut() {
+        var table = Table(perAddress: 3, total: 100)
+        #expect(accept([10, 11, 12], from: "a", into: &table).isEmpty)
+        #expect(accept([20, 21], from: "b", into: &table, start: 3).isEmpty)
+        #expect(accept([13, 14], from: "a", into: &table, start: 5) == [10, 11])
+        #expect(Set(table.unlogged.keys) == [12, 13, 14, 20, 21])
+    }
+
+    @Test func pastTheBoundInAllTheOldestOfAnyAddressIsCut() {
+        var table = Table(perAddress: 100, total: 4)
+        #expect(accept([10, 11], from: "a", into: &table).isEmpty)
+        #expect(accept([20, 21], from: "b", into: &table, start: 2).isEmpty)
+        #expect(accept([30], from: "c", into: &table, start: 4) == [10])
+        #expect(accept([31], from: "c", into: &table, start: 5) == [11])
+        #expect(Set(table.unlogged.keys) == [20, 21, 30, 31])
+    }
+
+    @Test func theCutCarriesWhatTheCallerChecksBeforeCutting() throws {
+        var table = Table(perAddress: 1, total: 10)
+        _ = table.accepted(7, from: "a", ends: 700, at: .zero)
+        let cut = try #require(table.accepted(8, from: "a", ends: 800, at: .seconds(1)).first)
+        #expect(cut == .init(descriptor: 7, address: "a", ends: 700, since: .zero))
+    }
+
+    @Test func aConnectionThatLoggedInIsNeverCut() {
+        var table = Table(perAddress: 2, total: 100)
+        _ = accept([10, 11], from: "a", into: &table)
+        table.loggedIn(10)
+        #expect(accept([12], from: "a", into: &table, start: 2).isEmpty)
+        #expect(accept([13], from: "a", into: &table, start: 3) == [11])
+    }
+
+    /// The monitor may be read after the socket: a login heard of before its acceptance
+    /// still counts, once, and the descriptor's next connection is a stranger's again.
+    @Test func aLoginHeardOfBeforeItsAcceptanceStillCounts() {
+        var table = Table(perAddress: 1, total: 100)
+        table.loggedIn(10)
+        #expect(accept([10], from: "a", into: &table).isEmpty)
+        #expect(table.unlogged.isEmpty)
+        #expect(accept([11], from: "a", into: &table, start: 1).isEmpty)
+        table.closed(10)
+        #expect(accept([10], from: "a", into: &table, start: 2) == [11])
+    }
+
+    @Test func aClosedConnectionIsForgottenAndItsDescriptorMayBeReused() {
+        var table = Table(perAddress: 2, total: 100)
+        _ = accept([10, 11], from: "a", into: &table)
+        table.closed(10)
+        #expect(accept([12], from: "a", into: &table, start: 2).isEmpty)
+        // A close not heard of yet: descriptor 11 now holds a connection from b.
+        #expect(accept([11], from: "b", into: &table, start: 3).isEmpty)
+        #expect(table.unlogged[11]?.address == "b")
+        #expect(accept([13, 14], from: "a", into: &table, start: 4) == [12])
+    }
+
+    @Test func boundsAreAtLeastOne() {
+        var table = Table(perAddress: 0, total: 0)
+        #expect(accept([10, 11], from: "a", into: &table) == [10])
+        #expect(Array(table.unlogged.keys) == [11])
+    }
+
+    @Test func theDefaultInAllIsASixteenthOfTheDescriptorsWithinItsBounds() {
+        #expect(ClusterSettings.maxHandshakes(forDescriptors: 100) == 16)
+        #expect(ClusterSettings.maxHandshakes(forDescriptors: 1_024) == 64)
+        #expect(ClusterSettings.maxHandshakes(forDescriptors: 1 << 20) == 1_000)
+    }
+}

@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Child OS processes through posix_spawn (Foundation's Process crashes now and then).
         .target(name: "CSpawn"),
+        // What Linux's TCP_INFO tells of a connection that glibc's header leaves out.
+        .target(name: "CTCPInfo"),
         .target(name: "OSProcess", dependencies: ["CSpawn"]),
         .target(
             name: "Processes",
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "Cluster",
             dependencies: [
-                "ZeroMQ", "Processes", "OSProcess",
+                "ZeroMQ", "Processes", "OSProcess", "CTCPInfo",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -121,7 +121,7 @@ struct AttackTests {
             try await eventually("the oldest cut") { flood.prefix(24).allSatisfy(\.hasEnded) }
             #expect(await a.handshakesUnderWay() == bound)
             #expect(!flood.suffix(bound).contains { $0.hasEnded })
-            #expect(cluster.logs.contains("too many connections that have not logged in, from 127.0.0.2"))
+            #expect(cluster.logs.contains("too many connections to the cluster port that have not logged in, from 127.0.0.2"))
             let b = try await cluster.startNode("b")
             #expect(await b.connect(a.name))
             #expect(await a.handshakesUnderWay() == bound, "b, logged in, is no stranger")
@@ -129,6 +129,33 @@ struct AttackTests {
             #expect(lines.count <= 2, "\(lines.count) lines")
             for raw in flood { raw.close() }
             try await eventually("the closed connections forgotten") { await a.handshakesUnderWay() == 0 }
+        }
+    }
+
+    /// The heartbeat port is the same attack: past the bound on an address, its oldest silent
+    /// connection is cut, while a peer's subscription, older still, is kept, since it sent
+    /// more than a stranger can: the peer, which takes a closed subscription for the node
+    /// gone, keeps it.
+    @Test func silentConnectionsToTheHeartbeatPortAreCutButAPeersSubscriptionIsKept() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.acceptTimeout = .seconds(600)
+                $0.maxHandshakes = 1_000
+            }
+            a.rpc.register("echo") { (value: Int) in value }
+            let b = try await cluster.startNode("b")
+            try #require(await b.connect(a.name))
+            let bound = a.settings.maxHandshakesPerAddress
+            // From b's own address: b's subscription is the oldest connection from it.
+            let flood = try (0..<bound + 8).map { _ in try RawTCP(port: a.heartbeatPort, from: "127.0.0.1") }
+            try await eventually("the oldest strangers cut") { flood.prefix(8).allSatisfy(\.hasEnded) }
+            #expect(!flood.suffix(bound - 1).contains { $0.hasEnded })
+            #expect(cluster.logs.contains("too many connections to the heartbeat port that have not logged in, from 127.0.0.1"))
+            // b would have seen its subscription close (and a go down) before this round trip.
+            #expect(try await b.rpc.call(a.name, "echo", 7, returning: Int.self) == 7)
+            #expect(b.nodes() == [a.name])
+            #expect(!cluster.logs.contains("closed its connection"))
+            for raw in flood { raw.close() }
         }
     }
 

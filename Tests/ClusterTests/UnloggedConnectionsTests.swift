@@ -78,3 +78,31 @@ import Testing
         #expect(ClusterSettings.maxHandshakes(forDescriptors: 1 << 20) == 1_000)
     }
 }
+
+extension UnloggedConnectionsTests {
+    /// Where logins are not heard of (a publisher's subscribers), the oldest is asked before
+    /// it is cut: one that has logged in is forgotten instead, which makes the room too.
+    @Test func theOldestIsAskedWhetherItLoggedInBeforeItIsCut() {
+        var table = Table(perAddress: 2, total: 100)
+        _ = accept([10, 11], from: "a", into: &table)
+        var asked: [Int32] = []
+        let first = table.accepted(12, from: "a", ends: 12, at: .seconds(2)) { connection in
+            asked.append(connection.descriptor)
+            return true
+        }
+        #expect(asked == [10])
+        #expect(first.isEmpty)
+        let second = table.accepted(13, from: "a", ends: 13, at: .seconds(3)) { _ in false }
+        #expect(second.map(\.descriptor) == [11])
+        #expect(Set(table.unlogged.keys) == [12, 13])
+    }
+
+    @Test func inAllTooTheOldestIsAskedBeforeItIsCut() {
+        var table = Table(perAddress: 100, total: 2)
+        _ = accept([10], from: "a", into: &table)
+        _ = accept([20], from: "b", into: &table, start: 1)
+        #expect(table.accepted(30, from: "c", ends: 30, at: .seconds(2)) { $0.descriptor == 10 }.isEmpty)
+        #expect(table.accepted(31, from: "c", ends: 31, at: .seconds(3)) { _ in false }.map(\.descriptor) == [20])
+        #expect(Set(table.unlogged.keys) == [30, 31])
+    }
+}

@@ -21,6 +21,8 @@ public final class ClusterNode: Sendable {
     public let logger: Logger
     /// The port of the node's inbox (the one the port mapper gives out).
     public let clusterPort: Int
+    /// The port peers hear this node's heartbeats on (its publisher).
+    public let heartbeatPort: Int
 
     let outbox: Outbox
     let transport = TransportSlot()
@@ -91,7 +93,7 @@ public final class ClusterNode: Sendable {
         try publisher.setSendHighWaterMark(1_000)
         try security.listening(publisher, maxFrame: TransportLoop.maxPresenceFrameBytes)
         let port = try bind(router, address: address, ports: settings.listenPorts)
-        _ = try bind(publisher, address: address, ports: settings.listenPorts)
+        let heartbeatPort = try bind(publisher, address: address, ports: settings.listenPorts)
         let publishEndpoint = try publisher.lastEndpoint()
 
         let keeper = settings.registerWithMapper ? try MapperKeeper(
@@ -102,7 +104,7 @@ public final class ClusterNode: Sendable {
 
         let node = try ClusterNode(
             settings: settings, incarnation: incarnation, registry: registry, logger: logger,
-            clusterPort: port, keeper: keeper)
+            clusterPort: port, heartbeatPort: heartbeatPort, keeper: keeper)
         let identity = LocalIdentity(node: settings.node, incarnation: incarnation, hidden: settings.hidden,
                                      cookie: settings.cookie, publishEndpoint: publishEndpoint, clusterPort: port)
         let loop = try TransportLoop(
@@ -130,7 +132,7 @@ public final class ClusterNode: Sendable {
 
     private init(
         settings: ClusterSettings, incarnation: UInt64, registry: WireRegistry, logger: Logger,
-        clusterPort: Int, keeper: MapperKeeper?
+        clusterPort: Int, heartbeatPort: Int, keeper: MapperKeeper?
     ) throws {
         self.name = settings.node
         self.settings = settings
@@ -138,6 +140,7 @@ public final class ClusterNode: Sendable {
         self.registry = registry
         self.logger = logger
         self.clusterPort = clusterPort
+        self.heartbeatPort = heartbeatPort
         self.keeper = keeper
         self.outbox = try Outbox()
         self.shared = Mutex(SharedMembership(book: RemoteBook(localNode: runtime.node, localIncarnation: incarnation)))

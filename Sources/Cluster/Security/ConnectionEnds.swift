@@ -1,8 +1,5 @@
-#if canImport(Glibc)
+import CTCPInfo
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The two ends of a TCP connection that libzmq accepted, read from the descriptor its
 /// monitor reports. What `cut` checks first: by the time a monitor event is read, libzmq may
@@ -25,6 +22,13 @@ struct ConnectionEnds: Equatable {
     func cut(_ descriptor: Int32) {
         guard ConnectionEnds(descriptor: descriptor) == self else { return }
         _ = shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    /// Whether the connection on `descriptor` has sent more than `bytes`, or is not there any
+    /// more (the descriptor holds another connection, or none): either way, no stranger to cut.
+    func hasSent(moreThan bytes: Int64, on descriptor: Int32) -> Bool {
+        guard ConnectionEnds(descriptor: descriptor) == self else { return true }
+        return ctcpinfo_bytes_received(descriptor) > bytes
     }
 
     private typealias NameFunction = (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32

@@ -19,6 +19,12 @@ struct LinkSecurity: Sendable {
         acceptMilliseconds = Int32(clamping: max(1, min(seconds, Int64(Int32.max)) * 1_000 + attoseconds / 1_000_000_000_000_000))
     }
 
+    /// What a client sends before ZeroMQ's handshake has shown that it holds the cluster's key:
+    /// the greeting (64 bytes) and CURVE's HELLO (a 200-byte command in a 2-byte frame head).
+    /// A connection that has sent more was let in, or is being dropped for what it sent.
+    /// Without encryption, anyone who sent the greeting is let in.
+    var bytesBeforeAdmission: Int64 { keys == nil ? 64 : 64 + 202 }
+
     /// A connection made that has not finished ZeroMQ's handshake by then is dropped.
     static let handshakeMilliseconds: Int32 = 3_000
 

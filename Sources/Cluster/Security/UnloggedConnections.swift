@@ -30,15 +30,21 @@ struct UnloggedConnections<Ends: Equatable> {
     }
 
     /// A connection accepted on `descriptor`: the connections to cut to keep within the bounds.
-    mutating func accepted(_ descriptor: Int32, from address: String, ends: Ends, at now: Duration) -> [Connection] {
+    /// Where no login is heard of, `hasLoggedIn` is asked of the oldest before it is cut: one
+    /// that has logged in is forgotten instead, which makes the room as well.
+    mutating func accepted(
+        _ descriptor: Int32, from address: String, ends: Ends, at now: Duration,
+        hasLoggedIn: (Connection) -> Bool = { _ in false }
+    ) -> [Connection] {
         if loggedInEarly.remove(descriptor) != nil { return [] }
         forget(descriptor)  // a close not heard of yet: the descriptor is reused
         var cuts: [Connection] = []
-        if let fromAddress = byAddress[address], fromAddress.count >= perAddress, let cut = forget(fromAddress[0]) {
-            cuts.append(cut)
+        if let fromAddress = byAddress[address], fromAddress.count >= perAddress, let oldest = forget(fromAddress[0]), !hasLoggedIn(oldest) {
+            cuts.append(oldest)
         }
-        if unlogged.count >= total, let oldest = unlogged.values.min(by: { $0.since < $1.since }), let cut = forget(oldest.descriptor) {
-            cuts.append(cut)
+        if unlogged.count >= total, let oldest = unlogged.values.min(by: { $0.since < $1.since }), let removed = forget(oldest.descriptor),
+           !hasLoggedIn(removed) {
+            cuts.append(removed)
         }
         unlogged[descriptor] = Connection(descriptor: descriptor, address: address, ends: ends, since: now)
         byAddress[address, default: []].append(descriptor)

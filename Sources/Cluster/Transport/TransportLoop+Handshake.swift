@@ -142,7 +142,7 @@ extension TransportLoop {
                 queued = ours.queued
             }
             reply(id, welcome)
-            unlogged.loggedIn(attempt.descriptor)
+            unloggedOnRouter.loggedIn(attempt.descriptor)
             peerUp(info, link: .router(id: id), waiters: waiters, queued: queued)
         case .refused(let refusal, let log):
             warnAboutStrangers(log)

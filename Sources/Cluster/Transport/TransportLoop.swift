@@ -156,7 +156,7 @@ final class TransportLoop: @unchecked Sendable {
 
     /// A connection being accepted, keyed by its ROUTER routing id: its descriptor (to forget
     /// it when its connection closes) and until when. How many there may be is bounded by
-    /// `unlogged`, which counts each connection from its acceptance.
+    /// `unloggedOnRouter`, which counts each connection from its acceptance.
     struct Accepting {
         let handshake: AcceptorHandshake
         let descriptor: Int32
@@ -200,6 +200,7 @@ final class TransportLoop: @unchecked Sendable {
     let router: Socket
     let routerMonitor: Socket
     let publisher: Socket
+    let publisherMonitor: Socket
     let zap: Socket
     let subscriber: Socket
     let subscriberMonitor: Socket
@@ -218,8 +219,10 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) var routerIDs: [[UInt8]: NodeName] = [:]
     @exclusivity(unchecked) var dialling: [NodeName: Dialling] = [:]
     @exclusivity(unchecked) var accepting: [[UInt8]: Accepting] = [:]
-    /// Connections accepted on the ROUTER that have not logged in, within their bounds.
-    @exclusivity(unchecked) var unlogged: UnloggedConnections<ConnectionEnds>
+    /// Connections accepted that have not logged in, within their bounds: on the ROUTER (until
+    /// the cookie handshake), and on the publisher (until ZeroMQ's handshake let them in).
+    @exclusivity(unchecked) var unloggedOnRouter: UnloggedConnections<ConnectionEnds>
+    @exclusivity(unchecked) var unloggedOnPublisher: UnloggedConnections<ConnectionEnds>
     @exclusivity(unchecked) var lost: [NodeName: Lost] = [:]
     @exclusivity(unchecked) var cut: Set<NodeName> = []
     @exclusivity(unchecked) var detector: FailureDetector
@@ -300,7 +303,12 @@ final class TransportLoop: @unchecked Sendable {
         // the cookie knocked).
         try router.monitor(on: "inproc://router-monitor-\(identity.incarnation)",
                            events: [.accepted, .disconnected, .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail])
-        unlogged = UnloggedConnections(perAddress: node.settings.maxHandshakesPerAddress, total: node.settings.maxHandshakes)
+        unloggedOnRouter = UnloggedConnections(perAddress: node.settings.maxHandshakesPerAddress, total: node.settings.maxHandshakes)
+        // A subscriber's login is not heard of: the oldest is asked before it is cut.
+        try publisher.monitor(on: "inproc://publisher-monitor-\(identity.incarnation)", events: [.accepted, .disconnected])
+        publisherMonitor = try context.socket(.pair)
+        try publisherMonitor.connect("inproc://publisher-monitor-\(identity.incarnation)")
+        unloggedOnPublisher = UnloggedConnections(perAddress: node.settings.maxHandshakesPerAddress, total: node.settings.maxHandshakes)
         routerMonitor = try context.socket(.pair)
         try routerMonitor.connect("inproc://router-monitor-\(identity.incarnation)")
         subscriber = try context.socket(.sub)
@@ -553,7 +561,7 @@ final class TransportLoop: @unchecked Sendable {
         try poller.removeAll()
         descriptors.removeAll(keepingCapacity: true)
         try poller.add(node.outbox.wakeDescriptor)
-        var sockets = [router, routerMonitor, zap, subscriber, subscriberMonitor]
+        var sockets = [router, routerMonitor, publisherMonitor, zap, subscriber, subscriberMonitor]
         for attempt in dialling.values {
             if let dealer = attempt.dealer { sockets.append(dealer) }
             if let monitor = attempt.monitor { sockets.append(monitor) }
@@ -657,7 +665,7 @@ final class TransportLoop: @unchecked Sendable {
             lost.removeValue(forKey: name)
             waiter(true)
         case .countHandshakes(let answer):
-            answer(unlogged.unlogged.count)
+            answer(unloggedOnRouter.unlogged.count)
         case .cut(let name):
             cut.insert(name)
         case .restore(let name):
@@ -850,6 +858,7 @@ final class TransportLoop: @unchecked Sendable {
 
     private func drainMonitors() {
         if reading(routerMonitor) != .skip { drainRouterMonitor() }
+        if reading(publisherMonitor) != .skip { drainPublisherMonitor() }
         let subscriberMonitorReading = reading(subscriberMonitor)
         while subscriberMonitorReading != .skip, let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
@@ -892,9 +901,9 @@ final class TransportLoop: @unchecked Sendable {
             let descriptor = Int32(bitPattern: event.value)
             switch event.kind {
             case .accepted:
-                boundUnlogged(accepting: descriptor)
+                bound(&unloggedOnRouter, accepting: descriptor, on: "cluster port")
             case .disconnected:
-                unlogged.closed(descriptor)
+                unloggedOnRouter.closed(descriptor)
                 accepting = accepting.filter { $0.value.descriptor != descriptor }
             case .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail:
                 warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
@@ -903,13 +912,33 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// Counts the connection just accepted on `descriptor` among those not logged in, and
-    /// cuts the oldest past a bound (libzmq reports their close, which forgets them).
-    private func boundUnlogged(accepting descriptor: Int32) {
+    /// Subscribers are counted from their acceptance; the oldest is cut past a bound, unless
+    /// it has sent more than a stranger can (then it was let in, and is forgotten).
+    func drainPublisherMonitor() {
+        while let frames = try? publisherMonitor.receiveMessage(dontWait: true) {
+            guard let event = MonitorEvent(frames: frames) else { continue }
+            let descriptor = Int32(bitPattern: event.value)
+            switch event.kind {
+            case .accepted:
+                let admitted = security.bytesBeforeAdmission
+                bound(&unloggedOnPublisher, accepting: descriptor, on: "heartbeat port") { $0.ends.hasSent(moreThan: admitted, on: $0.descriptor) }
+            case .disconnected:
+                unloggedOnPublisher.closed(descriptor)
+            default: break
+            }
+        }
+    }
+
+    /// Counts the connection just accepted on `descriptor` among those of `table` not logged
+    /// in, and cuts the oldest past a bound (libzmq reports their close, which forgets them).
+    private func bound(
+        _ table: inout UnloggedConnections<ConnectionEnds>, accepting descriptor: Int32, on port: String,
+        hasLoggedIn: (UnloggedConnections<ConnectionEnds>.Connection) -> Bool = { _ in false }
+    ) {
         guard let ends = ConnectionEnds(descriptor: descriptor) else { return }  // closed already
-        for connection in unlogged.accepted(descriptor, from: ends.address, ends: ends, at: now) {
+        for connection in table.accepted(descriptor, from: ends.address, ends: ends, at: now, hasLoggedIn: hasLoggedIn) {
             connection.ends.cut(connection.descriptor)
-            warnAboutStrangers("too many connections that have not logged in, from \(connection.address) or in all; closed the oldest")
+            warnAboutStrangers("too many connections to the \(port) that have not logged in, from \(connection.address) or in all; closed the oldest")
         }
     }
 
@@ -956,8 +985,10 @@ final class TransportLoop: @unchecked Sendable {
         router.close()
         routerMonitor.close()
         zap.close()
+        try? publisher.stopMonitor()
         try? publisher.setLinger(milliseconds: 200)
         publisher.close()
+        publisherMonitor.close()
         try? subscriber.stopMonitor()
         subscriber.close()
         subscriberMonitor.close()

@@ -116,6 +116,23 @@ struct PortMapperTests {
         await node.shutdown()
     }
 
+    /// Silent strangers on the mapper's port are bounded too: past the bound on an address its
+    /// oldest connection without a registration is cut, while a node's registration, on an
+    /// older connection from that same address, is kept.
+    @Test func silentConnectionsToTheMapperAreCutButARegistrationIsKept() async throws {
+        let logs = LogCapture()
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1", maxUnregisteredPerAddress: 4, logger: logs.logger(for: "mapper"))
+        defer { mapper.stop() }
+        let client = PortMapperClient(host: "127.0.0.1", port: mapper.port)
+        let keeper = try PortMapperConnection(client)
+        #expect(try keeper.register(name: "kept", port: 4_000, incarnation: 1))
+        let flood = try (0..<12).map { _ in try RawTCP(port: mapper.port, from: "127.0.0.1") }
+        try await eventually("the oldest strangers cut") { flood.prefix(8).allSatisfy(\.hasEnded) }
+        #expect(logs.contains("too many connections without a registration, from 127.0.0.1"))
+        #expect(try client.lookup("kept") == 4_000)
+        for raw in flood { raw.close() }
+    }
+
     /// Something on the mapper's port that answers, but not as a mapper (another program,
     /// a mapper of another version): the node tries again at a walking pace, not in a tight
     /// loop, and gives up as it would with no mapper at all.

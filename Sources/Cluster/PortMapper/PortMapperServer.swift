@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OSProcess
 import Synchronization
 import ZeroMQ
 
@@ -11,7 +12,9 @@ import ZeroMQ
 /// As with epmd, anyone may look names up, but only a process on this host (a loopback
 /// address) may register or unregister one, and a registration ends with its connection.
 /// Anything malformed is answered with ERR (or dropped), logged at most once a minute, and
-/// the server goes on.
+/// the server goes on. Connections that hold no registration (lookups, and strangers that
+/// say nothing) are bounded per address and in all, as a node's cluster port bounds those
+/// not logged in: past a bound the oldest is cut.
 public final class PortMapperServer: Sendable {
     public let port: Int
     private let stopping = Atomic<Bool>(false)
@@ -20,19 +23,27 @@ public final class PortMapperServer: Sendable {
     /// The largest request frame: a command and a name of at most 255 bytes, and numbers.
     static let maxFrameBytes = 1_024
 
-    /// Binds the port (failing if it is taken) and starts serving.
-    public init(port: Int, host: String = "*", leaseTime: Duration = .seconds(10), logger: Logger = Logger(label: "todo.mapper")) throws {
+    /// Binds the port (failing if it is taken) and starts serving; at most
+    /// `maxUnregisteredPerAddress` connections from one address, and `maxUnregistered` in
+    /// all, hold no registration.
+    public init(
+        port: Int, host: String = "*", leaseTime: Duration = .seconds(10),
+        maxUnregistered: Int = ClusterSettings.maxHandshakes(forDescriptors: DescriptorLimit.current),
+        maxUnregisteredPerAddress: Int = 16, logger: Logger = Logger(label: "todo.mapper")
+    ) throws {
         let context = try Context()
         let router = try context.socket(.router)
-        try router.setReceiveTimeout(milliseconds: 100)
         try router.setRouterMandatory(false)
         try router.setMaxMessageSize(Int64(Self.maxFrameBytes))
         try router.setHandshakeInterval(milliseconds: 3_000)
         try router.setReceiveHighWaterMark(1_000)
         let serial = UInt64.random(in: 1...UInt64.max)
-        try router.monitor(on: "inproc://mapper-monitor-\(serial)", events: [.disconnected])
+        try router.monitor(on: "inproc://mapper-monitor-\(serial)", events: [.accepted, .disconnected])
         let monitor = try context.socket(.pair)
         try monitor.connect("inproc://mapper-monitor-\(serial)")
+        let poller = Poller()
+        try poller.add(router)
+        try poller.add(monitor)
         try router.bind("tcp://\(host):\(port)")
         if port == 0 {
             let endpoint = try router.lastEndpoint()
@@ -40,9 +51,11 @@ public final class PortMapperServer: Sendable {
         } else {
             self.port = port
         }
-        let serving = UncheckedSocket(router), watching = UncheckedSocket(monitor)
+        let serving = UncheckedSocket(router), watching = UncheckedSocket(monitor), polling = UncheckedPoller(poller)
         Thread { [self] in
-            self.serve(serving.socket, monitor: watching.socket, table: PortMapperTable(leaseTime: leaseTime), logger: logger)
+            let unregistered = UnloggedConnections<ConnectionEnds>(perAddress: maxUnregisteredPerAddress, total: maxUnregistered)
+            self.serve(serving.socket, monitor: watching.socket, poller: polling.poller, table: PortMapperTable(leaseTime: leaseTime),
+                       unregistered: unregistered, logger: logger)
             _ = context  // the context lives as long as the thread
             self.finished.signal()
         }.start()
@@ -53,19 +66,36 @@ public final class PortMapperServer: Sendable {
         finished.wait()
     }
 
-    private func serve(_ router: Socket, monitor: Socket, table: PortMapperTable, logger: Logger) {
-        var table = table
+    private func serve(
+        _ router: Socket, monitor: Socket, poller: Poller, table: PortMapperTable,
+        unregistered: UnloggedConnections<ConnectionEnds>, logger: Logger
+    ) {
+        var table = table, unregistered = unregistered
         var warnings = RateLimitedWarnings(interval: .seconds(60))
         let clock = ContinuousClock()
         let origin = clock.now
         // Closed connections end their registrations. A descriptor is reused as soon as it is
         // closed, but libzmq reports the close before closing it: so the closes read after
         // a request arrived include every one before it, and a new connection on an old
-        // descriptor is never taken for the old one.
-        func forgetClosedConnections() {
+        // descriptor is never taken for the old one. Accepted ones are counted until they
+        // register, and the oldest cut past a bound.
+        func watchConnections() {
             while let frames = try? monitor.receiveMessage(dontWait: true) {
-                if let event = MonitorEvent(frames: frames), event.kind == .disconnected {
-                    table.closed(connection: Int32(bitPattern: event.value))
+                guard let event = MonitorEvent(frames: frames) else { continue }
+                let descriptor = Int32(bitPattern: event.value)
+                switch event.kind {
+                case .accepted:
+                    guard let ends = ConnectionEnds(descriptor: descriptor) else { continue }
+                    let now = origin.duration(to: clock.now)
+                    for connection in unregistered.accepted(descriptor, from: ends.address, ends: ends, at: now) {
+                        connection.ends.cut(connection.descriptor)
+                        let what = "too many connections without a registration, from \(connection.address) or in all; closed the oldest"
+                        if warnings.note(what, now: now) { logger.warning("port mapper: \(what)") }
+                    }
+                case .disconnected:
+                    table.closed(connection: descriptor)
+                    unregistered.closed(descriptor)
+                default: break
                 }
             }
         }
@@ -73,27 +103,36 @@ public final class PortMapperServer: Sendable {
             if let (count, what) = warnings.due(now: origin.duration(to: clock.now)) {
                 logger.warning("port mapper: \(what): \(count) more since the last warning")
             }
-            guard let message = try? router.receiveMessageWithOrigin() else {
-                forgetClosedConnections()
-                continue
+            _ = try? poller.poll(timeoutMilliseconds: 100)
+            watchConnections()
+            while let message = try? router.receiveMessageWithOrigin(dontWait: true) {
+                watchConnections()
+                serve(message, table: &table, unregistered: &unregistered, warnings: &warnings, now: origin.duration(to: clock.now),
+                      router: router, logger: logger)
             }
-            forgetClosedConnections()
-            let now = origin.duration(to: clock.now)
-            let frames = message.frames
-            guard frames.count >= 3 else {
-                if warnings.note("dropped a malformed request", now: now) { logger.warning("port mapper: dropped a malformed request") }
-                continue
-            }
-            let client = frames[0], requestID = frames[1]
-            let words = frames.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }
-            let request = Request(words: words, local: Self.isLoopback(message.peerAddress), connection: message.descriptor)
-            let (reply, complaint) = Self.answer(request, table: &table, now: now)
-            if let complaint, warnings.note(complaint, now: now) { logger.warning("port mapper: \(complaint)") }
-            _ = try? router.send([client, requestID] + reply.map { Array($0.utf8) }, dontWait: true)
         }
         try? router.stopMonitor()
         router.close()
         monitor.close()
+    }
+
+    /// Answers one request; a connection that registers a name is no longer counted.
+    private func serve(
+        _ message: Socket.Received, table: inout PortMapperTable, unregistered: inout UnloggedConnections<ConnectionEnds>,
+        warnings: inout RateLimitedWarnings, now: Duration, router: Socket, logger: Logger
+    ) {
+        let frames = message.frames
+        guard frames.count >= 3 else {
+            if warnings.note("dropped a malformed request", now: now) { logger.warning("port mapper: dropped a malformed request") }
+            return
+        }
+        let client = frames[0], requestID = frames[1]
+        let words = frames.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }
+        let request = Request(words: words, local: Self.isLoopback(message.peerAddress), connection: message.descriptor)
+        let (reply, complaint) = Self.answer(request, table: &table, now: now)
+        if let complaint, warnings.note(complaint, now: now) { logger.warning("port mapper: \(complaint)") }
+        if words.first == "REGISTER", reply == ["OK"] { unregistered.loggedIn(message.descriptor) }
+        _ = try? router.send([client, requestID] + reply.map { Array($0.utf8) }, dontWait: true)
     }
 
     /// One request: its words, whether it came from this host, and on which connection.
@@ -144,4 +183,10 @@ public final class PortMapperServer: Sendable {
 struct UncheckedSocket: @unchecked Sendable {
     let socket: Socket
     init(_ socket: Socket) { self.socket = socket }
+}
+
+/// Hands a poller, with its sockets, to the one thread that will use it from then on.
+struct UncheckedPoller: @unchecked Sendable {
+    let poller: Poller
+    init(_ poller: Poller) { self.poller = poller }
 }

@@ -19,13 +19,21 @@ import Testing
         #expect(Set(table.unlogged.keys) == [12, 13, 14, 20, 21])
     }
 
-    @Test func pastTheBoundInAllTheOldestOfAnyAddressIsCut() {
+    /// Past the bound in all, the address that holds the most gives up its oldest: a real
+    /// node from an address of its own outlasts a flood from many.
+    @Test func pastTheBoundInAllTheOldestOfTheAddressHoldingMostIsCut() {
         var table = Table(perAddress: 100, total: 4)
-        #expect(accept([10, 11], from: "a", into: &table).isEmpty)
-        #expect(accept([20, 21], from: "b", into: &table, start: 2).isEmpty)
-        #expect(accept([30], from: "c", into: &table, start: 4) == [10])
-        #expect(accept([31], from: "c", into: &table, start: 5) == [11])
-        #expect(Set(table.unlogged.keys) == [20, 21, 30, 31])
+        #expect(accept([30], from: "node", into: &table).isEmpty)
+        #expect(accept([10, 11, 12], from: "a", into: &table, start: 1).isEmpty)
+        #expect(accept([20], from: "b", into: &table, start: 4) == [10])
+        #expect(accept([21], from: "b", into: &table, start: 5) == [11])
+        #expect(accept([22], from: "b", into: &table, start: 6) == [20])
+        #expect(Set(table.unlogged.keys) == [30, 12, 21, 22])
+        #expect(accept([40], from: "c", into: &table, start: 7) == [21])
+        // Each address holds one: the oldest of all goes. The flood needs as many
+        // addresses as the bound to churn a real node out.
+        #expect(accept([50], from: "d", into: &table, start: 8) == [30])
+        #expect(Set(table.unlogged.keys) == [12, 22, 40, 50])
     }
 
     @Test func theCutCarriesWhatTheCallerChecksBeforeCutting() throws {
@@ -102,7 +110,7 @@ extension UnloggedConnectionsTests {
         _ = accept([10], from: "a", into: &table)
         _ = accept([20], from: "b", into: &table, start: 1)
         #expect(table.accepted(30, from: "c", ends: 30, at: .seconds(2)) { $0.descriptor == 10 }.isEmpty)
-        #expect(table.accepted(31, from: "c", ends: 31, at: .seconds(3)) { _ in false }.map(\.descriptor) == [20])
+        #expect(table.accepted(31, from: "d", ends: 31, at: .seconds(3)) { _ in false }.map(\.descriptor) == [20])
         #expect(Set(table.unlogged.keys) == [30, 31])
     }
 }

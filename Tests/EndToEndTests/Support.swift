@@ -66,23 +66,44 @@ func exchange(port: Int, _ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [
     return answer
 }
 
-/// A TCP connection to `port` on 127.0.0.1, as a descriptor for the caller to close; nil if
-/// refused.
-func connectToLoopback(port: Int) -> Int32? {
+/// A TCP connection to `port` on 127.0.0.1 from `source` (any of 127.0.0.0/8 on Linux), as a
+/// descriptor for the caller to close; nil if refused, or not made within `timeout` (a server
+/// that stopped accepting has a full queue, and the kernel would try for minutes).
+func connectToLoopback(port: Int, from source: String = "127.0.0.1", timeout: Duration = .seconds(5)) -> Int32? {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return nil }
+    let milliseconds = Int(timeout.components.seconds) * 1_000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
+    var wait = timeval(tv_sec: milliseconds / 1_000, tv_usec: (milliseconds % 1_000) * 1_000)
+    setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+    var origin = sockaddr_in()
+    origin.sin_family = sa_family_t(AF_INET)
+    origin.sin_addr.s_addr = inet_addr(source)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    let bound = withUnsafePointer(to: &origin) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else {
+    let connected = bound == 0 && withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+    guard connected else {
         close(descriptor)
         return nil
     }
     return descriptor
+}
+
+/// Whether the other side has closed the connection on `descriptor` (what it sent is read
+/// and dropped).
+func hasEnded(_ descriptor: Int32) -> Bool {
+    var buffer = [UInt8](repeating: 0, count: 1_024)
+    while true {
+        let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if count > 0 { continue }
+        return count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+    }
 }
 
 /// Runs `body` on a thread of its own: a blocking socket wait must not hold a thread of the
@@ -112,23 +133,33 @@ private func blockingGet(port: Int, _ path: String) -> (status: Int, body: Strin
 
 /// The TCP ports an OS process listens on, from /proc (no tools needed).
 func listeningPorts(of pid: Int32) -> [Int] {
+    sockets(of: pid, inState: "0A").map(\.localPort).sorted()
+}
+
+/// How many established TCP connections an OS process holds on its `ports`.
+func connections(of pid: Int32, onPorts ports: [Int]) -> Int {
+    sockets(of: pid, inState: "01").filter { ports.contains($0.localPort) }.count
+}
+
+/// An OS process's TCP sockets in a state of /proc/net/tcp ("0A" listening, "01" established).
+private func sockets(of pid: Int32, inState state: Substring) -> [(localPort: Int, inode: String)] {
     let fdDirectory = "/proc/\(pid)/fd"
     let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap { fd -> String? in
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
               target.hasPrefix("socket:[") else { return nil }
         return String(target.dropFirst(8).dropLast())
     })
-    var ports: [Int] = []
+    var found: [(localPort: Int, inode: String)] = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
-            guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])),
+            guard fields.count > 9, fields[3] == state, inodes.contains(String(fields[9])),
                   let portHex = fields[1].split(separator: ":").last, let port = Int(portHex, radix: 16) else { continue }
-            ports.append(port)
+            found.append((port, String(fields[9])))
         }
     }
-    return ports.sorted()
+    return found
 }
 
 /// The OS processes whose command line contains `text`.

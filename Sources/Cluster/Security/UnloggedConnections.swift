@@ -1,10 +1,11 @@
-/// The connections accepted on the cluster port that have not logged in, by descriptor: at
+/// The connections accepted on a listening port that have not logged in, by descriptor: at
 /// most `perAddress` from one address and `total` in all. libzmq accepts every connection and
 /// holds it for its handshake time with no bound on how many, so strangers that connect and
 /// stay silent could take every descriptor the node has (its database then cannot open a
-/// file). Past a bound the oldest is cut, from that address or in all: a flood churns itself,
-/// and a real node, which logs in within a round trip, still gets through. Pure: the caller
-/// gives the time and cuts what it is told to.
+/// file). Past the bound on an address, its oldest is cut; past the bound in all, the oldest
+/// of the address that holds the most: a flood churns itself, from one address or from
+/// many, and a real node, which logs in within a round trip from an address of its own, still
+/// gets through. Pure: the caller gives the time and cuts what it is told to.
 struct UnloggedConnections<Ends: Equatable> {
     struct Connection: Equatable {
         let descriptor: Int32
@@ -42,8 +43,7 @@ struct UnloggedConnections<Ends: Equatable> {
         if let fromAddress = byAddress[address], fromAddress.count >= perAddress, let oldest = forget(fromAddress[0]), !hasLoggedIn(oldest) {
             cuts.append(oldest)
         }
-        if unlogged.count >= total, let oldest = unlogged.values.min(by: { $0.since < $1.since }), let removed = forget(oldest.descriptor),
-           !hasLoggedIn(removed) {
+        if unlogged.count >= total, let oldest = oldestOfTheMost(), let removed = forget(oldest), !hasLoggedIn(removed) {
             cuts.append(removed)
         }
         unlogged[descriptor] = Connection(descriptor: descriptor, address: address, ends: ends, since: now)
@@ -60,6 +60,18 @@ struct UnloggedConnections<Ends: Equatable> {
     mutating func closed(_ descriptor: Int32) {
         forget(descriptor)
         loggedInEarly.remove(descriptor)
+    }
+
+    /// The oldest connection of the address that holds the most (of those, the one whose
+    /// oldest is oldest).
+    private func oldestOfTheMost() -> Int32? {
+        var chosen: (count: Int, since: Duration, descriptor: Int32)?
+        for descriptors in byAddress.values {
+            guard let first = descriptors.first, let since = unlogged[first]?.since else { continue }
+            let better = chosen.map { descriptors.count > $0.count || (descriptors.count == $0.count && since < $0.since) } ?? true
+            if better { chosen = (descriptors.count, since, first) }
+        }
+        return chosen?.descriptor
     }
 
     @discardableResult

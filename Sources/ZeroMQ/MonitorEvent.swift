@@ -57,6 +57,9 @@ public struct MonitorEvent: Sendable, Equatable, CustomStringConvertible {
     public let value: UInt32
     public let endpoint: String
 
+    /// The value as the descriptor it is for `accepted`, `disconnected`, `closed` and the like.
+    public var descriptor: Int32 { Int32(bitPattern: value) }
+
     public var description: String { "\(kind) \(endpoint) (\(value))" }
 
     /// Decodes the two frames a monitor socket delivers; nil when they are not a monitor event.

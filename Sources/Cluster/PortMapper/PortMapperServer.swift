@@ -82,7 +82,7 @@ public final class PortMapperServer: Sendable {
         func watchConnections() {
             while let frames = try? monitor.receiveMessage(dontWait: true) {
                 guard let event = MonitorEvent(frames: frames) else { continue }
-                let descriptor = Int32(bitPattern: event.value)
+                let descriptor = event.descriptor
                 switch event.kind {
                 case .accepted:
                     guard let ends = ConnectionEnds(descriptor: descriptor) else { continue }

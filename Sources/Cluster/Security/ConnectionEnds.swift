@@ -40,30 +40,22 @@ struct ConnectionEnds: Equatable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { function(descriptor, $0, &length) }
         }
         guard read == 0 else { return nil }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         switch Int32(storage.ss_family) {
         case AF_INET:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                    var bytes = address.pointee.sin_addr
-                    guard inet_ntop(AF_INET, &bytes, &text, socklen_t(text.count)) != nil else { return nil }
-                    return (Self.string(text), UInt16(bigEndian: address.pointee.sin_port))
-                }
-            }
+            let address = withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in.self) }
+            return text(AF_INET, address.sin_addr).map { ($0, UInt16(bigEndian: address.sin_port)) }
         case AF_INET6:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                    var bytes = address.pointee.sin6_addr
-                    guard inet_ntop(AF_INET6, &bytes, &text, socklen_t(text.count)) != nil else { return nil }
-                    return (Self.string(text), UInt16(bigEndian: address.pointee.sin6_port))
-                }
-            }
+            let address = withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in6.self) }
+            return text(AF_INET6, address.sin6_addr).map { ($0, UInt16(bigEndian: address.sin6_port)) }
         default:
             return nil
         }
     }
 
-    private static func string(_ text: [CChar]) -> String {
-        String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// An IP address (`in_addr` or `in6_addr`) as text.
+    private static func text<Address>(_ family: Int32, _ address: Address) -> String? {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let written = withUnsafePointer(to: address) { inet_ntop(family, $0, &text, socklen_t(text.count)) }
+        return written == nil ? nil : String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

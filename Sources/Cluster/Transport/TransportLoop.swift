@@ -898,7 +898,7 @@ final class TransportLoop: @unchecked Sendable {
     func drainRouterMonitor() {
         while let frames = try? routerMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames) else { continue }
-            let descriptor = Int32(bitPattern: event.value)
+            let descriptor = event.descriptor
             switch event.kind {
             case .accepted:
                 bound(&unloggedOnRouter, accepting: descriptor, on: "cluster port")
@@ -917,7 +917,7 @@ final class TransportLoop: @unchecked Sendable {
     func drainPublisherMonitor() {
         while let frames = try? publisherMonitor.receiveMessage(dontWait: true) {
             guard let event = MonitorEvent(frames: frames) else { continue }
-            let descriptor = Int32(bitPattern: event.value)
+            let descriptor = event.descriptor
             switch event.kind {
             case .accepted:
                 let admitted = security.bytesBeforeAdmission

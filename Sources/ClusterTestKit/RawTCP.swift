@@ -48,8 +48,14 @@ public final class RawTCP {
         }
     }
 
-    /// Whether the other side has closed the connection, as far as this side knows now.
-    public var hasEnded: Bool { readNow() == nil }
+    /// Whether the other side has closed the connection, as far as this side knows now. What
+    /// it sent first is read and dropped: one look answers, however much came before the end.
+    public var hasEnded: Bool {
+        while let bytes = readNow() {
+            if bytes.isEmpty { return false }
+        }
+        return true
+    }
 
     /// What has come within `limit`, once anything has; empty if nothing came, nil if the
     /// connection ended first.

@@ -30,7 +30,8 @@ struct BigMessageTests {
     /// Between two nodes, encrypted, whose ZeroMQ refuses frames past `maxFrameBytes`: a
     /// message of 5 MiB arrives whole, in order between the small ones around it.
     @Test func twoNodesCarryABigMessageInOrderBetweenSmallOnes() async throws {
-        try await withTestCluster { cluster in
+        // A long tick: a loaded machine that takes seconds to encrypt 5 MiB must not look dead.
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
             let a = try await cluster.startNode("a")
             let b = try await cluster.startNode("b")
             try #require(await a.connect(b.name))

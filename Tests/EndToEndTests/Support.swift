@@ -133,33 +133,33 @@ private func blockingGet(port: Int, _ path: String) -> (status: Int, body: Strin
 
 /// The TCP ports an OS process listens on, from /proc (no tools needed).
 func listeningPorts(of pid: Int32) -> [Int] {
-    sockets(of: pid, inState: "0A").map(\.localPort).sorted()
-}
-
-/// How many established TCP connections an OS process holds on its `ports`.
-func connections(of pid: Int32, onPorts ports: [Int]) -> Int {
-    sockets(of: pid, inState: "01").filter { ports.contains($0.localPort) }.count
-}
-
-/// An OS process's TCP sockets in a state of /proc/net/tcp ("0A" listening, "01" established).
-private func sockets(of pid: Int32, inState state: Substring) -> [(localPort: Int, inode: String)] {
     let fdDirectory = "/proc/\(pid)/fd"
     let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap { fd -> String? in
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
               target.hasPrefix("socket:[") else { return nil }
         return String(target.dropFirst(8).dropLast())
     })
-    var found: [(localPort: Int, inode: String)] = []
+    var ports: [Int] = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
-            guard fields.count > 9, fields[3] == state, inodes.contains(String(fields[9])),
+            guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])),
                   let portHex = fields[1].split(separator: ":").last, let port = Int(portHex, radix: 16) else { continue }
-            found.append((port, String(fields[9])))
+            ports.append(port)
         }
     }
-    return found
+    return ports.sorted()
+}
+
+/// Two free ports in a row, for a node's cluster and heartbeat ports
+/// (`--listen-port-min` and `--listen-port-max`: the cluster port binds first).
+func twoFreePortsInARow() throws -> (Int, Int) {
+    for _ in 0..<100 {
+        let (first, second) = (try freePort(), try freePort())
+        if second == first + 1 { return (first, second) }
+    }
+    throw E2EError("no two free ports in a row")
 }
 
 /// The OS processes whose command line contains `text`.
@@ -254,9 +254,10 @@ final class EndToEnd: @unchecked Sendable {
     }
 
     /// `startNode` under the shell's `ulimit` with these arguments (as `-n 300`).
-    func startNode(_ name: String, httpPort: Int, ulimit: String) throws -> RunningProgram {
+    func startNode(_ name: String, httpPort: Int, ulimit: String, _ flags: [String] = []) throws -> RunningProgram {
         try start(URL(fileURLWithPath: "/bin/sh"),
-                  ["-c", #"ulimit \#(ulimit) && exec "$0" "$@""#, Binaries.node.path, "--name", "\(name)@localhost", "--http-port", String(httpPort)],
+                  ["-c", #"ulimit \#(ulimit) && exec "$0" "$@""#, Binaries.node.path, "--name", "\(name)@localhost", "--http-port", String(httpPort)]
+                      + flags,
                   log: "\(name)-\(programs.count).log")
     }
 

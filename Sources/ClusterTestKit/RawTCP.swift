@@ -9,17 +9,19 @@ public final class RawTCP {
     public static let nullGreeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0]
         + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
 
-    /// Connects from `source`, a loopback address (any of 127.0.0.0/8 on Linux), so that
-    /// one test can be several hosts.
-    public init(port: Int, from source: String = "127.0.0.1") throws {
+    /// Connects from `source`, when given: a loopback address (any of 127.0.0.0/8 on Linux),
+    /// so that one test can be several hosts.
+    public init(port: Int, from source: String? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var origin = loopbackAddress(port: 0, host: source)
-        let bound = withUnsafePointer(to: &origin) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
-            Glibc.close(descriptor)
-            throw RawTCPError.cannotBind(source)
+        if let source {
+            var origin = loopbackAddress(port: 0, host: source)
+            let bound = withUnsafePointer(to: &origin) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                Glibc.close(descriptor)
+                throw RawTCPError.cannotBind(source)
+            }
         }
         var address = loopbackAddress(port: port)
         let rc = withUnsafePointer(to: &address) {

@@ -66,26 +66,30 @@ func exchange(port: Int, _ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [
     return answer
 }
 
-/// A TCP connection to `port` on 127.0.0.1 from `source` (any of 127.0.0.0/8 on Linux), as a
-/// descriptor for the caller to close; nil if refused, or not made within `timeout` (a server
-/// that stopped accepting has a full queue, and the kernel would try for minutes).
-func connectToLoopback(port: Int, from source: String = "127.0.0.1", timeout: Duration = .seconds(5)) -> Int32? {
+/// A TCP connection to `port` on 127.0.0.1, from `source` when given (any of 127.0.0.0/8 on
+/// Linux), as a descriptor for the caller to close; nil if refused, or not made within
+/// `timeout` (a server that stopped accepting has a full queue, and the kernel would try for
+/// minutes).
+func connectToLoopback(port: Int, from source: String? = nil, timeout: Duration = .seconds(5)) -> Int32? {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return nil }
     let milliseconds = Int(timeout.components.seconds) * 1_000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
     var wait = timeval(tv_sec: milliseconds / 1_000, tv_usec: (milliseconds % 1_000) * 1_000)
     setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-    var origin = sockaddr_in()
-    origin.sin_family = sa_family_t(AF_INET)
-    origin.sin_addr.s_addr = inet_addr(source)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &origin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    var bound = true
+    if let source {
+        var origin = sockaddr_in()
+        origin.sin_family = sa_family_t(AF_INET)
+        origin.sin_addr.s_addr = inet_addr(source)
+        bound = withUnsafePointer(to: &origin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
-    let connected = bound == 0 && withUnsafePointer(to: &address) {
+    let connected = bound && withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     } == 0
     guard connected else {

@@ -132,6 +132,22 @@ struct AttackTests {
         }
     }
 
+    /// Past ZeroMQ's handshake libzmq keeps a connection for ever: one that holds the
+    /// cluster's key but never logs in is closed by the node after its accept timeout.
+    @Test func aConnectionThatNeverLogsInIsClosedAfterTheAcceptTimeout() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.acceptTimeout = .milliseconds(500) }
+            let context = try Context()
+            let idler = try context.socket(.dealer)
+            defer { idler.close() }
+            try idler.setReconnectInterval(milliseconds: -1)  // one connection, not one after another
+            try LinkSecurity(settings: a.settings).connecting(idler, maxFrame: Packet.maxFrameBytes)
+            try idler.connect("tcp://127.0.0.1:\(a.clusterPort)")
+            try await eventually("the idler closed") { cluster.logs.contains("a connection did not log in within 0.5 seconds") }
+            try await eventually("the idler forgotten") { await a.handshakesUnderWay() == 0 }
+        }
+    }
+
     /// The heartbeat port is the same attack: past the bound on an address, its oldest silent
     /// connection is cut, while a peer's subscription, older still, is kept, since it sent
     /// more than a stranger can: the peer, which takes a closed subscription for the node

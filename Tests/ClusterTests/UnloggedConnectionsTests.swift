@@ -74,6 +74,18 @@ import Testing
         #expect(accept([13, 14], from: "a", into: &table, start: 4) == [12])
     }
 
+    @Test func connectionsNotLoggedInPastTheirTimeExpireOldestFirst() {
+        var table = Table(perAddress: 10, total: 100)
+        _ = accept([10, 11], from: "a", into: &table)
+        _ = accept([20, 21], from: "b", into: &table, start: 2)
+        table.loggedIn(11)
+        #expect(table.expired(before: .seconds(3)).map(\.descriptor) == [10, 20])
+        #expect(Array(table.unlogged.keys) == [21])
+        #expect(table.expired(before: .seconds(3)).isEmpty)
+        // Forgotten: the address's bound counts only what is left.
+        #expect(accept([22], from: "b", into: &table, start: 4).isEmpty)
+    }
+
     @Test func boundsAreAtLeastOne() {
         var table = Table(perAddress: 0, total: 0)
         #expect(accept([10, 11], from: "a", into: &table) == [10])

@@ -62,6 +62,15 @@ struct UnloggedConnections<Ends: Equatable> {
         loggedInEarly.remove(descriptor)
     }
 
+    /// Forgets the connections accepted before `cutoff` that have not logged in, and gives
+    /// them to be cut: past ZeroMQ's handshake, libzmq keeps a connection that never logs in
+    /// for ever.
+    mutating func expired(before cutoff: Duration) -> [Connection] {
+        let old = unlogged.values.filter { $0.since < cutoff }.sorted { $0.since < $1.since }
+        for connection in old { forget(connection.descriptor) }
+        return old
+    }
+
     /// The oldest connection of the address that holds the most (of those, the one whose
     /// oldest is oldest).
     private func oldestOfTheMost() -> Int32? {

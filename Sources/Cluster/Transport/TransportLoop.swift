@@ -632,6 +632,10 @@ final class TransportLoop: @unchecked Sendable {
                 failDialling(name, reason: "timed out")
             }
             accepting = accepting.filter { $0.value.deadline > now }
+            for connection in unloggedOnRouter.expired(before: now - settings.acceptTimeout) {
+                connection.ends.cut(connection.descriptor)
+                warnAboutStrangers("a connection did not log in within \(settings.acceptTimeout); closed it")
+            }
             if let (count, what) = strangerWarnings.due(now: now) {
                 logger.warning("\(what): \(count) more since the last warning")
             }

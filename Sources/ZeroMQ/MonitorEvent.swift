@@ -73,6 +73,15 @@ public struct MonitorEvent: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Socket {
+    /// The next event waiting on this socket, a PAIR reading a monitor, without waiting; nil
+    /// when none waits. Frames that are no monitor event are skipped.
+    public func nextMonitorEvent() -> MonitorEvent? {
+        while let frames = try? receiveMessage(dontWait: true) {
+            if let event = MonitorEvent(frames: frames) { return event }
+        }
+        return nil
+    }
+
     /// Starts publishing this socket's events (all, or only those of `events`) on `endpoint`
     /// (an `inproc://` address); read them with a PAIR socket connected there and
     /// `MonitorEvent(frames:)`. Read them promptly: libzmq blocks on a full monitor.

@@ -174,6 +174,21 @@ struct SocketTests {
         #expect(MonitorEvent(frames: [[1, 2, 3]]) == nil)
     }
 
+    /// What a monitor reader gets: the waiting events in order, frames that are none skipped,
+    /// and nil once nothing waits.
+    @Test func theNextMonitorEventSkipsWhatIsNoEvent() throws {
+        let context = try Context()
+        let writer = try context.socket(.pair), reader = try context.socket(.pair)
+        defer { writer.close(); reader.close() }
+        try reader.bind("inproc://next-monitor-event")
+        try writer.connect("inproc://next-monitor-event")
+        try writer.send([[1, 2, 3]])
+        try writer.send([[0x20, 0, 9, 0, 0, 0], bytes("tcp://1.2.3.4:5")])  // ZMQ_EVENT_ACCEPTED, descriptor 9
+        let accepted = reader.nextMonitorEvent()
+        #expect(accepted?.kind == .accepted && accepted?.descriptor == 9)
+        #expect(reader.nextMonitorEvent() == nil)
+    }
+
     @Test func curvePairWorksWithTheRightServerKey() throws {
         let server = try CurveKeyPair.generate()
         let client = try CurveKeyPair.generate()

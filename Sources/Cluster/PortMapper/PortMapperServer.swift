@@ -80,15 +80,12 @@ public final class PortMapperServer: Sendable {
         // descriptor is never taken for the old one. Accepted ones are counted until they
         // register, and the oldest cut past a bound.
         func watchConnections() {
-            while let frames = try? monitor.receiveMessage(dontWait: true) {
-                guard let event = MonitorEvent(frames: frames) else { continue }
+            while let event = monitor.nextMonitorEvent() {
                 let descriptor = event.descriptor
                 switch event.kind {
                 case .accepted:
-                    guard let ends = ConnectionEnds(descriptor: descriptor) else { continue }
                     let now = origin.duration(to: clock.now)
-                    for connection in unregistered.accepted(descriptor, from: ends.address, ends: ends, at: now) {
-                        connection.ends.cut(connection.descriptor)
+                    for connection in unregistered.acceptCutting(descriptor, at: now) {
                         let what = "too many connections without a registration, from \(connection.address) or in all; closed the oldest"
                         if warnings.note(what, now: now) { logger.warning("port mapper: \(what)") }
                     }

@@ -59,3 +59,22 @@ struct ConnectionEnds: Equatable {
         return written == nil ? nil : String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+/// The I/O around the pure table: reading a new connection's ends, and cutting.
+extension UnloggedConnections where Ends == ConnectionEnds {
+    /// Counts the connection libzmq just accepted on `descriptor`, and cuts what the bounds
+    /// leave no room for (libzmq then reports their close): the connections cut, to log.
+    mutating func acceptCutting(_ descriptor: Int32, at now: Duration, hasLoggedIn: (Connection) -> Bool = { _ in false }) -> [Connection] {
+        guard let ends = ConnectionEnds(descriptor: descriptor) else { return [] }  // closed already
+        let cuts = accepted(descriptor, from: ends.address, ends: ends, at: now, hasLoggedIn: hasLoggedIn)
+        for connection in cuts { connection.ends.cut(connection.descriptor) }
+        return cuts
+    }
+
+    /// Cuts the connections that have not logged in since before `cutoff`: those cut, to log.
+    mutating func cutExpired(before cutoff: Duration) -> [Connection] {
+        let cuts = expired(before: cutoff)
+        for connection in cuts { connection.ends.cut(connection.descriptor) }
+        return cuts
+    }
+}

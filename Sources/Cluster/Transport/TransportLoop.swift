@@ -632,8 +632,7 @@ final class TransportLoop: @unchecked Sendable {
                 failDialling(name, reason: "timed out")
             }
             accepting = accepting.filter { $0.value.deadline > now }
-            for connection in unloggedOnRouter.expired(before: now - settings.acceptTimeout) {
-                connection.ends.cut(connection.descriptor)
+            for _ in unloggedOnRouter.cutExpired(before: now - settings.acceptTimeout) {
                 warnAboutStrangers("a connection did not log in within \(settings.acceptTimeout); closed it")
             }
             if let (count, what) = strangerWarnings.due(now: now) {
@@ -864,8 +863,8 @@ final class TransportLoop: @unchecked Sendable {
         if reading(routerMonitor) != .skip { drainRouterMonitor() }
         if reading(publisherMonitor) != .skip { drainPublisherMonitor() }
         let subscriberMonitorReading = reading(subscriberMonitor)
-        while subscriberMonitorReading != .skip, let frames = try? subscriberMonitor.receiveMessage(dontWait: true) {
-            guard let event = MonitorEvent(frames: frames), event.kind == .disconnected else { continue }
+        while subscriberMonitorReading != .skip, let event = subscriberMonitor.nextMonitorEvent() {
+            guard event.kind == .disconnected else { continue }
             drainSubscriber()  // a farewell read off the connection before it closed is here by now
             if let (name, _) = peers.first(where: { $0.value.info.publishEndpoint == event.endpoint }), !cut.contains(name) {
                 logger.info("node \(name) closed its connection")
@@ -874,8 +873,8 @@ final class TransportLoop: @unchecked Sendable {
         }
         for link in dealerLinks where reading(link.monitor) != .skip {
             let name = link.name
-            while let frames = try? link.monitor.receiveMessage(dontWait: true) {
-                guard let event = MonitorEvent(frames: frames), event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
+            while let event = link.monitor.nextMonitorEvent() {
+                guard event.kind == .disconnected, peers[name] != nil, !cut.contains(name) else { continue }
                 drainDealer(name, link.dealer)  // a goodbye read off the connection before it closed is here by now
                 guard peers[name] != nil else { break }
                 logger.info("node \(name) closed its connection")
@@ -884,8 +883,7 @@ final class TransportLoop: @unchecked Sendable {
         }
         for (name, attempt) in dialling {
             guard let monitor = attempt.monitor else { continue }
-            while let frames = try? monitor.receiveMessage(dontWait: true) {
-                guard let event = MonitorEvent(frames: frames) else { continue }
+            while let event = monitor.nextMonitorEvent() {
                 if event.kind == .connectRetried || event.kind == .disconnected, dialling[name] != nil {
                     let closed = security.keys == nil ? "closed" : "closed during the encrypted handshake (a different cookie?)"
                     failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : closed)")
@@ -900,12 +898,11 @@ final class TransportLoop: @unchecked Sendable {
     /// frees the descriptor, so this keeps a new connection on a reused descriptor from
     /// being forgotten for the old one.
     func drainRouterMonitor() {
-        while let frames = try? routerMonitor.receiveMessage(dontWait: true) {
-            guard let event = MonitorEvent(frames: frames) else { continue }
+        while let event = routerMonitor.nextMonitorEvent() {
             let descriptor = event.descriptor
             switch event.kind {
             case .accepted:
-                bound(&unloggedOnRouter, accepting: descriptor, on: "cluster port")
+                warnAboutCuts(unloggedOnRouter.acceptCutting(descriptor, at: now), on: "cluster port")
             case .disconnected:
                 unloggedOnRouter.closed(descriptor)
                 accepting = accepting.filter { $0.value.descriptor != descriptor }
@@ -919,13 +916,13 @@ final class TransportLoop: @unchecked Sendable {
     /// Subscribers are counted from their acceptance; the oldest is cut past a bound, unless
     /// it has sent more than a stranger can (then it was let in, and is forgotten).
     func drainPublisherMonitor() {
-        while let frames = try? publisherMonitor.receiveMessage(dontWait: true) {
-            guard let event = MonitorEvent(frames: frames) else { continue }
+        while let event = publisherMonitor.nextMonitorEvent() {
             let descriptor = event.descriptor
             switch event.kind {
             case .accepted:
                 let admitted = security.bytesBeforeAdmission
-                bound(&unloggedOnPublisher, accepting: descriptor, on: "heartbeat port") { $0.ends.hasSent(moreThan: admitted, on: $0.descriptor) }
+                let cuts = unloggedOnPublisher.acceptCutting(descriptor, at: now) { $0.ends.hasSent(moreThan: admitted, on: $0.descriptor) }
+                warnAboutCuts(cuts, on: "heartbeat port")
             case .disconnected:
                 unloggedOnPublisher.closed(descriptor)
             default: break
@@ -933,15 +930,8 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// Counts the connection just accepted on `descriptor` among those of `table` not logged
-    /// in, and cuts the oldest past a bound (libzmq reports their close, which forgets them).
-    private func bound(
-        _ table: inout UnloggedConnections<ConnectionEnds>, accepting descriptor: Int32, on port: String,
-        hasLoggedIn: (UnloggedConnections<ConnectionEnds>.Connection) -> Bool = { _ in false }
-    ) {
-        guard let ends = ConnectionEnds(descriptor: descriptor) else { return }  // closed already
-        for connection in table.accepted(descriptor, from: ends.address, ends: ends, at: now, hasLoggedIn: hasLoggedIn) {
-            connection.ends.cut(connection.descriptor)
+    private func warnAboutCuts(_ cuts: [UnloggedConnections<ConnectionEnds>.Connection], on port: String) {
+        for connection in cuts {
             warnAboutStrangers("too many connections to the \(port) that have not logged in, from \(connection.address) or in all; closed the oldest")
         }
     }

@@ -68,7 +68,6 @@ struct NodeCommand: ParsableCommand {
 
     func validate() throws {
         if mapperDaemon { return }
-        guard name != nil else { throw ValidationError("--name is required (NAME@HOST)") }
         if let httpPort, !(0...65535).contains(httpPort) { throw ValidationError("--http-port must be 0 to 65535") }
         if let mapperPort, !(1...65535).contains(mapperPort) { throw ValidationError("--mapper-port must be 1 to 65535") }
         if (listenPortMin == nil) != (listenPortMax == nil) { throw ValidationError("--listen-port-min and --listen-port-max go together") }
@@ -81,7 +80,10 @@ struct NodeCommand: ParsableCommand {
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
-        let node = try NodeName(parsing: name ?? "")
+        // Asked here, not in `validate`: ArgumentParser validates before it reports an
+        // unknown flag, and `todo-node --frob` is to say so, not that --name is missing.
+        guard let name else { throw ValidationError("--name is required (NAME@HOST)") }
+        let node = try NodeName(parsing: name)
         var cluster = ClusterSettings(node: node, cookie: try Cookie.resolve(flag: cookie, environment: environment))
         cluster.hidden = hidden
         cluster.mapperPort = try mapperPort ?? environment.int("TODO_MAPPER_PORT", in: 1...65535) ?? ClusterSettings.defaultMapperPort

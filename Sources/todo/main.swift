@@ -12,18 +12,20 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+/// The shared options that take a value; `--json` is the one that takes none.
+let sharedWithValue: Set = ["--node", "--cookie", "--mapper-port"]
+
 /// The contract puts the shared options before the command (`todo --node n1 --json nodes`);
 /// each command declares them, so move them behind the command's name.
 func optionsAfterCommand(_ arguments: [String]) -> [String] {
-    let withValue: Set = ["--node", "--cookie", "--mapper-port"]
     var shared: [String] = []
     var index = 0
     while index < arguments.count {
         let argument = arguments[index]
-        if withValue.contains(argument), index + 1 < arguments.count {
+        if sharedWithValue.contains(argument), index + 1 < arguments.count {
             shared += [argument, arguments[index + 1]]
             index += 2
-        } else if argument == "--json" || withValue.contains(where: { argument.hasPrefix($0 + "=") }) {
+        } else if argument == "--json" || sharedWithValue.contains(where: { argument.hasPrefix($0 + "=") }) {
             shared.append(argument)
             index += 1
         } else {
@@ -34,12 +36,32 @@ func optionsAfterCommand(_ arguments: [String]) -> [String] {
     return [arguments[index]] + shared + arguments[(index + 1)...]
 }
 
+/// What is wrong with the command's name, once it leads the arguments: none given, or one
+/// not known. Past the name, ArgumentParser would blame the shared options moved behind it
+/// (`Unknown option '--node'`), or, with no name at all, ask for help and exit 1.
+func commandProblem(_ arguments: [String]) -> String? {
+    let names = TodoClient.configuration.subcommands.map { $0._commandName }
+    let known = "one of \(names.joined(separator: ", ")); see todo --help"
+    guard let first = arguments.first,
+          first != "--json", !sharedWithValue.contains(where: { first == $0 || first.hasPrefix($0 + "=") })
+    else { return "no command given: \(known)" }
+    if first.hasPrefix("-") || first == "help" || names.contains(first) { return nil }
+    return "unknown command '\(first)': \(known)"
+}
+
 // Logs, when asked for with TODO_LOG_LEVEL, go to stderr (the nodes' lines): stdout is the command's answer.
 LoggingSystem.bootstrap { NodeLogHandler.standardError(label: $0) }
 
-var command: any ParsableCommand
+let arguments = optionsAfterCommand(Array(CommandLine.arguments.dropFirst()))
+if let problem = commandProblem(arguments) { fail(problem, code: 2) }
+var command: any ClientCommand
 do {
-    command = try TodoClient.parseAsRoot(optionsAfterCommand(Array(CommandLine.arguments.dropFirst())))
+    var parsed = try TodoClient.parseAsRoot(arguments)
+    guard let client = parsed as? any ClientCommand else {
+        try parsed.run()  // `--help` and `help` parse as ArgumentParser's help command, which throws the help
+        exit(0)
+    }
+    command = client
 } catch {
     if TodoClient.exitCode(for: error) == .success {
         print(TodoClient.fullMessage(for: error))
@@ -49,11 +71,7 @@ do {
 }
 
 do {
-    if let clientCommand = command as? any ClientCommand {
-        try await clientCommand.execute()
-    } else {
-        try command.run()
-    }
+    try await command.execute()
 } catch let failure as ClientFailure {
     fail(failure.description, code: 1)
 } catch let exit as ExitCode {

@@ -71,6 +71,34 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// `--help` prints the usage and exits 0 (it exited 1 with a parser error's dump, and
+    /// `todo-node --help` with a crash report); bad usage is one line naming what is wrong.
+    @Test func helpPrintsTheUsageAndBadUsageSaysWhatIsWrong() async throws {
+        try await withEndToEnd { e2e in
+            func run(_ binary: URL, _ arguments: [String]) async throws -> (code: Int32?, output: String, errors: String) {
+                let program = try e2e.start(binary, arguments, log: "usage-\(e2e.programs.count).log", separateErrors: true)
+                return (try await program.exitCode(within: .seconds(20)), program.output, program.errors)
+            }
+            for (binary, arguments) in [(Binaries.client, ["--help"]), (Binaries.client, ["help", "add"]), (Binaries.client, ["add", "-h"]),
+                                        (Binaries.node, ["--help"]), (Binaries.node, ["-h"])] {
+                let help = try await run(binary, arguments)
+                #expect(help.code == 0 && help.output.contains("USAGE:") && help.errors.isEmpty, "\(arguments): \(help)")
+            }
+            let usageLines: [(URL, [String], String)] = [
+                (Binaries.client, [], "todo: no command given: one of add, entries, update, delete, nodes, whereis, names, ping"),
+                (Binaries.client, ["--node", "a@localhost", "--json"], "todo: no command given"),
+                (Binaries.client, ["--node", "a@localhost", "frob"], "todo: unknown command 'frob'"),
+                (Binaries.node, ["--frob"], "todo-node: Unknown option '--frob'"),
+                (Binaries.node, [], "todo-node: --name is required"),
+            ]
+            for (binary, arguments, line) in usageLines {
+                let bad = try await run(binary, arguments)
+                #expect(bad.code == 2 && bad.output.isEmpty, "\(arguments): \(bad)")
+                #expect(bad.errors.hasPrefix(line) && bad.errors.split(separator: "\n").count == 1, "\(arguments): \(bad.errors)")
+            }
+        }
+    }
+
     @Test func aKilledPeerIsSeenDownAtOnceAndAFrozenOneAfterTheTickTime() async throws {
         try await withEndToEnd { e2e in
             let (httpA, httpB) = (try freePort(), try freePort())

@@ -68,10 +68,18 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    /// The first target that answers, or a failure naming them all.
+    /// The first target that answers, or a failure naming each with why it did not.
     func firstAnswering(_ targets: [NodeName], from node: ClusterNode) async throws -> NodeName {
-        for target in targets where await node.connect(target) { return target }
-        throw ClientFailure("no node answered: \(targets.map(\.description).joined(separator: ", ")) (is the cluster up, and is the cookie right?)")
+        var failures: [String] = []
+        for target in targets {
+            do throws(ConnectFailure) {
+                try await node.reach(target)
+                return target
+            } catch {
+                failures.append("\(target): \(error.reason)")
+            }
+        }
+        throw ClientFailure("no node answered: \(failures.joined(separator: "; "))")
     }
 
     func printJSON(_ value: some Encodable) throws {

@@ -45,6 +45,7 @@ struct MembershipTests {
             let intruder = try await cluster.startNode("intruder", cookie: "wrong")
             #expect(await intruder.connect(a.name) == false)
             #expect(a.nodes().isEmpty && intruder.nodes().isEmpty)
+            #expect(await failure(reaching: a.name, from: intruder) == "connection closed during the encrypted handshake (a different cookie?)")
             // The intruder cannot even finish ZeroMQ's encrypted handshake, so its name never
             // reaches a: a logs that someone without the cookie knocked.
             try await eventually("the refusal in a's log") {
@@ -60,6 +61,7 @@ struct MembershipTests {
             let intruder = try await cluster.startNode("intruder", cookie: "wrong") { $0.encrypted = false }
             #expect(await intruder.connect(a.name) == false)
             #expect(a.nodes().isEmpty && intruder.nodes().isEmpty)
+            #expect(await failure(reaching: a.name, from: intruder)?.hasPrefix("a@localhost refused the connection") == true)
             try await eventually("the refusal in a's log") {
                 cluster.logs.contains("Connection attempt from node intruder@localhost rejected. Invalid challenge reply.")
             }
@@ -70,6 +72,21 @@ struct MembershipTests {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a")
             #expect(await a.ping(NodeName(name: "ghost", host: "localhost")) == false)
+            #expect(await failure(reaching: NodeName(name: "ghost", host: "localhost"), from: a) == "no node ghost is registered on localhost")
+            // The test cluster's mapper listens on 127.0.0.1 only.
+            #expect(await failure(reaching: NodeName(name: "ghost", host: "127.0.0.3"), from: a)
+                == "no port mapper answers at tcp://127.0.0.3:\(cluster.mapper.port)")
+            #expect(await failure(reaching: a.name, from: a) == nil)
+        }
+    }
+
+    /// Why `node` cannot reach `target`, or nil when it can.
+    private func failure(reaching target: NodeName, from node: ClusterNode) async -> String? {
+        do {
+            try await node.reach(target)
+            return nil
+        } catch {
+            return error.reason
         }
     }
 

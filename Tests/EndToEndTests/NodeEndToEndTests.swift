@@ -23,6 +23,14 @@ struct NodeEndToEndTests {
             #expect(nodes.output.contains(#""node":"b@localhost""#) && nodes.output.contains(#""nodes":["a@localhost"]"#))
             #expect(try await e2e.client(["ping", "a@localhost"]) == (0, "pong\n"))
             #expect(try await e2e.client(["ping", "nobody@localhost"]).code == 1)
+            // A client that reaches no node says why, for each node it tried.
+            let refused = try await e2e.run(Binaries.client, ["--cookie", "not-the-cookie", "--node", "nobody@localhost,a@localhost", "nodes"])
+            #expect(refused.code == 1 && refused.output.isEmpty)
+            // (Its last line: the tests' environment asks the client for its logs too.)
+            #expect(refused.errors.split(separator: "\n").last == """
+                todo: no node answered: nobody@localhost: no node nobody is registered on localhost; \
+                a@localhost: connection closed during the encrypted handshake (a different cookie?)
+                """)
             #expect(try await e2e.client(["frobnicate"]).code == 2)
             #expect(try await e2e.client(["ping", "not a node@"]).code == 2)
 
@@ -75,13 +83,9 @@ struct NodeEndToEndTests {
     /// `todo-node --help` with a crash report); bad usage is one line naming what is wrong.
     @Test func helpPrintsTheUsageAndBadUsageSaysWhatIsWrong() async throws {
         try await withEndToEnd { e2e in
-            func run(_ binary: URL, _ arguments: [String]) async throws -> (code: Int32?, output: String, errors: String) {
-                let program = try e2e.start(binary, arguments, log: "usage-\(e2e.programs.count).log", separateErrors: true)
-                return (try await program.exitCode(within: .seconds(20)), program.output, program.errors)
-            }
             for (binary, arguments) in [(Binaries.client, ["--help"]), (Binaries.client, ["help", "add"]), (Binaries.client, ["add", "-h"]),
                                         (Binaries.node, ["--help"]), (Binaries.node, ["-h"])] {
-                let help = try await run(binary, arguments)
+                let help = try await e2e.run(binary, arguments)
                 #expect(help.code == 0 && help.output.contains("USAGE:") && help.errors.isEmpty, "\(arguments): \(help)")
             }
             let usageLines: [(URL, [String], String)] = [
@@ -92,7 +96,7 @@ struct NodeEndToEndTests {
                 (Binaries.node, [], "todo-node: --name is required"),
             ]
             for (binary, arguments, line) in usageLines {
-                let bad = try await run(binary, arguments)
+                let bad = try await e2e.run(binary, arguments)
                 #expect(bad.code == 2 && bad.output.isEmpty, "\(arguments): \(bad)")
                 #expect(bad.errors.hasPrefix(line) && bad.errors.split(separator: "\n").count == 1, "\(arguments): \(bad.errors)")
             }

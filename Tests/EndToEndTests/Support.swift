@@ -276,12 +276,18 @@ final class EndToEnd: @unchecked Sendable {
 
     /// Runs the `todo` client to the end; returns its exit code and output.
     func client(_ arguments: [String]) async throws -> (code: Int32, output: String) {
-        let program = try start(Binaries.client, arguments, log: "client-\(programs.count).log", separateErrors: true)
+        let result = try await run(Binaries.client, arguments)
+        return (result.code, result.output)
+    }
+
+    /// Runs `binary` to the end; returns its exit code, its output and its errors apart.
+    func run(_ binary: URL, _ arguments: [String]) async throws -> (code: Int32, output: String, errors: String) {
+        let program = try start(binary, arguments, log: "\(binary.lastPathComponent)-\(programs.count).log", separateErrors: true)
         guard let code = try await program.exitCode(within: .seconds(30)) else {
             await program.stop()
-            throw E2EError("todo \(arguments.joined(separator: " ")) did not finish")
+            throw E2EError("\(binary.lastPathComponent) \(arguments.joined(separator: " ")) did not finish")
         }
-        return (code, program.output)
+        return (code, program.output, program.errors)
     }
 
     /// Polls a node's /health until `condition` holds for its visible peers.

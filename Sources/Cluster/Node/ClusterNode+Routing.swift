@@ -88,8 +88,8 @@ extension ClusterNode: RemoteRouting {
     /// recorded meanwhile waits with the attempt, as its packets do, and goes with it.
     func connectOrFire(_ peer: NodeName) {
         guard peer != name else { return connectionFailed(peer) }  // never connected: its own pids are local
-        outbox.post(.connect(peer) { [self] up in
-            if !up { connectionFailed(peer) }
+        outbox.post(.connect(peer) { [self] failure in
+            if failure != nil { connectionFailed(peer) }
         })
     }
 

@@ -168,11 +168,24 @@ public final class ClusterNode: Sendable {
     /// Connects to `node` (and, through it, to every visible member): true when connected,
     /// false when it cannot be reached or refuses us (Erlang's `Node.connect`).
     public func connect(_ node: NodeName) async -> Bool {
-        if node == name || isConnected(node) { return true }
-        if stopped.load(ordering: .relaxed) { return false }
-        return await withCheckedContinuation { continuation in
+        do {
+            try await reach(node)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// `connect`, which says why when it fails: no port mapper answers on the node's host, no
+    /// such name is registered there, the node refused us (a different cookie?), or it did not
+    /// answer within the connect timeout.
+    public func reach(_ node: NodeName) async throws(ConnectFailure) {
+        if node == name || isConnected(node) { return }
+        if stopped.load(ordering: .relaxed) { throw ConnectFailure("this node has stopped") }
+        let failure = await withCheckedContinuation { continuation in
             outbox.post(.connect(node) { continuation.resume(returning: $0) })
         }
+        if let failure { throw failure }
     }
 
     /// `Node.ping`: pong (true) when the node answers.

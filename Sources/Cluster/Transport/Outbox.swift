@@ -3,9 +3,11 @@ import Synchronization
 
 /// Work handed to a node's transport thread.
 enum Command: Sendable {
-    case connect(NodeName, @Sendable (Bool) -> Void)
-    /// The mapper answered a lookup made for a connection attempt (nil: no such node).
-    case lookedUp(NodeName, port: Int?)
+    /// Connect; the answer is nil once connected, or why not.
+    case connect(NodeName, @Sendable (ConnectFailure?) -> Void)
+    /// The mapper's answer to a lookup made for a connection attempt: the node's port, or why
+    /// there is none (no such name, no mapper).
+    case lookedUp(NodeName, Result<Int, ConnectFailure>)
     /// One encoded packet for a peer (connecting to it first if needed, like Erlang's send).
     case send(NodeName, [UInt8])
     case disconnect(NodeName, @Sendable (Bool) -> Void)

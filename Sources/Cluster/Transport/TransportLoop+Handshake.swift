@@ -5,9 +5,9 @@ import Processes
 extension TransportLoop {
     /// Starts a connection attempt (or joins one under way): a mapper lookup on a helper
     /// thread (it blocks), then a DEALER and the hello.
-    func startDialling(_ name: NodeName, waiter: (@Sendable (Bool) -> Void)?) {
+    func startDialling(_ name: NodeName, waiter: (@Sendable (ConnectFailure?) -> Void)?) {
         if peers[name] != nil {
-            waiter?(true)
+            waiter?(nil)
             return
         }
         if dialling[name] != nil {
@@ -20,14 +20,24 @@ extension TransportLoop {
         let client = PortMapperClient(host: name.host, port: settings.mapperPort)
         let outbox = node.outbox
         Thread {
-            let port = (try? client.lookup(name.name)) ?? nil
-            outbox.post(.lookedUp(name, port: port))
+            let port: Result<Int, ConnectFailure>
+            do {
+                port = try client.lookup(name.name).map { .success($0) }
+                    ?? .failure(ConnectFailure("no node \(name.name) is registered on \(name.host)"))
+            } catch {
+                port = .failure(ConnectFailure("\(error)"))  // no mapper answers there, or it said nonsense
+            }
+            outbox.post(.lookedUp(name, port))
         }.start()
     }
 
-    func lookedUp(_ name: NodeName, port: Int?) {
+    func lookedUp(_ name: NodeName, _ lookup: Result<Int, ConnectFailure>) {
         guard let attempt = dialling[name], attempt.dealer == nil, !attempt.parked else { return }
-        guard let port else { return failDialling(name, reason: "no node \(name.name) is registered on \(name.host)") }
+        let port: Int
+        switch lookup {
+        case .success(let found): port = found
+        case .failure(let failure): return failDialling(name, reason: failure.reason)
+        }
         if cut.contains(name) { return }  // cut: the attempt times out, as over a dead network
         do {
             let (dealer, monitor) = try makeDealer(to: "tcp://\(name.host):\(port)")
@@ -78,7 +88,7 @@ extension TransportLoop {
         closeDealer(attempt.dealer, monitor: attempt.monitor)
         pollerDirty = true
         if !attempt.queued.isEmpty { logger.info("dropped \(attempt.queued.count) messages for \(name): \(reason)") }
-        for waiter in attempt.waiters { waiter(false) }
+        for waiter in attempt.waiters { waiter(ConnectFailure(reason)) }
     }
 
     /// A frame on the ROUTER from a connection that has not shaken hands. Only one small
@@ -134,7 +144,7 @@ extension TransportLoop {
         let members = identity.hidden ? [] : visibleNames()
         switch attempt.handshake.receive(packet, peers: members) {
         case .established(let info, let welcome):
-            var waiters: [@Sendable (Bool) -> Void] = []
+            var waiters: [@Sendable (ConnectFailure?) -> Void] = []
             var queued: [[UInt8]] = []
             if let ours = dialling.removeValue(forKey: info.node) {  // the peer's connection won
                 closeDealer(ours.dealer, monitor: ours.monitor)

@@ -3,7 +3,7 @@ import ZeroMQ
 
 /// Peers coming and going, and what their packets mean.
 extension TransportLoop {
-    func peerUp(_ info: PeerInfo, link: Peer.Link, waiters: [@Sendable (Bool) -> Void], queued: [[UInt8]]) {
+    func peerUp(_ info: PeerInfo, link: Peer.Link, waiters: [@Sendable (ConnectFailure?) -> Void], queued: [[UInt8]]) {
         if peers[info.node] != nil {
             logger.info("node \(info.node) connected again (incarnation \(info.incarnation)); dropping the old connection")
             peerDown(info.node, reason: .connectionClosed, reconnect: false)
@@ -34,7 +34,7 @@ extension TransportLoop {
         if !hidden { enqueue(Batch.encode(.peers(visibleNames().filter { $0 != info.node.description })), for: info.node) }
         for packet in queued { enqueue(packet, for: info.node) }
         flush(info.node)
-        for waiter in waiters { waiter(true) }
+        for waiter in waiters { waiter(nil) }
     }
 
     /// Forgets a peer: closes its sockets, tells subscribers and node monitors, and fires the

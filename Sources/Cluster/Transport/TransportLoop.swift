@@ -138,7 +138,7 @@ final class TransportLoop: @unchecked Sendable {
         var handshake: InitiatorHandshake
         var dealer: Socket?
         var monitor: Socket?
-        var waiters: [@Sendable (Bool) -> Void] = []
+        var waiters: [@Sendable (ConnectFailure?) -> Void] = []
         var queued: [[UInt8]] = []
         var queuedBytes = 0
         let deadline: Duration
@@ -629,7 +629,7 @@ final class TransportLoop: @unchecked Sendable {
                 peerDown(silent, reason: .netTickTimeout, reconnect: true)
             }
             for (name, attempt) in dialling where attempt.deadline <= now {
-                failDialling(name, reason: "timed out")
+                failDialling(name, reason: "no answer within \(settings.connectTimeout)")
             }
             accepting = accepting.filter { $0.value.deadline > now }
             for _ in unloggedOnRouter.cutExpired(before: now - settings.acceptTimeout) {
@@ -653,12 +653,12 @@ final class TransportLoop: @unchecked Sendable {
         switch command {
         case .connect(let name, let waiter):
             if peers[name] != nil || name == identity.node {
-                waiter(true)
+                waiter(nil)
             } else {
                 startDialling(name, waiter: waiter)
             }
         case .lookedUp(let name, let port):
-            lookedUp(name, port: port)
+            lookedUp(name, port)
         case .send(let name, let packet):
             send(packet, to: name)
         case .disconnect(let name, let waiter):

@@ -67,9 +67,10 @@ struct NodeCommand: ParsableCommand {
     }
 
     func validate() throws {
+        // Checked for the daemon too: libzmq takes port 99999 as 34463 (its low 16 bits).
+        if let mapperPort, !(1...65535).contains(mapperPort) { throw ValidationError("--mapper-port must be 1 to 65535") }
         if mapperDaemon { return }
         if let httpPort, !(0...65535).contains(httpPort) { throw ValidationError("--http-port must be 0 to 65535") }
-        if let mapperPort, !(1...65535).contains(mapperPort) { throw ValidationError("--mapper-port must be 1 to 65535") }
         if (listenPortMin == nil) != (listenPortMax == nil) { throw ValidationError("--listen-port-min and --listen-port-max go together") }
         if let low = listenPortMin, let high = listenPortMax, !(1 <= low && low <= high && high <= 65535) {
             throw ValidationError("--listen-port-min must be at most --listen-port-max, both 1 to 65535")

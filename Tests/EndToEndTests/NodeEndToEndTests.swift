@@ -94,6 +94,8 @@ struct NodeEndToEndTests {
                 (Binaries.client, ["--node", "a@localhost", "frob"], "todo: unknown command 'frob'"),
                 (Binaries.node, ["--frob"], "todo-node: Unknown option '--frob'"),
                 (Binaries.node, [], "todo-node: --name is required"),
+                // It started a mapper on port 34463, which libzmq made of 99999.
+                (Binaries.node, ["--mapper-daemon", "--mapper-port", "99999"], "todo-node: --mapper-port must be 1 to 65535"),
             ]
             for (binary, arguments, line) in usageLines {
                 let bad = try await e2e.run(binary, arguments)

@@ -146,6 +146,17 @@ struct PortMapperTests {
         #expect(impostor.requests.load(ordering: .relaxed) >= 1)
     }
 
+    /// A port no TCP port can be is a bad answer: libzmq would dial its low 16 bits. A PORT
+    /// without its number was taken for "no such name".
+    @Test func aLookupAnsweredWithAPortOutOfRangeIsABadAnswer() throws {
+        for answer in [["PORT", "99999"], ["PORT", "0"], ["PORT"], ["PORT", "x"]] {
+            let mapper = try WrongMapper(answer: answer)
+            #expect(throws: PortMapperClient.Failure.badAnswer(answer.joined(separator: " "))) {
+                _ = try PortMapperClient(host: "127.0.0.1", port: mapper.port).lookup("anyone")
+            }
+        }
+    }
+
     @Test func clusterPortsComeFromTheGivenRange() async throws {
         let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
         defer { mapper.stop() }
@@ -195,15 +206,15 @@ private final class SilentListener {
     deinit { close() }
 }
 
-/// A ROUTER on a free loopback port that answers every request, by its id, with a word no
-/// mapper says; it counts the requests.
+/// A ROUTER on a free loopback port that answers every request, by its id, with `answer`
+/// (by default a word no mapper says); it counts the requests.
 private final class WrongMapper: Sendable {
     let port: Int
     let requests = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    init() throws {
+    init(answer: [String] = ["WHAT"]) throws {
         let context = try Context()
         let router = try context.socket(.router)
         try router.bind("tcp://127.0.0.1:*")
@@ -215,7 +226,7 @@ private final class WrongMapper: Sendable {
             while !self.stopping.load(ordering: .relaxed) {
                 guard let frames = try? serving.value.receiveMessage(), frames.count >= 2 else { continue }
                 self.requests.add(1, ordering: .relaxed)
-                _ = try? serving.value.send([frames[0], frames[1], Array("WHAT".utf8)])
+                _ = try? serving.value.send([frames[0], frames[1]] + answer.map { Array($0.utf8) })
             }
             serving.value.close()
             _ = context

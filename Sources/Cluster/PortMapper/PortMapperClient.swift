@@ -35,7 +35,12 @@ public struct PortMapperClient: Sendable {
     public func lookup(_ name: String) throws -> Int? {
         let answer = try request(["LOOKUP", name])
         switch answer.first {
-        case "PORT": return answer.count == 2 ? Int(answer[1]) : nil
+        case "PORT":
+            // Checked: libzmq would dial the low 16 bits of a larger number.
+            guard answer.count == 2, let port = Int(answer[1]), (1...65535).contains(port) else {
+                throw Failure.badAnswer(answer.joined(separator: " "))
+            }
+            return port
         case "NONE": return nil
         default: throw Failure.badAnswer(answer.joined(separator: " "))
         }

@@ -76,6 +76,8 @@ struct MembershipTests {
             // The test cluster's mapper listens on 127.0.0.1 only.
             #expect(await failure(reaching: NodeName(name: "ghost", host: "127.0.0.3"), from: a)
                 == "no port mapper answers at tcp://127.0.0.3:\(cluster.mapper.port)")
+            #expect(await failure(reaching: NodeName(name: "ghost", host: "no-such-host.invalid"), from: a)
+                == "the host 'no-such-host.invalid' does not resolve to an address")
             #expect(await failure(reaching: a.name, from: a) == nil)
         }
     }

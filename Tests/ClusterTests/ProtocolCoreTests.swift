@@ -331,7 +331,7 @@ import Testing
         #expect(try NodeName(parsing: "n@host.example.com").host == "host.example.com")
         #expect(try NodeName(parsing: "n@127.0.0.1").host == "127.0.0.1")
         #expect(try NodeName(parsing: "bare", defaultHost: "box") == NodeName(name: "bare", host: "box"))
-        for bad in ["", "@h", "a@", "a b@h", "a@h@h", "a@h/x"] {
+        for bad in ["", "@h", "a@", "a b@h", "a@h@h", "a@h/x", "a@h:1", "a@::1"] {
             #expect(throws: NodeNameError.self) { try NodeName(parsing: bad, defaultHost: "h") }
         }
         #expect(try resolveHost("localhost") == "127.0.0.1")

@@ -21,6 +21,8 @@ public struct NodeName: Hashable, Comparable, Sendable, Codable, CustomStringCon
     private init(text: String) { description = text }
 
     /// Parses `name@host`; a name without `@host` gets `defaultHost` (the machine's short name).
+    /// The host is a name or an IPv4 address (nodes listen on IPv4): no `:`, which would end
+    /// up inside a `tcp://host:port` endpoint.
     public init(parsing text: String, defaultHost: String = NodeName.shortHostName()) throws(NodeNameError) {
         let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let name = parts[0]
@@ -29,7 +31,7 @@ public struct NodeName: Hashable, Comparable, Sendable, Codable, CustomStringCon
               name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." })
         else { throw .badName(text) }
         guard !host.isEmpty, host.utf8.count <= 255, !host.contains("@"),
-              host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == ":" || $0 == "_" })
+              host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_" })
         else { throw .badHost(text) }
         self.init(name: name, host: host)
     }

@@ -66,6 +66,9 @@ public final class PortMapperConnection {
     private let dealer: Socket
 
     public init(_ client: PortMapperClient) throws {
+        // Up front: libzmq would retry a name that does not resolve until the request's
+        // timeout, which then reads as "no port mapper answers".
+        _ = try resolveHost(client.host)
         self.client = client
         context = try Context()
         dealer = try context.socket(.dealer)

@@ -21,19 +21,24 @@ final class Report {
 
     func add(_ name: String, _ value: Double, _ unit: String, reference: String? = nil) {
         var figure = Figure(name: name, value: value, unit: unit)
+        var sameUnit = false
         if let reference, let other = figures.first(where: { $0.name == reference }) {
             figure.reference = reference
             figure.referenceValue = other.value
+            sameUnit = other.unit == unit
         }
         figures.append(figure)
-        print(line(figure))
+        print(line(figure, withRatio: sameUnit))
     }
 
-    private func line(_ figure: Figure) -> String {
+    /// The figure, its reference's value, and, where both count the same thing, how many
+    /// times the reference it is: issue 12's targets are such ratios.
+    private func line(_ figure: Figure, withRatio: Bool) -> String {
         let value = format(figure.value).padding(toLength: 14, withPad: " ", startingAt: 0)
         var text = "\(figure.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(value) \(figure.unit)"
         if let reference = figure.reference, let other = figure.referenceValue {
-            text += "   (\(reference): \(format(other)))"
+            let ratio = withRatio && other != 0 ? String(format: ", %.2fx", figure.value / other) : ""
+            text += "   (\(reference): \(format(other))\(ratio))"
         }
         return text
     }

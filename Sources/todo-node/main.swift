@@ -18,11 +18,11 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 let command: NodeCommand
 do {
     var parsed = try NodeCommand.parseAsRoot()
-    guard let node = parsed as? NodeCommand else {
+    guard let nodeCommand = parsed as? NodeCommand else {
         try parsed.run()  // `--help` parses as ArgumentParser's help command, which throws the help
         exit(0)
     }
-    command = node
+    command = nodeCommand
 } catch {
     if NodeCommand.exitCode(for: error) == .success {
         print(NodeCommand.fullMessage(for: error))

@@ -893,8 +893,8 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     /// Accepted connections are counted until they log in, and the oldest cut past a bound;
-    /// closed inbox connections forget their half-done handshakes; failed CURVE handshakes
-    /// are strangers knocking. Read before a hello too: libzmq reports a close before it
+    /// closed inbox connections forget their half-done handshakes; CURVE handshakes that
+    /// failed on a key are strangers knocking. Read before a hello too: libzmq reports a close before it
     /// frees the descriptor, so this keeps a new connection on a reused descriptor from
     /// being forgotten for the old one.
     func drainRouterMonitor() {
@@ -906,8 +906,11 @@ final class TransportLoop: @unchecked Sendable {
             case .disconnected:
                 unloggedOnRouter.closed(descriptor)
                 accepting = accepting.filter { $0.value.descriptor != descriptor }
-            case .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail:
+            case .handshakeFailedProtocol, .handshakeFailedAuth:
                 warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
+            // Not `.handshakeFailedNoDetail`: libzmq reports that for a connection that closed or
+            // stayed silent before it showed any key (a port scan), which says nothing of a cookie.
+            // A silent one that outlives the accept timeout is logged when it is closed.
             default: break
             }
         }

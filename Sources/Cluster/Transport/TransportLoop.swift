@@ -894,9 +894,9 @@ final class TransportLoop: @unchecked Sendable {
 
     /// Accepted connections are counted until they log in, and the oldest cut past a bound;
     /// closed inbox connections forget their half-done handshakes; CURVE handshakes that
-    /// failed on a key are strangers knocking. Read before a hello too: libzmq reports a close before it
-    /// frees the descriptor, so this keeps a new connection on a reused descriptor from
-    /// being forgotten for the old one.
+    /// failed on a key are strangers knocking. Read before a hello too: libzmq reports a
+    /// close before it frees the descriptor, so this keeps a new connection on a reused
+    /// descriptor from being forgotten for the old one.
     func drainRouterMonitor() {
         while let event = routerMonitor.nextMonitorEvent() {
             let descriptor = event.descriptor
@@ -910,7 +910,8 @@ final class TransportLoop: @unchecked Sendable {
                 warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
             // Not `.handshakeFailedNoDetail`: libzmq reports that for a connection that closed or
             // stayed silent before it showed any key (a port scan), which says nothing of a cookie.
-            // A silent one that outlives the accept timeout is logged when it is closed.
+            // A silent one is logged if the accept timeout's check closes it, and not if libzmq's
+            // handshake timer, as long, comes first: either way a stranger costs a line at most.
             default: break
             }
         }

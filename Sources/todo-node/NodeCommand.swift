@@ -18,7 +18,7 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "HTTP port; 0 for none (env TODO_HTTP_PORT, default 5454).")
     var httpPort: Int?
 
-    @Option(help: "Listen for HTTP on this address only (default: all).")
+    @Option(help: "Listen for HTTP on this IPv4 address only, or on the one this name resolves to (default: all).")
     var httpHost: String?
 
     @Option(help: "Require 'Authorization: Bearer TOKEN' on every HTTP route but /health (env TODO_HTTP_TOKEN, which other users cannot see).")
@@ -101,7 +101,7 @@ struct NodeCommand: ParsableCommand {
             cluster: cluster,
             connect: try connect.map { try NodeName(parsing: $0) },
             httpPort: try httpPort ?? environment.int("TODO_HTTP_PORT", in: 0...65535) ?? 5454,
-            httpHost: httpHost ?? "0.0.0.0",
+            httpHost: try Self.httpAddress(httpHost),
             httpToken: try Self.token(httpToken ?? environment["TODO_HTTP_TOKEN"]),
             dataDirectory: dataDir ?? environment["TODO_DATA_DIR"] ?? "./persist/\(node.name)",
             serverIdleTimeout: expiry,
@@ -117,6 +117,17 @@ extension NodeCommand {
             throw ValidationError("--http-token (or TODO_HTTP_TOKEN) must be 1 to 1024 printable characters without spaces")
         }
         return text
+    }
+
+    /// `--http-host` as the IPv4 address HTTP listens on: an address as it is, a name as it
+    /// resolves (`localhost`); every address when not given.
+    static func httpAddress(_ host: String?) throws -> String {
+        guard let host else { return "0.0.0.0" }
+        do {
+            return try resolveHost(host)
+        } catch {
+            throw ValidationError("--http-host \(host) is not an IPv4 address, nor a name that resolves to one")
+        }
     }
 
     static let maxTickTime = 3_600.0

@@ -105,6 +105,25 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// `--http-host` narrows HTTP to one address; a name is taken as the address it resolves
+    /// to (`localhost` was refused as "not an IPv4 address").
+    @Test func theHTTPHostNarrowsWhereHTTPListens() async throws {
+        try await withEndToEnd { e2e in
+            let (named, narrowed) = (try freePort(), try freePort())
+            _ = try e2e.startNode("a", httpPort: named, ["--http-host", "localhost"])
+            try await e2e.waitForPeers(httpPort: named) { $0.isEmpty }
+            let b = try e2e.startNode("b", httpPort: narrowed, ["--http-host", "127.0.0.2"])
+            try await e2e.waitFor("b's HTTP on 127.0.0.2", within: .seconds(20)) {
+                b.output.contains("listening on 127.0.0.2:\(narrowed)")
+            }
+            #expect(await httpGet(port: narrowed, "/health") == nil, "not on 127.0.0.1")
+            let unresolvable = try await e2e.run(Binaries.node, ["--name", "c@localhost", "--http-port", String(try freePort()),
+                                                                 "--http-host", "no-such-host.invalid"])
+            #expect(unresolvable.code == 2)
+            #expect(unresolvable.errors == "todo-node: --http-host no-such-host.invalid is not an IPv4 address, nor a name that resolves to one\n")
+        }
+    }
+
     @Test func aKilledPeerIsSeenDownAtOnceAndAFrozenOneAfterTheTickTime() async throws {
         try await withEndToEnd { e2e in
             let (httpA, httpB) = (try freePort(), try freePort())

@@ -124,6 +124,36 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// CONTRACT's environment variables, and the flags no other test starts a node with:
+    /// TODO_HTTP_PORT, TODO_DATA_DIR, TODO_HTTP_TOKEN and --log-level on one node; --hidden and
+    /// --data-dir on another; TODO_NODE for the client.
+    @Test func theEnvironmentAndTheRemainingFlagsDoWhatCONTRACTSays() async throws {
+        try await withEndToEnd { e2e in
+            let port = try freePort()
+            let dataA = e2e.directory.appendingPathComponent("data-a"), dataH = e2e.directory.appendingPathComponent("data-h")
+            let a = try e2e.start(Binaries.node, ["--name", "a@localhost", "--log-level", "warning"], log: "a.log", environment: [
+                "TODO_HTTP_PORT": String(port), "TODO_DATA_DIR": dataA.path, "TODO_HTTP_TOKEN": "secret-token",
+            ])
+            try await e2e.waitForPeers(httpPort: port) { $0.isEmpty }  // /health needs no token
+            #expect(await httpGet(port: port, "/entries?list=l&date=2018-12-19")?.status == 401)
+            #expect(FileManager.default.fileExists(atPath: dataA.path))
+            _ = try e2e.start(Binaries.node, ["--name", "h@localhost", "--http-port", "0", "--hidden", "--connect", "a@localhost",
+                                               "--data-dir", dataH.path], log: "h.log")
+            try await e2e.waitFor("h among a's hidden nodes", within: .seconds(20)) {
+                guard let (_, body) = await httpGet(port: port, "/health"),
+                      let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { return false }
+                return json["hidden"] as? [String] == ["h@localhost"] && json["nodes"] as? [String] == []
+            }
+            #expect(FileManager.default.fileExists(atPath: dataH.path))
+            let client = try e2e.start(Binaries.client, ["nodes"], log: "client-nodes.log", separateErrors: true,
+                                       environment: ["TODO_NODE": "a@localhost"])
+            #expect(try await client.exitCode(within: .seconds(30)) == 0)
+            #expect(client.output.hasPrefix("node: a@localhost\nnodes: \nhidden: h@localhost"), "\(client.output)")
+            // At `warning`, a node that only started and took a hidden node logs nothing.
+            #expect(!a.output.contains(" info "), "\(a.output)")
+        }
+    }
+
     @Test func aKilledPeerIsSeenDownAtOnceAndAFrozenOneAfterTheTickTime() async throws {
         try await withEndToEnd { e2e in
             let (httpA, httpB) = (try freePort(), try freePort())

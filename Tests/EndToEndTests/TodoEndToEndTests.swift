@@ -48,6 +48,17 @@ struct TodoEndToEndTests {
             #expect(try await e2e.client(["--node", "node2@localhost", "add", "bob", "2018-02-30", "x"]).code == 2)
             #expect(try await e2e.client(["--node", "node2@localhost", "delete", "bob", "7.node1"]).code == 1)
             #expect(try await e2e.client(["--node", "node2@localhost", "delete", "bob", "seven"]).code == 2)
+            // update and delete, each read back through the other node.
+            #expect(try await e2e.todo(["--node", "node1@localhost", "add", "alice", "2018-12-20", "Dinner"]) == "1.node1 2018-12-20 Dinner\n")
+            #expect(try await e2e.todo(["--node", "node2@localhost", "update", "alice", "1.node1", "--date", "2018-12-21", "--title", "Lunch"])
+                    == "1.node1 2018-12-21 Lunch\n")
+            #expect(try await e2e.todo(["--node", "node1@localhost", "--json", "update", "alice", "1.node1", "--title", "Brunch"])
+                    == #"{"date":"2018-12-21","id":"1.node1","title":"Brunch"}"# + "\n")
+            #expect(try await e2e.todo(["--node", "node2@localhost", "entries", "alice", "2018-12-21"]) == "2018-12-21 Brunch\n")
+            #expect(try await e2e.client(["--node", "node2@localhost", "update", "alice", "1.node1"]).code == 2)  // no --date, no --title
+            #expect(try await e2e.client(["--node", "node2@localhost", "update", "alice", "9.node1", "--title", "x"]).code == 1)
+            #expect(try await e2e.todo(["--node", "node2@localhost", "delete", "alice", "1.node1"]) == "deleted 1.node1\n")
+            #expect(try await e2e.todo(["--node", "node1@localhost", "entries", "alice", "2018-12-21"]) == "")
 
             node1.signal(SIGTERM)
             #expect(try await node1.exitCode(within: .seconds(15)) == 0)

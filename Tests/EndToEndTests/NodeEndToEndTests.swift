@@ -18,6 +18,8 @@ struct NodeEndToEndTests {
             let names = try await e2e.client(["names"])
             #expect(names.code == 0)
             #expect(names.output.contains("name a at port") && names.output.contains("name b at port"))
+            #expect(try await e2e.client(["names", "127.0.0.1"]).output == names.output)  // HOST given
+            #expect(try await e2e.client(["names", "no-such-host.invalid"]).code == 1)
             let nodes = try await e2e.client(["--node", "b@localhost", "--json", "nodes"])
             #expect(nodes.code == 0)
             #expect(nodes.output.contains(#""node":"b@localhost""#) && nodes.output.contains(#""nodes":["a@localhost"]"#))

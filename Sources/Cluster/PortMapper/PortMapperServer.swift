@@ -51,10 +51,10 @@ public final class PortMapperServer: Sendable {
         } else {
             self.port = port
         }
-        let serving = UncheckedSocket(router), watching = UncheckedSocket(monitor), polling = UncheckedPoller(poller)
+        let sockets = MapperSockets(router: router, monitor: monitor, poller: poller)
         Thread { [self] in
             let unregistered = UnloggedConnections<ConnectionEnds>(perAddress: maxUnregisteredPerAddress, total: maxUnregistered)
-            self.serve(serving.socket, monitor: watching.socket, poller: polling.poller, table: PortMapperTable(leaseTime: leaseTime),
+            self.serve(sockets.router, monitor: sockets.monitor, poller: sockets.poller, table: PortMapperTable(leaseTime: leaseTime),
                        unregistered: unregistered, logger: logger)
             _ = context  // the context lives as long as the thread
             self.finished.signal()
@@ -104,8 +104,8 @@ public final class PortMapperServer: Sendable {
             watchConnections()
             while let message = try? router.receiveMessageWithOrigin(dontWait: true) {
                 watchConnections()
-                serve(message, table: &table, unregistered: &unregistered, warnings: &warnings, now: origin.duration(to: clock.now),
-                      router: router, logger: logger)
+                respond(to: message, table: &table, unregistered: &unregistered, warnings: &warnings,
+                        now: origin.duration(to: clock.now), router: router, logger: logger)
             }
         }
         try? router.stopMonitor()
@@ -114,8 +114,8 @@ public final class PortMapperServer: Sendable {
     }
 
     /// Answers one request; a connection that registers a name is no longer counted.
-    private func serve(
-        _ message: Socket.Received, table: inout PortMapperTable, unregistered: inout UnloggedConnections<ConnectionEnds>,
+    private func respond(
+        to message: Socket.Received, table: inout PortMapperTable, unregistered: inout UnloggedConnections<ConnectionEnds>,
         warnings: inout RateLimitedWarnings, now: Duration, router: Socket, logger: Logger
     ) {
         let frames = message.frames
@@ -176,14 +176,9 @@ public final class PortMapperServer: Sendable {
     }
 }
 
-/// Hands a socket to the one thread that will use it from then on.
-struct UncheckedSocket: @unchecked Sendable {
-    let socket: Socket
-    init(_ socket: Socket) { self.socket = socket }
-}
-
-/// Hands a poller, with its sockets, to the one thread that will use it from then on.
-struct UncheckedPoller: @unchecked Sendable {
+/// Hands the mapper's sockets and their poller to the one thread that uses them from then on.
+struct MapperSockets: @unchecked Sendable {
+    let router: Socket
+    let monitor: Socket
     let poller: Poller
-    init(_ poller: Poller) { self.poller = poller }
 }

@@ -299,10 +299,10 @@ final class TransportLoop: @unchecked Sendable {
         self.publisher = sockets.publisher
         self.zap = sockets.zap
         // Accepted connections (to bound those not logged in), closed ones (to forget them and
-        // their half-done handshakes) and failed CURVE handshakes (to log that someone without
-        // the cookie knocked).
+        // their half-done handshakes) and CURVE handshakes that failed on a key (to log that
+        // someone without the cookie knocked; not those that ended before any key was shown).
         try router.monitor(on: "inproc://router-monitor-\(identity.incarnation)",
-                           events: [.accepted, .disconnected, .handshakeFailedProtocol, .handshakeFailedAuth, .handshakeFailedNoDetail])
+                           events: [.accepted, .disconnected, .handshakeFailedProtocol, .handshakeFailedAuth])
         unloggedOnRouter = UnloggedConnections(perAddress: node.settings.maxHandshakesPerAddress, total: node.settings.maxHandshakes)
         // A subscriber's login is not heard of: the oldest is asked before it is cut.
         try publisher.monitor(on: "inproc://publisher-monitor-\(identity.incarnation)", events: [.accepted, .disconnected])
@@ -908,10 +908,10 @@ final class TransportLoop: @unchecked Sendable {
                 accepting = accepting.filter { $0.value.descriptor != descriptor }
             case .handshakeFailedProtocol, .handshakeFailedAuth:
                 warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
-            // Not `.handshakeFailedNoDetail`: libzmq reports that for a connection that closed or
-            // stayed silent before it showed any key (a port scan), which says nothing of a cookie.
-            // A silent one is logged if the accept timeout's check closes it, and not if libzmq's
-            // handshake timer, as long, comes first: either way a stranger costs a line at most.
+            // `.handshakeFailedNoDetail` is not asked for: libzmq reports it for a connection that
+            // closed or stayed silent before it showed any key (a port scan), which says nothing
+            // of a cookie. A silent one is logged if the accept timeout's check closes it, and not
+            // if libzmq's handshake timer, as long, comes first: a stranger costs a line at most.
             default: break
             }
         }

@@ -121,12 +121,14 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 
 /// A plain HTTP/1.1 GET; returns (status, body).
 func httpGet(port: Int, _ path: String) async -> (status: Int, body: String)? {
-    await offPool { blockingGet(port: port, path) }
+    await offPool { httpRequest("GET", port: port, path) }
 }
 
-private func blockingGet(port: Int, _ path: String) -> (status: Int, body: String)? {
-    let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    guard let bytes = exchange(port: port, Array(request.utf8)) else { return nil }
+/// One HTTP/1.1 request with an empty body, on a connection of its own; (status, body), or
+/// nil when nothing answered within `timeout`.
+private func httpRequest(_ method: String, port: Int, _ path: String, timeout: Duration = .seconds(5)) -> (status: Int, body: String)? {
+    let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    guard let bytes = exchange(port: port, Array(request.utf8), timeout: timeout) else { return nil }
     let text = String(decoding: bytes, as: UTF8.self)
     guard let head = text.range(of: "\r\n\r\n") else { return nil }
     let statusLine = text[..<head.lowerBound].split(separator: "\r\n").first ?? ""
@@ -391,9 +393,10 @@ extension EndToEnd {
 
 /// A plain HTTP/1.1 POST with an empty body; the status, or nil when nothing answered.
 func httpPost(port: Int, _ path: String, timeout: Duration = .seconds(15)) -> Int? {
-    let request = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    guard let bytes = exchange(port: port, Array(request.utf8), timeout: timeout) else { return nil }
-    let text = String(decoding: bytes, as: UTF8.self)
-    let parts = text.split(separator: "\r\n").first?.split(separator: " ") ?? []
-    return parts.count >= 2 ? Int(parts[1]) : nil
+    httpPostAnswer(port: port, path, timeout: timeout)?.status
+}
+
+/// `httpPost`, with the answer's body too.
+func httpPostAnswer(port: Int, _ path: String, timeout: Duration = .seconds(15)) -> (status: Int, body: String)? {
+    httpRequest("POST", port: port, path, timeout: timeout)
 }

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+/// Beyond the book: a disk that fills up. A write that cannot be made durable is refused
+/// with a `500`, the node goes on serving, nothing acknowledged is lost or changed, and
+/// writes are taken again as soon as there is room.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct DiskEndToEndTests {
+    @Test func aFullDiskRefusesWritesAndLosesNothingAcknowledged() async throws {
+        try await withEndToEnd { e2e in
+            let disk = try await SmallDisk(e2e)
+            let http = try freePort()
+            let flags = ["--name", "full@localhost", "--http-port", String(http), "--data-dir", disk.path + "/full"]
+            let node = try disk.start(Binaries.node, flags, log: "full-0.log")
+            try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
+
+            var acknowledged: [String] = []
+            for number in 1...20 {
+                #expect(await offPool { httpPost(port: http, "/add_entry?list=disk&date=2018-12-19&title=before\(number)") } == 200)
+                acknowledged.append("before\(number)")
+            }
+            // Room for the node's files as they are, and not a byte more.
+            try await disk.fill()
+            var refusal: (status: Int, body: String)?
+            for number in 1...3_000 where refusal == nil {
+                let title = "t\(number)-" + String(repeating: "x", count: 900)
+                let answer = await offPool { httpPostAnswer(port: http, "/add_entry?list=disk&date=2018-12-19&title=\(title)") }
+                if answer?.status == 200 { acknowledged.append(title) } else { refusal = answer ?? (0, "no answer") }
+            }
+            print("full disk: \(acknowledged.count - 20) writes acknowledged after the filling, before the first refused")
+            let (status, reason) = try #require(refusal, "the disk never filled up")
+            #expect(status == 500)
+            #expect(reason == "the change could not be stored on full@localhost")
+            #expect(node.output.contains("cannot write the database"))
+            let stored = try await entries(http)
+            #expect(stored == acknowledged, "a refused write is visible, or an acknowledged one is not")
+            #expect(await httpGet(port: http, "/health")?.status == 200)
+
+            try await disk.free()
+            try await e2e.waitFor("a write to be taken again", within: .seconds(10)) {
+                await offPool { httpPost(port: http, "/add_entry?list=disk&date=2018-12-19&title=room") } == 200
+            }
+            acknowledged.append("room")
+            #expect(try await entries(http) == acknowledged)
+
+            // The refused commits left the database whole: everything acknowledged, and only
+            // that, after a kill -9 and a restart.
+            await node.stop()
+            _ = try disk.start(Binaries.node, flags, log: "full-1.log")
+            try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
+            #expect(try await entries(http) == acknowledged)
+        }
+    }
+
+    /// The titles of list `disk` on 2018-12-19, through the node on `port`, in order.
+    private func entries(_ port: Int) async throws -> [String] {
+        let body = try #require(await httpGet(port: port, "/entries?list=disk&date=2018-12-19")?.body)
+        return body.split(separator: "\n").map { String($0.dropFirst("2018-12-19 ".count)) }
+    }
+}
+
+/// A 1 MiB tmpfs at `path`, seen only by the programs started through it: it lives in a
+/// mount namespace of its own, held by a `sleep` that the test's clean-up stops, so nothing
+/// stays mounted on the machine whatever becomes of the test.
+struct SmallDisk {
+    let path: String
+    private let e2e: EndToEnd
+    private let holder: RunningProgram
+
+    init(_ e2e: EndToEnd) async throws {
+        self.e2e = e2e
+        path = e2e.directory.appendingPathComponent("small").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        holder = try e2e.start(URL(fileURLWithPath: "/usr/bin/unshare"),
+                               ["--mount", "--propagation", "private", "/bin/sh", "-c",
+                                #"mount -t tmpfs -o size=1m tmpfs "$0" && echo mounted && exec sleep 600"#, path],
+                               log: "small-disk.log")
+        try await e2e.waitFor("the small disk to be mounted (root is needed)", within: .seconds(10)) { [holder] in
+            holder.output.contains("mounted")
+        }
+    }
+
+    /// Starts `binary` where it sees the small disk.
+    func start(_ binary: URL, _ arguments: [String], log: String) throws -> RunningProgram {
+        try e2e.start(Self.nsenter, ["--target", String(holder.pid), "--mount", "--", binary.path] + arguments, log: log)
+    }
+
+    /// Takes every free byte, in one file.
+    func fill() async throws {
+        _ = try await e2e.run(Self.nsenter, ["--target", String(holder.pid), "--mount", "--", "/bin/sh", "-c",
+                                             #"cat /dev/zero > "$0"/filler"#, path])
+    }
+
+    /// Gives the bytes `fill` took back.
+    func free() async throws {
+        let (code, _, errors) = try await e2e.run(Self.nsenter, ["--target", String(holder.pid), "--mount", "--", "/bin/rm", path + "/filler"])
+        guard code == 0 else { throw E2EError("cannot free the small disk: \(errors)") }
+    }
+
+    private static let nsenter = URL(fileURLWithPath: "/usr/bin/nsenter")
+}

@@ -256,6 +256,28 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// A node whose log reader has gone (`todo-node … 2>&1 | tee log`, and tee ended) goes on
+    /// serving and drops its lines, as an Erlang node does.
+    @Test func aNodeWhoseLogReaderHasGoneGoesOn() async throws {
+        try await withEndToEnd { e2e in
+            let http = try freePort()
+            // The node's output is a pipe that nobody reads any more: the shell opens it for
+            // reading and writing (so that opening it to write does not wait), and closes
+            // its own end as it becomes the node.
+            let pipe = e2e.directory.appendingPathComponent("log-pipe").path
+            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
+                                  ["-c", #"mkfifo "$0" && exec 3<>"$0" && exec "$1" --name a@localhost --http-port "$2" >"$0" 2>&1 3<&-"#,
+                                   pipe, Binaries.node.path, String(http)],
+                                  log: "a-0.log")
+            try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
+            for list in ["one", "two"] {  // each starts a list server, which logs a line
+                #expect(await offPool { httpPost(port: http, "/add_entry?list=\(list)&date=2018-12-19&title=Dentist") } == 200)
+                #expect(await httpGet(port: http, "/entries?list=\(list)&date=2018-12-19")?.body == "2018-12-19 Dentist")
+            }
+            #expect(a.child.isRunning)
+        }
+    }
+
     @Test func randomBytesOnEveryPortDoNotKillANode() async throws {
         try await withEndToEnd { e2e in
             let httpA = try freePort()

@@ -23,7 +23,7 @@ public struct NodeLogHandler: LogHandler {
 
     /// Lines to the standard error, with the logging system's metadata provider.
     public static func standardError(label: String) -> NodeLogHandler {
-        NodeLogHandler(label: label, stream: StandardError(), metadataProvider: LoggingSystem.metadataProvider)
+        NodeLogHandler(label: label, stream: LineOutput.standardError, metadataProvider: LoggingSystem.metadataProvider)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -63,27 +63,5 @@ public struct NodeLogHandler: LogHandler {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return now
-    }
-}
-
-/// The standard error, a line per `write`: one `write(2)` call for the whole line, so that
-/// lines from several threads never interleave, and nothing is held in a buffer when the
-/// node is killed.
-struct StandardError: TextOutputStream, Sendable {
-    func write(_ string: String) {
-        var line = string
-        line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count, let base = bytes.baseAddress {
-                let written = Foundation.write(STDERR_FILENO, base + offset, bytes.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0, errno == EINTR {
-                    continue
-                } else {
-                    return  // stderr closed or full: a log line is not worth stopping for
-                }
-            }
-        }
     }
 }

@@ -261,14 +261,7 @@ struct NodeEndToEndTests {
     @Test func aNodeWhoseLogReaderHasGoneGoesOn() async throws {
         try await withEndToEnd { e2e in
             let http = try freePort()
-            // The node's output is a pipe that nobody reads any more: the shell opens it for
-            // reading and writing (so that opening it to write does not wait), and closes
-            // its own end as it becomes the node.
-            let pipe = e2e.directory.appendingPathComponent("log-pipe").path
-            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
-                                  ["-c", #"mkfifo "$0" && exec 3<>"$0" && exec "$1" --name a@localhost --http-port "$2" >"$0" 2>&1 3<&-"#,
-                                   pipe, Binaries.node.path, String(http)],
-                                  log: "a-0.log")
+            let a = try startNodeLoggingIntoAPipe(e2e, httpPort: http, readerStays: false)
             try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
             for list in ["one", "two"] {  // each starts a list server, which logs a line
                 #expect(await offPool { httpPost(port: http, "/add_entry?list=\(list)&date=2018-12-19&title=Dentist") } == 200)
@@ -276,6 +269,33 @@ struct NodeEndToEndTests {
             }
             #expect(a.child.isRunning)
         }
+    }
+
+    /// A node whose log reader stops reading (`| less`, paused) goes on too: it drops lines
+    /// once the pipe is full, where it stopped at the line that filled it.
+    @Test func aNodeWhoseLogReaderDoesNotReadGoesOn() async throws {
+        try await withEndToEnd { e2e in
+            let http = try freePort()
+            let a = try startNodeLoggingIntoAPipe(e2e, httpPort: http, readerStays: true)
+            try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
+            // Each new list logs a line of some 300 bytes: 400 of them are twice the pipe's 64 KB.
+            for number in 0..<400 {
+                let list = "list-\(number)-" + String(repeating: "x", count: 190)
+                let status = await offPool { httpPost(port: http, "/add_entry?list=\(list)&date=2018-12-19&title=Dentist", timeout: .seconds(5)) }
+                try #require(status == 200, "list \(number): \(status.map(String.init) ?? "no answer")")
+            }
+            #expect(a.child.isRunning)
+        }
+    }
+
+    /// Starts node a with its output into a pipe that nobody reads: the shell opens it for
+    /// reading and writing (so that opening it to write does not wait), and either closes its
+    /// own end as it becomes the node (the reader has gone), or leaves it open in the node,
+    /// which never reads it (the reader stays, and does not read).
+    private func startNodeLoggingIntoAPipe(_ e2e: EndToEnd, httpPort: Int, readerStays: Bool) throws -> RunningProgram {
+        let pipe = e2e.directory.appendingPathComponent("log-pipe").path
+        let script = #"mkfifo "$0" && exec 3<>"$0" && exec "$1" --name a@localhost --http-port "$2" >"$0" 2>&1"# + (readerStays ? "" : " 3<&-")
+        return try e2e.start(URL(fileURLWithPath: "/bin/sh"), ["-c", script, pipe, Binaries.node.path, String(httpPort)], log: "a-0.log")
     }
 
     @Test func randomBytesOnEveryPortDoNotKillANode() async throws {

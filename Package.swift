@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "todo",
             dependencies: [
-                "Cluster", "Processes", "Todo",
+                "Cluster", "OSProcess", "Processes", "Todo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -10,6 +10,8 @@ import Todo
 // todo-node: flags to settings, then start. Bad flags or an unusable port: exit 2 with one
 // clear line on stderr.
 
+StandardStreams.openMissing()
+
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("todo-node: \(message)\n".utf8))
     exit(code)

@@ -2,10 +2,13 @@ import ArgumentParser
 import Cluster
 import Foundation
 import Logging
+import OSProcess
 import Todo
 
 // todo: exit 0 on success, 1 when the operation failed, 2 for bad usage; errors are one
 // line on stderr.
+
+StandardStreams.openMissing()
 
 func fail(_ message: String, code: Int32) -> Never {
     FileHandle.standardError.write(Data("todo: \(message)\n".utf8))

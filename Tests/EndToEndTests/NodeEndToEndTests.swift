@@ -288,6 +288,30 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// A node started with its standard streams closed (`<&- >&- 2>&-`) holds /dev/null on
+    /// descriptors 0 to 2, so that its log lines never land in a socket or an event
+    /// descriptor that took their number. The client too.
+    @Test func aNodeStartedWithClosedStandardStreamsKeepsThemOnDevNull() async throws {
+        try await withEndToEnd { e2e in
+            let http = try freePort()
+            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
+                                  ["-c", #"exec "$0" --name a@localhost --http-port "$1" <&- >&- 2>&-"#, Binaries.node.path, String(http)],
+                                  log: "a-0.log")
+            try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
+            for descriptor in 0...2 {
+                let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(a.pid)/fd/\(descriptor)")
+                #expect(target == "/dev/null", "descriptor \(descriptor) is \(target)")
+            }
+            #expect(await offPool { httpPost(port: http, "/add_entry?list=bob&date=2018-12-19&title=Dentist") } == 200)
+            let client = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
+                                       ["-c", #"exec "$0" --node a@localhost add bob 2018-12-19 Gym <&- >&- 2>&-"#, Binaries.client.path],
+                                       log: "todo-0.log")
+            #expect(try await client.exitCode(within: .seconds(30)) == 0)
+            #expect(await httpGet(port: http, "/entries?list=bob&date=2018-12-19")?.body == "2018-12-19 Dentist\n2018-12-19 Gym")
+            #expect(a.child.isRunning)
+        }
+    }
+
     /// Starts node a with its output into a pipe that nobody reads: the shell opens it for
     /// reading and writing (so that opening it to write does not wait), and either closes its
     /// own end as it becomes the node (the reader has gone), or leaves it open in the node,

@@ -152,6 +152,16 @@ struct TodoStoreTests {
         let file = NSTemporaryDirectory() + "todo-store-file-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: file) }
-        await #expect(throws: (any Error).self) { try await TodoStore.open(directory: file + "/below") }
+        let below = await #expect(throws: TodoStore.DirectoryProblem.self) { try await TodoStore.open(directory: file + "/below") }
+        #expect(below?.description == "cannot make \(file)/below: Not a directory")
+        let itself = await #expect(throws: TodoStore.DirectoryProblem.self) { try await TodoStore.open(directory: file) }
+        #expect(itself?.description == "\(file) is not a directory")
+    }
+
+    @Test func makesEveryMissingDirectoryOnTheWay() async throws {
+        let base = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        _ = try await TodoStore.open(directory: base + "/a/b/")
+        #expect(FileManager.default.fileExists(atPath: base + "/a/b/todo.sqlite"))
     }
 }

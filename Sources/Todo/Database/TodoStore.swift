@@ -26,7 +26,7 @@ public final class TodoStore: Sendable {
 
     /// Opens (creating when missing) `todo.sqlite` in `directory`, creating the directory too.
     public init(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Self.makeDirectory(directory)
         path = (directory as NSString).appendingPathComponent("todo.sqlite")
         var configuration = Configuration()
         configuration.label = "todo.store"
@@ -78,6 +78,26 @@ public final class TodoStore: Sendable {
         checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
         // FULL: the WAL is synced before its pages are copied, and the database after.
         try checkpointer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+    }
+
+    /// Why the data directory cannot be used, in the system's words (Foundation's are an
+    /// `NSError` dumped whole).
+    public struct DirectoryProblem: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// `mkdir -p directory`.
+    private static func makeDirectory(_ directory: String) throws(DirectoryProblem) {
+        var path = directory.hasPrefix("/") ? "/" : ""
+        for part in directory.split(separator: "/") {
+            path += (path.isEmpty || path.hasSuffix("/") ? "" : "/") + part
+            if mkdir(path, 0o755) != 0, errno != EEXIST {
+                throw DirectoryProblem(description: "cannot make \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        var status = stat()
+        guard stat(directory, &status) == 0 else { throw DirectoryProblem(description: "\(directory): \(String(cString: strerror(errno)))") }
+        guard status.st_mode & S_IFMT == S_IFDIR else { throw DirectoryProblem(description: "\(directory) is not a directory") }
     }
 
     /// `init(directory:)` on a thread of its own (a serial queue's): opening migrates and

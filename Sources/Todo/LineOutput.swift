@@ -37,7 +37,9 @@ public final class LineOutput: TextOutputStream, Sendable {
     public func write(_ line: String) {
         state.withLock { state in
             var text = line
-            if state.dropped > 0 { text = "\(NodeLogHandler.timestamp()) warning todo.log: [Todo] \(state.dropped) log lines dropped: their reader fell behind\n" + text }
+            if state.dropped > 0 {
+                text = "\(NodeLogHandler.timestamp()) warning todo.log: [Todo] \(state.dropped) log lines dropped: their reader fell behind\n" + text
+            }
             if state.cut { text = "\n" + text }
             switch put(text, waiting: state.dropped == 0 ? patience : .zero) {
             case .whole: state = State()

@@ -35,8 +35,9 @@ do {
 
 DescriptorLimit.raiseToHard()  // before any socket: HTTP clients get a share of what is there
 // A log reader that goes away (`todo-node … 2>&1 | tee log`, and tee ends) must not stop the
-// node: a write to the closed pipe then fails with EPIPE and the line is dropped
-// (`LineOutput`), as Erlang's VM ignores SIGPIPE. libzmq and NIO never raise it.
+// node, as it does not stop an Erlang VM, which ignores SIGPIPE too. `LineOutput` sees such a
+// pipe and drops its lines; this covers a reader that goes between that look and the write.
+// libzmq and NIO never raise it.
 signal(SIGPIPE, SIG_IGN)
 LoggingSystem.bootstrap { NodeLogHandler.standardError(label: $0) }  // at `info`; the node's logger sets its own level
 

@@ -2,12 +2,23 @@
 # Starts or stops the local cluster of `make cluster` / `make stop`.
 #   scripts/cluster.sh start N   start todo1..todoN (HTTP 5454..), joined, in the background
 #   scripts/cluster.sh stop      stop them gracefully (SIGTERM), by their pid files
+# CLUSTER_BIN, CLUSTER_RUN_DIR, CLUSTER_DATA_DIR and CLUSTER_HTTP_PORT (the first node's)
+# change the binary, the folders and the ports (the end-to-end test runs it on its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.build/release/todo-node
-RUN=run
+BIN=${CLUSTER_BIN:-.build/release/todo-node}
+RUN=${CLUSTER_RUN_DIR:-run}
+DATA=${CLUSTER_DATA_DIR:-persist}
+FIRST_PORT=${CLUSTER_HTTP_PORT:-5454}
 
-alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# Whether node $1 runs under the pid in its pid file. A pid file outlives its node (kill -9, a
+# crash, a reboot), and its number may since have gone to another program: that one is
+# neither taken for the node nor stopped in its place.
+alive() {
+  local pid
+  [ -f "$RUN/$1.pid" ] && pid=$(cat "$RUN/$1.pid") && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--name $1@localhost "
+}
 
 health_nodes() {  # the number of visible peers node on port $1 reports, or -1
   local body
@@ -26,9 +37,9 @@ wait_for() {  # wait_for PORT PEERS: until the node on PORT sees PEERS peers (30
 
 start() {
   local count=$1
-  mkdir -p "$RUN" persist
+  mkdir -p "$RUN" "$DATA"
   for i in $(seq "$count"); do
-    local name="todo$i" port=$((5453 + i))
+    local name="todo$i" port=$((FIRST_PORT + i - 1))
     if alive "$name"; then
       echo "$name@localhost is already running (pid $(cat "$RUN/$name.pid"))"
       continue
@@ -36,18 +47,18 @@ start() {
     # Each node joins through all the others, so one restarted later finds the rest.
     local connect=()
     for j in $(seq "$count"); do [ "$j" -ne "$i" ] && connect+=(--connect "todo$j@localhost"); done
-    nohup "$BIN" --name "$name@localhost" --http-port "$port" --data-dir "persist/$name" "${connect[@]}" \
+    nohup "$BIN" --name "$name@localhost" --http-port "$port" --data-dir "$DATA/$name" "${connect[@]}" \
       >>"$RUN/$name.log" 2>&1 </dev/null &
     echo $! >"$RUN/$name.pid"
     # The first node makes the cookie file and the port mapper: let it finish first.
-    [ "$i" -eq 1 ] && wait_for 5454 0
+    [ "$i" -eq 1 ] && wait_for "$FIRST_PORT" 0
   done
-  wait_for 5454 $((count - 1))
+  wait_for "$FIRST_PORT" $((count - 1))
   echo
-  echo "The cluster is up: todo1..todo$count@localhost, HTTP on ports 5454..$((5453 + count))."
+  echo "The cluster is up: todo1..todo$count@localhost, HTTP on ports $FIRST_PORT..$((FIRST_PORT + count - 1))."
   echo "Try the book's walk-through: write through one node, read through another:"
-  echo "  curl -d '' 'http://localhost:5454/add_entry?list=bob&date=2018-12-19&title=Dentist'"
-  echo "  curl 'http://localhost:5455/entries?list=bob&date=2018-12-19'"
+  echo "  curl -d '' 'http://localhost:$FIRST_PORT/add_entry?list=bob&date=2018-12-19&title=Dentist'"
+  echo "  curl 'http://localhost:$((FIRST_PORT + 1))/entries?list=bob&date=2018-12-19'"
   echo "  .build/release/todo --node todo2@localhost entries bob 2018-12-19"
   echo "  .build/release/todo whereis bob"
   echo "  .build/release/todo nodes"
@@ -56,11 +67,17 @@ start() {
 
 stop() {
   shopt -s nullglob
-  for file in "$RUN"/*.pid; do
+  for file in "$RUN"/todo*.pid; do
     local pid name
     pid=$(cat "$file"); name=$(basename "$file" .pid)
-    if kill -TERM "$pid" 2>/dev/null; then
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if ! alive "$name"; then
+      echo "$name@localhost was not running"
+    elif kill -TERM "$pid" 2>/dev/null; then
+      for _ in $(seq 100); do alive "$name" || break; sleep 0.1; done
+      if alive "$name"; then
+        echo "$name@localhost has not stopped within 10 s (pid $pid)" >&2
+        continue
+      fi
       echo "stopped $name@localhost"
     fi
     rm -f "$file"

@@ -10,10 +10,18 @@ cd "$(dirname "$0")/.."
 RUN=${LB_RUN_DIR:-run}
 PORT=${LB_PORT:-8080}
 
+# Whether our haproxy runs under the pid in its pid file (not another program that has since
+# been given that number: see scripts/cluster.sh).
+running() {
+  local pid
+  [ -f "$RUN/haproxy.pid" ] && pid=$(cat "$RUN/haproxy.pid") && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-f $RUN/haproxy.cfg "
+}
+
 start() {
   local count=$1
   mkdir -p "$RUN"
-  if [ -f "$RUN/haproxy.pid" ] && kill -0 "$(cat "$RUN/haproxy.pid")" 2>/dev/null; then
+  if running; then
     echo "haproxy is already running on port $PORT (pid $(cat "$RUN/haproxy.pid"))"
     return
   fi
@@ -53,10 +61,10 @@ start() {
 }
 
 stop() {
-  if [ -f "$RUN/haproxy.pid" ]; then
+  if running; then
     kill "$(cat "$RUN/haproxy.pid")" 2>/dev/null && echo "stopped haproxy"
-    rm -f "$RUN/haproxy.pid"
   fi
+  rm -f "$RUN/haproxy.pid"
 }
 
 case "${1:-}" in

@@ -51,6 +51,31 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// A port mapper that dies (killed, out of memory) is started again by the nodes, which
+    /// register with it again: clients and joining nodes find them by name once more.
+    @Test func aPortMapperThatDiesIsStartedAgainByTheNodes() async throws {
+        try await withEndToEnd { e2e in
+            let (httpA, httpB, httpC) = (try freePort(), try freePort(), try freePort())
+            _ = try e2e.startNode("a", httpPort: httpA)
+            try await e2e.waitForPeers(httpPort: httpA) { $0.isEmpty }
+            _ = try e2e.startNode("b", httpPort: httpB, ["--connect", "a@localhost"])
+            try await e2e.waitForPeers(httpPort: httpA) { $0 == ["b@localhost"] }
+            let mappers = { processes(matching: "--mapper-daemon --mapper-port \(e2e.mapperPort)").filter { !isZombie($0) } }
+            let first = try #require(mappers().first)
+            kill(first, SIGKILL)
+
+            try await e2e.waitFor("both names in a new port mapper", within: .seconds(30)) {
+                guard let names = try? await e2e.client(["names"]), names.code == 0 else { return false }
+                return names.output.contains("name a at port") && names.output.contains("name b at port")
+            }
+            // Both nodes may have started one: one has the port, the other ended.
+            try await e2e.waitFor("one port mapper", within: .seconds(10)) { mappers().count == 1 }
+            #expect(mappers() != [first])
+            _ = try e2e.startNode("c", httpPort: httpC, ["--connect", "b@localhost"])
+            try await e2e.waitForPeers(httpPort: httpC) { Set($0) == ["a@localhost", "b@localhost"] }
+        }
+    }
+
     @Test func aSecondNodeWithATakenNameOrBadFlagsExitsWithAClearMessage() async throws {
         try await withEndToEnd { e2e in
             let httpA = try freePort()

@@ -5,9 +5,11 @@ import Synchronization
 
 /// Keeps a node's name registered with the host's port mapper: registers at start (starting
 /// a mapper when none answers and a launcher is given), then refreshes the lease every two
-/// seconds on a thread of its own, so a restarted mapper learns the name again. All of it on
-/// one connection, which the mapper ties the registration to: when this process dies, the
-/// name goes with it.
+/// seconds on a thread of its own, so a restarted mapper learns the name again; and, with a
+/// launcher, restarts a mapper that has stopped answering (killed, or out of memory), which
+/// epmd's nodes do not: names, and with them nodes joining and clients, would be gone until
+/// the next node started. All of it on one connection, which the mapper ties the
+/// registration to: when this process dies, the name goes with it.
 final class MapperKeeper: Sendable {
     let client: PortMapperClient
     let name: String
@@ -93,6 +95,7 @@ final class MapperKeeper: Sendable {
     func start() {
         started.store(true, ordering: .relaxed)
         Thread { [self] in
+            var launchedAt: ContinuousClock.Instant?
             while self.wake.wait(timeout: .now() + 2) == .timedOut {
                 if self.stopping.load(ordering: .relaxed) { break }
                 do {
@@ -101,11 +104,30 @@ final class MapperKeeper: Sendable {
                     }
                 } catch {
                     self.logger.warning("port mapper refresh failed: \(error)")
+                    if case .noAnswer? = error as? PortMapperClient.Failure { launchedAt = self.relaunch(after: launchedAt) }
                 }
             }
             try? mapper.unregister(name: self.name, incarnation: self.incarnation)
             self.finished.signal()
         }.start()
+    }
+
+    /// Starts a mapper in place of one that no longer answers, unless this node started one
+    /// less than `launchedMapperWithin` ago (it may still be starting); answers when the last
+    /// one was started. Every node of the host may do so at once: one mapper gets the port,
+    /// the others end, and the next refresh registers with the one that runs.
+    private func relaunch(after launchedAt: ContinuousClock.Instant?) -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        guard let launcher, let program = launcher.first, launchedAt.map({ now - $0 >= Self.launchedMapperWithin }) ?? true else {
+            return launchedAt
+        }
+        logger.notice("the port mapper on port \(client.port) stopped answering; starting one")
+        do {
+            _ = try Self.launch(program, Array(launcher.dropFirst()))
+        } catch {
+            logger.error("cannot start a port mapper: \(error)")
+        }
+        return now
     }
 
     /// Unregisters the name (on the refresh thread, which owns the connection) and waits a

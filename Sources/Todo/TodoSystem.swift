@@ -200,6 +200,7 @@ public final class TodoSystem: Sendable {
             context.exit(keeper, reason: .shutdown)
             _ = try await context.receive(timeout: .seconds(30)) { ($0 as? Down).flatMap { $0.ref == watch ? $0 : nil } }
         }
+        database.local.releaseDirectory()
     }
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.

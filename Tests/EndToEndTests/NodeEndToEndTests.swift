@@ -87,6 +87,12 @@ struct NodeEndToEndTests {
             let busyPort = try e2e.startNode("c", httpPort: httpA)
             #expect(try await busyPort.exitCode(within: .seconds(20)) == 2)
             #expect(busyPort.output.split(separator: "\n").count == 1)
+            // Another name on a's data directory: a would no longer hold a copy of its own.
+            let sharer = try e2e.startNode("e", httpPort: 0, ["--data-dir", e2e.dataDirectory("a").path])
+            #expect(try await sharer.exitCode(within: .seconds(20)) == 2)
+            #expect(sharer.output.split(separator: "\n").last?.hasPrefix(
+                "todo-node: cannot open the database in \(e2e.dataDirectory("a").path): \(e2e.dataDirectory("a").path) is in use by another node (process ") == true,
+                "\(sharer.output)")
             let badFlag = try e2e.start(Binaries.node, ["--name", "d@localhost", "--mapper-port", "99999"], log: "bad.log")
             #expect(try await badFlag.exitCode(within: .seconds(20)) == 2)
             // Numbers that would trap if taken as they come: a clear line and exit 2 instead.

@@ -158,6 +158,24 @@ struct TodoStoreTests {
         #expect(itself?.description == "\(file) is not a directory")
     }
 
+    /// One node per directory: a second store there would share the copy that was to be the
+    /// first node's own.
+    @Test func aDirectoryHoldsOneStoreAtATime() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try await TodoStore.open(directory: directory)
+        let refused = await #expect(throws: TodoStore.DirectoryProblem.self) { try await TodoStore.open(directory: directory) }
+        #expect(refused?.description == "\(directory) is in use by another node (process \(getpid())): give each node a directory of its own")
+        first.releaseDirectory()
+        let second = try await TodoStore.open(directory: directory)
+        #expect(try await second.load("bob") == nil)
+        // A store that is dropped lets its directory go too.
+        await #expect(throws: TodoStore.DirectoryProblem.self) { try await TodoStore.open(directory: directory) }
+        func openAndDrop() async throws { _ = try await TodoStore.open(directory: directory + "/other") }
+        try await openAndDrop()
+        _ = try await TodoStore.open(directory: directory + "/other")
+    }
+
     @Test func makesEveryMissingDirectoryOnTheWay() async throws {
         let base = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: base) }

@@ -9,6 +9,8 @@ public final class TodoStore: Sendable {
     /// A connection of its own that checkpoints in the background (`CheckpointSchedule`).
     private let checkpointer: DatabaseQueue
     private let schedule = Mutex(CheckpointSchedule(interval: TodoStore.checkpointInterval))
+    /// This store's hold on its directory: one node per directory.
+    private let lock: DirectoryLock
     public let path: String
 
     /// At most this often while writes come: at 4,000 changes a second the WAL then gains
@@ -27,6 +29,7 @@ public final class TodoStore: Sendable {
     /// Opens (creating when missing) `todo.sqlite` in `directory`, creating the directory too.
     public init(directory: String) throws {
         try Self.makeDirectory(directory)
+        lock = try DirectoryLock(directory: directory)
         path = (directory as NSString).appendingPathComponent("todo.sqlite")
         var configuration = Configuration()
         configuration.label = "todo.store"
@@ -99,6 +102,10 @@ public final class TodoStore: Sendable {
         guard stat(directory, &status) == 0 else { throw DirectoryProblem(description: "\(directory): \(String(cString: strerror(errno)))") }
         guard status.st_mode & S_IFMT == S_IFDIR else { throw DirectoryProblem(description: "\(directory) is not a directory") }
     }
+
+    /// Lets the directory go before this store is dropped, for a store that will not be used
+    /// again (a stopped system, whose node may start another on the same directory).
+    public func releaseDirectory() { lock.release() }
 
     /// `init(directory:)` on a thread of its own (a serial queue's): opening migrates and
     /// syncs to disk, which must not hold up a thread of the concurrency pool.

@@ -30,9 +30,9 @@ final class DirectoryLock: Sendable {
 
     /// Lets the directory go (a stopped system, before a new one starts on it).
     func release() {
-        descriptor.withLock { descriptor in
-            if let open = descriptor { close(open) }
-            descriptor = nil
+        descriptor.withLock { held in
+            if let open = held { close(open) }
+            held = nil
         }
     }
 

@@ -11,14 +11,10 @@ RUN=${CLUSTER_RUN_DIR:-run}
 DATA=${CLUSTER_DATA_DIR:-persist}
 FIRST_PORT=${CLUSTER_HTTP_PORT:-5454}
 
-# Whether node $1 runs under the pid in its pid file. A pid file outlives its node (kill -9, a
-# crash, a reboot), and its number may since have gone to another program: that one is
-# neither taken for the node nor stopped in its place.
-alive() {
-  local pid
-  [ -f "$RUN/$1.pid" ] && pid=$(cat "$RUN/$1.pid") && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--name $1@localhost "
-}
+. scripts/pid.sh
+
+# Whether node $1 runs under the pid in its pid file.
+alive() { pid_runs "$RUN/$1.pid" "--name $1@localhost "; }
 
 health_nodes() {  # the number of visible peers node on port $1 reports, or -1
   local body

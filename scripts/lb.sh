@@ -10,13 +10,10 @@ cd "$(dirname "$0")/.."
 RUN=${LB_RUN_DIR:-run}
 PORT=${LB_PORT:-8080}
 
-# Whether our haproxy runs under the pid in its pid file (not another program that has since
-# been given that number: see scripts/cluster.sh).
-running() {
-  local pid
-  [ -f "$RUN/haproxy.pid" ] && pid=$(cat "$RUN/haproxy.pid") && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-f $RUN/haproxy.cfg "
-}
+. scripts/pid.sh
+
+# Whether our haproxy runs under the pid in its pid file.
+running() { pid_runs "$RUN/haproxy.pid" "-f $RUN/haproxy.cfg "; }
 
 start() {
   local count=$1

@@ -6,12 +6,12 @@ import Synchronization
 /// when the process is killed; and never at the cost of a logging thread waiting on a reader
 /// that does not read.
 ///
-/// Writing into a pipe that nobody empties (`todo-node … 2>&1 | less`, paused; a stuck log
-/// shipper) used to stop the thread whose line filled it, then every thread that logged after
-/// it: a node stopped taking writes to new lists after some 570 list servers had started. Now
-/// a line waits at most `patience` for room; when it has to be dropped, so is every line
-/// after it, without waiting, until there is room again, and then a line says how many went.
-/// Erlang's logger drops lines, too, when its output falls behind.
+/// A plain `write(2)` into a pipe that nobody empties (`todo-node … 2>&1 | less`, paused; a
+/// stuck log shipper) stops the thread whose line fills it, then every thread that logs after
+/// it: a node takes no more writes to new lists once some 570 list servers have logged their
+/// start. Here a line waits at most `patience` for room; when it has to be dropped, so is
+/// every line after it, without waiting, until there is room again, and then a line says how
+/// many went. Erlang's logger drops lines, too, when its output falls behind.
 public final class LineOutput: TextOutputStream, Sendable {
     public static let standardError = LineOutput(descriptor: STDERR_FILENO)
 

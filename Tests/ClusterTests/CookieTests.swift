@@ -51,6 +51,19 @@ import Testing
         #expect(throws: CookieError.self) { try Cookie.resolve(flag: nil, environment: ["HOME": home]) }
     }
 
+    @Test func aDirectoryOrADeviceIsNotACookieFile() throws {
+        let home = try freshHome()
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let path = "\(home)/.todo.cookie"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        let directory = #expect(throws: CookieError.self) { try Cookie.resolve(flag: nil, environment: ["HOME": home]) }
+        #expect(directory?.description == "cannot read the cookie file \(path): it is not a file")
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/zero")
+        let device = #expect(throws: CookieError.self) { try Cookie.resolve(flag: nil, environment: ["HOME": home]) }
+        #expect(device?.description == "cannot read the cookie file \(path): it is not a file")
+    }
+
     @Test func theFlagComesFirstThenTheEnvironment() throws {
         #expect(try Cookie.resolve(flag: "flag", environment: ["TODO_COOKIE": "env", "HOME": "/nonexistent"]) == "flag")
         #expect(try Cookie.resolve(flag: nil, environment: ["TODO_COOKIE": "env", "HOME": "/nonexistent"]) == "env")

@@ -16,8 +16,8 @@ public enum Cookie {
         if !FileManager.default.fileExists(atPath: path) { try create(path) }
         var status = stat()
         guard stat(path, &status) == 0 else { throw CookieError.unreadable(path, String(cString: strerror(errno))) }
-        // A directory would be refused for its mode, which is not what is wrong; a device
-        // (a link to /dev/zero) would be read without end.
+        // A directory would be refused for its mode, which is not what is wrong; a private
+        // FIFO would be waited on, and a private device perhaps read without end.
         guard status.st_mode & S_IFMT == S_IFREG else { throw CookieError.unreadable(path, "it is not a file") }
         guard status.st_mode & 0o077 == 0 else { throw CookieError.tooOpen(path, mode: status.st_mode & 0o777) }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CookieError.unreadable(path, "not readable text") }

@@ -1,4 +1,5 @@
 import Foundation
+import OSProcess
 import Testing
 
 /// `make cluster` and `make stop`'s script, on ports, folders and a port mapper of the test's
@@ -6,8 +7,7 @@ import Testing
 /// outlived their nodes, whose numbers another program now has.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct ClusterScriptEndToEndTests {
-    static let script = Binaries.directory.deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("scripts/cluster.sh")
+    static let script = Binaries.script("cluster.sh")
 
     @Test func startsJoinedNodesOnceAndStopsOnlyItsOwn() async throws {
         try await withEndToEnd { e2e in
@@ -20,24 +20,26 @@ struct ClusterScriptEndToEndTests {
             environment["CLUSTER_HTTP_PORT"] = String(first)
             // Whatever becomes of the test, no node the script started outlives it.
             defer { for pid in processes(matching: "--data-dir \(e2e.directory.path)/persist/") { kill(pid, SIGKILL) } }
-            func script(_ arguments: String...) throws -> String {
-                let output = e2e.directory.appendingPathComponent("script-\(UUID().uuidString).out")
-                let (status, errors) = try runToEnd(URL(fileURLWithPath: "/bin/sh"),
-                                                    ["-c", #""$0" "$@" > "\#(output.path)""#, Self.script.path] + arguments,
-                                                    environment: environment)
-                guard status == 0 else { throw E2EError("cluster.sh \(arguments.joined(separator: " ")) exited \(status): \(errors)") }
-                return (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            // The script waits up to 30 s for nodes to join: off the pool's threads.
+            func script(_ arguments: String...) async throws -> String {
+                let finished = try await offPool { [environment] in
+                    Result { try ChildProcess.run(Self.script.path, arguments, environment: environment) }
+                }.get()
+                guard finished.status == 0 else {
+                    throw E2EError("cluster.sh \(arguments.joined(separator: " ")) exited \(finished.status): \(finished.errors)")
+                }
+                return finished.output
             }
             func pid(_ name: String) throws -> Int32 {
                 let text = try String(contentsOf: run.appendingPathComponent("\(name).pid"), encoding: .utf8)
                 return try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
             }
 
-            #expect(try script("start", "2").contains("The cluster is up: todo1..todo2@localhost, HTTP on ports \(first)..\(second)."))
+            #expect(try await script("start", "2").contains("The cluster is up: todo1..todo2@localhost, HTTP on ports \(first)..\(second)."))
             try await e2e.waitForPeers(httpPort: first) { $0 == ["todo2@localhost"] }
             try await e2e.waitForPeers(httpPort: second) { $0 == ["todo1@localhost"] }
             let started = (try pid("todo1"), try pid("todo2"))
-            let again = try script("start", "2")
+            let again = try await script("start", "2")
             #expect(again.contains("todo1@localhost is already running (pid \(started.0))"))
             #expect(again.contains("todo2@localhost is already running (pid \(started.1))"))
 
@@ -46,13 +48,13 @@ struct ClusterScriptEndToEndTests {
             try await e2e.waitForPeers(httpPort: first) { $0.isEmpty }
             let stranger = try e2e.start(URL(fileURLWithPath: "/bin/sleep"), ["600"], log: "stranger.log")
             try "\(stranger.pid)\n".write(to: run.appendingPathComponent("todo2.pid"), atomically: true, encoding: .utf8)
-            #expect(!(try script("start", "2").contains("todo2@localhost is already running")))
+            #expect(!(try await script("start", "2").contains("todo2@localhost is already running")))
             try await e2e.waitForPeers(httpPort: first) { $0 == ["todo2@localhost"] }
             #expect(try pid("todo2") != stranger.pid)
 
             // A pid file left by a node that is gone, naming the stranger too.
             try "\(stranger.pid)\n".write(to: run.appendingPathComponent("todo3.pid"), atomically: true, encoding: .utf8)
-            let stopped = try script("stop")
+            let stopped = try await script("stop")
             #expect(stopped.contains("stopped todo1@localhost") && stopped.contains("stopped todo2@localhost"))
             #expect(stopped.contains("todo3@localhost was not running"))
             #expect(stranger.child.isRunning)

@@ -54,8 +54,7 @@ struct DiskEndToEndTests {
 
     /// The titles of list `disk` on 2018-12-19, through the node on `port`, in order.
     private func entries(_ port: Int) async throws -> [String] {
-        let body = try #require(await httpGet(port: port, "/entries?list=disk&date=2018-12-19")?.body)
-        return body.split(separator: "\n").map { String($0.dropFirst("2018-12-19 ".count)) }
+        entryTitles(in: try #require(await httpGet(port: port, "/entries?list=disk&date=2018-12-19")?.body))
     }
 }
 

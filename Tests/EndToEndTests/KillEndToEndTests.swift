@@ -44,7 +44,7 @@ struct KillEndToEndTests {
             for port in ports.dropFirst() {
                 for (list, titles) in written {
                     let body = try #require(await httpGet(port: port, "/entries?list=\(list)&date=2018-12-19")).body
-                    let lines = body.split(separator: "\n").map { String($0.dropFirst("2018-12-19 ".count)) }
+                    let lines = entryTitles(in: body)
                     let present = Set(lines)
                     lost += titles.filter { !present.contains($0) }.count
                     #expect(lines.count == present.count, "an entry twice in \(list)")

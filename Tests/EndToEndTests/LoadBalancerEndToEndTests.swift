@@ -33,7 +33,7 @@ struct LoadBalancerEndToEndTests {
 
             #expect(failures.isEmpty, "\(failures)")
             let body = try #require(await httpGet(port: balancer.port, "/entries?list=lb&date=2018-12-19")).body
-            #expect(body.split(separator: "\n").map { String($0.dropFirst("2018-12-19 ".count)) } == written)
+            #expect(entryTitles(in: body) == written)
             for port in ports.dropFirst() {
                 #expect(await httpGet(port: port, "/entries?list=lb&date=2018-12-19")?.body == body)
             }
@@ -46,8 +46,7 @@ struct LoadBalancer {
     let port: Int
     let environment: [String: String]
 
-    static let script = Binaries.directory.deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("scripts/lb.sh")
+    static let script = Binaries.script("lb.sh")
 
     init(httpPorts: [Int], runDirectory: URL) throws {
         port = try freePort()

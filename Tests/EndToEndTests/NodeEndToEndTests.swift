@@ -325,9 +325,7 @@ struct NodeEndToEndTests {
     @Test func aNodeStartedWithClosedStandardStreamsKeepsThemOnDevNull() async throws {
         try await withEndToEnd { e2e in
             let http = try freePort()
-            let a = try e2e.start(URL(fileURLWithPath: "/bin/sh"),
-                                  ["-c", #"exec "$0" --name a@localhost --http-port "$1" <&- >&- 2>&-"#, Binaries.node.path, String(http)],
-                                  log: "a-0.log")
+            let a = try e2e.startNode("a", httpPort: http, shell: #"exec "$0" "$@" <&- >&- 2>&-"#)
             try await e2e.waitForPeers(httpPort: http) { $0.isEmpty }
             for descriptor in 0...2 {
                 let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(a.pid)/fd/\(descriptor)")
@@ -349,8 +347,8 @@ struct NodeEndToEndTests {
     /// which never reads it (the reader stays, and does not read).
     private func startNodeLoggingIntoAPipe(_ e2e: EndToEnd, httpPort: Int, readerStays: Bool) throws -> RunningProgram {
         let pipe = e2e.directory.appendingPathComponent("log-pipe").path
-        let script = #"mkfifo "$0" && exec 3<>"$0" && exec "$1" --name a@localhost --http-port "$2" >"$0" 2>&1"# + (readerStays ? "" : " 3<&-")
-        return try e2e.start(URL(fileURLWithPath: "/bin/sh"), ["-c", script, pipe, Binaries.node.path, String(httpPort)], log: "a-0.log")
+        let script = #"mkfifo "\#(pipe)" && exec 3<>"\#(pipe)" && exec "$0" "$@" >"\#(pipe)" 2>&1"# + (readerStays ? "" : " 3<&-")
+        return try e2e.startNode("a", httpPort: httpPort, shell: script)
     }
 
     @Test func randomBytesOnEveryPortDoNotKillANode() async throws {

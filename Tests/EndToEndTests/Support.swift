@@ -10,6 +10,15 @@ enum Binaries {
         .appendingPathComponent(".build/debug")
     static var node: URL { directory.appendingPathComponent("todo-node") }
     static var client: URL { directory.appendingPathComponent("todo") }
+    /// One of the repository's `scripts/`.
+    static func script(_ name: String) -> URL {
+        directory.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/\(name)")
+    }
+}
+
+/// The titles of a `GET /entries?…&date=2018-12-19` body, in order.
+func entryTitles(in body: String) -> [String] {
+    body.split(separator: "\n").map { String($0.dropFirst("2018-12-19 ".count)) }
 }
 
 /// A port nobody listens on right now, below the kernel's ephemeral range (32768 and up), so
@@ -261,9 +270,14 @@ final class EndToEnd: @unchecked Sendable {
 
     /// `startNode` under the shell's `ulimit` with these arguments (as `-n 300`).
     func startNode(_ name: String, httpPort: Int, ulimit: String, _ flags: [String] = []) throws -> RunningProgram {
+        try startNode(name, httpPort: httpPort, shell: #"ulimit \#(ulimit) && exec "$0" "$@""#, flags)
+    }
+
+    /// `startNode` through `/bin/sh -c SCRIPT`, in which `"$0" "$@"` is the node with its
+    /// arguments (as in `exec "$0" "$@" <&-`).
+    func startNode(_ name: String, httpPort: Int, shell script: String, _ flags: [String] = []) throws -> RunningProgram {
         try start(URL(fileURLWithPath: "/bin/sh"),
-                  ["-c", #"ulimit \#(ulimit) && exec "$0" "$@""#, Binaries.node.path, "--name", "\(name)@localhost", "--http-port", String(httpPort)]
-                      + flags,
+                  ["-c", script, Binaries.node.path, "--name", "\(name)@localhost", "--http-port", String(httpPort)] + flags,
                   log: "\(name)-\(programs.count).log")
     }
 

@@ -1,6 +1,4 @@
 import ClusterTestKit
-import Hummingbird
-import Logging
 import Testing
 @testable import Todo
 
@@ -18,7 +16,7 @@ struct HTTPLimitsTests {
     }
 
     @Test func anIdleOrTricklingConnectionIsClosedAfterTheIdleTimeout() async throws {
-        try await withServer(HTTPLimits(maxConnections: 8, idleTimeout: .milliseconds(300))) { port in
+        try await withHTTPServer(HTTPLimits(maxConnections: 8, idleTimeout: .milliseconds(300))) { port in
             let idle = try RawTCP(port: port)
             let trickling = try RawTCP(port: port)
             trickling.write(Array("GET /hello HTTP/1.1\r\nHo".utf8))
@@ -31,7 +29,7 @@ struct HTTPLimitsTests {
     }
 
     @Test func aConnectionPastTheBoundWaitsUntilAnotherCloses() async throws {
-        try await withServer(HTTPLimits(maxConnections: 2, idleTimeout: .seconds(30))) { port in
+        try await withHTTPServer(HTTPLimits(maxConnections: 2, idleTimeout: .seconds(30))) { port in
             let first = try RawTCP(port: port), second = try RawTCP(port: port)
             for open in [first, second] {
                 open.write(Self.hello)
@@ -48,29 +46,5 @@ struct HTTPLimitsTests {
     static func answered(_ connection: RawTCP) async throws -> Bool {
         let answer = try await connection.read(within: .seconds(10)) ?? []
         return String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200")
-    }
-
-    /// A server with `limits` and one route, on a free port of loopback, for `body`.
-    func withServer(_ limits: HTTPLimits, _ body: (Int) async throws -> Void) async throws {
-        let router = Router()
-        router.get("/hello") { _, _ in "hello" }
-        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical  // not the shutdown's complaints about the test's cancel
-        let app = Application(router: router, server: limits.server,
-                              configuration: limits.configuration(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { announce.yield($0.localAddress?.port ?? 0) },
-                              logger: logger)
-        let running = Task { try await app.runService() }
-        var bound = ports.makeAsyncIterator()
-        do {
-            try await body(try #require(await bound.next()))
-        } catch {
-            running.cancel()
-            _ = try? await running.value
-            throw error
-        }
-        running.cancel()
-        _ = try? await running.value
     }
 }

@@ -2,6 +2,8 @@ import Cluster
 import ClusterTestKit
 import Foundation
 import GRDB
+import Hummingbird
+import Logging
 import Processes
 import Testing
 @testable import Todo
@@ -92,4 +94,28 @@ final class WriteLock: Sendable {
     func release() {
         try? connection.writeWithoutTransaction { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } }
     }
+}
+
+/// A server with `limits` and one route, on a free port of loopback, for `body`.
+func withHTTPServer(_ limits: HTTPLimits, _ body: (Int) async throws -> Void) async throws {
+    let router = Router()
+    router.get("/hello") { _, _ in "hello" }
+    let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical  // not the shutdown's complaints about the test's cancel
+    let app = Application(router: router, server: limits.server,
+                          configuration: limits.configuration(address: .hostname("127.0.0.1", port: 0)),
+                          onServerRunning: { announce.yield($0.localAddress?.port ?? 0) },
+                          logger: logger)
+    let running = Task { try await app.runService() }
+    var bound = ports.makeAsyncIterator()
+    do {
+        try await body(try #require(await bound.next()))
+    } catch {
+        running.cancel()
+        _ = try? await running.value
+        throw error
+    }
+    running.cancel()
+    _ = try? await running.value
 }

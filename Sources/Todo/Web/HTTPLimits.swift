@@ -23,10 +23,14 @@ public struct HTTPLimits: Sendable {
         self.init(maxConnections: max(16, descriptors - max(128, descriptors / 4)), idleTimeout: idleTimeout)
     }
 
-    /// The HTTP/1.1 server with the idle timeout.
+    /// The HTTP/1 server with the idle timeout, ending connections as each request's
+    /// version has it.
     public var server: HTTPServerBuilder {
         let (seconds, attoseconds) = idleTimeout.components
-        return .http1(configuration: .init(idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)))
+        let configuration = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        return HTTPServerBuilder { responder in
+            PersistenceAwareHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration))
+        }
     }
 
     /// The application's configuration at `address`, with the bound on connections.

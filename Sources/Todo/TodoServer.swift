@@ -253,14 +253,24 @@ public struct TodoServer: GenServer {
         return expiry - idle
     }
 
+    /// What a caller hears of a change this node could not store: where it is stored
+    /// instead, if anywhere.
+    static func notStored(on node: NodeName, storedElsewhere peers: [NodeName]) -> String {
+        let refusal = "the change could not be stored on \(node)"
+        guard !peers.isEmpty else { return refusal }
+        let holders = peers.map(\.description).sorted().joined(separator: ", ")
+        return "\(refusal); it is stored on \(holders), and \(node) catches up with it once it can write: do not send it again"
+    }
+
     /// Readers go to the server again (or to its successor) from now on.
     public mutating func terminate(reason: ExitReason, context: ProcessContext) async {
         shelves.close(shelf, for: name)
     }
 
     /// Stores `change` everywhere, then applies it to this server's list; nil on success.
-    /// When this node's own copy could not be written the change is dropped and the caller
-    /// told: an answer means durable.
+    /// When this node's own copy could not be written the caller is told so (an answer means
+    /// durable), and whether peers hold the change all the same: then it is not to be sent
+    /// again, as it would be there twice once this node catches up.
     ///
     /// A request taken just before this server lost its list's name (a clash settled after a
     /// heal while the request was loading the list or being stored) is answered only once
@@ -269,7 +279,7 @@ public struct TodoServer: GenServer {
     /// missed a write already acknowledged (the partition soak: 150 ms).
     private mutating func commit(_ change: ListChange, _ context: ProcessContext) async -> Reply? {
         let outcome = await database.store(name, change, from: context)
-        guard outcome.storedLocally else { return .failed("the change could not be stored on \(database.node.name)") }
+        guard outcome.storedLocally else { return .failed(Self.notStored(on: database.node.name, storedElsewhere: outcome.storedElsewhere)) }
         shelf.write { _ = $0.apply(change) }
         if let owner = database.node.global.whereis(registeredName), owner != context.pid {
             await handOver(change, to: owner, context)

@@ -52,6 +52,48 @@ struct DiskEndToEndTests {
         }
     }
 
+    /// With a peer: the refused change reached it as the commit here began, so the refusal
+    /// says where the change is and not to send it again, and the full node has it once it
+    /// catches up, once.
+    @Test func aChangeRefusedOnAFullDiskButStoredOnAPeerSaysSoAndComesBack() async throws {
+        try await withEndToEnd { e2e in
+            let disk = try await SmallDisk(e2e)
+            let (roomyHTTP, fullHTTP) = (try freePort(), try freePort())
+            _ = try e2e.startNode("roomy", httpPort: roomyHTTP)
+            try await e2e.waitForPeers(httpPort: roomyHTTP) { $0.isEmpty }
+            let flags = ["--name", "full@localhost", "--http-port", String(fullHTTP), "--data-dir", disk.path + "/full",
+                         "--connect", "roomy@localhost"]
+            let full = try disk.start(Binaries.node, flags, log: "full-0.log")
+            try await e2e.waitForPeers(httpPort: fullHTTP) { $0 == ["roomy@localhost"] }
+            // The list's server is on the node that took its first request.
+            #expect(await offPool { httpPost(port: fullHTTP, "/add_entry?list=disk&date=2018-12-19&title=first") } == 200)
+            var acknowledged = ["first"]
+
+            try await disk.fill()
+            var refused: String?
+            for number in 1...3_000 where refused == nil {
+                let title = "t\(number)-" + String(repeating: "x", count: 900)
+                let answer = await offPool { httpPostAnswer(port: fullHTTP, "/add_entry?list=disk&date=2018-12-19&title=\(title)") }
+                if answer?.status == 200 {
+                    acknowledged.append(title)
+                } else {
+                    #expect(answer?.status == 500)
+                    #expect(answer?.body == "the change could not be stored on full@localhost; it is stored on roomy@localhost, "
+                        + "and full@localhost catches up with it once it can write: do not send it again")
+                    refused = title
+                }
+            }
+            let title = try #require(refused, "the disk never filled up")
+            #expect(try await entries(fullHTTP) == acknowledged, "the list's server took a change it could not store")
+
+            try await disk.free()
+            await full.stop()
+            _ = try disk.start(Binaries.node, flags, log: "full-1.log")
+            try await e2e.waitForPeers(httpPort: fullHTTP) { $0 == ["roomy@localhost"] }
+            #expect(try await entries(fullHTTP) == acknowledged + [title], "the refused change did not come back once, from the peer")
+        }
+    }
+
     /// The titles of list `disk` on 2018-12-19, through the node on `port`, in order.
     private func entries(_ port: Int) async throws -> [String] {
         entryTitles(in: try #require(await httpGet(port: port, "/entries?list=disk&date=2018-12-19")?.body))

@@ -26,7 +26,7 @@ struct ReplicaAcksTests {
         #expect(acks.committed(id, failure: nil) == nil)  // once only
     }
 
-    @Test func aBatchIsDoneWhenEveryPeerHasAnsweredWithTheFailuresInTheirWords() {
+    @Test func aBatchIsDoneWhenEveryPeerHasAnsweredWithTheFailuresInTheirWordsAndTheNodesThatStoredIt() {
         var acks = ReplicaAcks<Int>()
         let (a, b, sent) = requests()
         let id = acks.add([1], requests: sent, deadline: start + .seconds(5))
@@ -38,6 +38,7 @@ struct ReplicaAcksTests {
         #expect(done?.waiters == [1])
         #expect(done?.localFailure == "disk full")
         #expect(done?.failures == [three: "the function failed: locked"])
+        #expect(done?.storedOn == [two])
         #expect(acks.isEmpty && acks.nextDeadline == nil)
     }
 

@@ -35,8 +35,9 @@ struct DatabaseWriter: GenServer {
     /// How a store went; bad peers are logged by the writer.
     enum Outcome: Sendable, Equatable {
         case stored(badNodes: [NodeName])
-        /// This node's copy could not be written.
-        case failed(String)
+        /// This node's copy could not be written, in these words; the peers in `storedOn`
+        /// hold the change all the same (it was sent to them as the commit here began).
+        case failed(String, storedOn: [NodeName])
     }
 
     typealias Reply = Outcome
@@ -167,7 +168,7 @@ struct DatabaseWriter: GenServer {
         guard let batch = committing, batch.id == committed.id else { return }
         committing = nil
         if let failure = committed.failure { logger.error("\(failure)") }
-        let outcome = committed.failure.map(Outcome.failed) ?? .stored(badNodes: [])
+        let outcome = committed.failure.map { Outcome.failed($0, storedOn: []) } ?? .stored(badNodes: [])
         for caller in batch.peerCallers { caller.reply(outcome, via: context.runtime) }
         if let done = acks.committed(batch.id, failure: committed.failure) { answer(done, context) }
     }
@@ -209,7 +210,8 @@ struct DatabaseWriter: GenServer {
         }
         for caller in done.waiters {
             for peer in bad { logger.warning("Store failed on node \(peer)") }
-            caller.reply(done.localFailure.map(Outcome.failed) ?? .stored(badNodes: bad), via: context.runtime)
+            caller.reply(done.localFailure.map { Outcome.failed($0, storedOn: done.storedOn) } ?? .stored(badNodes: bad),
+                         via: context.runtime)
         }
     }
 }

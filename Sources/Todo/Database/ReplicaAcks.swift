@@ -15,6 +15,8 @@ struct ReplicaAcks<Waiter> {
         var localFailure: String?
         /// Peers that failed, in their own words, or went down or did not answer.
         var failures: [NodeName: String]
+        /// Peers that stored the batch, in the order they answered.
+        var storedOn: [NodeName] = []
     }
 
     private struct Batch {
@@ -75,7 +77,7 @@ struct ReplicaAcks<Waiter> {
             batches[id] = batch
             return nil
         }
-        if let failure { batch.done.failures[peer] = failure }
+        if let failure { batch.done.failures[peer] = failure } else { batch.done.storedOn.append(peer) }
         return settle(id, batch)
     }
 

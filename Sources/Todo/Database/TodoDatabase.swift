@@ -27,6 +27,9 @@ public struct TodoDatabase: Sendable {
         public var badNodes: [NodeName]
         /// Whether this node's own copy was written.
         public var storedLocally: Bool
+        /// When it was not: the peers that hold the change all the same. This node catches
+        /// up with it from them (anti-entropy), so the change is not lost, only refused here.
+        public var storedElsewhere: [NodeName] = []
     }
 
     public let local: TodoStore
@@ -160,8 +163,12 @@ public struct TodoDatabase: Sendable {
             // rest is room for a batch ahead of it.
             switch try await context.call(writer, DatabaseWriter.Request.replicate(NamedChange(name: name, change: change)),
                                           replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout + .seconds(2)) {
-            case .stored(let badNodes): return StoreOutcome(badNodes: badNodes, storedLocally: true)
-            case .failed(let words): throw TodoFailure.failed(words)
+            case .stored(let badNodes):
+                return StoreOutcome(badNodes: badNodes, storedLocally: true)
+            case .failed(let words, let storedOn):
+                node.logger.error("store on this node failed: \(words)")
+                node.logger.warning("Store failed on node \(node.name)")
+                return StoreOutcome(badNodes: [node.name], storedLocally: false, storedElsewhere: storedOn)
             }
         } catch is ExitReason {
             // This process was killed while it waited: nobody is left to tell, or to log for
@@ -188,7 +195,7 @@ public struct TodoDatabase: Sendable {
         }
         let outcome = try await context.call(writer, DatabaseWriter.Request.local(changes),
                                              replyType: DatabaseWriter.Outcome.self, timeout: Self.storeTimeout)
-        if case .failed(let words) = outcome { throw TodoFailure.failed(words) }
+        if case .failed(let words, _) = outcome { throw TodoFailure.failed(words) }
     }
 
     /// This node's copy of `name`; nil when it has none or cannot read it (logged).

@@ -96,10 +96,12 @@ final class WriteLock: Sendable {
     }
 }
 
-/// A server with `limits` and one route, on a free port of loopback, for `body`.
+/// A server with `limits` on a free port of loopback, for `body`: `GET /hello` answers
+/// `hello`, `POST /echo` its request's body.
 func withHTTPServer(_ limits: HTTPLimits, _ body: (Int) async throws -> Void) async throws {
     let router = Router()
     router.get("/hello") { _, _ in "hello" }
+    router.post("/echo") { request, _ in String(buffer: try await request.body.collect(upTo: 1 << 20)) }
     let (ports, announce) = AsyncStream.makeStream(of: Int.self)
     var logger = Logger(label: "test")
     logger.logLevel = .critical  // not the shutdown's complaints about the test's cancel

@@ -29,8 +29,9 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // An answer without a request (to one that could not be parsed) closes anyway.
-        guard case .head(let response) = unwrapOutboundIn(data), !unanswered.isEmpty else {
+        // An answer without a request (to one that could not be parsed) closes anyway; a
+        // `100 Continue` is not the answer.
+        guard case .head(let response) = unwrapOutboundIn(data), !(100..<200).contains(response.status.code), !unanswered.isEmpty else {
             return context.write(data, promise: promise)
         }
         let request = unanswered.removeFirst()
@@ -60,15 +61,16 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
     }
 }
 
-/// Hummingbird's HTTP/1 channel with `ConnectionPersistence` set before its conversion to
-/// version-free parts, where the request's version is still known.
+/// Hummingbird's HTTP/1 channel with `ExpectContinue` and `ConnectionPersistence` set before
+/// its conversion to version-free parts, where the request's version is still known.
 struct PersistenceAwareHTTP1Channel: ServerChildChannel {
     let http1: HTTP1Channel
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(ConnectionPersistence(), position: .before(pipeline.handler(type: HTTP1ToHTTPServerCodec.self)))
+            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandlers([ExpectContinue(), ConnectionPersistence()], position: .before(codec))
             return value
         }
     }

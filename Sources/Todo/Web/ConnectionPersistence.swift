@@ -1,8 +1,5 @@
-import HummingbirdCore
-import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPTypesHTTP1
 
 /// Whether a connection outlives its request, in the request's own HTTP version's terms:
 /// an HTTP/1.0 request keeps it only with `Connection: keep-alive`, an HTTP/1.1 one unless
@@ -58,24 +55,5 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             response.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
         }
         return response
-    }
-}
-
-/// Hummingbird's HTTP/1 channel with `ExpectContinue` and `ConnectionPersistence` set before
-/// its conversion to version-free parts, where the request's version is still known.
-struct PersistenceAwareHTTP1Channel: ServerChildChannel {
-    let http1: HTTP1Channel
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let pipeline = channel.pipeline.syncOperations
-            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandlers([ExpectContinue(), ConnectionPersistence()], position: .before(codec))
-            return value
-        }
-    }
-
-    func handle(value: HTTP1Channel.Value, logger: Logger) async {
-        await http1.handle(value: value, logger: logger)
     }
 }

@@ -29,7 +29,7 @@ public struct HTTPLimits: Sendable {
         let (seconds, attoseconds) = idleTimeout.components
         let configuration = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
         return HTTPServerBuilder { responder in
-            PersistenceAwareHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration))
+            TodoHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration))
         }
     }
 

@@ -37,6 +37,10 @@ public struct ClusterSettings: Sendable {
     public var acceptTimeout: Duration = .seconds(3)
     /// Back-off between attempts to reach a peer lost without a goodbye.
     public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)
+    /// How often the transport reads every socket, whatever their descriptors signalled, and
+    /// so the longest its poll waits: a safety net (ZeroMQ's descriptors signal changes, not
+    /// states), which nothing should need. Tests make it long to show that nothing does.
+    public var sweepInterval: Duration = .milliseconds(100)
 
     /// Connections not logged in for a process that may hold `descriptors` at once: a
     /// sixteenth of them, at least 16 and at most 1,000. The rest are the node's: its peers,

@@ -269,9 +269,8 @@ final class TransportLoop: @unchecked Sendable {
     /// Sockets this round sent on: sending may take in a signal too.
     @exclusivity(unchecked) private var touched: [ObjectIdentifier: Socket] = [:]
     @exclusivity(unchecked) private var nextSweep = Duration.zero
-    static let sweepInterval = Duration.milliseconds(100)
-    /// At most 100 ms: a socket left out of the poller is read at least this often.
-    let pollWait = PollWait(longestMilliseconds: 100)
+    /// At most the sweep interval: a socket left out of the poller is read at least this often.
+    let pollWait: PollWait
     /// Times a sweep found mail on a socket that no signal had pointed to (for tests: zero
     /// when the signals are followed right).
     @exclusivity(unchecked) private var lateFinds = 0
@@ -319,6 +318,7 @@ final class TransportLoop: @unchecked Sendable {
         subscriberMonitor = try context.socket(.pair)
         try subscriberMonitor.connect("inproc://subscriber-monitor-\(identity.incarnation)")
         detector = FailureDetector(tickTime: node.settings.tickTime)
+        pollWait = PollWait(longestMilliseconds: max(1, Int(node.settings.sweepInterval / .milliseconds(1))))
         poller = try DescriptorPoller()
     }
 
@@ -372,7 +372,7 @@ final class TransportLoop: @unchecked Sendable {
             sweeping = rebuilt || readEverything || now >= nextSweep
             roundsDone += 1
             if sweeping {
-                nextSweep = now + Self.sweepInterval
+                nextSweep = now + settings.sweepInterval
                 sweepsDone += 1
             }
             // The wake pipe is emptied only when it woke the poll: no system call otherwise.
@@ -392,7 +392,10 @@ final class TransportLoop: @unchecked Sendable {
         } catch {
             logger.error("transport loop: \(error)")
         }
-        if !running || unreadLeft { return 0 }
+        // A socket this round made (a dial, a new peer's link) is not in the poller yet: its
+        // first messages would wait for the next sweep, up to 100 ms (a `todo` command took
+        // 120 ms, most of it this wait during the handshake). The next round puts it in at once.
+        if !running || unreadLeft || pollerDirty { return 0 }
         return pollWait.milliseconds(untilDue: min(nextHeartbeat, nextCheck) - now)
     }
 
@@ -556,7 +559,7 @@ final class TransportLoop: @unchecked Sendable {
     private func rebuildPollerIfNeeded() throws -> Bool {
         guard pollerDirty else { return false }
         // Not tried again at once when it fails: a socket left out is read every round (see
-        // `reading`), and the wait lasts 100 ms at most.
+        // `reading`), and the wait lasts a sweep interval at most.
         pollerDirty = false
         try poller.removeAll()
         descriptors.removeAll(keepingCapacity: true)
@@ -751,7 +754,7 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     /// Every round sends what is waiting, riders too: a rider waits at most for the next round
-    /// (the poll waits 100 ms at most), not for a packet that may never come.
+    /// (the poll waits a sweep interval at most), not for a packet that may never come.
     private func flushBatches() {
         // Index by index rather than over `peers.indices`, which holds the dictionary's
         // storage: flushing a peer in place then copied the whole dictionary, every round

@@ -157,6 +157,31 @@ struct PortMapperTests {
         }
     }
 
+    /// Where nothing listens, a request fails at once, not after its timeout (here a
+    /// minute; by default a second, which every `todo` command without a mapper waited, and
+    /// every node that started one before starting it).
+    @Test func aRequestWhereNothingListensFailsAtOnceNotAfterItsTimeout() async throws {
+        let closed = try BoundButClosedPort()
+        let client = {
+            var client = PortMapperClient(host: "127.0.0.1", port: closed.port)
+            client.timeoutMilliseconds = 60_000
+            return client
+        }()
+        #expect(client.isRefused)
+        let outcome = Mutex<Result<Int?, any Error>?>(nil)
+        Thread {
+            let result = Result { try client.lookup("anyone") }
+            outcome.withLock { $0 = result }
+        }.start()
+        try await eventually("the lookup to fail", within: .seconds(10)) { outcome.withLock { $0 != nil } }
+        #expect(throws: PortMapperClient.Failure.noAnswer("tcp://127.0.0.1:\(closed.port)")) { try outcome.withLock { $0 }?.get() }
+
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
+        defer { mapper.stop() }
+        #expect(!PortMapperClient(host: "127.0.0.1", port: mapper.port).isRefused)
+        #expect(!PortMapperClient(host: "no-such-host.invalid", port: closed.port).isRefused)  // the request says why
+    }
+
     @Test func clusterPortsComeFromTheGivenRange() async throws {
         let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
         defer { mapper.stop() }
@@ -242,3 +267,29 @@ private final class WrongMapper: Sendable {
 
 /// The impostor's socket, handed to the one thread that uses it from then on.
 private struct RouterBox: @unchecked Sendable { let value: Socket }
+
+/// A TCP port of loopback that is bound but not listening: a connection to it is refused,
+/// and no other socket can take it while this lives.
+final class BoundButClosedPort {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = loopbackAddress(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            close(descriptor)
+            throw RawTCPError.cannotBind("127.0.0.1")
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+}

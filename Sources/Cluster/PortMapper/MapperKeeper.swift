@@ -60,6 +60,8 @@ final class MapperKeeper: Sendable {
     private func registerStartingMapper() throws {
         var deadline = ContinuousClock.now + Self.answerWithin
         var launched: (mapper: ChildProcess, at: ContinuousClock.Instant)?
+        // Nothing listens: started at once, not after a request waited out its second.
+        if launcher != nil, client.isRefused { launched = try launchMapper() }
         while true {
             do {
                 guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
@@ -68,9 +70,8 @@ final class MapperKeeper: Sendable {
                 return
             } catch let error as PortMapperClient.Failure {
                 let now = ContinuousClock.now
-                if launched == nil, let launcher, let program = launcher.first {
-                    logger.info("no port mapper answers on port \(client.port); starting one")
-                    launched = (try Self.launch(program, Array(launcher.dropFirst())), now)
+                if launched == nil, let started = try launchMapper() {
+                    launched = started
                     deadline = now + Self.answerWithin
                     continue
                 }
@@ -82,6 +83,13 @@ final class MapperKeeper: Sendable {
                 Thread.sleep(forTimeInterval: Self.retryPause)
             }
         }
+    }
+
+    /// Starts a mapper with the launcher, if there is one.
+    private func launchMapper() throws -> (mapper: ChildProcess, at: ContinuousClock.Instant)? {
+        guard let launcher, let program = launcher.first else { return nil }
+        logger.info("no port mapper answers on port \(client.port); starting one")
+        return (try Self.launch(program, Array(launcher.dropFirst())), ContinuousClock.now)
     }
 
     /// Starts the mapper as a process of its own session: it outlives this node. A thread

@@ -27,9 +27,16 @@ public struct PortMapperClient: Sendable {
 
     var endpoint: String { "tcp://\(host):\(port)" }
 
-    /// Sends one request on a connection of its own and waits for its answer's words.
+    /// Sends one request on a connection of its own and waits for its answer's words; at
+    /// once `noAnswer` when nothing listens on the port.
     public func request(_ words: [String]) throws -> [String] {
-        try PortMapperConnection(self).request(words)
+        if isRefused { throw Failure.noAnswer(endpoint) }
+        return try PortMapperConnection(self).request(words)
+    }
+
+    /// Whether nothing listens on the mapper's port now (`ConnectionProbe`).
+    public var isRefused: Bool {
+        ConnectionProbe.isRefused(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     public func lookup(_ name: String) throws -> Int? {

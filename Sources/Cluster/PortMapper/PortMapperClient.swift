@@ -34,9 +34,11 @@ public struct PortMapperClient: Sendable {
         return try PortMapperConnection(self).request(words)
     }
 
-    /// Whether nothing listens on the mapper's port now (`ConnectionProbe`).
+    /// Whether nothing listens on the mapper's port now (`ConnectionProbe`). A refusal comes
+    /// at once; a host that does not answer within 200 ms is left to the request's timeout,
+    /// which would otherwise be waited out twice.
     public var isRefused: Bool {
-        ConnectionProbe.isRefused(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds)
+        ConnectionProbe.isRefused(host: host, port: port, timeoutMilliseconds: min(200, timeoutMilliseconds))
     }
 
     public func lookup(_ name: String) throws -> Int? {

@@ -332,18 +332,7 @@ struct DirectSendTests {
             let a = try await cluster.startNode("a")
             let b = try await cluster.startNode("b")
             try #require(await a.connect(b.name))
-            let echo = b.runtime.spawn { inner in
-                while true {
-                    let from = try await inner.receive(Pid.self)
-                    inner.send(from, to: from)
-                }
-            }
-            try await a.runtime.withProcess { context async throws in
-                for _ in 0..<2_000 {
-                    context.send(context.pid, to: echo)
-                    #expect(try await context.receive(Pid.self, timeout: .seconds(10)) == context.pid)
-                }
-            }
+            try await echoRoundTrips(2_000, from: a, to: b)
             #expect(b.transport.loop?.directSends ?? 0 > 0)
             // The sockets were read because their descriptors (or a send that took in their
             // signal) said so: the periodic sweep, a safety net, found next to nothing. Were
@@ -389,20 +378,26 @@ struct DirectSendTests {
             Task { _ = await c.connect(a.name) }
             try await cluster.waitForMesh([a, b, c])
 
-            let echo = b.runtime.spawn { inner in
-                while true {
-                    let from = try await inner.receive(Pid.self)
-                    inner.send(from, to: from)
-                }
-            }
-            try await c.runtime.withProcess { context async throws in
-                for _ in 0..<100 {
-                    context.send(context.pid, to: echo)
-                    #expect(try await context.receive(Pid.self, timeout: .seconds(10)) == context.pid)
-                }
-            }
+            try await echoRoundTrips(100, from: c, to: b)
             await b.shutdown()
             try await eventually("b's leaving to be seen", within: .seconds(10)) { a.nodes() == [c.name] && c.nodes() == [a.name] }
+        }
+    }
+}
+
+/// `count` round trips from a process on `from` to an echo process on `to`, each answered
+/// within 10 s.
+func echoRoundTrips(_ count: Int, from: ClusterNode, to: ClusterNode) async throws {
+    let echo = to.runtime.spawn { inner in
+        while true {
+            let sender = try await inner.receive(Pid.self)
+            inner.send(sender, to: sender)
+        }
+    }
+    try await from.runtime.withProcess { context async throws in
+        for _ in 0..<count {
+            context.send(context.pid, to: echo)
+            #expect(try await context.receive(Pid.self, timeout: .seconds(10)) == context.pid)
         }
     }
 }

@@ -279,7 +279,9 @@ public struct TodoServer: GenServer {
     /// missed a write already acknowledged (the partition soak: 150 ms).
     private mutating func commit(_ change: ListChange, _ context: ProcessContext) async -> Reply? {
         let outcome = await database.store(name, change, from: context)
-        guard outcome.storedLocally else { return .failed(Self.notStored(on: database.node.name, storedElsewhere: outcome.storedElsewhere)) }
+        guard outcome.storedLocally else {
+            return .failed(Self.notStored(on: database.node.name, storedElsewhere: outcome.storedElsewhere))
+        }
         shelf.write { _ = $0.apply(change) }
         if let owner = database.node.global.whereis(registeredName), owner != context.pid {
             await handOver(change, to: owner, context)

@@ -8,7 +8,7 @@ enum ConnectionProbe {
     /// True only when the connection is refused: nothing listens at `host` (an IPv4 address
     /// or a name) on `port`. False when something accepts it, and when no answer comes within
     /// `timeoutMilliseconds` or the host does not resolve (the request will say why).
-    static func isRefused(host: String, port: Int, timeoutMilliseconds: Int32 = 1_000) -> Bool {
+    static func isRefused(host: String, port: Int, timeoutMilliseconds: Int32) -> Bool {
         guard let numeric = try? resolveHost(host), (1...65_535).contains(port) else { return false }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

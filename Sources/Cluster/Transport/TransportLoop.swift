@@ -393,8 +393,8 @@ final class TransportLoop: @unchecked Sendable {
             logger.error("transport loop: \(error)")
         }
         // A socket this round made (a dial, a new peer's link) is not in the poller yet: its
-        // first messages would wait for the next sweep, up to 100 ms (a `todo` command took
-        // 120 ms, most of it this wait during the handshake). The next round puts it in at once.
+        // first messages would wait for the next sweep, a sweep interval (a `todo` command
+        // took 120 ms, most of it this wait in the handshake). The next round puts it in.
         if !running || unreadLeft || pollerDirty { return 0 }
         return pollWait.milliseconds(untilDue: min(nextHeartbeat, nextCheck) - now)
     }

@@ -105,6 +105,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "BenchmarksTests", dependencies: ["todo-bench"]),
         // Starts the real binaries: `make test` builds them first.
         .testTarget(name: "EndToEndTests", dependencies: ["OSProcess"]),
     ],

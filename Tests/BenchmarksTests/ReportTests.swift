@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+@testable import todo_bench
+
+/// `make bench`'s figures as CONTRACT gives bench-results.json: an array of `{"name",
+/// "value", "unit", "reference"?, "reference_value"?}`, each reference a figure of the same
+/// run, with its value.
+struct ReportTests {
+    @Test func figuresAreWrittenAsTheContractSays() throws {
+        let report = Report()
+        report.add("zmq_roundtrip_p50", 80, "us")
+        report.add("remote_roundtrip_p50", 120, "us", reference: "zmq_roundtrip_p50")
+        report.add("orphan", 3, "us", reference: "not_measured")
+        let path = NSTemporaryDirectory() + "bench-results-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try report.write(to: path)
+
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [[String: Any]])
+        #expect(written.count == 3)
+        #expect(written.allSatisfy { Set($0.keys).isSubset(of: ["name", "value", "unit", "reference", "reference_value"]) })
+        #expect(written[0]["name"] as? String == "zmq_roundtrip_p50" && written[0]["reference"] == nil)
+        #expect(written[1]["reference"] as? String == "zmq_roundtrip_p50")
+        #expect(written[1]["reference_value"] as? Double == 80)
+        #expect(written[1]["value"] as? Double == 120 && written[1]["unit"] as? String == "us")
+        // A reference that was not measured in this run is not named.
+        #expect(written[2]["reference"] == nil && written[2]["reference_value"] == nil)
+    }
+
+    @Test func theMedianIsTheMiddleValue() {
+        #expect(median([3, 1, 2]) == 2)
+        #expect(median([4, 1, 3, 2]) == 3)  // the upper of the two middle ones
+    }
+}

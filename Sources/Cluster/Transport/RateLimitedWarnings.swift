@@ -12,9 +12,11 @@ struct RateLimitedWarnings {
         self.interval = interval
     }
 
-    /// Whether to log `what` now; if not, it is counted for the next summary.
+    /// Whether to log `what` now; if not, it is counted for the next summary. While a summary
+    /// is pending it is counted too, even past the interval: logged on its own, it would come
+    /// before the summary of warnings older than it, which `due` would then count as newer.
     mutating func note(_ what: String, now: Duration) -> Bool {
-        if let lastLogged, now - lastLogged < interval {
+        if let lastLogged, suppressed > 0 || now - lastLogged < interval {
             suppressed += 1
             lastWhat = what
             return false

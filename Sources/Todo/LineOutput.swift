@@ -19,15 +19,28 @@ public final class LineOutput: TextOutputStream, Sendable {
     private let patience: Duration
     private let state = Mutex(State())
 
-    private struct State {
-        /// Lines dropped since the last one written whole.
+    struct State: Equatable {
+        /// Lines dropped since the last one written whole, or since the notice that counted
+        /// those before.
         var dropped = 0
         /// The last line written was cut short: the next starts on a line of its own.
         var cut = false
-    }
 
-    /// How much of a line went out.
-    private enum Written { case whole, part, none }
+        /// What goes out before the next line: a line break after a cut one, and the notice
+        /// of the lines dropped.
+        var prefix: String {
+            (cut ? "\n" : "") + (dropped > 0 ? "\(NodeLogHandler.timestamp()) warning todo.log: [Todo] \(dropped) log lines dropped: their reader fell behind\n" : "")
+        }
+
+        /// After `written` bytes of a prefix of `prefixBytes` and a line, `totalBytes` in all,
+        /// went out. Once the prefix is out, the lines it counted are told of, whatever becomes
+        /// of the line after it: they are not counted again.
+        func after(written: Int, prefixBytes: Int, totalBytes: Int) -> State {
+            if written == totalBytes { return State() }
+            if written >= prefixBytes { return State(dropped: 1, cut: written > prefixBytes) }
+            return State(dropped: dropped + 1, cut: cut || written > 0)
+        }
+    }
 
     init(descriptor: Int32, patience: Duration = .milliseconds(200)) {
         self.descriptor = descriptor
@@ -36,38 +49,31 @@ public final class LineOutput: TextOutputStream, Sendable {
 
     public func write(_ line: String) {
         state.withLock { state in
-            var text = line
-            if state.dropped > 0 {
-                text = "\(NodeLogHandler.timestamp()) warning todo.log: [Todo] \(state.dropped) log lines dropped: their reader fell behind\n" + text
-            }
-            if state.cut { text = "\n" + text }
-            switch put(text, waiting: state.dropped == 0 ? patience : .zero) {
-            case .whole: state = State()
-            case .part: state.dropped += 1; state.cut = true
-            case .none: state.dropped += 1
-            }
+            let prefix = state.prefix
+            var text = prefix + line
+            let written = put(&text, waiting: state.dropped == 0 ? patience : .zero)
+            state = state.after(written: written, prefixBytes: prefix.utf8.count, totalBytes: text.utf8.count)
         }
     }
 
     /// Writes `text` in pieces the descriptor takes without blocking (at most `PIPE_BUF`
     /// bytes once it is writable: a pipe takes them whole), each after waiting up to `waiting`
-    /// for room.
-    private func put(_ text: String, waiting: Duration) -> Written {
-        var text = text
-        return text.withUTF8 { bytes in
+    /// for room; answers how many bytes went out.
+    private func put(_ text: inout String, waiting: Duration) -> Int {
+        text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count, let base = bytes.baseAddress {
-                guard canWrite(within: waiting) else { return offset == 0 ? .none : .part }
+                guard canWrite(within: waiting) else { return offset }
                 let written = Foundation.write(descriptor, base + offset, min(bytes.count - offset, Int(PIPE_BUF)))
                 if written > 0 {
                     offset += written
                 } else if written < 0, errno == EINTR {
                     continue
                 } else {
-                    return offset == 0 ? .none : .part  // closed, full disk: the line is not worth more
+                    return offset  // closed, full disk: the line is not worth more
                 }
             }
-            return .whole
+            return offset
         }
     }
 

@@ -92,6 +92,27 @@ struct LineOutputTests {
         #expect(resumed.last == "after")
     }
 
+    /// The count of dropped lines after a write that went out in part: the lines a notice
+    /// told of are not counted again, whatever becomes of the line after the notice.
+    @Test func linesANoticeToldOfAreNotCountedAgain() {
+        typealias State = LineOutput.State
+        let dropping = State(dropped: 3, cut: true)  // a prefix of 1 + 60 bytes before the line
+        let cases: [(State, written: Int, expected: State)] = [
+            (dropping, 100, State()),  // all of it
+            (dropping, 0, State(dropped: 4, cut: true)),  // nothing: this line dropped too
+            (dropping, 30, State(dropped: 4, cut: true)),  // part of the notice
+            (dropping, 61, State(dropped: 1, cut: false)),  // the notice, then none of the line
+            (dropping, 80, State(dropped: 1, cut: true)),  // the notice, then part of the line
+            (State(), 0, State(dropped: 1, cut: false)),
+            (State(), 10, State(dropped: 1, cut: true)),
+            (State(dropped: 2, cut: false), 0, State(dropped: 3, cut: false)),
+        ]
+        for (state, written, expected) in cases {
+            let prefixBytes = state == State() ? 0 : (state.cut ? 61 : 60)
+            #expect(state.after(written: written, prefixBytes: prefixBytes, totalBytes: 100) == expected, "\(state), \(written) bytes")
+        }
+    }
+
     @Test func aReaderThatHasGoneCostsNothing() throws {
         let pipe = try Pipe()
         defer { Foundation.close(pipe.writing) }

@@ -29,7 +29,9 @@ public final class LineOutput: TextOutputStream, Sendable {
         /// What goes out before the next line: a line break after a cut one, and the notice
         /// of the lines dropped.
         var prefix: String {
-            (cut ? "\n" : "") + (dropped > 0 ? "\(NodeLogHandler.timestamp()) warning todo.log: [Todo] \(dropped) log lines dropped: their reader fell behind\n" : "")
+            let lineBreak = cut ? "\n" : ""
+            guard dropped > 0 else { return lineBreak }  // every line asks: no clock read then
+            return lineBreak + "\(NodeLogHandler.timestamp()) warning todo.log: [Todo] \(dropped) log lines dropped: their reader fell behind\n"
         }
 
         /// After `written` bytes of a prefix of `prefixBytes` and a line, `totalBytes` in all,

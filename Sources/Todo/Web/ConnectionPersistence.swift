@@ -5,8 +5,8 @@ import NIOHTTP1
 /// an HTTP/1.0 request keeps it only with `Connection: keep-alive`, an HTTP/1.1 one unless
 /// it says `Connection: close` (in any case, among other tokens). Hummingbird closes only
 /// after a request whose header is exactly `close`, and it forgets the version: an HTTP/1.0
-/// client that reads its answer to the end of the stream (ApacheBench without `-k`, an
-/// older proxy) waited out the idle timeout for every request.
+/// client that reads its answer to the end of the stream, as HTTP/1.0 allows, waited out the
+/// idle timeout for every request.
 ///
 /// Sits between NIO's HTTP/1 parts and Hummingbird's version-free ones; NIO's pipelining
 /// handler before it lets one request at a time through to its answer.

@@ -61,7 +61,7 @@ final class MapperKeeper: Sendable {
         var deadline = ContinuousClock.now + Self.answerWithin
         var launched: (mapper: ChildProcess, at: ContinuousClock.Instant)?
         // Nothing listens: started at once, not after a request waited out its second.
-        if launcher != nil, client.isRefused { launched = try launchMapper() }
+        if launcher != nil, client.isRefused { launched = try launchMapper("no port mapper answers on port \(client.port)") }
         while true {
             do {
                 guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
@@ -70,7 +70,7 @@ final class MapperKeeper: Sendable {
                 return
             } catch let error as PortMapperClient.Failure {
                 let now = ContinuousClock.now
-                if launched == nil, let started = try launchMapper() {
+                if launched == nil, let started = try launchMapper("no port mapper answers on port \(client.port)") {
                     launched = started
                     deadline = now + Self.answerWithin
                     continue
@@ -85,10 +85,10 @@ final class MapperKeeper: Sendable {
         }
     }
 
-    /// Starts a mapper with the launcher, if there is one.
-    private func launchMapper() throws -> (mapper: ChildProcess, at: ContinuousClock.Instant)? {
+    /// Starts a mapper with the launcher, if there is one, saying `why` in the log.
+    private func launchMapper(_ why: String, level: Logger.Level = .info) throws -> (mapper: ChildProcess, at: ContinuousClock.Instant)? {
         guard let launcher, let program = launcher.first else { return nil }
-        logger.info("no port mapper answers on port \(client.port); starting one")
+        logger.log(level: level, "\(why); starting one")
         return (try Self.launch(program, Array(launcher.dropFirst())), ContinuousClock.now)
     }
 
@@ -126,16 +126,13 @@ final class MapperKeeper: Sendable {
     /// the others end, and the next refresh registers with the one that runs.
     private func relaunch(after launchedAt: ContinuousClock.Instant?) -> ContinuousClock.Instant? {
         let now = ContinuousClock.now
-        guard let launcher, let program = launcher.first, launchedAt.map({ now - $0 >= Self.launchedMapperWithin }) ?? true else {
-            return launchedAt
-        }
-        logger.notice("the port mapper on port \(client.port) stopped answering; starting one")
+        guard launchedAt.map({ now - $0 >= Self.launchedMapperWithin }) ?? true else { return launchedAt }
         do {
-            _ = try Self.launch(program, Array(launcher.dropFirst()))
+            return try launchMapper("the port mapper on port \(client.port) stopped answering", level: .notice)?.at ?? launchedAt
         } catch {
             logger.error("cannot start a port mapper: \(error)")
+            return now
         }
-        return now
     }
 
     /// Unregisters the name (on the refresh thread, which owns the connection) and waits a

@@ -21,14 +21,10 @@ struct DiskEndToEndTests {
             }
             // Room for the node's files as they are, and not a byte more.
             try await disk.fill()
-            var refusal: (status: Int, body: String)?
-            for number in 1...3_000 where refusal == nil {
-                let title = "t\(number)-" + String(repeating: "x", count: 900)
-                let answer = await offPool { httpPostAnswer(port: http, "/add_entry?list=disk&date=2018-12-19&title=\(title)") }
-                if answer?.status == 200 { acknowledged.append(title) } else { refusal = answer ?? (0, "no answer") }
-            }
-            print("full disk: \(acknowledged.count - 20) writes acknowledged after the filling, before the first refused")
-            let (status, reason) = try #require(refusal, "the disk never filled up")
+            let (taken, refusal) = await writeUntilRefused(http)
+            acknowledged += taken
+            print("full disk: \(taken.count) writes acknowledged after the filling, before the first refused")
+            let (_, status, reason) = try #require(refusal, "the disk never filled up")
             #expect(status == 500)
             #expect(reason == "the change could not be stored on full@localhost")
             #expect(node.output.contains("cannot write the database"))
@@ -70,20 +66,12 @@ struct DiskEndToEndTests {
             var acknowledged = ["first"]
 
             try await disk.fill()
-            var refused: String?
-            for number in 1...3_000 where refused == nil {
-                let title = "t\(number)-" + String(repeating: "x", count: 900)
-                let answer = await offPool { httpPostAnswer(port: fullHTTP, "/add_entry?list=disk&date=2018-12-19&title=\(title)") }
-                if answer?.status == 200 {
-                    acknowledged.append(title)
-                } else {
-                    #expect(answer?.status == 500)
-                    #expect(answer?.body == "the change could not be stored on full@localhost; it is stored on roomy@localhost, "
-                        + "and full@localhost catches up with it once it can write: do not send it again")
-                    refused = title
-                }
-            }
-            let title = try #require(refused, "the disk never filled up")
+            let (taken, refusal) = await writeUntilRefused(fullHTTP)
+            acknowledged += taken
+            let (title, status, reason) = try #require(refusal, "the disk never filled up")
+            #expect(status == 500)
+            #expect(reason == "the change could not be stored on full@localhost; it is stored on roomy@localhost, "
+                + "and full@localhost catches up with it once it can write: do not send it again")
             #expect(try await entries(fullHTTP) == acknowledged, "the list's server took a change it could not store")
 
             try await disk.free()
@@ -92,6 +80,20 @@ struct DiskEndToEndTests {
             try await e2e.waitForPeers(httpPort: fullHTTP) { $0 == ["roomy@localhost"] }
             #expect(try await entries(fullHTTP) == acknowledged + [title], "the refused change did not come back once, from the peer")
         }
+    }
+
+    /// Writes entries of 900 bytes to list `disk` through the node on `port` until one is not
+    /// acknowledged (3,000 at most): the titles acknowledged, and the first refused with its
+    /// answer (status 0: none came).
+    private func writeUntilRefused(_ port: Int) async -> (acknowledged: [String], refused: (title: String, status: Int, body: String)?) {
+        var acknowledged: [String] = []
+        for number in 1...3_000 {
+            let title = "t\(number)-" + String(repeating: "x", count: 900)
+            let answer = await offPool { httpPostAnswer(port: port, "/add_entry?list=disk&date=2018-12-19&title=\(title)") }
+            guard answer?.status == 200 else { return (acknowledged, (title, answer?.status ?? 0, answer?.body ?? "no answer")) }
+            acknowledged.append(title)
+        }
+        return (acknowledged, nil)
     }
 
     /// The titles of list `disk` on 2018-12-19, through the node on `port`, in order.

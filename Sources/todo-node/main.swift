@@ -63,6 +63,9 @@ do { settings = try command.settings() } catch { fail("\(error)") }
 
 var logger = Logger(label: "todo.node")
 logger.logLevel = settings.logLevel
+// Every line names the node, the HTTP server's and the service group's too, as the
+// cluster's own do (`ClusterNode.start` sets the same on its copy).
+logger[metadataKey: "node"] = "\(settings.cluster.node)"
 if settings.httpPort != 0, let problem = portProblem(host: settings.httpHost, port: settings.httpPort) {
     fail("cannot listen for HTTP on \(settings.httpHost):\(settings.httpPort): \(problem)")
 }

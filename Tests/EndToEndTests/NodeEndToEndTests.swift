@@ -187,6 +187,25 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// Every line of a node's log names the node, so that the logs of a cluster can be put
+    /// together: the HTTP server's and the service group's lines too (they did not).
+    @Test func everyLineOfANodesLogNamesTheNode() async throws {
+        try await withEndToEnd { e2e in
+            let port = try freePort()
+            let node = try e2e.startNode("a", httpPort: port, ["--log-level", "debug"])
+            try await e2e.waitForPeers(httpPort: port) { $0.isEmpty }
+            #expect(try await e2e.curl(["-d", "", "http://127.0.0.1:\(port)/add_entry?list=l&date=2018-12-19&title=t"]) == "OK")
+            node.signal(SIGTERM)
+            #expect(try await node.exitCode(within: .seconds(20)) == 0)
+            let lines = node.output.split(separator: "\n")
+            #expect(lines.contains { $0.contains("[HummingbirdCore]") } && lines.contains { $0.contains("[ServiceLifecycle]") },
+                    "\(node.output)")
+            for line in lines {
+                #expect(line.contains(" node=a@localhost"), "\(line)")
+            }
+        }
+    }
+
     @Test func aKilledPeerIsSeenDownAtOnceAndAFrozenOneAfterTheTickTime() async throws {
         try await withEndToEnd { e2e in
             let (httpA, httpB) = (try freePort(), try freePort())

@@ -112,7 +112,15 @@ public final class TodoStore: Sendable {
     public static func open(directory: String) async throws -> TodoStore {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue(label: "todo.store.open").async {
-                continuation.resume(with: Result { try TodoStore(directory: directory) })
+                do {
+                    // Handed over, not copied: a copy the queue's thread let go of only after
+                    // the caller had resumed kept the directory held after the caller dropped
+                    // the store (a store opened again at once found it in use).
+                    let store = try TodoStore(directory: directory)
+                    continuation.resume(returning: consume store)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
             }
         }
     }

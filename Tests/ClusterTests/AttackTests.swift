@@ -250,7 +250,7 @@ struct AttackTests {
             let a = try await cluster.startNode("a")
             let b = try await cluster.startNode("b")
             try #require(await a.connect(b.name))
-            let huge = String(repeating: "x", count: Packet.maxBytes + 1)
+            let huge = textOfLength(Packet.maxBytes + 1)
             a.runtime.send(huge, toName: "nobody", on: b.name.description)
             let pid = b.runtime.spawn { context in _ = try await context.receive(String.self) }
             a.runtime.send(huge, to: pid)

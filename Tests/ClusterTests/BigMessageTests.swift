@@ -15,11 +15,11 @@ struct BigMessageTests {
             let peer = try await RawPeer.logIn(to: a, context: try Context())
             defer { peer.close() }
 
-            let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let big = patternedBytes(1 << 20, step: 7)
             a.runtime.send(big, toName: "sink", on: RawPeer.name.description)
             a.runtime.send([UInt8]([1, 2, 3]), toName: "sink", on: RawPeer.name.description)
 
-            let (frameSizes, messages) = try peer.read(registry: a.registry)
+            let (frameSizes, messages) = try await peer.read(registry: a.registry)
             #expect(frameSizes.count > 1)
             // A batch and a whole packet at most, and so within what ZeroMQ accepts.
             #expect(frameSizes.allSatisfy { $0 <= 140 << 10 && $0 <= Packet.maxFrameBytes }, "\(frameSizes)")
@@ -42,7 +42,7 @@ struct BigMessageTests {
                     seen.withLock { $0.append(message) }
                 }
             }
-            let big = (0..<(5 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+            let big = patternedBytes(5 << 20, step: 13)
             a.runtime.send([UInt8]([1]), to: sink)
             a.runtime.send(big, to: sink)
             a.runtime.send([UInt8]([2]), to: sink)

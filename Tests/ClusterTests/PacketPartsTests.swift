@@ -9,7 +9,7 @@ import Testing
     }
 
     @Test func aBigPacketGoesInPartsNoBiggerThanAWholePacketAndIsPutTogetherAgain() throws {
-        let packet = (0..<(3 * Packet.maxWholeBytes + 5)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let packet = patternedBytes(3 * Packet.maxWholeBytes + 5, step: 31)
         let parts = Packet.parts(of: packet)
         #expect(parts.count == 4)
         #expect(parts.allSatisfy { $0.count <= Packet.maxWholeBytes })

@@ -18,7 +18,6 @@ struct RawPeer {
         let dealer = try context.socket(.dealer)
         try dealer.setLinger(milliseconds: 0)
         try dealer.setReceiveHighWaterMark(1)
-        try dealer.setReceiveTimeout(milliseconds: 5_000)
         try dealer.connect("tcp://127.0.0.1:\(node.clusterPort)")
         let identity = LocalIdentity(node: name, incarnation: 1, hidden: false, cookie: "test-cookie",
                                      publishEndpoint: try publisher.lastEndpoint())
@@ -26,7 +25,7 @@ struct RawPeer {
         var next = handshake.hello(dialling: node.clusterPort)
         while true {
             _ = try dealer.send([frame(next)], dontWait: false)
-            let reply = try #require(try dealer.receiveMessage()?.last)
+            let reply = try #require(try await nextMessage(on: dealer, within: .seconds(5))?.last)
             let packet = try #require(Batch.packets(in: reply).packets.first)
             switch handshake.receive(packet) {
             case .send(let answer): next = answer
@@ -36,6 +35,19 @@ struct RawPeer {
             case .failed(let reason): throw TestClusterError.notConnected(reason)
             case .yield: throw TestClusterError.notConnected("yielded")
             }
+        }
+    }
+
+    /// The next message on `socket`, or nil when none comes within `limit`. Looked for without
+    /// holding a thread: a test that blocked in ZeroMQ held one of the pool's threads (two on
+    /// a machine of two cores) for a second or more, and every process of every test in the
+    /// binary waited meanwhile.
+    static func nextMessage(on socket: Socket, within limit: Duration) async throws -> [[UInt8]]? {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            if let message = try socket.receiveMessage(dontWait: true) { return message }
+            guard ContinuousClock.now < deadline else { return nil }
+            try await Task.sleep(for: .milliseconds(2))
         }
     }
 
@@ -59,14 +71,13 @@ struct RawPeer {
 
     /// The numbers of the messages for `sink` it reads, in order, until nothing comes for a
     /// second.
-    func readNumbers(registry: WireRegistry) throws -> [Int] {
-        try read(registry: registry).messages.map(Self.number(in:))
+    func readNumbers(registry: WireRegistry) async throws -> [Int] {
+        try await read(registry: registry).messages.map(Self.number(in:))
     }
 
     /// What it reads until nothing comes for a second: each frame's size, and the messages
     /// for `sink` (byte arrays), put together from their parts.
-    func read(registry: WireRegistry) throws -> (frameSizes: [Int], messages: [[UInt8]]) {
-        try dealer.setReceiveTimeout(milliseconds: 1_000)
+    func read(registry: WireRegistry) async throws -> (frameSizes: [Int], messages: [[UInt8]]) {
         var frameSizes: [Int] = []
         var messages: [[UInt8]] = []
         var assembly = PartAssembly()
@@ -83,7 +94,7 @@ struct RawPeer {
                 break
             }
         }
-        while let message = try dealer.receiveMessage(), let frame = message.last {
+        while let message = try await Self.nextMessage(on: dealer, within: .seconds(1)), let frame = message.last {
             frameSizes.append(frame.count)
             let (packets, error) = Batch.packets(in: frame)
             #expect(error == nil)

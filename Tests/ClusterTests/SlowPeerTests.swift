@@ -34,7 +34,7 @@ struct SlowPeerTests {
             #expect(cluster.logs.contains("slow@localhost is not reading: more than 1 MiB queued for it; disconnecting"))
 
             // The peer reads again: a prefix of the stream, numbered 0, 1, 2, ... without a gap.
-            let numbers = try slow.readNumbers(registry: a.registry)
+            let numbers = try await slow.readNumbers(registry: a.registry)
             #expect(!numbers.isEmpty && numbers.count < sent)
             #expect(numbers == Array(0..<numbers.count), "a hole in the stream")
             slow.close()

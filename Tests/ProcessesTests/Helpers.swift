@@ -1,8 +1,11 @@
 @testable import Processes
 import Testing
 
-/// Every wait in these tests has a deadline: a broken feature fails, it never hangs.
-let patience = Duration.seconds(5)
+/// Every wait in these tests has a deadline: a broken feature fails, it never hangs. A long
+/// one: every test of the binary shares the pool's threads (two on a machine of two cores),
+/// and at the suite's start a job queued there waited 2 to 3 s for its turn (4 to 6 s with four
+/// CPU hogs running), where alone it waits microseconds.
+let patience = Duration.seconds(30)
 
 struct Boom: Error, CustomStringConvertible {
     var description: String { "boom" }

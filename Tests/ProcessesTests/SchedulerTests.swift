@@ -101,7 +101,7 @@ struct SchedulerTests {
             var handedOff: [Bool] = []
             for _ in 0..<(3 * HandOffTurns.streakLimit) {
                 try await eventuallyWaiting([relay.pid], runtime)
-                handedOff += try await context.call(relay, 0).map(\.handedOff)
+                handedOff += try await context.call(relay, 0, timeout: patience).map(\.handedOff)
             }
             let longestStreak = handedOff.split(separator: false).map(\.count).max() ?? 0
             #expect(longestStreak <= HandOffTurns.streakLimit)
@@ -175,7 +175,7 @@ private func callHandedOff(_ relay: ServerRef<Relay>, chain: [Pid], _ context: P
     for _ in 0..<8 {
         try await eventuallyWaiting(chain, context.runtime)
         let caller = UInt(pthread_self())
-        let hops = try await context.call(relay, 0)
+        let hops = try await context.call(relay, 0, timeout: patience)
         if hops.first?.handedOff == true { return (caller, hops) }
     }
     Issue.record("no call was handed off")

@@ -217,7 +217,8 @@ struct TodoClusterTests {
             _ = try await systems[1].add("grace", "2018-12-19", "Movies")
             _ = try await systems[1].perform("frank", .delete(id: dentist.id))
 
-            let back = try await todo.startSystem(on: try await todo.cluster.startNode("n3"))
+            let n3 = try await todo.cluster.startNode("n3")
+            let back = try await reopening { try await todo.startSystem(on: n3) }
             #expect(await back.node.connect(systems[0].node.name))
             try await eventually("n3 caught up") {
                 let frank = try await back.storedTitles("frank"), grace = try await back.storedTitles("grace")

@@ -29,7 +29,7 @@ struct TodoStoreTests {
             // The same change again changes nothing.
             #expect(try await store.apply([changes[0]]) == [false])
         }
-        let reopened = try await TodoStore.open(directory: directory)
+        let reopened = try await reopening { try await TodoStore.open(directory: directory) }
         let loaded = try #require(try await reopened.load("bob"))
         #expect(loaded == bob)
         #expect(loaded.entries.map(\.title) == ["Buy oat milk"])
@@ -43,7 +43,7 @@ struct TodoStoreTests {
         // FULL: in WAL mode, NORMAL syncs only at checkpoints, and a power loss could take
         // writes that were acknowledged.
         #expect(try await TodoStore.open(directory: directory).writerSetting("synchronous") == 2)
-        let reopened = try await TodoStore.open(directory: directory)
+        let reopened = try await reopening { try await TodoStore.open(directory: directory) }
         #expect(try await reopened.writerSetting("synchronous") == 2)
     }
 
@@ -167,13 +167,13 @@ struct TodoStoreTests {
         let refused = await #expect(throws: TodoStore.DirectoryProblem.self) { try await TodoStore.open(directory: directory) }
         #expect(refused?.description == "\(directory) is in use by another node (process \(getpid())): give each node a directory of its own")
         first.releaseDirectory()
-        let second = try await TodoStore.open(directory: directory)
+        let second = try await reopening { try await TodoStore.open(directory: directory) }
         #expect(try await second.load("bob") == nil)
         // A store that is dropped lets its directory go too.
         await #expect(throws: TodoStore.DirectoryProblem.self) { try await TodoStore.open(directory: directory) }
         func openAndDrop() async throws { _ = try await TodoStore.open(directory: directory + "/other") }
         try await openAndDrop()
-        _ = try await TodoStore.open(directory: directory + "/other")
+        _ = try await reopening { try await TodoStore.open(directory: directory + "/other") }
     }
 
     @Test func makesEveryMissingDirectoryOnTheWay() async throws {

@@ -45,6 +45,24 @@ final class TodoTestCluster: Sendable {
     }
 }
 
+/// Runs `open` (of a store, or a system, on a directory this process has just let go of)
+/// again while it finds the directory held by this very process, for up to `limit`. A child
+/// that another test starts at that moment holds a copy of the lock's descriptor until its
+/// `exec` (`posix_spawn` copies every descriptor; close-on-exec closes them only then), and
+/// the kernel keeps the lock until the last copy closes: the full suite, which starts children
+/// all the time, refused such a reopen now and then.
+func reopening<T>(within limit: Duration = .seconds(10), _ open: () async throws -> T) async throws -> T {
+    let heldHere = "(process \(getpid()))"
+    let deadline = ContinuousClock.now + limit
+    while true {
+        do {
+            return try await open()
+        } catch let problem as TodoStore.DirectoryProblem where problem.description.contains(heldHere) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
 func withTodoCluster<T>(tickTime: Duration = .seconds(1), _ body: (TodoTestCluster) async throws -> T) async throws -> T {
     var todo: TodoTestCluster?
     defer { if let root = todo?.root { try? FileManager.default.removeItem(atPath: root) } }

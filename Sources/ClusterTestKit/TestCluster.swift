@@ -67,7 +67,7 @@ public final class TestCluster: Sendable {
 
     public func shutdown() async {
         for node in nodes { await node.shutdown() }
-        mapper.stop()
+        await mapper.shutdown()
     }
 }
 

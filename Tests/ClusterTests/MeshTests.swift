@@ -55,7 +55,7 @@ struct PortMapperTests {
             let a = try await cluster.startNode("a")
             let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
             #expect(try client.names().map(\.name) == ["a"])
-            cluster.mapper.stop()
+            await cluster.mapper.shutdown()
             // libzmq closes the old listener in the background: bind again until it is free.
             var reborn: PortMapperServer?
             try await eventually("the mapper port free again") {

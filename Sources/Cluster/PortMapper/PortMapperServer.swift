@@ -61,9 +61,21 @@ public final class PortMapperServer: Sendable {
         }.start()
     }
 
+    /// Stops serving, and returns once the server's thread has ended (within a poll's 100 ms).
     public func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         finished.wait()
+    }
+
+    /// `stop()` from async code: the wait is on a thread of its own, not one of the pool's,
+    /// which every task and process of the program shares.
+    public func shutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                self.stop()
+                continuation.resume()
+            }.start()
+        }
     }
 
     private func serve(

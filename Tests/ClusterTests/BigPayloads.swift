@@ -1,7 +1,7 @@
 /// Big test payloads, made in one pass over a buffer. In a debug build, `(0..<n).map { ... }`
 /// took 0.7 s for 5 MiB and `String(repeating:count:)` 1.3 s for 64 MiB on an idle machine,
-/// each holding one of the pool's threads (two on a machine of two cores), while every
-/// process of every test in the binary waited for one.
+/// each holding one of the pool's threads (two on a machine of two cores), which every
+/// process of every test in the binary shares.
 
 /// `count` bytes, byte `i` being the low byte of `i * step`.
 func patternedBytes(_ count: Int, step: Int) -> [UInt8] {

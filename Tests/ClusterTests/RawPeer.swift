@@ -40,8 +40,8 @@ struct RawPeer {
 
     /// The next message on `socket`, or nil when none comes within `limit`. Looked for without
     /// holding a thread: a test that blocked in ZeroMQ held one of the pool's threads (two on
-    /// a machine of two cores) for a second or more, and every process of every test in the
-    /// binary waited meanwhile.
+    /// a machine of two cores), which every process of every test in the binary shares, for a
+    /// second or more.
     static func nextMessage(on socket: Socket, within limit: Duration) async throws -> [[UInt8]]? {
         let deadline = ContinuousClock.now + limit
         while true {

@@ -110,6 +110,27 @@ struct SlowPeerTests {
         }
     }
 
+    /// A peer dropped for not reading is dialled again after the reconnect back-off (100 ms
+    /// here), whatever the tick time. Its next dial used to wait for the failure detector's
+    /// next check, a tick time / 8 apart (75 s here; 1.9 s at the default tick).
+    @Test func aPeerDroppedForNotReadingIsDialledAgainAfterTheBackOffNotAtTheNextCheck() async throws {
+        try await withTestCluster(tickTime: .seconds(600)) { cluster in
+            let a = try await cluster.startNode("a") { $0.maxPendingBytesPerPeer = 1 << 20 }
+            let b = try await cluster.startNode("b")
+            try #require(await a.connect(b.name))
+            try await eventually("b sees a") { b.nodes() == [a.name] }
+
+            let thaw = try #require(b.transport.loop).freeze()
+            _ = await stream(from: a, to: b.name) { a.nodes().contains(b.name) }
+            // A message past the bound ends any attempt the stream's last sends began, so
+            // that only the back-off can bring b back.
+            a.runtime.send(RawPeer.payload(0, size: 2 << 20), toName: "sink", on: b.name.description)
+            _ = await a.handshakesUnderWay()  // by its answer, a's transport has taken the send
+            thaw()
+            try await eventually("a and b are connected again", within: .seconds(30)) { a.nodes() == [b.name] && b.nodes() == [a.name] }
+        }
+    }
+
     /// A hidden node is never dialled again, so nothing made it drop its side of a connection
     /// that overflowed: it went on taking this node for up (the heartbeats still came) and
     /// sending into a connection nobody read. Now its first frame on it is answered with a

@@ -281,13 +281,8 @@ public final class ClusterNode: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             outbox.post(.shutdown { continuation.resume() })
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let finished = loopFinished
-            Thread {
-                finished.wait()
-                continuation.resume()
-            }.start()
-        }
+        let finished = loopFinished
+        await waitOffThePool { finished.wait() }
         runtime.setRemoteRouting(nil)
         logger.info("node \(name) stopped")
     }

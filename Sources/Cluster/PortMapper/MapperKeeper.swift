@@ -143,11 +143,6 @@ final class MapperKeeper: Sendable {
         wake.signal()
         guard started.load(ordering: .relaxed) else { return }  // no refresh loop to wait for
         let finished = self.finished
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                _ = finished.wait(timeout: .now() + .milliseconds(1_500))
-                continuation.resume()
-            }.start()
-        }
+        await waitOffThePool { _ = finished.wait(timeout: .now() + .milliseconds(1_500)) }
     }
 }

@@ -67,15 +67,9 @@ public final class PortMapperServer: Sendable {
         finished.wait()
     }
 
-    /// `stop()` from async code: the wait is on a thread of its own, not one of the pool's,
-    /// which every task and process of the program shares.
+    /// `stop()` from async code, off the concurrency pool's threads.
     public func shutdown() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                self.stop()
-                continuation.resume()
-            }.start()
-        }
+        await waitOffThePool { self.stop() }
     }
 
     private func serve(

@@ -46,6 +46,7 @@ let package = Package(
             name: "Cluster",
             dependencies: [
                 "ZeroMQ", "Processes", "OSProcess", "CTCPInfo",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

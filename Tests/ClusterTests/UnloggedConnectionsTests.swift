@@ -126,3 +126,62 @@ extension UnloggedConnectionsTests {
         #expect(Set(table.unlogged.keys) == [30, 31])
     }
 }
+
+extension UnloggedConnectionsTests {
+    /// The transport waits for the next expiry: the oldest acceptance still counted, whatever
+    /// became of those before it.
+    @Test func theOldestStillCountedIsTheNextToExpire() {
+        var table = Table(perAddress: 2, total: 100)
+        #expect(table.oldestSince == nil)
+        _ = accept([10, 11], from: "a", into: &table)
+        _ = accept([20], from: "b", into: &table, start: 2)
+        #expect(table.oldestSince == .zero)
+        table.loggedIn(10)
+        #expect(table.oldestSince == .seconds(1))
+        _ = accept([12], from: "a", into: &table, start: 3)
+        #expect(accept([13], from: "a", into: &table, start: 4) == [11])  // a's bound cuts 11
+        #expect(table.oldestSince == .seconds(2))
+        table.closed(20)
+        #expect(table.oldestSince == .seconds(3))
+        #expect(table.expired(before: .seconds(4)).map(\.descriptor) == [12])
+        #expect(table.oldestSince == .seconds(4))
+        table.closed(13)
+        #expect(table.oldestSince == nil)
+    }
+
+    /// A descriptor closed and used again: its first acceptance no longer counts, the second
+    /// does, from its own time.
+    @Test func aReusedDescriptorExpiresFromItsNewAcceptance() {
+        var table = Table(perAddress: 10, total: 100)
+        _ = accept([10], from: "a", into: &table)
+        _ = accept([11], from: "a", into: &table, start: 1)
+        _ = accept([10], from: "b", into: &table, start: 2)  // its close not heard of
+        #expect(table.oldestSince == .seconds(1))
+        #expect(table.expired(before: .seconds(2)).map(\.descriptor) == [11])
+        #expect(table.expired(before: .seconds(3)).map(\.descriptor) == [10])
+        #expect(table.unlogged.isEmpty && table.oldestSince == nil)
+    }
+
+    /// Times given out of order still expire oldest first.
+    @Test func anAcceptanceOlderThanTheLastStillExpiresFirst() {
+        var table = Table(perAddress: 10, total: 100)
+        _ = table.accepted(10, from: "a", ends: 10, at: .seconds(5))
+        _ = table.accepted(11, from: "a", ends: 11, at: .seconds(2))
+        #expect(table.oldestSince == .seconds(2))
+        #expect(table.expired(before: .seconds(6)).map(\.descriptor) == [11, 10])
+    }
+
+    /// Thousands of connections that log in, one after another behind one that does not:
+    /// what the table keeps to find the oldest stays within a bound of what it counts.
+    @Test func loginsBehindAnOldStrangerDoNotPileUp() {
+        var table = Table(perAddress: 10_000, total: 10_000)
+        _ = accept([1], from: "stranger", into: &table)
+        for descriptor in Int32(2)..<5_000 {
+            _ = table.accepted(descriptor, from: "node", ends: Int(descriptor), at: .seconds(Int(descriptor)))
+            table.loggedIn(descriptor)
+        }
+        #expect(table.arrivalsKept <= 2 * table.unlogged.count + 16)
+        #expect(table.oldestSince == .zero)
+        #expect(table.expired(before: .seconds(10_000)).map(\.descriptor) == [1])
+    }
+}

@@ -1,3 +1,5 @@
+import DequeModule
+
 /// The connections accepted on a listening port that have not logged in, by descriptor: at
 /// most `perAddress` from one address and `total` in all. libzmq accepts every connection and
 /// holds it for its handshake time with no bound on how many, so strangers that connect and
@@ -6,6 +8,7 @@
 /// of the address that holds the most: a flood churns itself, from one address or from
 /// many, and a real node, which logs in within a round trip from an address of its own, still
 /// gets through. Pure: the caller gives the time and cuts what it is told to.
+
 struct UnloggedConnections<Ends: Equatable> {
     struct Connection: Equatable {
         let descriptor: Int32
@@ -24,6 +27,11 @@ struct UnloggedConnections<Ends: Equatable> {
     /// Logged in before their acceptance was heard of (the monitor is read after the socket
     /// at times): such a descriptor is never counted as a stranger's.
     private var loggedInEarly: Set<Int32> = []
+    /// Every acceptance still counted, oldest first, and some forgotten since (dropped when
+    /// they reach the front, or all at once when they outnumber the rest): the oldest, and
+    /// so the next expiry, without a look at every connection, which the transport asks at
+    /// every round.
+    private var arrivals: Deque<(descriptor: Int32, since: Duration)> = []
 
     init(perAddress: Int, total: Int) {
         self.perAddress = max(1, perAddress)
@@ -48,6 +56,7 @@ struct UnloggedConnections<Ends: Equatable> {
         }
         unlogged[descriptor] = Connection(descriptor: descriptor, address: address, ends: ends, since: now)
         byAddress[address, default: []].append(descriptor)
+        arrive(descriptor, at: now)
         return cuts
     }
 
@@ -66,10 +75,18 @@ struct UnloggedConnections<Ends: Equatable> {
     /// them to be cut: past ZeroMQ's handshake, libzmq keeps a connection that never logs in
     /// for ever.
     mutating func expired(before cutoff: Duration) -> [Connection] {
-        let old = unlogged.values.filter { $0.since < cutoff }.sorted { $0.since < $1.since }
-        for connection in old { forget(connection.descriptor) }
+        var old: [Connection] = []
+        while let oldest = arrivals.first, oldest.since < cutoff, let connection = forget(oldest.descriptor) {
+            old.append(connection)
+        }
         return old
     }
+
+    /// When the oldest connection not logged in was accepted: the next to expire.
+    var oldestSince: Duration? { arrivals.first?.since }
+
+    /// How many acceptances the table keeps to find the oldest (for tests of its bound).
+    var arrivalsKept: Int { arrivals.count }
 
     /// The oldest connection of the address that holds the most (of those, the one whose
     /// oldest is oldest).
@@ -88,6 +105,24 @@ struct UnloggedConnections<Ends: Equatable> {
         guard let connection = unlogged.removeValue(forKey: descriptor) else { return nil }
         byAddress[connection.address]?.removeAll { $0 == descriptor }
         if byAddress[connection.address]?.isEmpty == true { byAddress.removeValue(forKey: connection.address) }
+        while let first = arrivals.first, !Self.isCounted(first, in: unlogged) { arrivals.removeFirst() }
+        if arrivals.count > 2 * unlogged.count + 16 {
+            let counted = unlogged
+            arrivals.removeAll { !Self.isCounted($0, in: counted) }
+        }
         return connection
+    }
+
+    /// Keeps `arrivals` oldest first: the caller's clock only goes forward, but the table
+    /// does not rely on it.
+    private mutating func arrive(_ descriptor: Int32, at now: Duration) {
+        let index = arrivals.lastIndex { $0.since <= now }.map { $0 + 1 } ?? 0
+        arrivals.insert((descriptor, now), at: index)
+    }
+
+    /// Whether an arrival is the acceptance still counted on its descriptor (not one
+    /// forgotten, whose descriptor may hold a newer connection).
+    private static func isCounted(_ arrival: (descriptor: Int32, since: Duration), in unlogged: [Int32: Connection]) -> Bool {
+        unlogged[arrival.descriptor]?.since == arrival.since
     }
 }

@@ -632,16 +632,17 @@ final class TransportLoop: @unchecked Sendable {
                 peerDown(silent, reason: .netTickTimeout, reconnect: true)
             }
             accepting = accepting.filter { $0.value.deadline > now }
-            for _ in unloggedOnRouter.cutExpired(before: now - settings.acceptTimeout) {
-                warnAboutStrangers("a connection did not log in within \(settings.acceptTimeout); closed it")
-            }
             if let (count, what) = strangerWarnings.due(now: now) {
                 logger.warning("\(what): \(count) more since the last warning")
             }
         }
         // Every round, not at the failure detector's checks (a tick time / 8 apart: 1.9 s by
         // default), which held a lost peer's next dial, due after 200 ms, until the next check
-        // (7.4 s in a test with a 60 s tick), and an attempt past its deadline as long.
+        // (7.4 s in a test with a 60 s tick), an attempt past its deadline as long, and a
+        // connection that had not logged in past its accept timeout.
+        for _ in unloggedOnRouter.cutExpired(before: now - settings.acceptTimeout) {
+            warnAboutStrangers("a connection did not log in within \(settings.acceptTimeout); closed it")
+        }
         for (name, attempt) in dialling where attempt.deadline <= now {
             failDialling(name, reason: "no answer within \(settings.connectTimeout)")
         }
@@ -653,11 +654,12 @@ final class TransportLoop: @unchecked Sendable {
         }
     }
 
-    /// When the timers next need a round: a heartbeat, a check, or the next dial of a lost
-    /// peer that is neither back nor being dialled (one that is waits for its attempt's end,
-    /// which a round sees anyway).
+    /// When the timers next need a round: a heartbeat, a check, the expiry of the oldest
+    /// connection not logged in, or the next dial of a lost peer that is neither back nor
+    /// being dialled (one that is waits for its attempt's end, which a round sees anyway).
     private var nextTimer: Duration {
-        lost.reduce(min(nextHeartbeat, nextCheck)) { next, peer in
+        let expiry = unloggedOnRouter.oldestSince.map { $0 + settings.acceptTimeout } ?? nextCheck
+        return lost.reduce(min(nextHeartbeat, nextCheck, expiry)) { next, peer in
             peers[peer.key] != nil || dialling[peer.key] != nil ? next : min(next, peer.value.nextAttempt)
         }
     }

@@ -39,6 +39,13 @@ public final class RawTCP {
         _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Writes what of `bytes` fits now, without waiting: how many were written (0 when none
+    /// fit, or the connection has ended). For a flood that must not block on a peer that
+    /// stopped reading.
+    public func writeNow(_ bytes: [UInt8]) -> Int {
+        max(0, bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) })
+    }
+
     /// Whether the other side closes the connection (reads end) within `limit`. It looks
     /// without blocking and waits between looks, so it holds no concurrency thread.
     public func waitForClose(within limit: Duration) async throws -> Bool {

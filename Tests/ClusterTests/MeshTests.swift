@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import Cluster
+@testable import Cluster
 import ClusterTestKit
 import Processes
 import Testing
@@ -131,6 +131,60 @@ struct PortMapperTests {
         #expect(logs.contains("too many connections without a registration, from 127.0.0.1"))
         #expect(try client.lookup("kept") == 4_000)
         for raw in flood { raw.close() }
+    }
+
+    /// libzmq puts a multipart message together in memory before it hands any of it over,
+    /// with no bound on its parts: a stranger that sent parts and never the last one grew a
+    /// mapper by 500 MB in half a second. Such a connection is cut, while a node's lasting
+    /// connection, which has asked far more than that slack in whole requests, is kept.
+    @Test func aMessageWhosePartsNeverEndIsCutButANodesLastingConnectionIsKept() async throws {
+        let logs = LogCapture()
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1", logger: logs.logger(for: "mapper"))
+        defer { mapper.stop() }
+        let client = PortMapperClient(host: "127.0.0.1", port: mapper.port)
+        let keeper = try PortMapperConnection(client)
+        #expect(try keeper.register(name: "kept", port: 4_000, incarnation: 1))
+        let asked = (0..<2_000).reduce(0) { sum, _ in sum + Int(UndeliveredBytes<Int>.wireBytes(of: [[UInt8](repeating: 0, count: 36), Array("LOOKUP".utf8), Array("kept".utf8)])) }
+        #expect(asked > Int(PortMapperServer.maxUndeliveredBytes))
+        for _ in 0..<2_000 { #expect(try keeper.request(["LOOKUP", "kept"]) == ["PORT", "4000"]) }
+
+        let endless = try RawTCP(port: mapper.port, from: "127.0.0.2")
+        endless.write(RawTCP.nullGreeting + Self.zmtpReady(socketType: "DEALER"))
+        try await Self.awaitZMTPReady(on: endless)  // a part before it would end the handshake
+        let parts = (0..<64).flatMap { _ in Self.zmtpPart([UInt8](repeating: 7, count: 1_000), more: true) }
+        var written = 0
+        try await eventually("the endless message cut") {
+            if written < 4 << 20 { written += endless.writeNow(parts) }
+            return endless.hasEnded
+        }
+        // Logged once cut: the end may be seen here first.
+        try await eventually("the cut logged") { logs.contains("a connection from 127.0.0.2 sent more than 64 KiB that made no whole request") }
+        #expect(!logs.contains("from 127.0.0.1 sent more than"))
+        #expect(try keeper.request(["LOOKUP", "kept"]) == ["PORT", "4000"])
+        #expect(try client.names().map(\.name) == ["kept"])
+    }
+
+    /// ZMTP 3's READY command, as a client of `socketType` sends it after the NULL greeting.
+    static func zmtpReady(socketType: String) -> [UInt8] {
+        let type = Array(socketType.utf8)
+        let body = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, UInt8(type.count)] + type
+        return [0x04, UInt8(body.count)] + body
+    }
+
+    /// Reads the server's greeting and READY command: libzmq drops a connection whose first
+    /// message comes before it has sent its READY.
+    static func awaitZMTPReady(on connection: RawTCP) async throws {
+        var received: [UInt8] = []
+        try await eventually("the server's READY") {
+            received += try await connection.read(within: .milliseconds(100)) ?? []
+            return received.count >= 66 && received.count >= 66 + Int(received[65])
+        }
+    }
+
+    /// A ZMTP 3 frame with a long size, marked as followed by more when `more`.
+    static func zmtpPart(_ body: [UInt8], more: Bool) -> [UInt8] {
+        let size = UInt64(body.count).bigEndian
+        return [more ? 0x03 : 0x02] + withUnsafeBytes(of: size) { Array($0) } + body
     }
 
     /// Something on the mapper's port that answers, but not as a mapper (another program,

@@ -22,6 +22,16 @@ public final class PortMapperServer: Sendable {
 
     /// The largest request frame: a command and a name of at most 255 bytes, and numbers.
     static let maxFrameBytes = 1_024
+    /// What a connection may have sent that has not made whole requests yet, past which it is
+    /// cut (`UndeliveredBytes`): a request is at most a few frames of `maxFrameBytes`.
+    static let maxUndeliveredBytes: Int64 = 64 << 10
+    /// How often the server looks at every connection's count of bytes received: what a
+    /// message that never ends can take is about what libzmq reads in this long (30 to 40 MB
+    /// in 50 ms on loopback). Often while a connection without a registration is open (a
+    /// lookup's lasts a round trip; a stranger's, until it is cut), seldom otherwise, when
+    /// only this host's nodes are connected.
+    static let lookInterval: Duration = .milliseconds(50)
+    static let lookIntervalWithStrangers: Duration = .milliseconds(10)
 
     /// Binds the port (failing if it is taken) and starts serving; at most
     /// `maxUnregisteredPerAddress` connections from one address, and `maxUnregistered` in
@@ -61,7 +71,7 @@ public final class PortMapperServer: Sendable {
         }.start()
     }
 
-    /// Stops serving, and returns once the server's thread has ended (within a poll's 100 ms).
+    /// Stops serving, and returns once the server's thread has ended (within a poll's 50 ms).
     public func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         finished.wait()
@@ -77,9 +87,11 @@ public final class PortMapperServer: Sendable {
         unregistered: UnloggedConnections<ConnectionEnds>, logger: Logger
     ) {
         var table = table, unregistered = unregistered
+        var undelivered = UndeliveredBytes<ConnectionEnds>(slack: Self.maxUndeliveredBytes)
         var warnings = RateLimitedWarnings(interval: .seconds(60))
         let clock = ContinuousClock()
         let origin = clock.now
+        var lastLook = Duration.zero
         // Closed connections end their registrations. A descriptor is reused as soon as it is
         // closed, but libzmq reports the close before closing it: so the closes read after
         // a request arrived include every one before it, and a new connection on an old
@@ -90,29 +102,46 @@ public final class PortMapperServer: Sendable {
                 let descriptor = event.descriptor
                 switch event.kind {
                 case .accepted:
+                    guard let ends = ConnectionEnds(descriptor: descriptor) else { break }  // closed already
                     let now = origin.duration(to: clock.now)
-                    for connection in unregistered.acceptCutting(descriptor, at: now) {
+                    undelivered.opened(descriptor, ends: ends)
+                    for connection in unregistered.acceptCutting(descriptor, ends: ends, at: now) {
                         let what = "too many connections without a registration, from \(connection.address) or in all; closed the oldest"
                         if warnings.note(what, now: now) { logger.warning("port mapper: \(what)") }
                     }
                 case .disconnected:
                     table.closed(connection: descriptor)
                     unregistered.closed(descriptor)
+                    undelivered.closed(descriptor)
                 default: break
                 }
+            }
+        }
+        // A message that never ends wakes no poll: the counts are looked at on a clock.
+        var lookInterval: Duration { unregistered.unlogged.isEmpty ? Self.lookInterval : Self.lookIntervalWithStrangers }
+        // From the last look, so that a stranger's connection is looked at soon after it came.
+        func cutEndlessMessages(now: Duration) {
+            guard now - lastLook >= lookInterval else { return }
+            lastLook = now
+            for connection in undelivered.cutOverdrawn() {
+                let what = "a connection from \(connection.ends.address) sent more than \(Self.maxUndeliveredBytes >> 10) KiB that made no whole request (a message whose parts do not end); closed it"
+                if warnings.note(what, now: now) { logger.warning("port mapper: \(what)") }
             }
         }
         while !stopping.load(ordering: .relaxed) {
             if let (count, what) = warnings.due(now: origin.duration(to: clock.now)) {
                 logger.warning("port mapper: \(what): \(count) more since the last warning")
             }
-            _ = try? poller.poll(timeoutMilliseconds: 100)
+            let untilLook = lastLook + lookInterval - origin.duration(to: clock.now)
+            _ = try? poller.poll(timeoutMilliseconds: max(1, Int(untilLook / .milliseconds(1)) + 1))
             watchConnections()
             while let message = try? router.receiveMessageWithOrigin(dontWait: true) {
                 watchConnections()
+                undelivered.delivered(message.frames.dropFirst(), on: message.descriptor)
                 respond(to: message, table: &table, unregistered: &unregistered, warnings: &warnings,
                         now: origin.duration(to: clock.now), router: router, logger: logger)
             }
+            cutEndlessMessages(now: origin.duration(to: clock.now))
         }
         try? router.stopMonitor()
         router.close()

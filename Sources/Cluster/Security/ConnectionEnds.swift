@@ -66,6 +66,13 @@ extension UnloggedConnections where Ends == ConnectionEnds {
     /// leave no room for (libzmq then reports their close): the connections cut, to log.
     mutating func acceptCutting(_ descriptor: Int32, at now: Duration, hasLoggedIn: (Connection) -> Bool = { _ in false }) -> [Connection] {
         guard let ends = ConnectionEnds(descriptor: descriptor) else { return [] }  // closed already
+        return acceptCutting(descriptor, ends: ends, at: now, hasLoggedIn: hasLoggedIn)
+    }
+
+    /// As `acceptCutting(_:at:hasLoggedIn:)`, with the connection's ends read already.
+    mutating func acceptCutting(
+        _ descriptor: Int32, ends: ConnectionEnds, at now: Duration, hasLoggedIn: (Connection) -> Bool = { _ in false }
+    ) -> [Connection] {
         let cuts = accepted(descriptor, from: ends.address, ends: ends, at: now, hasLoggedIn: hasLoggedIn)
         for connection in cuts { connection.ends.cut(connection.descriptor) }
         return cuts
@@ -74,6 +81,20 @@ extension UnloggedConnections where Ends == ConnectionEnds {
     /// Cuts the connections that have not logged in since before `cutoff`: those cut, to log.
     mutating func cutExpired(before cutoff: Duration) -> [Connection] {
         let cuts = expired(before: cutoff)
+        for connection in cuts { connection.ends.cut(connection.descriptor) }
+        return cuts
+    }
+}
+
+/// The I/O around the pure count: reading what TCP received on each connection, and cutting.
+extension UndeliveredBytes where Ends == ConnectionEnds {
+    /// Cuts the connections whose peer sent more than `slack` past its whole messages: those
+    /// cut, to log. One look at TCP's count per connection; the ends only of those to cut.
+    mutating func cutOverdrawn() -> [Connection] {
+        let cuts = overdrawn { descriptor in
+            let received = ctcpinfo_bytes_received(descriptor)
+            return received < 0 ? nil : received
+        }.filter { ConnectionEnds(descriptor: $0.descriptor) == $0.ends }
         for connection in cuts { connection.ends.cut(connection.descriptor) }
         return cuts
     }

@@ -8,7 +8,6 @@ import DequeModule
 /// of the address that holds the most: a flood churns itself, from one address or from
 /// many, and a real node, which logs in within a round trip from an address of its own, still
 /// gets through. Pure: the caller gives the time and cuts what it is told to.
-
 struct UnloggedConnections<Ends: Equatable> {
     struct Connection: Equatable {
         let descriptor: Int32
@@ -76,7 +75,13 @@ struct UnloggedConnections<Ends: Equatable> {
     /// for ever.
     mutating func expired(before cutoff: Duration) -> [Connection] {
         var old: [Connection] = []
-        while let oldest = arrivals.first, oldest.since < cutoff, let connection = forget(oldest.descriptor) {
+        while let oldest = arrivals.first, oldest.since < cutoff {
+            // The front is always counted (`forget` drops the others); were it not, its
+            // descriptor could hold a newer connection, not to be forgotten for it.
+            guard Self.isCounted(oldest, in: unlogged), let connection = forget(oldest.descriptor) else {
+                arrivals.removeFirst()
+                continue
+            }
             old.append(connection)
         }
         return old

@@ -89,6 +89,27 @@ public final class RawTCP {
 
     /// Closes the connection now (also done when it is released).
     public func close() { shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+    // MARK: Speaking ZMTP 3.0 as a client with the NULL mechanism
+
+    /// Sends the greeting and a READY command as a `socketType` socket, and reads the
+    /// server's: libzmq drops a connection whose first message comes before it has sent its
+    /// own READY.
+    public func handshakeAsNullClient(socketType: String) async throws {
+        let type = Array(socketType.utf8)
+        let ready = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, UInt8(type.count)] + type
+        write(Self.nullGreeting + [0x04, UInt8(ready.count)] + ready)
+        var received: [UInt8] = []
+        try await eventually("the server's greeting and READY") {
+            received += try await read(within: .milliseconds(100)) ?? []
+            return received.count >= 66 && received.count >= 66 + Int(received[65])  // its READY's size
+        }
+    }
+
+    /// A message part with a long (8-byte) size, marked as followed by more when `more`.
+    public static func zmtpPart(_ body: [UInt8], more: Bool) -> [UInt8] {
+        [more ? 0x03 : 0x02] + withUnsafeBytes(of: UInt64(body.count).bigEndian, Array.init) + body
+    }
 }
 
 public enum RawTCPError: Error {

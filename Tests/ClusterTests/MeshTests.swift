@@ -158,9 +158,8 @@ struct PortMapperTests {
         for _ in 0..<300 { #expect(try keeper.request(question) == ["NONE"]) }
 
         let endless = try RawTCP(port: mapper.port, from: "127.0.0.2")
-        endless.write(RawTCP.nullGreeting + Self.zmtpReady(socketType: "DEALER"))
-        try await Self.awaitZMTPReady(on: endless)  // a part before it would end the handshake
-        let parts = (0..<64).flatMap { _ in Self.zmtpPart([UInt8](repeating: 7, count: 1_000), more: true) }
+        try await endless.handshakeAsNullClient(socketType: "DEALER")
+        let parts = (0..<64).flatMap { _ in RawTCP.zmtpPart([UInt8](repeating: 7, count: 1_000), more: true) }
         var written = 0
         try await eventually("the endless message cut") {
             if written < 4 << 20 { written += endless.writeNow(parts) }
@@ -171,29 +170,6 @@ struct PortMapperTests {
         #expect(!logs.contains("from 127.0.0.1 sent more than"))
         #expect(try keeper.request(["LOOKUP", "kept"]) == ["PORT", "4000"])
         #expect(try client.names().map(\.name) == ["kept"])
-    }
-
-    /// ZMTP 3's READY command, as a client of `socketType` sends it after the NULL greeting.
-    static func zmtpReady(socketType: String) -> [UInt8] {
-        let type = Array(socketType.utf8)
-        let body = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, UInt8(type.count)] + type
-        return [0x04, UInt8(body.count)] + body
-    }
-
-    /// Reads the server's greeting and READY command: libzmq drops a connection whose first
-    /// message comes before it has sent its READY.
-    static func awaitZMTPReady(on connection: RawTCP) async throws {
-        var received: [UInt8] = []
-        try await eventually("the server's READY") {
-            received += try await connection.read(within: .milliseconds(100)) ?? []
-            return received.count >= 66 && received.count >= 66 + Int(received[65])
-        }
-    }
-
-    /// A ZMTP 3 frame with a long size, marked as followed by more when `more`.
-    static func zmtpPart(_ body: [UInt8], more: Bool) -> [UInt8] {
-        let size = UInt64(body.count).bigEndian
-        return [more ? 0x03 : 0x02] + withUnsafeBytes(of: size) { Array($0) } + body
     }
 
     /// Something on the mapper's port that answers, but not as a mapper (another program,

@@ -6,9 +6,15 @@ import Cluster
 /// title on one side of a split and of the date on the other both survive, and a delete on
 /// either side wins over edits (an entry never comes back).
 ///
+/// A tombstone keeps only the id and the delete's stamp: the title and date a user deleted
+/// are not kept on any replica (a deleted record's fields never show and never win a merge
+/// again). Every way a record is made goes through `init`, which forgets them, so a
+/// tombstone from the wire, the disk or a merge is one value whatever its fields were.
+///
 /// `merged(with:)` is commutative, associative and idempotent (each field is a join of its
-/// stamp, then of its value when stamps are equal), so replicas that have seen the same
-/// writes hold the same record, whatever the order they saw them in.
+/// stamp, then of its value when stamps are equal; a tombstone is determined by its delete
+/// stamp alone), so replicas that have seen the same writes hold the same record, whatever
+/// the order they saw them in.
 public struct EntryRecord: Hashable, Sendable, Codable {
     public let id: EntryID
     public private(set) var date: TodoDate
@@ -20,11 +26,22 @@ public struct EntryRecord: Hashable, Sendable, Codable {
 
     public init(id: EntryID, date: TodoDate, dateStamp: Stamp, title: String, titleStamp: Stamp, deleted: Stamp? = nil) {
         self.id = id
-        self.date = date
-        self.dateStamp = dateStamp
-        self.title = title
-        self.titleStamp = titleStamp
         self.deleted = deleted
+        if deleted == nil {
+            (self.date, self.dateStamp, self.title, self.titleStamp) = (date, dateStamp, title, titleStamp)
+        } else {
+            (self.date, self.dateStamp, self.title, self.titleStamp) = (.first, .zero, "", .zero)
+        }
+    }
+
+    /// A record decoded by `Codable` goes through `init` too, so it cannot keep a deleted
+    /// entry's fields either.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try values.decode(EntryID.self, forKey: .id),
+                  date: try values.decode(TodoDate.self, forKey: .date), dateStamp: try values.decode(Stamp.self, forKey: .dateStamp),
+                  title: try values.decode(String.self, forKey: .title), titleStamp: try values.decode(Stamp.self, forKey: .titleStamp),
+                  deleted: try values.decodeIfPresent(Stamp.self, forKey: .deleted))
     }
 
     /// A new entry, both fields written at `stamp`.
@@ -38,13 +55,17 @@ public struct EntryRecord: Hashable, Sendable, Codable {
     /// The newest stamp's clock in this record.
     public var newestClock: Int64 { max(dateStamp.clock, titleStamp.clock, deleted?.clock ?? 0) }
 
+    /// Writes the given fields of a live entry; a tombstone takes no write.
     mutating func write(date: TodoDate?, title: String?, at stamp: Stamp) {
+        guard deleted == nil else { return }
         if let date { (self.date, dateStamp) = (date, stamp) }
         if let title { (self.title, titleStamp) = (title, stamp) }
     }
 
+    /// Makes this record a tombstone (or a later one), forgetting its date and title.
     mutating func delete(at stamp: Stamp) {
-        deleted = max(deleted ?? stamp, stamp)
+        self = EntryRecord(id: id, date: date, dateStamp: dateStamp, title: title, titleStamp: titleStamp,
+                           deleted: max(deleted ?? stamp, stamp))
     }
 
     /// Both records' writes: per field the later one (by stamp, then by value).

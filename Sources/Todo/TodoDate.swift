@@ -27,6 +27,14 @@ public struct TodoDate: Hashable, Comparable, Sendable, CustomStringConvertible 
         self.init(year: fields.year, month: fields.month, day: fields.day)
     }
 
+    /// 0000-01-01, the first day there is: what a deleted entry's record holds in place of its
+    /// date.
+    public static let first = TodoDate(checked: (year: 0, month: 1, day: 1))
+
+    private init(checked day: (year: Int, month: Int, day: Int)) {
+        (year, month, self.day) = day
+    }
+
     /// A day from its numbers; nil when it does not exist.
     public init?(year: Int, month: Int, day: Int) {
         guard (0...9999).contains(year), (1...12).contains(month), (1...Self.days(inMonth: month, year: year)).contains(day) else {

@@ -19,6 +19,19 @@ public struct TodoEntry: Codable, Hashable, Sendable {
 /// seen the same changes are equal, whatever the order, so both sides of a split keep their
 /// writes when it heals.
 public struct TodoList: Hashable, Sendable {
+    // Two copies are equal when they hold the same records and id counter: what replicas
+    // store and send. The clock is left out. It is this copy's own floor for its next stamp,
+    // and may be above every stamp it still holds, since a tombstone forgets the stamps of
+    // edits it won over.
+    public static func == (lhs: TodoList, rhs: TodoList) -> Bool {
+        lhs.nextCounter == rhs.nextCounter && lhs.records == rhs.records
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(nextCounter)
+        hasher.combine(records)
+    }
+
     /// Ascending by id.
     public private(set) var records: [EntryRecord]
     /// The counter of the next id made here: above every id the list has seen.
@@ -124,6 +137,9 @@ public struct TodoList: Hashable, Sendable {
             changed = true
         }
         for record in change.records {
+            // Counted even when the record changes nothing here (an edit of a deleted entry),
+            // so the next write's stamp is later than every stamp this copy has seen.
+            clock = max(clock, record.newestClock)
             let index = insertionIndex(of: record.id)
             if index < records.count, records[index].id == record.id {
                 let merged = records[index].merged(with: record)
@@ -136,7 +152,6 @@ public struct TodoList: Hashable, Sendable {
             }
             changed = true
             nextCounter = max(nextCounter, record.id.counter + 1)
-            clock = max(clock, record.newestClock)
         }
         return changed
     }

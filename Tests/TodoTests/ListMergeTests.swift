@@ -70,6 +70,22 @@ struct ListMergeTests {
         }
     }
 
+    /// No copy keeps a deleted entry's title or date, whatever came before or after the delete
+    /// on either side, and wherever the copy got the delete from.
+    @Test(arguments: seeds)
+    func noCopyKeepsWhatADeleteRemoved(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let history = History.diverged(copies: 2, random: &random)
+        var replayed = TodoList()
+        for change in history.changes { replayed.apply(change) }
+        for list in history.lists + [history.lists[0].merged(history.lists[1]), replayed] {
+            for record in list.records where record.deleted != nil {
+                #expect(record.title.isEmpty && record.date == .first, "seed \(seed): \(record.id)")
+                #expect(record.titleStamp == .zero && record.dateStamp == .zero, "seed \(seed): \(record.id)")
+            }
+        }
+    }
+
     @Test func aDeleteOnOneSideWinsOverAnEditOnTheOther() throws {
         let day = try #require(TodoDate("2018-12-19"))
         var base = TodoList()

@@ -37,6 +37,83 @@ struct TodoStoreTests {
         #expect(try await reopened.digests() == ["alice": alice.digest, "bob": bob.digest])
     }
 
+    /// A deleted entry's title and date are gone from the database: not in its record (a
+    /// tombstone), and not in the file's free space where the row was before.
+    @Test func aDeletedEntrysTitleAndDateAreNotInTheDatabaseFile() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (title, date) = ("Call Alice about the surprise party", try #require(TodoDate("2031-07-09")))
+        var list = TodoList()
+        let path: String
+        do {
+            let store = try await TodoStore.open(directory: directory)
+            path = store.path
+            let (entry, added) = list.add(date: date, title: title, by: "todo1", atMillis: 1)
+            let kept = list.add(date: day, title: "Buy milk", by: "todo1", atMillis: 2).1
+            #expect(try await store.apply([("bob", added), ("bob", kept)]) == [true, true])
+            let delete = list.delete(id: entry.id, by: "todo1", atMillis: 3)
+            #expect(try await store.apply([("bob", try #require(delete))]) == [true])
+            store.releaseDirectory()
+        }
+        // Every page in the file, whether or not SQLite kept the store's last connection open.
+        let raw = try rawDatabase(path)
+        let titles = try await raw.writeWithoutTransaction { db in
+            try db.checkpoint(.truncate)
+            return try String.fetchAll(db, sql: "SELECT title FROM records WHERE list = 'bob' ORDER BY counter")
+        }
+        #expect(titles == ["", "Buy milk"])
+        try raw.close()
+        let file = try #require(FileManager.default.contents(atPath: path))
+        #expect(file.range(of: Data("Buy milk".utf8)) != nil)
+        #expect(file.range(of: Data(title.utf8)) == nil)
+        #expect(file.range(of: Data(date.description.utf8)) == nil)
+    }
+
+    /// The store's file opened by itself, as another program would. It waits while the store's
+    /// last connection, closing, checkpoints the WAL.
+    private func rawDatabase(_ path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    /// A database from before tombstones forgot their entries: the fields they kept are
+    /// forgotten when it is opened, and the list's digest is made the sum of what is left.
+    @Test func tombstonesKeptWholeByAnEarlierVersionAreEmptiedOnOpening() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var list = TodoList()
+        let (entry, added) = list.add(date: day, title: "Dentist", by: "todo1", atMillis: 1)
+        let kept = list.add(date: day, title: "Buy milk", by: "todo1", atMillis: 2).1
+        let deleted = list.delete(id: entry.id, by: "todo1", atMillis: 3)
+        let delete = try #require(deleted)
+        let path: String
+        do {
+            let store = try await TodoStore.open(directory: directory)
+            path = store.path
+            #expect(try await store.apply([("bob", added), ("bob", kept), ("bob", delete)]) == [true, true, true])
+            store.releaseDirectory()
+        }
+        // The tombstone as an earlier version stored it, with that version's digest.
+        let raw = try rawDatabase(path)
+        try await raw.write { db in
+            try db.execute(sql: """
+                UPDATE records SET date = '2018-12-19', date_clock = 1, date_node = 'todo1', title = 'Dentist',
+                title_clock = 1, title_node = 'todo1' WHERE deleted_clock IS NOT NULL
+                """)
+            try db.execute(sql: "UPDATE lists SET digest = 12345")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'tombstones without their entries'")
+        }
+        try raw.close()
+        let reopened = try await reopening { try await TodoStore.open(directory: directory) }
+        #expect(try await reopened.load("bob") == list)
+        #expect(try await reopened.digests() == ["bob": list.digest])
+        reopened.releaseDirectory()
+        let check = try rawDatabase(path)
+        #expect(try await check.read { try String.fetchAll($0, sql: "SELECT title FROM records ORDER BY counter") } == ["", "Buy milk"])
+        try check.close()
+    }
+
     @Test func aCommitIsSyncedToDisk() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -45,6 +122,13 @@ struct TodoStoreTests {
         #expect(try await TodoStore.open(directory: directory).writerSetting("synchronous") == 2)
         let reopened = try await reopening { try await TodoStore.open(directory: directory) }
         #expect(try await reopened.writerSetting("synchronous") == 2)
+    }
+
+    /// What a row held before it was rewritten is zeroed, whatever SQLite's build defaults to.
+    @Test func theWriterZeroesWhatARowNoLongerHolds() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await TodoStore.open(directory: directory).writerSetting("secure_delete") == 1)
     }
 
     /// A grown database's pages stay in the writer's memory instead of being read per write.

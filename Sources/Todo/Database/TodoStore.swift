@@ -41,7 +41,12 @@ public final class TodoStore: Sendable {
         // copied fewer pages in all, but each checkpoint then held the writer long enough to
         // take POSTs' p99 from 13 to 21 ms on a grown database (`make bench`). Most of the
         // copying is done before, in the background (`checkpointIfDue`).
-        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -\(Self.writerCacheKiB)") }
+        // `secure_delete`: what a row held before it was rewritten is zeroed, so a deleted
+        // entry's title does not linger in the file's free space (Debian's SQLite does so by
+        // default; others do not).
+        try pool.writeWithoutTransaction {
+            try $0.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -\(Self.writerCacheKiB); PRAGMA secure_delete = ON")
+        }
         var migrator = DatabaseMigrator()
         migrator.registerMigration("lists and entries") { db in
             try db.execute(sql: """
@@ -70,6 +75,19 @@ public final class TodoStore: Sendable {
                 ALTER TABLE lists ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
                 """)
             for name in try String.fetchAll(db, sql: "SELECT name FROM lists") {
+                let digest = try Self.records(of: name, db).reduce(0) { $0 &+ $1.digest }
+                try db.execute(sql: "UPDATE lists SET digest = ? WHERE name = ?", arguments: [Int64(bitPattern: digest), name])
+            }
+        }
+        migrator.registerMigration("tombstones without their entries") { db in
+            // A tombstone no longer keeps the deleted entry's date and title (`EntryRecord`), and
+            // a list's digest is the sum of its records': both are rewritten where one was kept.
+            let lists = try String.fetchAll(db, sql: "SELECT DISTINCT list FROM records WHERE deleted_clock IS NOT NULL")
+            try db.execute(sql: """
+                UPDATE records SET date = ?, date_clock = 0, date_node = '', title = '', title_clock = 0, title_node = ''
+                WHERE deleted_clock IS NOT NULL
+                """, arguments: [TodoDate.first.description])
+            for name in lists {
                 let digest = try Self.records(of: name, db).reduce(0) { $0 &+ $1.digest }
                 try db.execute(sql: "UPDATE lists SET digest = ? WHERE name = ?", arguments: [Int64(bitPattern: digest), name])
             }

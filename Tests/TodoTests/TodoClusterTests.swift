@@ -77,6 +77,22 @@ struct TodoClusterTests {
         }
     }
 
+    /// A delete through any node leaves no copy of what was deleted: every node's store holds
+    /// the tombstone without the entry's title and date once the delete is answered.
+    @Test func aDeleteLeavesNoNodeWithTheDeletedTitle() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let secret = try await systems[0].add("ivy", "2031-07-09", "Call Alice about the surprise party")
+            _ = try await systems[0].add("ivy", "2018-12-19", "Dentist")
+            #expect(try await systems[2].perform("ivy", .delete(id: secret.id)) == .deleted)
+            for system in systems {
+                let stored = try #require(try await system.database.local.load("ivy"))
+                #expect(stored.records.map(\.title) == ["", "Dentist"], "\(system.node.name)")
+                #expect(stored.records.map(\.date.description) == ["0000-01-01", "2018-12-19"], "\(system.node.name)")
+            }
+        }
+    }
+
     /// A list server hands its change to the node's writer, which sends it on with the other
     /// changes of its batch: beyond the request's process here and rex's worker there, a
     /// write starts no process (it started three more before: a store, a multicall and a

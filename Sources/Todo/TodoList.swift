@@ -19,19 +19,6 @@ public struct TodoEntry: Codable, Hashable, Sendable {
 /// seen the same changes are equal, whatever the order, so both sides of a split keep their
 /// writes when it heals.
 public struct TodoList: Hashable, Sendable {
-    // Two copies are equal when they hold the same records and id counter: what replicas
-    // store and send. The clock is left out. It is this copy's own floor for its next stamp,
-    // and may be above every stamp it still holds, since a tombstone forgets the stamps of
-    // edits it won over.
-    public static func == (lhs: TodoList, rhs: TodoList) -> Bool {
-        lhs.nextCounter == rhs.nextCounter && lhs.records == rhs.records
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(nextCounter)
-        hasher.combine(records)
-    }
-
     /// Ascending by id.
     public private(set) var records: [EntryRecord]
     /// The counter of the next id made here: above every id the list has seen.
@@ -230,4 +217,19 @@ extension TodoList: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws { try asChange.encode(to: encoder) }
+}
+
+extension TodoList {
+    /// Two copies are equal when they hold the same records and id counter: what replicas
+    /// store and send. The clock is left out: it is this copy's own floor for its next stamp,
+    /// and may be above every stamp the copy still holds, as a tombstone forgets the stamps of
+    /// the edits it won over.
+    public static func == (lhs: TodoList, rhs: TodoList) -> Bool {
+        lhs.nextCounter == rhs.nextCounter && lhs.records == rhs.records
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(nextCounter)
+        hasher.combine(records)
+    }
 }

@@ -193,14 +193,15 @@ public final class TodoSystem: Sendable {
         node.global.whereis(TodoServer.globalName(list)).flatMap { try? NodeName(parsing: $0.node) }
     }
 
-    /// Stops the list servers (each finishing the request in hand) and the database writer.
+    /// Stops the list servers (each finishing the request in hand) and the database writer,
+    /// then closes the store.
     public func shutdown() async {
         _ = try? await node.runtime.withProcess { context in
             let watch = context.monitor(keeper)
             context.exit(keeper, reason: .shutdown)
             _ = try await context.receive(timeout: .seconds(30)) { ($0 as? Down).flatMap { $0.ref == watch ? $0 : nil } }
         }
-        database.local.releaseDirectory()
+        await database.local.close()
     }
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.

@@ -121,9 +121,17 @@ public final class TodoStore: Sendable {
         guard status.st_mode & S_IFMT == S_IFDIR else { throw DirectoryProblem(description: "\(directory) is not a directory") }
     }
 
-    /// Lets the directory go before this store is dropped, for a store that will not be used
-    /// again (a stopped system, whose node may start another on the same directory).
-    public func releaseDirectory() { lock.release() }
+    /// Closes a store that will not be used again (a stopped system, whose node may start
+    /// another on the same directory), and lets its directory go. The WAL is copied into the
+    /// database file and emptied first, so a stopped node leaves its data in one file, without
+    /// the older copies of pages the WAL held (a deleted entry's title among them). Should that
+    /// fail (the disk), SQLite recovers the WAL at the next opening, as after a crash.
+    public func close() async {
+        _ = try? await pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        try? checkpointer.close()
+        try? pool.close()
+        lock.release()
+    }
 
     /// `init(directory:)` on a thread of its own (a serial queue's): opening migrates and
     /// syncs to disk, which must not hold up a thread of the concurrency pool.

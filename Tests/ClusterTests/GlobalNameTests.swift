@@ -170,6 +170,33 @@ struct GlobalNameTests {
         try await eventually("the late table taken in") { to.global.whereis("marker-\(marker.serial)") == marker }
     }
 
+    /// n2 sees n1 go first and registers a name n1's process held; n3, which still sees n1,
+    /// keeps n1's owner (the lower node), as every node would. When n3 sees n1 go too, the
+    /// name is n2's owner's on n3, as on n2. Before, n3 had no owner for it while n2 kept one
+    /// that n3 never heard of again, and a second owner was registered through n3 (the
+    /// partition soak: a second list server, whose writes reads through the others missed).
+    @Test func aNameThatLostToAnOwnerOnANodeGoingDownIsTheLosersWhenThatNodeGoes() async throws {
+        try await withTestCluster(tickTime: .milliseconds(600)) { cluster in
+            let nodes = try await cluster.startMesh(3)
+            let (n1, n2, n3) = (nodes[0], nodes[1], nodes[2])
+            let first = n1.runtime.spawn(idle)
+            #expect(try await n1.global.register("dana", first) == nil)
+            try await eventually("registered everywhere") { nodes.allSatisfy { $0.global.whereis("dana") == first } }
+            cluster.cut(n1, n2)
+            try await eventually("n2 saw n1 go") { n2.nodes() == [n3.name] && n2.global.whereis("dana") == nil }
+            let next = n2.runtime.spawn(idle)
+            #expect(try await n2.global.register("dana", next) == nil)
+            try await eventually("n3 kept n1's owner over n2's") { cluster.logs.contains("Name conflict terminating {dana, \(next)}") }
+            #expect(n3.global.whereis("dana") == first)
+            cluster.cut(n1, n3)
+            try await eventually("n3 saw n1 go") { n3.nodes() == [n2.name] }
+            try await eventually("the name is n2's owner's on n3 too") { n3.global.whereis("dana") == next }
+            #expect(n2.global.whereis("dana") == next)
+            #expect(n2.runtime.isAlive(next))
+            #expect(cluster.logs.contains("global: names back to the owners they overruled: dana to \(next)"))
+        }
+    }
+
     @Test func aHealedCutKeepsOneOwnerChosenAlikeEverywhereAndKillsTheOther() async throws {
         try await withTestCluster(tickTime: .milliseconds(600)) { cluster in
             let nodes = try await cluster.startMesh(3)

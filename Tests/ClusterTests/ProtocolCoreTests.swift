@@ -428,6 +428,47 @@ import Testing
         #expect(unknown.learn("x", earlier) == GlobalTable.Clash(name: "x", kept: earlier, lost: now))
     }
 
+    /// A peer that had already seen a's node go down registered the name on b; here a's owner
+    /// was kept over it. When a's node goes here too, or a's owner ends, the name is b's
+    /// again, as it still is on b's node.
+    @Test func aNameIsTheOverruledOwnersAgainWhenItsKeptOwnerGoes() {
+        for keptOwnerGoes in [{ (table: inout GlobalTable) in _ = table.forgetNode("a@h") },
+                              { (table: inout GlobalTable) in table.forget("x", onA) }] {
+            var table = GlobalTable()
+            _ = table.learn("x", onA)
+            #expect(table.learn("x", onB) == GlobalTable.Clash(name: "x", kept: onA, lost: onB))
+            #expect(table.whereis("x") == onA && table.overruled == ["x": onB])
+            keptOwnerGoes(&table)
+            #expect(table.whereis("x") == onB)
+            #expect(table.overruled.isEmpty)
+        }
+    }
+
+    /// An overruled owner that ends (its node killed it on seeing the clash), or whose node
+    /// goes, is not given the name later.
+    @Test func anOverruledOwnerThatEndsOrWhoseNodeGoesIsForgotten() {
+        var table = GlobalTable()
+        _ = table.merge(["x": onB, "y": onC])
+        _ = table.merge(["x": onA, "y": onA])
+        #expect(table.overruled == ["x": onB, "y": onC])
+        table.forget("x", onB)
+        _ = table.forgetNode("c@h")
+        #expect(table.overruled.isEmpty)
+        #expect(table.forgetNode("a@h") == ["x", "y"])
+        #expect(table.names.isEmpty)
+    }
+
+    /// Two pids of one node are not two sides: the earlier one is not kept as overruled.
+    @Test func aLaterPidOfTheSameNodeLeavesNoOverruledOwner() {
+        let earlier = Pid(node: "b@h", incarnation: 1, serial: 45), later = Pid(node: "b@h", incarnation: 1, serial: 622)
+        var table = GlobalTable()
+        _ = table.learn("x", earlier)
+        _ = table.learn("x", later)
+        #expect(table.overruled.isEmpty)
+        table.forget("x", later)
+        #expect(table.whereis("x") == nil)
+    }
+
     @Test func aDownNodeTakesItsNamesAlong() {
         var table = GlobalTable()
         _ = table.merge(["x": onA, "y": onB, "z": onB])

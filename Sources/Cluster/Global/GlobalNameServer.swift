@@ -67,7 +67,10 @@ struct GlobalNameServer {
             }
         case let sync as GlobalSync:
             for clash in changeTable({ $0.merge(sync.names, lives: node.incarnation(of:)) }) { settle(clash, context: context) }
-            let kept = changeTable { table in sync.names.filter { table.whereis($0.key) == $0.value } }
+            // The owners overruled here are watched too: one that ends must not get its name back.
+            let kept = changeTable { table in
+                sync.names.filter { table.whereis($0.key) == $0.value || table.overruled[$0.key] == $0.value }
+            }
             for (name, pid) in kept { watch(name, pid, context: context) }
             if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { syncedOver[from] = node.connection(to: from) }
         case let request as GlobalLockRequest:
@@ -100,9 +103,9 @@ struct GlobalNameServer {
             }
             for name in names {
                 let owned = changeTable { table in
-                    guard table.whereis(name) == down.pid else { return false }
+                    let owned = table.whereis(name) == down.pid
                     table.forget(name, down.pid)
-                    return true
+                    return owned
                 }
                 // The owner's node tells everyone; every other node watches the owner as well.
                 if owned, context.runtime.isLocal(down.pid) {
@@ -120,9 +123,15 @@ struct GlobalNameServer {
                 }
             case .down(let peer, _, hidden: false):
                 syncedOver.removeValue(forKey: peer)
-                let gone = changeTable { $0.forgetNode(peer.description) }
+                let (gone, restored) = changeTable { table in
+                    let gone = table.forgetNode(peer.description)
+                    return (gone, gone.compactMap { name in table.whereis(name).map { "\(name) to \($0)" } })
+                }
                 node.changeSettledClashes { $0 = $0.filter { $0.value.node != peer.description } }
                 if !gone.isEmpty { node.logger.info("global: names of \(peer) dropped: \(gone.joined(separator: ", "))") }
+                if !restored.isEmpty {
+                    node.logger.info("global: names back to the owners they overruled: \(restored.joined(separator: ", "))")
+                }
             default: break
             }
         case let query as GlobalSyncQuery:

@@ -16,6 +16,13 @@ public struct GlobalTable: Sendable, Equatable {
     }
 
     public private(set) var names: [String: Pid] = [:]
+    /// Owners on another node than the one kept over them here, by name. The loser's own node
+    /// may never see the clash: it had already seen the kept owner's node go down when it
+    /// registered. So when the kept owner goes here too (its node, or itself), the name is
+    /// the loser's again, as it still is on the loser's node. Forgotten, the name had no owner
+    /// here while a peer had one, and a second one was registered from here (the partition
+    /// soak: two list servers in one connected cluster, each taking writes for 5 s).
+    public private(set) var overruled: [String: Pid] = [:]
 
     public init() {}
 
@@ -36,19 +43,25 @@ public struct GlobalTable: Sendable, Equatable {
             return nil
         }
         let kept = Self.winner(current, pid, life: current.node == pid.node ? lives(pid.node) : nil)
+        let lost = kept == current ? pid : current
         names[name] = kept
-        return Clash(name: name, kept: kept, lost: kept == current ? pid : current)
+        if lost.node != kept.node { overruled[name] = lost } else if overruled[name] == kept { overruled[name] = nil }
+        return Clash(name: name, kept: kept, lost: lost)
     }
 
-    /// Forgets `name` if `pid` still has it.
+    /// Forgets `name` if `pid` still has it (the name is then the overruled owner's, if any),
+    /// and `pid` as its overruled owner.
     public mutating func forget(_ name: String, _ pid: Pid) {
-        if names[name] == pid { names.removeValue(forKey: name) }
+        if overruled[name] == pid { overruled[name] = nil }
+        if names[name] == pid { names[name] = overruled.removeValue(forKey: name) }
     }
 
-    /// Forgets every name whose process lived on `node` (it went down).
+    /// Forgets every name whose process lived on `node` (it went down); those with an
+    /// overruled owner elsewhere are that owner's again.
     public mutating func forgetNode(_ node: String) -> [String] {
+        overruled = overruled.filter { $0.value.node != node }
         let gone = names.filter { $0.value.node == node }.map(\.key).sorted()
-        for name in gone { names.removeValue(forKey: name) }
+        for name in gone { names[name] = overruled.removeValue(forKey: name) }
         return gone
     }
 

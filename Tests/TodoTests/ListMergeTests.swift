@@ -24,8 +24,7 @@ struct ListMergeTests {
     func changesInAnyOrderAnyNumberOfTimesGiveTheSameCopy(seed: UInt64) {
         var random = SplitMix64(seed: seed)
         let history = History.diverged(copies: 2, random: &random)
-        var inOrder = TodoList()
-        for change in history.changes { inOrder.apply(change) }
+        let inOrder = history.replayed
         var shuffled = history.changes + history.changes.filter { _ in random.next() % 3 == 0 }
         shuffled.shuffle(using: &random)
         var anyOrder = TodoList()
@@ -76,9 +75,7 @@ struct ListMergeTests {
     func noCopyKeepsWhatADeleteRemoved(seed: UInt64) {
         var random = SplitMix64(seed: seed)
         let history = History.diverged(copies: 2, random: &random)
-        var replayed = TodoList()
-        for change in history.changes { replayed.apply(change) }
-        for list in history.lists + [history.lists[0].merged(history.lists[1]), replayed] {
+        for list in history.lists + [history.lists[0].merged(history.lists[1]), history.replayed] {
             for record in list.records where record.deleted != nil {
                 #expect(record.title.isEmpty && record.date == .first, "seed \(seed): \(record.id)")
                 #expect(record.titleStamp == .zero && record.dateStamp == .zero, "seed \(seed): \(record.id)")
@@ -161,6 +158,13 @@ struct History {
             history.lists[copy] = list
         }
         return history
+    }
+
+    /// Every change applied once, in the order they were made, to an empty copy.
+    var replayed: TodoList {
+        var list = TodoList()
+        for change in changes { list.apply(change) }
+        return list
     }
 
     private mutating func record(_ change: ListChange) {

@@ -45,7 +45,7 @@ public struct GlobalTable: Sendable, Equatable {
         let kept = Self.winner(current, pid, life: current.node == pid.node ? lives(pid.node) : nil)
         let lost = kept == current ? pid : current
         names[name] = kept
-        if lost.node != kept.node { overruled[name] = lost } else if overruled[name] == kept { overruled[name] = nil }
+        if lost.node != kept.node { overruled[name] = lost }
         return Clash(name: name, kept: kept, lost: lost)
     }
 

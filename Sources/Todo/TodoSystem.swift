@@ -196,11 +196,24 @@ public final class TodoSystem: Sendable {
     /// Stops the list servers (each finishing the request in hand) and the database writer,
     /// then closes the store.
     public func shutdown() async {
+        await stopServing()
+        await closeStore()
+    }
+
+    /// Stops the list servers (each finishing the request in hand) and the database writer.
+    /// A node stopping gracefully leaves the cluster right after, and closes the store only
+    /// then: peers send it their writes until it has left, and each one that comes after
+    /// the writer stopped fails there (logged on the peer).
+    public func stopServing() async {
         _ = try? await node.runtime.withProcess { context in
             let watch = context.monitor(keeper)
             context.exit(keeper, reason: .shutdown)
             _ = try await context.receive(timeout: .seconds(30)) { ($0 as? Down).flatMap { $0.ref == watch ? $0 : nil } }
         }
+    }
+
+    /// Closes the store (`TodoStore.close`): for a system that stopped serving.
+    public func closeStore() async {
         await database.local.close()
     }
 

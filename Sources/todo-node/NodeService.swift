@@ -34,12 +34,13 @@ struct NodeService: Service {
 }
 
 /// The to-do system as a service: on graceful shutdown its list servers finish the request in
-/// hand and stop, then the database writer writes what it holds.
+/// hand and stop, then the database writer writes what it holds. The store is closed once
+/// the node has left (`main`).
 struct TodoService: Service {
     let system: TodoSystem
 
     func run() async throws {
         try? await gracefulShutdown()
-        await system.shutdown()
+        await system.stopServing()
     }
 }

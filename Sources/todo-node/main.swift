@@ -108,6 +108,8 @@ do {
 } catch {
     fail("\(error)", code: 1)
 }
+// The node has left: no peer sends it a write any more. The WAL goes into the database file.
+await system.closeStore()
 
 /// Whether the HTTP port can be bound: a bind test up front gives a clear exit 2.
 func portProblem(host: String, port: Int) -> String? {

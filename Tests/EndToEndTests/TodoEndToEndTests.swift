@@ -62,6 +62,17 @@ struct TodoEndToEndTests {
 
             node1.signal(SIGTERM)
             #expect(try await node1.exitCode(within: .seconds(15)) == 0)
+            // A graceful stop leaves the data in the database file, and nothing of the deleted
+            // entry in any of the node's files: not its title, nor the titles it had before.
+            let directory = e2e.dataDirectory("node1")
+            var files = Data()
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasPrefix("todo.sqlite") {
+                files += try #require(FileManager.default.contents(atPath: directory.appendingPathComponent(file).path))
+            }
+            #expect(files.range(of: Data("Dentist".utf8)) != nil)
+            for title in ["Dinner", "Lunch", "Brunch"] { #expect(files.range(of: Data(title.utf8)) == nil, "\(title)") }
+            let wal = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("todo.sqlite-wal").path)
+            #expect((wal?[.size] as? Int ?? 0) == 0)
             try await e2e.waitForPeers(httpPort: http2) { $0.isEmpty }
             #expect(try await e2e.todo(["--node", "node2@localhost", "entries", "bob", "2018-12-19"]) == "2018-12-19 Dentist\n")
             #expect(try await e2e.todo(["--node", "node2@localhost", "add", "bob", "2018-12-19", "Gym"]) == "2.node2 2018-12-19 Gym\n")

@@ -74,10 +74,7 @@ public final class TodoStore: Sendable {
                 ALTER TABLE lists DROP COLUMN version;
                 ALTER TABLE lists ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
                 """)
-            for name in try String.fetchAll(db, sql: "SELECT name FROM lists") {
-                let digest = try Self.records(of: name, db).reduce(0) { $0 &+ $1.digest }
-                try db.execute(sql: "UPDATE lists SET digest = ? WHERE name = ?", arguments: [Int64(bitPattern: digest), name])
-            }
+            for name in try String.fetchAll(db, sql: "SELECT name FROM lists") { try Self.recomputeDigest(of: name, db) }
         }
         migrator.registerMigration("tombstones without their entries") { db in
             // A tombstone no longer keeps the deleted entry's date and title (`EntryRecord`), and
@@ -87,10 +84,7 @@ public final class TodoStore: Sendable {
                 UPDATE records SET date = ?, date_clock = 0, date_node = '', title = '', title_clock = 0, title_node = ''
                 WHERE deleted_clock IS NOT NULL
                 """, arguments: [TodoDate.first.description])
-            for name in lists {
-                let digest = try Self.records(of: name, db).reduce(0) { $0 &+ $1.digest }
-                try db.execute(sql: "UPDATE lists SET digest = ? WHERE name = ?", arguments: [Int64(bitPattern: digest), name])
-            }
+            for name in lists { try Self.recomputeDigest(of: name, db) }
         }
         try migrator.migrate(pool)
         var checkpointing = Configuration()
@@ -257,6 +251,13 @@ public final class TodoStore: Sendable {
             }
             return digests
         }
+    }
+
+    /// Stores `name`'s digest as the sum of its stored records' (a migration's; writes keep
+    /// it up to date as they go).
+    private static func recomputeDigest(of name: String, _ db: Database) throws {
+        let digest = try records(of: name, db).reduce(0) { $0 &+ $1.digest }
+        try db.execute(sql: "UPDATE lists SET digest = ? WHERE name = ?", arguments: [Int64(bitPattern: digest), name])
     }
 
     private static func records(of name: String, _ db: Database) throws -> [EntryRecord] {

@@ -24,6 +24,14 @@ public final class TestCluster: Sendable {
         _ name: String, cookie: String = "test-cookie", hidden: Bool = false, registry: WireRegistry = WireRegistry(),
         configure: (inout ClusterSettings) -> Void = { _ in }
     ) async throws -> ClusterNode {
+        try await startNode(name, cookie: cookie, hidden: hidden, registry: registry, configure: configure) { _ in }.node
+    }
+
+    /// As `startNode`, with `readying` run before peers can log in (`ClusterNode.start`).
+    public func startNode<Ready: Sendable>(
+        _ name: String, cookie: String = "test-cookie", hidden: Bool = false, registry: WireRegistry = WireRegistry(),
+        configure: (inout ClusterSettings) -> Void = { _ in }, readying: (ClusterNode) async throws -> Ready
+    ) async throws -> (node: ClusterNode, ready: Ready) {
         var settings = ClusterSettings(node: NodeName(name: name, host: "localhost"), cookie: cookie)
         settings.hidden = hidden
         settings.tickTime = tickTime
@@ -31,9 +39,10 @@ public final class TestCluster: Sendable {
         settings.connectTimeout = .seconds(3)
         settings.reconnectBackoff = .milliseconds(100) ... .milliseconds(500)
         configure(&settings)
-        let node = try await ClusterNode.start(settings, registry: registry, logger: logs.logger(for: "\(name)@localhost"))
-        started.withLock { $0.append(node) }
-        return node
+        let started = try await ClusterNode.start(settings, registry: registry, logger: logs.logger(for: "\(name)@localhost"),
+                                                 readying: readying)
+        self.started.withLock { $0.append(started.node) }
+        return started
     }
 
     /// Starts `count` visible nodes n1, n2, ... and joins them into one mesh.

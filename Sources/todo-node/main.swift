@@ -70,26 +70,31 @@ if settings.httpPort != 0, let problem = portProblem(host: settings.httpHost, po
     fail("cannot listen for HTTP on \(settings.httpHost):\(settings.httpPort): \(problem)")
 }
 
+let todoSettings = {
+    var todo = TodoSettings(dataDirectory: settings.dataDirectory)
+    todo.serverIdleTimeout = settings.serverIdleTimeout
+    return todo
+}()
+/// The to-do system did not start: its store could not be opened.
+struct DatabaseProblem: Error { let cause: any Error }
+
+// The to-do system starts before any peer can log in: one that reconnects at once to a
+// restarted node finds its functions there (catch-up, writes), not missing.
 let node: ClusterNode
+let system: TodoSystem
 do {
-    node = try await ClusterNode.start(settings.cluster, logger: logger)
+    (node, system) = try await ClusterNode.start(settings.cluster, logger: logger) { node in
+        do { return try await TodoSystem.start(node: node, settings: todoSettings) } catch { throw DatabaseProblem(cause: error) }
+    }
 } catch let error as NodeStartError {
     switch error {
     case .nameInUse: fail("\(error)", code: 1)
     default: fail("\(error)")
     }
+} catch let problem as DatabaseProblem {
+    fail("cannot open the database in \(settings.dataDirectory): \(problem.cause)")
 } catch {
     fail("\(error)")
-}
-
-var todoSettings = TodoSettings(dataDirectory: settings.dataDirectory)
-todoSettings.serverIdleTimeout = settings.serverIdleTimeout
-let system: TodoSystem
-do {
-    system = try await TodoSystem.start(node: node, settings: todoSettings)
-} catch {
-    await node.shutdown()
-    fail("cannot open the database in \(settings.dataDirectory): \(error)")
 }
 
 // A graceful shutdown stops them in reverse order: HTTP first, then the list servers (each

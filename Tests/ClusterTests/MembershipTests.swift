@@ -181,4 +181,34 @@ struct MembershipTests {
             try await eventually("one connection each way") { a.nodes() == [b.name] && b.nodes() == [a.name] }
         }
     }
+
+    /// A node is not logged in to while it readies itself (`ClusterNode.start`'s `readying`):
+    /// a peer that dials it then, as a restarted node's peers do at once, gives up or waits,
+    /// and finds what `readying` set up once it is in.
+    @Test func noPeerLogsInToANodeBeforeItIsReady() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.connectTimeout = .milliseconds(500) }
+            let (b, dialledWhileReadying) = try await cluster.startNode("b") { node in
+                let dialled = await a.connect(node.name)
+                node.rpc.register("ready") { (_: Int) in true }
+                return dialled
+            }
+            #expect(dialledWhileReadying == false)
+            #expect(await a.connect(b.name))
+            #expect(try await a.rpc.call(b.name, "ready", 0, returning: Bool.self))
+        }
+    }
+
+    /// A node whose `readying` fails leaves again: its name is free for the next.
+    @Test func aNodeThatFailsToReadyLeavesItsNameFree() async throws {
+        struct NotReady: Error {}
+        try await withTestCluster { cluster in
+            await #expect(throws: NotReady.self) {
+                _ = try await cluster.startNode("b") { _ throws -> Int in throw NotReady() }
+            }
+            let b = try await cluster.startNode("b")
+            let a = try await cluster.startNode("a")
+            #expect(await a.connect(b.name))
+        }
+    }
 }

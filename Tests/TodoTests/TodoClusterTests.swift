@@ -251,6 +251,32 @@ struct TodoClusterTests {
         }
     }
 
+    /// A node's system starts before peers can log in to it (`ClusterNode.start`'s
+    /// `readying`): a peer that dials it meanwhile, as a restarted node's peers do at once,
+    /// gets in after, and its catch-up brings what only that node held, rather than stopping
+    /// at `no function todo.digest_buckets on that node`.
+    @Test func aPeerThatDialsANodeWhileItsSystemStartsCatchesUpFromIt() async throws {
+        try await withTodoCluster { todo in
+            let n1 = try await todo.startSystem(on: try await todo.cluster.startNode("n1") { $0.connectTimeout = .milliseconds(500) })
+            // n2's copy holds a list n1 has never seen, as one written while n1 was away.
+            var list = TodoList()
+            let change = list.add(date: try #require(TodoDate("2018-12-19")), title: "only on n2", by: "n2", atMillis: 1).1
+            let store = try await TodoStore.open(directory: todo.root + "/n2")
+            #expect(try await store.apply([("lena", change)]) == [true])
+            await store.close()
+
+            let (n2, dialledWhileStarting) = try await todo.cluster.startNode("n2") { node in
+                let dialled = await n1.node.connect(node.name)
+                _ = try await reopening { try await todo.startSystem(on: node) }
+                return dialled
+            }
+            #expect(dialledWhileStarting == false)
+            #expect(await n1.node.connect(n2.name))
+            try await eventually("n1's copy has n2's list") { try await n1.storedTitles("lena") == ["only on n2"] }
+            #expect(!todo.cluster.logs.contains("catch-up from"))
+        }
+    }
+
     /// A write that reached one node's copy and not another's, with no node going down to
     /// trigger catch-up (a store that timed out, say), reaches it by anti-entropy.
     @Test func antiEntropyMakesGoodAStoreThatMissedAConnectedNode() async throws {

@@ -67,6 +67,18 @@ public final class ClusterNode: Sendable {
     public static func start(
         _ settings: ClusterSettings, registry: WireRegistry = WireRegistry(), logger: Logger? = nil
     ) async throws -> ClusterNode {
+        try await start(settings, registry: registry, logger: logger) { _ in }.node
+    }
+
+    /// As `start(_:registry:logger:)`, with `readying` run on the node before its transport
+    /// thread starts: no peer logs in until it has ended, so none finds the node without what
+    /// `readying` sets up (a service's rpc functions, its registered processes), as peers that
+    /// reconnect at once to a restarted node did. The node's name is taken first, and kept
+    /// while `readying` runs. When `readying` throws, the node leaves again and that is thrown.
+    public static func start<Ready: Sendable>(
+        _ settings: ClusterSettings, registry: WireRegistry = WireRegistry(), logger: Logger? = nil,
+        readying: (ClusterNode) async throws -> Ready
+    ) async throws -> (node: ClusterNode, ready: Ready) {
         var logger = logger ?? Logger(label: "todo.cluster")
         logger[metadataKey: "node"] = "\(settings.node)"
         let incarnation = UInt64.random(in: 1...UInt64.max)
@@ -111,11 +123,6 @@ public final class ClusterNode: Sendable {
             node: node, identity: identity, context: context, security: security,
             sockets: .init(router: router, publisher: publisher, zap: zap))
         node.transport.loop = loop
-        let finished = node.loopFinished
-        Thread {
-            loop.run()
-            finished.signal()
-        }.start()
         keeper?.start()
         node.runtime.setRemoteRouting(node)
         NetKernel.start(on: node)
@@ -123,11 +130,29 @@ public final class ClusterNode: Sendable {
         GlobalNameServer.start(on: node)
         GroupServer.start(on: node)
         RemoteSpawn.startServer(on: node)
+        let ready: Ready
+        do {
+            ready = try await readying(node)
+        } catch {
+            node.run(loop)
+            await node.shutdown()
+            throw error
+        }
+        node.run(loop)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
         if !settings.encrypted {
             logger.warning("cluster links are not encrypted: anyone on the network can read them (a setting for benchmarks only)")
         }
-        return node
+        return (node, ready)
+    }
+
+    /// Starts the transport thread: from here on peers log in, and messages go out.
+    private func run(_ loop: TransportLoop) {
+        let finished = loopFinished
+        Thread {
+            loop.run()
+            finished.signal()
+        }.start()
     }
 
     private init(

@@ -23,8 +23,16 @@ enum StoreBench {
             })
         }
         let before = cpuSeconds()
-        for batch in batches { try await store.apply(batch) }
+        do {
+            for batch in batches { try await store.apply(batch) }
+        } catch {
+            await store.close()
+            throw error
+        }
         let after = cpuSeconds()
+        // Closed before the directory goes: a store closing on its own as the directory was
+        // removed took its files away under the removal, which gave up and left the directory.
+        await store.close()
         let perChange = 1e6 / Double(changes)
         return ((after.user + after.system - before.user - before.system) * perChange, (after.user - before.user) * perChange)
     }

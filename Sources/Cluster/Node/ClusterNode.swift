@@ -74,7 +74,8 @@ public final class ClusterNode: Sendable {
     /// thread starts: no peer logs in until it has ended, so none finds the node without what
     /// `readying` sets up (a service's rpc functions, its registered processes), as peers that
     /// reconnect at once to a restarted node did. The node's name is taken first, and kept
-    /// while `readying` runs. When `readying` throws, the node leaves again and that is thrown.
+    /// while `readying` runs; it must not wait on a peer, which cannot reach the node yet.
+    /// When `readying` throws, the node leaves again and that is thrown.
     public static func start<Ready: Sendable>(
         _ settings: ClusterSettings, registry: WireRegistry = WireRegistry(), logger: Logger? = nil,
         readying: (ClusterNode) async throws -> Ready

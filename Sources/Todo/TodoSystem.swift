@@ -17,6 +17,11 @@ public struct TodoSettings: Sendable {
     /// up: a store that failed while the peer stayed connected (a timeout, a disk error) is
     /// made good within a few of these.
     public var antiEntropyInterval: Duration = .seconds(30)
+    /// Whether requests wait, within their deadline, until the node has tried to join its
+    /// cluster (`TodoSystem.triedToJoin()`): a node that comes back then serves the writes it
+    /// missed, merged from its peers' copies, rather than its own older copy, and starts no
+    /// list server of its own beside theirs. `todo-node` sets it when it has `--connect` nodes.
+    public var waitsToJoin = false
     /// How long the database writer may hold a batch for company after a busy one
     /// (`CommitGathering`); zero: a batch begins as soon as the commit before it ends.
     /// Measured here (2 cores, alternated runs in two sittings), 1.5 ms against none: the HTTP
@@ -48,6 +53,8 @@ public final class TodoSystem: Sendable {
     /// The node's `visibleConnectionsMade` when a wait for the peers' tables of names timed
     /// out: requests stop waiting until another peer comes (`awaitPeersNames`).
     private let namesWaitGivenUp = Atomic<UInt64>(.max)
+    /// False until `triedToJoin()` when the settings ask requests to wait for it.
+    private let joinTried: Atomic<Bool>
 
     static let callFunction = "todo.call"
     static let whereisFunction = "todo.whereis"
@@ -72,6 +79,7 @@ public final class TodoSystem: Sendable {
         self.settings = settings
         self.keeper = keeper
         self.metrics = metrics
+        self.joinTried = Atomic(!settings.waitsToJoin)
         self.shelves = ListShelves(runtime: node.runtime)
         self.cache = TodoCache(node: node, database: database, expiry: settings.serverIdleTimeout, wallMillis: settings.wallMillis,
                                shelves: shelves)
@@ -91,6 +99,10 @@ public final class TodoSystem: Sendable {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
+        guard await awaitJoinAttempt(until: deadline) else {
+            metrics.unavailable()
+            throw .unavailable("this node is still joining its cluster")
+        }
         await awaitPeersNames(until: deadline)
         // A read looks its server up first; the first call uses what it found, without a
         // second lookup.
@@ -142,6 +154,23 @@ public final class TodoSystem: Sendable {
             }
             return reply
         }
+    }
+
+    /// The node has tried to join its cluster: it is connected, or every node it was to join
+    /// through failed once (then it serves alone, as a node cut off would). Requests held for
+    /// it (`TodoSettings.waitsToJoin`) go on.
+    public func triedToJoin() {
+        joinTried.store(true, ordering: .releasing)
+    }
+
+    /// Holds a request until the node has tried to join (a start's first seconds at most);
+    /// false when the deadline came first.
+    private func awaitJoinAttempt(until deadline: ContinuousClock.Instant) async -> Bool {
+        while !joinTried.load(ordering: .acquiring) {
+            guard ContinuousClock.now + .milliseconds(5) < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
     }
 
     /// Right after a peer (re)connects, its table of global names is still on its way: after a

@@ -9,6 +9,8 @@ import Todo
 struct NodeService: Service {
     let node: ClusterNode
     let joining: [NodeName]
+    /// Called after each try to join, the first one included, whatever its outcome.
+    let triedToJoin: @Sendable () -> Void
 
     func run() async throws {
         let join = Task { await joinCluster() }
@@ -17,16 +19,17 @@ struct NodeService: Service {
         await node.shutdown()
     }
 
-    /// `--connect`: keep trying with back-off until one of the nodes answers.
+    /// `--connect`: dial them all, and keep trying with back-off until one of them answers.
     private func joinCluster() async {
         guard !joining.isEmpty else { return }
         var backoff = Duration.milliseconds(200)
         while !Task.isCancelled {
-            for target in joining where await node.connect(target) {
-                node.logger.info("joined the cluster through \(target)")
-                return
+            if let through = await node.connect(toAnyOf: joining) {
+                node.logger.info("joined the cluster through \(through)")
+                return triedToJoin()
             }
             node.logger.info("no node of \(joining.map(\.description).joined(separator: ", ")) answers yet; retrying in \(backoff)")
+            triedToJoin()
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))
         }

@@ -73,6 +73,9 @@ if settings.httpPort != 0, let problem = portProblem(host: settings.httpHost, po
 let todoSettings = {
     var todo = TodoSettings(dataDirectory: settings.dataDirectory)
     todo.serverIdleTimeout = settings.serverIdleTimeout
+    // A node that comes back serves once it has its peers' copies: requests wait for the
+    // first try to join (as long as a connect timeout at most, when no node answers).
+    todo.waitsToJoin = !settings.connect.isEmpty
     return todo
 }()
 /// The to-do system did not start: its store could not be opened.
@@ -99,7 +102,7 @@ do {
 
 // A graceful shutdown stops them in reverse order: HTTP first, then the list servers (each
 // finishing the write in hand), then the node, which tells its peers it is leaving.
-var services: [any Service] = [NodeService(node: node, joining: settings.connect), TodoService(system: system)]
+var services: [any Service] = [NodeService(node: node, joining: settings.connect, triedToJoin: system.triedToJoin), TodoService(system: system)]
 if settings.httpPort != 0 {
     let limits = HTTPLimits(descriptors: DescriptorLimit.current)
     services.append(Application(

@@ -211,4 +211,22 @@ struct MembershipTests {
             #expect(await a.connect(b.name))
         }
     }
+
+    /// `connect(toAnyOf:)` answers with a node that answered, whatever the others do; nil when
+    /// none does.
+    @Test func connectingToAnyOfSeveralNodesAnswersWithOneThatAnswered() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            let c = try await cluster.startNode("c")
+            a.cut(c.name)  // a's dial to c waits for the connect timeout, as over a dead network
+            let ghosts = [NodeName(name: "ghost", host: "localhost"), NodeName(name: "phantom", host: "localhost")]
+            #expect(await a.connect(toAnyOf: ghosts + [c.name, b.name]) == b.name)
+            #expect(a.nodes() == [b.name])
+            #expect(await a.connect(toAnyOf: [c.name, b.name]) == b.name, "one already connected")
+            #expect(await a.connect(toAnyOf: ghosts) == nil)
+            #expect(await a.connect(toAnyOf: [a.name]) == nil, "a node does not join through itself")
+            #expect(await a.connect(toAnyOf: []) == nil)
+        }
+    }
 }

@@ -56,4 +56,43 @@ struct KillEndToEndTests {
             #expect(total >= 1_000)
         }
     }
+
+    /// A node killed and started again serves lists only once it has tried to join through
+    /// its `--connect` nodes: its first answer holds the writes it missed, not its older copy.
+    /// While none of them answers, it holds requests for that first try, then serves alone.
+    @Test func aRestartedNodeServesOnlyOnceItHasTriedToJoin() async throws {
+        try await withEndToEnd { e2e in
+            let (nodes, ports) = try await e2e.startMesh(2)
+            let (add, read) = ("/add_entry?list=frank&date=2018-12-19&title=", "/entries?list=frank&date=2018-12-19")
+            #expect(httpPost(port: ports[0], add + "one") == 200)
+            await nodes[1].stop()
+            #expect(httpPost(port: ports[0], add + "two") == 200)
+
+            // n1 frozen: n2's first try to join it lasts the connect timeout.
+            nodes[0].signal(SIGSTOP)
+            let frozenOut = try e2e.startNode("n2", httpPort: ports[1], e2e.meshFlags(for: 2, of: 2))
+            var first: (status: Int, body: String)?
+            try await e2e.waitFor("n2's first answer", within: .seconds(30)) {
+                first = await httpGet(port: ports[1], read)
+                return first != nil
+            }
+            #expect(frozenOut.output.contains("no node of n1@localhost answers yet"), "answered before it tried to join")
+            #expect(first?.status == 200, "then served alone, as a node cut off")
+            nodes[0].signal(SIGCONT)
+            try await e2e.waitForPeers(httpPort: ports[1]) { $0 == ["n1@localhost"] }
+
+            // With n1 up, the first answer after a restart has every write n2 missed.
+            await frozenOut.stop()
+            try await e2e.waitForPeers(httpPort: ports[0]) { $0.isEmpty }
+            #expect(httpPost(port: ports[0], add + "three") == 200)
+            _ = try e2e.startNode("n2", httpPort: ports[1], e2e.meshFlags(for: 2, of: 2))
+            first = nil
+            try await e2e.waitFor("n2's first answer after the second restart", within: .seconds(30)) {
+                first = await httpGet(port: ports[1], read)
+                return first != nil
+            }
+            #expect(first?.status == 200)
+            #expect(Set(entryTitles(in: first?.body ?? "")) == ["one", "two", "three"], "\(first?.body ?? "")")
+        }
+    }
 }

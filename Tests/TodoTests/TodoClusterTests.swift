@@ -277,6 +277,27 @@ struct TodoClusterTests {
         }
     }
 
+    /// A system that waits to join (`TodoSettings.waitsToJoin`, as `todo-node --connect`)
+    /// holds requests until its node has tried to, and answers unavailable when that does not
+    /// come within their deadline: it does not serve its own copy, which may be older than
+    /// its peers', before it has them.
+    @Test func requestsWaitForTheNodesTryToJoin() async throws {
+        try await withTodoCluster { todo in
+            let node = try await todo.cluster.startNode("n1")
+            var settings = TodoSettings(dataDirectory: todo.dataDirectory(of: node))
+            settings.waitsToJoin = true
+            let system = try await TodoSystem.start(node: node, settings: settings)
+            await #expect(throws: TodoFailure.unavailable("this node is still joining its cluster")) {
+                try await system.perform("frank", .add(date: try #require(TodoDate("2018-12-19")), title: "Dentist"),
+                                         deadline: .milliseconds(200))
+            }
+            #expect(try await system.storedTitles("frank").isEmpty)
+            system.triedToJoin()
+            _ = try await system.add("frank", "2018-12-19", "Dentist")
+            #expect(try await system.entries("frank") == ["2018-12-19 Dentist"])
+        }
+    }
+
     /// A write that reached one node's copy and not another's, with no node going down to
     /// trigger catch-up (a store that timed out, say), reaches it by anti-entropy.
     @Test func antiEntropyMakesGoodAStoreThatMissedAConnectedNode() async throws {

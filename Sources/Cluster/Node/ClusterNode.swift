@@ -202,6 +202,23 @@ public final class ClusterNode: Sendable {
         }
     }
 
+    /// Connects to whichever of `nodes` answers first, dialling them all at once (joining one
+    /// member joins them all): that node, or nil when every one failed. An unreachable node
+    /// holds the answer up only when no other answers.
+    public func connect(toAnyOf nodes: [NodeName]) async -> NodeName? {
+        let others = nodes.filter { $0 != name }
+        if let connected = others.first(where: isConnected) { return connected }
+        guard !others.isEmpty, !stopped.load(ordering: .relaxed) else { return nil }
+        return await withCheckedContinuation { continuation in
+            let answers = FirstAnswer(awaiting: others.count)
+            for node in others {
+                outbox.post(.connect(node) { failure in
+                    if let answer = answers.take(failure == nil ? node : nil) { continuation.resume(returning: answer) }
+                })
+            }
+        }
+    }
+
     /// `connect`, which says why when it fails: no port mapper answers on the node's host, no
     /// such name is registered there, the node refused us (a different cookie?), or it did not
     /// answer within the connect timeout.
@@ -311,5 +328,26 @@ public final class ClusterNode: Sendable {
         await waitOffThePool { finished.wait() }
         runtime.setRemoteRouting(nil)
         logger.info("node \(name) stopped")
+    }
+}
+
+/// The answers of several connection attempts, for `connect(toAnyOf:)`: the first success,
+/// or nil once all have failed, given out once.
+private final class FirstAnswer: Sendable {
+    private let state: Mutex<(failuresToCome: Int, given: Bool)>
+
+    init(awaiting attempts: Int) { state = Mutex((attempts, false)) }
+
+    /// An attempt's outcome (the node, or nil when it failed): the answer when it decides one.
+    func take(_ connected: NodeName?) -> NodeName?? {
+        state.withLock { state in
+            guard !state.given else { return .none }
+            if connected == nil {
+                state.failuresToCome -= 1
+                guard state.failuresToCome == 0 else { return .none }
+            }
+            state.given = true
+            return .some(connected)
+        }
     }
 }

@@ -102,7 +102,9 @@ do {
 
 // A graceful shutdown stops them in reverse order: HTTP first, then the list servers (each
 // finishing the write in hand), then the node, which tells its peers it is leaving.
-var services: [any Service] = [NodeService(node: node, joining: settings.connect, triedToJoin: system.triedToJoin), TodoService(system: system)]
+var services: [any Service] = [
+    NodeService(node: node, joining: settings.connect, triedToJoin: system.triedToJoin), TodoService(system: system),
+]
 if settings.httpPort != 0 {
     let limits = HTTPLimits(descriptors: DescriptorLimit.current)
     services.append(Application(

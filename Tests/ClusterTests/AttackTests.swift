@@ -132,6 +132,25 @@ struct AttackTests {
         }
     }
 
+    /// While a node readies itself (`ClusterNode.start`'s `readying`), before any peer may
+    /// log in, its cluster port is bounded as always: silent connections from one address are
+    /// cut past their bound, the oldest first.
+    @Test func silentConnectionsAreCutPastTheirBoundWhileANodeReadies() async throws {
+        try await withTestCluster { cluster in
+            _ = try await cluster.startNode("a", configure: {
+                $0.acceptTimeout = .seconds(600)  // only the bound can explain a cut
+                $0.maxHandshakes = 1_000
+            }) { node in
+                let bound = node.settings.maxHandshakesPerAddress
+                let flood = try (0..<bound + 8).map { _ in try RawTCP(port: node.clusterPort, from: "127.0.0.2") }
+                defer { for raw in flood { raw.close() } }
+                try await eventually("the oldest cut") { flood.prefix(8).allSatisfy(\.hasEnded) }
+                #expect(!flood.suffix(bound).contains { $0.hasEnded })
+                #expect(await node.handshakesUnderWay() == bound)
+            }
+        }
+    }
+
     /// Past ZeroMQ's handshake libzmq keeps a connection for ever: one that holds the
     /// cluster's key but never logs in is closed by the node after its accept timeout, not
     /// at the failure detector's next check (a tick time / 8 apart: 75 s here).

@@ -70,12 +70,12 @@ public final class ClusterNode: Sendable {
         try await start(settings, registry: registry, logger: logger) { _ in }.node
     }
 
-    /// As `start(_:registry:logger:)`, with `readying` run on the node before its transport
-    /// thread starts: no peer logs in until it has ended, so none finds the node without what
-    /// `readying` sets up (a service's rpc functions, its registered processes), as peers that
-    /// reconnect at once to a restarted node did. The node's name is taken first, and kept
-    /// while `readying` runs; it must not wait on a peer, which cannot reach the node yet.
-    /// When `readying` throws, the node leaves again and that is thrown.
+    /// As `start(_:registry:logger:)`, with `readying` run on the node before peers may log
+    /// in: none finds the node without what `readying` sets up (a service's rpc functions,
+    /// its registered processes), as peers that reconnect at once to a restarted node did.
+    /// Their connections are bounded as always meanwhile, and their logins wait. The node's
+    /// name is taken first, and kept while `readying` runs; it must not wait on a peer, which
+    /// cannot log in yet. When `readying` throws, the node leaves again and that is thrown.
     public static func start<Ready: Sendable>(
         _ settings: ClusterSettings, registry: WireRegistry = WireRegistry(), logger: Logger? = nil,
         readying: (ClusterNode) async throws -> Ready
@@ -124,6 +124,11 @@ public final class ClusterNode: Sendable {
             node: node, identity: identity, context: context, security: security,
             sockets: .init(router: router, publisher: publisher, zap: zap))
         node.transport.loop = loop
+        let finished = node.loopFinished
+        Thread {
+            loop.run()
+            finished.signal()
+        }.start()
         keeper?.start()
         node.runtime.setRemoteRouting(node)
         NetKernel.start(on: node)
@@ -135,25 +140,15 @@ public final class ClusterNode: Sendable {
         do {
             ready = try await readying(node)
         } catch {
-            node.run(loop)
             await node.shutdown()
             throw error
         }
-        node.run(loop)
+        node.outbox.post(.openLogins)
         logger.info("node \(settings.node) started\(settings.hidden ? " (hidden)" : "") on port \(port)")
         if !settings.encrypted {
             logger.warning("cluster links are not encrypted: anyone on the network can read them (a setting for benchmarks only)")
         }
         return (node, ready)
-    }
-
-    /// Starts the transport thread: from here on peers log in, and messages go out.
-    private func run(_ loop: TransportLoop) {
-        let finished = loopFinished
-        Thread {
-            loop.run()
-            finished.signal()
-        }.start()
     }
 
     private init(

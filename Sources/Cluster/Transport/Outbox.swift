@@ -18,6 +18,8 @@ enum Command: Sendable {
     /// How many connections were accepted and have not logged in (finished the cookie
     /// handshake): for tests and operators.
     case countHandshakes(@Sendable (Int) -> Void)
+    /// The node is ready: logins held until now go on (`TransportLoop.loginsOpen`).
+    case openLogins
 }
 
 /// The queue into the transport thread, with a pipe that wakes its poll. Posting never

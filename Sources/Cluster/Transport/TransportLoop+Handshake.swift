@@ -105,6 +105,7 @@ extension TransportLoop {
         switch packet {
         case .hello(let hello):
             drainRouterMonitor()
+            guard loginsOpen else { return holdHello(hello, id: id, descriptor: descriptor) }
             receiveHello(hello, id: id, descriptor: descriptor)
         case .proof:
             guard let attempt = accepting.removeValue(forKey: id) else {
@@ -114,6 +115,23 @@ extension TransportLoop {
         default:
             warnAboutStrangers("dropped a packet from a connection that has not shaken hands")
         }
+    }
+
+    /// Keeps a hello until logins open, as many as connections may wait to log in.
+    private func holdHello(_ hello: Packet.Hello, id: [UInt8], descriptor: Int32) {
+        guard heldHellos[id] != nil || heldHellos.count < settings.maxHandshakes else {
+            return warnAboutStrangers("dropped a hello: too many wait for this node to be ready")
+        }
+        heldHellos[id] = (hello, descriptor)
+    }
+
+    /// Lets peers log in: the hellos held meanwhile (of connections still open) are answered.
+    func openLogins() {
+        loginsOpen = true
+        let held = heldHellos
+        heldHellos = [:]
+        drainRouterMonitor()
+        for (id, waiting) in held { receiveHello(waiting.hello, id: id, descriptor: waiting.descriptor) }
     }
 
     private func receiveHello(_ hello: Packet.Hello, id: [UInt8], descriptor: Int32) {

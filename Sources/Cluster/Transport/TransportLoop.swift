@@ -219,6 +219,11 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) var routerIDs: [[UInt8]: NodeName] = [:]
     @exclusivity(unchecked) var dialling: [NodeName: Dialling] = [:]
     @exclusivity(unchecked) var accepting: [[UInt8]: Accepting] = [:]
+    /// Whether peers may log in: not while the node readies itself (`ClusterNode.start`).
+    /// Until then their connections are bounded as always, and their hellos held, by routing
+    /// id, at most one per connection not logged in.
+    @exclusivity(unchecked) var loginsOpen = false
+    @exclusivity(unchecked) var heldHellos: [[UInt8]: (hello: Packet.Hello, descriptor: Int32)] = [:]
     /// Connections accepted that have not logged in, within their bounds: on the ROUTER (until
     /// the cookie handshake), and on the publisher (until ZeroMQ's handshake let them in).
     @exclusivity(unchecked) var unloggedOnRouter: UnloggedConnections<ConnectionEnds>
@@ -686,6 +691,8 @@ final class TransportLoop: @unchecked Sendable {
             waiter(true)
         case .countHandshakes(let answer):
             answer(unloggedOnRouter.unlogged.count)
+        case .openLogins:
+            openLogins()
         case .cut(let name):
             cut.insert(name)
         case .restore(let name):
@@ -923,6 +930,7 @@ final class TransportLoop: @unchecked Sendable {
             case .disconnected:
                 unloggedOnRouter.closed(descriptor)
                 accepting = accepting.filter { $0.value.descriptor != descriptor }
+                if !heldHellos.isEmpty { heldHellos = heldHellos.filter { $0.value.descriptor != descriptor } }
             case .handshakeFailedProtocol, .handshakeFailedAuth:
                 warnAboutStrangers("Connection attempt rejected: the peer does not share our cookie (encrypted handshake failed)")
             // `.handshakeFailedNoDetail` is not asked for: libzmq reports it for a connection that

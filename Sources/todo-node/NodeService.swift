@@ -20,15 +20,17 @@ struct NodeService: Service {
     }
 
     /// `--connect`: dial them all, and keep trying with back-off until one of them answers.
+    /// The node itself is left out: one list of every member may be given to each.
     private func joinCluster() async {
-        guard !joining.isEmpty else { return }
+        let others = joining.filter { $0 != node.name }
+        guard !others.isEmpty else { return triedToJoin() }
         var backoff = Duration.milliseconds(200)
         while !Task.isCancelled {
-            if let through = await node.connect(toAnyOf: joining) {
+            if let through = await node.connect(toAnyOf: others) {
                 node.logger.info("joined the cluster through \(through)")
                 return triedToJoin()
             }
-            node.logger.info("no node of \(joining.map(\.description).joined(separator: ", ")) answers yet; retrying in \(backoff)")
+            node.logger.info("no node of \(others.map(\.description).joined(separator: ", ")) answers yet; retrying in \(backoff)")
             triedToJoin()
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))

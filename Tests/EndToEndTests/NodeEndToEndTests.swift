@@ -51,6 +51,20 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// One list of every member may be given to each node with `--connect`: a node leaves
+    /// itself out. Given only itself, it has no one to join and serves at once, rather than
+    /// trying itself again and again.
+    @Test func aNodeLeavesItselfOutOfTheNodesItJoinsThrough() async throws {
+        try await withEndToEnd { e2e in
+            let port = try freePort()
+            let solo = try e2e.startNode("solo", httpPort: port, ["--connect", "solo@localhost"])
+            try await e2e.waitFor("an answer to a write", within: .seconds(20)) {
+                httpPost(port: port, "/add_entry?list=bob&date=2018-12-19&title=Dentist", timeout: .seconds(2)) == 200
+            }
+            #expect(!solo.output.contains("answers yet"), "\(solo.output)")
+        }
+    }
+
     /// A port mapper that dies (killed, out of memory) is started again by the nodes, which
     /// register with it again: clients and joining nodes find them by name once more.
     @Test func aPortMapperThatDiesIsStartedAgainByTheNodes() async throws {

@@ -53,15 +53,21 @@ struct NodeEndToEndTests {
 
     /// One list of every member may be given to each node with `--connect`: a node leaves
     /// itself out. Given only itself, it has no one to join and serves at once, rather than
-    /// trying itself again and again.
+    /// trying itself again and again; given itself first, it still joins the others (it took
+    /// itself for joined, and dialled no one).
     @Test func aNodeLeavesItselfOutOfTheNodesItJoinsThrough() async throws {
         try await withEndToEnd { e2e in
-            let port = try freePort()
-            let solo = try e2e.startNode("solo", httpPort: port, ["--connect", "solo@localhost"])
+            let (soloPort, firstPort, secondPort) = (try freePort(), try freePort(), try freePort())
+            let solo = try e2e.startNode("solo", httpPort: soloPort, ["--connect", "solo@localhost"])
             try await e2e.waitFor("an answer to a write", within: .seconds(20)) {
-                httpPost(port: port, "/add_entry?list=bob&date=2018-12-19&title=Dentist", timeout: .seconds(2)) == 200
+                httpPost(port: soloPort, "/add_entry?list=bob&date=2018-12-19&title=Dentist", timeout: .seconds(2)) == 200
             }
             #expect(!solo.output.contains("answers yet"), "\(solo.output)")
+
+            _ = try e2e.startNode("first", httpPort: firstPort)
+            try await e2e.waitForPeers(httpPort: firstPort) { $0.isEmpty }
+            _ = try e2e.startNode("second", httpPort: secondPort, ["--connect", "second@localhost", "--connect", "first@localhost"])
+            try await e2e.waitForPeers(httpPort: secondPort) { $0 == ["first@localhost"] }
         }
     }
 

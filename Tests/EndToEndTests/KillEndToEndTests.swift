@@ -68,7 +68,7 @@ struct KillEndToEndTests {
             await nodes[1].stop()
             #expect(httpPost(port: ports[0], add + "two") == 200)
 
-            // n1 frozen: n2's first try to join it lasts the connect timeout.
+            // n1 frozen: n2's first try to join it fails only after seconds, unanswered.
             nodes[0].signal(SIGSTOP)
             let frozenOut = try e2e.startNode("n2", httpPort: ports[1], e2e.meshFlags(for: 2, of: 2))
             var first: (status: Int, body: String)?

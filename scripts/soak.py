@@ -4,8 +4,9 @@ takes minutes and its schedule is random; run it after changes to the cluster or
 
   scripts/soak.py restarts   [--rounds 40] [--seed S]   3 nodes on this host; writers add,
       edit and delete entries (JSON API) through every node that is up, while nodes are
-      killed (-9) or stopped (TERM) and started again. After each rejoin the rejoined node
-      must serve every acknowledged write; at the end every node must serve the same.
+      killed (-9) or stopped (TERM) and started again, and used again at once. After each
+      rejoin the rejoined node must serve every acknowledged write; at the end every node
+      must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3]   3 hosts in network
       namespaces (root, iproute2); writers add, edit and delete through their own host's node
       while one host's cable (one time in five, every host's) is pulled and put back. In a
@@ -349,11 +350,13 @@ def restarts(args, rng, ledger):
             nodes[victim].wait()
             time.sleep(rng.uniform(0.2, 3))
             start(victim, rng.choice([i for i in range(3) if i != victim]))
+            # Writers use it at once, as a load balancer would once its port answers: what it
+            # serves before it has rejoined must be as fresh as after.
+            with ledger.lock:
+                up.add(victim)
             if not eventually(lambda: peers(victim) == set(names) - {names[victim]}, 30):
                 ledger.violation(f"round {round_number}: {names[victim]} did not rejoin")
             check(victim, f"round {round_number}, after {how.name} and rejoin")
-            with ledger.lock:
-                up.add(victim)
             print(f"round {round_number}: {how.name} {names[victim]}; {ledger.acked} changes acknowledged", flush=True)
         stop.set()
         for writer in writers:

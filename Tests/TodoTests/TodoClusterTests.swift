@@ -284,10 +284,7 @@ struct TodoClusterTests {
     /// its peers', before it has them.
     @Test func requestsWaitForTheNodesTryToJoin() async throws {
         try await withTodoCluster { todo in
-            let node = try await todo.cluster.startNode("n1")
-            var settings = TodoSettings(dataDirectory: todo.dataDirectory(of: node))
-            settings.waitsToJoin = true
-            let system = try await TodoSystem.start(node: node, settings: settings)
+            let system = try await todo.startSystem(on: try await todo.cluster.startNode("n1"), waitsToJoin: true)
             await #expect(throws: TodoFailure.unavailable("this node is still joining its cluster")) {
                 try await system.perform("frank", .add(date: try #require(TodoDate("2018-12-19")), title: "Dentist"),
                                          deadline: .milliseconds(200))

@@ -22,11 +22,12 @@ final class TodoTestCluster: Sendable {
     func dataDirectory(of node: ClusterNode) -> String { root + "/" + node.name.name }
 
     func startSystem(on node: ClusterNode, idle: Duration = .seconds(60), deadline: Duration? = nil,
-                     antiEntropy: Duration? = nil) async throws -> TodoSystem {
+                     antiEntropy: Duration? = nil, waitsToJoin: Bool = false) async throws -> TodoSystem {
         var settings = TodoSettings(dataDirectory: dataDirectory(of: node))
         settings.serverIdleTimeout = idle
         if let deadline { settings.requestDeadline = deadline }
         if let antiEntropy { settings.antiEntropyInterval = antiEntropy }
+        settings.waitsToJoin = waitsToJoin
         return try await TodoSystem.start(node: node, settings: settings)
     }
 

@@ -41,6 +41,42 @@ struct SlowPeerTests {
         }
     }
 
+    /// Within the bound nothing is lost: what ZeroMQ would not take waits in the node's
+    /// backlog, and once the peer reads again the node sends it on its own, woken by the
+    /// socket's room (no later send of ours comes to push it), in order, still connected.
+    @Test func aPeerThatFallsBehindWithinTheBoundGetsTheWholeStreamOnceItReadsAgain() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.encrypted = false
+                $0.maxPendingBytesPerPeer = 512 << 20
+                $0.sweepInterval = .seconds(60)  // no safety sweep: the socket's signal must do it
+            }
+            let slow = try await RawPeer.logIn(to: a, context: try Context())
+            defer { slow.close() }
+            let loop = try #require(a.transport.loop)
+            /// How many frames wait in a's backlog for the peer, looked at while the loop is frozen.
+            func backlogged() -> Int {
+                let thaw = loop.freeze()
+                defer { thaw() }
+                return loop.peers[RawPeer.name]?.backlog.count ?? 0
+            }
+
+            // ZeroMQ's 1,000 frames and the kernel's buffers fill first; then the backlog.
+            var sent = 0
+            while backlogged() == 0, sent < 6_000 {
+                sent += await stream(from: a, to: RawPeer.name, first: sent, most: 64) { true }
+                _ = await a.handshakesUnderWay()  // by its answer, a's transport has taken the sends
+            }
+            try #require(backlogged() > 0, "no backlog after \(sent) messages")
+
+            let numbers = try await slow.readNumbers(registry: a.registry)
+            #expect(numbers.count == sent, "\(numbers.count) of \(sent) messages")
+            #expect(numbers.elementsEqual(0..<numbers.count), "out of order, or a hole")
+            #expect(a.nodes() == [RawPeer.name] && backlogged() == 0)
+            #expect(!cluster.logs.contains("is not reading"))
+        }
+    }
+
     /// ZeroMQ's queue counts frames, 1,000 of them. A message of 1 MiB used to be one frame,
     /// so ZeroMQ alone could hold a gigabyte for a peer that stopped reading before the
     /// node's own bound came into play. In parts, it holds about 70 MB of them.
@@ -227,15 +263,17 @@ struct SlowPeerTests {
 }
 
 
-/// Numbered messages of `size` bytes (64 KiB unless told) from `node` to the process
-/// registered as `sink` on `peer`, while `connected` holds (`most` at most); how many were sent.
+/// Numbered messages of `size` bytes (64 KiB unless told), from `first` on, from `node` to the
+/// process registered as `sink` on `peer`, while `connected` holds (`most` at most); how many
+/// were sent.
 private func stream(
-    from node: ClusterNode, to peer: NodeName, size: Int = 64 << 10, most: Int = 6_000, while connected: () -> Bool
+    from node: ClusterNode, to peer: NodeName, size: Int = 64 << 10, first: Int = 0, most: Int = 6_000,
+    while connected: () -> Bool
 ) async -> Int {
     var sent = 0
     while connected(), sent < most {
         for _ in 0..<16 {
-            node.runtime.send(RawPeer.payload(sent, size: size), toName: "sink", on: peer.description)
+            node.runtime.send(RawPeer.payload(first + sent, size: size), toName: "sink", on: peer.description)
             sent += 1
         }
         await Task.yield()

@@ -26,6 +26,55 @@ struct MeshTests {
         }
     }
 
+    /// A member's one attempt at another used to be the only one: c joined through b while
+    /// its link to a was cut, so its dial of a failed, and a, which had joined before c, never
+    /// heard of c. Once the cut healed they stayed apart for good, each connected to b only.
+    /// Now b tells its members of each other again, and they meet.
+    @Test func aMemberWhoseDialFailedIsDialledAgainOnceItCanBeReached() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let quick: (inout ClusterSettings) -> Void = {
+                $0.connectTimeout = .milliseconds(300)
+                $0.reconnectBackoff = .milliseconds(50) ... .milliseconds(300)
+            }
+            let a = try await cluster.startNode("a", configure: quick)
+            let b = try await cluster.startNode("b", configure: quick)
+            let c = try await cluster.startNode("c", configure: quick)
+            try #require(await a.connect(b.name))
+            cluster.cut(a, c)
+            try #require(await c.connect(b.name))
+            try await eventually("c's dial of a fails") { cluster.logs.contains("connection attempt to a@localhost failed") }
+            #expect(a.nodes() == [b.name] && c.nodes() == [b.name])
+
+            cluster.restore(a, c)
+            try await cluster.waitForMesh([a, b, c])
+        }
+    }
+
+    /// Nodes parted on purpose stay apart, as in Erlang, though a third node connected to
+    /// both keeps telling each of the other; until one connects again.
+    @Test func nodesDisconnectedOnPurposeAreNotJoinedAgainByTheirPeers() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let quick: (inout ClusterSettings) -> Void = { $0.reconnectBackoff = .milliseconds(50) ... .milliseconds(100) }
+            let a = try await cluster.startNode("a", configure: quick)
+            let b = try await cluster.startNode("b", configure: quick)
+            let c = try await cluster.startNode("c", configure: quick)
+            try #require(await a.connect(b.name))
+            try #require(await c.connect(b.name))
+            try await cluster.waitForMesh([a, b, c])
+
+            #expect(await a.disconnect(b.name))
+            let aLoop = try #require(a.transport.loop), bLoop = try #require(b.transport.loop)
+            let heardByA = aLoop.memberListsReceived, heardByB = bLoop.memberListsReceived
+            try await eventually("c tells each of the other, three times") {
+                aLoop.memberListsReceived >= heardByA + 3 && bLoop.memberListsReceived >= heardByB + 3
+            }
+            #expect(a.nodes() == [c.name] && b.nodes() == [c.name])
+
+            #expect(await b.connect(a.name))
+            try await cluster.waitForMesh([a, b, c])
+        }
+    }
+
     @Test func remoteSendsArriveInOrder() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a")

@@ -214,14 +214,27 @@ extension TransportLoop {
         peers.values.filter { !$0.hidden }.map { $0.info.node.description }.sorted()
     }
 
-    /// The full mesh: dial every visible member a peer knows that this node does not.
+    /// The full mesh: dial every visible member a peer knows that this node does not, unless
+    /// they parted on purpose (`MeshRepair`).
     func joinMembers(_ names: [String], via peer: NodeName) {
         guard !identity.hidden, peers[peer]?.hidden == false else { return }
         for text in names {
             guard let name = try? NodeName(parsing: text, defaultHost: "-"), name != identity.node,
-                  peers[name] == nil, dialling[name] == nil
+                  peers[name] == nil, dialling[name] == nil, mesh.mayDial(name)
             else { continue }
             startDialling(name, waiter: nil)
+        }
+    }
+
+    /// Tells every visible peer this node's other visible members again (`MeshRepair`).
+    func announceMembers() {
+        guard !identity.hidden else { return }
+        let members = visibleNames()
+        guard members.count > 1 else { return }  // a lone peer has nobody to hear of
+        // Over a list of the names: sending changes the peers, which would copy the whole
+        // dictionary held by an iteration over it.
+        for name in peers.compactMap({ $0.value.hidden ? nil : $0.key }) {
+            sendNow(Batch.encode(.peers(members.filter { $0 != name.description })), to: name)
         }
     }
 }

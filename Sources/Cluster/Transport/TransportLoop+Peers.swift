@@ -17,6 +17,7 @@ extension TransportLoop {
         do { try subscriber.connect(info.publishEndpoint) } catch { logger.warning("cannot hear \(info.node)'s heartbeats: \(error)") }
         detector.watch(info.node, now: now)
         lost.removeValue(forKey: info.node)
+        mesh.connected(info.node)
         pollerDirty = true
         let subscribers = node.shared.withLock { shared -> [Pid] in
             shared.incarnations[info.node] = info.incarnation
@@ -131,10 +132,12 @@ extension TransportLoop {
             runtime.dropRemoteMonitor(ref, target: target)
             node.shared.withLock { $0.book.removeMonitorByRemote(ref, peer: name) }
         case .peers(let names):
+            memberListsHeard += 1
             joinMembers(names, via: name)
         case .goodbye(let reason):
             logger.info("node \(name) said goodbye (\(reason))")
             peerDown(name, reason: .connectionClosed, reconnect: false)
+            if reason == .disconnect { mesh.part(name) }
         case .part(let last, let bytes):
             assemble(bytes, last: last, from: name)
         case .hello, .challenge, .proof, .welcome, .refused:

@@ -229,6 +229,7 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) var unloggedOnRouter: UnloggedConnections<ConnectionEnds>
     @exclusivity(unchecked) var unloggedOnPublisher: UnloggedConnections<ConnectionEnds>
     @exclusivity(unchecked) var lost: [NodeName: Lost] = [:]
+    @exclusivity(unchecked) var mesh: MeshRepair
     @exclusivity(unchecked) var cut: Set<NodeName> = []
     @exclusivity(unchecked) var detector: FailureDetector
     @exclusivity(unchecked) var running = true
@@ -252,6 +253,8 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) private(set) var sentDirect = 0
     /// Data frames read from established peers (for tests and tuning).
     @exclusivity(unchecked) private var framesReceived = 0
+    /// Member lists heard from peers, at their joins and since (for tests: `MeshRepair`).
+    @exclusivity(unchecked) var memberListsHeard = 0
     /// When this round began: the time a peer was last heard from, read once a round rather
     /// than once a frame.
     @exclusivity(unchecked) private var roundStart = Duration.zero
@@ -323,6 +326,8 @@ final class TransportLoop: @unchecked Sendable {
         subscriberMonitor = try context.socket(.pair)
         try subscriberMonitor.connect("inproc://subscriber-monitor-\(identity.incarnation)")
         detector = FailureDetector(tickTime: node.settings.tickTime)
+        // As often as a lost peer is dialled at the slowest: a hole is mended as soon.
+        mesh = MeshRepair(interval: node.settings.reconnectBackoff.upperBound, now: .zero)
         pollWait = PollWait(longestMilliseconds: max(1, Int(node.settings.sweepInterval / .milliseconds(1))))
         poller = try DescriptorPoller()
     }
@@ -417,6 +422,9 @@ final class TransportLoop: @unchecked Sendable {
 
     /// How many data frames came from established peers.
     var receivedFrames: Int { lock.withLock { _ in framesReceived } }
+
+    /// How many member lists peers have sent this node.
+    var memberListsReceived: Int { lock.withLock { _ in memberListsHeard } }
 
     /// How many rounds the loop has done, and how many of them were sweeps.
     var roundCounts: (rounds: Int, sweeps: Int) { lock.withLock { _ in (roundsDone, sweepsDone) } }
@@ -651,6 +659,7 @@ final class TransportLoop: @unchecked Sendable {
         for (name, attempt) in dialling where attempt.deadline <= now {
             failDialling(name, reason: "no answer within \(settings.connectTimeout)")
         }
+        if mesh.announcementDue(now: now) { announceMembers() }
         for (name, state) in lost where state.nextAttempt <= now {
             if peers[name] != nil || dialling[name] != nil { continue }
             lost[name]?.nextAttempt = now + state.backoff
@@ -664,7 +673,7 @@ final class TransportLoop: @unchecked Sendable {
     /// being dialled (one that is waits for its attempt's end, which a round sees anyway).
     private var nextTimer: Duration {
         let expiry = unloggedOnRouter.oldestSince.map { $0 + settings.acceptTimeout } ?? nextCheck
-        return lost.reduce(min(nextHeartbeat, nextCheck, expiry)) { next, peer in
+        return lost.reduce(min(nextHeartbeat, nextCheck, expiry, mesh.nextAnnouncement)) { next, peer in
             peers[peer.key] != nil || dialling[peer.key] != nil ? next : min(next, peer.value.nextAttempt)
         }
     }
@@ -688,6 +697,7 @@ final class TransportLoop: @unchecked Sendable {
             sendNow(Batch.encode(.goodbye(.disconnect)), to: name)
             peerDown(name, reason: .disconnect, reconnect: false)
             lost.removeValue(forKey: name)
+            mesh.part(name)
             waiter(true)
         case .countHandshakes(let answer):
             answer(unloggedOnRouter.unlogged.count)

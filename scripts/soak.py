@@ -7,11 +7,12 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       killed (-9) or stopped (TERM) and started again, and used again at once. After each
       rejoin the rejoined node must serve every acknowledged write; at the end every node
       must serve the same.
-  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3]   3 hosts in network
-      namespaces (root, iproute2); writers add, edit and delete through their own host's node
-      while one host's cable (one time in five, every host's) is pulled and put back. In a
-      share of the cuts (--kills) a node is also killed (-9) and started again, during the
-      cut or after it. After each cut, once all nodes see each other, the nodes cut off and
+  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0]   3 hosts in
+      network namespaces (root, iproute2); writers add, edit and delete through their own
+      host's node while one host's cable (one time in five, every host's) is pulled and put
+      back. In a share of the cuts (--links) only the link between two hosts is cut, both
+      still reaching the third (an overlapping partition). In a share of the cuts (--kills)
+      a node is also killed (-9) and started again, during the cut or after it. After each cut, once all nodes see each other, the nodes cut off and
       the one restarted must serve every acknowledged write (the others are counted when they
       lag); at the end every node must serve the same lists, holding every acknowledged change.
 
@@ -447,20 +448,33 @@ def partitions(args, rng, ledger):
             return False
         for round_number in range(args.rounds):
             time.sleep(rng.uniform(1, 3))
-            # One host cut off from the other two, or (one cut in five) every host from every other.
+            # One host cut off from the other two, or (one cut in five) every host from every other;
+            # or (--links) only two hosts from each other. Drawn only with --links, so that a
+            # seed without it tells the story it told before.
+            link = rng.sample(hosts, 2) if args.links and rng.random() < args.links else None
             victims, length = (hosts if rng.random() < 0.2 else [rng.choice(hosts)]), rng.uniform(0.5, 8)
+            if link:
+                victims = link
             # What happens during the cut, at seconds after it starts: the cable goes back
             # in, and maybe a node on one side is killed and started again.
             events, killed = [(length, "heal", 0)], None
             if rng.random() < args.kills:
                 killed, at = rng.choice(hosts), rng.uniform(0, length)
                 events += [(at, "kill", killed), (at + rng.uniform(0.2, 3), "start", killed)]
-            for victim in victims:
-                ip("-n", switch, "link", "set", f"port{victim}", "down")
+            def blackholes(action):
+                for one, other in (link, link[::-1]):
+                    ip("-n", namespace(one), "route", action, "blackhole", f"{address(other)}/32")
+            if link:
+                blackholes("add")
+            else:
+                for victim in victims:
+                    ip("-n", switch, "link", "set", f"port{victim}", "down")
             cut = time.time()
             for at, what, host in sorted(events):
                 time.sleep(max(0, cut + at - time.time()))
-                if what == "heal":
+                if what == "heal" and link:
+                    blackholes("del")
+                elif what == "heal":
                     for victim in victims:
                         ip("-n", switch, "link", "set", f"port{victim}", "up")
                 elif what == "kill":
@@ -469,6 +483,8 @@ def partitions(args, rng, ledger):
                 else:
                     start(host, rng.choice([o for o in hosts if o != host]))
             story = f"{'every host' if len(victims) > 1 else name(victims[0])} cut off for {length:.1f} s"
+            if link:
+                story = f"the link between {name(link[0])} and {name(link[1])} cut for {length:.1f} s"
             if killed:
                 story += f", {name(killed)} killed on {'its' if killed in victims else 'the other'} side and started again"
             if not eventually(all_joined, 60):
@@ -555,6 +571,7 @@ def main():
     parser.add_argument("mode", choices=["restarts", "partitions"])
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--kills", type=float, default=0.3, help="partitions: the share of cuts with a node killed")
+    parser.add_argument("--links", type=float, default=0, help="partitions: the share of cuts of one link between two hosts")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
     args = parser.parse_args()

@@ -230,6 +230,8 @@ public final class ClusterNode: Sendable {
     public func ping(_ node: NodeName) async -> Bool { await connect(node) }
 
     /// Drops the connection to `node` (Erlang's `Node.disconnect`); false when not connected.
+    /// The two stay apart, though their peers keep telling each of the other (`MeshRepair`),
+    /// until one of them connects again.
     public func disconnect(_ node: NodeName) async -> Bool {
         await withCheckedContinuation { continuation in
             outbox.post(.disconnect(node) { continuation.resume(returning: $0) })

@@ -137,7 +137,7 @@ extension TransportLoop {
         case .goodbye(let reason):
             logger.info("node \(name) said goodbye (\(reason))")
             peerDown(name, reason: .connectionClosed, reconnect: false)
-            if reason == .disconnect { mesh.part(name) }
+            if reason == .disconnect { mesh.part(name) }  // on purpose: not to be joined again by peers
         case .part(let last, let bytes):
             assemble(bytes, last: last, from: name)
         case .hello, .challenge, .proof, .welcome, .refused:

@@ -669,8 +669,9 @@ final class TransportLoop: @unchecked Sendable {
     }
 
     /// When the timers next need a round: a heartbeat, a check, the expiry of the oldest
-    /// connection not logged in, or the next dial of a lost peer that is neither back nor
-    /// being dialled (one that is waits for its attempt's end, which a round sees anyway).
+    /// connection not logged in, the mesh's next announcement, or the next dial of a lost peer
+    /// that is neither back nor being dialled (one that is waits for its attempt's end, which
+    /// a round sees anyway).
     private var nextTimer: Duration {
         let expiry = unloggedOnRouter.oldestSince.map { $0 + settings.acceptTimeout } ?? nextCheck
         return lost.reduce(min(nextHeartbeat, nextCheck, expiry, mesh.nextAnnouncement)) { next, peer in

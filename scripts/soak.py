@@ -7,14 +7,15 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       killed (-9) or stopped (TERM) and started again, and used again at once. After each
       rejoin the rejoined node must serve every acknowledged write; at the end every node
       must serve the same.
-  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0]   3 hosts in
-      network namespaces (root, iproute2); writers add, edit and delete through their own
-      host's node while one host's cable (one time in five, every host's) is pulled and put
-      back. In a share of the cuts (--links) only the link between two hosts is cut, both
-      still reaching the third (an overlapping partition). In a share of the cuts (--kills)
-      a node is also killed (-9) and started again, during the cut or after it. After each cut, once all nodes see each other, the nodes cut off and
-      the one restarted must serve every acknowledged write (the others are counted when they
-      lag); at the end every node must serve the same lists, holding every acknowledged change.
+  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--hosts 3]
+      Hosts in network namespaces (root, iproute2); writers add, edit and delete through
+      their own host's node while one host's cable (one time in five, every host's) is
+      pulled and put back. In a share of the cuts (--links) only the link between two hosts
+      is cut, both still reaching the others (an overlapping partition). In a share of the
+      cuts (--kills) a node is also killed (-9) and started again, during the cut or after
+      it. After each cut, once all nodes see each other, the nodes cut off and the one
+      restarted must serve every acknowledged write (the others are counted when they lag);
+      at the end every node must serve the same lists, holding every acknowledged change.
 
 In both, each writer also reads lists back: its own entries must show the change it was last
 told of (or one still unanswered), through any node it uses.
@@ -378,7 +379,7 @@ def restarts(args, rng, ledger):
 
 def partitions(args, rng, ledger):
     prefix = "soak" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4))
-    switch, hosts, port, lists = prefix + "-sw", [1, 2, 3], 8080, [f"l{i}" for i in range(6)]
+    switch, hosts, port, lists = prefix + "-sw", list(range(1, args.hosts + 1)), 8080, [f"l{i}" for i in range(6)]
     namespace = lambda host: f"{prefix}-h{host}"
     address = lambda host: f"10.78.0.{host}"
     name = lambda host: f"n{host}@{address(host)}"
@@ -572,6 +573,7 @@ def main():
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--kills", type=float, default=0.3, help="partitions: the share of cuts with a node killed")
     parser.add_argument("--links", type=float, default=0, help="partitions: the share of cuts of one link between two hosts")
+    parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
     args = parser.parse_args()

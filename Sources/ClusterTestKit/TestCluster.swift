@@ -7,12 +7,17 @@ import Synchronization
 /// when the test body throws (use `#require` for what the test stands on).
 public final class TestCluster: Sendable {
     public let mapper: PortMapperServer
-    public let logs = LogCapture()
+    public let logs: LogCapture
     public let tickTime: Duration
     private let started = Mutex<[ClusterNode]>([])
 
-    public init(tickTime: Duration = .seconds(1)) throws {
-        mapper = try PortMapperServer(port: 0, host: "127.0.0.1", leaseTime: .seconds(30))
+    /// `mapperBoundPerAddress`: the mapper's bound on connections without a registration from
+    /// one address (16, as a real mapper's, unless told). The mapper logs with the nodes.
+    public init(tickTime: Duration = .seconds(1), mapperBoundPerAddress: Int = 16) throws {
+        let logs = LogCapture()
+        self.logs = logs
+        mapper = try PortMapperServer(port: 0, host: "127.0.0.1", leaseTime: .seconds(30),
+                                      maxUnregisteredPerAddress: mapperBoundPerAddress, logger: logs.logger(for: "mapper"))
         self.tickTime = tickTime
     }
 
@@ -106,8 +111,10 @@ public func eventually(
 }
 
 /// Runs `body` with a fresh cluster; always stops it; prints its logs when `body` throws.
-public func withTestCluster<T>(tickTime: Duration = .seconds(1), _ body: (TestCluster) async throws -> T) async throws -> T {
-    let cluster = try TestCluster(tickTime: tickTime)
+public func withTestCluster<T>(
+    tickTime: Duration = .seconds(1), mapperBoundPerAddress: Int = 16, _ body: (TestCluster) async throws -> T
+) async throws -> T {
+    let cluster = try TestCluster(tickTime: tickTime, mapperBoundPerAddress: mapperBoundPerAddress)
     do {
         let result = try await body(cluster)
         await cluster.shutdown()

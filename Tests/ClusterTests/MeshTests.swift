@@ -50,6 +50,25 @@ struct MeshTests {
         }
     }
 
+    /// A node looks its host's nodes up over its registration with the mapper. A lookup on a
+    /// connection of its own is a stranger's to the mapper until it closes: nodes of one host
+    /// dialling each other at once passed the mapper's bound on one address (16; 2 here), and
+    /// it cut some of their lookups, so their dials failed.
+    @Test func aNodeLooksUpItsHostsNodesOverItsRegistrationNotAsAStranger() async throws {
+        try await withTestCluster(mapperBoundPerAddress: 2) { cluster in
+            var nodes: [ClusterNode] = []
+            for index in 1...8 { nodes.append(try await cluster.startNode("n\(index)")) }
+            let first = nodes[0]
+            let joined = await withTaskGroup(of: Bool.self) { group in
+                for node in nodes.dropFirst() { group.addTask { await first.connect(node.name) } }
+                return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(joined == 7)
+            try await cluster.waitForMesh(nodes)
+            #expect(!cluster.logs.contains("too many connections without a registration"))
+        }
+    }
+
     /// Nodes parted on purpose stay apart, as in Erlang, though a third node connected to
     /// both keeps telling each of the other; until one connects again.
     @Test func nodesDisconnectedOnPurposeAreNotJoinedAgainByTheirPeers() async throws {

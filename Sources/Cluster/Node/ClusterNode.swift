@@ -59,7 +59,8 @@ public final class ClusterNode: Sendable {
     /// Remote procedure calls to and from this node.
     public var rpc: RPC { RPC(node: self) }
     private let loopFinished = DispatchSemaphore(value: 0)
-    private let keeper: MapperKeeper?
+    /// The registration with this host's port mapper, when the node keeps one.
+    let keeper: MapperKeeper?
     private let stopped = Atomic<Bool>(false)
 
     /// Starts a node: binds its ports, registers its name with the host's port mapper (starting

@@ -9,7 +9,8 @@ import Synchronization
 /// launcher, restarts a mapper that has stopped answering (killed, or out of memory), which
 /// epmd's nodes do not: names, and with them nodes joining and clients, would be gone until
 /// the next node started. All of it on one connection, which the mapper ties the
-/// registration to: when this process dies, the name goes with it.
+/// registration to: when this process dies, the name goes with it. The node's lookups of
+/// names on its own host go over it too (`lookup`).
 final class MapperKeeper: Sendable {
     let client: PortMapperClient
     let name: String
@@ -21,11 +22,11 @@ final class MapperKeeper: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
-    /// Used by one thread at a time: the first registration's, then the refresh loop's.
-    private nonisolated(unsafe) let mapper: PortMapperConnection
+    /// The first registration's thread, then the refresh loop's and the lookups', in turn.
+    private let mapper: Mutex<PortMapperConnection>
 
     init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) throws {
-        mapper = try PortMapperConnection(client)
+        mapper = Mutex(try PortMapperConnection(client))
         self.client = client
         self.name = name
         self.port = port
@@ -64,7 +65,7 @@ final class MapperKeeper: Sendable {
         if launcher != nil, client.isRefused { launched = try launchMapper("no port mapper answers on port \(client.port)") }
         while true {
             do {
-                guard try mapper.register(name: name, port: port, incarnation: incarnation) else {
+                guard try register() else {
                     throw NodeStartError.nameInUse(name)
                 }
                 return
@@ -83,6 +84,19 @@ final class MapperKeeper: Sendable {
                 Thread.sleep(forTimeInterval: Self.retryPause)
             }
         }
+    }
+
+    private func register() throws -> Bool {
+        try mapper.withLock { try $0.register(name: name, port: port, incarnation: incarnation) }
+    }
+
+    /// The port of the node registered as `name` with this host's mapper, asked over the
+    /// registration's connection (blocking, as `PortMapperClient.lookup`). A lookup on a
+    /// connection of its own is two connections the mapper counts as a stranger's until they
+    /// close (the request's and a probe's): 16 nodes of one host dialling each other at once
+    /// passed the mapper's bound of 16 from one address, and it cut some of them.
+    func lookup(_ name: String) throws -> Int? {
+        try mapper.withLock { try $0.lookup(name) }
     }
 
     /// Starts a mapper with the launcher, if there is one, saying `why` in the log.
@@ -107,7 +121,7 @@ final class MapperKeeper: Sendable {
             while self.wake.wait(timeout: .now() + 2) == .timedOut {
                 if self.stopping.load(ordering: .relaxed) { break }
                 do {
-                    if try !mapper.register(name: self.name, port: self.port, incarnation: self.incarnation) {
+                    if try !self.register() {
                         self.logger.error("the port mapper gave our name \(self.name) to another node")
                     }
                 } catch {
@@ -115,7 +129,7 @@ final class MapperKeeper: Sendable {
                     if case .noAnswer? = error as? PortMapperClient.Failure { launchedAt = self.relaunch(after: launchedAt) }
                 }
             }
-            try? mapper.unregister(name: self.name, incarnation: self.incarnation)
+            try? self.mapper.withLock { try $0.unregister(name: self.name, incarnation: self.incarnation) }
             self.finished.signal()
         }.start()
     }

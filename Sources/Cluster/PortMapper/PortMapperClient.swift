@@ -42,7 +42,11 @@ public struct PortMapperClient: Sendable {
     }
 
     public func lookup(_ name: String) throws -> Int? {
-        let answer = try request(["LOOKUP", name])
+        try Self.port(answering: try request(["LOOKUP", name]))
+    }
+
+    /// The port a `LOOKUP`'s answer gives; nil for `NONE`.
+    static func port(answering answer: [String]) throws -> Int? {
         switch answer.first {
         case "PORT":
             // Checked: libzmq would dial the low 16 bits of a larger number.
@@ -119,5 +123,10 @@ public final class PortMapperConnection {
 
     public func unregister(name: String, incarnation: UInt64) throws {
         _ = try request(["UNREGISTER", name, String(incarnation)])
+    }
+
+    /// The port of the node registered as `name`, as `PortMapperClient.lookup` asks it.
+    public func lookup(_ name: String) throws -> Int? {
+        try PortMapperClient.port(answering: try request(["LOOKUP", name]))
     }
 }

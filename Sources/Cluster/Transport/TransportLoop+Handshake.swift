@@ -18,11 +18,14 @@ extension TransportLoop {
             handshake: InitiatorHandshake(local: identity, connectingTo: name),
             waiters: waiter.map { [$0] } ?? [], deadline: now + settings.connectTimeout)
         let client = PortMapperClient(host: name.host, port: settings.mapperPort)
+        // A node of this host is looked up over this node's registration (`MapperKeeper.lookup`).
+        let keeper = name.host == identity.node.host ? node.keeper : nil
         let outbox = node.outbox
         Thread {
             let port: Result<Int, ConnectFailure>
             do {
-                port = try client.lookup(name.name).map { .success($0) }
+                let found = try keeper.map { try $0.lookup(name.name) } ?? client.lookup(name.name)
+                port = found.map { .success($0) }
                     ?? .failure(ConnectFailure("no node \(name.name) is registered on \(name.host)"))
             } catch {
                 port = .failure(ConnectFailure("\(error)"))  // no mapper answers there, or it said nonsense

@@ -69,6 +69,48 @@ struct MeshTests {
         }
     }
 
+    /// While the mapper does not answer, a node's lookups go on connections of their own again,
+    /// which fail at once where nothing listens: on its registration's connection each would
+    /// wait out a second's timeout behind the one before (dials pile up faster than that).
+    /// Once the mapper answers the registration again, lookups go back over it.
+    @Test func whileTheMapperDoesNotAnswerANodeLooksUpOnConnectionsOfItsOwn() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a"), b = try await cluster.startNode("b")
+            let keeper = try #require(a.keeper)
+            #expect(try keeper.lookup("b") == b.clusterPort && keeper.isAnswering)
+
+            // In the mapper's place, something that takes requests and answers none.
+            await cluster.mapper.shutdown()
+            var silent: WrongMapper?
+            try await eventually("the mapper port free again") {
+                silent = try? WrongMapper(answer: nil, port: cluster.mapper.port)
+                return silent != nil
+            }
+            let failures = Mutex<[Bool]>([])
+            await waitOffThePool {  // each lookup blocks on the network
+                for _ in 0..<2 {
+                    let failed = (try? keeper.lookup("b")) == nil
+                    failures.withLock { $0.append(failed) }
+                }
+            }
+            #expect(failures.withLock { $0 } == [true, true] && !keeper.isAnswering)
+            // The first on the registration's connection; the second on one of its own.
+            #expect(silent?.lookupConnections.withLock { $0.count } == 2)
+            silent?.stop()
+
+            var reborn: PortMapperServer?
+            try await eventually("the mapper port free again") {
+                reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1")
+                return reborn != nil
+            }
+            defer { reborn?.stop() }
+            try await eventually("a registered again", within: .seconds(10)) { keeper.isAnswering }
+            try await eventually("b looked up over a's registration again", within: .seconds(10)) {
+                (try? keeper.lookup("b")) == b.clusterPort && keeper.isAnswering
+            }
+        }
+    }
+
     /// Nodes parted on purpose stay apart, as in Erlang, though a third node connected to
     /// both keeps telling each of the other; until one connects again.
     @Test func nodesDisconnectedOnPurposeAreNotJoinedAgainByTheirPeers() async throws {
@@ -245,6 +287,7 @@ struct PortMapperTests {
     /// loop, and gives up as it would with no mapper at all.
     @Test func aNodeDoesNotSpinOnAPortMapperThatAnswersWrongly() async throws {
         let impostor = try WrongMapper()
+        defer { impostor.stop() }
         var settings = ClusterSettings(node: NodeName(name: "wary", host: "localhost"), cookie: "c")
         settings.mapperPort = impostor.port
         await #expect(throws: NodeStartError.self) { _ = try await ClusterNode.start(settings) }
@@ -258,6 +301,7 @@ struct PortMapperTests {
     @Test func aLookupAnsweredWithAPortOutOfRangeIsABadAnswer() throws {
         for answer in [["PORT", "99999"], ["PORT", "0"], ["PORT"], ["PORT", "x"]] {
             let mapper = try WrongMapper(answer: answer)
+            defer { mapper.stop() }
             #expect(throws: PortMapperClient.Failure.badAnswer(answer.joined(separator: " "))) {
                 _ = try PortMapperClient(host: "127.0.0.1", port: mapper.port).lookup("anyone")
             }
@@ -337,18 +381,20 @@ private final class SilentListener {
     deinit { close() }
 }
 
-/// A ROUTER on a free loopback port that answers every request, by its id, with `answer`
-/// (by default a word no mapper says); it counts the requests.
+/// A ROUTER on a loopback port (a free one unless told) that answers every request, by its
+/// id, with `answer` (by default a word no mapper says; nil: never); it counts the requests,
+/// and keeps the connections (routing ids) that asked a `LOOKUP`.
 private final class WrongMapper: Sendable {
     let port: Int
     let requests = Atomic<Int>(0)
+    let lookupConnections = Mutex<Set<[UInt8]>>([])
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(answer: [String] = ["WHAT"]) throws {
+    init(answer: [String]? = ["WHAT"], port: Int? = nil) throws {
         let context = try Context()
         let router = try context.socket(.router)
-        try router.bind("tcp://127.0.0.1:*")
+        try router.bind("tcp://127.0.0.1:\(port.map(String.init) ?? "*")")
         try router.setReceiveTimeout(milliseconds: 50)
         guard let port = Int(try router.lastEndpoint().split(separator: ":").last ?? "") else { throw POSIXError(.EADDRNOTAVAIL) }
         self.port = port
@@ -357,6 +403,8 @@ private final class WrongMapper: Sendable {
             while !self.stopping.load(ordering: .relaxed) {
                 guard let frames = try? serving.value.receiveMessage(), frames.count >= 2 else { continue }
                 self.requests.add(1, ordering: .relaxed)
+                if frames.count > 2, frames[2] == Array("LOOKUP".utf8) { self.lookupConnections.withLock { _ = $0.insert(frames[0]) } }
+                guard let answer else { continue }
                 _ = try? serving.value.send([frames[0], frames[1]] + answer.map { Array($0.utf8) })
             }
             serving.value.close()
@@ -365,8 +413,9 @@ private final class WrongMapper: Sendable {
         }.start()
     }
 
-    deinit {
-        stopping.store(true, ordering: .relaxed)
+    /// Stops serving and frees the port (its thread holds it, and so this object, until then).
+    func stop() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
         finished.wait()
     }
 }

@@ -24,6 +24,8 @@ final class MapperKeeper: Sendable {
     private let started = Atomic<Bool>(false)
     /// The first registration's thread, then the refresh loop's and the lookups', in turn.
     private let mapper: Mutex<PortMapperConnection>
+    /// Whether the connection's last request was answered (see `lookup`).
+    private let answering = Atomic<Bool>(true)
 
     init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) throws {
         mapper = Mutex(try PortMapperConnection(client))
@@ -87,16 +89,33 @@ final class MapperKeeper: Sendable {
     }
 
     private func register() throws -> Bool {
-        try mapper.withLock { try $0.register(name: name, port: port, incarnation: incarnation) }
+        try request { try $0.register(name: name, port: port, incarnation: incarnation) }
     }
 
     /// The port of the node registered as `name` with this host's mapper, asked over the
     /// registration's connection (blocking, as `PortMapperClient.lookup`). A lookup on a
     /// connection of its own is two connections the mapper counts as a stranger's until they
     /// close (the request's and a probe's): 16 nodes of one host dialling each other at once
-    /// passed the mapper's bound of 16 from one address, and it cut some of them.
+    /// passed the mapper's bound of 16 from one address, and it cut some of them. While the
+    /// mapper does not answer, lookups go on connections of their own again: those fail at once
+    /// where nothing listens, where these would queue, a second each, behind one another.
     func lookup(_ name: String) throws -> Int? {
-        try mapper.withLock { try $0.lookup(name) }
+        guard isAnswering else { return try client.lookup(name) }
+        return try request { try $0.lookup(name) }
+    }
+
+    /// Whether the mapper answered the connection's last request.
+    var isAnswering: Bool { answering.load(ordering: .relaxed) }
+
+    private func request<T: Sendable>(_ body: (inout sending PortMapperConnection) throws -> T) throws -> T {
+        do {
+            let result = try mapper.withLock { try body(&$0) }
+            answering.store(true, ordering: .relaxed)
+            return result
+        } catch let failure as PortMapperClient.Failure {
+            if case .noAnswer = failure { answering.store(false, ordering: .relaxed) }
+            throw failure
+        }
     }
 
     /// Starts a mapper with the launcher, if there is one, saying `why` in the log.
@@ -129,7 +148,7 @@ final class MapperKeeper: Sendable {
                     if case .noAnswer? = error as? PortMapperClient.Failure { launchedAt = self.relaunch(after: launchedAt) }
                 }
             }
-            try? self.mapper.withLock { try $0.unregister(name: self.name, incarnation: self.incarnation) }
+            try? self.request { try $0.unregister(name: self.name, incarnation: self.incarnation) }
             self.finished.signal()
         }.start()
     }

@@ -34,6 +34,6 @@ struct MeshRepair {
 
     /// Whether hearing of `name` from a peer is reason to dial it.
     func mayDial(_ name: NodeName) -> Bool {
-        parted.isEmpty || !parted.contains(name)
+        !parted.contains(name)
     }
 }

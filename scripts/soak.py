@@ -2,11 +2,12 @@
 """Long randomized runs against real nodes, checking CONTRACT's guarantees (not a test: it
 takes minutes and its schedule is random; run it after changes to the cluster or the store).
 
-  scripts/soak.py restarts   [--rounds 40] [--seed S]   3 nodes on this host; writers add,
-      edit and delete entries (JSON API) through every node that is up, while nodes are
-      killed (-9) or stopped (TERM) and started again, and used again at once. After each
-      rejoin the rejoined node must serve every acknowledged write; at the end every node
-      must serve the same.
+  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0]   3 nodes on this host;
+      writers add, edit and delete entries (JSON API) through every node that is up, while
+      nodes are killed (-9) or stopped (TERM) and started again, and used again at once (in a
+      share of the rounds, --together, every node is killed at once and all start together).
+      After each rejoin the rejoined node must serve every acknowledged write; at the end
+      every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--hosts 3]
       Hosts in network namespaces (root, iproute2); writers add, edit and delete through
       their own host's node while one host's cable (one time in five, every host's) is
@@ -307,12 +308,12 @@ def restarts(args, rng, ledger):
     lists = [f"l{i}" for i in range(12)]
     nodes = [None] * 3
 
-    def start(i, join=None):
+    def start(i, *joins):
         arguments = [f"{args.bin}/todo-node", "--name", names[i], "--http-port", str(ports[i]), "--mapper-port", str(mapper),
                      "--cookie", "soak", "--data-dir", f"{run}/data{i + 1}",
                      # short ones make servers stop and start again between writes
                      "--server-idle-timeout", str(rng.choice([1, 2, 60]))]
-        if join is not None:
+        for join in joins:
             arguments += ["--connect", names[join]]
         with open(f"{run}/{names[i]}.log", "a") as log:
             nodes[i] = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
@@ -345,6 +346,26 @@ def restarts(args, rng, ledger):
             writer.start()
         for round_number in range(args.rounds):
             time.sleep(rng.uniform(1, 4))
+            # (--together) every node killed at once, as a host that loses power, and all started
+            # again together, each joining through the others. Drawn only with --together, so
+            # that a seed without it tells the story it told before.
+            if args.together and rng.random() < args.together:
+                with ledger.lock:
+                    up.clear()
+                for node in nodes:
+                    node.kill()
+                    node.wait()
+                time.sleep(rng.uniform(0.2, 3))
+                for i in range(3):
+                    start(i, *[j for j in range(3) if j != i])
+                with ledger.lock:
+                    up.update(range(3))
+                if not eventually(lambda: all(peers(i) == set(names) - {names[i]} for i in range(3)), 30):
+                    ledger.violation(f"round {round_number}: the nodes did not all rejoin")
+                for i in range(3):
+                    check(i, f"round {round_number}, after every node was killed and started again")
+                print(f"round {round_number}: SIGKILL every node; {ledger.acked} changes acknowledged", flush=True)
+                continue
             victim, how = rng.randrange(3), rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGTERM])
             with ledger.lock:
                 up.discard(victim)
@@ -574,6 +595,7 @@ def main():
     parser.add_argument("--kills", type=float, default=0.3, help="partitions: the share of cuts with a node killed")
     parser.add_argument("--links", type=float, default=0, help="partitions: the share of cuts of one link between two hosts")
     parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
+    parser.add_argument("--together", type=float, default=0, help="restarts: the share of rounds that kill every node at once")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
     args = parser.parse_args()

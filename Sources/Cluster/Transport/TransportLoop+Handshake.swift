@@ -237,7 +237,13 @@ extension TransportLoop {
         // Over a list of the names: sending changes the peers, which would copy the whole
         // dictionary held by an iteration over it.
         for name in peers.compactMap({ $0.value.hidden ? nil : $0.key }) {
-            sendNow(Batch.encode(.peers(members.filter { $0 != name.description })), to: name)
+            sendNow(memberList(for: name, of: members), to: name)
         }
+    }
+
+    /// The packet that tells `peer` this node's visible members (`members`, `visibleNames()`
+    /// unless given) but itself: at its coming, and at each announcement.
+    func memberList(for peer: NodeName, of members: [String]? = nil) -> [UInt8] {
+        Batch.encode(.peers((members ?? visibleNames()).filter { $0 != peer.description }))
     }
 }

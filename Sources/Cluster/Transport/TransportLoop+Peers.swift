@@ -32,7 +32,7 @@ extension TransportLoop {
         }
         logger.info("node \(info.node) up\(hidden ? " (hidden)" : "")")
         for subscriber in subscribers { runtime.send(NodeEvent.up(info.node, hidden: hidden), to: subscriber) }
-        if !hidden { enqueue(Batch.encode(.peers(visibleNames().filter { $0 != info.node.description })), for: info.node) }
+        if !hidden { enqueue(memberList(for: info.node), for: info.node) }
         for packet in queued { enqueue(packet, for: info.node) }
         flush(info.node)
         for waiter in waiters { waiter(nil) }

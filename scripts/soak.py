@@ -438,6 +438,11 @@ def partitions(args, rng, ledger):
                      *(["--connect", name(join)] if join else [])],
                     stdout=log, stderr=subprocess.STDOUT)
 
+        def blackholes(link, action):
+            """Cuts (`add`) or mends (`del`) the link between two hosts, in both directions."""
+            for one, other in (link, link[::-1]):
+                ip("-n", namespace(one), "route", action, "blackhole", f"{address(other)}/32")
+
         def all_joined():
             return all(peers(h) == {name(o) for o in hosts if o != h} for h in hosts)
 
@@ -470,7 +475,7 @@ def partitions(args, rng, ledger):
             return False
         for round_number in range(args.rounds):
             time.sleep(rng.uniform(1, 3))
-            # One host cut off from the other two, or (one cut in five) every host from every other;
+            # One host cut off from the others, or (one cut in five) every host from every other;
             # or (--links) only two hosts from each other. Drawn only with --links, so that a
             # seed without it tells the story it told before.
             link = rng.sample(hosts, 2) if args.links and rng.random() < args.links else None
@@ -483,11 +488,8 @@ def partitions(args, rng, ledger):
             if rng.random() < args.kills:
                 killed, at = rng.choice(hosts), rng.uniform(0, length)
                 events += [(at, "kill", killed), (at + rng.uniform(0.2, 3), "start", killed)]
-            def blackholes(action):
-                for one, other in (link, link[::-1]):
-                    ip("-n", namespace(one), "route", action, "blackhole", f"{address(other)}/32")
             if link:
-                blackholes("add")
+                blackholes(link, "add")
             else:
                 for victim in victims:
                     ip("-n", switch, "link", "set", f"port{victim}", "down")
@@ -495,7 +497,7 @@ def partitions(args, rng, ledger):
             for at, what, host in sorted(events):
                 time.sleep(max(0, cut + at - time.time()))
                 if what == "heal" and link:
-                    blackholes("del")
+                    blackholes(link, "del")
                 elif what == "heal":
                     for victim in victims:
                         ip("-n", switch, "link", "set", f"port{victim}", "up")

@@ -8,11 +8,14 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       share of the rounds, --together, every node is killed at once and all start together).
       After each rejoin the rejoined node must serve every acknowledged write; at the end
       every node must serve the same.
-  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--hosts 3]
+  scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--pauses 0]
+                             [--hosts 3]
       Hosts in network namespaces (root, iproute2); writers add, edit and delete through
       their own host's node while one host's cable (one time in five, every host's) is
       pulled and put back. In a share of the cuts (--links) only the link between two hosts
-      is cut, both still reaching the others (an overlapping partition). In a share of the
+      is cut, both still reaching the others (an overlapping partition); in a share of the
+      rounds (--pauses) no cable is pulled but a node is stopped (SIGSTOP) and goes on
+      (SIGCONT), as a process that the machine stalls. In a share of the
       cuts (--kills) a node is also killed (-9) and started again, during the cut or after
       it. After each cut, once all nodes see each other, the nodes cut off and the one
       restarted must serve every acknowledged write (the others are counted when they lag);
@@ -482,6 +485,12 @@ def partitions(args, rng, ledger):
             victims, length = (hosts if rng.random() < 0.2 else [rng.choice(hosts)]), rng.uniform(0.5, 8)
             if link:
                 victims = link
+            # Or (--pauses) no cable is pulled: one node is stopped (SIGSTOP), as a process
+            # the machine stalls, and goes on where it was (SIGCONT) while its peers have
+            # moved on without it. Drawn only with --pauses, as --links.
+            paused = rng.choice(hosts) if not link and args.pauses and rng.random() < args.pauses else None
+            if paused:
+                victims = [paused]
             # What happens during the cut, at seconds after it starts: the cable goes back
             # in, and maybe a node on one side is killed and started again.
             events, killed = [(length, "heal", 0)], None
@@ -490,6 +499,8 @@ def partitions(args, rng, ledger):
                 events += [(at, "kill", killed), (at + rng.uniform(0.2, 3), "start", killed)]
             if link:
                 blackholes(link, "add")
+            elif paused:
+                nodes[paused].send_signal(signal.SIGSTOP)
             else:
                 for victim in victims:
                     ip("-n", switch, "link", "set", f"port{victim}", "down")
@@ -498,6 +509,9 @@ def partitions(args, rng, ledger):
                 time.sleep(max(0, cut + at - time.time()))
                 if what == "heal" and link:
                     blackholes(link, "del")
+                elif what == "heal" and paused:
+                    if nodes[paused].poll() is None:
+                        nodes[paused].send_signal(signal.SIGCONT)
                 elif what == "heal":
                     for victim in victims:
                         ip("-n", switch, "link", "set", f"port{victim}", "up")
@@ -509,6 +523,8 @@ def partitions(args, rng, ledger):
             story = f"{'every host' if len(victims) > 1 else name(victims[0])} cut off for {length:.1f} s"
             if link:
                 story = f"the link between {name(link[0])} and {name(link[1])} cut for {length:.1f} s"
+            if paused:
+                story = f"{name(paused)} stopped for {length:.1f} s"
             if killed:
                 story += f", {name(killed)} killed on {'its' if killed in victims else 'the other'} side and started again"
             if not eventually(all_joined, 60):
@@ -596,6 +612,7 @@ def main():
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--kills", type=float, default=0.3, help="partitions: the share of cuts with a node killed")
     parser.add_argument("--links", type=float, default=0, help="partitions: the share of cuts of one link between two hosts")
+    parser.add_argument("--pauses", type=float, default=0, help="partitions: the share of rounds that stop a node instead of a cut")
     parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
     parser.add_argument("--together", type=float, default=0, help="restarts: the share of rounds that kill every node at once")
     parser.add_argument("--seed", type=int, default=int(time.time()))

@@ -82,18 +82,22 @@ extension TransportLoop {
     /// heartbeats tell it all is well.
     private func rememberClosedConnection(_ id: [UInt8], of name: NodeName) {
         if closedConnections.count >= Self.maxClosedConnections { closedConnections.removeFirst() }
-        closedConnections.append((id, name))
+        closedConnections.append((id, name, told: false))
     }
 
     /// Answers a frame from a connection this node dropped (`closedConnections`) with a
-    /// goodbye; the connection is forgotten once ZeroMQ takes it (or has no such connection
-    /// any more). True when `id` was one, whose frame is then ignored.
+    /// goodbye, once ZeroMQ takes one. True when `id` was one, whose frame is then ignored.
+    /// The connection stays remembered after the goodbye (routing ids are random and never
+    /// reused): the frames the peer sent before it read the goodbye come after it, and
+    /// were warned of as a stranger's.
     func answerClosedConnection(_ id: [UInt8]) -> Bool {
         guard let index = closedConnections.firstIndex(where: { $0.id == id }) else { return false }
+        closedConnectionFrames += 1
+        if closedConnections[index].told { return true }
         if !cut.isEmpty, cut.contains(closedConnections[index].name) { return true }  // a cut network carries no answer
         if reply(id, .goodbye(.disconnect)) {
             logger.info("told \(closedConnections[index].name) that its old connection was dropped")
-            closedConnections.remove(at: index)
+            closedConnections[index].told = true
         }
         return true
     }

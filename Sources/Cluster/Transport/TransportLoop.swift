@@ -243,8 +243,8 @@ final class TransportLoop: @unchecked Sendable {
     /// Inbox connections this node dropped while their peer may still take them for up (it
     /// did not say goodbye: it stopped reading, froze past the tick time, or was disconnected
     /// with its queue full), by routing id, oldest first, at most `maxClosedConnections`. See
-    /// `answerClosedConnection`.
-    @exclusivity(unchecked) var closedConnections: [(id: [UInt8], name: NodeName)] = []
+    /// `answerClosedConnection`; `told` once it was answered with a goodbye.
+    @exclusivity(unchecked) var closedConnections: [(id: [UInt8], name: NodeName, told: Bool)] = []
     /// Peers that `overflowed` this round: disconnected at its end.
     @exclusivity(unchecked) private var overflowing: Set<NodeName> = []
     /// The frame `handToSocket` sends a packet in, kept for its buffer.
@@ -255,6 +255,8 @@ final class TransportLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var framesReceived = 0
     /// Member lists heard from peers, at their joins and since (for tests: `MeshRepair`).
     @exclusivity(unchecked) var memberListsHeard = 0
+    /// Frames that came on connections this node dropped (`closedConnections`; for tests).
+    @exclusivity(unchecked) var closedConnectionFrames = 0
     /// When this round began: the time a peer was last heard from, read once a round rather
     /// than once a frame.
     @exclusivity(unchecked) private var roundStart = Duration.zero
@@ -425,6 +427,9 @@ final class TransportLoop: @unchecked Sendable {
 
     /// How many member lists peers have sent this node.
     var memberListsReceived: Int { lock.withLock { _ in memberListsHeard } }
+
+    /// How many frames came on connections this node had dropped.
+    var framesOnDroppedConnections: Int { lock.withLock { _ in closedConnectionFrames } }
 
     /// How many rounds the loop has done, and how many of them were sweeps.
     var roundCounts: (rounds: Int, sweeps: Int) { lock.withLock { _ in (roundsDone, sweepsDone) } }

@@ -2,10 +2,12 @@
 """Long randomized runs against real nodes, checking CONTRACT's guarantees (not a test: it
 takes minutes and its schedule is random; run it after changes to the cluster or the store).
 
-  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0]   3 nodes on this host;
-      writers add, edit and delete entries (JSON API) through every node that is up, while
-      nodes are killed (-9) or stopped (TERM) and started again, and used again at once (in a
-      share of the rounds, --together, every node is killed at once and all start together).
+  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0] [--mapper-kills 0]
+      3 nodes on this host; writers add, edit and delete entries (JSON API) through every
+      node that is up, while nodes are killed (-9) or stopped (TERM) and started again, and
+      used again at once (in a share of the rounds, --together, every node is killed at once
+      and all start together; in a share, --mapper-kills, the host's port mapper is killed
+      too, before the node or while it is down).
       After each rejoin the rejoined node must serve every acknowledged write; at the end
       every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--pauses 0]
@@ -370,10 +372,20 @@ def restarts(args, rng, ledger):
                 print(f"round {round_number}: SIGKILL every node; {ledger.acked} changes acknowledged", flush=True)
                 continue
             victim, how = rng.randrange(3), rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGTERM])
+            # (--mapper-kills) the host's port mapper is killed too, just before the node or
+            # while it is down: the nodes left must start another, register again, and look
+            # the restarted node up there. Drawn only with --mapper-kills, as --together.
+            mapper_killed = args.mapper_kills and rng.random() < args.mapper_kills
+            mapper_first = mapper_killed and rng.random() < 0.5
+            kill_mapper = lambda: subprocess.run(["pkill", "-KILL", "-f", f"mapper-daemon --mapper-port {mapper}$"])
+            if mapper_first:
+                kill_mapper()
             with ledger.lock:
                 up.discard(victim)
             nodes[victim].send_signal(how)
             nodes[victim].wait()
+            if mapper_killed and not mapper_first:
+                kill_mapper()
             time.sleep(rng.uniform(0.2, 3))
             start(victim, rng.choice([i for i in range(3) if i != victim]))
             # Writers use it at once, as a load balancer would once its port answers: what it
@@ -383,7 +395,8 @@ def restarts(args, rng, ledger):
             if not eventually(lambda: peers(victim) == set(names) - {names[victim]}, 30):
                 ledger.violation(f"round {round_number}: {names[victim]} did not rejoin")
             check(victim, f"round {round_number}, after {how.name} and rejoin")
-            print(f"round {round_number}: {how.name} {names[victim]}; {ledger.acked} changes acknowledged", flush=True)
+            story = f"{how.name} {names[victim]}" + (f", the port mapper killed {'before' if mapper_first else 'after'} it" if mapper_killed else "")
+            print(f"round {round_number}: {story}; {ledger.acked} changes acknowledged", flush=True)
         stop.set()
         for writer in writers:
             writer.join()
@@ -615,6 +628,7 @@ def main():
     parser.add_argument("--pauses", type=float, default=0, help="partitions: the share of rounds that stop a node instead of a cut")
     parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
     parser.add_argument("--together", type=float, default=0, help="restarts: the share of rounds that kill every node at once")
+    parser.add_argument("--mapper-kills", type=float, default=0, help="restarts: the share of rounds that kill the port mapper too")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
     args = parser.parse_args()

@@ -181,6 +181,29 @@ struct PortMapperTests {
         }
     }
 
+    /// A mapper started again knows a running node only from its next refresh. A dial in
+    /// between failed with "no node a is registered", which a node restarted with that
+    /// mapper took for "no peer of mine runs": it served alone, from its own older copy
+    /// (the restarts soak with `--mapper-kills`). The dial now waits for the name while the
+    /// mapper settles.
+    @Test func aDialToANodeARestartedMapperHasNotHeardFromYetWaitsForItsRegistration() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b") { $0.connectTimeout = .seconds(10) }
+            await cluster.mapper.shutdown()
+            var reborn: PortMapperServer?
+            try await eventually("the mapper port free again") {
+                reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1", settling: .seconds(5))
+                return reborn != nil
+            }
+            defer { reborn?.stop() }
+            let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
+            #expect(try client.request(["LOOKUP", "a"]).first == "NONE", "a registered again before the dial: no test")
+            await #expect(throws: Never.self) { try await b.reach(a.name) }
+            #expect(b.nodes() == [a.name])
+        }
+    }
+
     /// A registration lives as long as the connection that made it, as in epmd: no word of
     /// the caller's (the OS pid 1 that older mappers trusted as proof of life) keeps it.
     @Test func aRegistrationEndsWithItsConnection() async throws {
@@ -256,7 +279,7 @@ struct PortMapperTests {
     /// connection, which has asked far more than that slack in whole requests, is kept.
     @Test func aMessageWhosePartsNeverEndIsCutButANodesLastingConnectionIsKept() async throws {
         let logs = LogCapture()
-        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1", logger: logs.logger(for: "mapper"))
+        let mapper = try PortMapperServer(port: 0, host: "127.0.0.1", settling: .zero, logger: logs.logger(for: "mapper"))
         defer { mapper.stop() }
         let client = PortMapperClient(host: "127.0.0.1", port: mapper.port)
         let keeper = try PortMapperConnection(client)

@@ -323,6 +323,45 @@ import Testing
         #expect(PortMapperServer.isLoopback("127.0.0.1") && PortMapperServer.isLoopback("::1") && PortMapperServer.isLoopback("::ffff:127.0.0.2"))
         #expect(!PortMapperServer.isLoopback("10.0.0.1") && !PortMapperServer.isLoopback(nil) && !PortMapperServer.isLoopback("1127.0.0.1"))
     }
+
+    /// A mapper that has just started may not know a running node yet (they register again
+    /// at their next refresh): while it settles, "no such name" says how long it may still
+    /// come; a name it knows is answered as ever.
+    @Test func aSettlingMapperSaysHowLongANameMayStillCome() {
+        var table = PortMapperTable()
+        func ask(_ words: [String], at now: Duration) -> [String] {
+            PortMapperServer.answer(.init(words: words, local: true, connection: 5), table: &table, now: now, settling: .seconds(4)).reply
+        }
+        #expect(ask(["LOOKUP", "a"], at: .milliseconds(1_000)) == ["NONE", "3000"])
+        #expect(ask(["LOOKUP", "a"], at: .microseconds(3_999_001)) == ["NONE", "1"])
+        #expect(ask(["REGISTER", "a", "4000", "1"], at: .seconds(1)) == ["OK"])
+        #expect(ask(["LOOKUP", "a"], at: .seconds(1)) == ["PORT", "4000"])
+        #expect(ask(["LOOKUP", "b"], at: .seconds(4)) == ["NONE"])
+    }
+
+    /// A lookup asks a settling mapper again until the name comes or the settling is over,
+    /// and waits no longer than a mapper may settle, whatever it says.
+    @Test func aLookupAsksASettlingMapperAgainUntilTheNameComes() throws {
+        func lookUp(_ answers: [[String]]) throws -> (port: Int?, asked: Int, paused: [Duration]) {
+            var asked = 0, paused: [Duration] = []
+            let port = try PortMapperClient.lookUp(asking: {
+                defer { asked += 1 }
+                return answers[min(asked, answers.count - 1)]
+            }, pause: { paused.append($0) })
+            return (port, asked, paused)
+        }
+        let found = try lookUp([["NONE", "3000"], ["NONE", "2800"], ["PORT", "4000"]])
+        #expect(found.port == 4_000 && found.asked == 3 && found.paused == [.milliseconds(200), .milliseconds(200)])
+        let settled = try lookUp([["NONE", "150"], ["NONE"]])
+        #expect(settled.port == nil && settled.asked == 2 && settled.paused == [.milliseconds(150)])
+        #expect(try lookUp([["NONE"]]) == (nil, 1, []))
+        // A mapper that never stops settling is asked for at most `PortMapperServer.settling`.
+        let endless = try lookUp([["NONE", "999999999"]])
+        #expect(endless.port == nil && endless.paused.reduce(.zero, +) == PortMapperServer.settling)
+        for bad in [["NONE", "0"], ["NONE", "-5"], ["NONE", "soon"], ["NONE", "1", "2"]] {
+            #expect(throws: PortMapperClient.Failure.badAnswer(bad.joined(separator: " "))) { try lookUp([bad]) }
+        }
+    }
 }
 
 @Suite struct NodeNameTests {

@@ -95,4 +95,34 @@ struct KillEndToEndTests {
             #expect(Set(entryTitles(in: first?.body ?? "")) == ["one", "two", "three"], "\(first?.body ?? "")")
         }
     }
+
+    /// A node restarted while the host's port mapper is gone starts another, which knows the
+    /// nodes still running only once they register again, at their next refresh. The node
+    /// took "no such name" for "no peer of mine runs", served alone, and its first answers
+    /// came from its own older copy (the restarts soak with `--mapper-kills`: hundreds of
+    /// stale reads). It now waits for its peers' names while the new mapper settles.
+    @Test func aNodeRestartedWithANewPortMapperServesOnlyOnceItHasFoundItsPeers() async throws {
+        try await withEndToEnd { e2e in
+            let (nodes, ports) = try await e2e.startMesh(2)
+            let (add, read) = ("/add_entry?list=grace&date=2018-12-19&title=", "/entries?list=grace&date=2018-12-19")
+            #expect(httpPost(port: ports[0], add + "one") == 200)
+            // Stopped with a goodbye, so that n1 does not dial it again: only n2's own join
+            // can bring the two together.
+            nodes[1].signal(SIGTERM)
+            #expect(try await nodes[1].exitCode(within: .seconds(20)) == 0)
+            #expect(httpPost(port: ports[0], add + "two") == 200)
+            let mappers = { processes(matching: "--mapper-daemon --mapper-port \(e2e.mapperPort)").filter { !isZombie($0) } }
+            for mapper in mappers() { kill(mapper, SIGKILL) }
+
+            let restarted = try e2e.startNode("n2", httpPort: ports[1], e2e.meshFlags(for: 2, of: 2))
+            var first: (status: Int, body: String)?
+            try await e2e.waitFor("n2's first answer", within: .seconds(30)) {
+                first = await httpGet(port: ports[1], read)
+                return first != nil
+            }
+            #expect(first?.status == 200)
+            #expect(Set(entryTitles(in: first?.body ?? "")) == ["one", "two"], "\(first?.body ?? "")")
+            #expect(!restarted.output.contains("no node of n1@localhost answers yet"))
+        }
+    }
 }

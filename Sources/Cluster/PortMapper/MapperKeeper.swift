@@ -99,9 +99,13 @@ final class MapperKeeper: Sendable {
     /// passed the mapper's bound of 16 from one address, and it cut some of them. While the
     /// mapper does not answer, lookups go on connections of their own again: those fail at once
     /// where nothing listens, where these would queue, a second each, behind one another.
+    /// Asked again while the mapper settles (`PortMapperClient.lookUp`), without holding the
+    /// connection meanwhile.
     func lookup(_ name: String) throws -> Int? {
-        guard isAnswering else { return try client.lookup(name) }
-        return try request { try $0.lookup(name) }
+        try PortMapperClient.lookUp {
+            guard isAnswering else { return try client.request(["LOOKUP", name]) }
+            return try request { try $0.request(["LOOKUP", name]) }
+        }
     }
 
     /// Whether the mapper answered the connection's last request.

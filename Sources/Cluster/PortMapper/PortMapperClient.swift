@@ -42,21 +42,47 @@ public struct PortMapperClient: Sendable {
     }
 
     public func lookup(_ name: String) throws -> Int? {
-        try Self.port(answering: try request(["LOOKUP", name]))
+        try Self.lookUp { try request(["LOOKUP", name]) }
     }
 
-    /// The port a `LOOKUP`'s answer gives; nil for `NONE`.
-    static func port(answering answer: [String]) throws -> Int? {
-        switch answer.first {
-        case "PORT":
-            // Checked: libzmq would dial the low 16 bits of a larger number.
-            guard answer.count == 2, let port = Int(answer[1]), (1...65535).contains(port) else {
-                throw Failure.badAnswer(answer.joined(separator: " "))
-            }
-            return port
-        case "NONE": return nil
-        default: throw Failure.badAnswer(answer.joined(separator: " "))
+    /// How often a mapper that is settling is asked again (`lookUp`).
+    static let settlingRecheck: Duration = .milliseconds(200)
+
+    /// The port of a name, from the answers of `ask` (a `LOOKUP`'s words); nil when none is
+    /// registered. A mapper that has just started, killed and started again, knows only the
+    /// nodes of its host that have registered with it since, and says for how long the
+    /// others may still come (`PortMapperServer.settling`): meanwhile it is asked again,
+    /// every `settlingRecheck`, until the name is there or that time is over (at most
+    /// `PortMapperServer.settling` in all, whatever the mapper says). A node restarted with
+    /// such a mapper took its peers for gone, and served lists from its own older copy.
+    static func lookUp(
+        asking ask: () throws -> [String], pause: (Duration) -> Void = { Thread.sleep(forTimeInterval: Double($0 / .seconds(1))) }
+    ) throws -> Int? {
+        var waited = Duration.zero
+        while true {
+            let (port, settling) = try portOrSettling(answering: try ask())
+            guard port == nil, let settling, waited < PortMapperServer.settling else { return port }
+            let step = min(settling, settlingRecheck, PortMapperServer.settling - waited)
+            pause(step)
+            waited += step
         }
+    }
+
+    /// The port a `LOOKUP`'s answer gives; nil for `NONE`, with what is left of the mapper's
+    /// settling, if it said.
+    static func portOrSettling(answering answer: [String]) throws -> (port: Int?, settling: Duration?) {
+        switch (answer.first, answer.count) {
+        case ("PORT", 2):
+            // Checked: libzmq would dial the low 16 bits of a larger number.
+            guard let port = Int(answer[1]), (1...65535).contains(port) else { break }
+            return (port, nil)
+        case ("NONE", 1): return (nil, nil)
+        case ("NONE", 2):
+            guard let milliseconds = Int(answer[1]), milliseconds > 0 else { break }
+            return (nil, .milliseconds(milliseconds))
+        default: break
+        }
+        throw Failure.badAnswer(answer.joined(separator: " "))
     }
 
     public func names() throws -> [(name: String, port: Int)] {
@@ -127,6 +153,6 @@ public final class PortMapperConnection {
 
     /// The port of the node registered as `name`, as `PortMapperClient.lookup` asks it.
     public func lookup(_ name: String) throws -> Int? {
-        try PortMapperClient.port(answering: try request(["LOOKUP", name]))
+        try PortMapperClient.lookUp { try request(["LOOKUP", name]) }
     }
 }

@@ -32,14 +32,22 @@ public final class PortMapperServer: Sendable {
     /// only this host's nodes are connected.
     static let lookInterval: Duration = .milliseconds(50)
     static let lookIntervalWithStrangers: Duration = .milliseconds(10)
+    /// How long a mapper that has just started may not yet know a node of its host that
+    /// runs: one killed and started again (by a node, `MapperKeeper`) learns the names again
+    /// as the nodes refresh, every 2 s, the first after a request to the old one timed out
+    /// (1 s); a second to spare. Meanwhile "no such name" says how much of it is left
+    /// (`PortMapperClient.lookUp` asks again).
+    public static let settling: Duration = .seconds(4)
 
     /// Binds the port (failing if it is taken) and starts serving; at most
     /// `maxUnregisteredPerAddress` connections from one address, and `maxUnregistered` in
-    /// all, hold no registration.
+    /// all, hold no registration. For its first `settling`, a lookup of a name it does not
+    /// know says that it may learn it yet (see `PortMapperServer.settling`).
     public init(
         port: Int, host: String = "*", leaseTime: Duration = .seconds(10),
         maxUnregistered: Int = ClusterSettings.maxHandshakes(forDescriptors: DescriptorLimit.current),
-        maxUnregisteredPerAddress: Int = 16, logger: Logger = Logger(label: "todo.mapper")
+        maxUnregisteredPerAddress: Int = 16, settling: Duration = PortMapperServer.settling,
+        logger: Logger = Logger(label: "todo.mapper")
     ) throws {
         let context = try Context()
         let router = try context.socket(.router)
@@ -65,7 +73,7 @@ public final class PortMapperServer: Sendable {
         Thread { [self] in
             let unregistered = UnloggedConnections<ConnectionEnds>(perAddress: maxUnregisteredPerAddress, total: maxUnregistered)
             self.serve(sockets.router, monitor: sockets.monitor, poller: sockets.poller, table: PortMapperTable(leaseTime: leaseTime),
-                       unregistered: unregistered, logger: logger)
+                       unregistered: unregistered, settling: settling, logger: logger)
             _ = context  // the context lives as long as the thread
             self.finished.signal()
         }.start()
@@ -84,7 +92,7 @@ public final class PortMapperServer: Sendable {
 
     private func serve(
         _ router: Socket, monitor: Socket, poller: Poller, table: PortMapperTable,
-        unregistered: UnloggedConnections<ConnectionEnds>, logger: Logger
+        unregistered: UnloggedConnections<ConnectionEnds>, settling: Duration, logger: Logger
     ) {
         var table = table, unregistered = unregistered
         var undelivered = UndeliveredBytes<ConnectionEnds>(slack: Self.maxUndeliveredBytes)
@@ -139,7 +147,7 @@ public final class PortMapperServer: Sendable {
                 watchConnections()
                 undelivered.delivered(message.frames.dropFirst(), on: message.descriptor)
                 respond(to: message, table: &table, unregistered: &unregistered, warnings: &warnings,
-                        now: origin.duration(to: clock.now), router: router, logger: logger)
+                        now: origin.duration(to: clock.now), settling: settling, router: router, logger: logger)
             }
             cutEndlessMessages(now: origin.duration(to: clock.now))
         }
@@ -151,7 +159,7 @@ public final class PortMapperServer: Sendable {
     /// Answers one request; a connection that registers a name is no longer counted.
     private func respond(
         to message: Socket.Received, table: inout PortMapperTable, unregistered: inout UnloggedConnections<ConnectionEnds>,
-        warnings: inout RateLimitedWarnings, now: Duration, router: Socket, logger: Logger
+        warnings: inout RateLimitedWarnings, now: Duration, settling: Duration, router: Socket, logger: Logger
     ) {
         let frames = message.frames
         guard frames.count >= 3 else {
@@ -161,7 +169,7 @@ public final class PortMapperServer: Sendable {
         let client = frames[0], requestID = frames[1]
         let words = frames.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }
         let request = Request(words: words, local: Self.isLoopback(message.peerAddress), connection: message.descriptor)
-        let (reply, complaint) = Self.answer(request, table: &table, now: now)
+        let (reply, complaint) = Self.answer(request, table: &table, now: now, settling: settling)
         if let complaint, warnings.note(complaint, now: now) { logger.warning("port mapper: \(complaint)") }
         if words.first == "REGISTER", reply == ["OK"] { unregistered.loggedIn(message.descriptor) }
         _ = try? router.send([client, requestID] + reply.map { Array($0.utf8) }, dontWait: true)
@@ -174,8 +182,11 @@ public final class PortMapperServer: Sendable {
         let connection: Int32
     }
 
-    /// The reply to a request, and what to warn about, if anything.
-    static func answer(_ request: Request, table: inout PortMapperTable, now: Duration) -> (reply: [String], complaint: String?) {
+    /// The reply to a request, and what to warn about, if anything; `now` counts from the
+    /// server's start, which is `settling` long (see `PortMapperServer.settling`).
+    static func answer(
+        _ request: Request, table: inout PortMapperTable, now: Duration, settling: Duration = .zero
+    ) -> (reply: [String], complaint: String?) {
         let words = request.words
         switch (words.first, words.count) {
         case ("REGISTER", 4), ("REGISTER", 5):  // a fifth word (an OS pid, from older nodes) is ignored
@@ -195,7 +206,12 @@ public final class PortMapperServer: Sendable {
             table.unregister(name: words[1], incarnation: incarnation)
             return (["OK"], nil)
         case ("LOOKUP", 2):
-            guard let port = table.lookup(words[1], now: now) else { return (["NONE"], nil) }
+            guard let port = table.lookup(words[1], now: now) else {
+                // While settling, how many milliseconds of it are left (older clients read
+                // the first word only).
+                guard now < settling else { return (["NONE"], nil) }
+                return (["NONE", String(Int(((settling - now) / .milliseconds(1)).rounded(.up)))], nil)
+            }
             return (["PORT", String(port)], nil)
         case ("NAMES", 1):
             return (["NAMES"] + table.names(now: now).map { "\($0.name) \($0.port)" }, nil)

@@ -99,6 +99,18 @@ struct RPCTests {
         }
     }
 
+    /// A function may ask which node called it (the database's store does, to tell its
+    /// list's server's writes from others').
+    @Test func aFunctionMayKnowTheNodeThatCalledIt() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(3)
+            nodes[1].rpc.register("caller") { (_: Int, _: ProcessContext, caller: NodeName) async throws -> String in caller.description }
+            for node in nodes {
+                #expect(try await node.rpc.call(nodes[1].name, "caller", 0, returning: String.self) == node.name.description)
+            }
+        }
+    }
+
     /// erpc's send_request: the answers come as messages, taken among the process's others.
     @Test func aProcessSendsRequestsAndTakesTheAnswersAmongItsMessages() async throws {
         try await withTestCluster { cluster in

@@ -466,6 +466,39 @@ struct TodoClusterTests {
         }
     }
 
+    /// In an overlapping partition (n1 and n3 cut from each other, n2 connected to both), n1
+    /// starts a server for a list whose server runs on n3, and n2 keeps n1's (the lower node
+    /// name); n3 cannot hear of that and goes on taking writes, storing them on n2 too.
+    /// Requests through n2 went to n1's server, which lacked them until the cut healed (the
+    /// partition soak with `--links`: a writer's own write missing from its reads through
+    /// n2 for 4 s). n2 now hands such a write to the server it keeps before it answers the
+    /// store, so before the write itself is answered.
+    @Test func inAnOverlappingPartitionTheMiddleNodeHandsTheLosersWritesToTheKeptServer() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let (one, two, three) = (systems[0], systems[1], systems[2])
+            let name = TodoServer.globalName("jay")
+            _ = try await three.add("jay", "2018-12-19", "Dentist")
+            try await eventually("every node knows jay's server") { systems.allSatisfy { $0.whereis("jay") == three.node.name } }
+            todo.cluster.cut(one.node, three.node)
+            try await eventually("n1 and n3 see each other down", within: .seconds(15)) {
+                one.node.nodes() == [two.node.name] && three.node.nodes() == [two.node.name]
+            }
+            #expect(try await one.entries("jay") == ["2018-12-19 Dentist"])  // a server of its own on n1
+            try await eventually("n2 keeps n1's server") { two.whereis("jay") == one.node.name }
+            #expect(three.whereis("jay") == three.node.name, "n3 heard of n1's server: no overlapping partition")
+            // n2's first request after it settled the clash hands n1's server its copy
+            // (`ClashHandOver`); writes n2 stores after that came only with the heal.
+            #expect(try await two.entries("jay") == ["2018-12-19 Dentist"])
+            #expect(!two.node.global.hasSettledClashes)
+
+            _ = try await three.add("jay", "2018-12-19", "Gym")
+            #expect(try await two.entries("jay") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
+            #expect(try await one.storedTitles("jay") == ["Dentist", "Gym"])
+            #expect(two.node.global.whereis(name)?.node == one.node.name.description)
+        }
+    }
+
     /// Kept servers that never answer: a round of hand-overs waits for the first one's
     /// timeout, then leaves the other lists on its node for the next round, rather than wait
     /// once per list. Only the round run here is counted (n3's own catch-up may run one too).

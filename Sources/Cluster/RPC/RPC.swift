@@ -83,7 +83,9 @@ extension RPCReply: WireCodable {
 /// Remote procedure calls (Erlang's `:rpc`): functions registered by name on each node, run
 /// on request in a process of their own by the node's `rex` server.
 public struct RPC: Sendable {
-    typealias Function = @Sendable ([UInt8], ProcessContext) async throws -> [UInt8]
+    /// A registered function: its encoded arguments, the process it runs in and the node that
+    /// called it, to its encoded result.
+    typealias Function = @Sendable ([UInt8], ProcessContext, NodeName) async throws -> [UInt8]
 
     static let serverName = "rex"
     @usableFromInline
@@ -106,10 +108,17 @@ public struct RPC: Sendable {
     public func register<Arguments: Codable & Sendable, Result: Codable & Sendable>(
         _ name: String, _ function: @escaping @Sendable (Arguments, ProcessContext) async throws -> Result
     ) {
+        register(name) { (arguments: Arguments, context: ProcessContext, _: NodeName) in try await function(arguments, context) }
+    }
+
+    /// As `register(_:_:)`, for a function that needs to know the node that called it.
+    public func register<Arguments: Codable & Sendable, Result: Codable & Sendable>(
+        _ name: String, _ function: @escaping @Sendable (Arguments, ProcessContext, NodeName) async throws -> Result
+    ) {
         node.rpcFunctions.withLock {
-            $0[name] = { bytes, context in
+            $0[name] = { bytes, context, caller in
                 let arguments = try Self.decode(Arguments.self, from: bytes)
-                return try Self.encode(try await function(arguments, context))
+                return try Self.encode(try await function(arguments, context, caller))
             }
         }
     }
@@ -277,7 +286,7 @@ public struct RPC: Sendable {
                     let outcome: RPCReply.Outcome
                     if let function {
                         do {
-                            outcome = .value(try await function(request.arguments, worker))
+                            outcome = .value(try await function(request.arguments, worker, NodeName(unchecked: request.from.node)))
                         } catch let error as DecodingError {
                             outcome = .badArguments("\(error)")
                         } catch let error as WireError {

@@ -44,8 +44,9 @@ public struct TodoDatabase: Sendable {
     /// (through `rpc`).
     func registerFunctions() {
         let database = self
-        node.rpc.register(Self.storeFunction) { (batch: StoreBatch, context: ProcessContext) async throws -> Bool in
+        node.rpc.register(Self.storeFunction) { (batch: StoreBatch, context: ProcessContext, caller: NodeName) async throws -> Bool in
             try await database.storeHere(batch.changes, from: context)
+            await OverruledWrites.handOn(batch.changes, storedFrom: caller, database: database, context: context)
             return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in

@@ -7,25 +7,23 @@ import Processes
 /// that and goes on taking writes, and storing them here. The kept server lacked them until
 /// the cut healed: a writer whose write the losing server took through this node missed it
 /// in its next reads, for seconds (the partition soak with `--links`). So what a peer stores
-/// here for a list whose server this node knows on another node is handed to that server
-/// before the peer is answered, and so before the write itself is: the next request through
-/// this node finds it there. A failure only logs: the hand-over and catch-up after the heal
-/// bring it too. In a cluster without a cut, a list's changes come from its server's node.
+/// here for a list whose server this node knows on another node goes to that server as a
+/// merge before the peer is answered, and so before the write itself is: a request through
+/// this node that follows comes to the server behind it (one connection, in order). In a
+/// cluster without a cut, a list's changes come from its server's node.
+///
+/// The merge is not waited for. The kept server's commit of it waits for this node's store,
+/// and the losing server's next write waits for this node's answer: waiting here, each
+/// side's writes held the other's up until a timeout.
 enum OverruledWrites {
-    /// How long the kept server has to take a change before the peer is answered anyway.
-    static let timeout = Duration.seconds(1)
-
-    /// Hands the kept servers the `changes` that `sender` stored here from servers this node
+    /// Sends the kept servers the `changes` that `sender` stored here from servers this node
     /// does not send their lists' requests to.
-    static func handOn(_ changes: [NamedChange], storedFrom sender: NodeName, database: TodoDatabase, context: ProcessContext) async {
-        let global = database.node.global
+    static func handOn(_ changes: [NamedChange], storedFrom sender: NodeName, global: GlobalNames, context: ProcessContext) {
         for change in changes {
             guard let server = global.whereis(TodoServer.globalName(change.name)), server.node != sender.description else { continue }
-            do {
-                _ = try await context.call(server, TodoServer.Request.merge(change.change), replyType: TodoServer.Reply.self, timeout: timeout)
-            } catch {
-                database.node.logger.info("list \(change.name): its server on \(server.node) did not take a write \(sender) stored here (\(error)); the hand-over will bring it")
-            }
+            // A call whose answer nobody takes: the server's mailbox keeps calls in order.
+            let call = CallFrom(caller: context.pid, tag: context.runtime.makeRef())
+            context.send(CallMessage(from: call, request: TodoServer.Request.merge(change.change)), to: server)
         }
     }
 }

@@ -261,24 +261,31 @@ struct SlowPeerTests {
         }
     }
 
-    /// A peer that froze past the tick time is dropped on this side only, and told so at its
-    /// first frame on the old connection. The frames it sent before it read that goodbye come
-    /// after it, on the same connection: they were warned of as a stranger's ("has not shaken
-    /// hands"), on every node, after every partition that healed.
+    /// A peer that stopped reading is dropped on this side only, and told so at its first
+    /// frame on the old connection. The frames it sent before it read that goodbye come
+    /// after it, on the same connection: they were warned of as a stranger's ("has not
+    /// shaken hands"), on every node, after every partition that healed (a peer frozen past
+    /// the tick time is dropped the same way).
     @Test func framesAPeerSentBeforeItHeardItWasDroppedAreNotTakenForAStrangers() async throws {
-        try await withTestCluster(tickTime: .seconds(1)) { cluster in
-            let a = try await cluster.startNode("a") { $0.encrypted = false }
-            let frozen = try await RawPeer.logIn(to: a, context: try Context())
-            defer { frozen.close() }
-            // The raw peer sends no heartbeat: a drops it at the tick time.
-            try await eventually("a drops the silent peer", within: .seconds(30)) { a.nodes().isEmpty }
+        // A tick far longer than the test: the full queue drops the peer, when the test says.
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") {
+                $0.encrypted = false
+                $0.maxPendingBytesPerPeer = 1 << 20
+            }
+            let slow = try await RawPeer.logIn(to: a, context: try Context())
+            defer { slow.close() }
+            _ = await stream(from: a, to: RawPeer.name) { a.nodes().contains(RawPeer.name) }
+            try await eventually("a drops the peer", within: .seconds(30)) { a.nodes().isEmpty }
+            _ = try await slow.read(registry: a.registry)  // room for the goodbye
+
             let loop = try #require(a.transport.loop)
             for number in 0..<3 {
-                try frozen.send(.namedMessage(name: "nobody", payload: RawPeer.payload(number, size: 16)))
+                try slow.send(.namedMessage(name: "nobody", payload: RawPeer.payload(number, size: 16)))
             }
             try await eventually("a reads the three frames as the old connection's") { loop.framesOnDroppedConnections == 3 }
             var goodbyes = 0
-            while let message = try await RawPeer.nextMessage(on: frozen.dealer, within: .seconds(1)), let frame = message.last {
+            while let message = try await RawPeer.nextMessage(on: slow.dealer, within: .seconds(1)), let frame = message.last {
                 goodbyes += Batch.packets(in: frame).packets.filter { $0 == .goodbye(.disconnect) }.count
             }
             #expect(goodbyes == 1)

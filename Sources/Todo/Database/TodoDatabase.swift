@@ -46,7 +46,7 @@ public struct TodoDatabase: Sendable {
         let database = self
         node.rpc.register(Self.storeFunction) { (batch: StoreBatch, context: ProcessContext, caller: NodeName) async throws -> Bool in
             try await database.storeHere(batch.changes, from: context)
-            await OverruledWrites.handOn(batch.changes, storedFrom: caller, database: database, context: context)
+            OverruledWrites.handOn(batch.changes, storedFrom: caller, global: database.node.global, context: context)
             return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in

@@ -7,20 +7,19 @@ import Processes
 /// that and goes on taking writes, and storing them here. The kept server lacked them until
 /// the cut healed: a writer whose write the losing server took through this node missed it
 /// in its next reads, for seconds (the partition soak with `--links`). So what a peer stores
-/// here for a list whose server this node knows on another node goes to that server as a
-/// merge before the peer is answered, and so before the write itself is: a request through
-/// this node that follows comes to the server behind it (one connection, in order). In a
-/// cluster without a cut, a list's changes come from its server's node.
+/// here for a list whose server there this node overruled goes to the kept server as a merge
+/// before the peer is answered, and so before the write itself is: a request through this
+/// node that follows comes to the server behind it (one connection, in order).
 ///
-/// The merge is not waited for. The kept server's commit of it waits for this node's store,
-/// and the losing server's next write waits for this node's answer: waiting here, each
-/// side's writes held the other's up until a timeout.
+/// The merge is not waited for: being sent first puts it ahead of those requests, and the
+/// losing server's write, answered once this node has answered, need not wait for the kept
+/// server's commit as well (nor for its timeout, when that server does not answer).
 enum OverruledWrites {
-    /// Sends the kept servers the `changes` that `sender` stored here from servers this node
-    /// does not send their lists' requests to.
+    /// Sends the kept servers the `changes` that `sender` stored here for lists whose server
+    /// on `sender` this node overruled.
     static func handOn(_ changes: [NamedChange], storedFrom sender: NodeName, global: GlobalNames, context: ProcessContext) {
         for change in changes {
-            guard let server = global.whereis(TodoServer.globalName(change.name)), server.node != sender.description else { continue }
+            guard let server = global.kept(TodoServer.globalName(change.name), overOneOn: sender.description) else { continue }
             // A call whose answer nobody takes: the server's mailbox keeps calls in order.
             let call = CallFrom(caller: context.pid, tag: context.runtime.makeRef())
             context.send(CallMessage(from: call, request: TodoServer.Request.merge(change.change)), to: server)

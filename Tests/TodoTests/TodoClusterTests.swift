@@ -491,6 +491,8 @@ struct TodoClusterTests {
             // (`ClashHandOver`); writes n2 stores after that came only with the heal.
             #expect(try await two.entries("jay") == ["2018-12-19 Dentist"])
             #expect(!two.node.global.hasSettledClashes)
+            #expect(two.node.global.kept(name, overOneOn: three.node.name.description)?.node == one.node.name.description)
+            #expect(one.node.global.kept(name, overOneOn: three.node.name.description) == nil)  // n1 settled no clash
 
             _ = try await three.add("jay", "2018-12-19", "Gym")
             #expect(try await two.entries("jay") == ["2018-12-19 Dentist", "2018-12-19 Gym"])

@@ -58,6 +58,13 @@ public struct GlobalNames: NameRegistry {
         node.globalTable.withLock { $0.whereis(name) }
     }
 
+    /// The owner of `name` this node keeps over one on `loserNode`: a clash it settled against
+    /// that node's owner, which that node may not have heard of (an overlapping partition
+    /// keeps them apart). Nil when it overruled no owner of `name` there.
+    public func kept(_ name: String, overOneOn loserNode: String) -> Pid? {
+        node.globalTable.withLock { $0.overruled[name]?.node == loserNode ? $0.whereis(name) : nil }
+    }
+
     public func unregister(_ name: String, _ pid: Pid) async {
         let leader = node.globalLeader
         _ = try? await ask(leader, GlobalRequest(name: name, pid: pid, register: false, tag: node.runtime.makeRef(), replyTo: pid))

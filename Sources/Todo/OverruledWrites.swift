@@ -22,7 +22,7 @@ enum OverruledWrites {
             guard let server = global.kept(TodoServer.globalName(change.name), overOneOn: sender.description) else { continue }
             // A call whose answer nobody takes: the server's mailbox keeps calls in order.
             let call = CallFrom(caller: context.pid, tag: context.runtime.makeRef())
-            context.send(CallMessage(from: call, request: TodoServer.Request.merge(change.change)), to: server)
+            context.send(CallMessage(from: call, request: TodoServer.Request.mergeOverruled(change.change)), to: server)
         }
     }
 }

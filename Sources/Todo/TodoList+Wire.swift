@@ -205,6 +205,9 @@ extension TodoServer.Request: WireCodable {
         case .merge(let change):
             writer.write(4)
             change.encode(to: &writer)
+        case .mergeOverruled(let change):
+            writer.write(5)
+            change.encode(to: &writer)
         }
     }
 
@@ -217,6 +220,7 @@ extension TodoServer.Request: WireCodable {
                            title: try reader.decodeOptional(String.self))
         case 3: self = .delete(id: try EntryID(from: &reader))
         case 4: self = .merge(try ListChange(from: &reader))
+        case 5: self = .mergeOverruled(try ListChange(from: &reader))
         default: throw .malformed("not a to-do request")
         }
     }

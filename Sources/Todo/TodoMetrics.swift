@@ -44,7 +44,7 @@ public final class TodoMetrics: Sendable {
         case .add: "add"
         case .update: "update"
         case .delete: "delete"
-        case .merge: "merge"
+        case .merge, .mergeOverruled: "merge"
         }
         requestDuration[operation]?.recordNanoseconds(Int64(seconds * 1e9))
     }

@@ -22,6 +22,10 @@ public struct TodoServer: GenServer {
         case delete(id: EntryID)
         /// Merge another copy's records in (a losing server's list, or one caught up).
         case merge(ListChange)
+        /// Merge a write that a server overruled on a peer made (`OverruledWrites`): as
+        /// `merge`, without a line in the log for each (they come one per write while a
+        /// partition overlaps).
+        case mergeOverruled(ListChange)
     }
 
     public enum Reply: Codable, Sendable, Equatable {
@@ -159,6 +163,8 @@ public struct TodoServer: GenServer {
             return await commit(change, context) ?? .deleted
         case .merge(let change):
             return await mergeIn(change, from: "another copy", context) ?? .merged
+        case .mergeOverruled(let change):
+            return await mergeIn(change, from: nil, context) ?? .merged
         }
     }
 
@@ -198,9 +204,11 @@ public struct TodoServer: GenServer {
 
     /// Merges another copy's records in as any change: stored everywhere, then applied; nil
     /// on success, or when the copy adds nothing (then it is neither stored nor logged).
-    private mutating func mergeIn(_ change: ListChange, from source: String, _ context: ProcessContext) async -> Reply? {
+    /// Logged at `info` with its `source`; without one, at `debug`.
+    private mutating func mergeIn(_ change: ListChange, from source: String?, _ context: ProcessContext) async -> Reply? {
         guard shelf.inspect({ var merged = $0; return merged.apply(change) }) else { return nil }
-        logger.info("list \(name): merged \(source) (\(change.records.count) records)")
+        logger.log(level: source == nil ? .debug : .info,
+                   "list \(name): merged \(source ?? "a write of an overruled server") (\(change.records.count) records)")
         return await commit(change, context)
     }
 

@@ -49,7 +49,7 @@ extension TodoSystem {
         case .add(_, let title): _ = try TodoInput.title(title)
         case .update(_, _, let title?): _ = try TodoInput.title(title)
         case .update, .delete: break
-        case .merge: throw TodoInputError("merging copies is not a client request")
+        case .merge, .mergeOverruled: throw TodoInputError("merging copies is not a client request")
         }
     }
 

@@ -498,6 +498,7 @@ struct TodoClusterTests {
             #expect(try await two.entries("jay") == ["2018-12-19 Dentist", "2018-12-19 Gym"])
             #expect(try await one.storedTitles("jay") == ["Dentist", "Gym"])
             #expect(two.node.global.whereis(name)?.node == one.node.name.description)
+            #expect(!todo.cluster.logs.contains("merged another copy"), "a line for each write handed on")
         }
     }
 

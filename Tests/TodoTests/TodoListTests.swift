@@ -164,8 +164,9 @@ struct TodoInputTests {
 
     /// A client is outside input too: it may not push records into a list.
     @Test func aClientMayNotAskForAMerge() {
-        let call = ClientCall(list: "bob", request: .merge(ListChange(nextCounter: 9, records: [])))
-        #expect(throws: TodoInputError("merging copies is not a client request")) { try TodoSystem.validate(call) }
+        for request in [TodoServer.Request.merge(ListChange(nextCounter: 9, records: [])), .mergeOverruled(ListChange(nextCounter: 9, records: []))] {
+            #expect(throws: TodoInputError("merging copies is not a client request")) { try TodoSystem.validate(ClientCall(list: "bob", request: request)) }
+        }
         #expect(throws: Never.self) { try TodoSystem.validate(ClientCall(list: "bob", request: .entries(nil))) }
     }
 
@@ -290,7 +291,8 @@ struct TodoWireTests {
         _ = list.add(date: day, title: "a", by: "todo1", atMillis: 1)
         let requests: [TodoServer.Request] = [.entries(nil), .entries(day), .add(date: day, title: "Dentist"),
                                               .update(id: three, date: nil, title: "x"), .update(id: three, date: day, title: nil),
-                                              .delete(id: EntryID(counter: 9, origin: "")), .merge(list.asChange)]
+                                              .delete(id: EntryID(counter: 9, origin: "")), .merge(list.asChange),
+                                              .mergeOverruled(list.asChange)]
         let replies: [TodoServer.Reply] = [.entries([TodoEntry(id: three, date: day, title: "a")]), .entries([]),
                                            .entry(TodoEntry(id: three, date: day, title: "b")), .deleted, .notFound, .failed("disk"),
                                            .merged, .notHere]

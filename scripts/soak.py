@@ -2,12 +2,13 @@
 """Long randomized runs against real nodes, checking CONTRACT's guarantees (not a test: it
 takes minutes and its schedule is random; run it after changes to the cluster or the store).
 
-  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0] [--mapper-kills 0]
+  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0] [--mapper-kills 0] [--wipes 0]
       3 nodes on this host; writers add, edit and delete entries (JSON API) through every
       node that is up, while nodes are killed (-9) or stopped (TERM) and started again, and
       used again at once (in a share of the rounds, --together, every node is killed at once
       and all start together; in a share, --mapper-kills, the host's port mapper is killed
-      too, before the node or while it is down).
+      too, before the node or while it is down; in a share, --wipes, the node starts again
+      without its data, as with a new disk).
       After each rejoin the rejoined node must serve every acknowledged write; at the end
       every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--pauses 0]
@@ -29,7 +30,7 @@ told of (or one still unanswered), through any node it uses.
 Binaries from .build/release (`make build`), or --bin DIR. Prints the seed; a run is repeated
 with the same --seed (the timing still differs). Exit code 1 when a guarantee was broken.
 """
-import argparse, http.client, json, os, random, signal, socket, subprocess, sys, threading, time
+import argparse, http.client, json, os, random, shutil, signal, socket, subprocess, sys, threading, time
 import urllib.error, urllib.parse, urllib.request
 
 DAY = "2018-12-19"
@@ -386,6 +387,11 @@ def restarts(args, rng, ledger):
             nodes[victim].wait()
             if mapper_killed and not mapper_first:
                 kill_mapper()
+            # (--wipes) its disk is lost too: it starts with no data and must serve every write
+            # it ever held, from its peers. Drawn only with --wipes, as --together.
+            wiped = args.wipes and rng.random() < args.wipes
+            if wiped:
+                shutil.rmtree(f"{run}/data{victim + 1}")
             time.sleep(rng.uniform(0.2, 3))
             start(victim, rng.choice([i for i in range(3) if i != victim]))
             # Writers use it at once, as a load balancer would once its port answers: what it
@@ -396,6 +402,7 @@ def restarts(args, rng, ledger):
                 ledger.violation(f"round {round_number}: {names[victim]} did not rejoin")
             check(victim, f"round {round_number}, after {how.name} and rejoin")
             story = f"{how.name} {names[victim]}" + (f", the port mapper killed {'before' if mapper_first else 'after'} it" if mapper_killed else "")
+            story += ", its data removed" if wiped else ""
             print(f"round {round_number}: {story}; {ledger.acked} changes acknowledged", flush=True)
         stop.set()
         for writer in writers:
@@ -628,6 +635,7 @@ def main():
     parser.add_argument("--pauses", type=float, default=0, help="partitions: the share of rounds that stop a node instead of a cut")
     parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
     parser.add_argument("--together", type=float, default=0, help="restarts: the share of rounds that kill every node at once")
+    parser.add_argument("--wipes", type=float, default=0, help="restarts: the share of rounds whose node starts again without its data")
     parser.add_argument("--mapper-kills", type=float, default=0, help="restarts: the share of rounds that kill the port mapper too")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))

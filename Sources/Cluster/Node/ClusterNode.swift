@@ -112,8 +112,8 @@ public final class ClusterNode: Sendable {
 
         let keeper = settings.registerWithMapper ? try MapperKeeper(
             client: PortMapperClient(host: "127.0.0.1", port: settings.mapperPort),
-            name: settings.node.name, port: port, incarnation: incarnation,
-            launcher: settings.mapperLauncher, logger: logger) : nil
+            name: settings.node.name, port: port, incarnation: incarnation, launcher: settings.mapperLauncher,
+            refreshInterval: settings.mapperRefreshInterval, logger: logger) : nil
         try await keeper?.registerFirst()
 
         let node = try ClusterNode(

@@ -18,6 +18,9 @@ public struct ClusterSettings: Sendable {
     /// Whether to register the name with the port mapper (a command-line client need not: no
     /// one dials it).
     public var registerWithMapper = true
+    /// How often the node refreshes its registration with the port mapper (which also registers
+    /// it again with a mapper started anew, as does its connection to one coming back).
+    public var mapperRefreshInterval: Duration = .seconds(2)
     /// How long a connection attempt (lookup and handshake) may take.
     public var connectTimeout: Duration = .seconds(5)
     /// Outgoing bytes held for one peer that is not reading. Past it the peer is disconnected

@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import OSProcess
 import Synchronization
+import ZeroMQ
 
 /// Keeps a node's name registered with the host's port mapper: registers at start (starting
-/// a mapper when none answers and a launcher is given), then refreshes the lease every two
-/// seconds on a thread of its own, so a restarted mapper learns the name again; and, with a
+/// a mapper when none answers and a launcher is given), then refreshes the lease every
+/// `refreshInterval` on a thread of its own, and at once when its connection is taken again:
+/// a restarted mapper learns the name as soon as it runs; and, with a
 /// launcher, restarts a mapper that has stopped answering (killed, or out of memory), which
 /// epmd's nodes do not: names, and with them nodes joining and clients, would be gone until
 /// the next node started. All of it on one connection, which the mapper ties the
@@ -17,9 +19,12 @@ final class MapperKeeper: Sendable {
     let port: Int
     let incarnation: UInt64
     let launcher: [String]?
+    let refreshInterval: Duration
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    private let wake = DispatchSemaphore(value: 0)
+    /// A pipe `stop` writes to once, to wake the refresh loop, whose poll watches its read end
+    /// beside the connection's events.
+    private let wake: (read: Int32, write: Int32)
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
     /// The first registration's thread, then the refresh loop's and the lookups', in turn.
@@ -27,8 +32,16 @@ final class MapperKeeper: Sendable {
     /// Whether the connection's last request was answered (see `lookup`).
     private let answering = Atomic<Bool>(true)
 
-    init(client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?, logger: Logger) throws {
+    init(
+        client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?,
+        refreshInterval: Duration = .seconds(2), logger: Logger
+    ) throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw NodeStartError.system("pipe failed: errno \(errno)") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        wake = (ends[0], ends[1])
         mapper = Mutex(try PortMapperConnection(client))
+        self.refreshInterval = refreshInterval
         self.client = client
         self.name = name
         self.port = port
@@ -137,12 +150,28 @@ final class MapperKeeper: Sendable {
         return mapper
     }
 
+    deinit {
+        close(wake.read)
+        close(wake.write)
+    }
+
     func start() {
         started.store(true, ordering: .relaxed)
         Thread { [self] in
+            let events = try? self.mapper.withLock { try $0.connectionEvents() }
+            let poller = Poller()
+            if let events { _ = try? poller.add(events) }
+            poller.add(fileDescriptor: self.wake.read)
             var launchedAt: ContinuousClock.Instant?
-            while self.wake.wait(timeout: .now() + 2) == .timedOut {
+            var nextRefresh = ContinuousClock.now + self.refreshInterval
+            while !self.stopping.load(ordering: .relaxed) {
+                let left = nextRefresh - ContinuousClock.now
+                if left > .zero { _ = try? poller.poll(timeoutMilliseconds: Int((left / .milliseconds(1)).rounded(.up))) }
                 if self.stopping.load(ordering: .relaxed) { break }
+                var taken = false
+                while let event = events?.nextMonitorEvent() { taken = taken || event.kind == .connected }
+                guard taken || ContinuousClock.now >= nextRefresh else { continue }
+                nextRefresh = ContinuousClock.now + self.refreshInterval
                 do {
                     if try !self.register() {
                         self.logger.error("the port mapper gave our name \(self.name) to another node")
@@ -153,6 +182,7 @@ final class MapperKeeper: Sendable {
                 }
             }
             try? self.request { try $0.unregister(name: self.name, incarnation: self.incarnation) }
+            events?.close()  // before the connection's context ends
             self.finished.signal()
         }.start()
     }
@@ -177,7 +207,8 @@ final class MapperKeeper: Sendable {
     /// registration anyway.
     func stop() async {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
-        wake.signal()
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
         guard started.load(ordering: .relaxed) else { return }  // no refresh loop to wait for
         let finished = self.finished
         await waitOffThePool { _ = finished.wait(timeout: .now() + .milliseconds(1_500)) }

@@ -122,6 +122,16 @@ public final class PortMapperConnection {
 
     deinit { dealer.close() }
 
+    /// A PAIR socket that reads this connection's `connected` events: each time a mapper takes
+    /// it, a restarted one too. For one thread, which closes it before the connection goes.
+    func connectionEvents() throws -> Socket {
+        let endpoint = "inproc://mapper-connection-\(UUID().uuidString)"
+        try dealer.monitor(on: endpoint, events: [.connected])
+        let events = try context.socket(.pair)
+        try events.connect(endpoint)
+        return events
+    }
+
     /// Sends one request and waits for its answer's words (late answers to earlier requests
     /// are skipped by their request id).
     public func request(_ words: [String]) throws -> [String] {

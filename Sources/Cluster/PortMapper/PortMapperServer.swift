@@ -33,10 +33,11 @@ public final class PortMapperServer: Sendable {
     static let lookInterval: Duration = .milliseconds(50)
     static let lookIntervalWithStrangers: Duration = .milliseconds(10)
     /// How long a mapper that has just started may not yet know a node of its host that
-    /// runs: one killed and started again (by a node, `MapperKeeper`) learns the names again
-    /// as the nodes refresh, every 2 s, the first after a request to the old one timed out
-    /// (1 s); a second to spare. Meanwhile "no such name" says how much of it is left
-    /// (`PortMapperClient.lookUp` asks again).
+    /// runs: one killed and started again (by a node, `MapperKeeper`) learns each name again
+    /// as soon as that node's connection comes back to it (ZeroMQ retries every 0.4 s at
+    /// most), and at the latest at the node's next refresh, every 2 s, the first after a
+    /// request to the old one timed out (1 s); a second to spare. Meanwhile "no such name"
+    /// says how much of it is left (`PortMapperClient.lookUp` asks again).
     public static let settling: Duration = .seconds(4)
 
     /// Binds the port (failing if it is taken) and starts serving; at most

@@ -97,10 +97,11 @@ struct KillEndToEndTests {
     }
 
     /// A node restarted while the host's port mapper is gone starts another, which knows the
-    /// nodes still running only once they register again, at their next refresh. The node
-    /// took "no such name" for "no peer of mine runs", served alone, and its first answers
-    /// came from its own older copy (the restarts soak with `--mapper-kills`: hundreds of
-    /// stale reads). It now waits for its peers' names while the new mapper settles.
+    /// nodes still running only once they register again. The node took "no such name" for
+    /// "no peer of mine runs", served alone, and its first answers came from its own older
+    /// copy (the restarts soak with `--mapper-kills`: hundreds of stale reads). Its lookups
+    /// now ask again while the new mapper settles, and the others register again as soon as
+    /// their connections to it come back.
     @Test func aNodeRestartedWithANewPortMapperServesOnlyOnceItHasFoundItsPeers() async throws {
         try await withEndToEnd { e2e in
             let (nodes, ports) = try await e2e.startMesh(2)

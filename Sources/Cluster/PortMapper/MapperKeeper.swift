@@ -166,7 +166,10 @@ final class MapperKeeper: Sendable {
             var nextRefresh = ContinuousClock.now + self.refreshInterval
             while !self.stopping.load(ordering: .relaxed) {
                 let left = nextRefresh - ContinuousClock.now
-                if left > .zero { _ = try? poller.poll(timeoutMilliseconds: Int((left / .milliseconds(1)).rounded(.up))) }
+                // A poll that fails waits out the time anyway, so that the loop never spins.
+                if left > .zero, (try? poller.poll(timeoutMilliseconds: Int((left / .milliseconds(1)).rounded(.up)))) == nil {
+                    Thread.sleep(forTimeInterval: left / .seconds(1))
+                }
                 if self.stopping.load(ordering: .relaxed) { break }
                 var taken = false
                 while let event = events?.nextMonitorEvent() { taken = taken || event.kind == .connected }

@@ -158,6 +158,19 @@ struct MeshTests {
     }
 }
 
+/// Stops the test cluster's port mapper and starts another on its port (`settling` as told),
+/// as a host whose mapper was killed and started again.
+private func restartMapper(of cluster: TestCluster, settling: Duration = PortMapperServer.settling) async throws -> PortMapperServer {
+    await cluster.mapper.shutdown()
+    // libzmq closes the old listener in the background: bind again until it is free.
+    var reborn: PortMapperServer?
+    try await eventually("the mapper port free again") {
+        reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1", settling: settling)
+        return reborn != nil
+    }
+    return try #require(reborn)
+}
+
 @Suite(.timeLimit(.minutes(1)))
 struct PortMapperTests {
     @Test func nodesRegisterAgainWhenTheMapperRestarts() async throws {
@@ -165,14 +178,8 @@ struct PortMapperTests {
             let a = try await cluster.startNode("a")
             let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
             #expect(try client.names().map(\.name) == ["a"])
-            await cluster.mapper.shutdown()
-            // libzmq closes the old listener in the background: bind again until it is free.
-            var reborn: PortMapperServer?
-            try await eventually("the mapper port free again") {
-                reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1")
-                return reborn != nil
-            }
-            defer { reborn?.stop() }
+            let reborn = try await restartMapper(of: cluster)
+            defer { reborn.stop() }
             try await eventually("a registered again", within: .seconds(10)) {
                 (try? client.names().map(\.name)) == ["a"]
             }
@@ -186,13 +193,8 @@ struct PortMapperTests {
     @Test func aNodeRegistersAgainAsSoonAsARestartedMapperTakesItsConnection() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a") { $0.mapperRefreshInterval = .seconds(60) }
-            await cluster.mapper.shutdown()
-            var reborn: PortMapperServer?
-            try await eventually("the mapper port free again") {
-                reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1")
-                return reborn != nil
-            }
-            defer { reborn?.stop() }
+            let reborn = try await restartMapper(of: cluster)
+            defer { reborn.stop() }
             let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
             try await eventually("a registered again", within: .seconds(10)) { (try? client.names().map(\.name)) == ["a"] }
             #expect(try client.lookup("a") == a.clusterPort)
@@ -204,20 +206,15 @@ struct PortMapperTests {
     /// node a is registered", which a node restarted with that mapper took for "no peer of
     /// mine runs": it served alone, from its own older copy (the restarts soak with
     /// `--mapper-kills`). The dial now waits for the name while the mapper settles. Here a's
-    /// registration is the test's, made again a second after the new mapper starts.
+    /// registration is the test's, made again half a second after the new mapper starts.
     @Test func aDialToANodeARestartedMapperHasNotHeardFromYetWaitsForItsRegistration() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a") { $0.registerWithMapper = false }
             let b = try await cluster.startNode("b") { $0.connectTimeout = .seconds(10) }
             let client = PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port)
             #expect(try PortMapperConnection(client).register(name: "a", port: a.clusterPort, incarnation: 1))
-            await cluster.mapper.shutdown()
-            var reborn: PortMapperServer?
-            try await eventually("the mapper port free again") {
-                reborn = try? PortMapperServer(port: cluster.mapper.port, host: "127.0.0.1", settling: .seconds(5))
-                return reborn != nil
-            }
-            defer { reborn?.stop() }
+            let reborn = try await restartMapper(of: cluster, settling: .seconds(5))
+            defer { reborn.stop() }
             #expect(try client.request(["LOOKUP", "a"]).first == "NONE")
             let held = Mutex<PortMapperConnection?>(nil)  // the registration lasts with it
             let port = a.clusterPort

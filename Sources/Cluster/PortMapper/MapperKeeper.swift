@@ -6,11 +6,11 @@ import ZeroMQ
 
 /// Keeps a node's name registered with the host's port mapper: registers at start (starting
 /// a mapper when none answers and a launcher is given), then refreshes the lease every
-/// `refreshInterval` on a thread of its own, and at once when its connection is taken again:
-/// a restarted mapper learns the name as soon as it runs; and, with a
-/// launcher, restarts a mapper that has stopped answering (killed, or out of memory), which
-/// epmd's nodes do not: names, and with them nodes joining and clients, would be gone until
-/// the next node started. All of it on one connection, which the mapper ties the
+/// `refreshInterval` on a thread of its own, and at once when a mapper takes its connection
+/// again, so a restarted mapper learns the name as soon as it runs; and, with a launcher,
+/// restarts a mapper that has stopped answering (killed, or out of memory), which epmd's
+/// nodes do not: names, and with them nodes joining and clients, would be gone until the
+/// next node started. All of it on one connection, which the mapper ties the
 /// registration to: when this process dies, the name goes with it. The node's lookups of
 /// names on its own host go over it too (`lookup`).
 final class MapperKeeper: Sendable {
@@ -34,7 +34,7 @@ final class MapperKeeper: Sendable {
 
     init(
         client: PortMapperClient, name: String, port: Int, incarnation: UInt64, launcher: [String]?,
-        refreshInterval: Duration = .seconds(2), logger: Logger
+        refreshInterval: Duration, logger: Logger
     ) throws {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { throw NodeStartError.system("pipe failed: errno \(errno)") }

@@ -2,7 +2,8 @@
 """Long randomized runs against real nodes, checking CONTRACT's guarantees (not a test: it
 takes minutes and its schedule is random; run it after changes to the cluster or the store).
 
-  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0] [--mapper-kills 0] [--wipes 0]
+  scripts/soak.py restarts   [--rounds 40] [--seed S] [--together 0] [--mapper-kills 0]
+                             [--wipes 0]
       3 nodes on this host; writers add, edit and delete entries (JSON API) through every
       node that is up, while nodes are killed (-9) or stopped (TERM) and started again, and
       used again at once (in a share of the rounds, --together, every node is killed at once
@@ -330,6 +331,10 @@ def restarts(args, rng, ledger):
         except (*NO_ANSWER, KeyError):
             return None
 
+    def kill_mapper():
+        """The port mapper daemon the nodes started (and start again)."""
+        subprocess.run(["pkill", "-KILL", "-f", f"mapper-daemon --mapper-port {mapper}$"])
+
     def check(i, label):
         for list_name in lists:
             try:
@@ -378,7 +383,6 @@ def restarts(args, rng, ledger):
             # the restarted node up there. Drawn only with --mapper-kills, as --together.
             mapper_killed = args.mapper_kills and rng.random() < args.mapper_kills
             mapper_first = mapper_killed and rng.random() < 0.5
-            kill_mapper = lambda: subprocess.run(["pkill", "-KILL", "-f", f"mapper-daemon --mapper-port {mapper}$"])
             if mapper_first:
                 kill_mapper()
             with ledger.lock:

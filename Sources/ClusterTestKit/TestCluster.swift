@@ -18,8 +18,8 @@ public final class TestCluster: Sendable {
         self.logs = logs
         // Not settling: no node ran before it, and a lookup of a name never registered
         // fails at once, as the tests expect (they test the settling with mappers of their own).
-        mapper = try PortMapperServer(port: 0, host: "127.0.0.1", leaseTime: .seconds(30),
-                                      maxUnregisteredPerAddress: mapperBoundPerAddress, settling: .zero, logger: logs.logger(for: "mapper"))
+        mapper = try PortMapperServer(port: 0, host: "127.0.0.1", leaseTime: .seconds(30), maxUnregisteredPerAddress: mapperBoundPerAddress,
+                                      settling: .zero, logger: logs.logger(for: "mapper"))
         self.tickTime = tickTime
     }
 

@@ -164,7 +164,7 @@ public struct TodoServer: GenServer {
         case .merge(let change):
             return await mergeIn(change, from: "another copy", context) ?? .merged
         case .mergeOverruled(let change):
-            return await mergeIn(change, from: nil, context) ?? .merged
+            return await mergeIn(change, from: "a write of an overruled server", logAt: .debug, context) ?? .merged
         }
     }
 
@@ -204,11 +204,11 @@ public struct TodoServer: GenServer {
 
     /// Merges another copy's records in as any change: stored everywhere, then applied; nil
     /// on success, or when the copy adds nothing (then it is neither stored nor logged).
-    /// Logged at `info` with its `source`; without one, at `debug`.
-    private mutating func mergeIn(_ change: ListChange, from source: String?, _ context: ProcessContext) async -> Reply? {
+    private mutating func mergeIn(
+        _ change: ListChange, from source: String, logAt level: Logger.Level = .info, _ context: ProcessContext
+    ) async -> Reply? {
         guard shelf.inspect({ var merged = $0; return merged.apply(change) }) else { return nil }
-        logger.log(level: source == nil ? .debug : .info,
-                   "list \(name): merged \(source ?? "a write of an overruled server") (\(change.records.count) records)")
+        logger.log(level: level, "list \(name): merged \(source) (\(change.records.count) records)")
         return await commit(change, context)
     }
 

@@ -26,7 +26,8 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       at the end every node must serve the same lists, holding every acknowledged change.
 
 In both, each writer also reads lists back: its own entries must show the change it was last
-told of (or one still unanswered), through any node it uses.
+told of (or one still unanswered), through any node it uses. With --cli P, a share P of the
+writers' asks go through the `todo` client (a hidden node for each command) instead of HTTP.
 
 Binaries from .build/release (`make build`), or --bin DIR. Prints the seed; a run is repeated
 with the same --seed (the timing still differs). Exit code 1 when a guarantee was broken.
@@ -185,13 +186,82 @@ class Ledger:
         print("VIOLATION", text, flush=True)
 
 
-class OpsWriter(threading.Thread):
-    """Adds, edits and deletes entries of its own through the JSON API of a node that is up,
-    and reads lists back: its own entries must show what it was last told (read your writes)."""
+class HttpDoor:
+    """A node's JSON API: what `OpsWriter` asks through, answering as HTTP does."""
 
-    def __init__(self, tag, ledger, lists, ports, up, stop, rng):
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def where(self, list_name, eid=None):
+        return f"{self.base}/lists/{list_name}/entries" + (f"/{urllib.parse.quote(eid)}" if eid else "")
+
+    def add(self, list_name, title):
+        """(status, the new entry's id or None)."""
+        status, body = request("POST", self.where(list_name), {"date": DAY, "title": title})
+        return status, json.loads(body)["id"] if status == 201 else None
+
+    def change(self, list_name, eid, title):
+        """An edit to `title`, or a delete when it is None: the status."""
+        url = self.where(list_name, eid)
+        return (request("PUT", url, {"title": title}) if title is not None else request("DELETE", url))[0]
+
+    def read(self, list_name):
+        """{id: title}, or None when the node did not serve it."""
+        status, body = request("GET", f"{self.where(list_name)}?date={DAY}")
+        return {entry["id"]: entry["title"] for entry in json.loads(body)} if status == 200 else None
+
+
+class CliDoor:
+    """The `todo` client, which joins the node's cluster as a hidden node for each command:
+    the same asks as `HttpDoor`'s, answering in its statuses. Exit 1 (the command failed) is
+    no answer, the change may or may not have happened, except for an entry it says is not there."""
+
+    def __init__(self, binary, node, mapper_port=None, cookie=None):
+        self.node = node
+        self.command = [binary, "--node", node, "--json", *(["--mapper-port", str(mapper_port)] if mapper_port else []),
+                        *(["--cookie", cookie] if cookie else [])]
+
+    def where(self, list_name, eid=None):
+        return f"todo --node {self.node} ({list_name}{' ' + eid if eid else ''})"
+
+    def run(self, *arguments):
+        try:
+            done = subprocess.run([*self.command, *arguments], capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired as error:
+            raise OSError(f"{self.where(arguments[1])}: no answer in 20 s") from error
+        if done.returncode == 2:
+            sys.exit(f"todo {' '.join(arguments)}: bad usage: {done.stderr.strip()}")
+        if done.returncode == 1 and done.stderr.startswith("todo: no entry "):
+            return 404, None
+        if done.returncode != 0:
+            raise OSError(f"{self.where(arguments[1])}: {done.stderr.strip()}")
+        return 200, json.loads(done.stdout)
+
+    def add(self, list_name, title):
+        status, entry = self.run("add", list_name, DAY, title)
+        return (201, entry["id"]) if status == 200 else (status, None)
+
+    def change(self, list_name, eid, title):
+        if title is None:
+            return 204 if self.run("delete", list_name, eid)[0] == 200 else 404
+        return self.run("update", list_name, eid, "--title", title)[0]
+
+    def read(self, list_name):
+        try:
+            return {entry["id"]: entry["title"] for entry in self.run("entries", list_name, DAY)[1]}
+        except OSError:
+            return None
+
+
+class OpsWriter(threading.Thread):
+    """Adds, edits and deletes entries of its own through a node that is up, and reads lists
+    back: its own entries must show what it was last told (read your writes). It asks through
+    each node's JSON API, or (a share `cli` of its asks) through the `todo` client, `clis`."""
+
+    def __init__(self, tag, ledger, lists, ports, up, stop, rng, clis=None, cli=0):
         super().__init__(daemon=True)
         self.tag, self.ledger, self.lists, self.ports, self.up, self.stop, self.rng = tag, ledger, lists, ports, up, stop, rng
+        self.clis, self.cli = clis, cli
         self.mine = []
         # What a read may show of each entry of its own, (list, id): the title last acknowledged
         # (None once deleted), or one asked for without an answer.
@@ -205,36 +275,36 @@ class OpsWriter(threading.Thread):
             if not nodes:
                 time.sleep(0.01)
                 continue
-            base = f"http://127.0.0.1:{self.ports[self.rng.choice(nodes)]}"
+            node = self.rng.choice(nodes)
+            # Drawn only with a `cli` share, so that a seed without it tells the story it told before.
+            door = self.clis[node] if self.cli and self.rng.random() < self.cli else HttpDoor(self.ports[node])
             serial += 1
             title = f"{self.tag}-{serial}"
             try:
                 dice = self.rng.random()
                 if dice < 0.2 and self.mine:
-                    self.read(base, self.rng.choice(self.mine)[0])
+                    self.read(door, self.rng.choice(self.mine)[0])
                 elif dice < 0.7 or not self.mine:
-                    self.add(base, self.rng.choice(self.lists), title)
+                    self.add(door, self.rng.choice(self.lists), title)
                 else:
-                    self.change(base, self.rng.choice(self.mine), title if self.rng.random() < 0.8 else None)
+                    self.change(door, self.rng.choice(self.mine), title if self.rng.random() < 0.8 else None)
             except NO_ANSWER:
                 time.sleep(0.05)  # the ledger allows either outcome; the node may be down
 
-    def add(self, base, list_name, title):
+    def add(self, door, list_name, title):
         self.ledger.asked_add(title)
-        status, body = request("POST", f"{base}/lists/{list_name}/entries", {"date": DAY, "title": title})
+        status, eid = door.add(list_name, title)
         if status == 201:
-            eid = json.loads(body)["id"]
             self.ledger.acked_add(list_name, eid, title)
             self.mine.append((list_name, eid))
             self.acked[(list_name, eid)], self.unanswered[(list_name, eid)] = title, set()
 
-    def change(self, base, key, title):
+    def change(self, door, key, title):
         """An edit to `title`, or a delete when it is None."""
         list_name, eid = key
         deleted_before = self.ledger.asked_change(list_name, eid, title)
         self.unanswered[key].add(title)
-        url = f"{base}/lists/{list_name}/entries/{urllib.parse.quote(eid)}"
-        status, _ = request("PUT", url, {"title": title}) if title is not None else request("DELETE", url)
+        status = door.change(list_name, eid, title)
         if status in (200, 204):
             self.ledger.acked_change(list_name, eid, title)
             self.unanswered[key].discard(title)
@@ -242,18 +312,16 @@ class OpsWriter(threading.Thread):
             if title is None:
                 self.mine.remove(key)
         elif status == 404 and not deleted_before:
-            self.ledger.violation(f"{self.tag}: {url} answered 404 for an entry never deleted")
+            self.ledger.violation(f"{self.tag}: {door.where(list_name, eid)} answered 404 for an entry never deleted")
 
-    def read(self, base, list_name):
-        url = f"{base}/lists/{list_name}/entries?date={DAY}"
-        status, body = request("GET", url)
-        if status != 200:
+    def read(self, door, list_name):
+        shown = door.read(list_name)
+        if shown is None:
             return  # unavailable: no answer about the data
-        shown = {entry["id"]: entry["title"] for entry in json.loads(body)}
         self.ledger.read_checked()
         for (name, eid), title in self.acked.items():
             if name == list_name and shown.get(eid) not in {title} | self.unanswered[(name, eid)]:
-                self.ledger.violation(f"{self.tag}: {url} shows its own {eid} as {shown.get(eid)!r}, "
+                self.ledger.violation(f"{self.tag}: {door.where(list_name)} shows its own {eid} as {shown.get(eid)!r}, "
                                       f"acknowledged as {title!r}")
 
 
@@ -352,7 +420,9 @@ def restarts(args, rng, ledger):
         if not eventually(lambda: all(peers(i) == set(names) - {names[i]} for i in range(3)), 30):
             sys.exit(f"the nodes did not join; see {run}")
         up.update(range(3))
-        writers = [OpsWriter(f"w{w}", ledger, lists, ports, up, stop, random.Random(rng.random())) for w in range(6)]
+        clis = [CliDoor(f"{args.bin}/todo", names[i], mapper, "soak") for i in range(3)]
+        writers = [OpsWriter(f"w{w}", ledger, lists, ports, up, stop, random.Random(rng.random()), clis, args.cli)
+                   for w in range(6)]
         for writer in writers:
             writer.start()
         for round_number in range(args.rounds):
@@ -487,7 +557,8 @@ def partitions(args, rng, ledger):
                 journal = f"{args.work}/journal-h{host}-{w}.jsonl"
                 ledger.follow(journal)
                 writers.append(subprocess.Popen(["ip", "netns", "exec", namespace(host), sys.executable, __file__, "ops-writer",
-                                                 str(port), f"h{host}w{w}", journal, ",".join(lists), str(rng.random())]))
+                                                 str(port), f"h{host}w{w}", journal, ",".join(lists), str(rng.random()),
+                                                 f"{args.bin}/todo", name(host), str(args.cli)]))
         processes += writers
         lagging = reconnecting = 0
 
@@ -618,19 +689,20 @@ def partitions(args, rng, ledger):
             subprocess.run(["ip", "netns", "delete", made_namespace])
 
 
-def ops_writer(port, tag, journal, lists, seed):
+def ops_writer(port, tag, journal, lists, seed, client, node, cli):
     """Inside a host's namespace: an `OpsWriter` on its own node until TERM, keeping a journal."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    writer = OpsWriter(tag, Journal(journal), lists.split(","), [port], {0}, stop, random.Random(seed))
+    writer = OpsWriter(tag, Journal(journal), lists.split(","), [port], {0}, stop, random.Random(seed), [CliDoor(client, node)], cli)
     writer.start()
     while writer.is_alive():
         writer.join(0.2)
 
 
 def main():
-    if len(sys.argv) == 7 and sys.argv[1] == "ops-writer":
-        return ops_writer(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]))
+    if len(sys.argv) == 10 and sys.argv[1] == "ops-writer":
+        port, tag, journal, lists, seed, client, node, cli = sys.argv[2:]
+        return ops_writer(int(port), tag, journal, lists, float(seed), client, node, float(cli))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["restarts", "partitions"])
     parser.add_argument("--rounds", type=int)
@@ -641,6 +713,7 @@ def main():
     parser.add_argument("--together", type=float, default=0, help="restarts: the share of rounds that kill every node at once")
     parser.add_argument("--wipes", type=float, default=0, help="restarts: the share of rounds whose node starts again without its data")
     parser.add_argument("--mapper-kills", type=float, default=0, help="restarts: the share of rounds that kill the port mapper too")
+    parser.add_argument("--cli", type=float, default=0, help="the share of writers' asks made with the todo client, not HTTP")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "release"))
     args = parser.parse_args()

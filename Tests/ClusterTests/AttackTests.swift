@@ -33,7 +33,8 @@ struct AttackTests {
     func hello(from name: String, to node: ClusterNode) -> [UInt8] {
         frame(Batch.encode(.hello(.init(
             node: name, incarnation: 1, version: Handshake.version, hidden: false,
-            nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(node.clusterPort)))))
+            nonce: Handshake.nonce(), publishEndpoint: "tcp://127.0.0.1:1", dialledPort: UInt64(node.clusterPort),
+            tickMillis: 15_000))))
     }
 
     /// Without the cookie, a connection never gets past ZeroMQ's CURVE handshake: nothing it

@@ -227,8 +227,9 @@ struct Person: Codable, Hashable, Sendable {
     @Test func packetsRoundTripAndBatch() throws {
         let pid = Pid(node: "a@h", incarnation: 1, serial: 2)
         let packets: [Packet] = [
-            .hello(.init(node: "a@h", incarnation: 9, version: 1, hidden: true, nonce: [1, 2], publishEndpoint: "tcp://x:1", dialledPort: 4_000)),
-            .challenge(.init(node: "b@h", incarnation: 3, hidden: false, nonce: [8], publishEndpoint: "tcp://y:2")),
+            .hello(.init(node: "a@h", incarnation: 9, version: 1, hidden: true, nonce: [1, 2], publishEndpoint: "tcp://x:1", dialledPort: 4_000,
+                         tickMillis: 2_000)),
+            .challenge(.init(node: "b@h", incarnation: 3, hidden: false, nonce: [8], publishEndpoint: "tcp://y:2", tickMillis: 15_000)),
             .proof([1, 2, 3]), .welcome(peers: ["c@h"], proof: [7]), .refused("no"), .peers([]),
             .message(to: pid, payload: [5, 6]), .namedMessage(name: "shell", payload: []),
             .link(from: pid, to: pid), .unlink(from: pid, to: pid),

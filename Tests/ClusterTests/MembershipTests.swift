@@ -154,6 +154,37 @@ struct MembershipTests {
         }
     }
 
+    /// A node with a short tick time keeps a peer with a long one, visible or hidden (a `todo`
+    /// client has the default 15 s; `todo-node --tick-time 2` may be its node): the peer's
+    /// heartbeats keep up with the shorter tick. Before, the node declared the peer down after
+    /// its own tick time of a quiet connection, a client in the middle of its request.
+    @Test func aPeerWithALongerTickTimeStaysUpOnANodeWithAShortOne() async throws {
+        try await withTestCluster(tickTime: .milliseconds(300)) { cluster in
+            let a = try await cluster.startNode("a")
+            let watcher = a.runtime.spawn { context in
+                let asker = try await context.receive(Pid.self)
+                let down = try await context.receive(timeout: .seconds(3)) { message -> NodeEvent? in
+                    guard let event = message as? NodeEvent, case .down = event else { return nil }
+                    return event
+                }
+                context.send(down.map { "\($0)" } ?? "no node went down", to: asker)
+            }
+            a.monitorNodes(watcher, includeHidden: true)
+            let b = try await cluster.startNode("b") { $0.tickTime = .seconds(60) }
+            let client = try await cluster.startNode("client", hidden: true) { $0.tickTime = .seconds(15) }
+            try #require(await b.connect(a.name))
+            try #require(await client.connect(a.name))
+            // Ten of a's tick times with nothing but heartbeats on either connection.
+            let verdict = try await a.runtime.withProcess { context in
+                context.send(context.pid, to: watcher)
+                return try await context.receive(String.self, timeout: .seconds(10))
+            }
+            #expect(verdict == "no node went down")
+            #expect(Set(a.nodes()) == [b.name])
+            #expect(a.hiddenNodes() == [client.name])
+        }
+    }
+
     @Test func monitorNodeFiresOnceWhenTheNodeGoes() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a")

@@ -62,7 +62,7 @@ import Testing
 
     @Test func anotherProtocolVersionIsRefused() {
         let hello = Packet.Hello(node: "a@h", incarnation: 1, version: 1, hidden: false, nonce: Handshake.nonce(),
-                                 publishEndpoint: "tcp://a:1", dialledPort: UInt64(Self.port))
+                                 publishEndpoint: "tcp://a:1", dialledPort: UInt64(Self.port), tickMillis: 15_000)
         let (acceptor, step) = AcceptorHandshake.start(hello, local: identity(b, cookie: "c"))
         #expect(acceptor == nil)
         guard case .refused = step else {
@@ -73,7 +73,8 @@ import Testing
 
     @Test func anImpostorAnsweringForAnotherNameFails() {
         var initiator = InitiatorHandshake(local: identity(a, cookie: "c"), connectingTo: b)
-        let challenge = Packet.challenge(.init(node: "mallory@h", incarnation: 1, hidden: false, nonce: Handshake.nonce(), publishEndpoint: "tcp://m:1"))
+        let challenge = Packet.challenge(.init(node: "mallory@h", incarnation: 1, hidden: false, nonce: Handshake.nonce(), publishEndpoint: "tcp://m:1",
+                                                tickMillis: 15_000))
         guard case .failed = initiator.receive(challenge) else {
             Issue.record("expected a failure")
             return
@@ -98,7 +99,8 @@ import Testing
             return
         }
         let toX = Packet.Hello(node: a.description, incarnation: 1, version: Handshake.version, hidden: false,
-                               nonce: fromA.nonce, publishEndpoint: "tcp://a:1", dialledPort: UInt64(Self.port))
+                               nonce: fromA.nonce, publishEndpoint: "tcp://a:1", dialledPort: UInt64(Self.port),
+                               tickMillis: fromA.tickMillis)
         let (_, answerOfX) = AcceptorHandshake.start(toX, local: identity(x, cookie: cookie))
         guard case .send(.challenge(let fromX)) = answerOfX else {
             Issue.record("X should challenge")
@@ -130,7 +132,8 @@ import Testing
         #expect(log.contains("dialled port 2000"))
 
         let rewritten = Packet.Hello(node: hello.node, incarnation: hello.incarnation, version: hello.version, hidden: hello.hidden,
-                                     nonce: hello.nonce, publishEndpoint: hello.publishEndpoint, dialledPort: UInt64(Self.port))
+                                     nonce: hello.nonce, publishEndpoint: hello.publishEndpoint, dialledPort: UInt64(Self.port),
+                                     tickMillis: hello.tickMillis)
         let (atA, challenge) = AcceptorHandshake.start(rewritten, local: identity(a, cookie: cookie))
         guard let atA, case .send(let toX) = challenge, case .send(let proofOfX) = realX.receive(toX) else {
             Issue.record("the relay should get as far as X's proof")
@@ -147,7 +150,8 @@ import Testing
     @Test func aReflectedProofDoesNotPassForTheOtherRole() {
         var initiator = InitiatorHandshake(local: identity(a, cookie: "cluster"), connectingTo: b)
         _ = initiator.hello(dialling: Self.port)
-        let challenge = Packet.challenge(.init(node: b.description, incarnation: 1, hidden: false, nonce: Handshake.nonce(), publishEndpoint: "tcp://b:1"))
+        let challenge = Packet.challenge(.init(node: b.description, incarnation: 1, hidden: false, nonce: Handshake.nonce(), publishEndpoint: "tcp://b:1",
+                                                tickMillis: 15_000))
         guard case .send(.proof(let proof)) = initiator.receive(challenge) else {
             Issue.record("no proof")
             return
@@ -160,18 +164,19 @@ import Testing
     }
 
     /// A proof covers both nonces, both names, incarnations, hidden flags, heartbeat
-    /// endpoints and the dialled port: changing any one of them changes it.
+    /// endpoints, tick times and the dialled port: changing any one of them changes it.
     @Test func aProofCoversEveryFieldOfTheExchange() {
-        let side = Handshake.Transcript.Side(node: "a@h", incarnation: 1, hidden: false, publishEndpoint: "tcp://a:1", nonce: [1, 2])
-        let other = Handshake.Transcript.Side(node: "b@h", incarnation: 2, hidden: false, publishEndpoint: "tcp://b:1", nonce: [3, 4])
+        let side = Handshake.Transcript.Side(node: "a@h", incarnation: 1, hidden: false, publishEndpoint: "tcp://a:1", nonce: [1, 2], tickMillis: 2_000)
+        let other = Handshake.Transcript.Side(node: "b@h", incarnation: 2, hidden: false, publishEndpoint: "tcp://b:1", nonce: [3, 4], tickMillis: 15_000)
         let base = Handshake.Transcript(initiator: side, acceptor: other, dialledPort: 9)
         func changed(_ side: Handshake.Transcript.Side, _ change: Int) -> Handshake.Transcript.Side {
             .init(node: change == 0 ? "z@h" : side.node, incarnation: change == 1 ? 99 : side.incarnation, hidden: change == 2 ? true : side.hidden,
-                  publishEndpoint: change == 3 ? "tcp://z:1" : side.publishEndpoint, nonce: change == 4 ? [9, 9] : side.nonce)
+                  publishEndpoint: change == 3 ? "tcp://z:1" : side.publishEndpoint, nonce: change == 4 ? [9, 9] : side.nonce,
+                  tickMillis: change == 5 ? 1 : side.tickMillis)
         }
         var variants = [Handshake.Transcript(initiator: side, acceptor: other, dialledPort: 10),
                         Handshake.Transcript(initiator: other, acceptor: side, dialledPort: 9)]
-        for change in 0..<5 {
+        for change in 0..<6 {
             variants.append(.init(initiator: changed(side, change), acceptor: other, dialledPort: 9))
             variants.append(.init(initiator: side, acceptor: changed(other, change), dialledPort: 9))
         }
@@ -185,9 +190,46 @@ import Testing
 
     @Test func aHeartbeatEndpointMustBeTCP() {
         let hello = Packet.Hello(node: "a@h", incarnation: 1, version: Handshake.version, hidden: false, nonce: Handshake.nonce(),
-                                 publishEndpoint: "inproc://zeromq.zap.01", dialledPort: UInt64(Self.port))
+                                 publishEndpoint: "inproc://zeromq.zap.01", dialledPort: UInt64(Self.port), tickMillis: 15_000)
         let (acceptor, _) = AcceptorHandshake.start(hello, local: identity(b, cookie: "c"))
         #expect(acceptor == nil)
+    }
+
+    /// Each side learns the other's tick time (a `todo` client's 15 s, its node's 2 s), so
+    /// that its heartbeats keep up with it; one no node may have is refused.
+    @Test func eachSideLearnsTheOthersTickTime() {
+        var client = identity(a, cookie: "c", hidden: true)
+        client.tickTime = .seconds(15)
+        var node = identity(b, cookie: "c")
+        node.tickTime = .milliseconds(1_999) + .microseconds(1)  // rounded up to whole milliseconds
+        var initiator = InitiatorHandshake(local: client, connectingTo: b)
+        guard let hello = helloOf(initiator.hello(dialling: Self.port)) else {
+            Issue.record("no hello")
+            return
+        }
+        #expect(hello.tickMillis == 15_000)
+        let (acceptor, first) = AcceptorHandshake.start(hello, local: node)
+        guard let acceptor, case .send(let challenge) = first, case .send(let proof) = initiator.receive(challenge),
+              case .established(let clientInfo, let welcome) = acceptor.receive(proof, peers: []),
+              case .established(let nodeInfo, _) = initiator.receive(welcome) else {
+            Issue.record("no handshake")
+            return
+        }
+        #expect(clientInfo.tickTime == .seconds(15))
+        #expect(nodeInfo.tickTime == .seconds(2))
+
+        for tick: UInt64 in [0, 3_600_001, .max] {
+            let odd = Packet.Hello(node: hello.node, incarnation: 1, version: Handshake.version, hidden: true, nonce: hello.nonce,
+                                   publishEndpoint: hello.publishEndpoint, dialledPort: hello.dialledPort, tickMillis: tick)
+            let (refusing, step) = AcceptorHandshake.start(odd, local: node)
+            #expect(refusing == nil)
+            #expect(step == .refused(.refused("bad tick time"), log: "Connection attempt from node a@h rejected: a tick time of \(tick) ms"))
+            var dialling = InitiatorHandshake(local: client, connectingTo: b)
+            _ = dialling.hello(dialling: Self.port)
+            let oddChallenge = Packet.challenge(.init(node: b.description, incarnation: 1, hidden: false, nonce: Handshake.nonce(),
+                                                      publishEndpoint: "tcp://b:1", tickMillis: tick))
+            #expect(dialling.receive(oddChallenge) == .failed("b@h sent a bad challenge"))
+        }
     }
 }
 
@@ -224,6 +266,24 @@ import Testing
             let detection = (declared ?? .zero) - frozenAt
             #expect(detection >= tick * 0.75 && detection <= tick * 1.25, "detected after \(detection)")
         }
+    }
+
+    /// A peer with a shorter tick time than this node's gets heartbeats often enough for it,
+    /// while it is watched; this node still declares peers down after its own tick time.
+    @Test func heartbeatsKeepUpWithTheShortestTickTimeOfAWatchedPeer() {
+        var detector = FailureDetector(tickTime: .seconds(15))
+        let quick = NodeName(name: "q", host: "h")
+        detector.watch(peer, now: .zero, tickTime: .seconds(60))
+        #expect(detector.heartbeatInterval == .milliseconds(3_750))
+        detector.watch(quick, now: .zero, tickTime: .seconds(2))
+        #expect(detector.heartbeatInterval == .milliseconds(500))
+        #expect(detector.expired(now: .seconds(14)).isEmpty)
+        detector.heard(peer, now: .seconds(14))
+        #expect(detector.expired(now: .seconds(15)) == [quick])
+        #expect(detector.heartbeatInterval == .milliseconds(3_750))
+        detector.watch(quick, now: .seconds(16), tickTime: .seconds(1))
+        detector.forget(quick)
+        #expect(detector.heartbeatInterval == .milliseconds(3_750))
     }
 
     @Test func forgottenPeersAreNotReported() {

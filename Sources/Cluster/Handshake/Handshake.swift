@@ -2,7 +2,7 @@ import Crypto
 
 /// The cookie handshake, as pure state machines. Each side proves it knows the cookie by an
 /// HMAC, keyed by the cookie, of the whole exchange: both nonces, both names, incarnations,
-/// hidden flags and heartbeat endpoints, the port the initiator dialled, and a label for the
+/// hidden flags, heartbeat endpoints and tick times, the port the initiator dialled, and a label for the
 /// prover's role. The cookie itself never crosses the wire.
 ///
 ///     initiator                                  acceptor
@@ -17,7 +17,7 @@ import Crypto
 /// the dialled port, a proof made for one connection is worth nothing on another (a relay
 /// that hands node X's hello to node A shows A a port that is not A's).
 public enum Handshake {
-    public static let version: UInt64 = 3
+    public static let version: UInt64 = 4
 
     enum Role: String {
         case initiator, acceptor
@@ -36,6 +36,9 @@ public enum Handshake {
             let hidden: Bool
             let publishEndpoint: String
             let nonce: [UInt8]
+            /// The side's tick time, in milliseconds: the other side sends its heartbeats
+            /// often enough for it (`FailureDetector.heartbeatInterval`).
+            let tickMillis: UInt64
         }
 
         var bytes: [UInt8] {
@@ -47,6 +50,7 @@ public enum Handshake {
                 side.hidden.encode(to: &writer)
                 writer.writeString(side.publishEndpoint)
                 writer.writeBytes(side.nonce)
+                writer.writeVarint(side.tickMillis)
             }
             writer.writeVarint(dialledPort)
             return writer.bytes
@@ -71,6 +75,9 @@ public enum Handshake {
 
     static let nonceBytes = 16
 
+    /// The tick times a side may announce, in milliseconds: those a node may be started with.
+    static let tickMillis: ClosedRange<UInt64> = 1...3_600_000
+
     /// A peer's heartbeat endpoint is where this node's SUB connects: TCP only, so that a
     /// peer cannot point it at an `inproc://` socket of this process.
     static func isHeartbeatEndpoint(_ endpoint: String) -> Bool {
@@ -89,12 +96,15 @@ struct PeerInfo: Sendable, Equatable {
     let incarnation: UInt64
     let hidden: Bool
     let publishEndpoint: String
+    /// How long the peer waits for a sign of life before it declares this node down.
+    var tickTime: Duration = .seconds(15)
 }
 
 extension PeerInfo {
     /// The peer as its side of the exchange describes it.
     init(_ node: NodeName, _ side: Handshake.Transcript.Side) {
-        self.init(node: node, incarnation: side.incarnation, hidden: side.hidden, publishEndpoint: side.publishEndpoint)
+        self.init(node: node, incarnation: side.incarnation, hidden: side.hidden, publishEndpoint: side.publishEndpoint,
+                  tickTime: .milliseconds(side.tickMillis))
     }
 }
 
@@ -107,9 +117,19 @@ struct LocalIdentity: Sendable {
     let publishEndpoint: String
     /// The port of this node's inbox, which an initiator says it dialled.
     var clusterPort: Int = 0
+    var tickTime: Duration = .seconds(15)
+
+    /// The tick time as the handshake carries it: whole milliseconds, rounded up, within the
+    /// range a side may announce.
+    var tickMillis: UInt64 {
+        let (seconds, attoseconds) = tickTime.components
+        let millis = min(seconds, 3_600_000) * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return min(max(UInt64(clamping: millis), Handshake.tickMillis.lowerBound), Handshake.tickMillis.upperBound)
+    }
 
     func side(nonce: [UInt8]) -> Handshake.Transcript.Side {
-        .init(node: node.description, incarnation: incarnation, hidden: hidden, publishEndpoint: publishEndpoint, nonce: nonce)
+        .init(node: node.description, incarnation: incarnation, hidden: hidden, publishEndpoint: publishEndpoint, nonce: nonce,
+              tickMillis: tickMillis)
     }
 }
 
@@ -150,7 +170,8 @@ struct InitiatorHandshake: Sendable {
 
     var hello: Packet {
         .hello(.init(node: local.node.description, incarnation: local.incarnation, version: Handshake.version,
-                     hidden: local.hidden, nonce: nonce, publishEndpoint: local.publishEndpoint, dialledPort: UInt64(dialledPort)))
+                     hidden: local.hidden, nonce: nonce, publishEndpoint: local.publishEndpoint, dialledPort: UInt64(dialledPort),
+                     tickMillis: local.tickMillis))
     }
 
     mutating func receive(_ packet: Packet) -> Step {
@@ -160,12 +181,13 @@ struct InitiatorHandshake: Sendable {
             guard challenge.node == expected.description else {
                 return .failed("\(expected) answered as \(challenge.node)")
             }
-            guard challenge.nonce.count == Handshake.nonceBytes, Handshake.isHeartbeatEndpoint(challenge.publishEndpoint) else {
+            guard challenge.nonce.count == Handshake.nonceBytes, Handshake.isHeartbeatEndpoint(challenge.publishEndpoint),
+                  Handshake.tickMillis.contains(challenge.tickMillis) else {
                 return .failed("\(expected) sent a bad challenge")
             }
             let acceptor = Handshake.Transcript.Side(
                 node: challenge.node, incarnation: challenge.incarnation, hidden: challenge.hidden,
-                publishEndpoint: challenge.publishEndpoint, nonce: challenge.nonce)
+                publishEndpoint: challenge.publishEndpoint, nonce: challenge.nonce, tickMillis: challenge.tickMillis)
             let transcript = Handshake.Transcript(initiator: local.side(nonce: nonce), acceptor: acceptor, dialledPort: UInt64(dialledPort))
             self.transcript = transcript
             peer = PeerInfo(expected, acceptor)
@@ -215,18 +237,21 @@ struct AcceptorHandshake: Sendable {
         guard Handshake.isHeartbeatEndpoint(hello.publishEndpoint) else {
             return (nil, .refused(.refused("bad heartbeat endpoint"), log: "Connection attempt from node \(node) rejected: a bad heartbeat endpoint"))
         }
+        guard Handshake.tickMillis.contains(hello.tickMillis) else {
+            return (nil, .refused(.refused("bad tick time"), log: "Connection attempt from node \(node) rejected: a tick time of \(hello.tickMillis) ms"))
+        }
         guard hello.dialledPort == UInt64(local.clusterPort) else {
             return (nil, .refused(.refused("this node does not listen on port \(hello.dialledPort)"),
                                   log: "Connection attempt from node \(node) rejected: it dialled port \(hello.dialledPort), not ours (a relayed connection?)"))
         }
         let initiator = Handshake.Transcript.Side(
             node: hello.node, incarnation: hello.incarnation, hidden: hello.hidden,
-            publishEndpoint: hello.publishEndpoint, nonce: hello.nonce)
+            publishEndpoint: hello.publishEndpoint, nonce: hello.nonce, tickMillis: hello.tickMillis)
         let transcript = Handshake.Transcript(initiator: initiator, acceptor: local.side(nonce: nonce), dialledPort: hello.dialledPort)
         let acceptor = AcceptorHandshake(local: local, transcript: transcript, peer: PeerInfo(node, initiator))
         let challenge = Packet.challenge(.init(
             node: local.node.description, incarnation: local.incarnation, hidden: local.hidden,
-            nonce: nonce, publishEndpoint: local.publishEndpoint))
+            nonce: nonce, publishEndpoint: local.publishEndpoint, tickMillis: local.tickMillis))
         return (acceptor, .send(challenge))
     }
 

@@ -4,21 +4,27 @@
 /// A peer is declared down once nothing has been heard from it for `tickTime`. Peers send a
 /// heartbeat every `tickTime / 4` and the owner checks every `tickTime / 8`, so a peer that
 /// freezes is declared down between 0.75 and 1.125 tick times after its last sign of life.
+/// A peer may have a tick time of its own (a `todo` client has the default, its node may
+/// have 2 s): heartbeats go as often as the shortest tick time of this node and its peers asks.
 public struct FailureDetector: Sendable {
     public let tickTime: Duration
     private var lastHeard: [NodeName: Duration] = [:]
+    /// The tick times of watched peers shorter than this node's.
+    private var shorterTicks: [NodeName: Duration] = [:]
 
     public init(tickTime: Duration) {
         self.tickTime = tickTime
     }
 
-    public var heartbeatInterval: Duration { tickTime / 4 }
+    public var heartbeatInterval: Duration { (shorterTicks.values.min() ?? tickTime) / 4 }
     public var checkInterval: Duration { tickTime / 8 }
     public var watched: Set<NodeName> { Set(lastHeard.keys) }
 
-    /// Starts watching `peer`, as if just heard.
-    public mutating func watch(_ peer: NodeName, now: Duration) {
+    /// Starts watching `peer`, as if just heard; `tickTime` is the peer's own, which this
+    /// node's heartbeats must keep up with.
+    public mutating func watch(_ peer: NodeName, now: Duration, tickTime peerTick: Duration? = nil) {
         lastHeard[peer] = now
+        if let peerTick, peerTick < tickTime { shorterTicks[peer] = peerTick }
     }
 
     /// Anything from `peer` (a heartbeat or any message) counts as a sign of life.
@@ -28,12 +34,13 @@ public struct FailureDetector: Sendable {
 
     public mutating func forget(_ peer: NodeName) {
         lastHeard.removeValue(forKey: peer)
+        shorterTicks.removeValue(forKey: peer)
     }
 
     /// The peers silent for the tick time; they are no longer watched.
     public mutating func expired(now: Duration) -> [NodeName] {
         let silent = lastHeard.filter { now - $0.value >= tickTime }.map(\.key).sorted()
-        for peer in silent { lastHeard.removeValue(forKey: peer) }
+        for peer in silent { forget(peer) }
         return silent
     }
 }

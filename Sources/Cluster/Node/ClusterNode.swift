@@ -120,7 +120,8 @@ public final class ClusterNode: Sendable {
             settings: settings, incarnation: incarnation, registry: registry, logger: logger,
             clusterPort: port, heartbeatPort: heartbeatPort, keeper: keeper)
         let identity = LocalIdentity(node: settings.node, incarnation: incarnation, hidden: settings.hidden,
-                                     cookie: settings.cookie, publishEndpoint: publishEndpoint, clusterPort: port)
+                                     cookie: settings.cookie, publishEndpoint: publishEndpoint, clusterPort: port,
+                                     tickTime: settings.tickTime)
         let loop = try TransportLoop(
             node: node, identity: identity, context: context, security: security,
             sockets: .init(router: router, publisher: publisher, zap: zap))

@@ -40,6 +40,8 @@ enum Packet: Sendable, Equatable {
         let publishEndpoint: String
         /// The acceptor's port as this initiator dialled it.
         let dialledPort: UInt64
+        /// The initiator's tick time in milliseconds (`Handshake.Transcript.Side.tickMillis`).
+        let tickMillis: UInt64
     }
 
     struct Challenge: Sendable, Equatable {
@@ -48,6 +50,7 @@ enum Packet: Sendable, Equatable {
         let hidden: Bool
         let nonce: [UInt8]
         let publishEndpoint: String
+        let tickMillis: UInt64
     }
 
     /// The largest packet the cluster carries (a message with its address): 64 MiB, as much
@@ -83,6 +86,7 @@ enum Packet: Sendable, Equatable {
             writer.writeBytes(hello.nonce)
             writer.writeString(hello.publishEndpoint)
             writer.writeVarint(hello.dialledPort)
+            writer.writeVarint(hello.tickMillis)
         case .challenge(let challenge):
             writer.write(Kind.challenge.rawValue)
             writer.writeString(challenge.node)
@@ -90,6 +94,7 @@ enum Packet: Sendable, Equatable {
             challenge.hidden.encode(to: &writer)
             writer.writeBytes(challenge.nonce)
             writer.writeString(challenge.publishEndpoint)
+            writer.writeVarint(challenge.tickMillis)
         case .proof(let proof):
             writer.write(Kind.proof.rawValue)
             writer.writeBytes(proof)
@@ -152,11 +157,11 @@ enum Packet: Sendable, Equatable {
             self = .hello(Hello(
                 node: try reader.readString(), incarnation: try reader.readVarint(), version: try reader.readVarint(),
                 hidden: try Bool(from: &reader), nonce: try reader.readBytes(), publishEndpoint: try reader.readString(),
-                dialledPort: try reader.readVarint()))
+                dialledPort: try reader.readVarint(), tickMillis: try reader.readVarint()))
         case .challenge:
             self = .challenge(Challenge(
                 node: try reader.readString(), incarnation: try reader.readVarint(), hidden: try Bool(from: &reader),
-                nonce: try reader.readBytes(), publishEndpoint: try reader.readString()))
+                nonce: try reader.readBytes(), publishEndpoint: try reader.readString(), tickMillis: try reader.readVarint()))
         case .proof: self = .proof(try reader.readBytes())
         case .welcome: self = .welcome(peers: try Self.readNames(&reader), proof: try reader.readBytes())
         case .refused: self = .refused(try reader.readString())

@@ -15,7 +15,9 @@ extension TransportLoop {
         case .dealer(let dealer, let monitor): dealerLinks.append(DealerLink(name: info.node, dealer: dealer, monitor: monitor))
         }
         do { try subscriber.connect(info.publishEndpoint) } catch { logger.warning("cannot hear \(info.node)'s heartbeats: \(error)") }
-        detector.watch(info.node, now: now)
+        detector.watch(info.node, now: now, tickTime: info.tickTime)
+        // A peer with a shorter tick time than any before needs a heartbeat sooner.
+        nextHeartbeat = min(nextHeartbeat, now + detector.heartbeatInterval)
         lost.removeValue(forKey: info.node)
         mesh.connected(info.node)
         pollerDirty = true

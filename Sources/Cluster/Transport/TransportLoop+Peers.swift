@@ -41,8 +41,12 @@ extension TransportLoop {
     }
 
     /// Forgets a peer: closes its sockets, tells subscribers and node monitors, and fires the
-    /// links and monitors that crossed to it with `noconnection`.
-    func peerDown(_ name: NodeName, reason: NodeDownReason, reconnect: Bool) {
+    /// links and monitors that crossed to it with `noconnection`. A connection whose peer
+    /// `saidGoodbye` is not remembered as dropped: nothing more comes on it, and each one
+    /// remembered pushes an older one out (a node whose `todo` clients come and go, each with
+    /// a goodbye, pushed out a cut-off peer's before the cut healed, whose frames were then
+    /// warned of as a stranger's).
+    func peerDown(_ name: NodeName, reason: NodeDownReason, reconnect: Bool, saidGoodbye: Bool = false) {
         guard let peer = peers.removeValue(forKey: name) else { return }
         switch peer.link {
         case .dealer(let dealer, let monitor):
@@ -51,7 +55,7 @@ extension TransportLoop {
             closeDealer(dealer, monitor: monitor)
         case .router(let id):
             routerIDs.removeValue(forKey: id)
-            if reason != .shutdown { rememberClosedConnection(id, of: name) }
+            if reason != .shutdown && !saidGoodbye { rememberClosedConnection(id, of: name) }
         }
         try? subscriber.disconnect(peer.info.publishEndpoint)
         detector.forget(name)
@@ -142,7 +146,7 @@ extension TransportLoop {
             joinMembers(names, via: name)
         case .goodbye(let reason):
             logger.info("node \(name) said goodbye (\(reason))")
-            peerDown(name, reason: .connectionClosed, reconnect: false)
+            peerDown(name, reason: .connectionClosed, reconnect: false, saidGoodbye: true)
             if reason == .disconnect { mesh.part(name) }  // on purpose: not to be joined again by peers
         case .part(let last, let bytes):
             assemble(bytes, last: last, from: name)

@@ -304,6 +304,37 @@ struct SlowPeerTests {
             #expect(!cluster.logs.contains("has not shaken hands"), "\(cluster.logs.all.filter { $0.contains("shaken") })")
         }
     }
+
+    /// A peer that leaves says goodbye twice: a farewell on its heartbeat stream, and a goodbye
+    /// on its link. When the farewell is read first, the goodbye comes on a connection this
+    /// node has dropped: it is taken quietly, as the last word of a peer that left, not warned
+    /// of as a stranger's, nor answered.
+    @Test func aGoodbyeOnTheLinkAfterTheFarewellOnTheHeartbeatStreamIsTakenQuietly() async throws {
+        try await withTestCluster(tickTime: .seconds(60)) { cluster in
+            let a = try await cluster.startNode("a") { $0.encrypted = false }
+            let leaving = try await RawPeer.logIn(to: a, context: try Context())
+            defer { leaving.close() }
+            var farewell = WireWriter()
+            farewell.write(TransportLoop.farewell)
+            farewell.writeVarint(1)  // the raw peer's incarnation
+            farewell.writeString(RawPeer.name.description)
+            // Until a hears it: a subscription takes a moment to reach the publisher.
+            try await eventually("a hears the farewell") {
+                _ = try leaving.publisher.send(farewell.bytes, dontWait: true)
+                return a.nodes().isEmpty
+            }
+            _ = try leaving.dealer.send([RawPeer.frame(.goodbye(.shutdown))], dontWait: true)
+            let loop = try #require(a.transport.loop)
+            try await eventually("a reads the goodbye as the old connection's") { loop.framesOnDroppedConnections == 1 }
+            #expect(!cluster.logs.contains("has not shaken hands"), "\(cluster.logs.all.filter { $0.contains("shaken") })")
+            #expect(!cluster.logs.contains("told slow@localhost"))
+            var answers = 0  // what a sent before it heard the farewell, and no goodbye after
+            while let message = try await RawPeer.nextMessage(on: leaving.dealer, within: .milliseconds(500)), let frame = message.last {
+                answers += Batch.packets(in: frame).packets.filter { $0 == .goodbye(.disconnect) }.count
+            }
+            #expect(answers == 0)
+        }
+    }
 }
 
 

@@ -41,12 +41,14 @@ extension TransportLoop {
     }
 
     /// Forgets a peer: closes its sockets, tells subscribers and node monitors, and fires the
-    /// links and monitors that crossed to it with `noconnection`. A connection whose peer
-    /// `saidGoodbye` is not remembered as dropped: nothing more comes on it, and each one
-    /// remembered pushes an older one out (a node whose `todo` clients come and go, each with
-    /// a goodbye, pushed out a cut-off peer's before the cut healed, whose frames were then
-    /// warned of as a stranger's).
-    func peerDown(_ name: NodeName, reason: NodeDownReason, reconnect: Bool, saidGoodbye: Bool = false) {
+    /// links and monitors that crossed to it with `noconnection`. The peer's connection to this
+    /// node is remembered as dropped (`closedConnections`), unless `farewell` says the peer
+    /// left: after its goodbye on the link nothing more comes, and each connection remembered
+    /// pushes an older one out (a node whose `todo` clients came and went, each with a
+    /// goodbye, pushed out a cut-off peer's before the cut healed, whose frames were then
+    /// warned of as a stranger's); after its farewell on the heartbeat stream only the
+    /// goodbye on the link may still come, and it needs no answer.
+    func peerDown(_ name: NodeName, reason: NodeDownReason, reconnect: Bool, farewell: Farewell? = nil) {
         guard let peer = peers.removeValue(forKey: name) else { return }
         switch peer.link {
         case .dealer(let dealer, let monitor):
@@ -55,7 +57,11 @@ extension TransportLoop {
             closeDealer(dealer, monitor: monitor)
         case .router(let id):
             routerIDs.removeValue(forKey: id)
-            if reason != .shutdown && !saidGoodbye { rememberClosedConnection(id, of: name) }
+            switch farewell {
+            case nil: if reason != .shutdown { rememberClosedConnection(id, of: name, told: false) }
+            case .onTheHeartbeatStream: rememberClosedConnection(id, of: name, told: true)
+            case .onTheLink: break
+            }
         }
         try? subscriber.disconnect(peer.info.publishEndpoint)
         detector.forget(name)
@@ -86,9 +92,17 @@ extension TransportLoop {
     /// (`peerUp`); a hidden one never is. So when the peer speaks on the old connection, it is
     /// told goodbye, rather than sending into a connection nobody reads while this node's
     /// heartbeats tell it all is well.
-    private func rememberClosedConnection(_ id: [UInt8], of name: NodeName) {
+    private func rememberClosedConnection(_ id: [UInt8], of name: NodeName, told: Bool) {
         if closedConnections.count >= Self.maxClosedConnections { closedConnections.removeFirst() }
-        closedConnections.append((id, name, told: false))
+        closedConnections.append((id, name, told: told))
+    }
+
+    /// How a peer that left said so.
+    enum Farewell {
+        /// A goodbye packet on the link: the last packet of that connection.
+        case onTheLink
+        /// A farewell on the heartbeat stream, which may come before the link's goodbye.
+        case onTheHeartbeatStream
     }
 
     /// Answers a frame from a connection this node dropped (`closedConnections`) with a
@@ -146,7 +160,7 @@ extension TransportLoop {
             joinMembers(names, via: name)
         case .goodbye(let reason):
             logger.info("node \(name) said goodbye (\(reason))")
-            peerDown(name, reason: .connectionClosed, reconnect: false, saidGoodbye: true)
+            peerDown(name, reason: .connectionClosed, reconnect: false, farewell: .onTheLink)
             if reason == .disconnect { mesh.part(name) }  // on purpose: not to be joined again by peers
         case .part(let last, let bytes):
             assemble(bytes, last: last, from: name)

@@ -893,7 +893,7 @@ final class TransportLoop: @unchecked Sendable {
         else { return }
         if kind == Self.farewell {
             logger.info("node \(name) said goodbye (on its heartbeat stream)")
-            peerDown(name, reason: .connectionClosed, reconnect: false, saidGoodbye: true)
+            peerDown(name, reason: .connectionClosed, reconnect: false, farewell: .onTheHeartbeatStream)
         } else {
             detector.heard(name, now: roundStart)
         }

@@ -229,11 +229,17 @@ public final class TodoSystem: Sendable {
         await closeStore()
     }
 
-    /// Stops the list servers (each finishing the request in hand) and the database writer.
-    /// A node stopping gracefully leaves the cluster right after, and closes the store only
-    /// then: peers send it their writes until it has left, and each one that comes after
-    /// the writer stopped fails there (logged on the peer).
-    public func stopServing() async {
+    /// Stops the list servers (each finishing the request in hand) and catch-up, runs `leave`
+    /// (a node stopping gracefully leaves the cluster there), then stops the database writer,
+    /// which writes what it holds. Peers send their writes until the node has left, so its
+    /// writer takes them until then: stopped first, it failed each one (logged on the peer as
+    /// an error, dozens in a second when the port mapper was gone and the leaving took long).
+    public func stopServing(thenLeave leave: () async -> Void = {}) async {
+        _ = try? await node.runtime.withProcess { context in
+            guard let tree = node.runtime.whereis(Self.treeName) else { return }
+            for child in ["catch_up", "cache"] { _ = try await context.terminateChild(ServerRef<Supervisor>(tree), id: child) }
+        }
+        await leave()
         _ = try? await node.runtime.withProcess { context in
             let watch = context.monitor(keeper)
             context.exit(keeper, reason: .shutdown)
@@ -246,6 +252,9 @@ public final class TodoSystem: Sendable {
         await database.local.close()
     }
 
+    /// The supervision tree's registered name.
+    static let treeName = "todo_system"
+
     /// The keeper owns the supervision tree: it ends it on `shutdown`.
     private static func startTree(
         node: ClusterNode, store: TodoStore, database: TodoDatabase, metrics: TodoMetrics, antiEntropy: Duration,
@@ -256,7 +265,7 @@ public final class TodoSystem: Sendable {
             let starterPid = starter.pid
             let keeper = node.runtime.spawn { context in
                 _ = context.trapExit()
-                let tree = try await context.startSupervisor(name: .local("todo_system"), children: [
+                let tree = try await context.startSupervisor(name: .local(treeName), children: [
                     .server(id: "database", name: .local(DatabaseWriter.localName)) { writer in
                         logger.info("Starting database worker.")
                         return DatabaseWriter(store: store, node: node, logger: logger, gathering: gathering, context: writer)

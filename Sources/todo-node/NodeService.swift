@@ -39,13 +39,13 @@ struct NodeService: Service {
 }
 
 /// The to-do system as a service: on graceful shutdown its list servers finish the request in
-/// hand and stop, then the database writer writes what it holds. The store is closed once
-/// the node has left (`main`).
+/// hand and stop, the node leaves the cluster, then the database writer writes what it holds
+/// (`TodoSystem.stopServing`). The store is closed after (`main`).
 struct TodoService: Service {
     let system: TodoSystem
 
     func run() async throws {
         try? await gracefulShutdown()
-        await system.stopServing()
+        await system.stopServing(thenLeave: { await system.node.shutdown() })
     }
 }

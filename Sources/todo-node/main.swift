@@ -101,7 +101,8 @@ do {
 }
 
 // A graceful shutdown stops them in reverse order: HTTP first, then the list servers (each
-// finishing the write in hand), then the node, which tells its peers it is leaving.
+// finishing the write in hand), then the node, which tells its peers it is leaving, and only
+// then the database writer, which takes the peers' writes until then (`TodoService`).
 var services: [any Service] = [
     NodeService(node: node, joining: settings.connect, triedToJoin: system.triedToJoin), TodoService(system: system),
 ]

@@ -31,6 +31,26 @@ struct TodoClusterTests {
         }
     }
 
+    /// A node stopping gracefully stops its list servers, leaves the cluster, and only then
+    /// stops its database writer: a peer's write that comes meanwhile is stored there too.
+    /// The writer used to stop first, and each such write failed there (`Store failed`).
+    @Test func aNodeStoppingGracefullyStoresItsPeersWritesUntilItHasLeft() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let (one, two) = (systems[0], systems[1])
+            _ = try await two.add("erin", "2018-12-19", "Before")
+            var during: TodoEntry?
+            await one.stopServing(thenLeave: {
+                during = try? await two.add("erin", "2018-12-19", "While n1 leaves")
+                await one.node.shutdown()
+            })
+            #expect(during != nil)
+            #expect(try await one.storedTitles("erin") == ["Before", "While n1 leaves"])
+            #expect(!todo.cluster.logs.contains("Store failed"))
+            await one.closeStore()
+        }
+    }
+
     @Test func threeNodesAskingForOneNewListAtOnceGetOneServer() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(3)

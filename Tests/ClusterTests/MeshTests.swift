@@ -187,6 +187,25 @@ struct PortMapperTests {
         }
     }
 
+    /// A node that leaves while its host's mapper is gone tells its peers first, and only then
+    /// tries to unregister (which waits for an answer that does not come): it unregistered
+    /// first, and its peers saw it leave that much later.
+    @Test func aNodeLeavingWhileItsMapperIsGoneTellsItsPeersFirst() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a")
+            let b = try await cluster.startNode("b")
+            try #require(await b.connect(a.name))
+            let (_, next) = try await nodeEvents(of: b)
+            await cluster.mapper.shutdown()
+            await a.shutdown()
+            #expect(try await next() == .down(a.name, reason: .connectionClosed, hidden: false))
+            let lines = cluster.logs.all
+            let seenDown = lines.firstIndex { $0.contains("b@localhost: node a@localhost said goodbye (shutdown)") }
+            let unregistering = lines.firstIndex { $0.contains("a@localhost: could not unregister from the port mapper") }
+            #expect(try #require(seenDown) < #require(unregistering))
+        }
+    }
+
     /// A restarted mapper hears from a node as soon as the node's connection to it is back,
     /// not at its next refresh (a minute away here; every 2 s by default): a dial waited for
     /// that refresh while the new mapper settled, a node restarted with it up to 2 s.

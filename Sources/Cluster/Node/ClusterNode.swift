@@ -315,17 +315,18 @@ public final class ClusterNode: Sendable {
 
     // MARK: Stopping
 
-    /// Leaves the cluster gracefully: peers are told (they see `nodedown` at once), the name is
-    /// unregistered and the transport thread ends.
+    /// Leaves the cluster gracefully: peers are told (they see `nodedown` at once), the
+    /// transport thread ends, then the name is unregistered. In that order: a port mapper that
+    /// does not answer holds the unregistration for up to 1.5 s, which held the goodbye too.
     public func shutdown() async {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
-        await keeper?.stop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             outbox.post(.shutdown { continuation.resume() })
         }
         let finished = loopFinished
         await waitOffThePool { finished.wait() }
         runtime.setRemoteRouting(nil)
+        await keeper?.stop()
         logger.info("node \(name) stopped")
     }
 }

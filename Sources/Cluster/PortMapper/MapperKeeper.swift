@@ -184,7 +184,11 @@ final class MapperKeeper: Sendable {
                     if case .noAnswer? = error as? PortMapperClient.Failure { launchedAt = self.relaunch(after: launchedAt) }
                 }
             }
-            try? self.request { try $0.unregister(name: self.name, incarnation: self.incarnation) }
+            do {
+                try self.request { try $0.unregister(name: self.name, incarnation: self.incarnation) }
+            } catch {
+                self.logger.info("could not unregister from the port mapper (\(error)); the name goes with the connection")
+            }
             events?.close()  // before the connection's context ends
             self.finished.signal()
         }.start()

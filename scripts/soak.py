@@ -13,7 +13,7 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       After each rejoin the rejoined node must serve every acknowledged write; at the end
       every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--pauses 0]
-                             [--hosts 3]
+                             [--hosts 3] [--mixed-ticks]
       Hosts in network namespaces (root, iproute2); writers add, edit and delete through
       their own host's node while one host's cable (one time in five, every host's) is
       pulled and put back. In a share of the cuts (--links) only the link between two hosts
@@ -21,7 +21,8 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       rounds (--pauses) no cable is pulled but a node is stopped (SIGSTOP) and goes on
       (SIGCONT), as a process that the machine stalls. In a share of the
       cuts (--kills) a node is also killed (-9) and started again, during the cut or after
-      it. After each cut, once all nodes see each other, the nodes cut off and the one
+      it. With --mixed-ticks each node's tick time is 1, 2 or 4 s (else 2 s), so one side
+      of a cut drops the other seconds before it is dropped in turn. After each cut, once all nodes see each other, the nodes cut off and the one
       restarted must serve every acknowledged write (the others are counted when they lag);
       at the end every node must serve the same lists, holding every acknowledged change.
 
@@ -531,7 +532,7 @@ def partitions(args, rng, ledger):
             with open(f"{args.work}/{name(host)}.log", "a") as log:
                 nodes[host] = subprocess.Popen(
                     ["ip", "netns", "exec", namespace(host), f"{args.bin}/todo-node", "--name", name(host), "--http-port", str(port),
-                     "--tick-time", "2", "--data-dir", f"{args.work}/data{host}", "--server-idle-timeout", str(rng.choice([1, 60])),
+                     "--tick-time", str(rng.choice([1, 2, 4]) if args.mixed_ticks else 2), "--data-dir", f"{args.work}/data{host}", "--server-idle-timeout", str(rng.choice([1, 60])),
                      *(["--connect", name(join)] if join else [])],
                     stdout=log, stderr=subprocess.STDOUT)
 
@@ -710,6 +711,8 @@ def main():
     parser.add_argument("--links", type=float, default=0, help="partitions: the share of cuts of one link between two hosts")
     parser.add_argument("--pauses", type=float, default=0, help="partitions: the share of rounds that stop a node instead of a cut")
     parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
+    parser.add_argument("--mixed-ticks", action="store_true",
+                        help="partitions: each node starts with a tick time of 1, 2 or 4 s, not 2 s: one side of a cut sees it first")
     parser.add_argument("--together", type=float, default=0, help="restarts: the share of rounds that kill every node at once")
     parser.add_argument("--wipes", type=float, default=0, help="restarts: the share of rounds whose node starts again without its data")
     parser.add_argument("--mapper-kills", type=float, default=0, help="restarts: the share of rounds that kill the port mapper too")

@@ -237,7 +237,7 @@ public final class TodoSystem: Sendable {
     public func stopServing(thenLeave leave: () async -> Void = {}) async {
         _ = try? await node.runtime.withProcess { context in
             guard let tree = node.runtime.whereis(Self.treeName) else { return }
-            for child in ["catch_up", "cache"] { _ = try await context.terminateChild(ServerRef<Supervisor>(tree), id: child) }
+            for child in [Self.catchUpID, Self.cacheID] { _ = try await context.terminateChild(ServerRef<Supervisor>(tree), id: child) }
         }
         await leave()
         _ = try? await node.runtime.withProcess { context in
@@ -252,8 +252,11 @@ public final class TodoSystem: Sendable {
         await database.local.close()
     }
 
-    /// The supervision tree's registered name.
+    /// The supervision tree's registered name, and the ids of the children a graceful stop
+    /// ends before the node leaves (`stopServing`).
     static let treeName = "todo_system"
+    static let cacheID = "cache"
+    static let catchUpID = "catch_up"
 
     /// The keeper owns the supervision tree: it ends it on `shutdown`.
     private static func startTree(
@@ -270,11 +273,11 @@ public final class TodoSystem: Sendable {
                         logger.info("Starting database worker.")
                         return DatabaseWriter(store: store, node: node, logger: logger, gathering: gathering, context: writer)
                     },
-                    ChildSpec(id: "cache") { context in
+                    ChildSpec(id: cacheID) { context in
                         logger.info("Starting to-do cache.")
                         return try await context.startDynamicSupervisor(name: .local(TodoCache.localName)).pid
                     },
-                    ChildSpec(id: "catch_up") { context in
+                    ChildSpec(id: catchUpID) { context in
                         context.spawnLink { catchUp in
                             try await catchUpLoop(node: node, database: database, metrics: metrics, every: antiEntropy, context: catchUp)
                         }

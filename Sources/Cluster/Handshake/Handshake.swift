@@ -2,8 +2,8 @@ import Crypto
 
 /// The cookie handshake, as pure state machines. Each side proves it knows the cookie by an
 /// HMAC, keyed by the cookie, of the whole exchange: both nonces, both names, incarnations,
-/// hidden flags, heartbeat endpoints and tick times, the port the initiator dialled, and a label for the
-/// prover's role. The cookie itself never crosses the wire.
+/// hidden flags, heartbeat endpoints and tick times, the port the initiator dialled, and a
+/// label for the prover's role. The cookie itself never crosses the wire.
 ///
 ///     initiator                                  acceptor
 ///     hello(name, nonceI, dialled port)    →

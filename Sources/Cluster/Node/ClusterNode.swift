@@ -217,8 +217,8 @@ public final class ClusterNode: Sendable {
     }
 
     /// `connect`, which says why when it fails: no port mapper answers on the node's host, no
-    /// such name is registered there, the node refused us (a different cookie?), or it did not
-    /// answer within the connect timeout.
+    /// such name is registered there, the node refused us (a different cookie?), went away in
+    /// the middle of the handshake, or did not answer within the connect timeout.
     public func reach(_ node: NodeName) async throws(ConnectFailure) {
         if node == name || isConnected(node) { return }
         if stopped.load(ordering: .relaxed) { throw ConnectFailure("this node has stopped") }

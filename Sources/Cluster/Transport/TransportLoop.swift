@@ -144,6 +144,9 @@ final class TransportLoop: @unchecked Sendable {
         let deadline: Duration
         /// Lost a simultaneous connect: waiting for the peer's own connection to arrive.
         var parked = false
+        /// ZeroMQ's handshake succeeded: with encryption, the peer holds the cookie's keys, so
+        /// a close after it is not a different cookie (the peer died, or dropped us).
+        var linkUp = false
 
         /// Holds a packet until the connection is up; false when past `limit` bytes.
         mutating func hold(_ packet: [UInt8], limit: Int) -> Bool {
@@ -924,8 +927,10 @@ final class TransportLoop: @unchecked Sendable {
         for (name, attempt) in dialling {
             guard let monitor = attempt.monitor else { continue }
             while let event = monitor.nextMonitorEvent() {
-                if event.kind == .connectRetried || event.kind == .disconnected, dialling[name] != nil {
-                    let closed = security.keys == nil ? "closed" : "closed during the encrypted handshake (a different cookie?)"
+                if event.kind == .handshakeSucceeded { dialling[name]?.linkUp = true }
+                if event.kind == .connectRetried || event.kind == .disconnected, let attempt = dialling[name] {
+                    let closed = attempt.linkUp ? "closed by the peer during the cookie handshake"
+                        : security.keys == nil ? "closed" : "closed during the encrypted handshake (a different cookie?)"
                     failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : closed)")
                 }
             }

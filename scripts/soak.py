@@ -232,7 +232,7 @@ class CliDoor:
             raise OSError(f"{self.where(arguments[1])}: no answer in 20 s") from error
         if done.returncode == 2:
             sys.exit(f"todo {' '.join(arguments)}: bad usage: {done.stderr.strip()}")
-        if done.returncode == 1 and done.stderr.startswith("todo: no entry "):
+        if done.returncode == 1 and any(line.startswith("todo: no entry ") for line in done.stderr.splitlines()):
             return 404, None
         if done.returncode != 0:
             raise OSError(f"{self.where(arguments[1])}: {done.stderr.strip()}")

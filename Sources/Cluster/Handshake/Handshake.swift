@@ -122,9 +122,8 @@ struct LocalIdentity: Sendable {
     /// The tick time as the handshake carries it: whole milliseconds, rounded up, within the
     /// range a side may announce.
     var tickMillis: UInt64 {
-        let (seconds, attoseconds) = tickTime.components
-        let millis = min(seconds, 3_600_000) * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return min(max(UInt64(clamping: millis), Handshake.tickMillis.lowerBound), Handshake.tickMillis.upperBound)
+        let millis = (tickTime / .milliseconds(1)).rounded(.up)
+        return UInt64(min(max(millis, Double(Handshake.tickMillis.lowerBound)), Double(Handshake.tickMillis.upperBound)))
     }
 
     func side(nonce: [UInt8]) -> Handshake.Transcript.Side {

@@ -212,6 +212,10 @@ class HttpDoor:
         return {entry["id"]: entry["title"] for entry in json.loads(body)} if status == 200 else None
 
 
+class BadUsage(Exception):
+    """The `todo` client refused a command as bad usage (exit 2): the soak's own bug."""
+
+
 class CliDoor:
     """The `todo` client, which joins the node's cluster as a hidden node for each command:
     the same asks as `HttpDoor`'s, answering in its statuses. Exit 1 (the command failed) is
@@ -231,7 +235,7 @@ class CliDoor:
         except subprocess.TimeoutExpired as error:
             raise OSError(f"{self.where(arguments[1])}: no answer in 20 s") from error
         if done.returncode == 2:
-            sys.exit(f"todo {' '.join(arguments)}: bad usage: {done.stderr.strip()}")
+            raise BadUsage(f"todo {' '.join(arguments)}: {done.stderr.strip()}")
         if done.returncode == 1 and any(line.startswith("todo: no entry ") for line in done.stderr.splitlines()):
             return 404, None
         if done.returncode != 0:
@@ -291,6 +295,9 @@ class OpsWriter(threading.Thread):
                     self.change(door, self.rng.choice(self.mine), title if self.rng.random() < 0.8 else None)
             except NO_ANSWER:
                 time.sleep(0.05)  # the ledger allows either outcome; the node may be down
+            except BadUsage as error:  # counted, so that the run fails; this writer stops
+                self.ledger.violation(f"{self.tag}: bad usage: {error}")
+                return
 
     def add(self, door, list_name, title):
         self.ledger.asked_add(title)

@@ -191,7 +191,7 @@ class HttpDoor:
     """A node's JSON API: what `OpsWriter` asks through, answering as HTTP does."""
 
     def __init__(self, port):
-        self.base = f"http://127.0.0.1:{port}"
+        self.port, self.base = port, f"http://127.0.0.1:{port}"
 
     def where(self, list_name, eid=None):
         return f"{self.base}/lists/{list_name}/entries" + (f"/{urllib.parse.quote(eid)}" if eid else "")
@@ -207,9 +207,8 @@ class HttpDoor:
         return (request("PUT", url, {"title": title}) if title is not None else request("DELETE", url))[0]
 
     def read(self, list_name):
-        """{id: title}, or None when the node did not serve it."""
-        status, body = request("GET", f"{self.where(list_name)}?date={DAY}")
-        return {entry["id"]: entry["title"] for entry in json.loads(body)} if status == 200 else None
+        """{id: title}; raises (`NO_ANSWER`) when the node did not serve it."""
+        return dict(read_entries(self.port, list_name))
 
 
 class BadUsage(Exception):
@@ -252,10 +251,7 @@ class CliDoor:
         return self.run("update", list_name, eid, "--title", title)[0]
 
     def read(self, list_name):
-        try:
-            return {entry["id"]: entry["title"] for entry in self.run("entries", list_name, DAY)[1]}
-        except OSError:
-            return None
+        return {entry["id"]: entry["title"] for entry in self.run("entries", list_name, DAY)[1]}
 
 
 class OpsWriter(threading.Thread):
@@ -323,9 +319,7 @@ class OpsWriter(threading.Thread):
             self.ledger.violation(f"{self.tag}: {door.where(list_name, eid)} answered 404 for an entry never deleted")
 
     def read(self, door, list_name):
-        shown = door.read(list_name)
-        if shown is None:
-            return  # unavailable: no answer about the data
+        shown = door.read(list_name)  # raises when unavailable: no answer about the data
         self.ledger.read_checked()
         for (name, eid), title in self.acked.items():
             if name == list_name and shown.get(eid) not in {title} | self.unanswered[(name, eid)]:

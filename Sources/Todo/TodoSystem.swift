@@ -222,10 +222,11 @@ public final class TodoSystem: Sendable {
         node.global.whereis(TodoServer.globalName(list)).flatMap { try? NodeName(parsing: $0.node) }
     }
 
-    /// Stops the list servers (each finishing the request in hand) and the database writer,
-    /// then closes the store.
+    /// Stops gracefully, in `todo-node`'s order: the list servers (each finishing the request
+    /// in hand), then the node leaves the cluster, then the database writer, then the store is
+    /// closed. (Every caller left the node right after; the writer stopped before it left.)
     public func shutdown() async {
-        await stopServing()
+        await stopServing(thenLeave: { await node.shutdown() })
         await closeStore()
     }
 

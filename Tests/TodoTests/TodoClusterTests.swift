@@ -22,7 +22,6 @@ struct TodoClusterTests {
             #expect(todo.cluster.logs.all.filter { $0.contains("Starting to-do server for bob.") }.count == 1)
 
             await one.shutdown()
-            await one.node.shutdown()
             try await eventually("n1 gone from n2") { two.node.nodes().isEmpty }
             #expect(try await two.entries("bob", "2018-12-19") == ["2018-12-19 Dentist"])
             #expect(two.whereis("bob") == two.node.name)
@@ -247,7 +246,6 @@ struct TodoClusterTests {
             let systems = try await todo.startSystems(3)
             let dentist = try await systems[0].add("frank", "2018-12-19", "Dentist")
             await systems[2].shutdown()
-            await systems[2].node.shutdown()
             try await eventually("n3 gone") { systems[0].node.nodes().count == 1 }
             _ = try await systems[0].add("frank", "2018-12-19", "Gym")
             _ = try await systems[1].add("grace", "2018-12-19", "Movies")
@@ -262,7 +260,6 @@ struct TodoClusterTests {
             }
             for system in systems.prefix(2) {
                 await system.shutdown()
-                await system.node.shutdown()
             }
             try await eventually("n3 alone") { back.node.nodes().isEmpty }
             #expect(try await back.entries("frank") == ["2018-12-19 Gym"])

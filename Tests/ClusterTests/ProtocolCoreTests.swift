@@ -286,6 +286,50 @@ import Testing
         #expect(detector.heartbeatInterval == .milliseconds(3_750))
     }
 
+    /// This node stopped (`SIGSTOP`) for twice its tick time, after a peer's last heartbeat:
+    /// the check as it wakes does not take the pause for the peer's silence. What the peer
+    /// sent meanwhile is read in the rounds after it, and keeps it up; a peer that sent
+    /// nothing is declared down after the tick time of this node's running time.
+    @Test func thisNodesOwnPauseIsNotItsPeersSilence() {
+        let tick = Duration.seconds(2)
+        for heardAfterWaking in [true, false] {
+            var detector = FailureDetector(tickTime: tick)
+            detector.watch(peer, now: .zero)
+            detector.heard(peer, now: .seconds(1))
+            var now = Duration.seconds(1)
+            now += detector.checkInterval
+            #expect(detector.expired(now: now).isEmpty)
+            let silentBefore = now - .seconds(1)
+            now += .seconds(4)  // stopped
+            let woke = now
+            #expect(detector.expired(now: now).isEmpty, "its own pause taken for the peer's silence")
+            if heardAfterWaking { detector.heard(peer, now: now + .milliseconds(1)) }
+            var declared: Duration?
+            while declared == nil, now < .seconds(60) {
+                now += detector.checkInterval
+                if detector.expired(now: now) == [peer] { declared = now }
+            }
+            let silence = (declared ?? .zero) - (heardAfterWaking ? woke : woke - silentBefore)
+            #expect(silence >= tick * 0.75 && silence <= tick * 1.25, "declared after \(silence) of running time")
+        }
+    }
+
+    /// A peer heard in the same round as the late check (read before it) is heard then: the
+    /// pause does not push its last sign of life past the present.
+    @Test func aPeerHeardAsThisNodeWakesIsDeclaredDownOneTickTimeLater() {
+        var detector = FailureDetector(tickTime: .seconds(2))
+        detector.watch(peer, now: .zero)
+        #expect(detector.expired(now: .milliseconds(250)).isEmpty)
+        var now = Duration.seconds(10)
+        detector.heard(peer, now: now)
+        var declared: Duration?
+        while declared == nil, now < .seconds(60) {
+            if detector.expired(now: now) == [peer] { declared = now }
+            now += detector.checkInterval
+        }
+        #expect(declared == .seconds(12))
+    }
+
     @Test func forgottenPeersAreNotReported() {
         var detector = FailureDetector(tickTime: .seconds(1))
         detector.watch(peer, now: .zero)

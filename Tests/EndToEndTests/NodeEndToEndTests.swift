@@ -252,6 +252,28 @@ struct NodeEndToEndTests {
         }
     }
 
+    /// A node stopped (`kill -STOP`) for longer than its own tick time but not its peer's
+    /// keeps the peer when it goes on: the peer's heartbeats wait in its sockets meanwhile.
+    /// It took its own pause for its peers' silence and dropped every one of them (and every
+    /// `todo` client, whose tick time is the default) as it woke.
+    @Test func aNodeStoppedPastItsTickTimeKeepsItsPeersWhenItGoesOn() async throws {
+        try await withEndToEnd { e2e in
+            let (httpC, httpD) = (try freePort(), try freePort())
+            let c = try e2e.startNode("c", httpPort: httpC, ["--tick-time", "2"])
+            try await e2e.waitForPeers(httpPort: httpC) { $0.isEmpty }
+            _ = try e2e.startNode("d", httpPort: httpD, ["--connect", "c@localhost", "--tick-time", "30"])
+            try await e2e.waitForPeers(httpPort: httpC) { $0 == ["d@localhost"] }
+            // The list's server runs on d: a request through c needs c's transport once it goes on.
+            #expect(await offPool { httpPost(port: httpD, "/add_entry?list=paused&date=2018-12-19&title=Dentist") } == 200)
+            c.signal(SIGSTOP)
+            try await Task.sleep(for: .seconds(4))  // the pause itself, two of c's tick times
+            c.signal(SIGCONT)
+            #expect(await offPool { httpPost(port: httpC, "/add_entry?list=paused&date=2018-12-20&title=Vet") } == 200)
+            #expect(!c.output.contains("not responding"), "\(c.output)")
+            #expect(await e2e.peers(httpPort: httpC) == ["d@localhost"])
+        }
+    }
+
     /// Clients that held HTTP connections (idle ones are enough) could take every
     /// descriptor a node may open: it then could not let a peer join, and its log blamed a
     /// wrong cookie. Now HTTP gets three quarters of them at most, and the rest wait.

@@ -6,9 +6,15 @@
 /// freezes is declared down between 0.75 and 1.125 tick times after its last sign of life.
 /// A peer may have a tick time of its own (a `todo` client has the default, its node may
 /// have 2 s): heartbeats go as often as the shortest tick time of this node and its peers asks.
+///
+/// Time this node itself did not run (stopped with `SIGSTOP`, a suspended machine, a starved
+/// thread) is nobody's silence: it read nothing then, and what its peers sent meanwhile waits
+/// in its sockets. A check that comes long after the one before leaves that gap out, as
+/// Erlang's count of ticks does, rather than drop every peer as the node wakes.
 public struct FailureDetector: Sendable {
     public let tickTime: Duration
     private var lastHeard: [NodeName: Duration] = [:]
+    private var lastCheck: Duration?
     /// The tick times of watched peers shorter than this node's.
     private var shorterTicks: [NodeName: Duration] = [:]
 
@@ -39,6 +45,13 @@ public struct FailureDetector: Sendable {
 
     /// The peers silent for the tick time; they are no longer watched.
     public mutating func expired(now: Duration) -> [NodeName] {
+        if let lastCheck, now - lastCheck > checkInterval * 2 {
+            // Paused: only one check interval of the gap counts against the peers (and a peer
+            // heard since the node woke stays heard now, not later).
+            let paused = now - lastCheck - checkInterval
+            for index in lastHeard.indices { lastHeard.values[index] = min(lastHeard.values[index] + paused, now) }
+        }
+        lastCheck = now
         let silent = lastHeard.filter { now - $0.value >= tickTime }.map(\.key).sorted()
         for peer in silent { forget(peer) }
         return silent

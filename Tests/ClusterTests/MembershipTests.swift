@@ -81,6 +81,21 @@ struct MembershipTests {
         }
     }
 
+    /// A node that answers nothing once connected (stopped with `kill -STOP`, or overloaded)
+    /// is not taken for one with a different cookie either: ZeroMQ gave up on its handshake
+    /// after seconds of silence, where a peer without the cookie closes at once.
+    @Test func aNodeThatNeverAnswersTheHandshakeIsNotTakenForADifferentCookie() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.connectTimeout = .seconds(60) }
+            let silent = try SilentListener()
+            defer { silent.close() }
+            let registration = try PortMapperConnection(PortMapperClient(host: "127.0.0.1", port: cluster.mapper.port))
+            try #require(try registration.register(name: "stopped", port: silent.port, incarnation: 1))
+            let reason = await failure(reaching: NodeName(name: "stopped", host: "localhost"), from: a)
+            #expect(reason == "connection closed: no answer to the handshake within 3.0 seconds (a stopped or overloaded node?)")
+        }
+    }
+
     @Test func withoutEncryptionTheCookieHandshakeRefusesAWrongCookieByName() async throws {
         try await withTestCluster { cluster in
             let a = try await cluster.startNode("a") { $0.encrypted = false }

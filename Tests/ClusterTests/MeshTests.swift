@@ -417,42 +417,6 @@ struct PortMapperTests {
     }
 }
 
-/// A TCP port on the loopback that accepts connections into its backlog and never answers,
-/// as a mapper still starting does not; `close` frees the port at once. The port is below
-/// the kernel's ephemeral range (32768 and up): one from that range could meanwhile become
-/// the local end of another test's outgoing connection, and the mapper could not bind it.
-private final class SilentListener {
-    let port: Int
-    private var descriptor: Int32
-
-    init() throws {
-        for _ in 0..<1_000 {
-            let port = Int.random(in: 10_000..<20_000)
-            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = loopbackAddress(port: port)
-            let bound = listener >= 0 && withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                    bind(listener, raw, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(listener, 16) == 0
-                }
-            }
-            if bound {
-                descriptor = listener
-                self.port = port
-                return
-            }
-            if listener >= 0 { Glibc.close(listener) }
-        }
-        throw POSIXError(.EADDRNOTAVAIL)
-    }
-
-    func close() {
-        if descriptor >= 0 { Glibc.close(descriptor) }
-        descriptor = -1
-    }
-
-    deinit { close() }
-}
-
 /// A ROUTER on a loopback port (a free one unless told) that answers every request, by its
 /// id, with `answer` (by default a word no mapper says; nil: never); it counts the requests,
 /// and keeps the connections (routing ids) that asked a `LOOKUP`.

@@ -147,6 +147,21 @@ final class TransportLoop: @unchecked Sendable {
         /// ZeroMQ's handshake succeeded: with encryption, the peer holds the cookie's keys, so
         /// a close after it is not a different cookie (the peer died, or dropped us).
         var linkUp = false
+        /// When the connection's TCP handshake was done: ZeroMQ closes one whose handshake got
+        /// no answer for `LinkSecurity.handshakeMilliseconds`, and a peer without the cookie
+        /// closes it at once.
+        var connectedAt: Duration?
+
+        /// Why the connection closed before the cookie handshake, as far as this side can tell.
+        func closedBeforeLogin(now: Duration, encrypted: Bool) -> String {
+            if linkUp { return "closed by the peer during the cookie handshake" }
+            let handshakeTime = Duration.milliseconds(LinkSecurity.handshakeMilliseconds)
+            // Two thirds: the events are read a round late at times, the connect's more often.
+            if let connectedAt, now - connectedAt >= handshakeTime * 2 / 3 {
+                return "closed: no answer to the handshake within \(handshakeTime) (a stopped or overloaded node?)"
+            }
+            return encrypted ? "closed during the encrypted handshake (a different cookie?)" : "closed"
+        }
 
         /// Holds a packet until the connection is up; false when past `limit` bytes.
         mutating func hold(_ packet: [UInt8], limit: Int) -> Bool {
@@ -927,10 +942,10 @@ final class TransportLoop: @unchecked Sendable {
         for (name, attempt) in dialling {
             guard let monitor = attempt.monitor else { continue }
             while let event = monitor.nextMonitorEvent() {
+                if event.kind == .connected { dialling[name]?.connectedAt = now }
                 if event.kind == .handshakeSucceeded { dialling[name]?.linkUp = true }
                 if event.kind == .connectRetried || event.kind == .disconnected, let attempt = dialling[name] {
-                    let closed = attempt.linkUp ? "closed by the peer during the cookie handshake"
-                        : security.keys == nil ? "closed" : "closed during the encrypted handshake (a different cookie?)"
+                    let closed = attempt.closedBeforeLogin(now: now, encrypted: security.keys != nil)
                     failDialling(name, reason: "connection \(event.kind == .connectRetried ? "refused" : closed)")
                 }
             }

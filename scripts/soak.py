@@ -13,7 +13,7 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       After each rejoin the rejoined node must serve every acknowledged write; at the end
       every node must serve the same.
   scripts/soak.py partitions [--rounds 25] [--seed S] [--kills 0.3] [--links 0] [--pauses 0]
-                             [--hosts 3] [--mixed-ticks]
+                             [--hosts 3] [--mixed-ticks] [--stops 0]
       Hosts in network namespaces (root, iproute2); writers add, edit and delete through
       their own host's node while one host's cable (one time in five, every host's) is
       pulled and put back. In a share of the cuts (--links) only the link between two hosts
@@ -21,7 +21,8 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       rounds (--pauses) no cable is pulled but a node is stopped (SIGSTOP) and goes on
       (SIGCONT), as a process that the machine stalls. In a share of the
       cuts (--kills) a node is also killed (-9) and started again, during the cut or after
-      it. With --mixed-ticks each node's tick time is 1, 2 or 4 s (else 2 s), so one side
+      it; in a share of those (--stops) it is stopped with SIGTERM instead, and must leave
+      within 20 s with exit code 0 (as must a node stopped so in restarts). With --mixed-ticks each node's tick time is 1, 2 or 4 s (else 2 s), so one side
       of a cut drops the other seconds before it is dropped in turn. After each cut, once all nodes see each other, the nodes cut off and the one
       restarted must serve every acknowledged write (the others are counted when they lag);
       at the end every node must serve the same lists, holding every acknowledged change.
@@ -72,6 +73,24 @@ def eventually(condition, within):
             return True
         time.sleep(0.1)
     return False
+
+
+def stop_gracefully(process, label, ledger, within=20):
+    """SIGTERM, as a user stops a node: it must leave within `within` s and exit 0 (CONTRACT:
+    in-flight writes finish first; a write waits 5 s at most for a peer that does not answer).
+    Returns how long it took, in seconds."""
+    began = time.time()
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        ledger.violation(f"{label}: still running {within} s after SIGTERM")
+        process.kill()
+        process.wait()
+        return time.time() - began
+    if code != 0:
+        ledger.violation(f"{label}: exited with {code} after SIGTERM")
+    return time.time() - began
 
 
 class Ledger:
@@ -459,8 +478,12 @@ def restarts(args, rng, ledger):
                 kill_mapper()
             with ledger.lock:
                 up.discard(victim)
-            nodes[victim].send_signal(how)
-            nodes[victim].wait()
+            stop_took = None
+            if how == signal.SIGTERM:
+                stop_took = stop_gracefully(nodes[victim], f"round {round_number}, {names[victim]}", ledger)
+            else:
+                nodes[victim].kill()
+                nodes[victim].wait()
             if mapper_killed and not mapper_first:
                 kill_mapper()
             # (--wipes) its disk is lost too: it starts with no data and must serve every write
@@ -477,7 +500,8 @@ def restarts(args, rng, ledger):
             if not eventually(lambda: peers(victim) == set(names) - {names[victim]}, 30):
                 ledger.violation(f"round {round_number}: {names[victim]} did not rejoin")
             check(victim, f"round {round_number}, after {how.name} and rejoin")
-            story = f"{how.name} {names[victim]}" + (f", the port mapper killed {'before' if mapper_first else 'after'} it" if mapper_killed else "")
+            story = f"{how.name} {names[victim]}" + (f" ({stop_took:.1f} s to stop)" if stop_took is not None else "")
+            story += f", the port mapper killed {'before' if mapper_first else 'after'} it" if mapper_killed else ""
             story += ", its data removed" if wiped else ""
             print(f"round {round_number}: {story}; {ledger.acked} changes acknowledged", flush=True)
         stop.set()
@@ -594,6 +618,12 @@ def partitions(args, rng, ledger):
             if rng.random() < args.kills:
                 killed, at = rng.choice(hosts), rng.uniform(0, length)
                 events += [(at, "kill", killed), (at + rng.uniform(0.2, 3), "start", killed)]
+            # (--stops) the node is stopped with SIGTERM rather than killed, as a user stops it,
+            # cut off or not: it must still leave within seconds, with exit code 0. Not the
+            # node a pause holds (it would take the signal only as it goes on). Drawn only with
+            # --stops, as --links.
+            graceful = killed is not None and args.stops and rng.random() < args.stops and killed != paused
+            stop_took = 0
             if link:
                 blackholes(link, "add")
             elif paused:
@@ -612,6 +642,8 @@ def partitions(args, rng, ledger):
                 elif what == "heal":
                     for victim in victims:
                         ip("-n", switch, "link", "set", f"port{victim}", "up")
+                elif what == "kill" and graceful:
+                    stop_took = stop_gracefully(nodes[host], f"round {round_number}, {name(host)}", ledger)
                 elif what == "kill":
                     nodes[host].kill()
                     nodes[host].wait()
@@ -623,7 +655,7 @@ def partitions(args, rng, ledger):
             if paused:
                 story = f"{name(paused)} stopped for {length:.1f} s"
             if killed:
-                story += f", {name(killed)} killed on {'its' if killed in victims else 'the other'} side and started again"
+                story += f", {name(killed)} {f'stopped (TERM, {stop_took:.1f} s)' if graceful else 'killed'} on {'its' if killed in victims else 'the other'} side and started again"
             if not eventually(all_joined, 60):
                 ledger.violation(f"round {round_number}: the nodes did not all see each other within 60 s of the heal")
             # Catch-up: the node that was cut off, and the one restarted, serve every write they
@@ -711,6 +743,7 @@ def main():
     parser.add_argument("--kills", type=float, default=0.3, help="partitions: the share of cuts with a node killed")
     parser.add_argument("--links", type=float, default=0, help="partitions: the share of cuts of one link between two hosts")
     parser.add_argument("--pauses", type=float, default=0, help="partitions: the share of rounds that stop a node instead of a cut")
+    parser.add_argument("--stops", type=float, default=0, help="partitions: the share of those kills made with SIGTERM instead")
     parser.add_argument("--hosts", type=int, default=3, help="partitions: how many hosts (and nodes)")
     parser.add_argument("--mixed-ticks", action="store_true",
                         help="partitions: each node starts with a tick time of 1, 2 or 4 s, not 2 s: one side of a cut sees it first")

@@ -126,12 +126,22 @@ struct StoreBatch: Codable, Sendable, WireCodable {
 /// List names, for `todo.fetch`.
 struct ListNames: Codable, Sendable, WireCodable {
     var names: [String]
+    /// Where the first list goes on: after this record (the last of the part that came).
+    var after: EntryID?
 
-    init(names: [String]) { self.names = names }
+    init(names: [String], after: EntryID? = nil) {
+        self.names = names
+        self.after = after
+    }
 
+    // `after` is written only when set, so that a request without it reads as it did before.
     func encode(to writer: inout WireWriter) {
         writer.writeVarint(UInt64(names.count))
         for name in names { writer.writeString(name) }
+        if let after {
+            writer.write(1)
+            after.encode(to: &writer)
+        }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
@@ -139,6 +149,9 @@ struct ListNames: Codable, Sendable, WireCodable {
         guard count <= UInt64(reader.remaining) else { throw .malformed("name count larger than the message") }
         names = []
         for _ in 0..<count { names.append(try reader.readString()) }
+        guard !reader.isAtEnd else { return }
+        guard try reader.read() == 1 else { throw .malformed("not a record to go on after") }
+        after = try EntryID(from: &reader)
     }
 }
 
@@ -147,18 +160,48 @@ struct NamedList: Codable, Sendable {
     let list: TodoList
 }
 
-/// Whole lists, the answer of `todo.fetch`.
+/// Lists, the answer of `todo.fetch`: whole, but for the last when `partial`.
 struct ListCopies: Codable, Sendable, WireCodable {
     var lists: [NamedList]
+    /// The last list is a part (`TodoList.part`): the rest comes after its last record.
+    var partial = false
 
-    init(lists: [NamedList]) { self.lists = lists }
+    init(lists: [NamedList], partial: Bool = false) {
+        self.lists = lists
+        self.partial = partial
+    }
 
+    // `partial` is written only when set, as `ListNames.after` is.
     func encode(to writer: inout WireWriter) {
         writer.writeNamed(lists.map { ($0.name, $0.list) })
+        if partial { writer.write(1) }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
         lists = try reader.readNamed(TodoList.self, "list").map { NamedList(name: $0.name, list: $0.value) }
+        guard !reader.isAtEnd else { return }
+        guard try reader.read() == 1, !lists.isEmpty else { throw .malformed("not a part of a list") }
+        partial = true
+    }
+}
+
+extension TodoList {
+    /// The records after `after` (from the first when nil), in id order, as many as fit in
+    /// `maxBytes` on the wire but at least one, as a list of their own: a peer merges it as it
+    /// merges a whole copy. So a list of any size travels in messages of a bounded size (one
+    /// past 64 MiB, the most a cluster message may carry, could not travel whole at all).
+    /// `complete` when it holds every record after `after`; `bytes`, its size on the wire.
+    func part(after: EntryID?, maxBytes: Int) -> (list: TodoList, complete: Bool, bytes: Int) {
+        let start = after.map { cursor in records.firstIndex { $0.id > cursor } ?? records.endIndex } ?? records.startIndex
+        var end = start, bytes = 0
+        while end < records.endIndex {
+            var writer = WireWriter()
+            records[end].encode(to: &writer)
+            if end > start, bytes + writer.bytes.count > maxBytes { break }
+            bytes += writer.bytes.count
+            end += 1
+        }
+        return (TodoList(nextCounter: nextCounter, records: Array(records[start..<end])), end == records.endIndex, bytes)
     }
 }
 

@@ -371,6 +371,32 @@ struct TodoClusterTests {
         }
     }
 
+    /// A list too big for one answer comes in parts, each answer within the bound, and
+    /// catch-up asks for the rest after each. It came whole: one past 64 MiB (the most a
+    /// cluster message may carry; 60,000 entries of 1,000-byte titles) could not be caught up
+    /// at all, and each try waited 30 s for an answer that was never sent.
+    @Test func catchUpFetchesAListTooBigForOneAnswerInParts() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let day = try #require(TodoDate("2018-12-19"))
+            let title = String(repeating: "t", count: 1_000)
+            var huge = TodoList()
+            for index in 0..<9_000 { _ = huge.add(date: day, title: title, by: "n1@localhost", atMillis: Int64(index)) }
+            var small = TodoList()
+            let added = small.add(date: day, title: "after the big one", by: "n1@localhost", atMillis: 1).1
+            _ = try await systems[0].database.local.apply([("huge", huge.asChange), ("small", added)])
+            let first = try await systems[0].database.copies(of: ["huge", "small"])
+            var writer = WireWriter()
+            first.encode(to: &writer)
+            #expect(first.partial && first.lists.map(\.name) == ["huge"])
+            #expect(writer.bytes.count <= TodoDatabase.catchUpBatchBytes + 1_024, "an answer of \(writer.bytes.count) bytes")
+            #expect(await systems[1].database.catchUp(from: systems[0].node.name) == ["huge", "small"])
+            #expect(try await systems[1].storedTitles("huge").count == 9_000)
+            #expect(try await systems[1].storedTitles("small") == ["after the big one"])
+            #expect(await systems[1].database.catchUp(from: systems[0].node.name).isEmpty)
+        }
+    }
+
     /// A server that starts on a node whose copy is old serves what its peers' copies hold.
     @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
         try await withTodoCluster { todo in

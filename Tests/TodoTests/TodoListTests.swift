@@ -280,6 +280,67 @@ struct TodoWireTests {
         #expect(throws: WireError.malformed("change count larger than the message")) { try StoreBatch(from: &reader) }
     }
 
+    /// A list too big for one answer travels in parts: each within the bound (but for a lone
+    /// record bigger than it), in id order, after the record the one before ended with, and
+    /// together every record once; merged, they make the list.
+    @Test func aListComesInPartsOfBoundedSizeThatTogetherMakeIt() throws {
+        let day = try #require(TodoDate("2018-12-19"))
+        var list = TodoList()
+        for index in 0..<100 { _ = list.add(date: day, title: String(repeating: "t", count: index * 10), by: "todo1", atMillis: Int64(index)) }
+        _ = list.delete(id: EntryID(counter: 50, origin: "todo1"), by: "todo1", atMillis: 200)
+        var merged = TodoList(), after: EntryID?, parts = 0
+        while true {
+            let part = list.part(after: after, maxBytes: 2_000)
+            var writer = WireWriter()
+            for record in part.list.records { record.encode(to: &writer) }
+            #expect(writer.bytes.count == part.bytes)
+            #expect(part.bytes <= 2_000 || part.list.records.count == 1, "a part of \(part.bytes) bytes")
+            if let first = part.list.records.first, let after { #expect(first.id > after) }
+            #expect(!part.list.records.isEmpty)
+            #expect(part.list.nextCounter == list.nextCounter)
+            _ = merged.merge(part.list)
+            parts += 1
+            if part.complete { break }
+            after = part.list.records.last?.id
+        }
+        #expect(parts > 10)
+        #expect(merged == list)
+        let rest = list.part(after: list.records.last?.id, maxBytes: 2_000)
+        #expect(rest.list.records.isEmpty && rest.complete)
+        let whole = list.part(after: nil, maxBytes: 1 << 20)
+        #expect(whole.list == list && whole.complete)
+    }
+
+    /// `todo.fetch`'s request goes on after a record, and its answer says its last list is a
+    /// part, each only when so: otherwise their bytes are what they were.
+    @Test func aFetchGoesOnAfterARecordAndItsAnswerSaysWhenItEndsWithAPart() throws {
+        var list = TodoList()
+        _ = list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist", by: "todo1", atMillis: 1)
+        for request in [ListNames(names: ["a", "b"]), ListNames(names: ["a"], after: EntryID(counter: 7, origin: "todo2@h"))] {
+            var writer = WireWriter()
+            request.encode(to: &writer)
+            var reader = WireReader(writer.bytes)
+            let decoded = try ListNames(from: &reader)
+            #expect(decoded.names == request.names && decoded.after == request.after && reader.isAtEnd)
+        }
+        var plain = WireWriter()
+        ListNames(names: ["a", "b"]).encode(to: &plain)
+        #expect(plain.bytes == [2, 1, 97, 1, 98])
+        for answer in [ListCopies(lists: [NamedList(name: "a", list: list)]), ListCopies(lists: [NamedList(name: "a", list: list)], partial: true)] {
+            var writer = WireWriter()
+            answer.encode(to: &writer)
+            var reader = WireReader(writer.bytes)
+            let decoded = try ListCopies(from: &reader)
+            #expect(decoded.partial == answer.partial && decoded.lists.map(\.list) == [list] && reader.isAtEnd)
+        }
+        var empty = WireWriter()
+        ListCopies(lists: [], partial: true).encode(to: &empty)
+        var reader = WireReader(empty.bytes)
+        #expect(throws: WireError.malformed("not a part of a list")) { try ListCopies(from: &reader) }
+        reader = WireReader(plain.bytes + [2])
+        #expect(throws: WireError.malformed("not a record to go on after")) { try ListNames(from: &reader) }
+    }
+
     @Test func aServerCallAndItsReplyCrossTheWireUnchanged() throws {
         let registry = WireRegistry()
         TodoSystem.registerMessages(in: registry)

@@ -50,7 +50,7 @@ public struct TodoDatabase: Sendable {
             return true
         }
         node.rpc.register(Self.fetchFunction) { (request: ListNames) async throws -> ListCopies in
-            try await database.copies(of: request.names)
+            try await database.copies(of: request.names, after: request.after)
         }
         node.rpc.register(Self.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
             DigestBuckets(digests: try await database.local.digests())
@@ -92,8 +92,8 @@ public struct TodoDatabase: Sendable {
     }
 
     /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the
-    /// lists in buckets that differ, then fetches, in batches, every list whose copy there
-    /// differs from this node's and merges it in. On the network that is at most 2.5 KB,
+    /// lists in buckets that differ, then fetches, in batches (a list too big for one answer
+    /// in parts), every list whose copy there differs from this node's and merges it in. On the network that is at most 2.5 KB,
     /// plus a digest for each list that shares a bucket with a differing one, plus the
     /// differing lists; each side reads its own digests (one row per list) from its store.
     /// Answers the names of the lists this node's copy gained something in.
@@ -109,14 +109,28 @@ public struct TodoDatabase: Sendable {
             let differing = theirs.digests.filter { $0.value != mine[$0.key] }.map(\.key).sorted()
             var gained: [String] = []
             var remaining = differing[...]
+            var after: EntryID?  // where the first remaining list goes on, after a part of it
             while !remaining.isEmpty {
                 let batch = Array(remaining.prefix(Self.catchUpBatch))
-                let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: batch), returning: ListCopies.self, timeout: .seconds(30))
+                let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: batch, after: after),
+                                                     returning: ListCopies.self, timeout: .seconds(30))
                 let changed = try await local.apply(copies.lists.map { ($0.name, $0.list.asChange) })
-                gained += zip(copies.lists, changed).filter(\.1).map(\.0.name)
-                // The answer covers the batch up to its last list (it stops at its byte bound).
-                let covered = copies.lists.last.flatMap { batch.firstIndex(of: $0.name) }.map { $0 + 1 } ?? batch.count
-                remaining = remaining.dropFirst(covered)
+                for name in zip(copies.lists, changed).filter(\.1).map(\.0.name) where gained.last != name { gained.append(name) }
+                // The answer covers the batch up to its last list (it stops at its byte bound),
+                // or up to that list's last record when it holds a part of it: the next request
+                // begins with that list, after that record.
+                let lastIndex = copies.lists.last.flatMap { batch.firstIndex(of: $0.name) }
+                let previous = after
+                after = nil
+                if copies.partial {
+                    guard let lastIndex, let lastRecord = copies.lists.last?.list.records.last?.id,
+                          lastIndex > 0 || previous.map({ lastRecord > $0 }) ?? true
+                    else { throw CatchUpError.noHeadway(batch[lastIndex ?? 0]) }
+                    after = lastRecord
+                    remaining = remaining.dropFirst(lastIndex)
+                } else {
+                    remaining = remaining.dropFirst(lastIndex.map { $0 + 1 } ?? batch.count)
+                }
             }
             if !gained.isEmpty {
                 let compared = "\(buckets.count) of \(DigestBuckets.count) digest buckets, then \(theirs.digests.count) list digests"
@@ -130,19 +144,35 @@ public struct TodoDatabase: Sendable {
     }
 
     /// This node's copies of the first `catchUpBatch` of `names` that it holds, in order, up
-    /// to `catchUpBatchBytes` on the wire (always at least one list): the answer to a peer's
-    /// `todo.fetch`.
-    func copies(of names: [String]) async throws -> ListCopies {
+    /// to `maxBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big for an
+    /// answer of its own comes in parts (`TodoList.part`), each the last of its answer
+    /// (`partial`), and the asker asks again after the part's last record: `after`, which
+    /// applies to the first of `names`.
+    func copies(of names: [String], after: EntryID? = nil, maxBytes: Int = catchUpBatchBytes) async throws -> ListCopies {
         var copies = ListCopies(lists: [])
         var bytes = 0
-        for name in names.prefix(Self.catchUpBatch) {
+        for (index, name) in names.prefix(Self.catchUpBatch).enumerated() {
             guard let list = try await local.load(name) else { continue }
-            var writer = WireWriter()
-            list.encode(to: &writer)
-            let size = writer.bytes.count + name.utf8.count
-            if !copies.lists.isEmpty && bytes + size > Self.catchUpBatchBytes { break }
-            bytes += size
-            copies.lists.append(NamedList(name: name, list: list))
+            let goingOn = index == 0 ? after : nil
+            if goingOn == nil {
+                var writer = WireWriter()
+                list.encode(to: &writer)
+                let size = writer.bytes.count + name.utf8.count
+                if bytes + size <= maxBytes {
+                    bytes += size
+                    copies.lists.append(NamedList(name: name, list: list))
+                    continue
+                }
+                // The next answer begins with it.
+                guard copies.lists.isEmpty else { break }
+            }
+            let part = list.part(after: goingOn, maxBytes: maxBytes)
+            copies.lists.append(NamedList(name: name, list: part.list))
+            bytes += part.bytes + name.utf8.count
+            guard part.complete else {
+                copies.partial = true
+                break
+            }
         }
         return copies
     }
@@ -206,6 +236,18 @@ public struct TodoDatabase: Sendable {
         } catch {
             node.logger.error("cannot read list from the database: \(error)")
             return nil
+        }
+    }
+}
+
+/// Why catch-up from a peer stopped, beside the rpc's own failures.
+enum CatchUpError: Error, CustomStringConvertible {
+    /// The peer answered with a part of a list that went no further than the part before.
+    case noHeadway(String)
+
+    var description: String {
+        switch self {
+        case .noHeadway(let list): "the answer for list \(list) went no further than the one before"
         }
     }
 }

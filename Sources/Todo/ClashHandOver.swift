@@ -32,8 +32,15 @@ enum ClashHandOver {
             return true
         }
         do {
-            _ = try await context.call(server, TodoServer.Request.merge(copy.asChange), replyType: TodoServer.Reply.self,
-                                       timeout: min(TodoDatabase.storeTimeout, timeout))
+            // In parts, as catch-up fetches a list: a copy past 64 MiB could not go whole.
+            var after: EntryID?
+            while true {
+                let part = copy.part(after: after, maxBytes: TodoDatabase.catchUpBatchBytes)
+                _ = try await context.call(server, TodoServer.Request.merge(part.list.asChange), replyType: TodoServer.Reply.self,
+                                           timeout: min(TodoDatabase.storeTimeout, timeout))
+                if part.complete { break }
+                after = part.list.records.last?.id
+            }
             global.clashHandled(name, kept: server)
             return true
         } catch {

@@ -574,6 +574,42 @@ struct TodoClusterTests {
         }
     }
 
+    /// A copy too big for one message goes to the kept server in parts, as catch-up fetches
+    /// one: each within catch-up's bound, together every record. It went whole, and one past
+    /// 64 MiB (the most a cluster message may carry) was never sent: each round of hand-overs
+    /// waited for the call's timeout, logged, and tried again.
+    @Test func aCopyTooBigForOneMessageIsHandedOverInParts() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(3)
+            let (one, two, three) = (systems[0], systems[1], systems[2])
+            let merges = Seen<ListChange>()
+            let kept = one.node.runtime.spawn { context in
+                while true {
+                    let call = try await context.receive(CallMessage<TodoServer.Request>.self)
+                    if case .merge(let change) = call.request { merges.add(change) }
+                    call.from.reply(TodoServer.Reply.merged, via: context.runtime)
+                }
+            }
+            #expect(try await one.node.global.register(TodoServer.globalName("huge"), kept) == nil)
+            var copy = TodoList()
+            let day = try #require(TodoDate("2018-12-19")), title = String(repeating: "t", count: 1_000)
+            for index in 0..<9_000 { _ = copy.add(date: day, title: title, by: "n3@localhost", atMillis: Int64(index)) }
+            _ = try await three.database.local.apply([("huge", copy.asChange)])
+            try await eventually("n3 knows the kept server") { three.node.global.whereis(TodoServer.globalName("huge")) == kept }
+            tellLateOfALoser(of: "huge", to: three, loserOn: two)
+            try await eventually("the clash settled") { three.node.global.settledClashes().count == 1 }
+            try await three.node.runtime.withProcess { context in await ClashHandOver.handOverAll(database: three.database, context: context) }
+            #expect(merges.all.count > 1)
+            for change in merges.all {
+                var writer = WireWriter()
+                change.encode(to: &writer)
+                #expect(writer.bytes.count <= TodoDatabase.catchUpBatchBytes + 64, "a merge of \(writer.bytes.count) bytes")
+            }
+            #expect(merges.all.flatMap(\.records) == copy.records)
+            #expect(!three.node.global.hasSettledClashes)
+        }
+    }
+
     /// What a stand-in server saw (its callers, or what it was asked to merge), in order.
     final class Seen<Value: Sendable>: Sendable {
         private let values = Mutex<[Value]>([])

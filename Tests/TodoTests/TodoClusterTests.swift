@@ -397,6 +397,25 @@ struct TodoClusterTests {
         }
     }
 
+    /// A server that starts merges its peers' copies whole, a copy too big for one answer
+    /// part after part: its first part alone (oldest records first) lacked the newest writes,
+    /// those a node that was away missed.
+    @Test func aServerStartingMergesAPeersCopyTooBigForOneAnswerWhole() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(2)
+            let day = try #require(TodoDate("2018-12-19"))
+            let title = String(repeating: "t", count: 1_000)
+            var huge = TodoList()
+            for index in 0..<9_000 { _ = huge.add(date: day, title: title, by: "n1@localhost", atMillis: Int64(index)) }
+            _ = huge.add(date: day, title: "the newest", by: "n1@localhost", atMillis: 9_000)
+            _ = try await systems[0].database.local.apply([("huge", huge.asChange)])
+            let entries = try await systems[1].entries("huge")
+            #expect(entries.count == 9_001 && entries.last == "2018-12-19 the newest")
+            #expect(systems[1].whereis("huge") == systems[1].node.name)
+            #expect(try await systems[1].storedTitles("huge").count == 9_001)
+        }
+    }
+
     /// A server that starts on a node whose copy is old serves what its peers' copies hold.
     @Test func aServerStartingOnAStaleReplicaServesThePeersNewerCopy() async throws {
         try await withTodoCluster { todo in

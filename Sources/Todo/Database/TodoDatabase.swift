@@ -84,11 +84,41 @@ public struct TodoDatabase: Sendable {
     }
 
     /// Each of `peers`' copy of `name` (nil: it has none), or why it did not come, asked of
-    /// all at once and within `fetchTimeout`.
+    /// all at once and within `fetchTimeout`; a copy too big for one answer comes whole all
+    /// the same, part after part, each within `fetchTimeout` (its newest records are in its
+    /// last parts: the first alone would lack what a node that was away missed).
     func copies(of name: String, on peers: [NodeName]) async -> [NodeName: Result<TodoList?, RPCError>] {
         let (results, _) = await node.rpc.multicall(
             on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
-        return results.mapValues { result in result.map { copies in copies.lists.first { $0.name == name }?.list } }
+        var copies: [NodeName: Result<TodoList?, RPCError>] = [:]
+        for (peer, result) in results {
+            switch result {
+            case .success(let answer) where answer.partial: copies[peer] = await rest(of: name, from: peer, after: answer)
+            case .success(let answer): copies[peer] = .success(answer.lists.first { $0.name == name }?.list)
+            case .failure(let error): copies[peer] = .failure(error)
+            }
+        }
+        return copies
+    }
+
+    /// `peer`'s copy of `name`, of which `first` holds a part, with the parts that follow it.
+    private func rest(of name: String, from peer: NodeName, after first: ListCopies) async -> Result<TodoList?, RPCError> {
+        guard var copy = first.lists.first(where: { $0.name == name })?.list else { return .success(nil) }
+        var answer = first
+        while answer.partial {
+            guard let last = answer.lists.last?.list.records.last?.id else { break }
+            do {
+                answer = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: [name], after: last),
+                                                 returning: ListCopies.self, timeout: Self.fetchTimeout)
+            } catch {
+                return .failure(error)
+            }
+            guard let part = answer.lists.first(where: { $0.name == name })?.list,
+                  part.records.first.map({ $0.id > last }) ?? !answer.partial
+            else { return .failure(.badArguments("cannot read the answer: \(CatchUpError.noHeadway(name))")) }
+            _ = copy.merge(part)
+        }
+        return .success(copy)
     }
 
     /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the

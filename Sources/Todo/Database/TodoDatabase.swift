@@ -123,9 +123,10 @@ public struct TodoDatabase: Sendable {
 
     /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the
     /// lists in buckets that differ, then fetches, in batches (a list too big for one answer
-    /// in parts), every list whose copy there differs from this node's and merges it in. On the network that is at most 2.5 KB,
-    /// plus a digest for each list that shares a bucket with a differing one, plus the
-    /// differing lists; each side reads its own digests (one row per list) from its store.
+    /// in parts), every list whose copy there differs from this node's and merges it in. On
+    /// the network that is at most 2.5 KB, plus a digest for each list that shares a bucket
+    /// with a differing one, plus the differing lists; each side reads its own digests (one
+    /// row per list) from its store.
     /// Answers the names of the lists this node's copy gained something in.
     @discardableResult
     public func catchUp(from peer: NodeName) async -> [String] {
@@ -174,11 +175,12 @@ public struct TodoDatabase: Sendable {
     }
 
     /// This node's copies of the first `catchUpBatch` of `names` that it holds, in order, up
-    /// to `maxBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big for an
-    /// answer of its own comes in parts (`TodoList.part`), each the last of its answer
+    /// to `catchUpBatchBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big
+    /// for an answer of its own comes in parts (`TodoList.part`), each the last of its answer
     /// (`partial`), and the asker asks again after the part's last record: `after`, which
     /// applies to the first of `names`.
-    func copies(of names: [String], after: EntryID? = nil, maxBytes: Int = catchUpBatchBytes) async throws -> ListCopies {
+    func copies(of names: [String], after: EntryID? = nil) async throws -> ListCopies {
+        let maxBytes = Self.catchUpBatchBytes
         var copies = ListCopies(lists: [])
         var bytes = 0
         for (index, name) in names.prefix(Self.catchUpBatch).enumerated() {

@@ -355,14 +355,8 @@ struct TodoClusterTests {
     @Test func catchUpFetchesBigListsInAnswersOfBoundedSize() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2)
-            let day = try #require(TodoDate("2018-12-19"))
-            let title = String(repeating: "t", count: 1_000)
             let names = (1...12).map { "big\($0)" }
-            let lists = names.map { name in
-                var list = TodoList()
-                for index in 0..<1_000 { _ = list.add(date: day, title: title, by: "n1@localhost", atMillis: Int64(index)) }
-                return (name, list.asChange)
-            }
+            let lists = try names.map { name in (name, try bigList(1_000, by: "n1@localhost").asChange) }
             _ = try await systems[0].database.local.apply(lists)
             let first = try await systems[0].database.copies(of: names)
             #expect((1..<names.count).contains(first.lists.count), "one answer held \(first.lists.count) lists of about 1 MB")
@@ -378,12 +372,9 @@ struct TodoClusterTests {
     @Test func catchUpFetchesAListTooBigForOneAnswerInParts() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2)
-            let day = try #require(TodoDate("2018-12-19"))
-            let title = String(repeating: "t", count: 1_000)
-            var huge = TodoList()
-            for index in 0..<9_000 { _ = huge.add(date: day, title: title, by: "n1@localhost", atMillis: Int64(index)) }
+            let huge = try bigList(9_000, by: "n1@localhost")
             var small = TodoList()
-            let added = small.add(date: day, title: "after the big one", by: "n1@localhost", atMillis: 1).1
+            let added = small.add(date: try #require(TodoDate("2018-12-19")), title: "after the big one", by: "n1@localhost", atMillis: 1).1
             _ = try await systems[0].database.local.apply([("huge", huge.asChange), ("small", added)])
             let first = try await systems[0].database.copies(of: ["huge", "small"])
             var writer = WireWriter()
@@ -403,11 +394,8 @@ struct TodoClusterTests {
     @Test func aServerStartingMergesAPeersCopyTooBigForOneAnswerWhole() async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(2)
-            let day = try #require(TodoDate("2018-12-19"))
-            let title = String(repeating: "t", count: 1_000)
-            var huge = TodoList()
-            for index in 0..<9_000 { _ = huge.add(date: day, title: title, by: "n1@localhost", atMillis: Int64(index)) }
-            _ = huge.add(date: day, title: "the newest", by: "n1@localhost", atMillis: 9_000)
+            var huge = try bigList(9_000, by: "n1@localhost")
+            _ = huge.add(date: try #require(TodoDate("2018-12-19")), title: "the newest", by: "n1@localhost", atMillis: 9_000)
             _ = try await systems[0].database.local.apply([("huge", huge.asChange)])
             let entries = try await systems[1].entries("huge")
             #expect(entries.count == 9_001 && entries.last == "2018-12-19 the newest")
@@ -502,13 +490,7 @@ struct TodoClusterTests {
             _ = try await two.add("kim", "2018-12-19", "Dentist")
             try await eventually("n1 knows kim's server") { one.node.global.whereis(name) != nil }
             let merges = Seen<ListChange>()
-            let kept = one.node.runtime.spawn { context in
-                while true {
-                    let call = try await context.receive(CallMessage<TodoServer.Request>.self)
-                    if case .merge(let change) = call.request { merges.add(change) }
-                    call.from.reply(TodoServer.Reply.merged, via: context.runtime)
-                }
-            }
+            let kept = mergeRecorder(on: one, into: merges)
             let reached = Atomic(false), released = Atomic(false)
             one.node.rpc.register(TodoDatabase.storeFunction) { (_: StoreBatch, _: ProcessContext) async throws -> Bool in
                 reached.store(true, ordering: .relaxed)
@@ -602,17 +584,9 @@ struct TodoClusterTests {
             let systems = try await todo.startSystems(3)
             let (one, two, three) = (systems[0], systems[1], systems[2])
             let merges = Seen<ListChange>()
-            let kept = one.node.runtime.spawn { context in
-                while true {
-                    let call = try await context.receive(CallMessage<TodoServer.Request>.self)
-                    if case .merge(let change) = call.request { merges.add(change) }
-                    call.from.reply(TodoServer.Reply.merged, via: context.runtime)
-                }
-            }
+            let kept = mergeRecorder(on: one, into: merges)
             #expect(try await one.node.global.register(TodoServer.globalName("huge"), kept) == nil)
-            var copy = TodoList()
-            let day = try #require(TodoDate("2018-12-19")), title = String(repeating: "t", count: 1_000)
-            for index in 0..<9_000 { _ = copy.add(date: day, title: title, by: "n3@localhost", atMillis: Int64(index)) }
+            let copy = try bigList(9_000, by: "n3@localhost")
             _ = try await three.database.local.apply([("huge", copy.asChange)])
             try await eventually("n3 knows the kept server") { three.node.global.whereis(TodoServer.globalName("huge")) == kept }
             tellLateOfALoser(of: "huge", to: three, loserOn: two)
@@ -626,6 +600,27 @@ struct TodoClusterTests {
             }
             #expect(merges.all.flatMap(\.records) == copy.records)
             #expect(!three.node.global.hasSettledClashes)
+        }
+    }
+
+    /// A list of `count` entries of 1,000-byte titles that `node` made, about 1 KB each on
+    /// the wire: 9,000 pass catch-up's 8 MiB answer.
+    private func bigList(_ count: Int, by node: String) throws -> TodoList {
+        let day = try #require(TodoDate("2018-12-19")), title = String(repeating: "t", count: 1_000)
+        var list = TodoList()
+        for index in 0..<count { _ = list.add(date: day, title: title, by: node, atMillis: Int64(index)) }
+        return list
+    }
+
+    /// A stand-in kept server on `system`'s node: it notes each change it is asked to merge
+    /// and answers `merged`.
+    private func mergeRecorder(on system: TodoSystem, into merges: Seen<ListChange>) -> Pid {
+        system.node.runtime.spawn { context in
+            while true {
+                let call = try await context.receive(CallMessage<TodoServer.Request>.self)
+                if case .merge(let change) = call.request { merges.add(change) }
+                call.from.reply(TodoServer.Reply.merged, via: context.runtime)
+            }
         }
     }
 

@@ -193,12 +193,11 @@ extension TodoList {
     /// `complete` when it holds every record after `after`; `bytes`, its size on the wire.
     func part(after: EntryID?, maxBytes: Int) -> (list: TodoList, complete: Bool, bytes: Int) {
         let start = after.map { cursor in records.firstIndex { $0.id > cursor } ?? records.endIndex } ?? records.startIndex
-        var end = start, bytes = 0
+        var writer = WireWriter(), end = start, bytes = 0
         while end < records.endIndex {
-            var writer = WireWriter()
             records[end].encode(to: &writer)
-            if end > start, bytes + writer.bytes.count > maxBytes { break }
-            bytes += writer.bytes.count
+            if end > start, writer.bytes.count > maxBytes { break }
+            bytes = writer.bytes.count
             end += 1
         }
         return (TodoList(nextCounter: nextCounter, records: Array(records[start..<end])), end == records.endIndex, bytes)

@@ -35,7 +35,7 @@ enum ClashHandOver {
             // In parts, as catch-up fetches a list: a copy past 64 MiB could not go whole.
             var after: EntryID?
             while true {
-                let part = copy.part(after: after, maxBytes: TodoDatabase.catchUpBatchBytes)
+                let part = copy.part(after: after, maxBytes: database.answerBytes)
                 _ = try await context.call(server, TodoServer.Request.merge(part.list.asChange), replyType: TodoServer.Reply.self,
                                            timeout: min(TodoDatabase.storeTimeout, timeout))
                 if part.complete { break }

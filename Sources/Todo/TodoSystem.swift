@@ -33,6 +33,9 @@ public struct TodoSettings: Sendable {
     /// mix 5 to 13 % more (3 pairs), at 13 to 15 µs of CPU per request on each peer against 16
     /// to 18; POSTs alone the same.
     public var commitGathering: Duration = .microseconds(1_500)
+    /// The most a catch-up answer or a hand-over's part carries (`TodoDatabase.answerBytes`);
+    /// a test makes it small, so that a small list is too big for one.
+    var listAnswerBytes = TodoDatabase.catchUpBatchBytes
     /// Wall-clock milliseconds, read for the stamps of writes (a test may set its own).
     public var wallMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }
 
@@ -63,7 +66,7 @@ public final class TodoSystem: Sendable {
     public static func start(node: ClusterNode, settings: TodoSettings) async throws -> TodoSystem {
         let store = try await TodoStore.open(directory: settings.dataDirectory)
         registerMessages(in: node.registry)
-        let database = TodoDatabase(local: store, node: node)
+        let database = TodoDatabase(local: store, node: node, answerBytes: settings.listAnswerBytes)
         let metrics = TodoMetrics(node: node)
         let keeper = try await startTree(node: node, store: store, database: database, metrics: metrics,
                                          antiEntropy: settings.antiEntropyInterval, gathering: settings.commitGathering)

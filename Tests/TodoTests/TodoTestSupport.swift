@@ -22,9 +22,10 @@ final class TodoTestCluster: Sendable {
     func dataDirectory(of node: ClusterNode) -> String { root + "/" + node.name.name }
 
     func startSystem(on node: ClusterNode, idle: Duration = .seconds(60), deadline: Duration? = nil,
-                     antiEntropy: Duration? = nil, waitsToJoin: Bool = false) async throws -> TodoSystem {
+                     antiEntropy: Duration? = nil, waitsToJoin: Bool = false, answerBytes: Int? = nil) async throws -> TodoSystem {
         var settings = TodoSettings(dataDirectory: dataDirectory(of: node))
         settings.serverIdleTimeout = idle
+        if let answerBytes { settings.listAnswerBytes = answerBytes }
         if let deadline { settings.requestDeadline = deadline }
         if let antiEntropy { settings.antiEntropyInterval = antiEntropy }
         settings.waitsToJoin = waitsToJoin
@@ -34,12 +35,12 @@ final class TodoTestCluster: Sendable {
     /// `count` meshed nodes n1... with a system each, global names synced; `antiEntropy` on
     /// the nodes at `antiEntropyOn` (by index; all when nil), the default on the others.
     func startSystems(_ count: Int, idle: Duration = .seconds(60), antiEntropy: Duration? = nil,
-                      antiEntropyOn: Set<Int>? = nil) async throws -> [TodoSystem] {
+                      antiEntropyOn: Set<Int>? = nil, answerBytes: Int? = nil) async throws -> [TodoSystem] {
         let nodes = try await cluster.startMesh(count)
         var systems: [TodoSystem] = []
         for (index, node) in nodes.enumerated() {
             let interval = antiEntropyOn.map { $0.contains(index) } ?? true ? antiEntropy : nil
-            systems.append(try await startSystem(on: node, idle: idle, antiEntropy: interval))
+            systems.append(try await startSystem(on: node, idle: idle, antiEntropy: interval, answerBytes: answerBytes))
         }
         for node in nodes { try await node.global.sync() }
         return systems

@@ -35,9 +35,14 @@ public struct TodoDatabase: Sendable {
     public let local: TodoStore
     let node: ClusterNode
 
-    init(local: TodoStore, node: ClusterNode) {
+    /// The most a `todo.fetch` answer, or a part of a list handed over, carries on the wire:
+    /// `catchUpBatchBytes` (tests make it small).
+    let answerBytes: Int
+
+    init(local: TodoStore, node: ClusterNode, answerBytes: Int = catchUpBatchBytes) {
         self.local = local
         self.node = node
+        self.answerBytes = answerBytes
     }
 
     /// Lets peers write into this node's copy, read lists from it, and compare digests
@@ -175,12 +180,11 @@ public struct TodoDatabase: Sendable {
     }
 
     /// This node's copies of the first `catchUpBatch` of `names` that it holds, in order, up
-    /// to `catchUpBatchBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big
+    /// to `answerBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big
     /// for an answer of its own comes in parts (`TodoList.part`), each the last of its answer
     /// (`partial`), and the asker asks again after the part's last record: `after`, which
     /// applies to the first of `names`.
     func copies(of names: [String], after: EntryID? = nil) async throws -> ListCopies {
-        let maxBytes = Self.catchUpBatchBytes
         var copies = ListCopies(lists: [])
         var bytes = 0
         for (index, name) in names.prefix(Self.catchUpBatch).enumerated() {
@@ -190,7 +194,7 @@ public struct TodoDatabase: Sendable {
                 var writer = WireWriter()
                 list.encode(to: &writer)
                 let size = writer.bytes.count + name.utf8.count
-                if bytes + size <= maxBytes {
+                if bytes + size <= answerBytes {
                     bytes += size
                     copies.lists.append(NamedList(name: name, list: list))
                     continue
@@ -198,7 +202,7 @@ public struct TodoDatabase: Sendable {
                 // The next answer begins with it.
                 guard copies.lists.isEmpty else { break }
             }
-            let part = list.part(after: goingOn, maxBytes: maxBytes)
+            let part = list.part(after: goingOn, maxBytes: answerBytes)
             copies.lists.append(NamedList(name: name, list: part.list))
             bytes += part.bytes + name.utf8.count
             guard part.complete else {

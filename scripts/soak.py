@@ -19,13 +19,15 @@ takes minutes and its schedule is random; run it after changes to the cluster or
       pulled and put back. In a share of the cuts (--links) only the link between two hosts
       is cut, both still reaching the others (an overlapping partition); in a share of the
       rounds (--pauses) no cable is pulled but a node is stopped (SIGSTOP) and goes on
-      (SIGCONT), as a process that the machine stalls. In a share of the
-      cuts (--kills) a node is also killed (-9) and started again, during the cut or after
-      it; in a share of those (--stops) it is stopped with SIGTERM instead, and must leave
-      within 20 s with exit code 0 (as must a node stopped so in restarts). With --mixed-ticks each node's tick time is 1, 2 or 4 s (else 2 s), so one side
-      of a cut drops the other seconds before it is dropped in turn. After each cut, once all nodes see each other, the nodes cut off and the one
-      restarted must serve every acknowledged write (the others are counted when they lag);
-      at the end every node must serve the same lists, holding every acknowledged change.
+      (SIGCONT), as a process that the machine stalls. In a share of the cuts (--kills) a
+      node is also killed (-9) and started again, during the cut or after it; in a share of
+      those (--stops) it is stopped with SIGTERM instead, and must leave within 20 s with
+      exit code 0 (as must a node stopped so in restarts). With --mixed-ticks each node's
+      tick time is 1, 2 or 4 s (else 2 s), so one side of a cut drops the other seconds
+      before it is dropped in turn. After each cut, once all nodes see each other, the nodes
+      cut off and the one restarted must serve every acknowledged write (the others are
+      counted when they lag); at the end every node must serve the same lists, holding every
+      acknowledged change.
 
 In both, each writer also reads lists back: its own entries must show the change it was last
 told of (or one still unanswered), through any node it uses. With --cli P, a share P of the
@@ -655,7 +657,8 @@ def partitions(args, rng, ledger):
             if paused:
                 story = f"{name(paused)} stopped for {length:.1f} s"
             if killed:
-                story += f", {name(killed)} {f'stopped (TERM, {stop_took:.1f} s)' if graceful else 'killed'} on {'its' if killed in victims else 'the other'} side and started again"
+                how = f"stopped (TERM, {stop_took:.1f} s)" if graceful else "killed"
+                story += f", {name(killed)} {how} on {'its' if killed in victims else 'the other'} side and started again"
             if not eventually(all_joined, 60):
                 ledger.violation(f"round {round_number}: the nodes did not all see each other within 60 s of the heal")
             # Catch-up: the node that was cut off, and the one restarted, serve every write they

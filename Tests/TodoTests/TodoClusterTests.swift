@@ -388,6 +388,32 @@ struct TodoClusterTests {
         }
     }
 
+    /// A peer whose parts of a list make no headway (the same part again, as a bug or a
+    /// hostile peer with the cookie might send) ends that catch-up with a clear line: the
+    /// loop asks after the part's last record, and would ask for ever.
+    @Test func catchUpStopsAtAPeerWhosePartsMakeNoHeadway() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(1)
+            let peer = try await todo.cluster.startNode("stuck")
+            var list = TodoList()
+            _ = list.add(date: try #require(TodoDate("2018-12-19")), title: "again", by: "stuck@localhost", atMillis: 1)
+            let part = list, fetches = Atomic(0)
+            peer.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) in DigestBuckets(digests: ["loop": 1]) }
+            peer.rpc.register(TodoDatabase.digestsFunction) { (_: BucketNumbers) in ListDigests(digests: ["loop": 1]) }
+            peer.rpc.register(TodoDatabase.fetchFunction) { (_: ListNames) -> ListCopies in
+                fetches.add(1, ordering: .relaxed)
+                return ListCopies(lists: [NamedList(name: "loop", list: part)], partial: true)
+            }
+            let stopped = "catch-up from stuck@localhost stopped: the answer for list loop went no further than the one before"
+            // The node catches up from the peer as it comes (its own round), then once more here.
+            try #require(await systems[0].node.connect(peer.name))
+            try await eventually("the round at the peer's coming stops") { todo.cluster.logs.contains(stopped) }
+            let before = fetches.load(ordering: .relaxed)
+            #expect(await systems[0].database.catchUp(from: peer.name).isEmpty)
+            #expect(fetches.load(ordering: .relaxed) - before == 2)
+        }
+    }
+
     /// A server that starts merges its peers' copies whole, a copy too big for one answer
     /// part after part: its first part alone (oldest records first) lacked the newest writes,
     /// those a node that was away missed.

@@ -107,11 +107,13 @@ public struct TodoDatabase: Sendable {
     }
 
     /// `peer`'s copy of `name`, of which `first` holds a part, with the parts that follow it.
+    /// A peer whose parts make no headway has not answered.
     private func rest(of name: String, from peer: NodeName, after first: ListCopies) async -> Result<TodoList?, RPCError> {
         guard var copy = first.lists.first(where: { $0.name == name })?.list else { return .success(nil) }
+        let noHeadway = RPCError.badArguments("cannot read the answer: \(CatchUpError.noHeadway(name))")
         var answer = first
         while answer.partial {
-            guard let last = answer.lists.last?.list.records.last?.id else { break }
+            guard let last = answer.lists.last?.list.records.last?.id else { return .failure(noHeadway) }
             do {
                 answer = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: [name], after: last),
                                                  returning: ListCopies.self, timeout: Self.fetchTimeout)
@@ -120,7 +122,7 @@ public struct TodoDatabase: Sendable {
             }
             guard let part = answer.lists.first(where: { $0.name == name })?.list,
                   part.records.first.map({ $0.id > last }) ?? !answer.partial
-            else { return .failure(.badArguments("cannot read the answer: \(CatchUpError.noHeadway(name))")) }
+            else { return .failure(noHeadway) }
             _ = copy.merge(part)
         }
         return .success(copy)

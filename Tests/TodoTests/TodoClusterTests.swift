@@ -617,7 +617,9 @@ struct TodoClusterTests {
             try await eventually("n3 knows the kept server") { three.node.global.whereis(TodoServer.globalName("huge")) == kept }
             tellLateOfALoser(of: "huge", to: three, loserOn: two)
             try await eventually("the clash settled") { three.node.global.settledClashes().count == 1 }
-            try await three.node.runtime.withProcess { context in await ClashHandOver.handOverAll(database: three.database, context: context) }
+            try await three.node.runtime.withProcess { context in
+                await ClashHandOver.handOverAll(database: three.database, context: context)
+            }
             #expect(merges.all.count > 1)
             for change in merges.all {
                 var writer = WireWriter()

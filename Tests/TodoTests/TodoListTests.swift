@@ -286,7 +286,9 @@ struct TodoWireTests {
     @Test func aListComesInPartsOfBoundedSizeThatTogetherMakeIt() throws {
         let day = try #require(TodoDate("2018-12-19"))
         var list = TodoList()
-        for index in 0..<100 { _ = list.add(date: day, title: String(repeating: "t", count: index * 10), by: "todo1", atMillis: Int64(index)) }
+        for index in 0..<100 {
+            _ = list.add(date: day, title: String(repeating: "t", count: index * 10), by: "todo1", atMillis: Int64(index))
+        }
         _ = list.delete(id: EntryID(counter: 50, origin: "todo1"), by: "todo1", atMillis: 200)
         var merged = TodoList(), after: EntryID?, parts = 0
         while true {
@@ -326,7 +328,8 @@ struct TodoWireTests {
         var plain = WireWriter()
         ListNames(names: ["a", "b"]).encode(to: &plain)
         #expect(plain.bytes == [2, 1, 97, 1, 98])
-        for answer in [ListCopies(lists: [NamedList(name: "a", list: list)]), ListCopies(lists: [NamedList(name: "a", list: list)], partial: true)] {
+        let lists = [NamedList(name: "a", list: list)]
+        for answer in [ListCopies(lists: lists), ListCopies(lists: lists, partial: true)] {
             var writer = WireWriter()
             answer.encode(to: &writer)
             var reader = WireReader(writer.bytes)

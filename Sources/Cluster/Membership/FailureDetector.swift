@@ -7,9 +7,9 @@
 /// A peer may have a tick time of its own (a `todo` client has the default, its node may
 /// have 2 s): heartbeats go as often as the shortest tick time of this node and its peers asks.
 ///
-/// Time this node itself did not run (stopped with `SIGSTOP`, a suspended machine, a starved
-/// thread) is nobody's silence: it read nothing then, and what its peers sent meanwhile waits
-/// in its sockets. A check that comes long after the one before leaves that gap out, as
+/// Time this node itself did not run (stopped with `SIGSTOP`, its thread starved of CPU) is
+/// nobody's silence: it read nothing then, and what its peers sent meanwhile waits in its
+/// sockets. (A machine's suspend does not count already: the clock is `CLOCK_MONOTONIC`.) A check that comes long after the one before leaves that gap out, as
 /// Erlang's count of ticks does, rather than drop every peer as the node wakes.
 public struct FailureDetector: Sendable {
     public let tickTime: Duration

@@ -35,11 +35,11 @@ public struct TodoDatabase: Sendable {
     public let local: TodoStore
     let node: ClusterNode
 
-    /// The most a `todo.fetch` answer, or a part of a list handed over, carries on the wire:
-    /// `catchUpBatchBytes` (tests make it small).
+    /// The most a `todo.fetch` answer, or a part of a list handed over, carries on the wire
+    /// (`TodoSettings.listAnswerBytes`: `catchUpBatchBytes`, smaller in tests).
     let answerBytes: Int
 
-    init(local: TodoStore, node: ClusterNode, answerBytes: Int = catchUpBatchBytes) {
+    init(local: TodoStore, node: ClusterNode, answerBytes: Int) {
         self.local = local
         self.node = node
         self.answerBytes = answerBytes

@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "CSpawn"),
         // What Linux's TCP_INFO tells of a connection that glibc's header leaves out.
         .target(name: "CTCPInfo"),
-        .target(name: "OSProcess", dependencies: ["CSpawn"]),
+        // glibc's malloc_trim, which the Glibc module leaves out.
+        .target(name: "CHeap"),
+        .target(name: "OSProcess", dependencies: ["CSpawn", "CHeap"]),
         .target(
             name: "Processes",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")]

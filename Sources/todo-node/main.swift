@@ -100,6 +100,8 @@ do {
     fail("\(error)")
 }
 
+HeapTrimming.start(logger: logger)
+
 // A graceful shutdown stops them in reverse order: HTTP first, then the list servers (each
 // finishing the write in hand), then the node, which tells its peers it is leaving, and only
 // then the database writer, which takes the peers' writes until then (`TodoService`).

@@ -190,17 +190,46 @@ extension TodoList {
     /// `maxBytes` on the wire but at least one, as a list of their own: a peer merges it as it
     /// merges a whole copy. So a list of any size travels in messages of a bounded size (one
     /// past 64 MiB, the most a cluster message may carry, could not travel whole at all).
-    /// `complete` when it holds every record after `after`; `bytes`, its size on the wire.
-    func part(after: EntryID?, maxBytes: Int) -> (list: TodoList, complete: Bool, bytes: Int) {
+    /// `TodoStore.part` reads the same from the file.
+    func part(after: EntryID?, maxBytes: Int) -> ListPart {
         let start = after.map { cursor in records.firstIndex { $0.id > cursor } ?? records.endIndex } ?? records.startIndex
-        var writer = WireWriter(), end = start, bytes = 0
-        while end < records.endIndex {
-            records[end].encode(to: &writer)
-            if end > start, writer.bytes.count > maxBytes { break }
+        var gathering = ListPart.Gathering(maxBytes: maxBytes)
+        var end = start
+        while end < records.endIndex, gathering.take(records[end]) { end += 1 }
+        return gathering.part(nextCounter: nextCounter, complete: end == records.endIndex)
+    }
+}
+
+/// Part of a list (`TodoList.part`, `TodoStore.part`): its records as a list of their own,
+/// whether they are all that came after the part's start (`complete`), and their size on the
+/// wire.
+struct ListPart {
+    let list: TodoList
+    let complete: Bool
+    let bytes: Int
+
+    /// Takes records in id order while they fit in `maxBytes` on the wire, the first whatever
+    /// its size.
+    struct Gathering {
+        let maxBytes: Int
+        private var writer = WireWriter()
+        private var records: [EntryRecord] = []
+        private var bytes = 0
+
+        init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+        /// Takes `record` when it fits; false (and not taken) when it does not.
+        mutating func take(_ record: EntryRecord) -> Bool {
+            record.encode(to: &writer)
+            if !records.isEmpty, writer.bytes.count > maxBytes { return false }
             bytes = writer.bytes.count
-            end += 1
+            records.append(record)
+            return true
         }
-        return (TodoList(nextCounter: nextCounter, records: Array(records[start..<end])), end == records.endIndex, bytes)
+
+        func part(nextCounter: Int, complete: Bool) -> ListPart {
+            ListPart(list: TodoList(nextCounter: nextCounter, records: records), complete: complete, bytes: bytes)
+        }
     }
 }
 

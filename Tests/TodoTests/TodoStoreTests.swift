@@ -37,6 +37,41 @@ struct TodoStoreTests {
         #expect(try await reopened.digests() == ["alice": alice.digest, "bob": bob.digest])
     }
 
+    /// A stored list read a part at a time (a peer's answer to a catch-up of a big list) comes
+    /// in the parts the whole list in memory gives, in id order across both sides of a split,
+    /// with a tombstone too: each read takes only the rows of its part.
+    @Test func aStoredListIsReadInTheSamePartsAsTheListInMemory() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var left = TodoList(), right = TodoList()
+        for index in 0..<60 {
+            let title = String(repeating: "t", count: index * 10)
+            _ = left.add(date: day, title: title, by: "todo1@a", atMillis: Int64(index))
+            _ = right.add(date: day, title: title, by: "todo2@b", atMillis: Int64(index))
+        }
+        _ = left.delete(id: EntryID(counter: 30, origin: "todo1@a"), by: "todo1@a", atMillis: 100)
+        var list = left
+        _ = list.merge(right)
+        let store = try await TodoStore.open(directory: directory)
+        try await store.apply([("big", ListChange(nextCounter: list.nextCounter, records: list.records))])
+
+        var after: EntryID?, parts = 0
+        while true {
+            let stored = try #require(try await store.part(of: "big", after: after, maxBytes: 2_000))
+            let expected = list.part(after: after, maxBytes: 2_000)
+            #expect(stored.list == expected.list && stored.complete == expected.complete && stored.bytes == expected.bytes)
+            parts += 1
+            if stored.complete { break }
+            after = stored.list.records.last?.id
+        }
+        #expect(parts > 10)
+        let whole = try #require(try await store.part(of: "big", after: nil, maxBytes: 1 << 20))
+        #expect(whole.list == list && whole.complete)
+        let rest = try #require(try await store.part(of: "big", after: list.records.last?.id, maxBytes: 2_000))
+        #expect(rest.list.records.isEmpty && rest.complete && rest.list.nextCounter == list.nextCounter)
+        #expect(try await store.part(of: "none", after: nil, maxBytes: 2_000) == nil)
+    }
+
     /// A deleted entry's title and date are gone from a closed store's files: not in its
     /// record (a tombstone), not in the file's free space where the row was before, and not
     /// in the WAL, which held the page as the add wrote it.

@@ -182,29 +182,18 @@ public struct TodoDatabase: Sendable {
     }
 
     /// This node's copies of the first `catchUpBatch` of `names` that it holds, in order, up
-    /// to `answerBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big
-    /// for an answer of its own comes in parts (`TodoList.part`), each the last of its answer
-    /// (`partial`), and the asker asks again after the part's last record: `after`, which
-    /// applies to the first of `names`.
+    /// to `answerBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big for
+    /// the rest of an answer begins the next; one too big for an answer of its own comes in
+    /// parts, read from the file a part at a time (`TodoStore.part`), each the last of its
+    /// answer (`partial`), and the asker asks again after the part's last record: `after`,
+    /// which applies to the first of `names`.
     func copies(of names: [String], after: EntryID? = nil) async throws -> ListCopies {
         var copies = ListCopies(lists: [])
         var bytes = 0
         for (index, name) in names.prefix(Self.catchUpBatch).enumerated() {
-            guard let list = try await local.load(name) else { continue }
-            let goingOn = index == 0 ? after : nil
-            if goingOn == nil {
-                var writer = WireWriter()
-                list.encode(to: &writer)
-                let size = writer.bytes.count + name.utf8.count
-                if bytes + size <= answerBytes {
-                    bytes += size
-                    copies.lists.append(NamedList(name: name, list: list))
-                    continue
-                }
-                // The next answer begins with it.
-                guard copies.lists.isEmpty else { break }
-            }
-            let part = list.part(after: goingOn, maxBytes: answerBytes)
+            let room = answerBytes - bytes
+            guard let part = try await local.part(of: name, after: index == 0 ? after : nil, maxBytes: room) else { continue }
+            if !copies.lists.isEmpty, !part.complete || part.bytes > room { break }  // The next answer begins with it.
             copies.lists.append(NamedList(name: name, list: part.list))
             bytes += part.bytes + name.utf8.count
             guard part.complete else {

@@ -155,6 +155,30 @@ public final class TodoStore: Sendable {
         }
     }
 
+    /// The stored records of `name` after `after` (from the first when nil), in id order, as
+    /// many as fit in `maxBytes` on the wire but at least one: `TodoList.part`, read from the
+    /// file a part at a time, so a list's parts together cost one read of it, not one each.
+    /// Nil when this replica has never held it.
+    func part(of name: String, after: EntryID?, maxBytes: Int) async throws -> ListPart? {
+        try await pool.read { db in
+            guard let nextCounter = try Int.fetchOne(db, sql: "SELECT next_id FROM lists WHERE name = ?", arguments: [name]) else {
+                return nil
+            }
+            let statement = try db.cachedStatement(sql: """
+                SELECT \(Self.recordColumns) FROM records WHERE list = ? AND (counter, origin) > (?, ?) ORDER BY counter, origin
+                """)
+            let rows = try Int64.fetchCursor(statement, arguments: [name, after?.counter ?? Int.min, after?.origin ?? ""])
+            var gathering = ListPart.Gathering(maxBytes: maxBytes)
+            let complete = try withExtendedLifetime(rows) {
+                while try rows.next() != nil {
+                    if let record = Self.record(Columns(statement.sqliteStatement)), !gathering.take(record) { return false }
+                }
+                return true
+            }
+            return gathering.part(nextCounter: nextCounter, complete: complete)
+        }
+    }
+
     /// Merges these changes into the stored copies, in one transaction (one disk sync for
     /// all), as `TodoList.apply` does, keeping each list's digest up to date record by
     /// record. Answers, per change, whether the copy changed.

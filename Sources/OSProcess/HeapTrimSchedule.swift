@@ -5,7 +5,7 @@
 /// steady use, which reuses what it frees) doubles the wait, up to `longest`; one that
 /// releases more (a burst has ended: list servers stopped, a catch-up done) brings the wait
 /// back to `shortest`, while the burst's memory may still be coming free.
-public struct HeapTrimSchedule: Sendable, Equatable {
+public struct HeapTrimSchedule: Sendable {
     public static let shortest = Duration.seconds(10)
     public static let longest = Duration.seconds(160)
     public static let worthwhileBytes = 4 << 20

@@ -11,14 +11,9 @@ public enum Heap {
     /// The bytes of this process in memory now (`/proc/self/statm`'s resident pages), nil
     /// when that cannot be read.
     public static var residentBytes: Int? {
-        let descriptor = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
         // Seven numbers of pages: size, resident, shared, text, lib, data, dirty.
-        var bytes = [UInt8](repeating: 0, count: 256)
-        let count = read(descriptor, &bytes, bytes.count)
-        guard count > 0 else { return nil }
-        let fields = bytes[..<count].split(separator: UInt8(ascii: " "))
+        guard let line = readProcFile("/proc/self/statm") else { return nil }
+        let fields = line.split(separator: UInt8(ascii: " "))
         guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }

@@ -9,14 +9,9 @@ public struct ProcessStat: Sendable, Equatable {
 
     /// Nil when there is no such process.
     public init?(pid: pid_t) {
-        let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
         // One line of about 300 bytes; the command's name in it is at most 16.
-        var bytes = [UInt8](repeating: 0, count: 4_096)
-        let count = read(descriptor, &bytes, bytes.count)
-        guard count > 0 else { return nil }
-        self.init(line: bytes[..<count])
+        guard let line = readProcFile("/proc/\(pid)/stat") else { return nil }
+        self.init(line: line)
     }
 
     /// Parses the line. The fields after the command's name, which may hold spaces and

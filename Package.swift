@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Todo",
             dependencies: [
-                "Cluster", "Processes",
+                "Cluster", "OSProcess", "Processes",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import Cluster
+import OSProcess
 import Prometheus
 
 /// The node's figures for `GET /metrics`, in Prometheus text format.
@@ -12,6 +13,7 @@ public final class TodoMetrics: Sendable {
     private let globalNames: Gauge
     private let caughtUpLists: Counter
     private let lastCatchUpSeconds: Gauge
+    private let residentMemory: Gauge
 
     init(node: ClusterNode) {
         self.node = node
@@ -32,6 +34,9 @@ public final class TodoMetrics: Sendable {
         caughtUpLists = registry.makeCounter(descriptor: Self.describe("todo_catch_up_lists_total", "Lists that gained writes from peers by catch-up"))
         lastCatchUpSeconds = registry.makeGauge(descriptor: Self.describe(
             "todo_catch_up_last", unit: "seconds", "Duration of the last catch-up that gained writes"))
+        // The name Prometheus's own process collectors give it.
+        residentMemory = registry.makeGauge(descriptor: Self.describe(
+            "process_resident_memory", unit: "bytes", "Resident memory size in bytes"))
     }
 
     private static func describe(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
@@ -62,6 +67,7 @@ public final class TodoMetrics: Sendable {
         processes.set(to: Double(node.runtime.processCount))
         visibleNodes.set(to: Double(node.nodes().count))
         globalNames.set(to: Double(node.global.registered().count))
+        if let resident = Heap.residentBytes { residentMemory.set(to: Double(resident)) }
         return registry.emitToString()
     }
 }

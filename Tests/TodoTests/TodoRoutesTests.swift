@@ -215,6 +215,8 @@ struct TodoRoutesTests {
                 #expect(body.contains("# TYPE todo_request_duration_seconds histogram"))
                 #expect(body.contains(#"todo_request_duration_seconds_count{operation="entries"} 1"#))
                 #expect(body.contains("todo_visible_nodes 0"))
+                let resident = body.split(separator: "\n").first { $0.hasPrefix("process_resident_memory_bytes ") }
+                #expect(resident.flatMap { Double($0.split(separator: " ")[1]) }.map { $0 > 1e6 } == true, "\(body)")
             }
         }
     }

@@ -200,39 +200,6 @@ extension TodoList {
     }
 }
 
-/// Part of a list (`TodoList.part`, `TodoStore.part`): its records as a list of their own,
-/// whether they are all that came after the part's start (`complete`), and their size on the
-/// wire.
-struct ListPart {
-    let list: TodoList
-    let complete: Bool
-    let bytes: Int
-
-    /// Takes records in id order while they fit in `maxBytes` on the wire, the first whatever
-    /// its size.
-    struct Gathering {
-        let maxBytes: Int
-        private var writer = WireWriter()
-        private var records: [EntryRecord] = []
-        private var bytes = 0
-
-        init(maxBytes: Int) { self.maxBytes = maxBytes }
-
-        /// Takes `record` when it fits; false (and not taken) when it does not.
-        mutating func take(_ record: EntryRecord) -> Bool {
-            record.encode(to: &writer)
-            if !records.isEmpty, writer.bytes.count > maxBytes { return false }
-            bytes = writer.bytes.count
-            records.append(record)
-            return true
-        }
-
-        func part(nextCounter: Int, complete: Bool) -> ListPart {
-            ListPart(list: TodoList(nextCounter: nextCounter, records: records), complete: complete, bytes: bytes)
-        }
-    }
-}
-
 /// Lists of a replica with their digests: the answer of `todo.digests` for some buckets.
 struct ListDigests: Codable, Sendable, WireCodable {
     var digests: [String: UInt64]

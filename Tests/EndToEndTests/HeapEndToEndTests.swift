@@ -6,11 +6,11 @@ import Testing
 /// heap's peak was 20 MB. A node now gives its free heap back now and then (`HeapTrimming`).
 @Suite(.timeLimit(.minutes(3)))
 struct HeapEndToEndTests {
-    /// The first give is 10 s after the start (`HeapTrimSchedule.shortest`).
+    /// The first trim is 10 s after the start (`HeapTrimSchedule.shortest`).
     @Test func aRunningNodeGivesItsFreeHeapBackToTheSystem() async throws {
         try await withEndToEnd { e2e in
             let node = try e2e.startNode("a", httpPort: try freePort(), ["--log-level", "debug"])
-            try await e2e.waitFor("the node's first give of its free heap", within: .seconds(40)) {
+            try await e2e.waitFor("the node's first trim of its heap", within: .seconds(40)) {
                 node.output.contains("of free heap back to the system in ")
             }
         }

@@ -4,7 +4,7 @@ import Testing
 /// How often a node gives its free heap back: soon after a burst, rarely while the heap is
 /// in steady use.
 struct HeapTrimScheduleTests {
-    @Test func givesThatReleaseLittleWaitTwiceAsLongUpToTheLongest() {
+    @Test func trimsThatReleaseLittleWaitTwiceAsLongUpToTheLongest() {
         var schedule = HeapTrimSchedule()
         #expect(schedule.wait == HeapTrimSchedule.shortest)
         var waits: [Duration] = []
@@ -15,7 +15,7 @@ struct HeapTrimScheduleTests {
         #expect(waits == [20, 40, 80, 160, 160, 160].map { Duration.seconds($0) })
     }
 
-    @Test func aGiveThatReleasesMuchBringsTheWaitBackToTheShortest() {
+    @Test func aTrimThatReleasesMuchBringsTheWaitBackToTheShortest() {
         var schedule = HeapTrimSchedule()
         for _ in 0..<3 { schedule.released(0) }
         #expect(schedule.wait == .seconds(80))

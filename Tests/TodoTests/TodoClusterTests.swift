@@ -388,6 +388,66 @@ struct TodoClusterTests {
         }
     }
 
+    /// Lists that fit an answer of their own go whole, as many as fit, in order, and the
+    /// next answer begins with the first that did not: each answer within its bound, names
+    /// (up to 200 bytes each) counted too.
+    @Test func anAnswerTakesWholeListsWithinItsBoundNamesCounted() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(1, answerBytes: Self.smallAnswer)
+            var names: [String] = []
+            for index in 0..<40 {
+                let name = String(format: "%03d", index) + String(repeating: "n", count: 197)
+                names.append(name)
+                _ = try await systems[0].database.local.apply([(name, try bigList(3 + index * 7 % 23, by: "n1@localhost").asChange)])
+            }
+            var answered: [String] = [], answers = 0
+            while answered.count < names.count, answers < 40 {
+                let answer = try await systems[0].database.copies(of: Array(names[answered.count...]))
+                var writer = WireWriter()
+                answer.encode(to: &writer)
+                // A list's own count and counter, and its name's length, are a few bytes more.
+                #expect(writer.bytes.count <= Self.smallAnswer + 8 * answer.lists.count + 8, "an answer of \(writer.bytes.count) bytes")
+                #expect(!answer.partial && !answer.lists.isEmpty)
+                answered += answer.lists.map(\.name)
+                answers += 1
+            }
+            #expect(answered == names)
+            #expect(answers > 5)
+        }
+    }
+
+    /// A list whose records alone fit an answer but not with its 200-byte name comes in
+    /// parts: counted without its name, it went whole, past the bound.
+    @Test func aListThatFitsAnAnswerOnlyWithoutItsNameComesInParts() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(1, answerBytes: Self.smallAnswer)
+            let name = String(repeating: "n", count: 200)
+            var list = TodoList()
+            func recordBytes() -> Int {
+                var writer = WireWriter()
+                for record in list.records { record.encode(to: &writer) }
+                return writer.bytes.count
+            }
+            // 60 entries and one more, its title as long as brings the records to 100 bytes
+            // under the bound (a few tries: the title's length is a varint).
+            var length = 1
+            for _ in 0..<4 {
+                list = try bigList(60, by: "n1@localhost")
+                _ = list.add(date: try #require(TodoDate("2018-12-19")), title: String(repeating: "t", count: length),
+                             by: "n1@localhost", atMillis: 100)
+                length += Self.smallAnswer - 100 - recordBytes()
+            }
+            #expect(recordBytes() == Self.smallAnswer - 100)
+            _ = try await systems[0].database.local.apply([(name, list.asChange)])
+            let answer = try await systems[0].database.copies(of: [name])
+            var writer = WireWriter()
+            answer.encode(to: &writer)
+            let (bytes, partial) = (writer.bytes.count, answer.partial)
+            #expect(bytes <= Self.smallAnswer + 16)
+            #expect(partial)
+        }
+    }
+
     /// A peer whose parts of a list make no headway (the same part again, as a bug or a
     /// hostile peer with the cookie might send) ends that catch-up with a clear line: the
     /// loop asks after the part's last record, and would ask for ever.

@@ -191,7 +191,7 @@ public struct TodoDatabase: Sendable {
         var copies = ListCopies(lists: [])
         var bytes = 0
         for (index, name) in names.prefix(Self.catchUpBatch).enumerated() {
-            let room = answerBytes - bytes
+            let room = answerBytes - bytes - name.utf8.count
             guard let part = try await local.part(of: name, after: index == 0 ? after : nil, maxBytes: room) else { continue }
             if !copies.lists.isEmpty, !part.complete || part.bytes > room { break }  // The next answer begins with it.
             copies.lists.append(NamedList(name: name, list: part.list))

@@ -9,10 +9,9 @@ struct ListPart {
     let bytes: Int
 
     /// Takes records in id order while they fit in `maxBytes` on the wire, the first whatever
-    /// its size.
+    /// its size. Each record is measured alone: the part is encoded whole only when sent.
     struct Gathering {
         let maxBytes: Int
-        private var writer = WireWriter()
         private var records: [EntryRecord] = []
         private var bytes = 0
 
@@ -20,9 +19,10 @@ struct ListPart {
 
         /// Takes `record` when it fits; false (and not taken) when it does not.
         mutating func take(_ record: EntryRecord) -> Bool {
+            var writer = WireWriter()
             record.encode(to: &writer)
-            if !records.isEmpty, writer.bytes.count > maxBytes { return false }
-            bytes = writer.bytes.count
+            if !records.isEmpty, bytes + writer.bytes.count > maxBytes { return false }
+            bytes += writer.bytes.count
             records.append(record)
             return true
         }

@@ -9,8 +9,9 @@
 ///
 /// Time this node itself did not run (stopped with `SIGSTOP`, its thread starved of CPU) is
 /// nobody's silence: it read nothing then, and what its peers sent meanwhile waits in its
-/// sockets. (A machine's suspend does not count already: the clock is `CLOCK_MONOTONIC`.) A check that comes long after the one before leaves that gap out, as
-/// Erlang's count of ticks does, rather than drop every peer as the node wakes.
+/// sockets. (A machine's suspend does not count already: the clock is `CLOCK_MONOTONIC`.) A
+/// check that comes long after the one before leaves that gap out, as Erlang's count of ticks
+/// does, rather than drop every peer as the node wakes.
 public struct FailureDetector: Sendable {
     public let tickTime: Duration
     private var lastHeard: [NodeName: Duration] = [:]

@@ -132,4 +132,75 @@ struct SupervisorTests {
             }
         }
     }
+
+    @Test func aStaticSupervisorStopsItsChildrenOneAtATimeLastStartedFirst() async throws {
+        try await runtime.withProcess { context async throws in
+            context.trapExit()
+            let me = context.pid
+            let supervisor = try await context.startSupervisor(children: ["a", "b", "c"].map { stopReporter(id: $0, observer: me) })
+            for _ in 0..<3 { _ = try await context.expectMessage(Started.self) }
+            context.exit(supervisor.pid, reason: .shutdown)
+            var order: [String] = []
+            for _ in 0..<3 { order.append(try await context.expectMessage(Stopping.self).id) }
+            #expect(order == ["c", "b", "a"])
+            #expect(try await context.expectMessage(Exit.self) == Exit(from: supervisor.pid, reason: .shutdown))
+        }
+    }
+
+    /// Each child, told to stop, waits for word that every sibling was told too: stopped one
+    /// at a time, the first would wait in vain. (Their grace is long: at the start of the
+    /// whole suite, a child may not run for over a second, and a killed child reports nothing.)
+    @Test func aDynamicSupervisorStopsItsChildrenAllAtOnce() async throws {
+        try await runtime.withProcess { context async throws in
+            context.trapExit()
+            let me = context.pid
+            let supervisor = try await context.startDynamicSupervisor()
+            let count = 4
+            var pids: [Pid] = []
+            for index in 0..<count {
+                let spec = ChildSpec(id: "child", restart: .temporary, shutdown: .timeout(patience * 2)) { supervisor in
+                    supervisor.spawnLink { child in
+                        child.trapExit()
+                        child.send(Started(id: "\(index)", pid: child.pid), to: me)
+                        let siblings = try await child.receive([Pid].self).filter { $0 != child.pid }
+                        _ = try await child.receive { ($0 as? Exit).flatMap { $0.reason == .shutdown ? $0 : nil } }
+                        for sibling in siblings { child.send(Told(), to: sibling) }
+                        var heard = 0
+                        while heard < siblings.count, try await child.receive(Told.self, timeout: patience) != nil { heard += 1 }
+                        child.send(Stopping(id: "\(index)", heardFromAll: heard == siblings.count), to: me)
+                        throw ExitReason.shutdown
+                    }
+                }
+                pids.append(try #require(try await context.startChild(supervisor, spec).pid))
+            }
+            for _ in 0..<count { _ = try await context.expectMessage(Started.self) }
+            for pid in pids { context.send(pids, to: pid) }
+
+            context.exit(supervisor.pid, reason: .shutdown)
+            var stopped: [Stopping] = []
+            for _ in 0..<count { stopped.append(try await context.expectMessage(Stopping.self)) }
+            #expect(stopped.filter(\.heardFromAll).count == count)
+            #expect(try await context.expectMessage(Exit.self) == Exit(from: supervisor.pid, reason: .shutdown))
+        }
+    }
 }
+
+/// A child that tells `observer` when it starts and, trapping exits, when it is told to stop.
+private func stopReporter(id: String, observer: Pid) -> ChildSpec {
+    ChildSpec(id: id) { supervisor in
+        supervisor.spawnLink { child in
+            child.trapExit()
+            child.send(Started(id: id, pid: child.pid), to: observer)
+            _ = try await child.receive { ($0 as? Exit).flatMap { $0.reason == .shutdown ? $0 : nil } }
+            child.send(Stopping(id: id, heardFromAll: true), to: observer)
+            throw ExitReason.shutdown
+        }
+    }
+}
+
+private struct Stopping: Sendable {
+    let id: String
+    let heardFromAll: Bool
+}
+
+private struct Told: Sendable {}

@@ -50,4 +50,17 @@ struct DigestBucketsTests {
         var hostileReader = WireReader(hostile.bytes)
         #expect(throws: WireError.self) { try BucketNumbers(from: &hostileReader) }
     }
+
+    @Test func updatedListsGiveTheBucketsOfTheListsAsTheyNowAre() {
+        var buckets = DigestBuckets(digests: Self.lists)
+        var lists = Self.lists
+        buckets.update("list7", from: lists["list7"], to: 42)
+        lists["list7"] = 42
+        buckets.update("new", from: nil, to: 7)
+        lists["new"] = 7
+        buckets.update("new", from: 7, to: 8)
+        lists["new"] = 8
+        #expect(buckets == DigestBuckets(digests: lists))
+    }
 }
+

@@ -37,6 +37,38 @@ struct TodoStoreTests {
         #expect(try await reopened.digests() == ["alice": alice.digest, "bob": bob.digest])
     }
 
+    /// Catch-up asks for the buckets every round: they are made from the stored digests once,
+    /// then each write keeps them, and a write that fails leaves them to be made again.
+    @Test func theDigestBucketsAreKeptByEachWriteAndMadeAgainAfterAFailedOne() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await TodoStore.open(directory: directory)
+        var bob = TodoList(), alice = TodoList()
+        let dentist = bob.add(date: day, title: "Dentist", by: "todo1", atMillis: 1)
+        try await store.apply([("bob", dentist.1)])
+        #expect(try await store.digestBuckets() == DigestBuckets(digests: try await store.digests()))
+        #expect(store.digestBucketsMade == 1)
+
+        let gym = alice.add(date: day, title: "Gym", by: "todo2", atMillis: 2).1
+        let update = bob.update(id: dentist.0.id, date: nil, title: "Dentist at 9", by: "todo1", atMillis: 3)
+        let moved = try #require(update).1
+        try await store.apply([("alice", gym), ("bob", moved), ("bob", dentist.1)])  // a new list, a change, a repeat
+        try await store.apply([("empty", TodoList().asChange)])
+        #expect(try await store.digestBuckets() == DigestBuckets(digests: try await store.digests()))
+        #expect(store.digestBucketsMade == 1)
+
+        // A write that fails after counting its first list: its transaction is rolled back.
+        let other = try DatabaseQueue(path: store.path)
+        try await other.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.title = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        }
+        let counted = alice.add(date: day, title: "Swim", by: "todo2", atMillis: 4).1
+        let refused = bob.add(date: day, title: "refused", by: "todo1", atMillis: 5).1
+        await #expect(throws: (any Error).self) { try await store.apply([("alice", counted), ("bob", refused)]) }
+        #expect(try await store.digestBuckets() == DigestBuckets(digests: try await store.digests()))
+        #expect(store.digestBucketsMade == 2)
+    }
+
     /// A stored list read a part at a time (a peer's answer to a catch-up of a big list) comes
     /// in the parts the whole list in memory gives, in id order across both sides of a split,
     /// with a tombstone too: each read takes only the rows of its part.

@@ -18,6 +18,14 @@ struct DigestBuckets: Codable, Sendable, Equatable, WireCodable {
         for (name, digest) in digests { sums[Self.bucket(of: name)] &+= Self.leaf(name, digest) }
     }
 
+    /// Follows one list's change: its leaf for `old` (nil: the list is new here) leaves its
+    /// bucket and the leaf for `new` comes in, so the sums stay those of the lists as stored.
+    mutating func update(_ name: String, from old: UInt64?, to new: UInt64) {
+        let bucket = Self.bucket(of: name)
+        if let old { sums[bucket] &-= Self.leaf(name, old) }
+        sums[bucket] &+= Self.leaf(name, new)
+    }
+
     /// The bucket `name` falls in, the same in every process.
     static func bucket(of name: String) -> Int {
         var hash = FNV1a()

@@ -58,7 +58,7 @@ public struct TodoDatabase: Sendable {
             try await database.copies(of: request.names, after: request.after)
         }
         node.rpc.register(Self.bucketsFunction) { (_: Int) async throws -> DigestBuckets in
-            DigestBuckets(digests: try await database.local.digests())
+            try await database.local.digestBuckets()
         }
         node.rpc.register(Self.digestsFunction) { (request: BucketNumbers) async throws -> ListDigests in
             ListDigests(digests: try await database.local.digests().filter { request.buckets.contains(DigestBuckets.bucket(of: $0.key)) })
@@ -139,9 +139,9 @@ public struct TodoDatabase: Sendable {
     public func catchUp(from peer: NodeName) async -> [String] {
         do {
             let theirBuckets = try await node.rpc.call(peer, Self.bucketsFunction, 0, returning: DigestBuckets.self, timeout: .seconds(30))
-            let mine = try await local.digests()
-            let buckets = DigestBuckets(digests: mine).differing(from: theirBuckets)
+            let buckets = try await local.digestBuckets().differing(from: theirBuckets)
             guard !buckets.isEmpty else { return [] }
+            let mine = try await local.digests()
             let theirs = try await node.rpc.call(peer, Self.digestsFunction, BucketNumbers(buckets: buckets),
                                                  returning: ListDigests.self, timeout: .seconds(30))
             let differing = theirs.digests.filter { $0.value != mine[$0.key] }.map(\.key).sorted()

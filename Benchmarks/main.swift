@@ -89,6 +89,11 @@ if groups == ["genserver-once"] {
     print(try await ServerMemoryBench.bytesPerIdleServer())
     exit(0)
 }
+if groups == ["supervisor-exits"] {
+    print(try await SupervisorBench.exitsWithManyChildren())
+    exit(0)
+}
+
 if groups == ["spawn-once"] {
     let (rate, runningRate, bytes) = try await LocalProcessBench.spawnIdle()
     print(rate, runningRate, bytes)
@@ -138,6 +143,7 @@ if wanted("local") {
     report.add("genserver_calls_32_tasks", try await median { try await LocalProcessBench.concurrentCallsFromTasks() }, "calls/s")
     report.add("genserver_call_hibernated", try await median { try await LocalProcessBench.callToHibernated() }, "us",
                reference: "genserver_call_from_task")
+    report.add("supervisor_exit_at_50k_children", try await median(runs: 3) { try await SupervisorBench.exitsWithManyChildren() }, "us")
     report.add("memory_per_idle_genserver", try await median(runs: 3) { try ServerMemoryBench.inFreshProcess() }, "bytes",
                reference: "memory_per_idle_process")
 }

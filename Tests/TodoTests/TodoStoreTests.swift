@@ -69,6 +69,37 @@ struct TodoStoreTests {
         #expect(store.digestBucketsMade == 2)
     }
 
+    /// When buckets differ, catch-up reads the digests of their lists only, through the bucket
+    /// column: set for each list written, for every list of a file from before the column,
+    /// and for a list an earlier version of the node added to the file since.
+    @Test func digestsAreReadByBucketEvenForAListAnEarlierVersionAdded() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let names = (0..<50).map { "list\($0)" }
+        let path: String
+        do {
+            let store = try await TodoStore.open(directory: directory)
+            path = store.path
+            for (index, name) in names.enumerated() {
+                var list = TodoList()
+                try await store.apply([(name, list.add(date: day, title: "Entry \(index)", by: "todo1", atMillis: Int64(index)).1)])
+            }
+            let all = try await store.digests()
+            for bucket in Set(names.map(DigestBuckets.bucket(of:))) {
+                #expect(try await store.digests(inBuckets: [bucket]) == all.filter { DigestBuckets.bucket(of: $0.key) == bucket })
+            }
+            #expect(try await store.digests(inBuckets: []).isEmpty)
+            await store.close()
+        }
+        let raw = try rawDatabase(path)
+        try await raw.write { try $0.execute(sql: "INSERT INTO lists (name, next_id, digest) VALUES ('added-by-an-earlier-version', 1, 7)") }
+        try raw.close()
+        let reopened = try await reopening { try await TodoStore.open(directory: directory) }
+        let bucket = DigestBuckets.bucket(of: "added-by-an-earlier-version")
+        #expect(try await reopened.digests(inBuckets: [bucket])["added-by-an-earlier-version"] == 7)
+        await reopened.close()
+    }
+
     /// A stored list read a part at a time (a peer's answer to a catch-up of a big list) comes
     /// in the parts the whole list in memory gives, in id order across both sides of a split,
     /// with a tombstone too: each read takes only the rows of its part.
@@ -284,6 +315,7 @@ struct TodoStoreTests {
         #expect(list.entries.map { "\($0.id) \($0.date) \($0.title)" } == ["1 2018-12-19 Dentist", "3 2018-12-20 Movies"])
         #expect(list.nextCounter == 4)
         #expect(try await store.digests() == ["bob": list.digest])
+        #expect(try await store.digests(inBuckets: [DigestBuckets.bucket(of: "bob")]) == ["bob": list.digest])
         // A later write wins over the old entry, and new ids name their node.
         let update = list.update(id: EntryID(counter: 1, origin: ""), date: nil, title: "Doctor", by: "todo1", atMillis: 1)
         let (entry, change) = try #require(update)

@@ -61,7 +61,7 @@ public struct TodoDatabase: Sendable {
             try await database.local.digestBuckets()
         }
         node.rpc.register(Self.digestsFunction) { (request: BucketNumbers) async throws -> ListDigests in
-            ListDigests(digests: try await database.local.digests().filter { request.buckets.contains(DigestBuckets.bucket(of: $0.key)) })
+            ListDigests(digests: try await database.local.digests(inBuckets: request.buckets))
         }
     }
 
@@ -141,7 +141,7 @@ public struct TodoDatabase: Sendable {
             let theirBuckets = try await node.rpc.call(peer, Self.bucketsFunction, 0, returning: DigestBuckets.self, timeout: .seconds(30))
             let buckets = try await local.digestBuckets().differing(from: theirBuckets)
             guard !buckets.isEmpty else { return [] }
-            let mine = try await local.digests()
+            let mine = try await local.digests(inBuckets: buckets)
             let theirs = try await node.rpc.call(peer, Self.digestsFunction, BucketNumbers(buckets: buckets),
                                                  returning: ListDigests.self, timeout: .seconds(30))
             let differing = theirs.digests.filter { $0.value != mine[$0.key] }.map(\.key).sorted()

@@ -88,7 +88,17 @@ public final class TodoStore: Sendable {
                 """, arguments: [TodoDate.first.description])
             for name in lists { try Self.recomputeDigest(of: name, db) }
         }
+        migrator.registerMigration("lists by digest bucket") { db in
+            // A catch-up round whose buckets differ reads only their lists' digests. -1 until
+            // set: a list an earlier version adds to this file gets its bucket at the next
+            // opening by this one (below), not bucket 0.
+            try db.execute(sql: """
+                ALTER TABLE lists ADD COLUMN bucket INTEGER NOT NULL DEFAULT -1;
+                CREATE INDEX lists_by_bucket ON lists (bucket);
+                """)
+        }
         try migrator.migrate(pool)
+        try pool.write { try Self.setMissingBuckets($0) }
         var checkpointing = Configuration()
         checkpointing.label = "todo.store.checkpoint"
         checkpointing.busyMode = .timeout(10)
@@ -208,7 +218,7 @@ public final class TodoStore: Sendable {
     private static func merge(_ changes: [(name: String, change: ListChange)], _ db: Database, buckets: KeptBuckets) throws -> [Bool] {
         let list = try db.cachedStatement(sql: "SELECT next_id, digest FROM lists WHERE name = ?")
         let saveList = try db.cachedStatement(sql: """
-            INSERT INTO lists (name, next_id, digest) VALUES (?, ?, ?)
+            INSERT INTO lists (name, next_id, digest, bucket) VALUES (?, ?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET next_id = excluded.next_id, digest = excluded.digest
             """)
         let record = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM records WHERE list = ? AND counter = ? AND origin = ?")
@@ -245,7 +255,7 @@ public final class TodoStore: Sendable {
                 changed = true
             }
             if changed {
-                try saveList.execute(arguments: [name, nextCounter, Int64(bitPattern: digest)])
+                try saveList.execute(arguments: [name, nextCounter, Int64(bitPattern: digest), DigestBuckets.bucket(of: name)])
                 buckets.update(name, from: stored.map { UInt64(bitPattern: $0.digest) }, to: digest)
             }
             return changed
@@ -284,6 +294,31 @@ public final class TodoStore: Sendable {
             digests[row["name"]] = UInt64(bitPattern: row["digest"])
         }
         return digests
+    }
+
+    /// The lists this replica holds in `buckets`, with their digests: what catch-up compares
+    /// when those buckets differ. Read through the bucket index, so it costs the lists in
+    /// those buckets, not every list (the buckets of a replica taking writes differ at most
+    /// rounds, by the writes on their way to the peer).
+    func digests(inBuckets buckets: Set<Int>) async throws -> [String: UInt64] {
+        try await pool.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT name, digest FROM lists WHERE bucket = ?")
+            var digests: [String: UInt64] = [:]
+            for bucket in buckets.sorted() {
+                for row in try Row.fetchAll(statement, arguments: [bucket]) {
+                    digests[row["name"]] = UInt64(bitPattern: row["digest"])
+                }
+            }
+            return digests
+        }
+    }
+
+    /// Gives each list without a bucket its own: every list when the column is new, and
+    /// later those an earlier version of the node added (it leaves the column at -1).
+    private static func setMissingBuckets(_ db: Database) throws {
+        let names = try String.fetchAll(db, sql: "SELECT name FROM lists WHERE bucket = -1")
+        let set = try db.makeStatement(sql: "UPDATE lists SET bucket = ? WHERE name = ?")
+        for name in names { try set.execute(arguments: [DigestBuckets.bucket(of: name), name]) }
     }
 
     /// `DigestBuckets` of every list this replica holds: what a catch-up round compares first,

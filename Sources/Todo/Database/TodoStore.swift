@@ -99,6 +99,9 @@ public final class TodoStore: Sendable {
         }
         try migrator.migrate(pool)
         try pool.write { try Self.setMissingBuckets($0) }
+        // Made now, before the node serves: made at its first catch-up instead, on the
+        // writer's connection, they held up the peers' writes to it for that long.
+        buckets.keep(DigestBuckets(digests: try pool.read { try Self.digests($0) }))
         var checkpointing = Configuration()
         checkpointing.label = "todo.store.checkpoint"
         checkpointing.busyMode = .timeout(10)
@@ -323,11 +326,11 @@ public final class TodoStore: Sendable {
 
     /// `DigestBuckets` of every list this replica holds: what a catch-up round compares first,
     /// every anti-entropy interval, on both sides. Kept up to date by each write, so a round
-    /// between equal replicas reads no list; made from every list's digest only when first
-    /// asked and after a failed write. (Made every time, two idle nodes of 555,000 lists each
-    /// spent 3.7 to 3.9 s of CPU a minute on it; 0.08 s now.) Made on the writer's connection,
-    /// between writes, so that every write is counted once: those before in the digests read,
-    /// those after by `merge`.
+    /// between equal replicas reads no list; made from every list's digest only at opening
+    /// and after a failed write. (Made every time, two idle nodes of 555,000 lists each spent
+    /// 3.7 to 3.9 s of CPU a minute on it; 0.08 s now.) After a failed write they are made on
+    /// the writer's connection, between writes, so that every write is counted once: those
+    /// before in the digests read, those after by `merge`.
     func digestBuckets() async throws -> DigestBuckets {
         if let kept = buckets.current { return kept }
         return try await pool.writeWithoutTransaction { [buckets] db in

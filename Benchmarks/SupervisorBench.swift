@@ -7,6 +7,7 @@ enum SupervisorBench {
     static func exitsWithManyChildren(count: Int = 50_000) async throws -> Double {
         let runtime = ProcessRuntime(node: "bench@localhost")
         return try await runtime.withProcess { context in
+            context.trapExit()  // the supervisor is linked to this process: its end is a message
             let supervisor = try await context.startDynamicSupervisor()
             var pids: [Pid] = []
             pids.reserveCapacity(count)
@@ -17,8 +18,8 @@ enum SupervisorBench {
                 guard case .started(let pid) = try await context.startChild(supervisor, spec) else { throw BenchFailure("no child") }
                 pids.append(pid)
             }
-            // Every other child from the last down, then the rest from the first up: neither
-            // end of the start order, nor one of them, is favoured.
+            // Half of them from the last started down, the other half from the first up: the
+            // exits come from all over the start order, as idle list servers' do.
             let order = stride(from: count - 1, through: 0, by: -2).map { pids[$0] } + stride(from: 0, to: count, by: 2).map { pids[$0] }
             for pid in pids { _ = context.monitor(pid) }
             let start = ContinuousClock.now

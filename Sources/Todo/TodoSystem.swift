@@ -310,12 +310,16 @@ public final class TodoSystem: Sendable {
 
 /// Catch-up on every visible peer that comes up (start, rejoin, a healed cut), and on those
 /// already connected when it starts, each in a process of its own; and every `interval`, from
-/// the next peer in turn (anti-entropy). After each, this node's copies go to the servers
-/// kept in the clashes it settled (`ClashHandOver.handOverAll`), one round at a time.
+/// the next peer in turn that no catch-up runs from (anti-entropy, `CatchUpTurns`). After
+/// each, this node's copies go to the servers kept in the clashes it settled
+/// (`ClashHandOver.handOverAll`), one round at a time.
 private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: TodoMetrics, every interval: Duration,
                          context: ProcessContext) async throws {
     let handOvers = CoalescingRounds()
+    let turns = SharedCatchUpTurns()
     let catchUp = { @Sendable (peer: NodeName, worker: ProcessContext) in
+        turns.began(from: peer)
+        defer { turns.ended(from: peer) }
         let started = ContinuousClock.now
         let lists = await database.catchUp(from: peer)
         metrics.caughtUp(lists: lists.count, seconds: (ContinuousClock.now - started).seconds)
@@ -325,18 +329,13 @@ private func catchUpLoop(node: ClusterNode, database: TodoDatabase, metrics: Tod
     }
     node.monitorNodes(context.pid)
     for peer in node.nodes() { context.spawn { worker in await catchUp(peer, worker) } }
-    var round = 0
     var next = ContinuousClock.now + interval
     while true {
         if let event = try await context.receive(NodeEvent.self, timeout: max(.zero, next - ContinuousClock.now)) {
             if case .up(let peer, hidden: false) = event { context.spawn { worker in await catchUp(peer, worker) } }
             continue
         }
-        let peers = node.nodes().sorted()
-        if !peers.isEmpty {
-            round += 1
-            await catchUp(peers[round % peers.count], context)
-        }
+        if let peer = turns.nextRound(among: node.nodes().sorted()) { await catchUp(peer, context) }
         next = ContinuousClock.now + interval
     }
 }

@@ -301,8 +301,9 @@ public final class TodoStore: Sendable {
 
     /// The lists this replica holds in `buckets`, with their digests: what catch-up compares
     /// when those buckets differ. Read through the bucket index, so it costs the lists in
-    /// those buckets, not every list (the buckets of a replica taking writes differ at most
-    /// rounds, by the writes on their way to the peer).
+    /// those buckets, not every list: under writes some rounds find buckets differing, by the
+    /// writes on their way to the peer, and reading every list's digest then took 4 % of two
+    /// nodes' CPU at 555,000 lists and 3,000 POSTs a second.
     func digests(inBuckets buckets: Set<Int>) async throws -> [String: UInt64] {
         try await pool.read { db in
             let statement = try db.cachedStatement(sql: "SELECT name, digest FROM lists WHERE bucket = ?")

@@ -149,6 +149,69 @@ struct Person: Codable, Hashable, Sendable {
         }
     }
 
+    /// A keyed container past a struct's few fields finds its keys by hash, not by a scan
+    /// each: a peer's table of 100,000 global names (`GlobalSync`, as a node with that many
+    /// list servers sends each node that comes up) read in minutes, and the node served no
+    /// list meanwhile (16 s in release; 404 s in a debug build). The limit guards the suite
+    /// against that, with a wide margin: this reads in about a second in a debug build.
+    @Test(.timeLimit(.minutes(1))) func aPeersTableOfManyGlobalNamesReadsWhole() throws {
+        var names: [String: Pid] = [:]
+        for serial in 0..<100_000 {
+            names["{Todo.Server, \"list-\(serial)\"}"] = Pid(node: "a@localhost", incarnation: 3, serial: UInt64(serial))
+        }
+        let read = try BinaryDecoder().decode(GlobalSync.self, from: BinaryEncoder().encode(GlobalSync(from: "a@localhost", names: names)))
+        #expect(read.from == "a@localhost")
+        #expect(read.names == names)
+    }
+
+    /// Found by hash or by scan, a container answers `contains` and optional fields alike,
+    /// and a key written twice (only a hostile or broken peer writes one) reads as its first
+    /// value, as a scan finds it.
+    @Test func keyedContainersFindKeysBySizeAlike() throws {
+        struct Probe: Decodable {
+            struct Key: CodingKey {
+                var stringValue: String
+                var intValue: Int? { nil }
+                init(stringValue: String) { self.stringValue = stringValue }
+                init?(intValue: Int) { nil }
+            }
+            let first: Int
+            let hasMissing: Bool
+            let missing: Int?
+            let count: Int
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: Key.self)
+                first = try container.decode(Int.self, forKey: Key(stringValue: "k0"))
+                hasMissing = container.contains(Key(stringValue: "absent"))
+                missing = try container.decodeIfPresent(Int.self, forKey: Key(stringValue: "absent"))
+                count = container.allKeys.count
+            }
+        }
+        for size in [1, KeyedReader<Probe.Key>.scanned + 1, 500] {
+            // `k0` first with 100, then again with -1, then the other keys.
+            let values = try [100, -1].map { try BinaryEncoder().encode($0) }
+            let others = try (1..<size).map { ("k\($0)", try BinaryEncoder().encode($0)) }
+            var writer = WireWriter()
+            writer.write(BinaryTag.keyed.rawValue)
+            writer.writeLengthPrefixed { body in
+                body.writeVarint(UInt64(size + 1))
+                for value in values {
+                    body.writeString("k0")
+                    body.writeRaw(value)
+                }
+                for (key, value) in others {
+                    body.writeString(key)
+                    body.writeRaw(value)
+                }
+            }
+            let probe = try BinaryDecoder().decode(Probe.self, from: writer.bytes)
+            #expect(probe.first == 100, "\(size) entries")
+            #expect(!probe.hasMissing && probe.missing == nil, "\(size) entries")
+            #expect(probe.count == size + 1, "\(size) entries")
+        }
+    }
+
     /// FNV-1a 64's published test vectors.
     @Test func fnv1aMatchesItsReferenceValues() {
         #expect(FNV1a.hash([UInt8]()) == 0xcbf2_9ce4_8422_2325)

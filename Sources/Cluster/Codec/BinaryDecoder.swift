@@ -113,6 +113,12 @@ struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let codingPath: [any CodingKey]
     /// Each key and a reader at its value, in written order.
     let entries: [(String, WireReader)]
+    /// Where each key's first entry is, for a container of more than `scanned` entries: a
+    /// `Dictionary` with `String` keys decodes every key it holds, and found by a scan each,
+    /// a peer's table of 100,000 global names took minutes to read.
+    private let positions: [String: Int]?
+    /// A struct's few fields are found faster by a scan than by hashing their names.
+    static var scanned: Int { 8 }
 
     init(reader: WireReader, codingPath: [any CodingKey]) throws {
         self.codingPath = codingPath
@@ -125,18 +131,26 @@ struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
             try skipValue(&body)
         }
         self.entries = entries
+        // The first of a repeated key, as a scan finds it.
+        positions = count > Self.scanned
+            ? Dictionary(entries.enumerated().map { ($1.0, $0) }, uniquingKeysWith: { first, _ in first }) : nil
     }
 
     var allKeys: [Key] { entries.compactMap { Key(stringValue: $0.0) } }
 
-    func contains(_ key: Key) -> Bool { entries.contains { $0.0 == key.stringValue } }
+    func contains(_ key: Key) -> Bool { entry(named: key.stringValue) != nil }
+
+    /// The reader at `name`'s value, if the container holds it.
+    private func entry(named name: String) -> WireReader? {
+        if let positions { return positions[name].map { entries[$0].1 } }
+        return entries.first { $0.0 == name }?.1
+    }
 
     private func value(_ key: Key) throws -> WireReader {
-        let name = key.stringValue
-        guard let entry = entries.first(where: { $0.0 == name }) else {
+        guard let entry = entry(named: key.stringValue) else {
             throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no value for \(key.stringValue)"))
         }
-        return entry.1
+        return entry
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {
@@ -183,10 +197,10 @@ struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder() throws -> any Decoder {
-        guard let entry = entries.first(where: { $0.0 == "super" }) else {
+        guard let entry = entry(named: "super") else {
             throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "no super value"))
         }
-        return TreeDecoder(reader: entry.1, codingPath: codingPath)
+        return TreeDecoder(reader: entry, codingPath: codingPath)
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {

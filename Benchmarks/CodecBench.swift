@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import Processes
 
 /// The wire codec against Foundation's JSON, on a typical Codable message.
 enum CodecBench {
@@ -34,5 +35,21 @@ enum CodecBench {
         }
         let jsonTime = seconds(ContinuousClock.now - start) / Double(count) * 1e9
         return (binaryTime, jsonTime, binaryBytes, jsonBytes)
+    }
+
+    /// Milliseconds to encode and to read a table of `count` names to pids, as a node with
+    /// that many list servers sends each peer that comes up (`GlobalSync`).
+    static func nameTable(count: Int = 100_000) throws -> (encode: Double, decode: Double) {
+        var names: [String: Pid] = [:]
+        for serial in 0..<count {
+            names["{Todo.Server, \"list-\(serial)\"}"] = Pid(node: "a@localhost", incarnation: 3, serial: UInt64(serial))
+        }
+        let start = ContinuousClock.now
+        let bytes = try BinaryEncoder().encode(names)
+        let encoded = ContinuousClock.now
+        let read = try BinaryDecoder().decode([String: Pid].self, from: bytes)
+        let end = ContinuousClock.now
+        guard read.count == count else { throw WireError.malformed("the table read back short") }
+        return (seconds(encoded - start) * 1e3, seconds(end - encoded) * 1e3)
     }
 }

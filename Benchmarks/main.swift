@@ -185,6 +185,9 @@ if wanted("codec") {
     report.add("codec_binary_roundtrip", middle.binary, "ns/msg", reference: "codec_json_roundtrip")
     report.add("codec_json_size", Double(middle.jsonBytes), "bytes")
     report.add("codec_binary_size", Double(middle.binaryBytes), "bytes", reference: "codec_json_size")
+    let tables = try (0..<3).map { _ in try CodecBench.nameTable() }
+    report.add("codec_name_table_100k_encode", median(tables.map(\.encode)), "ms")
+    report.add("codec_name_table_100k_decode", median(tables.map(\.decode)), "ms", reference: "codec_name_table_100k_encode")
 }
 
 if wanted("list") {

@@ -151,9 +151,9 @@ struct Person: Codable, Hashable, Sendable {
 
     /// A keyed container past a struct's few fields finds its keys by hash, not by a scan
     /// each: a peer's table of 100,000 global names (`GlobalSync`, as a node with that many
-    /// list servers sends each node that comes up) read in minutes, and the node served no
-    /// list meanwhile (16 s in release; 404 s in a debug build). The limit guards the suite
-    /// against that, with a wide margin: this reads in about a second in a debug build.
+    /// list servers sends each node that comes up) took 47 s to read in a release build and
+    /// 408 s in a debug one, and its node started no list server meanwhile. The limit guards
+    /// the suite against that, with a wide margin: this reads in about a second in a debug build.
     @Test(.timeLimit(.minutes(1))) func aPeersTableOfManyGlobalNamesReadsWhole() throws {
         var names: [String: Pid] = [:]
         for serial in 0..<100_000 {

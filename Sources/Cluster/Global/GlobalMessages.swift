@@ -1,7 +1,7 @@
 import Processes
 
 /// Asks the leader (the lowest visible node name) to take or drop a name.
-struct GlobalRequest: Codable, Sendable {
+struct GlobalRequest: Sendable {
     let name: String
     let pid: Pid
     let register: Bool
@@ -10,20 +10,20 @@ struct GlobalRequest: Codable, Sendable {
 }
 
 /// The leader's answer: nil owner when the request went through, else who has the name.
-struct GlobalReply: Codable, Sendable {
+struct GlobalReply: Sendable {
     let tag: Ref
     let owner: Pid?
 }
 
 /// The leader tells every node of a change; an owner's node tells everyone its owner died.
-struct GlobalUpdate: Codable, Sendable {
+struct GlobalUpdate: Sendable {
     let name: String
     let pid: Pid
     let registered: Bool
 }
 
 /// A node's whole table, sent to each peer that comes up (`:global`'s sync).
-struct GlobalSync: Codable, Sendable {
+struct GlobalSync: Sendable {
     let from: String
     let names: [String: Pid]
 }
@@ -40,10 +40,10 @@ struct GlobalSynced: Sendable {
 
 enum GlobalMessages {
     static func register(in registry: WireRegistry) {
-        registry.registerCodable(GlobalRequest.self, as: "global.request")
-        registry.registerCodable(GlobalReply.self, as: "global.reply")
-        registry.registerCodable(GlobalUpdate.self, as: "global.update")
-        registry.registerCodable(GlobalSync.self, as: "global.sync")
+        registry.register(GlobalRequest.self, as: "global.request")
+        registry.register(GlobalReply.self, as: "global.reply")
+        registry.register(GlobalUpdate.self, as: "global.update")
+        registry.register(GlobalSync.self, as: "global.sync")
     }
 }
 

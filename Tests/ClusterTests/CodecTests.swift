@@ -164,9 +164,9 @@ struct Person: Codable, Hashable, Sendable {
     }
 
     /// The global registry's messages in their wire forms: a table of 100,000 names whole;
-    /// every truncation of each throws; a table that claims more names than its bytes could
-    /// hold is refused before anything is reserved for them, and a name written twice keeps
-    /// its first pid.
+    /// every truncation of each throws (of the table, its first 200); a table that claims more
+    /// names than its bytes could hold is refused before anything is reserved for them, and a
+    /// name written twice keeps its first pid.
     @Test func globalMessagesRoundTripInTheirWireForms() throws {
         let registry = WireRegistry()
         GlobalMessages.register(in: registry)

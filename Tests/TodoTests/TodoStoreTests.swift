@@ -135,6 +135,40 @@ struct TodoStoreTests {
         #expect(try await store.part(of: "none", after: nil, maxBytes: 2_000) == nil)
     }
 
+    /// A peer's `todo.fetch` is answered from one read: the lists held, in order, while they
+    /// fit; one that does not fit the rest begins the next answer, and one that does not fit
+    /// an answer of its own comes as a part, the last of its answer, and goes on after `after`.
+    @Test func anAnswerOfSeveralListsIsReadInOneGo() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var lists: [String: TodoList] = [:]
+        for (name, count) in [("a", 2), ("b", 3), ("big", 60), ("d", 1)] {
+            var list = TodoList()
+            for index in 0..<count { _ = list.add(date: day, title: String(repeating: "t", count: 40), by: "todo1@a", atMillis: Int64(index)) }
+            lists[name] = list
+        }
+        let store = try await TodoStore.open(directory: directory)
+        try await store.apply(lists.map { ($0.key, $0.value.asChange) })
+
+        let first = try await store.copies(of: ["a", "none", "b", "big", "d"], after: nil, maxBytes: 1_000)
+        #expect(first.lists.map(\.name) == ["a", "b"] && !first.partial)
+        #expect(first.lists.map(\.list) == [lists["a"], lists["b"]])
+        let whole = try await store.copies(of: ["a", "none", "b", "big", "d"], after: nil, maxBytes: 1 << 20)
+        #expect(whole.lists.map(\.name) == ["a", "b", "big", "d"] && !whole.partial)
+        #expect(whole.lists.map(\.list) == ["a", "b", "big", "d"].map { lists[$0] })
+
+        var big = try await store.copies(of: ["big", "d"], after: nil, maxBytes: 1_000)
+        #expect(big.lists.map(\.name) == ["big"] && big.partial)
+        var gathered = try #require(big.lists.first?.list)
+        while big.partial, let last = big.lists.last?.list.records.last?.id {
+            big = try await store.copies(of: ["big", "d"], after: last, maxBytes: 1_000)
+            #expect(big.lists.first?.name == "big")
+            if let part = big.lists.first?.list { _ = gathered.merge(part) }
+        }
+        #expect(gathered == lists["big"] && big.lists.map(\.name) == ["big", "d"])
+        #expect(try await store.copies(of: ["none"], after: nil, maxBytes: 1_000).lists.isEmpty)
+    }
+
     /// A deleted entry's title and date are gone from a closed store's files: not in its
     /// record (a tombstone), not in the file's free space where the row was before, and not
     /// in the WAL, which held the page as the add wrote it.

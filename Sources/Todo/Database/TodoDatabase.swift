@@ -186,22 +186,9 @@ public struct TodoDatabase: Sendable {
     /// the rest of an answer begins the next; one too big for an answer of its own comes in
     /// parts, read from the file a part at a time (`TodoStore.part`), each the last of its
     /// answer (`partial`), and the asker asks again after the part's last record: `after`,
-    /// which applies to the first of `names`.
+    /// which applies to the first of `names`. One read of the store (`TodoStore.copies`).
     func copies(of names: [String], after: EntryID? = nil) async throws -> ListCopies {
-        var copies = ListCopies(lists: [])
-        var bytes = 0
-        for (index, name) in names.prefix(Self.catchUpBatch).enumerated() {
-            let room = answerBytes - bytes - name.utf8.count
-            guard let part = try await local.part(of: name, after: index == 0 ? after : nil, maxBytes: room) else { continue }
-            if !copies.lists.isEmpty, !part.complete || part.bytes > room { break }  // The next answer begins with it.
-            copies.lists.append(NamedList(name: name, list: part.list))
-            bytes += part.bytes + name.utf8.count
-            guard part.complete else {
-                copies.partial = true
-                break
-            }
-        }
-        return copies
+        try await local.copies(of: Array(names.prefix(Self.catchUpBatch)), after: after, maxBytes: answerBytes)
     }
 
     /// Merges `change` into this node's copy and every connected visible node's, logging

@@ -175,23 +175,51 @@ public final class TodoStore: Sendable {
     /// file a part at a time, so a list's parts together cost one read of it, not one each.
     /// Nil when this replica has never held it.
     func part(of name: String, after: EntryID?, maxBytes: Int) async throws -> ListPart? {
+        try await pool.read { db in try Self.part(of: name, after: after, maxBytes: maxBytes, db) }
+    }
+
+    /// The first of `names` that this replica holds, in order, as many as fit in `maxBytes` on
+    /// the wire with their names, read in one transaction: the answer to a peer's
+    /// `todo.fetch` (`TodoDatabase.copies(of:after:)`). A list too big for the rest of the
+    /// answer begins the next; one too big for an answer of its own comes as a part
+    /// (`part(of:after:maxBytes:)`), the last of its answer (`partial`). `after` applies to
+    /// the first of `names`. Each list in a read of its own waited for a reader's turn, on
+    /// another thread, 200 times an answer.
+    func copies(of names: [String], after: EntryID?, maxBytes: Int) async throws -> ListCopies {
         try await pool.read { db in
-            guard let nextCounter = try Self.nextCounter(of: name, db) else {
-                return nil
-            }
-            let statement = try db.cachedStatement(sql: """
-                SELECT \(Self.recordColumns) FROM records WHERE list = ? AND (counter, origin) > (?, ?) ORDER BY counter, origin
-                """)
-            let rows = try Int64.fetchCursor(statement, arguments: [name, after?.counter ?? Int.min, after?.origin ?? ""])
-            var gathering = ListPart.Gathering(maxBytes: maxBytes)
-            let complete = try withExtendedLifetime(rows) {
-                while try rows.next() != nil {
-                    if let record = Self.record(Columns(statement.sqliteStatement)), !gathering.take(record) { return false }
+            var copies = ListCopies(lists: [])
+            var bytes = 0
+            for (index, name) in names.enumerated() {
+                let room = maxBytes - bytes - name.utf8.count
+                guard let part = try Self.part(of: name, after: index == 0 ? after : nil, maxBytes: room, db) else { continue }
+                if !copies.lists.isEmpty, !part.complete || part.bytes > room { break }  // The next answer begins with it.
+                copies.lists.append(NamedList(name: name, list: part.list))
+                bytes += part.bytes + name.utf8.count
+                guard part.complete else {
+                    copies.partial = true
+                    break
                 }
-                return true
             }
-            return gathering.part(nextCounter: nextCounter, complete: complete)
+            return copies
         }
+    }
+
+    private static func part(of name: String, after: EntryID?, maxBytes: Int, _ db: Database) throws -> ListPart? {
+        guard let nextCounter = try nextCounter(of: name, db) else {
+            return nil
+        }
+        let statement = try db.cachedStatement(sql: """
+            SELECT \(recordColumns) FROM records WHERE list = ? AND (counter, origin) > (?, ?) ORDER BY counter, origin
+            """)
+        let rows = try Int64.fetchCursor(statement, arguments: [name, after?.counter ?? Int.min, after?.origin ?? ""])
+        var gathering = ListPart.Gathering(maxBytes: maxBytes)
+        let complete = try withExtendedLifetime(rows) {
+            while try rows.next() != nil {
+                if let record = record(Columns(statement.sqliteStatement)), !gathering.take(record) { return false }
+            }
+            return true
+        }
+        return gathering.part(nextCounter: nextCounter, complete: complete)
     }
 
     /// Merges these changes into the stored copies, in one transaction (one disk sync for

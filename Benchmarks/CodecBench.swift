@@ -37,8 +37,9 @@ enum CodecBench {
         return (binaryTime, jsonTime, binaryBytes, jsonBytes)
     }
 
-    /// Milliseconds to encode and to read a table of `count` names to pids, as a node with
-    /// that many list servers sends each peer that comes up (`GlobalSync`).
+    /// Milliseconds to encode and to read a table of `count` names to pids in the tagged
+    /// binary form, as a node with that many list servers sent its table of global names to
+    /// each peer that came up before protocol version 5 (process groups still come so).
     static func nameTable(count: Int = 100_000) throws -> (encode: Double, decode: Double) {
         var names: [String: Pid] = [:]
         for serial in 0..<count {

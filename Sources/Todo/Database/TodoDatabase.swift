@@ -182,11 +182,9 @@ public struct TodoDatabase: Sendable {
     }
 
     /// This node's copies of the first `catchUpBatch` of `names` that it holds, in order, up
-    /// to `answerBytes` on the wire: the answer to a peer's `todo.fetch`. A list too big for
-    /// the rest of an answer begins the next; one too big for an answer of its own comes in
-    /// parts, read from the file a part at a time (`TodoStore.part`), each the last of its
-    /// answer (`partial`), and the asker asks again after the part's last record: `after`,
-    /// which applies to the first of `names`. One read of the store (`TodoStore.copies`).
+    /// to `answerBytes` on the wire: the answer to a peer's `todo.fetch`, read in one go
+    /// (`TodoStore.copies`). A list that ends in a part (`partial`) is asked for again after
+    /// the part's last record: `after`, which applies to the first of `names`.
     func copies(of names: [String], after: EntryID? = nil) async throws -> ListCopies {
         try await local.copies(of: Array(names.prefix(Self.catchUpBatch)), after: after, maxBytes: answerBytes)
     }

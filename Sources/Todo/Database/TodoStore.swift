@@ -204,6 +204,7 @@ public final class TodoStore: Sendable {
         }
     }
 
+    /// `part(of:after:maxBytes:)`, read in `db`.
     private static func part(of name: String, after: EntryID?, maxBytes: Int, _ db: Database) throws -> ListPart? {
         guard let nextCounter = try nextCounter(of: name, db) else {
             return nil

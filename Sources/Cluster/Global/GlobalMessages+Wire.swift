@@ -67,7 +67,9 @@ extension GlobalSync: WireCodable {
         // Each name takes at least 4 bytes: its length, and its pid's node length and two varints.
         guard count <= UInt64(reader.remaining / 4) else { throw .malformed("more names than the message holds") }
         var names: [String: Pid] = [:]
-        names.reserveCapacity(Int(count))
+        // Room for what an honest table of that size needs, but no more than 65,536 names up
+        // front: 4 bytes claiming a name would otherwise reserve some 60 for it.
+        names.reserveCapacity(Int(min(count, 1 << 16)))
         for _ in 0..<count {
             let name = try reader.readString()
             let pid = try Pid(from: &reader)

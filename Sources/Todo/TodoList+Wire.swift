@@ -303,26 +303,3 @@ extension TodoServer.Reply: WireCodable {
         }
     }
 }
-
-extension WireWriter {
-    /// Named values, counted: each name, then its value.
-    mutating func writeNamed<Value: WireCodable>(_ items: [(name: String, value: Value)]) {
-        writeVarint(UInt64(items.count))
-        for item in items {
-            writeString(item.name)
-            item.value.encode(to: &self)
-        }
-    }
-}
-
-extension WireReader {
-    /// What `writeNamed` wrote; `what` names a value in the error for a count larger than
-    /// the message could hold.
-    mutating func readNamed<Value: WireCodable>(_ type: Value.Type, _ what: String) throws(WireError) -> [(name: String, value: Value)] {
-        let count = try readVarint()
-        guard count <= UInt64(remaining) else { throw .malformed("\(what) count larger than the message") }
-        var items: [(name: String, value: Value)] = []
-        for _ in 0..<count { items.append((try readString(), try Value(from: &self))) }
-        return items
-    }
-}

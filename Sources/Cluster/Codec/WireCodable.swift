@@ -57,6 +57,30 @@ extension WireReader {
     }
 }
 
+/// Named values, counted: each name, then its value (a table of global names, lists with
+/// their names, changes with theirs).
+extension WireWriter {
+    public mutating func writeNamed<Value: WireCodable>(_ items: [(name: String, value: Value)]) {
+        writeVarint(UInt64(items.count))
+        for item in items {
+            writeString(item.name)
+            item.value.encode(to: &self)
+        }
+    }
+}
+
+extension WireReader {
+    /// What `writeNamed` wrote; `what` names a value in the error for a count larger than
+    /// the message could hold.
+    public mutating func readNamed<Value: WireCodable>(_ type: Value.Type, _ what: String) throws(WireError) -> [(name: String, value: Value)] {
+        let count = try readVarint()
+        guard count <= UInt64(remaining) else { throw .malformed("\(what) count larger than the message") }
+        var items: [(name: String, value: Value)] = []
+        for _ in 0..<count { items.append((try readString(), try Value(from: &self))) }
+        return items
+    }
+}
+
 extension Pid: WireCodable {
     public func encode(to writer: inout WireWriter) {
         writer.writeIdentity(node: node, incarnation: incarnation, serial: serial)

@@ -53,28 +53,12 @@ extension GlobalUpdate: WireCodable {
 extension GlobalSync: WireCodable {
     func encode(to writer: inout WireWriter) {
         writer.writeString(from)
-        writer.writeVarint(UInt64(names.count))
-        for (name, pid) in names {
-            writer.writeString(name)
-            pid.encode(to: &writer)
-        }
+        writer.writeNamed(names.map { ($0.key, $0.value) })
     }
 
     /// A name written twice (only a broken or hostile peer writes one) keeps its first pid.
     init(from reader: inout WireReader) throws(WireError) {
         from = try reader.readString()
-        let count = try reader.readVarint()
-        // Each name takes at least 4 bytes: its length, and its pid's node length and two varints.
-        guard count <= UInt64(reader.remaining / 4) else { throw .malformed("more names than the message holds") }
-        var names: [String: Pid] = [:]
-        // Room for what an honest table of that size needs, but no more than 65,536 names up
-        // front: 4 bytes claiming a name would otherwise reserve some 60 for it.
-        names.reserveCapacity(Int(min(count, 1 << 16)))
-        for _ in 0..<count {
-            let name = try reader.readString()
-            let pid = try Pid(from: &reader)
-            if names[name] == nil { names[name] = pid }
-        }
-        self.names = names
+        names = Dictionary(try reader.readNamed(Pid.self, "name"), uniquingKeysWith: { first, _ in first })
     }
 }

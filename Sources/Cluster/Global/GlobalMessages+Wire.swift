@@ -4,7 +4,7 @@ import Processes
 // table comes with every connection, and holds a name for each list server on the peer; the
 // transport thread reads it, and nothing else meanwhile. In the tagged binary form, which
 // names every field of every pid, a table of 100,000 names took 8.2 MB, and in a debug build
-// 4.5 times as long to read as in this form (5.2 MB).
+// five times as long to read as in this form (5.2 MB; 0.94 to 0.98 s against 0.17 to 0.18).
 
 extension GlobalRequest: WireCodable {
     func encode(to writer: inout WireWriter) {

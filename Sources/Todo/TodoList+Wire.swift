@@ -163,25 +163,36 @@ struct NamedList: Codable, Sendable {
 /// Lists, the answer of `todo.fetch`: whole, but for the last when `partial`.
 struct ListCopies: Codable, Sendable, WireCodable {
     var lists: [NamedList]
+    /// How many of the names asked, from the first, the answer holds whole or the peer holds
+    /// none of; the names after them did not fit (the answer stops at its byte bound) and
+    /// are asked again, beginning with the part's list when `partial`.
+    var covered: Int
     /// The last list is a part (`TodoList.part`): the rest comes after its last record.
     var partial = false
 
-    init(lists: [NamedList], partial: Bool = false) {
+    init(lists: [NamedList], covered: Int, partial: Bool = false) {
         self.lists = lists
+        self.covered = covered
         self.partial = partial
     }
 
     // `partial` is written only when set, as `ListNames.after` is.
     func encode(to writer: inout WireWriter) {
         writer.writeNamed(lists.map { ($0.name, $0.list) })
+        writer.writeVarint(UInt64(covered))
         if partial { writer.write(1) }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
         lists = try reader.readNamed(TodoList.self, "list").map { NamedList(name: $0.name, list: $0.value) }
-        guard !reader.isAtEnd else { return }
-        guard try reader.read() == 1, !lists.isEmpty else { throw .malformed("not a part of a list") }
-        partial = true
+        guard let covered = Int(exactly: try reader.readVarint()) else { throw .malformed("too many lists covered") }
+        self.covered = covered
+        if !reader.isAtEnd {
+            guard try reader.read() == 1, !lists.isEmpty else { throw .malformed("not a part of a list") }
+            partial = true
+        }
+        // Every list is one of the names covered, or the part that follows them.
+        guard lists.count <= covered + (partial ? 1 : 0) else { throw .malformed("more lists than names covered") }
     }
 }
 

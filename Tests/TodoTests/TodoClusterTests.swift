@@ -462,7 +462,7 @@ struct TodoClusterTests {
             peer.rpc.register(TodoDatabase.digestsFunction) { (_: BucketNumbers) in ListDigests(digests: ["loop": 1]) }
             peer.rpc.register(TodoDatabase.fetchFunction) { (_: ListNames) -> ListCopies in
                 fetches.add(1, ordering: .relaxed)
-                return ListCopies(lists: [NamedList(name: "loop", list: part)], partial: true)
+                return ListCopies(lists: [NamedList(name: "loop", list: part)], covered: 0, partial: true)
             }
             let stopped = "catch-up from stuck@localhost stopped: the answer for list loop went no further than the one before"
             // The node catches up from the peer as it comes (its own round), then once more here.

@@ -269,7 +269,7 @@ struct TodoWireTests {
         #expect(reader.isAtEnd)
 
         writer = WireWriter()
-        ListCopies(lists: [NamedList(name: "bob", list: list)]).encode(to: &writer)
+        ListCopies(lists: [NamedList(name: "bob", list: list)], covered: 1).encode(to: &writer)
         reader = WireReader(writer.bytes)
         let copies = try ListCopies(from: &reader)
         #expect(copies.lists.map(\.name) == ["bob"] && copies.lists.map(\.list) == [list])
@@ -314,7 +314,8 @@ struct TodoWireTests {
     }
 
     /// `todo.fetch`'s request goes on after a record, and its answer says its last list is a
-    /// part, each only when so: otherwise their bytes are what they were.
+    /// part, each only when so (a request's bytes are otherwise what they were); the answer
+    /// says how many names it covers, and no more lists than those and the part.
     @Test func aFetchGoesOnAfterARecordAndItsAnswerSaysWhenItEndsWithAPart() throws {
         var list = TodoList()
         _ = list.add(date: try #require(TodoDate("2018-12-19")), title: "Dentist", by: "todo1", atMillis: 1)
@@ -329,17 +330,22 @@ struct TodoWireTests {
         ListNames(names: ["a", "b"]).encode(to: &plain)
         #expect(plain.bytes == [2, 1, 97, 1, 98])
         let lists = [NamedList(name: "a", list: list)]
-        for answer in [ListCopies(lists: lists), ListCopies(lists: lists, partial: true)] {
+        for answer in [ListCopies(lists: lists, covered: 3), ListCopies(lists: lists, covered: 0, partial: true)] {
             var writer = WireWriter()
             answer.encode(to: &writer)
             var reader = WireReader(writer.bytes)
             let decoded = try ListCopies(from: &reader)
-            #expect(decoded.partial == answer.partial && decoded.lists.map(\.list) == [list] && reader.isAtEnd)
+            #expect(decoded.partial == answer.partial && decoded.covered == answer.covered)
+            #expect(decoded.lists.map(\.list) == [list] && reader.isAtEnd)
         }
         var empty = WireWriter()
-        ListCopies(lists: [], partial: true).encode(to: &empty)
+        ListCopies(lists: [], covered: 0, partial: true).encode(to: &empty)
         var reader = WireReader(empty.bytes)
         #expect(throws: WireError.malformed("not a part of a list")) { try ListCopies(from: &reader) }
+        var tooMany = WireWriter()
+        ListCopies(lists: lists + lists, covered: 1).encode(to: &tooMany)
+        reader = WireReader(tooMany.bytes)
+        #expect(throws: WireError.malformed("more lists than names covered")) { try ListCopies(from: &reader) }
         reader = WireReader(plain.bytes + [2])
         #expect(throws: WireError.malformed("not a record to go on after")) { try ListNames(from: &reader) }
     }

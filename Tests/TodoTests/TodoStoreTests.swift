@@ -138,6 +138,7 @@ struct TodoStoreTests {
     /// A peer's `todo.fetch` is answered from one read: the lists held, in order, while they
     /// fit; one that does not fit the rest begins the next answer, and one that does not fit
     /// an answer of its own comes as a part, the last of its answer, and goes on after `after`.
+    /// The answer counts the names it covers (those it holds whole, and those not held).
     @Test func anAnswerOfSeveralListsIsReadInOneGo() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -151,22 +152,23 @@ struct TodoStoreTests {
         try await store.apply(lists.map { ($0.key, $0.value.asChange) })
 
         let first = try await store.copies(of: ["a", "none", "b", "big", "d"], after: nil, maxBytes: 1_000)
-        #expect(first.lists.map(\.name) == ["a", "b"] && !first.partial)
+        #expect(first.lists.map(\.name) == ["a", "b"] && !first.partial && first.covered == 3)
         #expect(first.lists.map(\.list) == [lists["a"], lists["b"]])
         let whole = try await store.copies(of: ["a", "none", "b", "big", "d"], after: nil, maxBytes: 1 << 20)
-        #expect(whole.lists.map(\.name) == ["a", "b", "big", "d"] && !whole.partial)
+        #expect(whole.lists.map(\.name) == ["a", "b", "big", "d"] && !whole.partial && whole.covered == 5)
         #expect(whole.lists.map(\.list) == ["a", "b", "big", "d"].map { lists[$0] })
 
         var big = try await store.copies(of: ["big", "d"], after: nil, maxBytes: 1_000)
-        #expect(big.lists.map(\.name) == ["big"] && big.partial)
+        #expect(big.lists.map(\.name) == ["big"] && big.partial && big.covered == 0)
         var gathered = try #require(big.lists.first?.list)
         while big.partial, let last = big.lists.last?.list.records.last?.id {
             big = try await store.copies(of: ["big", "d"], after: last, maxBytes: 1_000)
             #expect(big.lists.first?.name == "big")
             if let part = big.lists.first?.list { _ = gathered.merge(part) }
         }
-        #expect(gathered == lists["big"] && big.lists.map(\.name) == ["big", "d"])
-        #expect(try await store.copies(of: ["none"], after: nil, maxBytes: 1_000).lists.isEmpty)
+        #expect(gathered == lists["big"] && big.lists.map(\.name) == ["big", "d"] && big.covered == 2)
+        let none = try await store.copies(of: ["none", "other"], after: nil, maxBytes: 1_000)
+        #expect(none.lists.isEmpty && none.covered == 2)
     }
 
     /// A deleted entry's title and date are gone from a closed store's files: not in its

@@ -12,7 +12,8 @@ public struct TodoDatabase: Sendable {
     static let fetchFunction = "todo.fetch"
     static let bucketsFunction = "todo.digest_buckets"
     static let digestsFunction = "todo.digests"
-    /// How long a starting list server waits for its peers' copies.
+    /// How long a starting list server waits for its peers' copies (a part of one, each), and
+    /// for its ask to go out.
     static let fetchTimeout = Duration.seconds(2)
     /// Lists per catch-up request, so a node far behind never holds them all in memory; and
     /// bytes per answer, far below the largest message the cluster carries (64 MiB), so
@@ -38,11 +39,20 @@ public struct TodoDatabase: Sendable {
     /// The most a `todo.fetch` answer, or a part of a list handed over, carries on the wire
     /// (`TodoSettings.listAnswerBytes`: `catchUpBatchBytes`, smaller in tests).
     let answerBytes: Int
+    /// This node's reads of its peers' copies, each within `fetchTimeout`.
+    let fetches: ListFetches
 
     init(local: TodoStore, node: ClusterNode, answerBytes: Int) {
         self.local = local
         self.node = node
         self.answerBytes = answerBytes
+        fetches = ListFetches(maxNames: Self.catchUpBatch, timeout: Self.fetchTimeout) { peer, names in
+            do throws(RPCError) {
+                return .success(try await node.rpc.call(peer, Self.fetchFunction, names, returning: ListCopies.self, timeout: Self.fetchTimeout))
+            } catch {
+                return .failure(error)
+            }
+        }
     }
 
     /// Lets peers write into this node's copy, read lists from it, and compare digests
@@ -89,43 +99,13 @@ public struct TodoDatabase: Sendable {
     }
 
     /// Each of `peers`' copy of `name` (nil: it has none), or why it did not come, asked of
-    /// all at once and within `fetchTimeout`; a copy too big for one answer comes whole all
-    /// the same, part after part, each within `fetchTimeout` (its newest records are in its
-    /// last parts: the first alone would lack what a node that was away missed).
+    /// all at once, each gathered with other lists asked of the same peer (`ListFetches`);
+    /// a copy too big for one answer comes whole all the same, part after part.
     func copies(of name: String, on peers: [NodeName]) async -> [NodeName: Result<TodoList?, RPCError>] {
-        let (results, _) = await node.rpc.multicall(
-            on: peers, Self.fetchFunction, ListNames(names: [name]), returning: ListCopies.self, timeout: Self.fetchTimeout)
-        var copies: [NodeName: Result<TodoList?, RPCError>] = [:]
-        for (peer, result) in results {
-            switch result {
-            case .success(let answer) where answer.partial: copies[peer] = await rest(of: name, from: peer, after: answer)
-            case .success(let answer): copies[peer] = .success(answer.lists.first { $0.name == name }?.list)
-            case .failure(let error): copies[peer] = .failure(error)
-            }
+        await withTaskGroup { group in
+            for peer in peers { group.addTask { [fetches] in (peer, await fetches.copy(of: name, from: peer)) } }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
-        return copies
-    }
-
-    /// `peer`'s copy of `name`, of which `first` holds a part, with the parts that follow it.
-    /// A peer whose parts make no headway has not answered.
-    private func rest(of name: String, from peer: NodeName, after first: ListCopies) async -> Result<TodoList?, RPCError> {
-        guard var copy = first.lists.first(where: { $0.name == name })?.list else { return .success(nil) }
-        let noHeadway = RPCError.badArguments("cannot read the answer: \(CatchUpError.noHeadway(name))")
-        var answer = first
-        while answer.partial {
-            guard let last = answer.lists.last?.list.records.last?.id else { return .failure(noHeadway) }
-            do {
-                answer = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: [name], after: last),
-                                                 returning: ListCopies.self, timeout: Self.fetchTimeout)
-            } catch {
-                return .failure(error)
-            }
-            guard let part = answer.lists.first(where: { $0.name == name })?.list,
-                  part.records.first.map({ $0.id > last }) ?? !answer.partial
-            else { return .failure(noHeadway) }
-            _ = copy.merge(part)
-        }
-        return .success(copy)
     }
 
     /// Catch-up (anti-entropy) from `peer`: compares digest buckets, then the digests of the
@@ -154,21 +134,20 @@ public struct TodoDatabase: Sendable {
                                                      returning: ListCopies.self, timeout: .seconds(30))
                 let changed = try await local.apply(copies.lists.map { ($0.name, $0.list.asChange) })
                 for name in zip(copies.lists, changed).filter(\.1).map(\.0.name) where gained.last != name { gained.append(name) }
-                // The answer covers the batch up to its last list (it stops at its byte bound),
-                // or up to that list's last record when it holds a part of it: the next request
-                // begins with that list, after that record.
-                let lastIndex = copies.lists.last.flatMap { batch.firstIndex(of: $0.name) }
+                // The next request begins after the names the answer covers: with the list it
+                // holds a part of, after that part's last record.
                 let previous = after
                 after = nil
                 if copies.partial {
-                    guard let lastIndex, let lastRecord = copies.lists.last?.list.records.last?.id,
-                          lastIndex > 0 || previous.map({ lastRecord > $0 }) ?? true
-                    else { throw CatchUpError.noHeadway(batch[lastIndex ?? 0]) }
+                    guard copies.covered < batch.count, copies.lists.last?.name == batch[copies.covered],
+                          let lastRecord = copies.lists.last?.list.records.last?.id,
+                          copies.covered > 0 || previous.map({ lastRecord > $0 }) ?? true
+                    else { throw CatchUpError.noHeadway(batch[min(copies.covered, batch.count - 1)]) }
                     after = lastRecord
-                    remaining = remaining.dropFirst(lastIndex)
                 } else {
-                    remaining = remaining.dropFirst(lastIndex.map { $0 + 1 } ?? batch.count)
+                    guard copies.covered > 0 else { throw CatchUpError.noHeadway(batch[0]) }
                 }
+                remaining = remaining.dropFirst(min(copies.covered, batch.count))
             }
             if !gained.isEmpty {
                 let compared = "\(buckets.count) of \(DigestBuckets.count) digest buckets, then \(theirs.digests.count) list digests"

@@ -187,11 +187,14 @@ public final class TodoStore: Sendable {
     /// another thread, 200 times an answer.
     func copies(of names: [String], after: EntryID?, maxBytes: Int) async throws -> ListCopies {
         try await pool.read { db in
-            var copies = ListCopies(lists: [])
+            var copies = ListCopies(lists: [], covered: 0)
             var bytes = 0
             for (index, name) in names.enumerated() {
                 let room = maxBytes - bytes - name.utf8.count
-                guard let part = try Self.part(of: name, after: index == 0 ? after : nil, maxBytes: room, db) else { continue }
+                guard let part = try Self.part(of: name, after: index == 0 ? after : nil, maxBytes: room, db) else {
+                    copies.covered += 1
+                    continue
+                }
                 if !copies.lists.isEmpty, !part.complete || part.bytes > room { break }  // The next answer begins with it.
                 copies.lists.append(NamedList(name: name, list: part.list))
                 bytes += part.bytes + name.utf8.count
@@ -199,6 +202,7 @@ public final class TodoStore: Sendable {
                     copies.partial = true
                     break
                 }
+                copies.covered += 1
             }
             return copies
         }

@@ -53,6 +53,25 @@ struct GlobalNameTests {
         }
     }
 
+    /// The names a node took with it are logged in one line of bounded size: the first 20,
+    /// then how many more.
+    @Test func theNamesOfANodeGoneAreLoggedInABoundedLine() async throws {
+        try await withTestCluster { cluster in
+            let nodes = try await cluster.startMesh(2)
+            let owner = nodes[1].runtime.spawn(idle)
+            for index in 0..<25 { #expect(try await nodes[1].global.register("name\(index)", owner) == nil) }
+            try await eventually("registered on the other") { nodes[0].global.registered().count == 25 }
+            await nodes[1].shutdown()
+            let prefix = "global: names of \(nodes[1].name) dropped: "
+            try await eventually("the names are dropped") { cluster.logs.contains(prefix) }
+            let line = try #require(cluster.logs.all.first { $0.contains(prefix) })
+            #expect(line.hasSuffix(" and 5 more"), "\(line)")
+            #expect(line.components(separatedBy: "name").count - 1 == 20 + 1, "\(line)")  // + "names of"
+        }
+        #expect(GlobalNameServer.listed(["a", "b"], shown: 2) == "a, b")
+        #expect(GlobalNameServer.listed(["a", "b", "c"], shown: 2) == "a, b and 1 more")
+    }
+
     /// Every node watches an owner once, however many names it has: all of them go when it
     /// dies, on every node.
     @Test func allTheNamesOfAnOwnerGoWithIt() async throws {

@@ -194,6 +194,18 @@ struct ListCopies: Codable, Sendable, WireCodable {
         // Every list is one of the names covered, or the part that follows them.
         guard lists.count <= covered + (partial ? 1 : 0) else { throw .malformed("more lists than names covered") }
     }
+
+    /// Whether this is an answer to a request for `names`: it covers some of them (or holds a
+    /// part of the first), each whole list is one of those it covers, and the part is of the
+    /// name after them.
+    func answers(_ names: [String]) -> Bool {
+        guard (0...names.count).contains(covered) else { return false }
+        let coveredNames = Set(names.prefix(covered))
+        guard partial, let part = lists.last else {
+            return covered > 0 && lists.allSatisfy { coveredNames.contains($0.name) }
+        }
+        return covered < names.count && part.name == names[covered] && lists.dropLast().allSatisfy { coveredNames.contains($0.name) }
+    }
 }
 
 extension TodoList {

@@ -80,7 +80,7 @@ import Testing
         let short = ListFetches.copies(in: .success(ListCopies(lists: [], covered: 1)), for: names)
         #expect(short.uncovered == ["b", "c", "d"] && whole(short.copies["a"]) == .success(nil))
 
-        let cannot = RPCError.badArguments("cannot read the answer: it does not answer the lists asked")
+        let cannot = RPCError.badArguments("cannot read the answer: the answer does not answer the lists asked")
         for wrong in [
             ListCopies(lists: [NamedList(name: "d", list: list)], covered: 2),  // a list beyond those covered
             ListCopies(lists: [], covered: 5),  // more names than asked

@@ -474,6 +474,35 @@ struct TodoClusterTests {
         }
     }
 
+    /// A peer whose answer is not one to the request (a list not asked; none of the lists
+    /// asked covered), as a bug or a hostile peer with the cookie might send, ends that
+    /// catch-up with a clear line: the loop goes on after the names an answer covers, and
+    /// would ask for ever. Nothing in such an answer is stored.
+    @Test func catchUpStopsAtAPeerWhoseAnswerIsNotOneToTheRequest() async throws {
+        try await withTodoCluster { todo in
+            let systems = try await todo.startSystems(1)
+            let peer = try await todo.cluster.startNode("blank")
+            var list = TodoList()
+            _ = list.add(date: try #require(TodoDate("2018-12-19")), title: "stray", by: "blank@localhost", atMillis: 1)
+            let stray = list, fetches = Atomic(0)
+            peer.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) in DigestBuckets(digests: ["asked": 1]) }
+            peer.rpc.register(TodoDatabase.digestsFunction) { (_: BucketNumbers) in ListDigests(digests: ["asked": 1]) }
+            peer.rpc.register(TodoDatabase.fetchFunction) { (_: ListNames) -> ListCopies in
+                // The first answer holds a list not asked; the next ones cover nothing.
+                fetches.add(1, ordering: .relaxed).newValue == 1
+                    ? ListCopies(lists: [NamedList(name: "stray", list: stray)], covered: 1) : ListCopies(lists: [], covered: 0)
+            }
+            let stopped = "catch-up from blank@localhost stopped: the answer does not answer the lists asked"
+            try #require(await systems[0].node.connect(peer.name))
+            try await eventually("the round at the peer's coming stops") { todo.cluster.logs.contains(stopped) }
+            let before = (fetches: fetches.load(ordering: .relaxed), lines: todo.cluster.logs.all.filter { $0.contains(stopped) }.count)
+            #expect(await systems[0].database.catchUp(from: peer.name).isEmpty)
+            #expect(fetches.load(ordering: .relaxed) - before.fetches == 1)
+            #expect(todo.cluster.logs.all.filter { $0.contains(stopped) }.count > before.lines)
+            #expect(try await systems[0].database.local.load("stray") == nil)
+        }
+    }
+
     /// A server that starts merges its peers' copies whole, a copy too big for one answer
     /// part after part: its first part alone (oldest records first) lacked the newest writes,
     /// those a node that was away missed.

@@ -70,17 +70,13 @@ final class ListFetches: Sendable {
         case .failure(let error):
             failure = error
         case .success(let answer):
-            let part = answer.partial ? answer.lists.last : nil
-            let whole = answer.lists.dropLast(part == nil ? 0 : 1)
-            guard (0...names.count).contains(answer.covered), answer.covered > 0 || part != nil,
-                  case let covered = Set(names.prefix(answer.covered)), whole.allSatisfy({ covered.contains($0.name) }),
-                  part.map({ answer.covered < names.count && $0.name == names[answer.covered] }) ?? true
-            else {
-                failure = .badArguments("cannot read the answer: it does not answer the lists asked")
+            guard answer.answers(names) else {
+                failure = .badArguments("cannot read the answer: \(CatchUpError.notAnAnswer)")
                 break
             }
-            var copies = Dictionary(uniqueKeysWithValues: covered.map { ($0, Answered.whole(.success(nil))) })
-            for list in whole { copies[list.name] = .whole(.success(list.list)) }
+            let part = answer.partial ? answer.lists.last : nil
+            var copies = Dictionary(names.prefix(answer.covered).map { ($0, Answered.whole(.success(nil))) }, uniquingKeysWith: { first, _ in first })
+            for list in answer.lists.dropLast(part == nil ? 0 : 1) { copies[list.name] = .whole(.success(list.list)) }
             if let part { copies[part.name] = .part(part.list) }
             return (copies, Array(names.dropFirst(answer.covered + (part == nil ? 0 : 1))))
         }

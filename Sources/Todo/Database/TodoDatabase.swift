@@ -132,6 +132,7 @@ public struct TodoDatabase: Sendable {
                 let batch = Array(remaining.prefix(Self.catchUpBatch))
                 let copies = try await node.rpc.call(peer, Self.fetchFunction, ListNames(names: batch, after: after),
                                                      returning: ListCopies.self, timeout: .seconds(30))
+                guard copies.answers(batch) else { throw CatchUpError.notAnAnswer }
                 let changed = try await local.apply(copies.lists.map { ($0.name, $0.list.asChange) })
                 for name in zip(copies.lists, changed).filter(\.1).map(\.0.name) where gained.last != name { gained.append(name) }
                 // The next request begins after the names the answer covers: with the list it
@@ -139,15 +140,12 @@ public struct TodoDatabase: Sendable {
                 let previous = after
                 after = nil
                 if copies.partial {
-                    guard copies.covered < batch.count, copies.lists.last?.name == batch[copies.covered],
-                          let lastRecord = copies.lists.last?.list.records.last?.id,
+                    guard let lastRecord = copies.lists.last?.list.records.last?.id,
                           copies.covered > 0 || previous.map({ lastRecord > $0 }) ?? true
-                    else { throw CatchUpError.noHeadway(batch[min(copies.covered, batch.count - 1)]) }
+                    else { throw CatchUpError.noHeadway(batch[copies.covered]) }
                     after = lastRecord
-                } else {
-                    guard copies.covered > 0 else { throw CatchUpError.noHeadway(batch[0]) }
                 }
-                remaining = remaining.dropFirst(min(copies.covered, batch.count))
+                remaining = remaining.dropFirst(copies.covered)
             }
             if !gained.isEmpty {
                 let compared = "\(buckets.count) of \(DigestBuckets.count) digest buckets, then \(theirs.digests.count) list digests"
@@ -235,10 +233,13 @@ public struct TodoDatabase: Sendable {
 enum CatchUpError: Error, CustomStringConvertible {
     /// The peer answered with a part of a list that went no further than the part before.
     case noHeadway(String)
+    /// The peer's answer is not one to the request (`ListCopies.answers`).
+    case notAnAnswer
 
     var description: String {
         switch self {
         case .noHeadway(let list): "the answer for list \(list) went no further than the one before"
+        case .notAnAnswer: "the answer does not answer the lists asked"
         }
     }
 }

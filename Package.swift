@@ -61,6 +61,7 @@ let package = Package(
             name: "Todo",
             dependencies: [
                 "Cluster", "OSProcess", "Processes",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

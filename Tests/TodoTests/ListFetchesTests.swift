@@ -32,7 +32,8 @@ import Testing
     }
 
     /// A request holds at most `maxNames` names (the peer reads no more); the names an answer
-    /// did not reach go first in the next, with whoever asked them.
+    /// did not reach go first in the next, with whoever asked them, before those who asked
+    /// for the same name meanwhile.
     @Test func aRequestIsBoundedAndTheNamesAnAnswerDidNotReachGoFirst() throws {
         var gathered = GatheredFetches<Int>(maxNames: 2, timeout: .seconds(2))
         let asked = gathered.ask("q", of: p1, for: 0, at: start)
@@ -41,9 +42,10 @@ import Testing
         let afterFirst = gathered.answered(first, uncovered: [], at: start).batch
         let second = try #require(afterFirst)
         #expect(second.names == ["x", "y"])
+        #expect(gathered.ask("y", of: p1, for: 9, at: start) == nil)
         let afterSecond = gathered.answered(second, uncovered: ["y"], at: start).batch
         let third = try #require(afterSecond)
-        #expect(third.names == ["y", "z"] && third.asks["y"]?.map(\.waiter) == [2])
+        #expect(third.names == ["y", "z"] && third.asks["y"]?.map(\.waiter) == [2, 9])
         #expect(gathered.answered(third, uncovered: [], at: start).batch == nil)
     }
 

@@ -1,4 +1,5 @@
 import Cluster
+import DequeModule
 
 /// The lists a node's servers ask one peer for, gathered into one `todo.fetch` while another
 /// is on its way to that peer (as the writer gathers stores): after a heal every running
@@ -28,7 +29,7 @@ struct GatheredFetches<Waiter> {
 
     /// The asks waiting for one peer, and whether a request to it is on its way.
     private struct Queue {
-        var names: [String] = []
+        var names: Deque<String> = []
         var asks: [String: [Ask]] = [:]
         var sending = false
 
@@ -37,6 +38,18 @@ struct GatheredFetches<Waiter> {
             guard let name = more.first?.name else { return }
             if asks[name] == nil { names.append(name) }
             asks[name, default: []] += more
+        }
+
+        /// Puts asks that went out back in front, before those waiting for the same name.
+        mutating func addFirst(_ sent: [Ask]) {
+            guard let name = sent.first?.name else { return }
+            if let waiting = asks[name], let index = names.firstIndex(of: name) {
+                names.remove(at: index)
+                asks[name] = sent + waiting
+            } else {
+                asks[name] = sent
+            }
+            names.prepend(name)
         }
     }
 
@@ -57,14 +70,9 @@ struct GatheredFetches<Waiter> {
     /// again, first. Answers the next request to `peer`, if asks wait, and the asks that
     /// waited past `timeout` and fail unsent.
     mutating func answered(_ batch: Batch, uncovered: [String], at now: ContinuousClock.Instant) -> (batch: Batch?, expired: [Waiter]) {
-        if !uncovered.isEmpty {
-            var again = Queue()
-            for name in uncovered { again.add(batch.asks[name] ?? []) }
-            if let waiting = queues[batch.peer] {
-                for name in waiting.names { again.add(waiting.asks[name] ?? []) }
-            }
-            again.sending = true
-            queues[batch.peer] = again
+        if !uncovered.isEmpty, var queue = queues.removeValue(forKey: batch.peer) {
+            for name in uncovered.reversed() { queue.addFirst(batch.asks[name] ?? []) }
+            queues[batch.peer] = queue
         }
         return next(for: batch.peer, at: now)
     }
@@ -75,25 +83,21 @@ struct GatheredFetches<Waiter> {
     }
 
     private mutating func next(for peer: NodeName, at now: ContinuousClock.Instant) -> (batch: Batch?, expired: [Waiter]) {
-        guard var queue = queues[peer] else { return (nil, []) }
+        // Taken out of the table, so that it is changed in place, not copied.
+        guard var queue = queues.removeValue(forKey: peer) else { return (nil, []) }
         var expired: [Waiter] = []
         var names: [String] = []
         var asks: [String: [Ask]] = [:]
-        var taken = 0
-        for name in queue.names {
-            guard names.count < maxNames else { break }
-            taken += 1
-            let asked = queue.asks[name] ?? []
+        while names.count < maxNames, let name = queue.names.popFirst() {
+            let asked = queue.asks.removeValue(forKey: name) ?? []
             expired += asked.filter { now - $0.since >= timeout }.map(\.waiter)
             let timely = asked.filter { now - $0.since < timeout }
             guard !timely.isEmpty else { continue }
             names.append(name)
             asks[name] = timely
         }
-        for name in queue.names.prefix(taken) { queue.asks[name] = nil }
-        queue.names.removeFirst(taken)
         queue.sending = !names.isEmpty
-        queues[peer] = queue.names.isEmpty && !queue.sending ? nil : queue
+        if queue.sending || !queue.names.isEmpty { queues[peer] = queue }
         return (names.isEmpty ? nil : Batch(peer: peer, names: names, asks: asks), expired)
     }
 }

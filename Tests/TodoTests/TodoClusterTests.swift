@@ -452,25 +452,14 @@ struct TodoClusterTests {
     /// hostile peer with the cookie might send) ends that catch-up with a clear line: the
     /// loop asks after the part's last record, and would ask for ever.
     @Test func catchUpStopsAtAPeerWhosePartsMakeNoHeadway() async throws {
-        try await withTodoCluster { todo in
-            let systems = try await todo.startSystems(1)
-            let peer = try await todo.cluster.startNode("stuck")
-            var list = TodoList()
-            _ = list.add(date: try #require(TodoDate("2018-12-19")), title: "again", by: "stuck@localhost", atMillis: 1)
-            let part = list, fetches = Atomic(0)
-            peer.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) in DigestBuckets(digests: ["loop": 1]) }
-            peer.rpc.register(TodoDatabase.digestsFunction) { (_: BucketNumbers) in ListDigests(digests: ["loop": 1]) }
-            peer.rpc.register(TodoDatabase.fetchFunction) { (_: ListNames) -> ListCopies in
-                fetches.add(1, ordering: .relaxed)
-                return ListCopies(lists: [NamedList(name: "loop", list: part)], covered: 0, partial: true)
-            }
-            let stopped = "catch-up from stuck@localhost stopped: the answer for list loop went no further than the one before"
-            // The node catches up from the peer as it comes (its own round), then once more here.
-            try #require(await systems[0].node.connect(peer.name))
-            try await eventually("the round at the peer's coming stops") { todo.cluster.logs.contains(stopped) }
-            let before = fetches.load(ordering: .relaxed)
-            #expect(await systems[0].database.catchUp(from: peer.name).isEmpty)
-            #expect(fetches.load(ordering: .relaxed) - before == 2)
+        let stopped = "catch-up from stuck@localhost stopped: the answer for list loop went no further than the one before"
+        try await catchUp(fromAPeer: "stuck", claiming: "loop", answering: { _, part in
+            ListCopies(lists: [NamedList(name: "loop", list: part)], covered: 0, partial: true)
+        }, stopsWith: stopped) { todo, system, peer, fetches in
+            // The node caught up from the peer as it came (its own round); once more here.
+            let before = fetches()
+            #expect(await system.database.catchUp(from: peer).isEmpty)
+            #expect(fetches() - before == 2)
         }
     }
 
@@ -479,27 +468,42 @@ struct TodoClusterTests {
     /// catch-up with a clear line: the loop goes on after the names an answer covers, and
     /// would ask for ever. Nothing in such an answer is stored.
     @Test func catchUpStopsAtAPeerWhoseAnswerIsNotOneToTheRequest() async throws {
+        let stopped = "catch-up from blank@localhost stopped: the answer does not answer the lists asked"
+        // The first answer holds a list not asked; the next ones cover nothing.
+        try await catchUp(fromAPeer: "blank", claiming: "asked", answering: { fetch, stray in
+            fetch == 1 ? ListCopies(lists: [NamedList(name: "stray", list: stray)], covered: 1) : ListCopies(lists: [], covered: 0)
+        }, stopsWith: stopped) { todo, system, peer, fetches in
+            let before = (fetches: fetches(), lines: todo.cluster.logs.all.filter { $0.contains(stopped) }.count)
+            #expect(await system.database.catchUp(from: peer).isEmpty)
+            #expect(fetches() - before.fetches == 1)
+            #expect(todo.cluster.logs.all.filter { $0.contains(stopped) }.count > before.lines)
+            let stored = try await system.database.local.load("stray")
+            #expect(stored == nil)
+        }
+    }
+
+    /// One node beside a peer (with the cookie) that claims a copy of `list` other than the
+    /// node's and answers its `n`th `todo.fetch` (from 1) with `answer(n, entry)`, `entry` a
+    /// list of one entry of its own; once the node's catch-up at the peer's coming has
+    /// stopped with `line`, `body` gets the node, the peer and the count of fetches so far.
+    private func catchUp(
+        fromAPeer name: String, claiming list: String, answering answer: @escaping @Sendable (Int, TodoList) -> ListCopies,
+        stopsWith line: String, _ body: (TodoTestCluster, TodoSystem, NodeName, @Sendable () -> Int) async throws -> Void
+    ) async throws {
         try await withTodoCluster { todo in
             let systems = try await todo.startSystems(1)
-            let peer = try await todo.cluster.startNode("blank")
-            var list = TodoList()
-            _ = list.add(date: try #require(TodoDate("2018-12-19")), title: "stray", by: "blank@localhost", atMillis: 1)
-            let stray = list, fetches = Atomic(0)
-            peer.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) in DigestBuckets(digests: ["asked": 1]) }
-            peer.rpc.register(TodoDatabase.digestsFunction) { (_: BucketNumbers) in ListDigests(digests: ["asked": 1]) }
+            let peer = try await todo.cluster.startNode(name)
+            var entry = TodoList()
+            _ = entry.add(date: try #require(TodoDate("2018-12-19")), title: "from \(name)", by: peer.name.description, atMillis: 1)
+            let fetches = Atomic(0), oneEntry = entry
+            peer.rpc.register(TodoDatabase.bucketsFunction) { (_: Int) in DigestBuckets(digests: [list: 1]) }
+            peer.rpc.register(TodoDatabase.digestsFunction) { (_: BucketNumbers) in ListDigests(digests: [list: 1]) }
             peer.rpc.register(TodoDatabase.fetchFunction) { (_: ListNames) -> ListCopies in
-                // The first answer holds a list not asked; the next ones cover nothing.
-                fetches.add(1, ordering: .relaxed).newValue == 1
-                    ? ListCopies(lists: [NamedList(name: "stray", list: stray)], covered: 1) : ListCopies(lists: [], covered: 0)
+                answer(fetches.add(1, ordering: .relaxed).newValue, oneEntry)
             }
-            let stopped = "catch-up from blank@localhost stopped: the answer does not answer the lists asked"
             try #require(await systems[0].node.connect(peer.name))
-            try await eventually("the round at the peer's coming stops") { todo.cluster.logs.contains(stopped) }
-            let before = (fetches: fetches.load(ordering: .relaxed), lines: todo.cluster.logs.all.filter { $0.contains(stopped) }.count)
-            #expect(await systems[0].database.catchUp(from: peer.name).isEmpty)
-            #expect(fetches.load(ordering: .relaxed) - before.fetches == 1)
-            #expect(todo.cluster.logs.all.filter { $0.contains(stopped) }.count > before.lines)
-            #expect(try await systems[0].database.local.load("stray") == nil)
+            try await eventually("the round at the peer's coming stops") { todo.cluster.logs.contains(line) }
+            try await body(todo, systems[0], peer.name, { fetches.load(ordering: .relaxed) })
         }
     }
 

@@ -195,6 +195,28 @@ struct MembershipTests {
         }
     }
 
+    /// A peer dropped as silent that speaks again on its old connection (it was frozen past
+    /// the tick time, and goes on) is told the connection was dropped, and dialled at once:
+    /// not at the next attempt of the back-off, which here is longer than the test.
+    @Test func aDroppedPeerHeardAgainOnItsOldConnectionIsDialledAtOnce() async throws {
+        try await withTestCluster(tickTime: .milliseconds(800)) { cluster in
+            let slow: (inout ClusterSettings) -> Void = { $0.reconnectBackoff = .seconds(120) ... .seconds(120) }
+            let a = try await cluster.startNode("a", configure: slow)
+            let b = try await cluster.startNode("b", configure: slow)
+            try #require(await b.connect(a.name))
+            let (_, next) = try await nodeEvents(of: a)
+            // a stops hearing b, as if b were frozen; b still hears a, as a frozen node hears
+            // nothing amiss when it goes on.
+            a.cut(b.name)
+            #expect(try await next() == .down(b.name, reason: .netTickTimeout, hidden: false))
+            a.restore(b.name)
+            b.runtime.send("still here", toName: "nobody", on: a.name.description)
+            #expect(try await next() == .up(b.name, hidden: false))
+            try await cluster.waitForMesh([a, b])
+            #expect(cluster.logs.contains("told b@localhost that its old connection was dropped"))
+        }
+    }
+
     /// A node with a short tick time keeps a peer with a long one, visible or hidden (a `todo`
     /// client has the default 15 s; `todo-node --tick-time 2` may be its node): the peer's
     /// heartbeats keep up with the shorter tick. Before, the node declared the peer down after

@@ -115,9 +115,14 @@ extension TransportLoop {
         closedConnectionFrames += 1
         if closedConnections[index].told { return true }
         if !cut.isEmpty, cut.contains(closedConnections[index].name) { return true }  // a cut network carries no answer
+        let name = closedConnections[index].name
         if reply(id, .goodbye(.disconnect)) {
-            logger.info("told \(closedConnections[index].name) that its old connection was dropped")
+            logger.info("told \(name) that its old connection was dropped")
             closedConnections[index].told = true
+            // It lives (a node frozen past the tick time goes on; a cut heals): dialled now,
+            // not at the back-off's next attempt. A node stopped for about 17 s met its peer
+            // again 4.0 to 4.6 s after it went on, each serving the same lists meanwhile.
+            if lost[name] != nil { lost[name] = Lost(backoff: settings.reconnectBackoff.lowerBound, nextAttempt: now) }
         }
         return true
     }

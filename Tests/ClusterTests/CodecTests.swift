@@ -186,7 +186,9 @@ struct Person: Codable, Hashable, Sendable {
             return try registry.decode(from: &reader) as? T
         }
         let sync = try #require(try roundTrip(GlobalSync(from: "a@localhost", names: names)))
-        #expect(sync.from == "a@localhost" && sync.names == names)
+        #expect(sync.from == "a@localhost" && sync.names == names && !sync.more)
+        let part = try #require(try roundTrip(GlobalSync(from: "a@localhost", names: names, more: true)))
+        #expect(part.names == names && part.more)
         let update = try #require(try roundTrip(GlobalUpdate(name: "x", pid: pid, registered: false)))
         #expect(update.name == "x" && update.pid == pid && !update.registered)
         let request = try #require(try roundTrip(GlobalRequest(name: "y", pid: pid, register: true, tag: tag, replyTo: pid)))
@@ -210,6 +212,8 @@ struct Person: Codable, Hashable, Sendable {
         }
         var twiceReader = WireReader(twice.bytes)
         #expect(try GlobalSync(from: &twiceReader).names == ["n": Pid(node: "a@h", incarnation: 1, serial: 1)])
+        var trailing = WireReader(twice.bytes + [2])
+        #expect(throws: WireError.malformed("not a part of a table to go on")) { try GlobalSync(from: &trailing) }
     }
 
     /// Found by hash or by scan, a container answers `contains` and optional fields alike,

@@ -53,6 +53,33 @@ struct GlobalNameTests {
         }
     }
 
+    /// A table goes in parts of a bounded number of names, every name once, the last part
+    /// saying so; an empty table is one part.
+    @Test func aTableIsSentInPartsOfBoundedSize() {
+        let names = Dictionary(uniqueKeysWithValues: (0..<25).map { ("n\($0)", Pid(node: "a@h", incarnation: 1, serial: UInt64($0 + 1))) })
+        let parts = GlobalSync.parts(from: "a@h", names: names, size: 10)
+        #expect(parts.map(\.names.count) == [10, 10, 5] && parts.map(\.more) == [true, true, false])
+        #expect(parts.reduce(into: [String: Pid]()) { $0.merge($1.names) { first, _ in first } } == names)
+        #expect(parts.allSatisfy { $0.from == "a@h" })
+        let empty = GlobalSync.parts(from: "a@h", names: [:], size: 10)
+        #expect(empty.count == 1 && empty.allSatisfy { $0.names.isEmpty && !$0.more })
+    }
+
+    /// A peer that comes up gets the table in parts, and holds every name once the last has
+    /// come: only then is it synced.
+    @Test func aPeerTakesInATableSentInParts() async throws {
+        try await withTestCluster { cluster in
+            let a = try await cluster.startNode("a") { $0.namesPerSyncPart = 3 }
+            let owner = a.runtime.spawn(idle)
+            let names = (0..<10).map { "part\($0)" }
+            for name in names { #expect(try await a.global.register(name, owner) == nil) }
+            let b = try await cluster.startNode("b")
+            try #require(await b.connect(a.name))
+            #expect(try await b.global.sync())
+            #expect(names.allSatisfy { b.global.whereis($0) == owner })
+        }
+    }
+
     /// The names a node took with it are logged in one line of bounded size: the first 20,
     /// then how many more.
     @Test func theNamesOfANodeGoneAreLoggedInABoundedLine() async throws {

@@ -51,14 +51,19 @@ extension GlobalUpdate: WireCodable {
 }
 
 extension GlobalSync: WireCodable {
+    // `more` is written only when set.
     func encode(to writer: inout WireWriter) {
         writer.writeString(from)
         writer.writeNamed(names.map { ($0.key, $0.value) })
+        if more { writer.write(1) }
     }
 
     /// A name written twice (only a broken or hostile peer writes one) keeps its first pid.
     init(from reader: inout WireReader) throws(WireError) {
         from = try reader.readString()
         names = Dictionary(try reader.readNamed(Pid.self, "name"), uniquingKeysWith: { first, _ in first })
+        guard !reader.isAtEnd else { return }
+        guard try reader.read() == 1 else { throw .malformed("not a part of a table to go on") }
+        more = true
     }
 }

@@ -22,10 +22,26 @@ struct GlobalUpdate: Sendable {
     let registered: Bool
 }
 
-/// A node's whole table, sent to each peer that comes up (`:global`'s sync).
+/// A node's whole table, sent to each peer that comes up (`:global`'s sync), in parts: one
+/// message could hold at most about 1.3 million names (64 MiB), and the peer's transport
+/// thread reads each message whole, holding up every other message from this node meanwhile.
 struct GlobalSync: Sendable {
     let from: String
     let names: [String: Pid]
+    /// Parts of the table follow: the peer holds the table once the last has come.
+    var more = false
+
+    /// `names` in parts of at most `size` names, in the order to send them (one part when
+    /// there are none).
+    static func parts(from: String, names: [String: Pid], size: Int) -> [GlobalSync] {
+        let all = Array(names), size = max(1, size)
+        let starts = Array(stride(from: 0, to: max(all.count, 1), by: size))
+        return starts.map { start in
+            let part = all[start..<min(start + size, all.count)]
+            return GlobalSync(from: from, names: Dictionary(uniqueKeysWithValues: part.map { ($0.key, $0.value) }),
+                              more: start != starts.last)
+        }
+    }
 }
 
 /// Local only: answered once this node has every current peer's table.

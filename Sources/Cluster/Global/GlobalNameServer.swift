@@ -72,7 +72,7 @@ struct GlobalNameServer {
                 sync.names.filter { table.whereis($0.key) == $0.value || table.overruled[$0.key] == $0.value }
             }
             for (name, pid) in kept { watch(name, pid, context: context) }
-            if let from = try? NodeName(parsing: sync.from, defaultHost: "-") { syncedOver[from] = node.connection(to: from) }
+            if !sync.more, let from = try? NodeName(parsing: sync.from, defaultHost: "-") { syncedOver[from] = node.connection(to: from) }
         case let request as GlobalLockRequest:
             let before = locks.holders
             var answered: [GlobalLockRequest] = []
@@ -117,7 +117,9 @@ struct GlobalNameServer {
             switch event {
             case .up(let peer, hidden: false):
                 let names = changeTable { $0.names }
-                context.runtime.send(GlobalSync(from: node.name.description, names: names), toName: Self.name, on: peer.description)
+                for part in GlobalSync.parts(from: node.name.description, names: names, size: node.settings.namesPerSyncPart) {
+                    context.runtime.send(part, toName: Self.name, on: peer.description)
+                }
                 // The leader until now hands the lock holders on (the newcomer may lead next).
                 if ([node.name] + node.nodes().filter { $0 != peer }).min() == node.name, !locks.holders.isEmpty {
                     context.runtime.send(GlobalLockHolders(holders: locks.holders), toName: Self.name, on: peer.description)

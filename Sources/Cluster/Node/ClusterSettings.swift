@@ -40,6 +40,8 @@ public struct ClusterSettings: Sendable {
     public var acceptTimeout: Duration = .seconds(3)
     /// Back-off between attempts to reach a peer lost without a goodbye.
     public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)
+    /// Global names per message of the table sent to a peer that comes up (about 0.5 MB).
+    public var namesPerSyncPart = 10_000
     /// How often the transport reads every socket, whatever their descriptors signalled, and
     /// so the longest its poll waits: a safety net (ZeroMQ's descriptors signal changes, not
     /// states), which nothing should need. Tests make it long to show that nothing does.

@@ -17,9 +17,10 @@ import Crypto
 /// the dialled port, a proof made for one connection is worth nothing on another (a relay
 /// that hands node X's hello to node A shows A a port that is not A's).
 public enum Handshake {
-    /// 6: a `todo.fetch` answer tells how many of the lists asked it covers, which a node of
-    /// version 5 cannot read. 5: the global registry's messages in hand-written wire forms
-    /// (`GlobalMessages+Wire`). 4: tick times in the hello.
+    /// 6: a `todo.fetch` answer tells how many of the lists asked it covers, and the table of
+    /// global names comes in parts (`GlobalSync.more`), which a node of version 5 cannot read.
+    /// 5: the global registry's messages in hand-written wire forms (`GlobalMessages+Wire`).
+    /// 4: tick times in the hello.
     public static let version: UInt64 = 6
 
     enum Role: String {

@@ -121,7 +121,7 @@ import Testing
         }
         let requests = await peer.requests
         #expect(requests.first?.names == ["a"])
-        // The second holds every name asked meanwhile once; its answer reaches two lists, and
+        // The second holds every name asked meanwhile once; its answer reaches two at most, and
         // the next goes on with the rest, then the big list's parts.
         let second = try #require(requests.dropFirst().first?.names)
         #expect(Set(second) == ["b", "none", "c", "big"] && second.count == 4)

@@ -1,3 +1,4 @@
+import Cluster
 import Todo
 
 /// A read of one day of a list (`GET /entries`'s work on the list server's node, once the
@@ -26,5 +27,27 @@ enum ListReadBench {
         // Every read finds its day's share: the loop did its work.
         guard found >= reads * (entries / days.count) else { throw BenchFailure("reads of a day found \(found) entries in all") }
         return elapsed / Double(reads) * 1e9
+    }
+
+    /// Milliseconds to read one list of at least `bytes` on the wire, of entries with
+    /// 100-byte titles: the biggest part of a list a `todo.fetch` answer carries (8 MiB), which
+    /// its node's transport thread reads whole before any other message from that node.
+    static func decode(bytes: Int = 8 << 20) throws -> Double {
+        guard let day = TodoDate(year: 2018, month: 12, day: 19) else { throw BenchFailure("no such day") }
+        var list = TodoList()
+        var writer = WireWriter()
+        while writer.bytes.count < bytes {
+            for index in 0..<1_000 {
+                _ = list.add(date: day, title: String(repeating: "t", count: 100), by: "bench@localhost", atMillis: Int64(index))
+            }
+            writer = WireWriter()
+            list.encode(to: &writer)
+        }
+        let start = ContinuousClock.now
+        var reader = WireReader(writer.bytes)
+        let read = try TodoList(from: &reader)
+        let elapsed = seconds(ContinuousClock.now - start)
+        guard read.records.count == list.records.count else { throw BenchFailure("the list read back short") }
+        return elapsed * 1e3
     }
 }

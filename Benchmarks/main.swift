@@ -194,6 +194,7 @@ if wanted("list") {
     for entries in [80, 200] {
         report.add("list_read_by_day_\(entries)", median(try (0..<3).map { _ in try ListReadBench.measure(entries: entries) }), "ns/read")
     }
+    report.add("list_8mib_decode", median(try (0..<3).map { _ in try ListReadBench.decode() }), "ms")
 }
 
 if wanted("web") {

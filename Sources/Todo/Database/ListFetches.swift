@@ -14,20 +14,17 @@ final class ListFetches: Sendable {
 
     private let gathered: Mutex<GatheredFetches<Waiter>>
     private let fetch: Fetch
-    private let now: @Sendable () -> ContinuousClock.Instant
 
     /// An ask not sent within `timeout` fails as timed out.
-    init(maxNames: Int, timeout: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
-         fetch: @escaping Fetch) {
+    init(maxNames: Int, timeout: Duration, fetch: @escaping Fetch) {
         gathered = Mutex(GatheredFetches(maxNames: maxNames, timeout: timeout))
         self.fetch = fetch
-        self.now = now
     }
 
     /// `peer`'s copy of `name` (nil: it has none), or why it did not come.
     func copy(of name: String, from peer: NodeName) async -> Copy {
         await withCheckedContinuation { waiter in
-            guard let batch = gathered.withLock({ $0.ask(name, of: peer, for: waiter, at: now()) }) else { return }
+            guard let batch = gathered.withLock({ $0.ask(name, of: peer, for: waiter, at: .now) }) else { return }
             Task { await send(batch) }
         }
     }
@@ -43,7 +40,7 @@ final class ListFetches: Sendable {
         while let batch = next {
             let answer = await fetch(batch.peer, ListNames(names: batch.names))
             let (copies, uncovered) = Self.copies(in: answer, for: batch.names)
-            let step = gathered.withLock { $0.answered(batch, uncovered: uncovered, at: now()) }
+            let step = gathered.withLock { $0.answered(batch, uncovered: uncovered, at: .now) }
             next = step.batch
             for waiter in step.expired { waiter.resume(returning: .failure(.timeout)) }
             for (name, copy) in copies {

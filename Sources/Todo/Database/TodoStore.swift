@@ -264,7 +264,10 @@ public final class TodoStore: Sendable {
         // other is read, merged and replaced, as is one whose insert finds it stored after all.
         let addRecord = try db.cachedStatement(sql: "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
         return try changes.map { name, change in
-            let stored = try Self.firstRow(list, [name]) { row in (next: Int(row.int64(0)), digest: row.int64(1)) }
+            let stored = try list.firstRow(db, binding: { $0.text(name) }) { row in
+                let columns = Columns(row)
+                return (next: Int(columns.int64(0)), digest: columns.int64(1))
+            }
             var nextCounter = stored?.next ?? 1
             var digest = UInt64(bitPattern: stored?.digest ?? 0)
             var changed = stored == nil || change.nextCounter > nextCounter
@@ -274,24 +277,33 @@ public final class TodoStore: Sendable {
             for incoming in change.records {
                 var added = false
                 if incoming.id.counter >= unseen {
-                    try addRecord.execute(arguments: Self.columns(of: incoming, in: name))
+                    try addRecord.run(db) { Self.bind(incoming, in: name, &$0) }
                     added = db.changesCount > 0
                 }
                 let old: EntryRecord?, merged: EntryRecord
                 if added {
                     (old, merged) = (nil, incoming)
                 } else {
-                    old = try Self.firstRow(record, [name, incoming.id.counter, incoming.id.origin], Self.record) ?? nil
+                    old = try record.firstRow(db, binding: { row in
+                        row.text(name)
+                        row.int(incoming.id.counter)
+                        row.text(incoming.id.origin)
+                    }, read: { Self.record(Columns($0)) }) ?? nil
                     merged = old?.merged(with: incoming) ?? incoming
                     guard merged != old else { continue }
-                    try saveRecord.execute(arguments: Self.columns(of: merged, in: name))
+                    try saveRecord.run(db) { Self.bind(merged, in: name, &$0) }
                 }
                 digest = digest &- (old?.digest ?? 0) &+ merged.digest
                 nextCounter = max(nextCounter, merged.id.counter + 1)
                 changed = true
             }
             if changed {
-                try saveList.execute(arguments: [name, nextCounter, Int64(bitPattern: digest), DigestBuckets.bucket(of: name)])
+                try saveList.run(db) { row in
+                    row.text(name)
+                    row.int(nextCounter)
+                    row.int64(Int64(bitPattern: digest))
+                    row.int(DigestBuckets.bucket(of: name))
+                }
                 buckets.update(name, from: stored.map { UInt64(bitPattern: $0.digest) }, to: digest)
             }
             return changed
@@ -405,14 +417,7 @@ public final class TodoStore: Sendable {
         try Int.fetchOne(db.cachedStatement(sql: "SELECT next_id FROM lists WHERE name = ?"), arguments: [name])
     }
 
-    /// `read` of the first row of `statement`, if any (the first column of each query here is
-    /// an integer, which the cursor steps by).
-    private static func firstRow<T>(_ statement: Statement, _ arguments: StatementArguments, _ read: (Columns) -> T) throws -> T? {
-        let rows = try Int64.fetchCursor(statement, arguments: arguments)
-        return try withExtendedLifetime(rows) { try rows.next().map { _ in read(Columns(statement.sqliteStatement)) } }
-    }
-
-    /// The row a cursor has stepped its statement to, read by column index with GRDB's column
+    /// The row a statement has stepped to, read by column index with GRDB's column
     /// readers. GRDB's `Row` would first build a dictionary of the statement's column names,
     /// for every query: most of a POST's allocations were those.
     private struct Columns {
@@ -441,11 +446,19 @@ public final class TodoStore: Sendable {
             deleted: deleted)
     }
 
-    private static func columns(of record: EntryRecord, in list: String) -> StatementArguments {
-        [list, record.id.counter, record.id.origin,
-         record.date.description, record.dateStamp.clock, record.dateStamp.node,
-         record.title, record.titleStamp.clock, record.titleStamp.node,
-         record.deleted?.clock, record.deleted?.node]
+    /// A record's columns, in the table's order, for `INSERT ... VALUES`.
+    private static func bind(_ record: EntryRecord, in list: String, _ row: inout DirectBindings) {
+        row.text(list)
+        row.int(record.id.counter)
+        row.text(record.id.origin)
+        row.text(record.date.description)
+        row.int64(record.dateStamp.clock)
+        row.text(record.dateStamp.node)
+        row.text(record.title)
+        row.int64(record.titleStamp.clock)
+        row.text(record.titleStamp.node)
+        row.optionalInt64(record.deleted?.clock)
+        row.optionalText(record.deleted?.node)
     }
 }
 

@@ -31,7 +31,7 @@ enum ListReadBench {
 
     /// Milliseconds to read one list of at least `bytes` on the wire, of entries with
     /// 100-byte titles: the biggest part of a list a `todo.fetch` answer carries (8 MiB), which
-    /// its node's transport thread reads whole before any other message from that node.
+    /// the calling process reads (an rpc answer reaches it as bytes, off the transport thread).
     static func decode(bytes: Int = 8 << 20) throws -> Double {
         guard let day = TodoDate(year: 2018, month: 12, day: 19) else { throw BenchFailure("no such day") }
         var list = TodoList()

@@ -57,10 +57,13 @@ struct TodoRoutesTests {
         #expect(RequestChecks.crossSiteRefusal([.origin: "http://localhost:5454"], authority: nil) != nil)
     }
 
+    /// The guard stands in front of the router: a path no route takes asks for the token too,
+    /// and with it is the book's 404.
     @Test func aTokenIsRequiredOnEveryRouteButHealth() async throws {
         try await withApp(token: "s3cret") { client in
             for (uri, method) in [("/entries?list=bob&date=2018-12-19", HTTPRequest.Method.get), ("/metrics", .get),
-                                  ("/add_entry?list=bob&date=2018-12-19&title=x", .post), ("/lists/bob/entries", .get)] {
+                                  ("/add_entry?list=bob&date=2018-12-19&title=x", .post), ("/lists/bob/entries", .get),
+                                  ("/nothing", .get), ("/entries?list=bob&date=2018-12-19", .delete)] {
                 for headers: HTTPFields in [[:], [.authorization: "Bearer wrong!"], [.authorization: "s3cret"], [.authorization: "Bearer s3cre"]] {
                     try await client.execute(uri: uri, method: method, headers: headers) { response in
                         #expect(response.status == .unauthorized, "\(method) \(uri) \(headers)")
@@ -73,6 +76,10 @@ struct TodoRoutesTests {
             }
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/nothing", method: .get, headers: [.authorization: "Bearer s3cret"]) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body) == "not found")
             }
         }
     }

@@ -1,7 +1,8 @@
 import Hummingbird
 
 /// Unknown routes and methods (`GET /add_entry` included): the book's `404`, body `not found`.
-/// Any other error a handler lets escape is answered as a short line too, never a crash.
+/// It wraps only the router's answer to a request no route takes (`TodoRoutes.router` adds it
+/// after the routes); the routes' handlers answer their own errors (`TodoRoutes.respond`).
 public struct NotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
@@ -10,8 +11,6 @@ public struct NotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             return .text(.notFound, "not found")
-        } catch let error as HTTPError {
-            return .text(error.status, error.body ?? error.status.reasonPhrase)
         }
     }
 }

@@ -6,15 +6,22 @@ import Hummingbird
 /// can make the browser POST to `localhost:5454`; browsers say where such a request comes
 /// from (`Origin`, `Sec-Fetch-Site`), so a write from another site is refused with `403`.
 /// Clients that are not browsers (curl, scripts, haproxy's checks) send neither and pass.
-public struct RequestGuard<Context: RequestContext>: RouterMiddleware {
+///
+/// A responder in front of the router's, not a router middleware: a middleware calls the
+/// route through a closure, which the task hops back from after each call, and the guard and
+/// `NotFoundMiddleware` around every route cost a `GET /entries` 11 of its 49 task switches
+/// and about 3 µs of its node's CPU.
+public struct RequestGuard<Next: HTTPResponder>: HTTPResponder {
     /// Required as `Authorization: Bearer TOKEN` on every route but `/health`; nil: none.
     public let token: String?
+    let next: Next
 
-    public init(token: String? = nil) {
+    public init(token: String? = nil, next: Next) {
         self.token = token
+        self.next = next
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func respond(to request: Request, context: Next.Context) async throws -> Response {
         if let token, request.uri.path != "/health", !RequestChecks.bears(token, request.headers[.authorization]) {
             return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer", .contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required (Authorization: Bearer ...)")))
@@ -23,7 +30,17 @@ public struct RequestGuard<Context: RequestContext>: RouterMiddleware {
            let refusal = RequestChecks.crossSiteRefusal(request.headers, authority: request.head.authority) {
             return .text(.forbidden, refusal)
         }
-        return try await next(request, context)
+        return try await next.respond(to: request, context: context)
+    }
+}
+
+/// A router behind `RequestGuard`, for `Application(router:)`.
+public struct GuardedRouter<Context: RequestContext>: HTTPResponderBuilder {
+    let router: Router<Context>
+    let token: String?
+
+    public func buildResponder() -> RequestGuard<RouterResponder<Context>> {
+        RequestGuard(token: token, next: router.buildResponder())
     }
 }
 

@@ -18,10 +18,8 @@ public enum TodoRoutes {
     }
 
     /// The routes; `token`, when given, is required as a bearer token on all but `/health`.
-    public static func router(system: TodoSystem, token: String? = nil, started: ContinuousClock.Instant = .now) -> Router<BasicRequestContext> {
+    public static func router(system: TodoSystem, token: String? = nil, started: ContinuousClock.Instant = .now) -> GuardedRouter<BasicRequestContext> {
         let router = Router()
-        router.middlewares.add(NotFoundMiddleware())
-        router.middlewares.add(RequestGuard(token: token))
         let node = system.node
 
         router.post("/add_entry") { request, _ in
@@ -106,7 +104,9 @@ public enum TodoRoutes {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: system.metrics.render())))
         }
-        return router
+        // Added after the routes, so it wraps only what answers a request no route takes.
+        router.middlewares.add(NotFoundMiddleware())
+        return GuardedRouter(router: router, token: token)
     }
 
     private static func entries(of list: String, on date: TodoDate?, system: TodoSystem) async throws -> [TodoEntry] {

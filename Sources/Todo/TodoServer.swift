@@ -142,7 +142,9 @@ public struct TodoServer: GenServer {
             loaded = true
             shelves.open(shelf, for: name)
         }
-        await takeInNewCopies(context)
+        // Checked here first, as `takeInNewCopies` does: most requests have nothing to take
+        // in, and a call that may suspend is a hop of this server's task, in and out.
+        if shelf.peersTakenIn != database.node.visibleConnectionsMade { await takeInNewCopies(context) }
         let writer = writer
         switch request {
         case .entries(let date):

@@ -102,20 +102,19 @@ public final class TodoSystem: Sendable {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
-        guard await awaitJoinAttempt(until: deadline) else {
+        // Checked here first: once joined and synced, as nearly always, no call that may
+        // suspend (each is a hop of the request's task, in and out).
+        if !joinTried.load(ordering: .acquiring), await !awaitJoinAttempt(until: deadline) {
             metrics.unavailable()
             throw .unavailable("this node is still joining its cluster")
         }
-        await awaitPeersNames(until: deadline)
-        // A read looks its server up first; the first call uses what it found, without a
-        // second lookup.
-        var found: Pid?
-        if case .entries(let date) = request {
-            let name = TodoServer.globalName(list)
-            found = node.global.whereis(name)
-            if let server = found, !node.global.settledClash(name, keeping: server),
-               let entries = readFromShelf(list, server: server, on: date) { return .entries(entries) }
-        }
+        if !node.global.isSynced { await awaitPeersNames(until: deadline) }
+        // The server is looked up first; the first call uses what it found, without a second
+        // lookup (nor a call that may suspend, each a hop of the request's task).
+        let name = TodoServer.globalName(list)
+        var found = node.global.whereis(name)
+        if case .entries(let date) = request, let server = found, !node.global.settledClash(name, keeping: server),
+           let entries = readFromShelf(list, server: server, on: date) { return .entries(entries) }
         var pause = Duration.milliseconds(5)
         // Waits before the next try, longer each time; false when that would pass the deadline.
         func pausedForAnotherTry() async -> Bool {
@@ -136,8 +135,10 @@ public final class TodoSystem: Sendable {
                     } else {
                         server = try await cache.serverProcess(list, context: context, until: deadline)
                     }
-                    await ClashHandOver.handOwnCopy(of: list, to: server, database: database, context: context,
-                                                    timeout: deadline - .now)
+                    if node.global.hasSettledClashes {
+                        await ClashHandOver.handOwnCopy(of: list, to: server, database: database, context: context,
+                                                        timeout: deadline - .now)
+                    }
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
                 }

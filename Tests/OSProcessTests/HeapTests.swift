@@ -27,7 +27,7 @@ struct HeapTests {
         }
         for pointer in freed { free(pointer) }
         // The holes' own pages, not the process's resident total: the suites that run beside
-        // this one grow and shrink that by megabytes meanwhile (it once fell by only 14 of the
+        // this one grow and shrink that by megabytes meanwhile (it once fell by only 13.6 of the
         // holes' 28 MiB). Another thread may take a hole in the meantime, so most, not all.
         let held = Self.residentPages(inside: freed, bytes: blockBytes)
         #expect(held.all >= pairs * 6)

@@ -186,7 +186,9 @@ public final class TodoStore: Sendable {
     /// The stored records of `name` after `after` (from the first when nil), in id order, as
     /// many as fit in `maxBytes` on the wire but at least one: `TodoList.part`, read from the
     /// file a part at a time, so a list's parts together cost one read of it, not one each.
-    /// Nil when this replica has never held it.
+    /// Nil when this replica has never held it. The node reads parts only inside `copies`
+    /// (a `todo.fetch` answer); this one read alone is for the tests, which hold it to
+    /// `TodoList.part`.
     func part(of name: String, after: EntryID?, maxBytes: Int) async throws -> ListPart? {
         try await read { db in try Self.part(of: name, after: after, maxBytes: maxBytes, db) }
     }

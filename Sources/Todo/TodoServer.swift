@@ -14,7 +14,7 @@ import Processes
 ///
 /// Its list is on a shelf (`ListShelf`) that its node's readers read without a message,
 /// once the list is loaded: the server stays its only writer, and the one that loads it.
-public struct TodoServer: GenServer {
+public struct TodoServer: GenServer, Sendable {
     public enum Request: Codable, Sendable, Equatable {
         case entries(TodoDate?)
         case add(date: TodoDate, title: String)
@@ -142,9 +142,7 @@ public struct TodoServer: GenServer {
             loaded = true
             shelves.open(shelf, for: name)
         }
-        // Checked here first, as `takeInNewCopies` does: most requests have nothing to take
-        // in, and a call that may suspend is a hop of this server's task, in and out.
-        if shelf.peersTakenIn != database.node.visibleConnectionsMade { await takeInNewCopies(context) }
+        await takeInNewCopies(context)
         let writer = writer
         switch request {
         case .entries(let date):

@@ -102,15 +102,13 @@ public final class TodoSystem: Sendable {
         let started = ContinuousClock.now
         let deadline = started + (limit ?? settings.requestDeadline)
         defer { metrics.requestServed(request, seconds: (ContinuousClock.now - started).seconds) }
-        // Checked here first: once joined and synced, as nearly always, no call that may
-        // suspend (each is a hop of the request's task, in and out).
-        if !joinTried.load(ordering: .acquiring), await !awaitJoinAttempt(until: deadline) {
+        guard await awaitJoinAttempt(until: deadline) else {
             metrics.unavailable()
             throw .unavailable("this node is still joining its cluster")
         }
-        if !node.global.isSynced { await awaitPeersNames(until: deadline) }
+        await awaitPeersNames(until: deadline)
         // The server is looked up first; the first call uses what it found, without a second
-        // lookup (nor a call that may suspend, each a hop of the request's task).
+        // lookup.
         let name = TodoServer.globalName(list)
         var found = node.global.whereis(name)
         if case .entries(let date) = request, let server = found, !node.global.settledClash(name, keeping: server),
@@ -135,10 +133,8 @@ public final class TodoSystem: Sendable {
                     } else {
                         server = try await cache.serverProcess(list, context: context, until: deadline)
                     }
-                    if node.global.hasSettledClashes {
-                        await ClashHandOver.handOwnCopy(of: list, to: server, database: database, context: context,
-                                                        timeout: deadline - .now)
-                    }
+                    await ClashHandOver.handOwnCopy(of: list, to: server, database: database, context: context,
+                                                    timeout: deadline - .now)
                     return try await context.call(server, request, replyType: TodoServer.Reply.self,
                                                   timeout: deadline - ContinuousClock.now)
                 }

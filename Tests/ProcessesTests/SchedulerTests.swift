@@ -26,6 +26,15 @@ struct SchedulerTests {
         }
     }
 
+    /// Every target runs a nonisolated async function on its caller's executor (Package.swift):
+    /// a receive made by an actor looks at its mail on the actor's executor, before a wait and
+    /// after it, with no hop to the pool (each such hop was a task switch, as a function began
+    /// and after every call it made).
+    @Test func processCodeRunsOnItsCallersExecutor() async throws {
+        let onTheActorsQueue = try await QueueActor().receiveTwice(on: ProcessRuntime(node: "test@localhost"))
+        #expect(onTheActorsQueue == [true, true])
+    }
+
     /// A request that crosses processes: the woken process wakes another, which runs on the
     /// same thread next.
     @Test func whatTheWokenProcessMakesReadyRunsOnTheSameThreadNext() async throws {
@@ -195,4 +204,41 @@ private func onThreadOfItsOwn<T: Sendable>(_ body: @escaping @Sendable () -> T) 
     await withCheckedContinuation { continuation in
         Thread { continuation.resume(returning: body()) }.start()
     }
+}
+
+/// An actor whose jobs run on a queue of its own, which the code it runs can tell.
+private actor QueueActor {
+    private final class QueueExecutor: SerialExecutor {
+        let queue = DispatchQueue(label: "QueueActor")
+
+        func enqueue(_ job: consuming ExecutorJob) {
+            let job = UnownedJob(job)
+            queue.async { job.runSynchronously(on: self.asUnownedSerialExecutor()) }
+        }
+    }
+
+    private static let mark = DispatchSpecificKey<Bool>()
+    private let executor = QueueExecutor()
+
+    init() { executor.queue.setSpecific(key: Self.mark, value: true) }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// As a short-lived process: whether each of two receives, the second after a wait, looked
+    /// at its message on this actor's queue.
+    func receiveTwice(on runtime: ProcessRuntime) async throws -> [Bool] {
+        try await runtime.withProcess { context in
+            let me = context.pid
+            context.send(1, to: me)
+            let first = try await context.receive { @Sendable in $0 as? Int == 1 ? Self.onQueue : nil }
+            runtime.spawn { sender in
+                _ = try await sender.receive(Int.self, timeout: .milliseconds(5))  // so that the receive below waits
+                sender.send(2, to: me)
+            }
+            let second = try await context.receive { @Sendable in $0 as? Int == 2 ? Self.onQueue : nil }
+            return [first, second]
+        }
+    }
+
+    private static var onQueue: Bool { DispatchQueue.getSpecific(key: mark) ?? false }
 }

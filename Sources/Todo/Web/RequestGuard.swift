@@ -21,7 +21,9 @@ public struct RequestGuard<Next: HTTPResponder>: HTTPResponder {
         self.next = next
     }
 
-    public func respond(to request: Request, context: Next.Context) async throws -> Response {
+    /// `@concurrent` as Hummingbird's requirement is (its module runs a nonisolated async
+    /// function on the generic executor, ours on the caller's: Package.swift).
+    @concurrent public func respond(to request: Request, context: Next.Context) async throws -> Response {
         if let token, request.uri.path != "/health", !RequestChecks.bears(token, request.headers[.authorization]) {
             return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer", .contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required (Authorization: Bearer ...)")))

@@ -74,6 +74,8 @@ enum RemoteBench {
     struct Figures {
         var p50: Double
         var p99: Double
+        /// CPU time of both processes (every thread of each) per round trip, in microseconds.
+        var cpu: Double
         var throughput: Double
     }
 
@@ -91,6 +93,9 @@ enum RemoteBench {
         var serverCallP50: Double
         /// GenServer.multi_call to the server registered on both peers.
         var serverMulticallPeersP50: Double
+        /// CPU time of the three processes (every thread of each) per multicall to the two
+        /// peers, in microseconds.
+        var multicallPeersCPU: Double
     }
 
     /// Microseconds: the mean run, and the median and 99th percentile single run.
@@ -142,6 +147,11 @@ enum RemoteBench {
         return result
     }
 
+    /// This process and the OS processes of `peers` (started by `withPeers` for `node`).
+    static func processes(of node: ClusterNode, peers: [NodeName]) -> [Int32] {
+        [getpid()] + peers.flatMap { benchProcesses(matching: "remote-peer \($0.name) \(node.settings.mapperPort)") }
+    }
+
     /// Milliseconds from `kill -9` of a peer's process to this node's `nodedown`.
     static func nodedownAfterKill(runs: Int = 5) async throws -> Double {
         let mapper = try PortMapperServer(port: 0, host: "127.0.0.1")
@@ -174,6 +184,8 @@ enum RemoteBench {
             try await node.global.sync()
             var registers: [Double] = [], lookups: [Double] = [], multicalls: [Double] = []
             var calls: [Timing] = [], peerMulticalls: [Timing] = [], serverCalls: [Timing] = [], serverMulticalls: [Timing] = []
+            var peerMulticallCPUs: [Double] = []
+            let processes = processes(of: node, peers: peers)
             let server = try await node.rpc.call(peers[0], "echo_server", 0, returning: Pid.self)
             for run in 0..<runs {
                 let pid = node.runtime.spawn { context in _ = try await context.receive(Int.self) }
@@ -187,7 +199,9 @@ enum RemoteBench {
                 lookups.append(seconds(ContinuousClock.now - start) / 1e6 * 1e6)
                 multicalls.append(await timed(2_000) { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }.mean)
                 calls.append(try await timed(2_000) { _ = try await node.rpc.call(peers[0], "echo", 1, returning: Int.self) })
+                let cpuBefore = cpuSeconds(of: processes)
                 peerMulticalls.append(await timed(2_000) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) })
+                peerMulticallCPUs.append((cpuSeconds(of: processes) - cpuBefore) / 2_000 * 1e6)
                 serverCalls.append(try await timedCalls(to: server, from: node, count: 2_000))
                 serverMulticalls.append(await timed(2_000) { _ = await node.multiCall(on: peers, "echo_server", 1, replyType: Int.self) })
                 node.runtime.send(0, to: pid)
@@ -196,15 +210,19 @@ enum RemoteBench {
                                   call: median(calls.map(\.mean)), multicallPeers: median(peerMulticalls.map(\.mean)),
                                   serverCall: median(serverCalls.map(\.mean)), callP50: median(calls.map(\.p50)),
                                   multicallPeersP50: median(peerMulticalls.map(\.p50)), serverCallP50: median(serverCalls.map(\.p50)),
-                                  serverMulticallPeersP50: median(serverMulticalls.map(\.p50)))
+                                  serverMulticallPeersP50: median(serverMulticalls.map(\.p50)), multicallPeersCPU: median(peerMulticallCPUs))
         } }
     }
 
-    /// The p50 of multicalls to `peers`, on the process scheduler (for profiling).
-    static func multicalls(node: ClusterNode, peers: [NodeName], count: Int = 50_000) async -> Double {
-        await withTaskExecutorPreference(node.runtime.scheduler) {
+    /// The p50 of multicalls to `peers`, on the process scheduler, and the CPU time of this
+    /// process and the peers' per multicall (for profiling).
+    static func multicalls(node: ClusterNode, peers: [NodeName], count: Int = 50_000) async -> (p50: Double, cpu: Double) {
+        let processes = processes(of: node, peers: peers)
+        let cpuBefore = cpuSeconds(of: processes)
+        let p50 = await withTaskExecutorPreference(node.runtime.scheduler) {
             await timed(count) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }.p50
         }
+        return (p50, (cpuSeconds(of: processes) - cpuBefore) / Double(count) * 1e6)
     }
 
     /// `count` GenServer calls to `server`, one after another from one process of `node`.
@@ -231,14 +249,18 @@ enum RemoteBench {
     }
 
     static func measure(node: ClusterNode, peer: NodeName, runs: Int) async throws -> Figures {
-        var p50s: [Double] = [], p99s: [Double] = [], rates: [Double] = []
+        var p50s: [Double] = [], p99s: [Double] = [], cpus: [Double] = [], rates: [Double] = []
+        let processes = processes(of: node, peers: [peer])
         for _ in 0..<runs {
-            let (p50, p99) = try await roundTrips(node: node, peer: peer)
+            let count = 20_000
+            let cpuBefore = cpuSeconds(of: processes)
+            let (p50, p99) = try await roundTrips(node: node, peer: peer, count: count)
+            cpus.append((cpuSeconds(of: processes) - cpuBefore) / Double(count) * 1e6)
             p50s.append(p50)
             p99s.append(p99)
             rates.append(try await throughput(node: node, peer: peer))
         }
-        return Figures(p50: median(p50s), p99: median(p99s), throughput: median(rates))
+        return Figures(p50: median(p50s), p99: median(p99s), cpu: median(cpus), throughput: median(rates))
     }
 
     /// From a process, as a program's would be: on the process scheduler.

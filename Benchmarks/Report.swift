@@ -66,6 +66,11 @@ func median(_ values: [Double]) -> Double {
     values.sorted()[values.count / 2]
 }
 
+/// The CPU time (user and system) `pids` have used so far, in seconds.
+func cpuSeconds(of pids: [Int32]) -> Double {
+    pids.reduce(0) { $0 + (ProcessStat(pid: $1)?.cpuSeconds ?? 0) }
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }

@@ -191,11 +191,6 @@ enum WebBench {
         return Double(text[..<range.lowerBound].split(whereSeparator: { $0 == " " || $0 == "\n" }).last ?? "")
     }
 
-    /// The CPU time (user and system) `pids` have used so far, in seconds.
-    static func cpuSeconds(of pids: [Int32]) -> Double {
-        pids.reduce(0) { $0 + (ProcessStat(pid: $1)?.cpuSeconds ?? 0) }
-    }
-
     /// wrk writes latencies as `812.00us`, `12.34ms` or `1.20s`.
     private static func milliseconds(_ text: String) -> Double {
         if text.hasSuffix("us") { return (Double(text.dropLast(2)) ?? 0) / 1_000 }

@@ -76,13 +76,22 @@ enum ZeroMQBench {
     /// `rounds` to `echoes` CURVE ROUTERs, each in an OS process of its own (`zmq-echo`), as
     /// peer nodes are: each side then has its own I/O thread, so a message wakes three
     /// threads, not two.
-    private static func roundsAcrossProcesses(echoes: Int, count: Int, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
-        try withEchoes(echoes, keys: keys) { endpoints in try rounds(try Context(), to: endpoints, keys: keys, count: count) }
+    /// With (p50, p99), `cpu`: the CPU time of this process and the echoes' (every thread of
+    /// each) per round, in microseconds.
+    private static func roundsAcrossProcesses(echoes: Int, count: Int, keys: CurveKeyPair) throws -> (p50: Double, p99: Double, cpu: Double) {
+        try withEchoes(echoes, keys: keys) { endpoints, pids in
+            let processes = [getpid()] + pids
+            let before = cpuSeconds(of: processes)
+            let (p50, p99) = try rounds(try Context(), to: endpoints, keys: keys, count: count)
+            return (p50, p99, (cpuSeconds(of: processes) - before) / Double(count) * 1e6)
+        }
     }
 
-    /// Runs `body` with the endpoints of `count` echoes (`zmq-echo`, `polled` or blocking),
-    /// each in an OS process of its own, killed after.
-    private static func withEchoes<T>(_ count: Int, keys: CurveKeyPair, polled: Bool = false, _ body: ([String]) throws -> T) throws -> T {
+    /// Runs `body` with the endpoints and process ids of `count` echoes (`zmq-echo`, `polled`
+    /// or blocking), each in an OS process of its own, killed after.
+    private static func withEchoes<T>(
+        _ count: Int, keys: CurveKeyPair, polled: Bool = false, _ body: ([String], [Int32]) throws -> T
+    ) throws -> T {
         let children = try (0..<count).map { _ in
             try startReadingOutput(CommandLine.arguments[0], ["zmq-echo", keys.publicKey, keys.secretKey] + (polled ? ["polled"] : []))
         }
@@ -92,13 +101,14 @@ enum ZeroMQBench {
                 child.waitForExit()
             }
         }
-        return try body(children.map { _, output in
+        let endpoints = children.map { _, output in
             String(decoding: output.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        })
+        }
+        return try body(endpoints, children.map(\.0.pid))
     }
 
     /// The floor of a node-to-node round trip over libzmq.
-    static func roundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+    static func roundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double, cpu: Double) {
         try roundsAcrossProcesses(echoes: 1, count: count, keys: keys)
     }
 
@@ -108,7 +118,7 @@ enum ZeroMQBench {
     /// blocking figure, it tells how much of our round trip's distance from that floor is
     /// this way of waiting and how much is our own code.
     static func polledRoundTripAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
-        try withEchoes(1, keys: keys, polled: true) { endpoints in
+        try withEchoes(1, keys: keys, polled: true) { endpoints, _ in
             let dealer = try Context().socket(.dealer)
             try dealer.makeCurveClient(serverKey: keys.publicKey, keyPair: keys)
             try dealer.connect(endpoints[0])
@@ -134,7 +144,7 @@ enum ZeroMQBench {
 
     /// The floor of a multicall to two nodes over libzmq. On this machine's two cores the two
     /// echoes' threads and ours take turns, so it is not the round trip's figure.
-    static func multicallAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double) {
+    static func multicallAcrossProcesses(count: Int = 20_000, keys: CurveKeyPair) throws -> (p50: Double, p99: Double, cpu: Double) {
         try roundsAcrossProcesses(echoes: 2, count: count, keys: keys)
     }
 

@@ -24,7 +24,8 @@ import ZeroMQ
     // processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 2,000,000 one-way
     // messages to a peer prints their rate; 50,000 multicalls to two peers print their p50, and
     // 50,000 rounds to two raw ZeroMQ echoes (`zmq-multicall-profile`) their (p50, p99);
-    // 100,000 GenServer calls to a server on a peer print their (p50, p99).
+    // 100,000 GenServer calls to a server on a peer print their (p50, p99). The multicalls and
+    // the raw rounds also print the CPU time, all three processes', per multicall or round.
     if groups == ["zmq-profile"] {
         print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
         exit(0)
@@ -120,6 +121,8 @@ import ZeroMQ
         report.add("zmq_curve_roundtrip_p50", median(curveRoundTrips.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
         let acrossProcesses = try (0..<5).map { _ in try ZeroMQBench.roundTripAcrossProcesses(keys: keys) }
         report.add("zmq_curve_roundtrip_2_processes_p50", median(acrossProcesses.map(\.p50)), "us", reference: "zmq_roundtrip_p50")
+        // What a round trip takes from the cores: both processes' CPU time, every thread.
+        report.add("zmq_curve_roundtrip_2_processes_cpu", median(acrossProcesses.map(\.cpu)), "us")
         // The same with libzmq driven as our transport drives it (epoll on the descriptors, reads
         // until empty, events looked at after a send): what is left above it is our own code.
         let polled = try (0..<5).map { _ in try ZeroMQBench.polledRoundTripAcrossProcesses(keys: keys) }
@@ -130,6 +133,8 @@ import ZeroMQ
         let multicalls = try (0..<5).map { _ in try ZeroMQBench.multicallAcrossProcesses(keys: keys) }
         report.add("zmq_curve_multicall_2_processes_p50", median(multicalls.map(\.p50)), "us",
                    reference: "zmq_curve_roundtrip_2_processes_p50")
+        report.add("zmq_curve_multicall_2_processes_cpu", median(multicalls.map(\.cpu)), "us",
+                   reference: "zmq_curve_roundtrip_2_processes_cpu")
         report.add("zmq_curve_throughput", try await median(runs: 3) { try ZeroMQBench.throughput(keys: keys) }, "msg/s", reference: "zmq_throughput")
     }
 
@@ -157,6 +162,7 @@ import ZeroMQ
         let remote = try await RemoteBench.measure()
         report.add("remote_roundtrip_p50", remote.p50, "us", reference: "zmq_roundtrip_p50")
         report.add("remote_roundtrip_p99", remote.p99, "us", reference: "zmq_roundtrip_p99")
+        report.add("remote_roundtrip_cpu", remote.cpu, "us", reference: "zmq_curve_roundtrip_2_processes_cpu")
         report.add("remote_throughput", remote.throughput, "msg/s", reference: "zmq_throughput")
         // The same without encryption (a setting for benchmarks only), for what CURVE costs.
         let clear = try await RemoteBench.measure(encrypted: false)
@@ -179,6 +185,9 @@ import ZeroMQ
         report.add("rpc_call_p50", services.callP50, "us", reference: "remote_roundtrip_p50")
         report.add("rpc_multicall_2_peers_p50", services.multicallPeersP50, "us", reference: "remote_roundtrip_p50")
         report.add("genserver_multicall_2_peers_p50", services.serverMulticallPeersP50, "us", reference: "remote_roundtrip_p50")
+        // The three processes' CPU time per multicall, beside libzmq's for its own: on two
+        // cores, what the multicall's p50 waits on.
+        report.add("rpc_multicall_2_peers_cpu", services.multicallPeersCPU, "us", reference: "zmq_curve_multicall_2_processes_cpu")
         report.add("genserver_call_remote_p50", services.serverCallP50, "us", reference: "remote_roundtrip_p50")
     }
 

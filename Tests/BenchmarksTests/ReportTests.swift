@@ -26,6 +26,19 @@ struct ReportTests {
         #expect(written[2]["reference"] == nil && written[2]["reference_value"] == nil)
     }
 
+    /// The `*_cpu` figures' source: each process's user and system time, from `/proc`.
+    @Test func cpuTimeGrowsAsTheProcessWorksAndIsZeroForOneGone() {
+        let before = cpuSeconds(of: [getpid()])
+        var spun = 0.0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while cpuSeconds(of: [getpid()]) - before < 0.05, ContinuousClock.now < deadline {
+            for index in 0..<100_000 { spun += Double(index).squareRoot() }
+        }
+        #expect(spun > 0)
+        #expect(cpuSeconds(of: [getpid()]) - before >= 0.05)
+        #expect(cpuSeconds(of: [Int32.max]) == 0)  // above any pid Linux gives
+    }
+
     @Test func theMedianIsTheMiddleValue() {
         #expect(median([3, 1, 2]) == 2)
         #expect(median([4, 1, 3, 2]) == 3)  // the upper of the two middle ones

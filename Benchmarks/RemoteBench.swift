@@ -214,13 +214,20 @@ enum RemoteBench {
         } }
     }
 
-    /// The p50 of multicalls to `peers`, on the process scheduler, and the CPU time of this
-    /// process and the peers' per multicall (for profiling).
-    static func multicalls(node: ClusterNode, peers: [NodeName], count: Int = 50_000) async -> (p50: Double, cpu: Double) {
+    /// The p50 of multicalls to `peers` (rpc's of `echo`, or with `servers` GenServer's to
+    /// `echo_server`), on the process scheduler, and the CPU time of this process and the
+    /// peers' per multicall (for profiling).
+    static func multicalls(node: ClusterNode, peers: [NodeName], servers: Bool = false, count: Int = 50_000) async -> (p50: Double, cpu: Double) {
         let processes = processes(of: node, peers: peers)
         let cpuBefore = cpuSeconds(of: processes)
         let p50 = await withTaskExecutorPreference(node.runtime.scheduler) {
-            await timed(count) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) }.p50
+            await timed(count) {
+                if servers {
+                    _ = await node.multiCall(on: peers, "echo_server", 1, replyType: Int.self)
+                } else {
+                    _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self)
+                }
+            }.p50
         }
         return (p50, (cpuSeconds(of: processes) - cpuBefore) / Double(count) * 1e6)
     }

@@ -23,7 +23,8 @@ import ZeroMQ
     // For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
     // processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 2,000,000 one-way
     // messages to a peer prints their rate; 50,000 multicalls to two peers print their p50, and
-    // 50,000 rounds to two raw ZeroMQ echoes (`zmq-multicall-profile`) their (p50, p99);
+    // 50,000 rounds to two raw ZeroMQ echoes (`zmq-multicall-profile`) their (p50, p99), and
+    // 50,000 GenServer multicalls to the peers' echo servers (`server-multicall-profile`) theirs;
     // 100,000 GenServer calls to a server on a peer print their (p50, p99). The multicalls and
     // the raw rounds also print the CPU time, all three processes', per multicall or round.
     if groups == ["zmq-profile"] {
@@ -54,8 +55,10 @@ import ZeroMQ
         print(try await RemoteBench.withPeers(["peer"]) { node, peers in try await RemoteBench.throughput(node: node, peer: peers[0], count: 2_000_000) })
         exit(0)
     }
-    if groups == ["multicall-profile"] {
-        print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in await RemoteBench.multicalls(node: node, peers: peers) })
+    if groups == ["multicall-profile"] || groups == ["server-multicall-profile"] {
+        print(try await RemoteBench.withPeers(["peer", "peer2"]) { node, peers in
+            await RemoteBench.multicalls(node: node, peers: peers, servers: groups == ["server-multicall-profile"])
+        })
         exit(0)
     }
     // GenServer calls as an HTTP write makes them (from a task, as a short-lived process), from 32

@@ -20,13 +20,13 @@ import ZeroMQ
         print(1_000_000 / seconds(ContinuousClock.now - start))
         exit(0)
     }
-    // For profiling a hop (perf, strace): 100,000 round trips between two nodes, or between two
-    // processes over raw ZeroMQ with CURVE, prints (p50, p99) in microseconds; 2,000,000 one-way
-    // messages to a peer prints their rate; 50,000 multicalls to two peers print their p50, and
-    // 50,000 rounds to two raw ZeroMQ echoes (`zmq-multicall-profile`) their (p50, p99), and
-    // 50,000 GenServer multicalls to the peers' echo servers (`server-multicall-profile`) theirs;
-    // 100,000 GenServer calls to a server on a peer print their (p50, p99). The multicalls and
-    // the raw rounds also print the CPU time, all three processes', per multicall or round.
+    // For profiling a hop (perf, strace), in microseconds: 100,000 round trips between two
+    // nodes print their (p50, p99), and between two processes over raw ZeroMQ with CURVE their
+    // (p50, p99, cpu); 2,000,000 one-way messages to a peer print their rate; 50,000 multicalls
+    // to two peers (rpc's, or GenServer's with `server-multicall-profile`) print their (p50,
+    // cpu), and 50,000 rounds to two raw ZeroMQ echoes (`zmq-multicall-profile`) their (p50,
+    // p99, cpu); 100,000 GenServer calls to a server on a peer print their (p50, p99). `cpu` is
+    // the CPU time of all the processes involved (every thread), per operation.
     if groups == ["zmq-profile"] {
         print(try ZeroMQBench.roundTripAcrossProcesses(count: 100_000, keys: try CurveKeyPair.generate()))
         exit(0)

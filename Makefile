@@ -10,7 +10,8 @@ CONNECT ?=
 .PHONY: deps test-deps lb-deps bench-deps build test bench cluster node lb stop
 
 # System packages: libzmq3-dev (the transport), libsqlite3-dev (each node's database),
-# curl for the cluster scripts and the tests; wrk for the benchmarks.
+# curl for the cluster scripts and the tests; wrk and Erlang/OTP (issue 12's reference) for
+# the benchmarks.
 deps:
 	@missing=""; \
 	[ -f /usr/include/zmq.h ] || missing="$$missing libzmq3-dev"; \
@@ -29,7 +30,9 @@ lb-deps: deps
 	@missing=""; command -v haproxy >/dev/null || missing="haproxy"; $(call install,$$missing)
 
 bench-deps: deps
-	@missing=""; command -v wrk >/dev/null || missing="wrk"; $(call install,$$missing)
+	@missing=""; command -v wrk >/dev/null || missing="wrk"; \
+	command -v erl >/dev/null && command -v erlc >/dev/null || missing="$$missing erlang-base"; \
+	$(call install,$$missing)
 
 # Installs the packages named in $(1), if any, through apt-get.
 define install

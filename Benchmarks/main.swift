@@ -4,7 +4,8 @@ import ZeroMQ
 
 // `make bench`: every figure is a median of several runs, printed and written to
 // bench-results.json. Raw ZeroMQ figures come from the same run as ours.
-// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, codec, list, web, store, catchup).
+// `todo-bench GROUP...` runs only the named groups (zmq, local, remote, services, erlang, codec, list, web, store,
+// catchup).
 // The groups run off the main actor, where this file's top-level code runs: what they
 // measure is nonisolated code, which runs on its caller's executor (Package.swift), and here
 // would be woken through the main queue rather than on the pool a node's code runs on (a
@@ -192,6 +193,19 @@ import ZeroMQ
         // cores, what the multicall's p50 waits on.
         report.add("rpc_multicall_2_peers_cpu", services.multicallPeersCPU, "us", reference: "zmq_curve_multicall_2_processes_cpu")
         report.add("genserver_call_remote_p50", services.serverCallP50, "us", reference: "remote_roundtrip_p50")
+    }
+
+    // Issue 12's other reference: distributed Erlang/OTP on this machine, in the same run.
+    if wanted("erlang") {
+        if let erlang = try ErlangBench.measure() {
+            report.add("erlang_roundtrip_p50", erlang.roundTripP50, "us", reference: "remote_roundtrip_p50")
+            report.add("erlang_roundtrip_cpu", erlang.roundTripCPU, "us", reference: "remote_roundtrip_cpu")
+            // Erlang's multicall beside its own round trip: the shape of the issue's target for ours.
+            report.add("erlang_rpc_multicall_2_nodes_p50", erlang.multicallP50, "us", reference: "erlang_roundtrip_p50")
+            report.add("erlang_rpc_multicall_2_nodes_cpu", erlang.multicallCPU, "us", reference: "rpc_multicall_2_peers_cpu")
+        } else {
+            print("no Erlang figures: erl, erlc or epmd is not installed (make bench-deps installs erlang-base)")
+        }
     }
 
     if wanted("codec") {

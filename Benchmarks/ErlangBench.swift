@@ -21,14 +21,21 @@ enum ErlangBench {
     /// The Erlang side: `main([Dir, RoundTrips, Multicalls | Peers])` waits for the peers,
     /// times both operations after a warm-up of a fifth as many, and prints one line: the
     /// round trip's p50 (µs) and the CPU ticks it took (all three OS processes), then the
-    /// same for the multicall. Then it stops the peers and itself.
+    /// same for the multicall. Then it stops the peers and itself. A node started with
+    /// `-run` lives on when its function fails, so a failure, or two minutes, halts it.
     static let source = """
         -module(\(module)).
         -export([main/1, echo/0]).
 
         echo() -> receive {From, Message} -> From ! {self(), Message}, echo() end.
 
-        main([Dir, RoundTrips, Multicalls | PeerNames]) ->
+        main(Arguments) ->
+            {ok, _} = timer:apply_after(120000, erlang, halt, [2]),
+            try measure(Arguments)
+            catch Class:Reason -> io:format("failed: ~p ~p~n", [Class, Reason]), erlang:halt(1)
+            end.
+
+        measure([Dir, RoundTrips, Multicalls | PeerNames]) ->
             Peers = [list_to_atom(Name) || Name <- PeerNames],
             ok = wait_for(Peers, erlang:monotonic_time(millisecond) + 30000),
             [true = rpc:call(Peer, code, add_patha, [Dir]) || Peer <- Peers],
@@ -107,6 +114,12 @@ enum ErlangBench {
         let port = try freeBenchPort()
         let mapper = try ChildProcess(epmd, ["-port", String(port)])
         defer { _ = mapper.kill() }
+        // A node whose epmd does not answer yet fails to start its distribution.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try ChildProcess.run(epmd, ["-port", String(port), "-names"]).status != 0 {
+            guard ContinuousClock.now < deadline else { throw BenchFailure("epmd does not answer on port \(port)") }
+            usleep(20_000)
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["ERL_EPMD_PORT"] = String(port)
         let cookie = UUID().uuidString

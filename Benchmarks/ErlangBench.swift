@@ -123,16 +123,16 @@ enum ErlangBench {
         var environment = ProcessInfo.processInfo.environment
         environment["ERL_EPMD_PORT"] = String(port)
         let cookie = UUID().uuidString
-        let tag = "\(getpid())_\(port)"
+        func name(_ role: String) -> String { "todo_bench_\(role)_\(getpid())_\(port)@localhost" }
         func node(_ role: String) -> [String] {
-            ["-sname", "todo_bench_\(role)_\(tag)@localhost", "-setcookie", cookie, "-noinput", "-start_epmd", "false"]
+            ["-sname", name(role), "-setcookie", cookie, "-noinput", "-start_epmd", "false"]
         }
         let peers = ["b", "c"]
         let peerProcesses = try peers.map { try ChildProcess(erl, node($0), environment: environment) }
         defer { for peer in peerProcesses where peer.isRunning { _ = peer.kill() } }
         let measured = try ChildProcess.run(
             erl, node("a") + ["-pa", directory, "-run", module, "main", directory, String(roundTrips), String(multicalls)]
-                + peers.map { "todo_bench_\($0)_\(tag)@localhost" },
+                + peers.map(name),
             environment: environment)
         guard let figures = figures(from: measured.output, roundTrips: roundTrips, multicalls: multicalls,
                                     ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK)))) else {
@@ -146,8 +146,9 @@ enum ErlangBench {
     static func figures(from output: String, roundTrips: Int, multicalls: Int, ticksPerSecond: Double) -> Figures? {
         guard roundTrips > 0, multicalls > 0, ticksPerSecond > 0 else { return nil }
         for line in output.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: " ").compactMap { Double($0) }
-            guard fields.count == 4 else { continue }
+            let words = line.split(separator: " ")
+            let fields = words.compactMap { Double($0) }
+            guard words.count == 4, fields.count == 4 else { continue }
             let perOperation = { (ticks: Double, count: Int) in ticks / ticksPerSecond / Double(count) * 1e6 }
             return Figures(roundTripP50: fields[0], roundTripCPU: perOperation(fields[1], roundTrips),
                            multicallP50: fields[2], multicallCPU: perOperation(fields[3], multicalls))

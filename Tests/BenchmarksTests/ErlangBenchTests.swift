@@ -19,5 +19,7 @@ struct ErlangBenchTests {
         #expect(ErlangBench.figures(from: "", roundTrips: 1, multicalls: 1, ticksPerSecond: 100) == nil)
         #expect(ErlangBench.figures(from: "{badmatch,pang}\n1 2 3\n", roundTrips: 1, multicalls: 1, ticksPerSecond: 100) == nil)
         #expect(ErlangBench.figures(from: "1 2 3 4", roundTrips: 0, multicalls: 1, ticksPerSecond: 100) == nil)
+        // Four numbers among other words are not the line.
+        #expect(ErlangBench.figures(from: "after 1 2 3 4", roundTrips: 1, multicalls: 1, ticksPerSecond: 100) == nil)
     }
 }

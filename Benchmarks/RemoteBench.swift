@@ -199,9 +199,9 @@ enum RemoteBench {
                 lookups.append(seconds(ContinuousClock.now - start) / 1e6 * 1e6)
                 multicalls.append(await timed(2_000) { _ = await node.rpc.multicall("echo", 1, returning: Int.self) }.mean)
                 calls.append(try await timed(2_000) { _ = try await node.rpc.call(peers[0], "echo", 1, returning: Int.self) })
-                let cpuBefore = cpuSeconds(of: processes)
+                let meter = CPUMeter(processes)
                 peerMulticalls.append(await timed(2_000) { _ = await node.rpc.multicall(on: peers, "echo", 1, returning: Int.self) })
-                peerMulticallCPUs.append((cpuSeconds(of: processes) - cpuBefore) / 2_000 * 1e6)
+                peerMulticallCPUs.append(meter.microseconds(per: 2_000))
                 serverCalls.append(try await timedCalls(to: server, from: node, count: 2_000))
                 serverMulticalls.append(await timed(2_000) { _ = await node.multiCall(on: peers, "echo_server", 1, replyType: Int.self) })
                 node.runtime.send(0, to: pid)
@@ -218,8 +218,7 @@ enum RemoteBench {
     /// `echo_server`), on the process scheduler, and the CPU time of this process and the
     /// peers' per multicall (for profiling).
     static func multicalls(node: ClusterNode, peers: [NodeName], servers: Bool = false, count: Int = 50_000) async -> (p50: Double, cpu: Double) {
-        let processes = processes(of: node, peers: peers)
-        let cpuBefore = cpuSeconds(of: processes)
+        let meter = CPUMeter(processes(of: node, peers: peers))
         let p50 = await withTaskExecutorPreference(node.runtime.scheduler) {
             await timed(count) {
                 if servers {
@@ -229,7 +228,7 @@ enum RemoteBench {
                 }
             }.p50
         }
-        return (p50, (cpuSeconds(of: processes) - cpuBefore) / Double(count) * 1e6)
+        return (p50, meter.microseconds(per: Double(count)))
     }
 
     /// `count` GenServer calls to `server`, one after another from one process of `node`.
@@ -260,9 +259,9 @@ enum RemoteBench {
         let processes = processes(of: node, peers: [peer])
         for _ in 0..<runs {
             let count = 20_000
-            let cpuBefore = cpuSeconds(of: processes)
+            let meter = CPUMeter(processes)
             let (p50, p99) = try await roundTrips(node: node, peer: peer, count: count)
-            cpus.append((cpuSeconds(of: processes) - cpuBefore) / Double(count) * 1e6)
+            cpus.append(meter.microseconds(per: Double(count)))
             p50s.append(p50)
             p99s.append(p99)
             rates.append(try await throughput(node: node, peer: peer))

@@ -71,6 +71,23 @@ func cpuSeconds(of pids: [Int32]) -> Double {
     pids.reduce(0) { $0 + (ProcessStat(pid: $1)?.cpuSeconds ?? 0) }
 }
 
+/// The CPU time a set of OS processes (every thread of each) uses from the moment it is made:
+/// the `*_cpu` figures, per operation.
+struct CPUMeter {
+    let pids: [Int32]
+    private let start: Double
+
+    init(_ pids: [Int32]) {
+        self.pids = pids
+        start = cpuSeconds(of: pids)
+    }
+
+    /// Microseconds used since, per one of `operations`; zero for none.
+    func microseconds(per operations: Double) -> Double {
+        operations > 0 ? (cpuSeconds(of: pids) - start) / operations * 1e6 : 0
+    }
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }

@@ -160,15 +160,14 @@ enum WebBench {
         var arguments = ["-t1", "-c32", "-d\(duration)s", "--latency"]
         if let script { arguments += ["-s", script.path] }
         arguments.append("http://127.0.0.1:\(port)\(path)")
-        let cpuBefore = cpuSeconds(of: servers)
+        let meter = CPUMeter(servers)
         let output = try run("/usr/bin/wrk", arguments)
-        let cpu = cpuSeconds(of: servers) - cpuBefore
         guard let rate = number(after: "Requests/sec:", in: output), let requests = number(before: " requests in", in: output),
               let p99Line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("99%") })
         else { throw BenchFailure("cannot read wrk's output: \(output)") }
         let errors = Int(number(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
         return Load(requestsPerSecond: rate, p99Milliseconds: milliseconds(String(p99Line.split(separator: " ").last ?? "")), errors: errors,
-                    cpuMicroseconds: requests > 0 ? cpu / requests * 1e6 : 0)
+                    cpuMicroseconds: meter.microseconds(per: requests))
     }
 
     static func medianLoad(of loads: [Load]) -> Load {

@@ -80,10 +80,9 @@ enum ZeroMQBench {
     /// each) per round, in microseconds.
     private static func roundsAcrossProcesses(echoes: Int, count: Int, keys: CurveKeyPair) throws -> (p50: Double, p99: Double, cpu: Double) {
         try withEchoes(echoes, keys: keys) { endpoints, pids in
-            let processes = [getpid()] + pids
-            let before = cpuSeconds(of: processes)
+            let meter = CPUMeter([getpid()] + pids)
             let (p50, p99) = try rounds(try Context(), to: endpoints, keys: keys, count: count)
-            return (p50, p99, (cpuSeconds(of: processes) - before) / Double(count) * 1e6)
+            return (p50, p99, meter.microseconds(per: Double(count)))
         }
     }
 

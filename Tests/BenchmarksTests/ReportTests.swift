@@ -39,6 +39,25 @@ struct ReportTests {
         #expect(cpuSeconds(of: [Int32.max]) == 0)  // above any pid Linux gives
     }
 
+    /// A meter counts only what its processes use after it is made, per operation.
+    @Test func aMeterCountsFromItsStartPerOperation() {
+        let meter = CPUMeter([getpid()])
+        let start = cpuSeconds(of: [getpid()])
+        var spun = 0.0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while cpuSeconds(of: [getpid()]) - start < 0.05, ContinuousClock.now < deadline {
+            for index in 0..<100_000 { spun += Double(index).squareRoot() }
+        }
+        #expect(spun > 0)
+        let metered = meter.microseconds(per: 1)
+        let used = (cpuSeconds(of: [getpid()]) - start) * 1e6
+        #expect(metered >= 50_000)
+        // Nothing from before it was made: only the instant between its start and `start`.
+        #expect(metered <= used + 20_000)
+        #expect(abs(meter.microseconds(per: 1_000) * 1_000 - metered) < 20_000)
+        #expect(meter.microseconds(per: 0) == 0)
+    }
+
     @Test func theMedianIsTheMiddleValue() {
         #expect(median([3, 1, 2]) == 2)
         #expect(median([4, 1, 3, 2]) == 3)  // the upper of the two middle ones

@@ -29,12 +29,7 @@ struct ReportTests {
     /// The `*_cpu` figures' source: each process's user and system time, from `/proc`.
     @Test func cpuTimeGrowsAsTheProcessWorksAndIsZeroForOneGone() {
         let before = cpuSeconds(of: [getpid()])
-        var spun = 0.0
-        let deadline = ContinuousClock.now + .seconds(10)
-        while cpuSeconds(of: [getpid()]) - before < 0.05, ContinuousClock.now < deadline {
-            for index in 0..<100_000 { spun += Double(index).squareRoot() }
-        }
-        #expect(spun > 0)
+        Self.work(cpuSeconds: 0.05, from: before)
         #expect(cpuSeconds(of: [getpid()]) - before >= 0.05)
         #expect(cpuSeconds(of: [Int32.max]) == 0)  // above any pid Linux gives
     }
@@ -43,12 +38,7 @@ struct ReportTests {
     @Test func aMeterCountsFromItsStartPerOperation() {
         let meter = CPUMeter([getpid()])
         let start = cpuSeconds(of: [getpid()])
-        var spun = 0.0
-        let deadline = ContinuousClock.now + .seconds(10)
-        while cpuSeconds(of: [getpid()]) - start < 0.05, ContinuousClock.now < deadline {
-            for index in 0..<100_000 { spun += Double(index).squareRoot() }
-        }
-        #expect(spun > 0)
+        Self.work(cpuSeconds: 0.05, from: start)
         let metered = meter.microseconds(per: 1)
         let used = (cpuSeconds(of: [getpid()]) - start) * 1e6
         #expect(metered >= 50_000)
@@ -56,6 +46,16 @@ struct ReportTests {
         #expect(metered <= used + 20_000)
         #expect(abs(meter.microseconds(per: 1_000) * 1_000 - metered) < 20_000)
         #expect(meter.microseconds(per: 0) == 0)
+    }
+
+    /// Computes until this process has used `cpuSeconds` more than `start` (10 s at most).
+    private static func work(cpuSeconds wanted: Double, from start: Double) {
+        var spun = 0.0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while cpuSeconds(of: [getpid()]) - start < wanted, ContinuousClock.now < deadline {
+            for index in 0..<100_000 { spun += Double(index).squareRoot() }
+        }
+        #expect(spun > 0)
     }
 
     @Test func theMedianIsTheMiddleValue() {
